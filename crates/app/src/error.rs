@@ -1,0 +1,39 @@
+use keyward_core::{CodeError, NameError, PolicyError, ScheduleError, TimeZoneError, ValidityError};
+use keyward_store::StoreError;
+
+/// Everything a use case can refuse or fail with. The web layer maps each
+/// variant to a status and a machine-readable code in one place. No message
+/// here ever contains a code.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("no home with this id")]
+    HomeNotFound,
+    #[error("no user with this id in this home")]
+    UserNotFound,
+    #[error("no lock with this id in this home")]
+    LockNotFound,
+    #[error("no device with this id in this home (a lock id, or \"panel\")")]
+    DeviceNotFound,
+    #[error("this action does not fit this device: locks unlock; the panel disarms, arms away or arms stay")]
+    ActionInvalid,
+    #[error("every lock in `locks` must be a lock of this home, or `locks` must be \"all\"")]
+    LocksInvalid,
+    #[error(transparent)]
+    Code(#[from] CodeError),
+    #[error("{0}")]
+    Schedule(#[from] ScheduleError),
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    TimeZone(#[from] TimeZoneError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Validity(#[from] ValidityError),
+    #[error("no token with this id")]
+    TokenNotFound,
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal state is inconsistent")]
+    Poisoned,
+}

@@ -1,0 +1,83 @@
+//! Keyward's use cases, shared by every adapter (the REST API now; MQTT
+//! keypads and locks later). The [`Hub`] keeps each home's users, locks and
+//! lockout counts in memory, mirrored durably in the store: an access
+//! decision needs one keyed digest and two hash lookups, and its activity
+//! entry is committed before the device is answered.
+
+mod access;
+mod activity;
+mod error;
+mod homes;
+mod state;
+pub mod tokens;
+mod users;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use keyward_core::ZoneName;
+use keyward_store::{Db, OpenedDb, Vault, Writer, WriterHandle};
+use tokio::sync::Mutex;
+
+pub use access::{AccessOutcome, PreviewSubject};
+pub use activity::{ActivityItem, ActivityPage, ActivityQuery, QueryError};
+pub use error::AppError;
+pub use homes::{HomePatch, HomeView, LockView};
+pub use keyward_store::ActivityFilter;
+pub use state::micros_to_timestamp;
+pub use tokens::{Scope, TokenInfo};
+pub use users::{UserInput, UserPatch, UserView};
+
+use state::HomeState;
+
+pub struct Hub {
+    db: Arc<Db>,
+    vault: Vault,
+    writer: Writer,
+    homes: RwLock<HashMap<String, Arc<Mutex<HomeState>>>>,
+    tokens: tokens::TokenCache,
+}
+
+impl Hub {
+    /// Loads every home into memory and starts the writer. On a database with
+    /// no home yet, creates the first one, "Home", in `default_zone`.
+    pub fn start(opened: OpenedDb, default_zone: &ZoneName) -> Result<(Self, WriterHandle), AppError> {
+        let OpenedDb { db, vault, connection, .. } = opened;
+        let snapshot = keyward_store::load_snapshot(&connection)?;
+        if snapshot.homes.is_empty() {
+            let row = homes::new_home_row("Home", default_zone);
+            keyward_store::upsert_home(&connection, &row)?;
+            tracing::info!(timezone = default_zone.as_str(), "created the first home");
+        }
+        let snapshot = keyward_store::load_snapshot(&connection)?;
+        let homes = state::build_states(snapshot)?;
+        let (writer, handle) = Writer::spawn(connection)?;
+        let hub = Self {
+            db: Arc::new(db),
+            vault,
+            writer,
+            homes: RwLock::new(homes.into_iter().map(|(id, s)| (id, Arc::new(Mutex::new(s)))).collect()),
+            tokens: tokens::TokenCache::default(),
+        };
+        Ok((hub, handle))
+    }
+
+    fn home(&self, home_id: &str) -> Result<Arc<Mutex<HomeState>>, AppError> {
+        let homes = self.homes.read().map_err(|_| AppError::Poisoned)?;
+        homes.get(home_id).cloned().ok_or(AppError::HomeNotFound)
+    }
+
+    fn home_ids(&self) -> Result<Vec<Arc<Mutex<HomeState>>>, AppError> {
+        let homes = self.homes.read().map_err(|_| AppError::Poisoned)?;
+        Ok(homes.values().cloned().collect())
+    }
+
+    /// Runs a blocking read on the store's read pool, off the async workers.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&keyward_store::Connection) -> Result<T, keyward_store::StoreError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || db.read(f)).await.map_err(|_| AppError::Poisoned)?.map_err(Into::into)
+    }
+}

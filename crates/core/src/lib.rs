@@ -1,0 +1,28 @@
+//! Keyward's domain.
+//!
+//! Everything here is pure: no I/O, no async and no clock. Every function
+//! that needs "now" takes the instant as a parameter, so schedules and
+//! lockouts are tested to the second without sleeping (clippy.toml bans
+//! `Timestamp::now` and friends in this crate).
+//!
+//! Values are parsed once at the edge into types that can only hold valid
+//! values (`Code`, `Name`, `Schedule`, policies); the inside never re-checks.
+
+pub mod code;
+pub mod decide;
+pub mod home;
+pub mod lockout;
+pub mod name;
+pub mod schedule;
+pub mod user;
+
+pub use code::{Code, CodeError, CodePolicy, ExistingCode};
+pub use decide::{
+    AccessTarget, Action, CodeDirectory, Decision, DenyReason, Device, Grant, Movement, PanelAction, decide,
+    evaluate_user,
+};
+pub use home::{LockoutPolicy, PolicyError, TimeZoneError, ZoneName};
+pub use lockout::LockoutState;
+pub use name::{Name, NameError};
+pub use schedule::{Schedule, ScheduleError, ScheduleSpec, WindowSpec};
+pub use user::{LockAccess, Notify, PanelPermissions, User, UserKind, Validity, ValidityError};

@@ -1,0 +1,142 @@
+//! A person (or a role) who may use a code.
+
+use jiff::Timestamp;
+
+use crate::name::Name;
+use crate::schedule::Schedule;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserKind {
+    Standard,
+    /// Grants access like a standard code, but tells the hub that the user
+    /// is being coerced. Looks exactly like a normal grant to the device.
+    Duress,
+}
+
+impl UserKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Duress => "duress",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "standard" => Some(Self::Standard),
+            "duress" => Some(Self::Duress),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PanelPermissions {
+    pub arm: bool,
+    pub disarm: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockAccess {
+    All,
+    Only(Vec<String>),
+}
+
+impl LockAccess {
+    pub fn allows(&self, lock_id: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(ids) => ids.iter().any(|id| id == lock_id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Notify {
+    pub arrive: bool,
+    pub leave: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidityError {
+    #[error("valid_until must be later than valid_from")]
+    Empty,
+    #[error("max_uses must be at least 1, or null for no limit")]
+    MaxUses,
+}
+
+/// From when until when a code works (from inclusive, until exclusive), and
+/// how many times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Validity {
+    from: Option<Timestamp>,
+    until: Option<Timestamp>,
+    max_uses: Option<u32>,
+}
+
+impl Validity {
+    pub fn new(
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+        max_uses: Option<i64>,
+    ) -> Result<Self, ValidityError> {
+        if let (Some(from), Some(until)) = (from, until)
+            && until <= from
+        {
+            return Err(ValidityError::Empty);
+        }
+        let max_uses = match max_uses {
+            None => None,
+            Some(n) => Some(u32::try_from(n).ok().filter(|n| *n >= 1).ok_or(ValidityError::MaxUses)?),
+        };
+        Ok(Self { from, until, max_uses })
+    }
+
+    pub fn from(&self) -> Option<Timestamp> {
+        self.from
+    }
+
+    pub fn until(&self) -> Option<Timestamp> {
+        self.until
+    }
+
+    pub fn max_uses(&self) -> Option<u32> {
+        self.max_uses
+    }
+}
+
+/// A user as the decision sees it. The code is not here: a user is found by
+/// its code through a [`crate::CodeDirectory`], which may hold only keyed
+/// digests of the codes.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub name: Name,
+    pub kind: UserKind,
+    pub panel: PanelPermissions,
+    pub locks: LockAccess,
+    pub schedule: Schedule,
+    pub validity: Validity,
+    pub uses: u32,
+    pub notify: Notify,
+    pub enabled: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_rules() {
+        let t = |s: &str| s.parse::<Timestamp>().ok();
+        assert!(Validity::new(t("2026-12-05T00:00:00Z"), t("2026-12-12T00:00:00Z"), Some(3)).is_ok());
+        assert_eq!(
+            Validity::new(t("2026-12-05T00:00:00Z"), t("2026-12-05T00:00:00Z"), None),
+            Err(ValidityError::Empty)
+        );
+        assert_eq!(Validity::new(None, None, Some(0)), Err(ValidityError::MaxUses));
+        assert_eq!(Validity::new(None, None, Some(-1)), Err(ValidityError::MaxUses));
+        assert_eq!(Validity::new(None, None, Some(1 << 40)), Err(ValidityError::MaxUses));
+        assert!(Validity::new(None, None, None).is_ok());
+    }
+}

@@ -1,0 +1,352 @@
+//! The handlers of `/api/v1`. Each one: authorize, parse, one hub call, answer.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use jiff::Timestamp;
+use keyward_app::{ActivityQuery, PreviewSubject, UserInput, UserPatch};
+use keyward_core::{Notify, PanelPermissions};
+
+use crate::AppState;
+use crate::auth::{Caller, Need};
+use crate::dto::*;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+
+type Router = axum::Router<AppState>;
+
+pub fn routes() -> Router {
+    Router::new()
+        .route("/api/v1/homes", get(list_homes).post(create_home))
+        .route("/api/v1/homes/{home_id}", get(get_home).patch(update_home))
+        .route("/api/v1/homes/{home_id}/locks", get(list_locks).post(create_lock))
+        .route("/api/v1/homes/{home_id}/locks/{lock_id}", get(get_lock).patch(rename_lock).delete(delete_lock))
+        .route("/api/v1/homes/{home_id}/users", get(list_users).post(create_user))
+        .route("/api/v1/homes/{home_id}/users/{user_id}", get(get_user).patch(update_user).delete(delete_user))
+        .route("/api/v1/homes/{home_id}/users/{user_id}/reveal", post(reveal_code))
+        .route("/api/v1/homes/{home_id}/access", post(access))
+        .route("/api/v1/homes/{home_id}/access/preview", post(preview))
+        .route("/api/v1/homes/{home_id}/activity", get(activity))
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take this method")
+}
+
+fn instant(field: &'static str, text: &str) -> ApiResult<Timestamp> {
+    text.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            format!("`{field}` must be an RFC 3339 instant, such as 2026-12-05T09:00:00Z"),
+        )
+    })
+}
+
+fn optional_instant(field: &'static str, text: Option<&str>) -> ApiResult<Option<Timestamp>> {
+    text.map(|t| instant(field, t)).transpose()
+}
+
+/// An instant for validity fields, whose refusal is `validity_invalid`.
+fn validity_instant(field: &'static str, text: Option<&str>) -> ApiResult<Option<Timestamp>> {
+    optional_instant(field, text).map_err(|e| ApiError { code: "validity_invalid", ..e })
+}
+
+// ---- homes
+
+#[utoipa::path(get, path = "/api/v1/homes", tag = "homes", security(("bearer" = [])),
+    responses((status = 200, body = List<HomeDto>), (status = 401, body = crate::error::ErrorBody)))]
+async fn list_homes(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<List<HomeDto>>> {
+    caller.require(Need::Read, None)?;
+    let homes = s.hub.list_homes().await?;
+    let items = homes.into_iter().filter(|h| caller.0.may_access_home(&h.id)).map(HomeDto::from).collect();
+    Ok(Json(List { items }))
+}
+
+#[utoipa::path(post, path = "/api/v1/homes", tag = "homes", security(("bearer" = [])), request_body = CreateHome,
+    responses((status = 201, body = HomeDto), (status = 422, description = "`name_invalid`, `timezone_invalid`", body = crate::error::ErrorBody)))]
+async fn create_home(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateHome>,
+) -> ApiResult<(StatusCode, Json<HomeDto>)> {
+    caller.require(Need::Admin, None)?;
+    if caller.0.home_id.is_some() {
+        return Err(ApiError::forbidden());
+    }
+    let home = s.hub.create_home(&body.name, &body.timezone).await?;
+    Ok((StatusCode::CREATED, Json(home.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}", tag = "homes", security(("bearer" = [])),
+    responses((status = 200, body = HomeDto), (status = 404, body = crate::error::ErrorBody)))]
+async fn get_home(State(s): State<AppState>, caller: Caller, Path(home_id): Path<String>) -> ApiResult<Json<HomeDto>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    Ok(Json(s.hub.get_home(&home_id).await?.into()))
+}
+
+#[utoipa::path(patch, path = "/api/v1/homes/{home_id}", tag = "homes", security(("bearer" = [])), request_body = PatchHome,
+    responses((status = 200, body = HomeDto), (status = 422, description = "`name_invalid`, `timezone_invalid`, `policy_invalid`", body = crate::error::ErrorBody)))]
+async fn update_home(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+    ApiJson(body): ApiJson<PatchHome>,
+) -> ApiResult<Json<HomeDto>> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    Ok(Json(s.hub.update_home(&home_id, body.into()).await?.into()))
+}
+
+// ---- locks
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/locks", tag = "locks", security(("bearer" = [])),
+    responses((status = 200, body = List<LockDto>)))]
+async fn list_locks(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+) -> ApiResult<Json<List<LockDto>>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    let items = s.hub.list_locks(&home_id).await?.into_iter().map(LockDto::from).collect();
+    Ok(Json(List { items }))
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/locks", tag = "locks", security(("bearer" = [])), request_body = LockName,
+    responses((status = 201, body = LockDto)))]
+async fn create_lock(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+    ApiJson(body): ApiJson<LockName>,
+) -> ApiResult<(StatusCode, Json<LockDto>)> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    Ok((StatusCode::CREATED, Json(s.hub.create_lock(&home_id, &body.name).await?.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])),
+    responses((status = 200, body = LockDto), (status = 404, body = crate::error::ErrorBody)))]
+async fn get_lock(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, lock_id)): Path<(String, String)>,
+) -> ApiResult<Json<LockDto>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    Ok(Json(s.hub.get_lock(&home_id, &lock_id).await?.into()))
+}
+
+#[utoipa::path(patch, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])), request_body = LockName,
+    responses((status = 200, body = LockDto)))]
+async fn rename_lock(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, lock_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<LockName>,
+) -> ApiResult<Json<LockDto>> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    Ok(Json(s.hub.rename_lock(&home_id, &lock_id, &body.name).await?.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])),
+    responses((status = 204, description = "deleted; users who had it keep their other locks")))]
+async fn delete_lock(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, lock_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    s.hub.delete_lock(&home_id, &lock_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- users
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/users", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = List<UserDto>)))]
+async fn list_users(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+) -> ApiResult<Json<List<UserDto>>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    let items = s.hub.list_users(&home_id).await?.into_iter().map(UserDto::from).collect();
+    Ok(Json(List { items }))
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/users", tag = "users", security(("bearer" = [])), request_body = CreateUser,
+    responses((status = 201, body = UserDto), (status = 422, description = "`code_invalid`, `code_in_use`, `code_prefix_conflict`, `code_too_weak`, `code_too_close`, `schedule_invalid`, `name_invalid`, `locks_invalid`, `validity_invalid`, `max_uses_invalid`", body = crate::error::ErrorBody)))]
+async fn create_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> ApiResult<(StatusCode, Json<UserDto>)> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    let input = UserInput {
+        name: body.name,
+        kind: body.kind.into(),
+        panel: PanelPermissions { arm: body.panel.arm, disarm: body.panel.disarm },
+        locks: body.locks.parse()?,
+        schedule: body.schedule,
+        valid_from: validity_instant("valid_from", body.valid_from.as_deref())?,
+        valid_until: validity_instant("valid_until", body.valid_until.as_deref())?,
+        max_uses: body.max_uses,
+        notify: Notify { arrive: body.notify.arrive, leave: body.notify.leave },
+        enabled: body.enabled,
+        code: body.code.0,
+    };
+    let user = s.hub.create_user(&home_id, input, &caller.actor()).await?;
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/users/{user_id}", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserDto), (status = 404, body = crate::error::ErrorBody)))]
+async fn get_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, user_id)): Path<(String, String)>,
+) -> ApiResult<Json<UserDto>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    Ok(Json(s.hub.get_user(&home_id, &user_id).await?.into()))
+}
+
+#[utoipa::path(patch, path = "/api/v1/homes/{home_id}/users/{user_id}", tag = "users", security(("bearer" = [])), request_body = PatchUser,
+    responses((status = 200, body = UserDto), (status = 422, description = "as for creation; a refused change leaves the user, and the old code, as they were", body = crate::error::ErrorBody)))]
+async fn update_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, user_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<PatchUser>,
+) -> ApiResult<Json<UserDto>> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    let panel = body.panel.unwrap_or_default();
+    let notify = body.notify.unwrap_or_default();
+    let patch = UserPatch {
+        name: body.name,
+        kind: body.kind.map(Into::into),
+        panel_arm: panel.arm,
+        panel_disarm: panel.disarm,
+        locks: body.locks.map(LocksDto::parse).transpose()?,
+        schedule: body.schedule,
+        valid_from: body.valid_from.map(|v| validity_instant("valid_from", v.as_deref())).transpose()?,
+        valid_until: body.valid_until.map(|v| validity_instant("valid_until", v.as_deref())).transpose()?,
+        max_uses: body.max_uses,
+        notify_arrive: notify.arrive,
+        notify_leave: notify.leave,
+        enabled: body.enabled,
+        code: body.code.map(|c| c.0),
+    };
+    Ok(Json(s.hub.update_user(&home_id, &user_id, patch, &caller.actor()).await?.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/homes/{home_id}/users/{user_id}", tag = "users", security(("bearer" = [])),
+    responses((status = 204, description = "deleted; the code stops working at once")))]
+async fn delete_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, user_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    s.hub.delete_user(&home_id, &user_id, &caller.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/users/{user_id}/reveal", tag = "users", security(("bearer" = [])),
+    responses((status = 200, description = "the code, once; the reveal is in the activity log", body = RevealedCode)))]
+async fn reveal_code(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, user_id)): Path<(String, String)>,
+) -> ApiResult<Json<RevealedCode>> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    let code = s.hub.reveal_code(&home_id, &user_id, &caller.actor()).await?;
+    Ok(Json(RevealedCode { code: code.to_string() }))
+}
+
+// ---- access
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/access", tag = "access", security(("bearer" = [])), request_body = AccessRequest,
+    responses((status = 200, body = AccessResponse), (status = 404, description = "`device_not_found`", body = crate::error::ErrorBody),
+        (status = 422, description = "`action_invalid`", body = crate::error::ErrorBody)))]
+async fn access(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+    ApiJson(body): ApiJson<AccessRequest>,
+) -> ApiResult<Json<AccessResponse>> {
+    caller.require(Need::Device, Some(&home_id))?;
+    let outcome = s.hub.access(&home_id, &body.code.0, &body.device, body.action.into(), Timestamp::now()).await?;
+    Ok(Json(AccessResponse::new(outcome, caller.is_admin())))
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/access/preview", tag = "access", security(("bearer" = [])), request_body = PreviewRequest,
+    responses((status = 200, description = "the decision, with no side effect", body = PreviewResponse)))]
+async fn preview(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+    ApiJson(body): ApiJson<PreviewRequest>,
+) -> ApiResult<Json<PreviewResponse>> {
+    let subject = match (&body.code, &body.user_id) {
+        // With a code, a preview would be a code oracle without lockout: admin only.
+        (Some(code), None) => {
+            caller.require(Need::Admin, Some(&home_id))?;
+            PreviewSubject::Code(&code.0)
+        }
+        (None, Some(user_id)) => {
+            caller.require(Need::Read, Some(&home_id))?;
+            PreviewSubject::User(user_id)
+        }
+        _ => {
+            caller.require(Need::Read, Some(&home_id))?;
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                "give exactly one of `code` and `user_id`",
+            ));
+        }
+    };
+    let at = optional_instant("at", body.at.as_deref())?.unwrap_or_else(Timestamp::now);
+    let outcome = s.hub.preview(&home_id, subject, &body.device, body.action.into(), at).await?;
+    Ok(Json(outcome.into()))
+}
+
+// ---- activity
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/activity", tag = "activity", security(("bearer" = [])), params(ActivityParams),
+    responses((status = 200, description = "newest first", body = ActivityPageDto), (status = 422, description = "`query_invalid`", body = crate::error::ErrorBody)))]
+async fn activity(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+    params: Result<Query<ActivityParams>, QueryRejection>,
+) -> ApiResult<Json<ActivityPageDto>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    let query_invalid = |message: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_invalid", message);
+    let Query(p) = params.map_err(|_| query_invalid("the query parameters are not of the documented types"))?;
+    let query = ActivityQuery {
+        since: optional_instant("since", p.since.as_deref()).map_err(|e| query_invalid(&e.message))?,
+        until: optional_instant("until", p.until.as_deref()).map_err(|e| query_invalid(&e.message))?,
+        user_id: p.user_id,
+        device: p.device,
+        outcome: p.outcome,
+        limit: p.limit,
+        cursor: p.cursor,
+    };
+    let page = s.hub.activity(&home_id, query).await?.map_err(|e| query_invalid(e.0))?;
+    let admin = caller.is_admin();
+    Ok(Json(ActivityPageDto {
+        items: page.items.into_iter().map(|item| ActivityDto::new(item, admin)).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}

@@ -1,0 +1,60 @@
+//! Who is calling: `Authorization: Bearer <token>`, checked on every
+//! request but `/healthz` and the OpenAPI document.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use keyward_app::{Scope, TokenInfo};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub struct Caller(pub TokenInfo);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header =
+            parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthorized)?;
+        let secret = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(ApiError::unauthorized)?
+            .trim();
+        let token = state.hub.authenticate(secret).await?.ok_or_else(ApiError::unauthorized)?;
+        Ok(Self(token))
+    }
+}
+
+/// What a request needs of its caller's scope.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Reading: admin or read.
+    Read,
+    /// Changing anything: admin.
+    Admin,
+    /// Typing a code at a device: admin or device.
+    Device,
+}
+
+impl Caller {
+    /// Checks the scope, and that a home-bound token stays in its home.
+    pub fn require(&self, need: Need, home_id: Option<&str>) -> Result<(), ApiError> {
+        let scope_ok = matches!(
+            (need, self.0.scope),
+            (_, Scope::Admin) | (Need::Read, Scope::Read) | (Need::Device, Scope::Device)
+        );
+        let home_ok = home_id.is_none_or(|h| self.0.may_access_home(h));
+        if scope_ok && home_ok { Ok(()) } else { Err(ApiError::forbidden()) }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0.scope == Scope::Admin
+    }
+
+    /// How the activity log names this caller.
+    pub fn actor(&self) -> String {
+        format!("token:{}", self.0.name)
+    }
+}

@@ -1,0 +1,553 @@
+//! The API's JSON shapes. Conversions from the hub's views live here too, so
+//! handlers stay one call long.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use keyward_app::{AccessOutcome, ActivityItem, HomeView, LockView, UserView};
+use keyward_core::{Action, LockAccess, ScheduleSpec, UserKind};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+/// A code as it arrives in a request: wiped from memory when dropped, and
+/// never printed.
+pub struct SecretCode(pub Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for SecretCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Self(Zeroizing::new(s)))
+    }
+}
+
+impl fmt::Debug for SecretCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<code>")
+    }
+}
+
+/// Distinguishes a field that is absent (`None`) from one set to null (`Some(None)`).
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+pub fn time(t: Timestamp) -> String {
+    t.to_string()
+}
+
+fn micros(t: i64) -> String {
+    time(keyward_app::micros_to_timestamp(t))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct List<T: ToSchema> {
+    pub items: Vec<T>,
+}
+
+// ---- homes
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CodePolicyDto {
+    /// 4 to 8, at most `max_length`.
+    pub min_length: i64,
+    /// 4 to 8.
+    pub max_length: i64,
+    /// Refuse repeated digits, runs (1234, 9876) and the most common PINs.
+    pub reject_weak: bool,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LockoutDto {
+    /// Wrong codes on one device (1–255) …
+    pub max_attempts: i64,
+    /// … within this many seconds (1–86 400) …
+    pub window_seconds: i64,
+    /// … lock that device for this many seconds (1–255).
+    pub lockout_seconds: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HomeDto {
+    pub id: String,
+    pub name: String,
+    /// IANA time zone, such as Europe/Berlin.
+    pub timezone: String,
+    pub code_policy: CodePolicyDto,
+    pub lockout: LockoutDto,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<HomeView> for HomeDto {
+    fn from(h: HomeView) -> Self {
+        Self {
+            code_policy: CodePolicyDto {
+                min_length: h.code_min_length,
+                max_length: h.code_max_length,
+                reject_weak: h.code_reject_weak,
+            },
+            lockout: LockoutDto {
+                max_attempts: h.lockout_max_attempts,
+                window_seconds: h.lockout_window_seconds,
+                lockout_seconds: h.lockout_seconds,
+            },
+            created_at: micros(h.created_at),
+            updated_at: micros(h.updated_at),
+            id: h.id,
+            name: h.name,
+            timezone: h.timezone,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateHome {
+    pub name: String,
+    pub timezone: String,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct PatchCodePolicy {
+    pub min_length: Option<i64>,
+    pub max_length: Option<i64>,
+    pub reject_weak: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct PatchLockout {
+    pub max_attempts: Option<i64>,
+    pub window_seconds: Option<i64>,
+    pub lockout_seconds: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PatchHome {
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+    pub code_policy: Option<PatchCodePolicy>,
+    pub lockout: Option<PatchLockout>,
+}
+
+impl From<PatchHome> for keyward_app::HomePatch {
+    fn from(p: PatchHome) -> Self {
+        let code = p.code_policy.unwrap_or_default();
+        let lockout = p.lockout.unwrap_or_default();
+        Self {
+            name: p.name,
+            timezone: p.timezone,
+            code_min_length: code.min_length,
+            code_max_length: code.max_length,
+            code_reject_weak: code.reject_weak,
+            lockout_max_attempts: lockout.max_attempts,
+            lockout_window_seconds: lockout.window_seconds,
+            lockout_seconds: lockout.lockout_seconds,
+        }
+    }
+}
+
+// ---- locks
+
+#[derive(Serialize, ToSchema)]
+pub struct LockDto {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<LockView> for LockDto {
+    fn from(l: LockView) -> Self {
+        Self { created_at: micros(l.created_at), updated_at: micros(l.updated_at), id: l.id, name: l.name }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LockName {
+    pub name: String,
+}
+
+// ---- users
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum KindDto {
+    Standard,
+    /// Opens like a normal code and looks like one to the device, but tells the hub the user is under duress.
+    Duress,
+}
+
+impl From<KindDto> for UserKind {
+    fn from(k: KindDto) -> Self {
+        match k {
+            KindDto::Standard => Self::Standard,
+            KindDto::Duress => Self::Duress,
+        }
+    }
+}
+
+impl From<UserKind> for KindDto {
+    fn from(k: UserKind) -> Self {
+        match k {
+            UserKind::Standard => Self::Standard,
+            UserKind::Duress => Self::Duress,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Default, Clone, Copy)]
+pub struct PanelDto {
+    /// May arm the alarm (a departure).
+    #[serde(default)]
+    pub arm: bool,
+    /// May disarm the alarm (an arrival).
+    #[serde(default)]
+    pub disarm: bool,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct PatchPanel {
+    pub arm: Option<bool>,
+    pub disarm: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Default, Clone, Copy)]
+pub struct NotifyDto {
+    #[serde(default)]
+    pub arrive: bool,
+    #[serde(default)]
+    pub leave: bool,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct PatchNotify {
+    pub arrive: Option<bool>,
+    pub leave: Option<bool>,
+}
+
+/// `"all"`, or a list of lock ids of this home.
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
+#[serde(untagged)]
+pub enum LocksDto {
+    #[schema(example = "all")]
+    Keyword(String),
+    List(Vec<String>),
+}
+
+impl LocksDto {
+    pub fn parse(self) -> Result<LockAccess, keyward_app::AppError> {
+        match self {
+            Self::Keyword(k) if k == "all" => Ok(LockAccess::All),
+            Self::Keyword(_) => Err(keyward_app::AppError::LocksInvalid),
+            Self::List(ids) => Ok(LockAccess::Only(ids)),
+        }
+    }
+}
+
+impl From<LockAccess> for LocksDto {
+    fn from(l: LockAccess) -> Self {
+        match l {
+            LockAccess::All => Self::Keyword("all".to_owned()),
+            LockAccess::Only(ids) => Self::List(ids),
+        }
+    }
+}
+
+/// `{"always": true}`, or `{"windows": [...]}` in the home's wall-clock time.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ScheduleDoc {
+    pub always: Option<bool>,
+    pub windows: Option<Vec<WindowDoc>>,
+}
+
+/// A weekly window. `days` are the days it starts on (mon … sun); `start` is
+/// inclusive and `end` exclusive ("HH:MM" or "HH:MM:SS"; an end may be
+/// "24:00"); an `end` earlier than `start` runs past midnight.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct WindowDoc {
+    #[schema(example = json!(["mon", "tue", "wed", "thu", "fri"]))]
+    pub days: Vec<String>,
+    #[schema(example = "11:00")]
+    pub start: String,
+    #[schema(example = "14:00")]
+    pub end: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserDto {
+    pub id: String,
+    pub name: String,
+    pub kind: KindDto,
+    pub panel: PanelDto,
+    pub locks: LocksDto,
+    #[schema(value_type = ScheduleDoc)]
+    pub schedule: ScheduleSpec,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+    pub notify: NotifyDto,
+    pub enabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<UserView> for UserDto {
+    fn from(u: UserView) -> Self {
+        Self {
+            id: u.id,
+            name: u.name,
+            kind: u.kind.into(),
+            panel: PanelDto { arm: u.panel.arm, disarm: u.panel.disarm },
+            locks: u.locks.into(),
+            schedule: u.schedule,
+            valid_from: u.valid_from.map(time),
+            valid_until: u.valid_until.map(time),
+            max_uses: u.max_uses,
+            uses: u.uses,
+            notify: NotifyDto { arrive: u.notify.arrive, leave: u.notify.leave },
+            enabled: u.enabled,
+            created_at: time(u.created_at),
+            updated_at: time(u.updated_at),
+        }
+    }
+}
+
+fn always() -> ScheduleSpec {
+    ScheduleSpec { always: Some(true), windows: None }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn no_locks() -> LocksDto {
+    LocksDto::List(Vec::new())
+}
+
+/// A new user. Unless given: a standard code, no panel rights, no locks,
+/// at all times, no dates, no limit of uses, no notifications, enabled.
+#[derive(Deserialize, ToSchema)]
+pub struct CreateUser {
+    #[schema(example = "Dog walker")]
+    pub name: String,
+    /// 4–8 digits (the home's code policy), unique in the home.
+    #[schema(value_type = String, example = "4719")]
+    pub code: SecretCode,
+    #[serde(default = "standard")]
+    pub kind: KindDto,
+    #[serde(default)]
+    pub panel: PanelDto,
+    #[serde(default = "no_locks")]
+    pub locks: LocksDto,
+    #[serde(default = "always")]
+    #[schema(value_type = ScheduleDoc)]
+    pub schedule: ScheduleSpec,
+    /// RFC 3339; inclusive.
+    pub valid_from: Option<String>,
+    /// RFC 3339; exclusive.
+    pub valid_until: Option<String>,
+    pub max_uses: Option<i64>,
+    #[serde(default)]
+    pub notify: NotifyDto,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn standard() -> KindDto {
+    KindDto::Standard
+}
+
+/// A partial change: absent fields stay as they are; `valid_from`,
+/// `valid_until` and `max_uses` may be set to null.
+#[derive(Deserialize, ToSchema)]
+pub struct PatchUser {
+    pub name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub code: Option<SecretCode>,
+    pub kind: Option<KindDto>,
+    pub panel: Option<PatchPanel>,
+    pub locks: Option<LocksDto>,
+    #[schema(value_type = Option<ScheduleDoc>)]
+    pub schedule: Option<ScheduleSpec>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub valid_from: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub valid_until: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub max_uses: Option<Option<i64>>,
+    pub notify: Option<PatchNotify>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevealedCode {
+    pub code: String,
+}
+
+// ---- access
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionDto {
+    Unlock,
+    Disarm,
+    ArmAway,
+    ArmStay,
+}
+
+impl From<ActionDto> for Action {
+    fn from(a: ActionDto) -> Self {
+        match a {
+            ActionDto::Unlock => Self::Unlock,
+            ActionDto::Disarm => Self::Disarm,
+            ActionDto::ArmAway => Self::ArmAway,
+            ActionDto::ArmStay => Self::ArmStay,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AccessRequest {
+    #[schema(value_type = String, example = "4719")]
+    pub code: SecretCode,
+    /// A lock id of this home, or "panel".
+    pub device: String,
+    pub action: ActionDto,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// To a device: granted or not, and who on a grant. A refused unknown code
+/// and a refused known code look the same; a duress grant looks like any grant.
+#[derive(Serialize, ToSchema)]
+pub struct AccessResponse {
+    pub granted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserRef>,
+    /// Only when the device is locked out after wrong codes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u32>,
+    /// Only for an admin token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl AccessResponse {
+    pub fn new(outcome: AccessOutcome, show_reason: bool) -> Self {
+        Self {
+            granted: outcome.granted,
+            user: outcome.user.filter(|_| outcome.granted).map(|(id, name)| UserRef { id, name }),
+            retry_after_seconds: outcome.retry_after,
+            reason: outcome.reason.filter(|_| show_reason).map(|r| r.as_str().to_owned()),
+        }
+    }
+}
+
+/// Exactly one of `code` (admin only) and `user_id`.
+#[derive(Deserialize, ToSchema)]
+pub struct PreviewRequest {
+    #[schema(value_type = Option<String>)]
+    pub code: Option<SecretCode>,
+    pub user_id: Option<String>,
+    pub device: String,
+    pub action: ActionDto,
+    /// RFC 3339; now when absent.
+    pub at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewResponse {
+    pub granted: bool,
+    pub reason: Option<String>,
+    pub user: Option<UserRef>,
+    pub retry_after_seconds: Option<u32>,
+}
+
+impl From<AccessOutcome> for PreviewResponse {
+    fn from(o: AccessOutcome) -> Self {
+        Self {
+            granted: o.granted,
+            reason: o.reason.map(|r| r.as_str().to_owned()),
+            user: o.user.map(|(id, name)| UserRef { id, name }),
+            retry_after_seconds: o.retry_after,
+        }
+    }
+}
+
+// ---- activity
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivityDto {
+    pub id: String,
+    pub at: String,
+    /// arrival, departure, access_denied, lockout, code_revealed, user_created, user_updated, user_deleted
+    pub kind: String,
+    pub device: Option<String>,
+    pub action: Option<String>,
+    /// granted or denied, for access attempts.
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
+    pub user: Option<UserRef>,
+    /// Which token made an owner's change or reveal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Only for an admin token, and only on a duress grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duress: Option<bool>,
+}
+
+impl ActivityDto {
+    pub fn new(item: ActivityItem, admin: bool) -> Self {
+        let r = item.row;
+        Self {
+            id: r.id,
+            at: time(item.at),
+            kind: r.kind,
+            device: r.device,
+            action: r.action,
+            outcome: r.outcome,
+            reason: r.reason,
+            user: r.user_id.map(|id| UserRef { id, name: r.user_name.unwrap_or_default() }),
+            actor: r.actor,
+            duress: (admin && r.duress).then_some(true),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivityPageDto {
+    pub items: Vec<ActivityDto>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActivityParams {
+    pub user_id: Option<String>,
+    /// A lock id or "panel".
+    pub device: Option<String>,
+    /// granted or denied.
+    pub outcome: Option<String>,
+    /// RFC 3339, inclusive.
+    pub since: Option<String>,
+    /// RFC 3339, exclusive.
+    pub until: Option<String>,
+    /// 1–500, default 50.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,91 @@
+//! The one place where refusals become HTTP: a status, a machine-readable
+//! code and a human message, as `{"error": {"code", "message"}}`. Messages
+//! are written here or in the domain, never copied from input, so no error
+//! body can echo a code.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keyward_app::AppError;
+use keyward_core::{CodeError, ValidityError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code, such as `code_in_use`.
+    code: String,
+    /// A sentence for people.
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "this token's scope does not allow this request")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        let unprocessable = |code| Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string());
+        match &e {
+            AppError::HomeNotFound => Self::new(StatusCode::NOT_FOUND, "home_not_found", e.to_string()),
+            AppError::UserNotFound => Self::new(StatusCode::NOT_FOUND, "user_not_found", e.to_string()),
+            AppError::LockNotFound => Self::new(StatusCode::NOT_FOUND, "lock_not_found", e.to_string()),
+            AppError::DeviceNotFound => Self::new(StatusCode::NOT_FOUND, "device_not_found", e.to_string()),
+            AppError::TokenNotFound => Self::new(StatusCode::NOT_FOUND, "token_not_found", e.to_string()),
+            AppError::ActionInvalid => unprocessable("action_invalid"),
+            AppError::LocksInvalid => unprocessable("locks_invalid"),
+            AppError::Code(code) => unprocessable(match code {
+                CodeError::Invalid { .. } => "code_invalid",
+                CodeError::TooWeak => "code_too_weak",
+                CodeError::InUse => "code_in_use",
+                CodeError::PrefixConflict => "code_prefix_conflict",
+                CodeError::TooClose => "code_too_close",
+            }),
+            AppError::Schedule(_) => unprocessable("schedule_invalid"),
+            AppError::Name(_) => unprocessable("name_invalid"),
+            AppError::TimeZone(_) => unprocessable("timezone_invalid"),
+            AppError::Policy(_) => unprocessable("policy_invalid"),
+            AppError::Validity(ValidityError::Empty) => unprocessable("validity_invalid"),
+            AppError::Validity(ValidityError::MaxUses) => unprocessable("max_uses_invalid"),
+            AppError::Store(_) | AppError::Poisoned => {
+                tracing::error!(error = %e, "request failed");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the hub could not complete this request")
+            }
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
