@@ -130,8 +130,9 @@ pub fn load_snapshot(conn: &Connection) -> Result<Snapshot, StoreError> {
     let mut users: Vec<UserRow> = conn
         .prepare(
             "SELECT id, home_id, name, kind, panel_arm, panel_disarm, all_locks, schedule, valid_from, valid_until,
-                    max_uses, uses, notify_arrive, notify_leave, enabled, code_mac, code_sealed, created_at, updated_at
-             FROM users ORDER BY created_at, id",
+                    max_uses, COALESCE(user_uses.uses, 0), notify_arrive, notify_leave, enabled, code_mac, code_sealed,
+                    created_at, updated_at
+             FROM users LEFT JOIN user_uses ON user_uses.user_id = users.id ORDER BY created_at, id",
         )?
         .query_map([], user_from_row)?
         .collect::<Result<_, _>>()?;
@@ -255,12 +256,12 @@ pub fn delete_lock(conn: &Connection, id: &str) -> Result<(), StoreError> {
 pub fn upsert_user(conn: &Connection, u: &UserRow) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO users (id, home_id, name, kind, panel_arm, panel_disarm, all_locks, schedule, valid_from,
-                            valid_until, max_uses, uses, notify_arrive, notify_leave, enabled, code_mac, code_sealed,
+                            valid_until, max_uses, notify_arrive, notify_leave, enabled, code_mac, code_sealed,
                             created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
          ON CONFLICT (id) DO UPDATE SET name = ?3, kind = ?4, panel_arm = ?5, panel_disarm = ?6, all_locks = ?7,
-             schedule = ?8, valid_from = ?9, valid_until = ?10, max_uses = ?11, uses = ?12, notify_arrive = ?13,
-             notify_leave = ?14, enabled = ?15, code_mac = ?16, code_sealed = ?17, updated_at = ?19",
+             schedule = ?8, valid_from = ?9, valid_until = ?10, max_uses = ?11, notify_arrive = ?12,
+             notify_leave = ?13, enabled = ?14, code_mac = ?15, code_sealed = ?16, updated_at = ?18",
     )?
     .execute(params![
         u.id,
@@ -274,7 +275,6 @@ pub fn upsert_user(conn: &Connection, u: &UserRow) -> Result<(), StoreError> {
         u.valid_from,
         u.valid_until,
         u.max_uses,
-        u.uses,
         u.notify_arrive,
         u.notify_leave,
         u.enabled,
@@ -284,6 +284,7 @@ pub fn upsert_user(conn: &Connection, u: &UserRow) -> Result<(), StoreError> {
         u.updated_at
     ])
     .map_err(StoreError::from_write)?;
+    set_user_uses(conn, &u.id, u.uses)?;
     conn.prepare_cached("DELETE FROM user_locks WHERE user_id = ?1")?.execute([&u.id])?;
     let mut insert = conn.prepare_cached("INSERT INTO user_locks (user_id, lock_id) VALUES (?1, ?2)")?;
     for lock_id in &u.lock_ids {
@@ -298,7 +299,10 @@ pub fn delete_user(conn: &Connection, id: &str) -> Result<(), StoreError> {
 }
 
 pub fn set_user_uses(conn: &Connection, id: &str, uses: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE users SET uses = ?2 WHERE id = ?1")?.execute(params![id, uses])?;
+    conn.prepare_cached(
+        "INSERT INTO user_uses (user_id, uses) VALUES (?1, ?2) ON CONFLICT (user_id) DO UPDATE SET uses = ?2",
+    )?
+    .execute(params![id, uses])?;
     Ok(())
 }
 

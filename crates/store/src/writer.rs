@@ -3,13 +3,18 @@
 //! them together (group commit): under load one fsync covers many requests,
 //! and each caller is answered only after the commit that holds its write.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::StoreError;
+use crate::db::open_connection;
 
 /// The most jobs one transaction takes, so a burst cannot delay its first
 /// callers without bound.
@@ -27,26 +32,59 @@ pub struct Writer {
 }
 
 pub struct WriterHandle {
-    thread: thread::JoinHandle<()>,
+    writer: thread::JoinHandle<()>,
+    checkpointer: thread::JoinHandle<()>,
 }
 
 impl WriterHandle {
-    /// Waits until every job sent before the last `Writer` was dropped is committed.
+    /// Waits until every job sent before the last `Writer` was dropped is
+    /// committed, and the WAL is checkpointed.
     pub fn join(self) {
-        if self.thread.join().is_err() {
+        if self.writer.join().is_err() {
             tracing::error!("the database writer thread panicked");
+        }
+        if self.checkpointer.join().is_err() {
+            tracing::error!("the database checkpointer thread panicked");
         }
     }
 }
 
+/// How often the checkpointer copies the WAL back into the database while
+/// writes come in, and while they do not.
+const CHECKPOINT_BUSY: Duration = Duration::from_millis(50);
+const CHECKPOINT_IDLE: Duration = Duration::from_secs(1);
+/// WAL frames after which the WAL should restart from its beginning.
+const RESTART_WAL_AT: i64 = 8192;
+
 impl Writer {
     pub fn spawn(conn: Connection) -> Result<(Self, WriterHandle), StoreError> {
+        // Checkpoints copy the WAL back into the database; left to SQLite they
+        // run inside a commit and stall every request waiting on it. The
+        // checkpointer thread runs them beside the writer instead.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // A WAL that grew under a burst is cut back when it restarts.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        let path = conn.path().map(PathBuf::from).ok_or(StoreError::Corrupt("the database has no file"))?;
+        let checkpoint_conn = open_connection(&path, false)?;
+        let thread_error = |source| StoreError::DataDir { path: path.clone(), source };
         let (jobs, inbox) = mpsc::channel::<Work>();
-        let thread = thread::Builder::new()
+        // The writer holds `alive`; when it ends, the checkpointer sees the
+        // channel close, checkpoints once more, and ends too.
+        let (alive, writer_gone) = mpsc::channel::<()>();
+        let restart_wanted = Arc::new(AtomicBool::new(false));
+        let wanted = Arc::clone(&restart_wanted);
+        let writer = thread::Builder::new()
             .name("keyward-db-writer".into())
-            .spawn(move || run(conn, inbox))
-            .map_err(|source| StoreError::DataDir { path: "writer thread".into(), source })?;
-        Ok((Self { jobs }, WriterHandle { thread }))
+            .spawn(move || {
+                run(conn, inbox, &wanted);
+                drop(alive);
+            })
+            .map_err(thread_error)?;
+        let checkpointer = thread::Builder::new()
+            .name("keyward-db-checkpoint".into())
+            .spawn(move || checkpoint_until_closed(&checkpoint_conn, &writer_gone, &restart_wanted))
+            .map_err(thread_error)?;
+        Ok((Self { jobs }, WriterHandle { writer, checkpointer }))
     }
 
     /// Runs `f` in the next batch, inside its own savepoint: when it fails,
@@ -99,20 +137,59 @@ impl<T> Pending<T> {
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT job")?;
+    // Cached statements: a job's savepoint costs no SQL parsing.
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     match f(conn) {
         Ok(value) => {
-            conn.execute_batch("RELEASE job")?;
+            conn.prepare_cached("RELEASE job")?.execute([])?;
             Ok(value)
         }
         Err(e) => {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+            conn.prepare_cached("RELEASE job")?.execute([])?;
             Err(e)
         }
     }
 }
 
-fn run(conn: Connection, inbox: mpsc::Receiver<Work>) {
+/// Copies the WAL back into the database beside the writer, in small steps
+/// so that no step's fsync holds up a commit for long.
+///
+/// Under steady load these checkpoints never reach the last frame (the
+/// writer keeps adding), so the WAL would only grow. When it is long and a
+/// checkpoint has just caught up, the checkpointer asks the writer to finish
+/// one itself between two batches: with only a few frames left to copy that
+/// is quick, and the next transaction restarts the WAL at its beginning.
+fn checkpoint_until_closed(conn: &Connection, writer_gone: &mpsc::Receiver<()>, restart_wanted: &AtomicBool) {
+    let mut wait = CHECKPOINT_IDLE;
+    let mut last_frames = 0;
+    loop {
+        let closing = matches!(writer_gone.recv_timeout(wait), Err(mpsc::RecvTimeoutError::Disconnected));
+        // PASSIVE never blocks the writer; the last one, with nothing left
+        // to write, empties the WAL.
+        let mode = if closing { "TRUNCATE" } else { "PASSIVE" };
+        match checkpoint(conn, mode) {
+            Ok((frames, copied)) => {
+                if frames >= RESTART_WAL_AT && copied == frames {
+                    restart_wanted.store(true, Ordering::Relaxed);
+                }
+                wait = if frames == last_frames { CHECKPOINT_IDLE } else { CHECKPOINT_BUSY };
+                last_frames = frames;
+            }
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+        if closing {
+            return;
+        }
+    }
+}
+
+/// Returns the frames in the WAL and how many of them are in the database.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| Ok((r.get(1)?, r.get(2)?)))
+}
+
+fn run(conn: Connection, inbox: mpsc::Receiver<Work>, restart_wanted: &AtomicBool) {
     let mut batch: Vec<Work> = Vec::with_capacity(64);
     let mut finishers = Vec::with_capacity(64);
     // Blocks until a job arrives; ends when every Writer is dropped and the inbox is empty.
@@ -131,11 +208,16 @@ fn run(conn: Connection, inbox: mpsc::Receiver<Work>) {
         for finish in finishers.drain(..) {
             finish(committed.as_ref().map(|_| ()));
         }
+        if restart_wanted.swap(false, Ordering::Relaxed)
+            && let Err(e) = checkpoint(&conn, "PASSIVE")
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
 }
 
 fn commit_batch(conn: &Connection, batch: &mut Vec<Work>, finishers: &mut Vec<Finish>) -> Result<(), StoreError> {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = conn.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])) {
         // Nothing ran: every job still answers, with the failure.
         for work in batch.drain(..) {
             finishers.push(work(None));
@@ -145,8 +227,8 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Work>, finishers: &mut Vec<Fi
     for work in batch.drain(..) {
         finishers.push(work(Some(conn)));
     }
-    match conn.execute_batch("COMMIT") {
-        Ok(()) => Ok(()),
+    match conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])) {
+        Ok(_) => Ok(()),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e.into())
