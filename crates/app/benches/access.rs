@@ -1,1 +1,68 @@
-fn main() {}
+//! The access decision as devices get it, for a home of 250 users: the keyed
+//! digest of the typed code, the lookup, the home's lock and `decide`, i.e.
+//! everything but the durable log write (measured by scripts/load-access.sh).
+//!
+//!     cargo bench -p keyward-app --bench access
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use jiff::Timestamp;
+use keyward_app::{Hub, PreviewSubject, UserInput};
+use keyward_core::{Action, LockAccess, Notify, PanelPermissions, ScheduleSpec, UserKind, ZoneName};
+use zeroize::Zeroizing;
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let opened = keyward_store::Db::open(dir.path()).expect("open");
+    let zone = ZoneName::parse("Europe/Berlin").expect("zone");
+    let (hub, _writer) = Hub::start(opened, &zone).expect("start");
+    let (home, lock, code) = rt.block_on(async {
+        let home = hub.list_homes().await.expect("homes")[0].id.clone();
+        let lock = hub.create_lock(&home, "Front door").await.expect("lock").id;
+        let mut made = Vec::new();
+        let mut n = 0u64;
+        while made.len() < 250 {
+            n += 1;
+            let code = format!("{:06}", (n * 7_919_113) % 1_000_000);
+            let input = UserInput {
+                name: format!("User {n}"),
+                kind: UserKind::Standard,
+                panel: PanelPermissions { arm: true, disarm: true },
+                locks: LockAccess::All,
+                schedule: ScheduleSpec { always: Some(true), windows: None },
+                valid_from: None,
+                valid_until: None,
+                max_uses: None,
+                notify: Notify::default(),
+                enabled: true,
+                code: Zeroizing::new(code.clone()),
+            };
+            if hub.create_user(&home, input, "bench").await.is_ok() {
+                made.push(code);
+            }
+        }
+        (home, lock, made[123].clone())
+    });
+    let at = Timestamp::now();
+    let mut group = c.benchmark_group("hub decision, home of 250 users");
+    group.bench_function("granted unlock", |b| {
+        b.iter(|| {
+            rt.block_on(hub.preview(&home, PreviewSubject::Code(black_box(&code)), &lock, Action::Unlock, at))
+                .expect("decided")
+                .granted
+        })
+    });
+    group.bench_function("unknown code", |b| {
+        b.iter(|| {
+            rt.block_on(hub.preview(&home, PreviewSubject::Code(black_box("000001")), &lock, Action::Unlock, at))
+                .expect("decided")
+                .granted
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

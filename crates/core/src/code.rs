@@ -60,7 +60,7 @@ impl CodePolicy {
 pub enum CodeError {
     #[error("a code must be {min} to {max} digits")]
     Invalid { min: u8, max: u8 },
-    #[error("this code is too easy to guess (repeated digits, a run such as 1234, or a common PIN)")]
+    #[error("this code is too easy to guess: repeated digits, a run up or down, or one of the most common PINs")]
     TooWeak,
     #[error("this code is already used by someone in this home")]
     InUse,

@@ -235,3 +235,53 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Work>, finishers: &mut Vec<Fi
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Db;
+
+    fn count(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM meta WHERE key LIKE 't%'", [], |r| r.get(0)).expect("count")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_job_rolls_back_alone_and_the_rest_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opened = Db::open(dir.path()).expect("open");
+        let (writer, handle) = Writer::spawn(opened.connection).expect("spawn");
+        let mut pending = Vec::new();
+        for i in 0..200 {
+            pending.push(
+                writer
+                    .submit(move |conn| {
+                        conn.execute("INSERT INTO meta (key, value) VALUES (?1, x'00')", [format!("t{i}")])?;
+                        if i % 50 == 7 {
+                            // Half done, then refused: the savepoint undoes the insert.
+                            return Err(StoreError::Conflict);
+                        }
+                        Ok(i)
+                    })
+                    .expect("queued"),
+            );
+        }
+        let mut ok = 0;
+        for (i, p) in pending.into_iter().enumerate() {
+            match p.committed().await {
+                Ok(n) => {
+                    assert_eq!(n, i);
+                    ok += 1;
+                }
+                Err(StoreError::Conflict) => assert_eq!(i % 50, 7),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(ok, 196);
+        let committed = opened.db.read(|conn| Ok(count(conn))).expect("read");
+        assert_eq!(committed, 196, "every acknowledged write is visible to a new reader");
+        drop(writer);
+        handle.join();
+        let wal = dir.path().join("keyward.db-wal");
+        assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0, "the last checkpoint empties the WAL");
+    }
+}
