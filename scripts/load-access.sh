@@ -66,6 +66,7 @@ end
 """)
 with open(f"{work}/home", "w") as f:
     f.write(home)
+
 PY
 home=$(cat "$work/home")
 
@@ -77,3 +78,16 @@ responses=$(awk '/requests in/ {print $1}' "$work/wrk")
 logged=$(sqlite3 "$work/data/keyward.db" "SELECT count(*) FROM activity WHERE kind IN ('arrival','access_denied')")
 echo "responses counted by wrk: $responses; attempts in the activity log: $logged"
 [ "$logged" -ge "$responses" ] || { echo "FAIL: fewer logged attempts than responses" >&2; exit 1; }
+
+
+# A restart on the data directory the load just filled (250 users, every
+# attempt above in the log): SIGTERM, then the time from spawn to /healthz.
+kill -TERM "$server"
+wait "$server" || true
+start_ns=$(date +%s%N)
+"$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --log warn >"$work/out" 2>"$work/err" &
+server=$!
+until curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.001; done
+ready_ns=$(date +%s%N)
+echo "restart to /healthz with $logged logged attempts and 250 users: $(( (ready_ns - start_ns) / 1000000 )) ms"
+echo "server resident memory idle after restart: $(awk '/VmRSS/ {print $2, $3}' /proc/$server/status)"
