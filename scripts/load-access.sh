@@ -21,12 +21,20 @@ work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
-start_ns=$(date +%s%N)
-"$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --log warn >"$work/out" 2>"$work/err" &
-server=$!
-until curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.001; done
-ready_ns=$(date +%s%N)
-echo "cold start to /healthz: $(( (ready_ns - start_ns) / 1000000 )) ms (fresh data directory, includes creating it)"
+# Starts the server in the background and sets $server and $startup_ms, the
+# time from spawn to /healthz answering.
+start_server() {
+    local start_ns ready_ns
+    start_ns=$(date +%s%N)
+    "$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --log warn >"$work/out" 2>"$work/err" &
+    server=$!
+    until curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.001; done
+    ready_ns=$(date +%s%N)
+    startup_ms=$(( (ready_ns - start_ns) / 1000000 ))
+}
+
+start_server
+echo "cold start to /healthz: $startup_ms ms (fresh data directory, includes creating it)"
 
 admin=$("$bin" token create --data-dir "$work/data" --name bench --scope admin | tail -n1)
 device=$("$bin" token create --data-dir "$work/data" --name keypad --scope device | tail -n1)
@@ -84,10 +92,6 @@ echo "responses counted by wrk: $responses; attempts in the activity log: $logge
 # attempt above in the log): SIGTERM, then the time from spawn to /healthz.
 kill -TERM "$server"
 wait "$server" || true
-start_ns=$(date +%s%N)
-"$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --log warn >"$work/out" 2>"$work/err" &
-server=$!
-until curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.001; done
-ready_ns=$(date +%s%N)
-echo "restart to /healthz with $logged logged attempts and 250 users: $(( (ready_ns - start_ns) / 1000000 )) ms"
+start_server
+echo "restart to /healthz with $logged logged attempts and 250 users: $startup_ms ms"
 echo "server resident memory idle after restart: $(awk '/VmRSS/ {print $2, $3}' /proc/$server/status)"
