@@ -29,7 +29,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 start_server() {
     local start_ns ready_ns
     start_ns=$(date +%s%N)
-    "$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --log warn >"$work/out" 2>"$work/err" &
+    "$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --log warn >>"$work/out" 2>>"$work/err" &
     server=$!
     until curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.001; done
     ready_ns=$(date +%s%N)
