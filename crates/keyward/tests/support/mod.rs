@@ -168,29 +168,27 @@ impl Api {
     }
 
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
-        let mut request = self.client.request(method, format!("{}{}", self.base, path));
+        let request = self.client.request(method, format!("{}{}", self.base, path));
+        self.finish(match body {
+            Some(body) => request.json(&body),
+            None => request,
+        })
+        .await
+    }
+
+    pub async fn raw(&self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Reply {
+        self.finish(self.client.request(method, format!("{}{}", self.base, path)).body(body)).await
+    }
+
+    async fn finish(&self, mut request: reqwest::RequestBuilder) -> Reply {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
         }
         let response = request.send().await.expect("the server answers");
         let status = response.status();
         let text = response.text().await.expect("a body");
         let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
         Reply { status, body, text }
-    }
-
-    pub async fn raw(&self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Reply {
-        let mut request = self.client.request(method, format!("{}{}", self.base, path)).body(body);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("the server answers");
-        let status = response.status();
-        let text = response.text().await.expect("a body");
-        Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
