@@ -607,7 +607,15 @@ async fn every_endpoint_checks_its_caller() {
         anon.send(method.clone(), path, Some(body.clone())).await.expect_error(401, "unauthorized");
         read.send(method.clone(), path, Some(body.clone())).await.expect_error(403, "forbidden");
         device.send(method.clone(), path, Some(body.clone())).await.expect_error(403, "forbidden");
+        // The caller is checked before the body is judged.
+        read.raw(method.clone(), path, b"{not json".to_vec()).await.expect_error(403, "forbidden");
+        anon.raw(method.clone(), path, b"{not json".to_vec()).await.expect_error(401, "unauthorized");
     }
+    device
+        .raw(reqwest::Method::POST, &h("/access/preview"), b"{not json".to_vec())
+        .await
+        .expect_error(403, "forbidden");
+    read.raw(reqwest::Method::POST, &h("/access"), b"{not json".to_vec()).await.expect_error(403, "forbidden");
     // The access endpoint: device and admin, not read.
     read.access(&f.home, "4719", &front, "unlock").await.expect_error(403, "forbidden");
     anon.access(&f.home, "4719", &front, "unlock").await.expect_error(401, "unauthorized");

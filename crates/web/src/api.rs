@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::auth::{Caller, Need};
 use crate::dto::*;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::JsonBody;
 
 type Router = axum::Router<AppState>;
 
@@ -79,12 +79,13 @@ async fn list_homes(State(s): State<AppState>, caller: Caller) -> ApiResult<Json
 async fn create_home(
     State(s): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<CreateHome>,
+    body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<HomeDto>)> {
     caller.require(Need::Admin, None)?;
     if caller.0.home_id.is_some() {
         return Err(ApiError::forbidden());
     }
+    let body: CreateHome = body.parse()?;
     let home = s.hub.create_home(&body.name, &body.timezone).await?;
     Ok((StatusCode::CREATED, Json(home.into())))
 }
@@ -102,9 +103,10 @@ async fn update_home(
     State(s): State<AppState>,
     caller: Caller,
     Path(home_id): Path<String>,
-    ApiJson(body): ApiJson<PatchHome>,
+    body: JsonBody,
 ) -> ApiResult<Json<HomeDto>> {
     caller.require(Need::Admin, Some(&home_id))?;
+    let body: PatchHome = body.parse()?;
     Ok(Json(s.hub.update_home(&home_id, body.into()).await?.into()))
 }
 
@@ -128,9 +130,10 @@ async fn create_lock(
     State(s): State<AppState>,
     caller: Caller,
     Path(home_id): Path<String>,
-    ApiJson(body): ApiJson<LockName>,
+    body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<LockDto>)> {
     caller.require(Need::Admin, Some(&home_id))?;
+    let body: LockName = body.parse()?;
     Ok((StatusCode::CREATED, Json(s.hub.create_lock(&home_id, &body.name).await?.into())))
 }
 
@@ -151,9 +154,10 @@ async fn rename_lock(
     State(s): State<AppState>,
     caller: Caller,
     Path((home_id, lock_id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<LockName>,
+    body: JsonBody,
 ) -> ApiResult<Json<LockDto>> {
     caller.require(Need::Admin, Some(&home_id))?;
+    let body: LockName = body.parse()?;
     Ok(Json(s.hub.rename_lock(&home_id, &lock_id, &body.name).await?.into()))
 }
 
@@ -189,9 +193,10 @@ async fn create_user(
     State(s): State<AppState>,
     caller: Caller,
     Path(home_id): Path<String>,
-    ApiJson(body): ApiJson<CreateUser>,
+    body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<UserDto>)> {
     caller.require(Need::Admin, Some(&home_id))?;
+    let body: CreateUser = body.parse()?;
     let input = UserInput {
         name: body.name,
         kind: body.kind.into(),
@@ -226,9 +231,10 @@ async fn update_user(
     State(s): State<AppState>,
     caller: Caller,
     Path((home_id, user_id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<PatchUser>,
+    body: JsonBody,
 ) -> ApiResult<Json<UserDto>> {
     caller.require(Need::Admin, Some(&home_id))?;
+    let body: PatchUser = body.parse()?;
     let panel = body.panel.unwrap_or_default();
     let notify = body.notify.unwrap_or_default();
     let patch = UserPatch {
@@ -282,9 +288,10 @@ async fn access(
     State(s): State<AppState>,
     caller: Caller,
     Path(home_id): Path<String>,
-    ApiJson(body): ApiJson<AccessRequest>,
+    body: JsonBody,
 ) -> ApiResult<Json<AccessResponse>> {
     caller.require(Need::Device, Some(&home_id))?;
+    let body: AccessRequest = body.parse()?;
     let outcome = s.hub.access(&home_id, &body.code.0, &body.device, body.action.into(), Timestamp::now()).await?;
     Ok(Json(AccessResponse::new(outcome, caller.is_admin())))
 }
@@ -295,20 +302,19 @@ async fn preview(
     State(s): State<AppState>,
     caller: Caller,
     Path(home_id): Path<String>,
-    ApiJson(body): ApiJson<PreviewRequest>,
+    body: JsonBody,
 ) -> ApiResult<Json<PreviewResponse>> {
+    // Read at least, before the body is looked at; a code needs admin.
+    caller.require(Need::Read, Some(&home_id))?;
+    let body: PreviewRequest = body.parse()?;
     let subject = match (&body.code, &body.user_id) {
         // With a code, a preview would be a code oracle without lockout: admin only.
         (Some(code), None) => {
             caller.require(Need::Admin, Some(&home_id))?;
             PreviewSubject::Code(&code.0)
         }
-        (None, Some(user_id)) => {
-            caller.require(Need::Read, Some(&home_id))?;
-            PreviewSubject::User(user_id)
-        }
+        (None, Some(user_id)) => PreviewSubject::User(user_id),
         _ => {
-            caller.require(Need::Read, Some(&home_id))?;
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_request",

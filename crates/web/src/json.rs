@@ -1,5 +1,8 @@
-//! JSON bodies in and out. Input is parsed once here; a body that does not
-//! parse gets a clear error that names the field but never repeats its value.
+//! JSON request bodies. A handler takes the raw body as a [`JsonBody`] and
+//! parses it only after it has authorized the caller, so a caller without
+//! the right learns nothing from how its body would have been judged. A body
+//! that does not parse gets a clear error that names the field but never
+//! repeats its value.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -8,9 +11,15 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-pub struct ApiJson<T>(pub T);
+pub struct JsonBody(Bytes);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+impl JsonBody {
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse(&self.0)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -21,7 +30,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", "the request body could not be read")
             }
         })?;
-        parse(&bytes).map(ApiJson)
+        Ok(Self(bytes))
     }
 }
 
