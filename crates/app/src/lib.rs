@@ -8,6 +8,7 @@ mod access;
 mod activity;
 mod error;
 mod homes;
+pub mod owners;
 mod state;
 pub mod tokens;
 mod users;

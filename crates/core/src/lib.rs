@@ -13,6 +13,7 @@ pub mod decide;
 pub mod home;
 pub mod lockout;
 pub mod name;
+pub mod password;
 pub mod schedule;
 pub mod user;
 
@@ -24,5 +25,6 @@ pub use decide::{
 pub use home::{LockoutPolicy, PolicyError, TimeZoneError, ZoneName};
 pub use lockout::LockoutState;
 pub use name::{Name, NameError};
+pub use password::{PasswordError, check_password};
 pub use schedule::{Schedule, ScheduleError, ScheduleSpec, WindowSpec};
 pub use user::{LockAccess, Notify, PanelPermissions, User, UserKind, Validity, ValidityError};

@@ -9,6 +9,7 @@ mod db;
 mod error;
 mod ids;
 mod migrate;
+pub mod owners;
 pub mod rows;
 mod vault;
 mod writer;
