@@ -73,6 +73,18 @@ impl Hub {
         Ok(homes.values().cloned().collect())
     }
 
+    /// The token a form must carry for a browser whose CSRF cookie is `cookie`.
+    pub fn csrf_token(&self, cookie: &str) -> String {
+        self.vault.csrf_tag(cookie).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether a form's CSRF token belongs to the browser's cookie (constant time).
+    pub fn csrf_valid(&self, cookie: &str, token: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let expected = self.csrf_token(cookie);
+        !cookie.is_empty() && expected.len() == token.len() && bool::from(expected.as_bytes().ct_eq(token.as_bytes()))
+    }
+
     /// Runs a blocking read on the store's read pool, off the async workers.
     async fn read<T: Send + 'static>(
         &self,

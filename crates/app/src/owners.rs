@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use keyward_core::{PasswordError, check_password};
 use keyward_store::owners::{self as rows, OwnerRow};
 use keyward_store::{Connection, StoreError, new_id, now_micros, random_hex, token_hash};
@@ -157,7 +157,7 @@ fn wait_seconds(failures: i64, last: i64, now: i64) -> Option<u32> {
 impl Hub {
     /// True until the first owner exists.
     pub async fn needs_setup(&self) -> Result<bool, AppError> {
-        Ok(self.read(|conn| rows::owner_count(conn)).await? == 0)
+        Ok(self.read(rows::owner_count).await? == 0)
     }
 
     /// Creates the first owner, signed in.
@@ -167,7 +167,7 @@ impl Hub {
         email: &str,
         password: &str,
     ) -> Result<(Owner, SessionToken), SetupError> {
-        let stored = self.read(|conn| rows::setup_code(conn)).await?;
+        let stored = self.read(rows::setup_code).await?;
         if !self.needs_setup().await? {
             return Err(SetupError::AlreadySetUp);
         }
@@ -179,11 +179,11 @@ impl Hub {
         let email = normalize_email(email).ok_or(SetupError::Email)?;
         check_password(password, &email)?;
         let password = Zeroizing::new(password.to_owned());
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|_| AppError::Poisoned)??;
+        let hash =
+            tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|_| AppError::Poisoned)??;
         let now = now_micros();
-        let owner = OwnerRow { id: new_id(), email: email.clone(), password_hash: hash, created_at: now, updated_at: now };
+        let owner =
+            OwnerRow { id: new_id(), email: email.clone(), password_hash: hash, created_at: now, updated_at: now };
         let (secret, digest) = new_session_secret();
         let created = self
             .writer
@@ -205,7 +205,12 @@ impl Hub {
     }
 
     /// Signs an owner in from `address` (the client's IP address).
-    pub async fn sign_in(&self, email: &str, password: &str, address: &str) -> Result<(Owner, SessionToken), SignInError> {
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        address: &str,
+    ) -> Result<(Owner, SessionToken), SignInError> {
         let email = normalize_email(email).unwrap_or_else(|| email.trim().to_lowercase());
         let keys = [account_key(&email), address_key(address)];
         let now = now_micros();
@@ -228,9 +233,8 @@ impl Hub {
         }
         let phc = owner.as_ref().map_or_else(|| decoy_hash().to_owned(), |o| o.password_hash.clone());
         let typed = Zeroizing::new(password.to_owned());
-        let verified = tokio::task::spawn_blocking(move || verify_password(&typed, &phc))
-            .await
-            .map_err(|_| AppError::Poisoned)?;
+        let verified =
+            tokio::task::spawn_blocking(move || verify_password(&typed, &phc)).await.map_err(|_| AppError::Poisoned)?;
         match owner.filter(|_| verified) {
             Some(owner) => {
                 let (secret, digest) = new_session_secret();

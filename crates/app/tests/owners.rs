@@ -55,7 +55,8 @@ async fn sign_in_throttles_after_five_failures_and_sessions_end() {
     let unknown = s.hub.sign_in("nobody@example.org", "tangerine kite 42", "192.0.2.2").await;
     assert!(matches!(unknown, Err(SignInError::WrongCredentials)));
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let (_, second) = s.hub.sign_in("owner@example.org", "tangerine kite 42", "192.0.2.3").await.expect("after the wait");
+    let (_, second) =
+        s.hub.sign_in("owner@example.org", "tangerine kite 42", "192.0.2.3").await.expect("after the wait");
 
     s.hub.sign_out(&first.0).await.expect("sign out");
     assert_eq!(s.hub.session_owner(&first.0).await.expect("query"), None);

@@ -1,6 +1,7 @@
 //! The keyward binary: the command line, configuration, and wiring.
 
 mod config;
+mod owner;
 mod serve;
 mod token;
 
@@ -28,6 +29,9 @@ enum Command {
     /// Create, list or revoke API tokens (works while the hub is running).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Owner accounts of the web UI: reset a password, or make a new setup code.
+    #[command(subcommand)]
+    Owner(owner::OwnerCommand),
 }
 
 /// mimalloc keeps freed memory committed for reuse by default; on a small
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
+        Command::Owner(command) => owner::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,10 +21,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .init();
 
     let opened = Db::open(&config.data_dir)?;
+    let setup_code = if opened.created { keyward_app::owners::new_setup_code(&opened.connection)? } else { None };
     let first_start = opened.created;
     let (hub, writer) = Hub::start(opened, &config.timezone)?;
     if first_start {
-        print_first_start(&config.data_dir);
+        print_first_start(&config.data_dir, setup_code.as_deref());
     }
     let hub = Arc::new(hub);
 
@@ -34,10 +35,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "listening on {}", listener.local_addr()?);
-        axum::serve(listener, keyward_web::router(Arc::clone(&hub)))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the HTTP server failed")
+        // The peer address feeds sign-in throttling per client address.
+        let app = keyward_web::router(Arc::clone(&hub)).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("the HTTP server failed")
     })?;
     // Every acknowledged write is already committed; this lets the writer
     // finish anything still queued before the process ends.
@@ -65,7 +65,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn print_first_start(data_dir: &Path) {
+fn print_first_start(data_dir: &Path, setup_code: Option<&str>) {
     let exe = std::env::current_exe().ok().map(|p| p.display().to_string()).unwrap_or_else(|| "keyward".to_owned());
     let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
     println!("keyward: this is the first start with the data directory {}.", dir.display());
@@ -76,6 +76,10 @@ fn print_first_start(data_dir: &Path) {
         shell_quote(&exe),
         shell_quote(&dir.display().to_string())
     );
+    if let Some(code) = setup_code {
+        // Printed once: it lets the first person at the web UI become its owner.
+        println!("keyward: the one-time setup code for the owner's account in the web UI is {code}");
+    }
 }
 
 fn shell_quote(text: &str) -> String {

@@ -13,7 +13,7 @@ use crate::config::DEFAULT_DATA_DIR;
 pub struct DataDir {
     /// The hub's data directory.
     #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
-    data_dir: PathBuf,
+    pub data_dir: PathBuf,
 }
 
 #[derive(Subcommand)]

@@ -259,3 +259,24 @@ async fn no_code_reaches_the_database_or_the_output() {
         }
     }
 }
+
+#[tokio::test]
+async fn owner_cli_prints_setup_codes_and_resets_passwords() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let output = server.output();
+    let code = output
+        .lines()
+        .find_map(|l| l.split("setup code for the owner's account in the web UI is ").nth(1))
+        .unwrap_or_else(|| panic!("no setup code in:\n{output}"))
+        .trim()
+        .to_owned();
+    assert_eq!(code.len(), 14, "{code}");
+    assert!(!Server::start(&dir.path().join("data2")).output().contains(&code), "each data directory has its own");
+    let d = data.to_str().expect("utf-8");
+    let (ok, fresh, _) = cli(&["owner", "setup-code", "--data-dir", d]);
+    assert!(ok && fresh.trim().len() == 14 && fresh.trim() != code, "a new code replaces the old: {fresh}");
+    let (ok, _, stderr) = cli(&["owner", "reset-password", "--data-dir", d, "--email", "nobody@example.org"]);
+    assert!(!ok, "{stderr}");
+}

@@ -49,6 +49,8 @@ pub struct Vault {
     cipher: XChaCha20Poly1305,
     /// HMAC state already keyed: cloning it saves re-hashing the key per lookup.
     mac: Hmac<Sha256>,
+    /// Keyed state for the web forms' CSRF tokens.
+    csrf: Hmac<Sha256>,
     check: [u8; 32],
 }
 
@@ -90,14 +92,18 @@ impl Vault {
         let mut enc_key = derive(key, b"keyward code sealing v1");
         let mut mac_key = derive(key, b"keyward code lookup v1");
         let check = derive(key, b"keyward key check v1");
+        let mut csrf_key = derive(key, b"keyward csrf v1");
         // Both keys are 32 bytes, which these constructors accept.
         #[allow(clippy::expect_used)]
         let cipher = XChaCha20Poly1305::new_from_slice(&enc_key).expect("32-byte key");
         #[allow(clippy::expect_used)]
         let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&mac_key).expect("HMAC takes any key length");
+        #[allow(clippy::expect_used)]
+        let csrf = <Hmac<Sha256> as KeyInit>::new_from_slice(&csrf_key).expect("HMAC takes any key length");
         enc_key.zeroize();
         mac_key.zeroize();
-        Self { cipher, mac, check }
+        csrf_key.zeroize();
+        Self { cipher, mac, csrf, check }
     }
 
     /// A value stored in the database that proves which key it was made with.
@@ -114,6 +120,13 @@ impl Vault {
         mac.update(home_id.as_bytes());
         mac.update(&[0]);
         mac.update(code.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The CSRF token that goes with a browser's CSRF cookie value.
+    pub fn csrf_tag(&self, cookie: &str) -> [u8; 32] {
+        let mut mac = self.csrf.clone();
+        mac.update(cookie.as_bytes());
         mac.finalize().into_bytes().into()
     }
 

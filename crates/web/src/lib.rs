@@ -11,6 +11,7 @@ mod dto;
 mod error;
 mod json;
 mod openapi;
+mod ui;
 
 use std::sync::Arc;
 
@@ -36,8 +37,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/api/v1/openapi.json", get(openapi::serve))
         .merge(api::routes())
+        .merge(ui::routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(ui::headers::add))
         .with_state(state)
 }

@@ -1,0 +1,226 @@
+//! The owner's web pages over real HTTP: first run, sign-in, CSRF, throttling,
+//! escaping and security headers. (Browser tests come with the rest of the UI.)
+
+mod support;
+
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::json;
+use support::*;
+
+/// A browser stand-in: keeps cookies by hand, never follows redirects.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    fn csrf(&self) -> String {
+        let at = self.body.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+        self.body[at..at + 64].to_owned()
+    }
+}
+
+impl Browser {
+    fn new(server: &Server) -> Self {
+        let client = reqwest::Client::builder().redirect(Policy::none()).build().expect("client");
+        Self { client, base: server.base.clone(), cookies: Default::default() }
+    }
+
+    async fn go(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let response = request.header("Cookie", cookie.join("; ")).send().await.expect("answer");
+        for set in response.headers().get_all(SET_COOKIE) {
+            let text = set.to_str().expect("ascii");
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        Page { status, headers, body: response.text().await.expect("body") }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.go(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let request = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.go(request).await
+    }
+}
+
+fn setup_code(server: &Server) -> String {
+    let output = server.output();
+    output
+        .lines()
+        .find_map(|l| l.split("web UI is ").nth(1))
+        .map(|c| c.trim().to_owned())
+        .unwrap_or_else(|| panic!("no setup code in:\n{output}"))
+}
+
+const PASSWORD: &str = "tangerine kite 42";
+
+#[tokio::test]
+async fn first_run_setup_sign_in_and_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"));
+    let mut browser = Browser::new(&server);
+    assert_eq!(browser.get("/").await.location(), "/setup");
+    assert_eq!(browser.get("/users").await.location(), "/setup", "every page leads to setup");
+    assert_eq!(browser.get("/login").await.location(), "/setup");
+    let setup = browser.get("/setup").await;
+    assert_eq!(setup.status, 200);
+    for (header, value) in
+        [("x-content-type-options", "nosniff"), ("referrer-policy", "same-origin"), ("x-frame-options", "DENY")]
+    {
+        assert_eq!(setup.headers.get(header).and_then(|v| v.to_str().ok()), Some(value), "{header}");
+    }
+    let csp = setup.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).expect("csp");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline")
+    );
+    assert!(setup.body.contains("<label for=\"setup_code\">"), "labelled inputs");
+    let code = setup_code(&server);
+    let csrf = setup.csrf();
+
+    // Without a valid CSRF token nothing happens.
+    let forged =
+        browser.post("/setup", &[("setup_code", &code), ("email", "o@example.org"), ("password", PASSWORD)]).await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(browser.get("/setup").await.status, 200, "no owner was created");
+    let wrong = browser
+        .post(
+            "/setup",
+            &[("csrf", &csrf), ("setup_code", "AAAA-BBBB-CCCC"), ("email", "o@example.org"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("setup code"), "{}", wrong.body);
+    assert!(wrong.body.contains("value=\"o@example.org\""), "the form keeps what was typed");
+    assert!(!wrong.body.contains(PASSWORD), "but never the password");
+    let weak = browser
+        .post(
+            "/setup",
+            &[("csrf", &csrf), ("setup_code", &code), ("email", "o@example.org"), ("password", "password123")],
+        )
+        .await;
+    assert!(weak.status == 422 && weak.body.contains("too common"));
+
+    let done = browser
+        .post("/setup", &[("csrf", &csrf), ("setup_code", &code), ("email", "o@example.org"), ("password", PASSWORD)])
+        .await;
+    assert_eq!((done.status, done.location()), (303, "/users"));
+    let session = browser.cookies.get("kw_session").cloned().expect("a session cookie");
+    let set = done
+        .headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("kw_session"))
+        .expect("cookie");
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+    let users = browser.get("/users").await;
+    assert_eq!(users.status, 200);
+    assert!(users.body.contains("o@example.org"));
+    assert_eq!(browser.get("/setup").await.location(), "/login", "setup is gone once an owner exists");
+
+    // Sign out needs the CSRF token too, and ends the session server-side.
+    let csrf = users.csrf();
+    assert_eq!(browser.post("/logout", &[]).await.status, 403);
+    assert_eq!(browser.get("/users").await.status, 200, "still signed in");
+    let out = browser.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.location(), "/login");
+    assert_eq!(browser.get("/users").await.location(), "/login");
+    browser.cookies.insert("kw_session".to_owned(), session);
+    assert_eq!(browser.get("/users").await.location(), "/login", "the old session cookie is dead");
+
+    // Signing in again makes a new session.
+    let login = browser.get("/login").await;
+    let csrf = login.csrf();
+    let back = browser.post("/login", &[("csrf", &csrf), ("email", "O@example.org"), ("password", PASSWORD)]).await;
+    assert_eq!(back.location(), "/users");
+    assert_eq!(browser.get("/users").await.status, 200);
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_visibly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"));
+    let mut browser = Browser::new(&server);
+    let csrf = browser.get("/setup").await.csrf();
+    let code = setup_code(&server);
+    browser
+        .post("/setup", &[("csrf", &csrf), ("setup_code", &code), ("email", "o@example.org"), ("password", PASSWORD)])
+        .await;
+    let mut stranger = Browser::new(&server);
+    let csrf = stranger.get("/login").await.csrf();
+    for _ in 0..5 {
+        let refused = stranger
+            .post("/login", &[("csrf", &csrf), ("email", "o@example.org"), ("password", "not the password")])
+            .await;
+        assert_eq!(refused.status, 401);
+        assert!(refused.body.contains("email or the password is wrong"));
+    }
+    let throttled =
+        stranger.post("/login", &[("csrf", &csrf), ("email", "o@example.org"), ("password", PASSWORD)]).await;
+    assert_eq!(throttled.status, 429);
+    assert!(
+        throttled.body.contains("Too many failed sign-ins") && throttled.body.contains("try again in"),
+        "{}",
+        throttled.body
+    );
+    assert!(!stranger.cookies.contains_key("kw_session"));
+}
+
+#[tokio::test]
+async fn the_users_screen_escapes_names_and_never_shows_codes() {
+    let f = Fixture::new().await;
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    f.admin
+        .create_user(&f.home, json!({
+            "name": "<img src=x onerror=alert(1)>", "code": "73914682", "panel": {"disarm": true}, "locks": [front],
+            "schedule": {"windows": [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "11:00", "end": "14:00"}]},
+            "valid_from": "2026-12-05T00:00:00Z", "valid_until": "2026-12-12T00:00:00Z", "max_uses": 2,
+            "notify": {"arrive": true}
+        }))
+        .await;
+    let mut browser = Browser::new(&f.server);
+    let csrf = browser.get("/login").await;
+    assert_eq!(csrf.location(), "/setup");
+    let csrf = browser.get("/setup").await.csrf();
+    let code = setup_code(&f.server);
+    browser
+        .post("/setup", &[("csrf", &csrf), ("setup_code", &code), ("email", "o@example.org"), ("password", PASSWORD)])
+        .await;
+    let users = browser.get("/users").await;
+    assert_eq!(users.status, 200);
+    assert!(
+        users.body.contains("&#60;img src=x onerror=alert(1)&#62;")
+            || users.body.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{}",
+        users.body
+    );
+    assert!(!users.body.contains("<img src=x"));
+    assert!(users.body.contains("Mon–Fri 11:00–14:00"));
+    assert!(users.body.contains("Dec 5, 2026 – Dec 12, 2026"));
+    assert!(users.body.contains("2 uses left"));
+    assert!(users.body.contains("Panel disarm · Front door"));
+    assert!(!users.body.contains("73914682"));
+}

@@ -1,0 +1,269 @@
+//! The owner's web UI: server-rendered pages that work without JavaScript.
+//! Every form carries a CSRF token tied to the browser's CSRF cookie; a
+//! state-changing request without a valid one changes nothing.
+
+pub mod headers;
+mod summary;
+mod web;
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use keyward_app::owners::{SetupError, SignInError};
+use serde::Deserialize;
+
+use crate::AppState;
+use web::{CSRF_COOKIE, Csrf, SESSION_COOKIE, SignedIn, cookie, csrf_ok, set_cookie};
+
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/", get(start))
+        .route("/setup", get(setup_page).post(setup_submit))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/users", get(users_page))
+        .route("/static/app.css", get(css))
+}
+
+async fn css() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../../static/app.css"))
+}
+
+fn page(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be shown").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct Message<'a> {
+    title: &'a str,
+    message: &'a str,
+    link: &'a str,
+}
+
+/// The answer to a form whose CSRF token is missing or wrong: nothing changed.
+fn csrf_refused(link: &str) -> Response {
+    let body = page(&Message {
+        title: "This form has expired",
+        message: "Nothing was changed. Go back, reload the page and try again.",
+        link,
+    });
+    (StatusCode::FORBIDDEN, body).into_response()
+}
+
+async fn start(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if s.hub.needs_setup().await.unwrap_or(false) {
+        return Redirect::to("/setup").into_response();
+    }
+    let signed_in = match cookie(&headers, SESSION_COOKIE) {
+        Some(secret) => s.hub.session_owner(secret).await.ok().flatten().is_some(),
+        None => false,
+    };
+    Redirect::to(if signed_in { "/users" } else { "/login" }).into_response()
+}
+
+// ---- first run
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SetupForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    setup_code: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn setup_page(State(s): State<AppState>, csrf: Csrf) -> Response {
+    if !s.hub.needs_setup().await.unwrap_or(false) {
+        return Redirect::to("/login").into_response();
+    }
+    csrf.attach(page(&SetupPage { csrf: &csrf.token, email: "", error: None }))
+}
+
+async fn setup_submit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Form(form): Form<SetupForm>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/setup");
+    }
+    match s.hub.set_up_owner(&form.setup_code, &form.email, &form.password).await {
+        Ok((_, session)) => signed_in_redirect(&headers, &session.0),
+        Err(SetupError::AlreadySetUp) => Redirect::to("/login").into_response(),
+        Err(e) => {
+            let status = if matches!(e, SetupError::App(_)) {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let error = Some(first_upper(&e.to_string()));
+            (status, csrf.attach(page(&SetupPage { csrf: &csrf.token, email: &form.email, error }))).into_response()
+        }
+    }
+}
+
+// ---- sign in and out
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn login_page(State(s): State<AppState>, csrf: Csrf) -> Response {
+    if s.hub.needs_setup().await.unwrap_or(false) {
+        return Redirect::to("/setup").into_response();
+    }
+    csrf.attach(page(&LoginPage { csrf: &csrf.token, email: "", error: None }))
+}
+
+async fn login_submit(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/login");
+    }
+    match s.hub.sign_in(&form.email, &form.password, &peer.ip().to_string()).await {
+        Ok((_, session)) => signed_in_redirect(&headers, &session.0),
+        Err(e) => {
+            let status = match e {
+                SignInError::WrongCredentials => StatusCode::UNAUTHORIZED,
+                SignInError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+                SignInError::App(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let error = Some(first_upper(&e.to_string()));
+            (status, csrf.attach(page(&LoginPage { csrf: &csrf.token, email: &form.email, error }))).into_response()
+        }
+    }
+}
+
+/// A fresh session cookie (a new token at every sign-in), and a fresh CSRF
+/// cookie with it.
+fn signed_in_redirect(headers: &HeaderMap, secret: &str) -> Response {
+    let mut response = Redirect::to("/users").into_response();
+    let cookies = response.headers_mut();
+    cookies.append(SET_COOKIE, set_cookie(headers, SESSION_COOKIE, secret, "Lax", None));
+    cookies.append(SET_COOKIE, set_cookie(headers, CSRF_COOKIE, &keyward_store::random_hex(32), "Strict", None));
+    response
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(State(s): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfOnly>) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/users");
+    }
+    if let Some(secret) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = s.hub.sign_out(secret).await
+    {
+        tracing::error!(error = %e, "sign-out failed");
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(SET_COOKIE, set_cookie(&headers, SESSION_COOKIE, "", "Lax", Some(0)));
+    response
+}
+
+// ---- users
+
+struct UserRowView {
+    name: String,
+    duress: bool,
+    access: String,
+    when: String,
+    notify: &'static str,
+    enabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage<'a> {
+    active: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    home_name: String,
+    timezone: String,
+    rows: Vec<UserRowView>,
+}
+
+async fn users_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
+    let result = async {
+        let home = s.hub.list_homes().await?.into_iter().next().ok_or(keyward_app::AppError::HomeNotFound)?;
+        let locks = s.hub.list_locks(&home.id).await?;
+        let users = s.hub.list_users(&home.id).await?;
+        let tz = keyward_core::ZoneName::parse(&home.timezone).map_err(keyward_app::AppError::from)?;
+        let rows = users
+            .iter()
+            .map(|u| UserRowView {
+                name: u.name.clone(),
+                duress: u.kind == keyward_core::UserKind::Duress,
+                access: summary::access(u, &locks),
+                when: summary::when(u, tz.tz()),
+                notify: summary::notify(u),
+                enabled: u.enabled,
+            })
+            .collect();
+        Ok::<_, keyward_app::AppError>(UsersPage {
+            active: "users",
+            csrf: &csrf.token,
+            email: &owner.email,
+            home_name: home.name,
+            timezone: home.timezone,
+            rows,
+        })
+    }
+    .await;
+    match result {
+        Ok(view) => csrf.attach(page(&view)),
+        Err(e) => crate::ApiError::from(e).into_response(),
+    }
+}
+
+fn first_upper(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}

@@ -1,0 +1,93 @@
+//! Plain-words summaries of a user's access and schedule for the Users screen.
+
+use jiff::tz::TimeZone;
+use keyward_app::{LockView, UserView};
+use keyward_core::LockAccess;
+
+const DAYS: [(&str, &str); 7] =
+    [("mon", "Mon"), ("tue", "Tue"), ("wed", "Wed"), ("thu", "Thu"), ("fri", "Fri"), ("sat", "Sat"), ("sun", "Sun")];
+
+/// "Panel arm and disarm · Front door, Back door".
+pub fn access(user: &UserView, locks: &[LockView]) -> String {
+    let panel = match (user.panel.arm, user.panel.disarm) {
+        (true, true) => Some("Panel arm and disarm"),
+        (true, false) => Some("Panel arm"),
+        (false, true) => Some("Panel disarm"),
+        (false, false) => None,
+    };
+    let doors = match &user.locks {
+        LockAccess::All => Some("All locks".to_owned()),
+        LockAccess::Only(ids) if ids.is_empty() => None,
+        LockAccess::Only(ids) => {
+            Some(locks.iter().filter(|l| ids.contains(&l.id)).map(|l| l.name.as_str()).collect::<Vec<_>>().join(", "))
+        }
+    };
+    let parts: Vec<String> = panel.map(str::to_owned).into_iter().chain(doors).collect();
+    if parts.is_empty() { "No access".to_owned() } else { parts.join(" · ") }
+}
+
+/// "Mon–Fri 11:00–14:00", consecutive days joined by a dash.
+fn days(names: &[String]) -> String {
+    let indexes: Vec<usize> =
+        DAYS.iter().enumerate().filter(|(_, d)| names.iter().any(|n| n == d.0)).map(|(i, _)| i).collect();
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for i in indexes {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == i => *end = i,
+            _ => runs.push((i, i)),
+        }
+    }
+    runs.iter()
+        .map(|&(a, b)| match b - a {
+            0 => DAYS[a].1.to_owned(),
+            1 => format!("{}, {}", DAYS[a].1, DAYS[b].1),
+            _ => format!("{}–{}", DAYS[a].1, DAYS[b].1),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// When the code works, in the home's time zone.
+pub fn when(user: &UserView, tz: &TimeZone) -> String {
+    let mut parts = Vec::new();
+    match &user.schedule.windows {
+        Some(windows) => {
+            parts.extend(windows.iter().map(|w| format!("{} {}–{}", days(&w.days), w.start, w.end)));
+        }
+        None => parts.push("At all times".to_owned()),
+    }
+    let date = |t: jiff::Timestamp| tz.to_datetime(t).strftime("%b %-d, %Y").to_string();
+    match (user.valid_from, user.valid_until) {
+        (Some(from), Some(until)) => parts.push(format!("{} – {}", date(from), date(until))),
+        (Some(from), None) => parts.push(format!("from {}", date(from))),
+        (None, Some(until)) => parts.push(format!("until {}", date(until))),
+        (None, None) => {}
+    }
+    if let Some(max) = user.max_uses {
+        let left = max.saturating_sub(user.uses);
+        parts.push(if left == 1 { "1 use left".to_owned() } else { format!("{left} uses left") });
+    }
+    parts.join(" · ")
+}
+
+pub fn notify(user: &UserView) -> &'static str {
+    match (user.notify.arrive, user.notify.leave) {
+        (true, true) => "Arrival, departure",
+        (true, false) => "Arrival",
+        (false, true) => "Departure",
+        (false, false) => "—",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_ranges() {
+        let names = |d: &[&str]| d.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(days(&names(&["mon", "tue", "wed", "thu", "fri"])), "Mon–Fri");
+        assert_eq!(days(&names(&["sat", "sun"])), "Sat, Sun");
+        assert_eq!(days(&names(&["mon", "wed", "thu", "fri", "sun"])), "Mon, Wed–Fri, Sun");
+    }
+}

@@ -1,0 +1,90 @@
+//! Cookies, the CSRF token and the signed-in owner, for the HTML pages.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Redirect, Response};
+use keyward_app::owners::Owner;
+
+use crate::AppState;
+
+pub const SESSION_COOKIE: &str = "kw_session";
+pub const CSRF_COOKIE: &str = "kw_csrf";
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Behind a TLS-terminating proxy the cookies are marked Secure.
+fn over_tls(headers: &HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https")
+}
+
+pub fn set_cookie(headers: &HeaderMap, name: &str, value: &str, same_site: &str, max_age: Option<i64>) -> HeaderValue {
+    let secure = if over_tls(headers) { "; Secure" } else { "" };
+    let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
+    let text = format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}{secure}{age}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The browser's CSRF cookie (made when missing) and the token its forms carry.
+pub struct Csrf {
+    pub token: String,
+    new_cookie: Option<HeaderValue>,
+}
+
+impl FromRequestParts<AppState> for Csrf {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match cookie(&parts.headers, CSRF_COOKIE).filter(|c| c.len() == 64) {
+            Some(existing) => Ok(Self { token: state.hub.csrf_token(existing), new_cookie: None }),
+            None => {
+                let value = keyward_store::random_hex(32);
+                let new_cookie = Some(set_cookie(&parts.headers, CSRF_COOKIE, &value, "Strict", None));
+                Ok(Self { token: state.hub.csrf_token(&value), new_cookie })
+            }
+        }
+    }
+}
+
+impl Csrf {
+    /// Adds the cookie to a page's response when it was just made.
+    pub fn attach(&self, response: impl IntoResponse) -> Response {
+        let mut response = response.into_response();
+        if let Some(cookie) = &self.new_cookie {
+            response.headers_mut().append(SET_COOKIE, cookie.clone());
+        }
+        response
+    }
+}
+
+/// Whether a submitted form's token matches the browser's CSRF cookie.
+pub fn csrf_ok(state: &AppState, headers: &HeaderMap, token: &str) -> bool {
+    cookie(headers, CSRF_COOKIE).is_some_and(|c| state.hub.csrf_valid(c, token))
+}
+
+/// The signed-in owner; anyone else is sent to sign in (or to set up).
+pub struct SignedIn(pub Owner);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE)
+            && let Ok(Some(owner)) = state.hub.session_owner(secret).await
+        {
+            return Ok(Self(owner));
+        }
+        let to = if state.hub.needs_setup().await.unwrap_or(false) { "/setup" } else { "/login" };
+        Err(Redirect::to(to).into_response())
+    }
+}
