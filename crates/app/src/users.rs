@@ -262,6 +262,40 @@ impl Hub {
         Ok(())
     }
 
+    /// The other users' codes of a home, unsealed for the code rules and
+    /// wiped when dropped.
+    fn other_codes(&self, state: &HomeState, except: &str) -> Result<Vec<(Zeroizing<String>, UserKind)>, AppError> {
+        let mut others = Vec::with_capacity(state.users.len());
+        for entry in state.users.values().filter(|e| e.row.id != except) {
+            let digits =
+                self.vault.unseal(&state.row.id, &entry.row.id, &entry.row.code_sealed).map_err(StoreError::from)?;
+            others.push((digits, entry.user.kind));
+        }
+        Ok(others)
+    }
+
+    /// A random code that passes every rule in this home, for the owner's
+    /// "Generate" button. `user_id` is the user being edited, if any.
+    pub async fn generate_code(
+        &self,
+        home_id: &str,
+        kind: UserKind,
+        user_id: Option<&str>,
+    ) -> Result<Zeroizing<String>, AppError> {
+        let home = self.home(home_id)?;
+        let state = home.lock().await;
+        let others = self.other_codes(&state, user_id.unwrap_or(""))?;
+        let existing: Vec<ExistingCode<'_>> =
+            others.iter().map(|(digits, kind)| ExistingCode { digits, kind: *kind }).collect();
+        let random = || {
+            let hex = keyward_store::random_hex(4);
+            u32::from_str_radix(&hex, 16).unwrap_or(0)
+        };
+        Code::generate(kind, &state.code_policy, &existing, random)
+            .map(|c| Zeroizing::new(c.as_str().to_owned()))
+            .ok_or(AppError::Code(keyward_core::CodeError::InUse))
+    }
+
     async fn save(&self, state: &mut HomeState, row: UserRow, kind: &str, actor: &str) -> Result<UserView, AppError> {
         let audit = audit_entry(&row, kind, actor);
         let written = row.clone();

@@ -135,6 +135,23 @@ impl Code {
         }
     }
 
+    /// Proposes a random code that passes every rule: six digits when the
+    /// policy allows, else its nearest length. `random` yields random numbers
+    /// (the domain has no randomness of its own); `None` if no candidate
+    /// passed within a bounded number of tries.
+    pub fn generate<'a>(
+        kind: UserKind,
+        policy: &CodePolicy,
+        others: &[ExistingCode<'a>],
+        mut random: impl FnMut() -> u32,
+    ) -> Option<Self> {
+        let length = 6u8.clamp(policy.min_length, policy.max_length);
+        (0..200).find_map(|_| {
+            let candidate: String = (0..length).map(|_| char::from(b'0' + (random() % 10) as u8)).collect();
+            Self::check_new(&candidate, kind, policy, others.iter().copied()).ok()
+        })
+    }
+
     fn conflict_with(&self, kind: UserKind, other: &ExistingCode<'_>) -> Option<CodeError> {
         let (mine, theirs) = (self.as_str(), other.digits);
         if mine == theirs {
@@ -262,6 +279,24 @@ mod tests {
         assert!(check("4718", UserKind::Standard, &[std_code("4719")]).is_ok());
         // Different lengths are not compared digit by digit.
         assert!(check("47185", UserKind::Duress, &[std_code("4719")]).is_ok());
+    }
+
+    #[test]
+    fn generated_codes_pass_every_rule() {
+        let mut seed = 12345u32;
+        let mut random = move || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            seed >> 8
+        };
+        let taken = [std_code("4719"), duress("583062")];
+        for _ in 0..50 {
+            let code = Code::generate(UserKind::Duress, &CodePolicy::default(), &taken, &mut random).expect("a code");
+            assert_eq!(code.len(), 6);
+            assert!(Code::check_new(code.as_str(), UserKind::Duress, &CodePolicy::default(), taken).is_ok());
+        }
+        let four = CodePolicy::new(4, 4, true).expect("valid");
+        assert_eq!(Code::generate(UserKind::Standard, &four, &[], &mut random).map(|c| c.len()), Some(4));
+        assert!(Code::generate(UserKind::Standard, &CodePolicy::default(), &[], || 1).is_none(), "no endless loop");
     }
 
     #[test]

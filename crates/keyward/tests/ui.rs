@@ -224,3 +224,143 @@ async fn the_users_screen_escapes_names_and_never_shows_codes() {
     assert!(users.body.contains("Panel disarm · Front door"));
     assert!(!users.body.contains("73914682"));
 }
+
+async fn post(browser: &mut Browser, path: &str, pairs: Vec<(String, String)>) -> Page {
+    let request = browser.client.post(format!("{}{path}", browser.base)).form(&pairs);
+    browser.go(request).await
+}
+
+/// Sets up the owner and returns a signed-in browser.
+async fn owner_browser(server: &Server) -> Browser {
+    let mut browser = Browser::new(server);
+    let csrf = browser.get("/setup").await.csrf();
+    let code = setup_code(server);
+    let done = browser
+        .post("/setup", &[("csrf", &csrf), ("setup_code", &code), ("email", "o@example.org"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(done.location(), "/users");
+    browser
+}
+
+#[tokio::test]
+async fn add_edit_reveal_and_delete_a_user_through_the_forms() {
+    let f = Fixture::with_args(&["--timezone", "Europe/Berlin"]).await;
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    f.admin.create_lock(&f.home, "Back door").await;
+    let mut browser = owner_browser(&f.server).await;
+    let form = browser.get("/users/new").await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("Front door") && form.body.contains("Back door"));
+    let csrf = form.csrf();
+    let dog_walker = |csrf: &str, code: &str| -> Vec<(String, String)> {
+        [
+            ("csrf", csrf),
+            ("name", "Dog walker"),
+            ("code", code),
+            ("panel_disarm", "on"),
+            ("lock", front.as_str()),
+            ("when", "windows"),
+            ("w0_mon", "on"),
+            ("w0_tue", "on"),
+            ("w0_wed", "on"),
+            ("w0_thu", "on"),
+            ("w0_fri", "on"),
+            ("w0_start", "11:00"),
+            ("w0_end", "14:00"),
+            ("notify_arrive", "on"),
+            ("enabled", "on"),
+            ("action", "save"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    };
+    let as_refs = |pairs: &[(String, String)]| pairs.to_vec();
+
+    // Without the CSRF token, nothing is saved.
+    let forged = post(&mut browser, "/users/new", dog_walker("", "4719")).await;
+    assert_eq!(forged.status, 403);
+    let saved = post(&mut browser, "/users/new", dog_walker(&csrf, "4719")).await;
+    assert_eq!((saved.status, saved.location()), (303, "/users"), "{}", saved.body);
+    let list = browser.get("/users").await;
+    assert!(
+        list.body.contains("Dog walker")
+            && list.body.contains("Mon–Fri 11:00–14:00")
+            && list.body.contains("Panel disarm · Front door")
+    );
+    assert!(!list.body.contains("4719"));
+
+    // The same code for someone else: refused next to the field, typed values kept, code not echoed.
+    let mut second = dog_walker(&csrf, "4719");
+    second[1].1 = "Cleaner".to_owned();
+    let refused = post(&mut browser, "/users/new", as_refs(&second)).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("This code is already used by someone in this home"), "{}", refused.body);
+    assert!(refused.body.contains("value=\"Cleaner\"") && !refused.body.contains("4719"));
+    second[2].1 = "47190".to_owned();
+    let prefix = post(&mut browser, "/users/new", as_refs(&second)).await;
+    assert!(
+        prefix.body.contains("A code can&#39;t start with another user&#39;s code")
+            || prefix.body.contains("can't start with"),
+        "{}",
+        prefix.body
+    );
+    second[2].1 = "1234".to_owned();
+    assert!(post(&mut browser, "/users/new", as_refs(&second)).await.body.contains("Too easy to guess"));
+    second[2].1 = "12".to_owned();
+    second[1].1 = String::new();
+    let two = post(&mut browser, "/users/new", as_refs(&second)).await;
+    assert!(two.body.contains("Give a name of 1 to 64 characters"), "every broken rule is shown at once");
+    // Generate proposes a code that passes every rule, and saves nothing.
+    let mut generate = dog_walker(&csrf, "");
+    generate[1].1 = "Cleaner".to_owned();
+    generate.push(("action".to_owned(), "generate".to_owned()));
+    generate.retain(|(k, v)| !(k == "action" && v == "save"));
+    let proposed = post(&mut browser, "/users/new", generate).await;
+    let marker = "id=\"code\" name=\"code\" value=\"";
+    let at = proposed.body.find(marker).expect("code field") + marker.len();
+    let code: String = proposed.body[at..].chars().take_while(char::is_ascii_digit).collect();
+    assert_eq!(code.len(), 6, "{}", &proposed.body[at..at + 20]);
+    let users = f.admin.get(&f.path("/users")).await.expect(200);
+    assert_eq!(users["items"].as_array().map(Vec::len), Some(1), "nothing saved by Generate");
+    let id = users["items"][0]["id"].as_str().expect("id").to_owned();
+
+    // Edit the dog walker's times; the code stays when the field is left empty.
+    let edit = browser.get(&format!("/users/{id}")).await;
+    assert!(edit.body.contains("value=\"11:00\"") && edit.body.contains("Update Dog walker"));
+    let mut changed = dog_walker(&edit.csrf(), "");
+    changed[11].1 = "12:00".to_owned();
+    changed[12].1 = "15:30".to_owned();
+    let updated = post(&mut browser, &format!("/users/{id}"), changed).await;
+    assert_eq!(updated.location(), "/users", "{}", updated.body);
+    assert!(browser.get("/users").await.body.contains("Mon–Fri 12:00–15:30"));
+    let preview = f
+        .admin
+        .post(
+            &f.path("/access/preview"),
+            json!({"code": "4719", "device": front, "action": "unlock", "at": "2026-11-26T13:00:00Z"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(preview["granted"], true, "the old code still works: {preview}");
+
+    // Reveal, behind a confirmation, audited.
+    let ask = browser.get(&format!("/users/{id}/reveal")).await;
+    assert!(ask.body.contains("Reveal the code of Dog walker?") && !ask.body.contains("4719"));
+    let shown = browser.post(&format!("/users/{id}/reveal"), &[("csrf", &ask.csrf())]).await;
+    assert!(shown.body.contains(">4719<"));
+    assert_eq!(shown.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    let log = f.admin.get(&f.path("/activity")).await.expect(200);
+    assert_eq!(log["items"][0]["kind"], "code_revealed");
+    assert_eq!(log["items"][0]["actor"], "owner:o@example.org");
+
+    // Delete, behind a confirmation that names the user.
+    let confirm = browser.get(&format!("/users/{id}/delete")).await;
+    assert!(confirm.body.contains("Delete Dog walker?"));
+    assert_eq!(browser.post(&format!("/users/{id}/delete"), &[]).await.status, 403);
+    let gone = browser.post(&format!("/users/{id}/delete"), &[("csrf", &confirm.csrf())]).await;
+    assert_eq!(gone.location(), "/users");
+    assert!(!browser.get("/users").await.body.contains("Dog walker"));
+    let denied = f.admin.access(&f.home, "4719", &front, "unlock").await.expect(200);
+    assert_eq!(denied["reason"], "unknown_code");
+}

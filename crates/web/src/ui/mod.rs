@@ -4,6 +4,8 @@
 
 pub mod headers;
 mod summary;
+mod user_form;
+mod users;
 mod web;
 
 use std::net::SocketAddr;
@@ -28,6 +30,10 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
         .route("/users", get(users_page))
+        .route("/users/new", get(users::new_page).post(users::create))
+        .route("/users/{user_id}", get(users::edit_page).post(users::update))
+        .route("/users/{user_id}/delete", get(users::delete_page).post(users::delete))
+        .route("/users/{user_id}/reveal", get(users::reveal_page).post(users::reveal))
         .route("/static/app.css", get(css))
 }
 
@@ -189,9 +195,9 @@ fn signed_in_redirect(headers: &HeaderMap, secret: &str) -> Response {
 }
 
 #[derive(Deserialize)]
-struct CsrfOnly {
+pub(crate) struct CsrfOnly {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
 }
 
 async fn logout(State(s): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfOnly>) -> Response {
@@ -211,6 +217,7 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, Form(form): Form<
 // ---- users
 
 struct UserRowView {
+    id: String,
     name: String,
     duress: bool,
     access: String,
@@ -239,6 +246,7 @@ async fn users_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: 
         let rows = users
             .iter()
             .map(|u| UserRowView {
+                id: u.id.clone(),
                 name: u.name.clone(),
                 duress: u.kind == keyward_core::UserKind::Duress,
                 access: summary::access(u, &locks),

@@ -1,0 +1,311 @@
+//! Add user / Update user: the form, its fields, and every rule broken shown
+//! next to its field. A refused form keeps what was typed, except the code.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use keyward_app::{AppError, LockView, UserInput, UserPatch, UserView};
+use keyward_core::{
+    CodeError, LockAccess, Name, Notify, PanelPermissions, Schedule, ScheduleSpec, UserKind, Validity, ValidityError,
+    WindowSpec,
+};
+use zeroize::Zeroizing;
+
+/// Rows of time windows the form offers (empty rows are ignored).
+pub const WINDOW_ROWS: usize = 3;
+pub const DAYS: [(&str, &str); 7] =
+    [("mon", "Mon"), ("tue", "Tue"), ("wed", "Wed"), ("thu", "Thu"), ("fri", "Fri"), ("sat", "Sat"), ("sun", "Sun")];
+
+pub struct WindowRow {
+    pub days: Vec<(&'static str, &'static str, bool)>,
+    pub start: String,
+    pub end: String,
+}
+
+pub struct UserForm {
+    pub name: String,
+    pub code: String,
+    pub kind: String,
+    pub panel_arm: bool,
+    pub panel_disarm: bool,
+    pub all_locks: bool,
+    pub locks: Vec<String>,
+    pub always: bool,
+    pub windows: Vec<WindowRow>,
+    pub valid_from: String,
+    pub valid_until: String,
+    pub max_uses: String,
+    pub notify_arrive: bool,
+    pub notify_leave: bool,
+    pub enabled: bool,
+}
+
+pub type FieldErrors = BTreeMap<&'static str, String>;
+
+fn empty_windows() -> Vec<WindowRow> {
+    (0..WINDOW_ROWS)
+        .map(|_| WindowRow {
+            days: DAYS.iter().map(|(k, l)| (*k, *l, false)).collect(),
+            start: String::new(),
+            end: String::new(),
+        })
+        .collect()
+}
+
+impl UserForm {
+    pub fn new_user() -> Self {
+        Self {
+            name: String::new(),
+            code: String::new(),
+            kind: "standard".into(),
+            panel_arm: false,
+            panel_disarm: false,
+            all_locks: false,
+            locks: Vec::new(),
+            always: true,
+            windows: empty_windows(),
+            valid_from: String::new(),
+            valid_until: String::new(),
+            max_uses: String::new(),
+            notify_arrive: false,
+            notify_leave: false,
+            enabled: true,
+        }
+    }
+
+    pub fn from_user(user: &UserView, tz: &TimeZone) -> Self {
+        let mut windows = empty_windows();
+        if let Some(specs) = &user.schedule.windows {
+            for (row, spec) in windows.iter_mut().zip(specs) {
+                for day in &mut row.days {
+                    day.2 = spec.days.iter().any(|d| d == day.0);
+                }
+                row.start = spec.start.clone();
+                row.end = spec.end.clone();
+            }
+        }
+        Self {
+            name: user.name.clone(),
+            code: String::new(),
+            kind: user.kind.as_str().to_owned(),
+            panel_arm: user.panel.arm,
+            panel_disarm: user.panel.disarm,
+            all_locks: user.locks == LockAccess::All,
+            locks: match &user.locks {
+                LockAccess::All => Vec::new(),
+                LockAccess::Only(ids) => ids.clone(),
+            },
+            always: user.schedule.windows.is_none(),
+            windows,
+            valid_from: user.valid_from.map(|t| first_day(t, tz)).unwrap_or_default(),
+            valid_until: user.valid_until.map(|t| last_day(t, tz)).unwrap_or_default(),
+            max_uses: user.max_uses.map(|n| n.to_string()).unwrap_or_default(),
+            notify_arrive: user.notify.arrive,
+            notify_leave: user.notify.leave,
+            enabled: user.enabled,
+        }
+    }
+
+    /// Reads a posted form (repeated `lock` fields included).
+    pub fn from_pairs(pairs: &[(String, String)]) -> Self {
+        let value =
+            |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+        let on = |key: &str| pairs.iter().any(|(k, _)| k == key);
+        let mut windows = empty_windows();
+        for (i, row) in windows.iter_mut().enumerate() {
+            for day in &mut row.days {
+                day.2 = on(&format!("w{i}_{}", day.0));
+            }
+            row.start = value(&format!("w{i}_start"));
+            row.end = value(&format!("w{i}_end"));
+        }
+        Self {
+            // Names are kept exactly as typed.
+            name: pairs.iter().find(|(k, _)| k == "name").map(|(_, v)| v.clone()).unwrap_or_default(),
+            code: value("code"),
+            kind: if value("kind") == "duress" { "duress".into() } else { "standard".into() },
+            panel_arm: on("panel_arm"),
+            panel_disarm: on("panel_disarm"),
+            all_locks: on("all_locks"),
+            locks: pairs.iter().filter(|(k, _)| k == "lock").map(|(_, v)| v.clone()).collect(),
+            always: value("when") != "windows",
+            windows,
+            valid_from: value("valid_from"),
+            valid_until: value("valid_until"),
+            max_uses: value("max_uses"),
+            notify_arrive: on("notify_arrive"),
+            notify_leave: on("notify_leave"),
+            enabled: on("enabled"),
+        }
+    }
+
+    pub fn kind(&self) -> UserKind {
+        UserKind::parse(&self.kind).unwrap_or(UserKind::Standard)
+    }
+
+    fn schedule(&self) -> ScheduleSpec {
+        if self.always {
+            return ScheduleSpec { always: Some(true), windows: None };
+        }
+        let windows = self
+            .windows
+            .iter()
+            .filter(|w| w.days.iter().any(|d| d.2) || !w.start.is_empty() || !w.end.is_empty())
+            .map(|w| WindowSpec {
+                days: w.days.iter().filter(|d| d.2).map(|d| d.0.to_owned()).collect(),
+                start: w.start.clone(),
+                end: w.end.clone(),
+            })
+            .collect();
+        ScheduleSpec { always: None, windows: Some(windows) }
+    }
+
+    fn locks(&self) -> LockAccess {
+        if self.all_locks { LockAccess::All } else { LockAccess::Only(self.locks.clone()) }
+    }
+
+    /// Checks every field it can on its own, collecting every error; the
+    /// rules that need the other users' codes are the hub's.
+    pub fn check(&self, tz: &TimeZone, editing: bool, errors: &mut FieldErrors) -> Option<Checked> {
+        if Name::parse(self.name.clone()).is_err() {
+            errors.insert("name", "Give a name of 1 to 64 characters.".into());
+        }
+        if self.code.is_empty() && !editing {
+            errors.insert("code", "Give a code, or press Generate.".into());
+        }
+        if let Err(e) = Schedule::parse(&self.schedule()) {
+            errors.insert("schedule", sentence(&e.to_string()));
+        }
+        let from = parse_day(&self.valid_from, tz, false);
+        let until = parse_day(&self.valid_until, tz, true);
+        let (from, until) = match (from, until) {
+            (Ok(from), Ok(until)) => (from, until),
+            _ => {
+                errors.insert("dates", "Dates are like 2026-12-05.".into());
+                (None, None)
+            }
+        };
+        let max_uses = match self.max_uses.as_str() {
+            "" => None,
+            text => match text.parse::<i64>() {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    errors.insert("max_uses", "A limit of uses is a whole number from 1, or empty for none.".into());
+                    None
+                }
+            },
+        };
+        if let Err(ValidityError::Empty) = Validity::new(from, until, None) {
+            errors.insert("dates", "The last day can't be before the first day.".into());
+        }
+        errors.is_empty().then_some(Checked { from, until, max_uses })
+    }
+
+    pub fn input(&self, checked: &Checked) -> UserInput {
+        UserInput {
+            name: self.name.clone(),
+            kind: self.kind(),
+            panel: PanelPermissions { arm: self.panel_arm, disarm: self.panel_disarm },
+            locks: self.locks(),
+            schedule: self.schedule(),
+            valid_from: checked.from,
+            valid_until: checked.until,
+            max_uses: checked.max_uses,
+            notify: Notify { arrive: self.notify_arrive, leave: self.notify_leave },
+            enabled: self.enabled,
+            code: Zeroizing::new(self.code.clone()),
+        }
+    }
+
+    /// The change to `current`. Dates that were left as shown are not sent,
+    /// so an instant set through the API keeps its time of day.
+    pub fn patch(&self, checked: &Checked, current: &UserView, tz: &TimeZone) -> UserPatch {
+        let shown = Self::from_user(current, tz);
+        UserPatch {
+            name: Some(self.name.clone()),
+            kind: Some(self.kind()),
+            panel_arm: Some(self.panel_arm),
+            panel_disarm: Some(self.panel_disarm),
+            locks: Some(self.locks()),
+            schedule: Some(self.schedule()),
+            valid_from: (self.valid_from != shown.valid_from).then_some(checked.from),
+            valid_until: (self.valid_until != shown.valid_until).then_some(checked.until),
+            max_uses: Some(checked.max_uses),
+            notify_arrive: Some(self.notify_arrive),
+            notify_leave: Some(self.notify_leave),
+            enabled: Some(self.enabled),
+            code: (!self.code.is_empty()).then(|| Zeroizing::new(self.code.clone())),
+        }
+    }
+
+    pub fn lock_choices(&self, locks: &[LockView]) -> Vec<(String, String, bool)> {
+        locks.iter().map(|l| (l.id.clone(), l.name.clone(), self.locks.contains(&l.id))).collect()
+    }
+}
+
+pub struct Checked {
+    from: Option<Timestamp>,
+    until: Option<Timestamp>,
+    max_uses: Option<i64>,
+}
+
+/// Where the hub's refusal goes on the form, in plain words.
+pub fn field_error(e: &AppError) -> Option<(&'static str, String)> {
+    Some(match e {
+        AppError::Code(CodeError::Invalid { min, max }) => ("code", format!("Use {min} to {max} digits.")),
+        AppError::Code(CodeError::InUse) => ("code", "This code is already used by someone in this home.".into()),
+        AppError::Code(CodeError::PrefixConflict) => {
+            ("code", "A code can't start with another user's code, nor another code with this one.".into())
+        }
+        AppError::Code(CodeError::TooWeak) => {
+            ("code", "Too easy to guess: avoid repeated digits, runs like 1234 and common PINs.".into())
+        }
+        AppError::Code(CodeError::TooClose) => {
+            ("code", "A duress code must differ from every other code in at least two digits.".into())
+        }
+        AppError::Name(_) => ("name", "Give a name of 1 to 64 characters.".into()),
+        AppError::Schedule(e) => ("schedule", sentence(&e.to_string())),
+        AppError::LocksInvalid => ("locks", "One of the chosen locks no longer exists.".into()),
+        AppError::Validity(ValidityError::Empty) => ("dates", "The last day can't be before the first day.".into()),
+        AppError::Validity(ValidityError::MaxUses) => ("max_uses", "A limit of uses is a whole number from 1.".into()),
+        _ => return None,
+    })
+}
+
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+/// A first day starts at midnight; a last day ends at the next midnight, in
+/// the home's time zone.
+fn parse_day(text: &str, tz: &TimeZone, end_of_day: bool) -> Result<Option<Timestamp>, ()> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let date: Date = text.parse().map_err(|_| ())?;
+    let date = if end_of_day { date.tomorrow().map_err(|_| ())? } else { date };
+    let zoned = date.to_zoned_datetime(tz.clone()).map_err(|_| ())?;
+    Ok(Some(zoned.timestamp()))
+}
+
+fn first_day(t: Timestamp, tz: &TimeZone) -> String {
+    tz.to_datetime(t).date().to_string()
+}
+
+fn last_day(t: Timestamp, tz: &TimeZone) -> String {
+    let wall = tz.to_datetime(t);
+    // An exclusive end at midnight means the day before is the last day.
+    let date = if wall.time() == jiff::civil::Time::midnight() {
+        wall.date().yesterday().unwrap_or(wall.date())
+    } else {
+        wall.date()
+    };
+    date.to_string()
+}

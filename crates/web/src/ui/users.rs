@@ -1,0 +1,351 @@
+//! The Users screen's pages: add, update, reveal, delete.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use keyward_app::{AppError, HomeView, LockView};
+use keyward_core::ZoneName;
+
+use super::user_form::{FieldErrors, UserForm, field_error};
+use super::web::{Csrf, SignedIn, csrf_ok};
+use super::{CsrfOnly, csrf_refused, page};
+use crate::AppState;
+
+#[derive(Template)]
+#[template(path = "user_form.html")]
+struct FormPage<'a> {
+    active: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    heading: String,
+    action: String,
+    submit: &'a str,
+    editing: bool,
+    timezone: String,
+    form: UserForm,
+    locks: Vec<(String, String, bool)>,
+    errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage<'a> {
+    active: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    title: String,
+    question: String,
+    action: String,
+    button: &'a str,
+    button_class: &'a str,
+    back: String,
+}
+
+#[derive(Template)]
+#[template(path = "revealed.html")]
+struct RevealedPage<'a> {
+    active: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    name: String,
+    code: &'a str,
+    back: String,
+}
+
+/// The home the UI shows (the first; more homes come with installers' needs).
+async fn home(s: &AppState) -> Result<(HomeView, Vec<LockView>, ZoneName), AppError> {
+    let home = s.hub.list_homes().await?.into_iter().next().ok_or(AppError::HomeNotFound)?;
+    let locks = s.hub.list_locks(&home.id).await?;
+    let zone = ZoneName::parse(&home.timezone)?;
+    Ok((home, locks, zone))
+}
+
+fn failed(e: AppError) -> Response {
+    crate::ApiError::from(e).into_response()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn form_page(
+    csrf: &Csrf,
+    email: &str,
+    user: Option<(&str, &str)>,
+    timezone: &str,
+    form: UserForm,
+    locks: &[LockView],
+    errors: FieldErrors,
+) -> Response {
+    let (heading, action, submit, editing) = match user {
+        Some((id, name)) => (format!("Update {name}"), format!("/users/{id}"), "Save changes", true),
+        None => ("Add user".to_owned(), "/users/new".to_owned(), "Add user", false),
+    };
+    let locks = form.lock_choices(locks);
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let view = FormPage {
+        active: "users",
+        csrf: &csrf.token,
+        email,
+        heading,
+        action,
+        submit,
+        editing,
+        timezone: timezone.to_owned(),
+        form,
+        locks,
+        errors,
+    };
+    (status, csrf.attach(page(&view))).into_response()
+}
+
+pub async fn new_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
+    match home(&s).await {
+        Ok((home, locks, _)) => {
+            form_page(&csrf, &owner.email, None, &home.timezone, UserForm::new_user(), &locks, FieldErrors::new())
+        }
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn edit_page(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    csrf: Csrf,
+    Path(user_id): Path<String>,
+) -> Response {
+    let loaded = async {
+        let (home, locks, zone) = home(&s).await?;
+        let user = s.hub.get_user(&home.id, &user_id).await?;
+        Ok::<_, AppError>((home, locks, zone, user))
+    }
+    .await;
+    match loaded {
+        Ok((home, locks, zone, user)) => {
+            let form = UserForm::from_user(&user, zone.tz());
+            form_page(
+                &csrf,
+                &owner.email,
+                Some((&user.id, &user.name)),
+                &home.timezone,
+                form,
+                &locks,
+                FieldErrors::new(),
+            )
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// Saves a new user (or, with "Generate", proposes a code and saves nothing).
+pub async fn create(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    submit(s, owner, headers, csrf, pairs, None).await
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Path(user_id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    submit(s, owner, headers, csrf, pairs, Some(user_id)).await
+}
+
+async fn submit(
+    s: AppState,
+    owner: keyward_app::owners::Owner,
+    headers: HeaderMap,
+    csrf: Csrf,
+    pairs: Vec<(String, String)>,
+    user_id: Option<String>,
+) -> Response {
+    let token = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+    if !csrf_ok(&s, &headers, token) {
+        return csrf_refused("/users");
+    }
+    let (home, locks, zone) = match home(&s).await {
+        Ok(found) => found,
+        Err(e) => return failed(e),
+    };
+    let current = match &user_id {
+        Some(id) => match s.hub.get_user(&home.id, id).await {
+            Ok(user) => Some(user),
+            Err(e) => return failed(e),
+        },
+        None => None,
+    };
+    let who = current.as_ref().map(|u| (u.id.as_str(), u.name.as_str()));
+    let mut form = UserForm::from_pairs(&pairs);
+    let actor = format!("owner:{}", owner.email);
+    let mut errors = FieldErrors::new();
+
+    if pairs.iter().any(|(k, v)| k == "action" && v == "generate") {
+        match s.hub.generate_code(&home.id, form.kind(), user_id.as_deref()).await {
+            Ok(code) => form.code = code.to_string(),
+            Err(_) => {
+                errors.insert("code", "No free code could be found; widen the code lengths in Settings.".into());
+            }
+        }
+        // A proposed code is shown, not saved: the owner saves it with the form.
+        return form_page(&csrf, &owner.email, who, &home.timezone, form, &locks, errors);
+    }
+
+    let checked = form.check(zone.tz(), current.is_some(), &mut errors);
+    let saved = match (checked, &current) {
+        (None, _) => None,
+        (Some(checked), None) => Some(s.hub.create_user(&home.id, form.input(&checked), &actor).await),
+        (Some(checked), Some(user)) => {
+            Some(s.hub.update_user(&home.id, &user.id, form.patch(&checked, user, zone.tz()), &actor).await)
+        }
+    };
+    match saved {
+        Some(Ok(_)) => Redirect::to("/users").into_response(),
+        Some(Err(e)) => match field_error(&e) {
+            Some((field, message)) => {
+                errors.insert(field, message);
+                form.code.clear();
+                form_page(&csrf, &owner.email, who, &home.timezone, form, &locks, errors)
+            }
+            None => failed(e),
+        },
+        None => {
+            // The code is never sent back to the browser.
+            form.code.clear();
+            form_page(&csrf, &owner.email, who, &home.timezone, form, &locks, errors)
+        }
+    }
+}
+
+async fn confirm(
+    s: &AppState,
+    owner: &keyward_app::owners::Owner,
+    csrf: &Csrf,
+    user_id: &str,
+    what: Confirm,
+) -> Response {
+    let user = match home(s).await {
+        Ok((home, _, _)) => s.hub.get_user(&home.id, user_id).await,
+        Err(e) => Err(e),
+    };
+    let user = match user {
+        Ok(user) => user,
+        Err(e) => return failed(e),
+    };
+    let (title, question, button, button_class, suffix) = match what {
+        Confirm::Delete => (
+            format!("Delete {}?", user.name),
+            format!("{}'s code will stop working at once, on every device. This can't be undone.", user.name),
+            "Delete",
+            "danger",
+            "delete",
+        ),
+        Confirm::Reveal => (
+            format!("Reveal the code of {}?", user.name),
+            "The code will be shown on this screen, and the reveal recorded in the activity log.".to_owned(),
+            "Reveal code",
+            "primary",
+            "reveal",
+        ),
+    };
+    let view = ConfirmPage {
+        active: "users",
+        csrf: &csrf.token,
+        email: &owner.email,
+        title,
+        question,
+        action: format!("/users/{}/{suffix}", user.id),
+        button,
+        button_class,
+        back: format!("/users/{}", user.id),
+    };
+    csrf.attach(page(&view))
+}
+
+enum Confirm {
+    Delete,
+    Reveal,
+}
+
+pub async fn delete_page(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    csrf: Csrf,
+    Path(id): Path<String>,
+) -> Response {
+    confirm(&s, &owner, &csrf, &id, Confirm::Delete).await
+}
+
+pub async fn reveal_page(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    csrf: Csrf,
+    Path(id): Path<String>,
+) -> Response {
+    confirm(&s, &owner, &csrf, &id, Confirm::Reveal).await
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/users");
+    }
+    let deleted = match home(&s).await {
+        Ok((home, _, _)) => s.hub.delete_user(&home.id, &id, &format!("owner:{}", owner.email)).await,
+        Err(e) => Err(e),
+    };
+    match deleted {
+        Ok(()) => Redirect::to("/users").into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn reveal(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/users");
+    }
+    let revealed = async {
+        let (home, _, _) = home(&s).await?;
+        let user = s.hub.get_user(&home.id, &id).await?;
+        let code = s.hub.reveal_code(&home.id, &id, &format!("owner:{}", owner.email)).await?;
+        Ok::<_, AppError>((user, code))
+    }
+    .await;
+    match revealed {
+        Ok((user, code)) => {
+            let view = RevealedPage {
+                active: "users",
+                csrf: &csrf.token,
+                email: &owner.email,
+                name: user.name,
+                code: &code,
+                back: format!("/users/{id}"),
+            };
+            // Never cached: the page holds a code.
+            let mut response = csrf.attach(page(&view));
+            response
+                .headers_mut()
+                .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => failed(e),
+    }
+}
