@@ -1,0 +1,158 @@
+//! The owner's story in a real headless Chromium against the real server.
+//! Screenshots of each page, desktop and 375 px wide, go to target/screenshots/.
+
+mod support;
+
+#[path = "support/webdriver.rs"]
+mod webdriver;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::*;
+use webdriver::Browser;
+
+const PASSWORD: &str = "tangerine kite 42";
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+}
+
+/// Saves the page at desktop width and at 375 px.
+async fn shoot(browser: &Browser, name: &str) {
+    browser.resize(375, 812).await;
+    browser.screenshot(&screenshots().join(format!("{name}-375.png"))).await;
+    browser.resize(1280, 900).await;
+    browser.screenshot(&screenshots().join(format!("{name}-desktop.png"))).await;
+}
+
+async fn fill(browser: &Browser, css: &str, text: &str) {
+    let field = browser.find(css).await;
+    field.clear().await;
+    field.type_text(text).await;
+}
+
+/// Sets a time input to "HH:MM" and checks the browser took it.
+async fn set_time(browser: &Browser, css: &str, time: &str) {
+    let field = browser.find(css).await;
+    field.set_value(time).await;
+    assert_eq!(field.value().await, time, "{css}");
+}
+
+#[tokio::test]
+async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(&dir.path().join("data"), &["--timezone", "Europe/Berlin"], &[]);
+    let setup_code =
+        server.output().lines().find_map(|l| l.split("web UI is ").nth(1)).expect("a setup code").trim().to_owned();
+    let admin = server.api(&token(&server.data_dir, "admin", None));
+    let home = admin.home_id().await;
+    admin.create_lock(&home, "Front door").await;
+    admin.create_lock(&home, "Back door").await;
+    let base = server.base.clone();
+    let browser = Browser::start().await;
+    browser.resize(1280, 900).await;
+
+    // First run: every page leads to setup.
+    browser.goto(&format!("{base}/users")).await;
+    assert!(browser.url().await.ends_with("/setup"));
+    shoot(&browser, "setup").await;
+    fill(&browser, "#setup_code", &setup_code).await;
+    fill(&browser, "#email", "anna@example.org").await;
+    fill(&browser, "#password", PASSWORD).await;
+    browser.find("button[type=submit]").await.click().await;
+    browser.wait_for_url("/users").await;
+    assert!(browser.page_text().await.contains("No users yet"));
+
+    // Add the dog walker: panel disarm, the front door only, Mon–Fri 11:00–14:00.
+    browser.find("a[href='/users/new']").await.click().await;
+    browser.wait_for_url("/users/new").await;
+    shoot(&browser, "add-user").await;
+    fill(&browser, "#name", "Dog walker").await;
+    fill(&browser, "#code", "4719").await;
+    browser.find("input[name=panel_disarm]").await.click().await;
+    let front = browser.source().await;
+    let front_id =
+        front.split("name=\"lock\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("a lock").to_owned();
+    browser.find(&format!("input[value='{front_id}']")).await.click().await;
+    browser.find("input[name=when][value=windows]").await.click().await;
+    for day in ["mon", "tue", "wed", "thu", "fri"] {
+        browser.find(&format!("input[name=w0_{day}]")).await.click().await;
+    }
+    set_time(&browser, "#w0_start", "11:00").await;
+    set_time(&browser, "#w0_end", "14:00").await;
+    browser.find("button[value=save]").await.click().await;
+    browser.wait_for_url("/users").await;
+    let list = browser.page_text().await;
+    assert!(
+        list.contains("Dog walker")
+            && list.contains("Mon–Fri 11:00–14:00")
+            && list.contains("Panel disarm · Front door"),
+        "{list}"
+    );
+    assert!(!list.contains("4719"));
+    shoot(&browser, "users").await;
+
+    // A second user with the same code is refused next to the code field.
+    browser.goto(&format!("{base}/users/new")).await;
+    fill(&browser, "#name", "Cleaner").await;
+    fill(&browser, "#code", "4719").await;
+    browser.find("button[value=save]").await.click().await;
+    browser.wait_for_text("Nothing was saved").await;
+    assert_eq!(browser.find("#code_error").await.text().await, "This code is already used by someone in this home.");
+    assert_eq!(browser.find("#name").await.value().await, "Cleaner", "the form keeps what was typed");
+    assert_eq!(browser.find("#code").await.value().await, "", "except the code");
+    shoot(&browser, "add-user-error").await;
+
+    // Edit the dog walker's times.
+    browser.goto(&format!("{base}/users")).await;
+    browser.find("a[href^='/users/']:not([href='/users/new'])").await.click().await;
+    browser.wait_for_text("Update Dog walker").await;
+    set_time(&browser, "#w0_end", "15:30").await;
+    browser.find("button[value=save]").await.click().await;
+    browser.wait_for_text("Mon–Fri 11:00–15:30").await;
+
+    // Reveal the code, behind a confirmation.
+    browser.find("a[href^='/users/']:not([href='/users/new'])").await.click().await;
+    browser.wait_for_text("Update Dog walker").await;
+    browser.find("a[href$='/reveal']").await.click().await;
+    browser.wait_for_text("Reveal the code of Dog walker?").await;
+    browser.find("button[type=submit].primary").await.click().await;
+    browser.wait_for_text("This reveal is in the activity log").await;
+    assert_eq!(browser.find("#revealed").await.text().await, "4719");
+    shoot(&browser, "revealed").await;
+
+    // Delete, with a confirmation that names the user.
+    browser.find("a[href^='/users/']:not([href='/users'])").await.click().await;
+    browser.wait_for_text("Update Dog walker").await;
+    browser.find("a[href$='/delete']").await.click().await;
+    browser.wait_for_text("Delete Dog walker?").await;
+    shoot(&browser, "delete-confirm").await;
+    browser.find("button.danger").await.click().await;
+    browser.wait_for_text("No users yet").await;
+    assert!(!browser.page_text().await.contains("Dog walker"));
+    let log = admin.get(&format!("/api/v1/homes/{home}/activity")).await.expect(200);
+    let kinds: Vec<&str> = log["items"].as_array().expect("items").iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds, ["user_deleted", "code_revealed", "user_updated", "user_created"]);
+
+    // Sign out; five wrong passwords, then the sixth attempt is throttled, visibly.
+    browser.find("button.link").await.click().await;
+    browser.wait_for_url("/login").await;
+    shoot(&browser, "login").await;
+    for _ in 0..5 {
+        fill(&browser, "#email", "anna@example.org").await;
+        fill(&browser, "#password", "not my password").await;
+        browser.find("button[type=submit]").await.click().await;
+        browser.wait_for_text("The email or the password is wrong").await;
+    }
+    fill(&browser, "#email", "anna@example.org").await;
+    fill(&browser, "#password", PASSWORD).await;
+    browser.find("button[type=submit]").await.click().await;
+    browser.wait_for_text("Too many failed sign-ins: try again in").await;
+    shoot(&browser, "login-throttled").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    fill(&browser, "#email", "anna@example.org").await;
+    fill(&browser, "#password", PASSWORD).await;
+    browser.find("button[type=submit]").await.click().await;
+    browser.wait_for_url("/users").await;
+}
