@@ -140,6 +140,7 @@ impl Hub {
                     ..entries[0].clone()
                 });
             }
+            let published = entries.clone();
             let pending = self.writer.submit(move |conn| {
                 for entry in &entries {
                     insert_activity(conn, entry)?;
@@ -152,10 +153,11 @@ impl Hub {
                 }
                 Ok(())
             })?;
-            (pending, outcome, locked_now)
+            (pending, outcome, locked_now, published)
         };
-        let (pending, outcome, locked_now) = pending;
+        let (pending, outcome, locked_now, published) = pending;
         pending.committed().await?;
+        self.publish(published);
         if locked_now {
             tracing::warn!(home = home_id, device, "device locked out after wrong codes");
         }

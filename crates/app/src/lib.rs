@@ -37,6 +37,11 @@ pub struct Hub {
     writer: Writer,
     homes: RwLock<HashMap<String, Arc<Mutex<HomeState>>>>,
     tokens: tokens::TokenCache,
+    /// Every activity entry, once committed, for live views.
+    events: tokio::sync::broadcast::Sender<keyward_store::ActivityRow>,
+    /// Set when the process is shutting down, so that endless responses
+    /// (live activity) end and the HTTP server can drain.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Hub {
@@ -59,8 +64,37 @@ impl Hub {
             writer,
             homes: RwLock::new(homes.into_iter().map(|(id, s)| (id, Arc::new(Mutex::new(s)))).collect()),
             tokens: tokens::TokenCache::default(),
+            events: tokio::sync::broadcast::channel(256).0,
+            closing: tokio::sync::watch::channel(false).0,
         };
         Ok((hub, handle))
+    }
+
+    /// Live activity: every entry after it is committed. A receiver that
+    /// falls behind skips entries (the log itself has them all).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<keyward_store::ActivityRow> {
+        self.events.subscribe()
+    }
+
+    /// Ends every live stream; called when shutdown begins.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves when shutdown begins.
+    pub fn closing(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move {
+            let _ = closing.wait_for(|c| *c).await;
+        }
+    }
+
+    fn publish(&self, entries: impl IntoIterator<Item = keyward_store::ActivityRow>) {
+        if self.events.receiver_count() > 0 {
+            for entry in entries {
+                let _ = self.events.send(entry);
+            }
+        }
     }
 
     fn home(&self, home_id: &str) -> Result<Arc<Mutex<HomeState>>, AppError> {

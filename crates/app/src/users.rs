@@ -184,13 +184,14 @@ impl Hub {
         let mut state = home.lock().await;
         let entry = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
         let audit = audit_entry(&entry.row, "user_deleted", actor);
-        let id = user_id.to_owned();
+        let (id, published) = (user_id.to_owned(), audit.clone());
         self.writer
             .write(move |conn| {
                 delete_user(conn, &id)?;
                 insert_activity(conn, &audit)
             })
             .await?;
+        self.publish([published]);
         state.remove_user(user_id);
         Ok(())
     }
@@ -203,7 +204,9 @@ impl Hub {
         let entry = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
         let code = self.vault.unseal(home_id, user_id, &entry.row.code_sealed).map_err(StoreError::from)?;
         let audit = audit_entry(&entry.row, "code_revealed", actor);
+        let published = audit.clone();
         self.writer.write(move |conn| insert_activity(conn, &audit)).await?;
+        self.publish([published]);
         tracing::info!(home = home_id, user = user_id, actor, "code revealed");
         Ok(code)
     }
@@ -298,6 +301,7 @@ impl Hub {
 
     async fn save(&self, state: &mut HomeState, row: UserRow, kind: &str, actor: &str) -> Result<UserView, AppError> {
         let audit = audit_entry(&row, kind, actor);
+        let published = audit.clone();
         let written = row.clone();
         let result = self
             .writer
@@ -311,6 +315,7 @@ impl Hub {
             Err(StoreError::Conflict) => return Err(keyward_core::CodeError::InUse.into()),
             other => other?,
         }
+        self.publish([published]);
         let id = row.id.clone();
         state.put_user(row)?;
         view(state, &id)

@@ -37,7 +37,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "listening on {}", listener.local_addr()?);
         // The peer address feeds sign-in throttling per client address.
         let app = keyward_web::router(Arc::clone(&hub)).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("the HTTP server failed")
+        let stopping = Arc::clone(&hub);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                // Live streams never end on their own; end them so the server can drain.
+                stopping.close_streams();
+            })
+            .await
+            .context("the HTTP server failed")
     })?;
     // Every acknowledged write is already committed; this lets the writer
     // finish anything still queued before the process ends.

@@ -135,6 +135,20 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
     let kinds: Vec<&str> = log["items"].as_array().expect("items").iter().filter_map(|e| e["kind"].as_str()).collect();
     assert_eq!(kinds, ["user_deleted", "code_revealed", "user_updated", "user_created"]);
 
+    // The activity log, updating live while the page is open.
+    browser.find("a[href='/activity']").await.click().await;
+    browser.wait_for_text("User deleted").await;
+    let text = browser.page_text().await;
+    assert!(
+        text.contains("Code revealed") && text.contains("User added") && text.contains("by anna@example.org"),
+        "{text}"
+    );
+    let device = admin.with_token(&token(&server.data_dir, "device", None));
+    device.access(&home, "8264", "panel", "disarm").await.expect(200);
+    browser.wait_for_text("Alarm panel (disarm)").await;
+    assert!(browser.page_text().await.contains("unknown code"));
+    shoot(&browser, "activity").await;
+
     // Sign out; five wrong passwords, then the sixth attempt is throttled, visibly.
     browser.find("button.link").await.click().await;
     browser.wait_for_url("/login").await;

@@ -364,3 +364,57 @@ async fn add_edit_reveal_and_delete_a_user_through_the_forms() {
     let denied = f.admin.access(&f.home, "4719", &front, "unlock").await.expect(200);
     assert_eq!(denied["reason"], "unknown_code");
 }
+
+#[tokio::test]
+async fn activity_page_filters_downloads_and_streams_live() {
+    let f = Fixture::new().await;
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    f.admin.create_user(&f.home, json!({"name": "=cmd|' /C calc'!A0", "code": "583062", "locks": "all"})).await;
+    let device = f.token("device", None);
+    device.access(&f.home, "583062", &front, "unlock").await.expect(200);
+    device.access(&f.home, "999999", &front, "unlock").await.expect(200);
+    let mut browser = owner_browser(&f.server).await;
+
+    let page = browser.get("/activity").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Arrived") && page.body.contains("Refused") && page.body.contains("unknown code"));
+    assert!(page.body.contains("Front door (unlock)"));
+    assert!(page.body.contains("data-live=\"/activity/stream\""));
+    let refused = browser.get("/activity?outcome=denied").await;
+    assert!(refused.body.contains("Refused") && !refused.body.contains("Arrived"));
+    assert!(!refused.body.contains("data-live"), "live rows only on the unfiltered page");
+
+    let csv = browser.get("/activity.csv").await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.headers.get("content-disposition").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("attachment"))
+    );
+    assert!(csv.body.starts_with("time,local time,event,user,device,action,outcome,reason,by\n"));
+    assert!(csv.body.contains("\"'=cmd|' /C calc'!A0\""), "a formula-like name is defused: {}", csv.body);
+    assert!(!csv.body.contains("583062") && !csv.body.contains("999999"));
+
+    // Live: an attempt made while the stream is open arrives as an event.
+    let cookies: Vec<String> = browser.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut stream = reqwest::Client::new()
+        .get(format!("{}/activity/stream", f.server.base))
+        .header("Cookie", cookies.join("; "))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream"));
+    device.access(&f.home, "583062", "panel", "disarm").await.expect(200);
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !seen.contains("data:") {
+        let chunk =
+            tokio::time::timeout_at(deadline, stream.chunk()).await.expect("an event within 5 s").expect("chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk.expect("more")));
+    }
+    assert!(seen.contains("Refused") && seen.contains("Alarm panel (disarm)"), "{seen}");
+    assert!(!seen.contains("583062"));
+
+    // An open stream does not hold up a shutdown.
+    let Fixture { server, .. } = f;
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}

@@ -2,6 +2,7 @@
 //! Every form carries a CSRF token tied to the browser's CSRF cookie; a
 //! state-changing request without a valid one changes nothing.
 
+mod activity;
 pub mod headers;
 mod summary;
 mod user_form;
@@ -34,11 +35,19 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/users/{user_id}", get(users::edit_page).post(users::update))
         .route("/users/{user_id}/delete", get(users::delete_page).post(users::delete))
         .route("/users/{user_id}/reveal", get(users::reveal_page).post(users::reveal))
+        .route("/activity", get(activity::page_view))
+        .route("/activity.csv", get(activity::csv))
+        .route("/activity/stream", get(activity::stream))
         .route("/static/app.css", get(css))
+        .route("/static/live.js", get(live_js))
 }
 
 async fn css() -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../../static/app.css"))
+}
+
+async fn live_js() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../static/live.js"))
 }
 
 fn page(template: &impl Template) -> Response {
