@@ -93,6 +93,44 @@ pub fn revoke(conn: &Connection, id: &str) -> Result<(), AppError> {
 }
 
 impl Hub {
+    /// Creates a token from the owner's settings page; the secret is returned once.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        scope: Scope,
+        home_id: Option<&str>,
+    ) -> Result<(TokenRow, String), AppError> {
+        // Checked here, so that inside the write only storage can fail.
+        Name::parse(name)?;
+        if let Some(home_id) = home_id {
+            self.home(home_id)?;
+        }
+        let (name, home) = (name.to_owned(), home_id.map(str::to_owned));
+        Ok(self
+            .writer
+            .write(move |conn| {
+                create(conn, &name, scope, home.as_deref()).map_err(|e| match e {
+                    AppError::Store(e) => e,
+                    other => keyward_store::StoreError::Rejected(other.to_string()),
+                })
+            })
+            .await?)
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<TokenRow>, AppError> {
+        self.read(keyward_store::list_tokens).await
+    }
+
+    /// Revokes a token at once (the cache forgets it too).
+    pub async fn revoke_token(&self, id: &str) -> Result<(), AppError> {
+        let token_id = id.to_owned();
+        let revoked = self.writer.write(move |conn| keyward_store::revoke_token(conn, &token_id, now_micros())).await?;
+        if let Ok(mut cache) = self.tokens.0.lock() {
+            cache.retain(|_, (info, _)| info.id != id);
+        }
+        if revoked { Ok(()) } else { Err(AppError::TokenNotFound) }
+    }
+
     /// The token this bearer secret names, if it is live.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<TokenInfo>, AppError> {
         // Our tokens have one shape; anything else is refused without a lookup.

@@ -418,3 +418,85 @@ async fn activity_page_filters_downloads_and_streams_live() {
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn locks_settings_and_tokens_pages() {
+    let f = Fixture::new().await;
+    let mut browser = owner_browser(&f.server).await;
+
+    // Locks: add, rename, remove behind a confirmation.
+    let page = browser.get("/locks").await;
+    assert!(page.body.contains("No locks yet"));
+    let csrf = page.csrf();
+    assert_eq!(browser.post("/locks", &[("name", "Front door")]).await.status, 403);
+    assert_eq!(browser.post("/locks", &[("csrf", &csrf), ("name", "Front door")]).await.location(), "/locks");
+    let blank = browser.post("/locks", &[("csrf", &csrf), ("name", "  ")]).await;
+    assert_eq!(blank.status, 422);
+    let locks = f.admin.get(&f.path("/locks")).await.expect(200);
+    let id = locks["items"][0]["id"].as_str().expect("a lock").to_owned();
+    browser.post(&format!("/locks/{id}"), &[("csrf", &csrf), ("name", "Porch door")]).await;
+    assert!(browser.get("/locks").await.body.contains("value=\"Porch door\""));
+    let confirm = browser.get(&format!("/locks/{id}/delete")).await;
+    assert!(confirm.body.contains("Remove Porch door?"));
+    browser.post(&format!("/locks/{id}/delete"), &[("csrf", &confirm.csrf())]).await;
+    assert!(browser.get("/locks").await.body.contains("No locks yet"));
+
+    // Settings: time zone from the searchable list, policies; refusals change nothing.
+    let settings = browser.get("/settings").await;
+    assert!(
+        settings.body.contains("<option value=\"Europe/Berlin\">")
+            && settings.body.contains("<option value=\"America/New_York\">")
+    );
+    let csrf = settings.csrf();
+    let form = |tz: &'static str, min: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "Lake house".to_owned()),
+            ("timezone", tz.to_owned()),
+            ("min_length", min.to_owned()),
+            ("max_length", "8".to_owned()),
+            ("reject_weak", "on".to_owned()),
+            ("max_attempts", "5".to_owned()),
+            ("window_seconds", "600".to_owned()),
+            ("lockout_seconds", "120".to_owned()),
+        ]
+    };
+    let as_pairs = |v: Vec<(&str, String)>| v.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Vec<_>>();
+    let bad_zone = post(&mut browser, "/settings", as_pairs(form("Mars/Olympus", "6"))).await;
+    assert_eq!(bad_zone.status, 422);
+    assert!(bad_zone.body.contains("IANA time zone"));
+    let bad_policy = post(&mut browser, "/settings", as_pairs(form("Europe/Berlin", "3"))).await;
+    assert_eq!(bad_policy.status, 422);
+    assert_eq!(f.admin.get(&f.path("")).await.expect(200)["timezone"], "UTC", "nothing changed");
+    let saved = post(&mut browser, "/settings", as_pairs(form("Europe/Berlin", "6"))).await;
+    assert!(saved.body.contains("Settings saved."));
+    let home = f.admin.get(&f.path("")).await.expect(200);
+    assert_eq!((home["name"].as_str(), home["timezone"].as_str()), (Some("Lake house"), Some("Europe/Berlin")));
+    assert_eq!(
+        (home["code_policy"]["min_length"].as_i64(), home["lockout"]["max_attempts"].as_i64()),
+        (Some(6), Some(5))
+    );
+
+    // API tokens: made here, shown once, revoked at once.
+    let made =
+        browser.post("/settings/tokens", &[("csrf", &csrf), ("name", "Home Assistant"), ("scope", "read")]).await;
+    let at = made.body.find("id=\"new_token\">").expect("the new token") + 15;
+    let secret = made.body[at..at + 67].to_owned();
+    assert!(secret.starts_with("kw_"), "{secret}");
+    assert_eq!(made.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    let reader = f.admin.with_token(&secret);
+    reader.get("/api/v1/homes").await.expect(200);
+    assert!(!browser.get("/settings").await.body.contains(&secret), "shown once");
+    let tokens = browser.get("/settings").await;
+    let marker = "/settings/tokens/";
+    let revoke = tokens
+        .body
+        .split(marker)
+        .map(|rest| rest.split('/').next().unwrap_or("").to_owned())
+        .filter(|id| id.len() == 24)
+        .collect::<Vec<_>>();
+    for id in revoke {
+        browser.post(&format!("/settings/tokens/{id}/revoke"), &[("csrf", &csrf)]).await;
+    }
+    reader.get("/api/v1/homes").await.expect_error(401, "unauthorized");
+}

@@ -16,6 +16,9 @@ pub enum StoreError {
     Corrupt(&'static str),
     #[error("a row with this key already exists")]
     Conflict,
+    /// A write refused by the rules of the use case that ran it.
+    #[error("refused: {0}")]
+    Rejected(String),
 }
 
 impl StoreError {

@@ -4,6 +4,7 @@
 
 mod activity;
 pub mod headers;
+mod settings;
 mod summary;
 mod user_form;
 mod users;
@@ -38,6 +39,12 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/activity", get(activity::page_view))
         .route("/activity.csv", get(activity::csv))
         .route("/activity/stream", get(activity::stream))
+        .route("/locks", get(settings::locks).post(settings::add_lock))
+        .route("/locks/{lock_id}", post(settings::rename_lock))
+        .route("/locks/{lock_id}/delete", get(settings::remove_lock_page).post(settings::remove_lock))
+        .route("/settings", get(settings::settings).post(settings::save_settings))
+        .route("/settings/tokens", post(settings::create_token))
+        .route("/settings/tokens/{token_id}/revoke", post(settings::revoke_token))
         .route("/static/app.css", get(css))
         .route("/static/live.js", get(live_js))
 }

@@ -1,0 +1,338 @@
+//! The Locks and Settings pages: locks, the home's settings, API tokens.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use keyward_app::{AppError, HomePatch, HomeView, Scope};
+use serde::Deserialize;
+
+use super::web::{Csrf, SignedIn, csrf_ok};
+use super::{CsrfOnly, csrf_refused, page};
+use crate::AppState;
+
+async fn first_home(s: &AppState) -> Result<HomeView, AppError> {
+    s.hub.list_homes().await?.into_iter().next().ok_or(AppError::HomeNotFound)
+}
+
+fn failed(e: AppError) -> Response {
+    crate::ApiError::from(e).into_response()
+}
+
+fn sentence(e: &AppError) -> String {
+    let text = e.to_string();
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+// ---- locks
+
+#[derive(Template)]
+#[template(path = "locks.html")]
+struct LocksPage<'a> {
+    active: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    locks: Vec<(String, String)>,
+    error: Option<String>,
+}
+
+async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String>) -> Response {
+    let locks = async { s.hub.list_locks(&first_home(s).await?.id).await }.await;
+    match locks {
+        Ok(locks) => {
+            let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            let locks = locks.into_iter().map(|l| (l.id, l.name)).collect();
+            let view = LocksPage { active: "locks", csrf: &csrf.token, email: owner, locks, error };
+            (status, csrf.attach(page(&view))).into_response()
+        }
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn locks(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
+    locks_view(&s, &owner.email, &csrf, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NameForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn add_lock(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Form(form): Form<NameForm>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/locks");
+    }
+    let added = async { s.hub.create_lock(&first_home(&s).await?.id, &form.name).await }.await;
+    match added {
+        Ok(_) => Redirect::to("/locks").into_response(),
+        Err(e @ AppError::Name(_)) => locks_view(&s, &owner.email, &csrf, Some(sentence(&e))).await,
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn rename_lock(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    Form(form): Form<NameForm>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/locks");
+    }
+    let renamed = async { s.hub.rename_lock(&first_home(&s).await?.id, &id, &form.name).await }.await;
+    match renamed {
+        Ok(_) => Redirect::to("/locks").into_response(),
+        Err(e @ AppError::Name(_)) => locks_view(&s, &owner.email, &csrf, Some(sentence(&e))).await,
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage<'a> {
+    active: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    title: String,
+    question: String,
+    action: String,
+    button: &'a str,
+    button_class: &'a str,
+    back: String,
+}
+
+pub async fn remove_lock_page(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    csrf: Csrf,
+    Path(id): Path<String>,
+) -> Response {
+    let lock = async { s.hub.get_lock(&first_home(&s).await?.id, &id).await }.await;
+    match lock {
+        Ok(lock) => csrf.attach(page(&ConfirmPage {
+            active: "locks",
+            csrf: &csrf.token,
+            email: &owner.email,
+            title: format!("Remove {}?", lock.name),
+            question: "Users lose access to this lock; their other access stays.".to_owned(),
+            action: format!("/locks/{}/delete", lock.id),
+            button: "Remove",
+            button_class: "danger",
+            back: "/locks".to_owned(),
+        })),
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn remove_lock(
+    State(s): State<AppState>,
+    SignedIn(_): SignedIn,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/locks");
+    }
+    match async { s.hub.delete_lock(&first_home(&s).await?.id, &id).await }.await {
+        Ok(()) => Redirect::to("/locks").into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+// ---- settings
+
+pub struct TokenLine {
+    id: String,
+    name: String,
+    scope: String,
+    revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage<'a> {
+    active: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    home: HomeView,
+    zones: &'a [String],
+    tokens: Vec<TokenLine>,
+    error: Option<String>,
+    notice: Option<&'a str>,
+    new_token: Option<String>,
+}
+
+/// Every IANA zone name the bundled database knows, sorted, for the searchable list.
+fn zone_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|n| n.to_string())
+            .filter(|n| n.contains('/') && !n.starts_with("Etc/"))
+            .collect();
+        names.push("UTC".to_owned());
+        names.sort();
+        names
+    })
+}
+
+async fn settings_view(
+    s: &AppState,
+    owner: &str,
+    csrf: &Csrf,
+    error: Option<String>,
+    notice: Option<&str>,
+    new_token: Option<String>,
+) -> Response {
+    let loaded = async { Ok::<_, AppError>((first_home(s).await?, s.hub.list_tokens().await?)) }.await;
+    match loaded {
+        Ok((home, tokens)) => {
+            let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            let tokens = tokens
+                .into_iter()
+                .map(|t| TokenLine { revoked: t.revoked_at.is_some(), id: t.id, name: t.name, scope: t.scope })
+                .collect();
+            let view = SettingsPage {
+                active: "settings",
+                csrf: &csrf.token,
+                email: owner,
+                home,
+                zones: zone_names(),
+                tokens,
+                error,
+                notice,
+                new_token,
+            };
+            let mut response = csrf.attach(page(&view));
+            // The page may hold a new token's secret.
+            response
+                .headers_mut()
+                .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+            (status, response).into_response()
+        }
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn settings(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
+    settings_view(&s, &owner.email, &csrf, None, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    timezone: String,
+    #[serde(default)]
+    min_length: String,
+    #[serde(default)]
+    max_length: String,
+    #[serde(default)]
+    reject_weak: Option<String>,
+    #[serde(default)]
+    max_attempts: String,
+    #[serde(default)]
+    window_seconds: String,
+    #[serde(default)]
+    lockout_seconds: String,
+}
+
+pub async fn save_settings(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Form(form): Form<SettingsForm>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/settings");
+    }
+    let number = |text: &str| text.trim().parse::<i64>().ok();
+    let numbers = [&form.min_length, &form.max_length, &form.max_attempts, &form.window_seconds, &form.lockout_seconds];
+    if numbers.iter().any(|n| number(n).is_none()) {
+        let error = Some("Every number must be a whole number.".to_owned());
+        return settings_view(&s, &owner.email, &csrf, error, None, None).await;
+    }
+    let patch = HomePatch {
+        name: Some(form.name.clone()),
+        timezone: Some(form.timezone.trim().to_owned()),
+        code_min_length: number(&form.min_length),
+        code_max_length: number(&form.max_length),
+        code_reject_weak: Some(form.reject_weak.is_some()),
+        lockout_max_attempts: number(&form.max_attempts),
+        lockout_window_seconds: number(&form.window_seconds),
+        lockout_seconds: number(&form.lockout_seconds),
+    };
+    let saved = async { s.hub.update_home(&first_home(&s).await?.id, patch).await }.await;
+    match saved {
+        Ok(_) => settings_view(&s, &owner.email, &csrf, None, Some("Settings saved."), None).await,
+        Err(e @ (AppError::Name(_) | AppError::TimeZone(_) | AppError::Policy(_))) => {
+            settings_view(&s, &owner.email, &csrf, Some(sentence(&e)), None, None).await
+        }
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scope: String,
+}
+
+pub async fn create_token(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/settings");
+    }
+    let Some(scope) = Scope::parse(&form.scope) else {
+        return settings_view(&s, &owner.email, &csrf, Some("Choose a scope.".to_owned()), None, None).await;
+    };
+    match s.hub.create_token(&form.name, scope, None).await {
+        Ok((_, secret)) => settings_view(&s, &owner.email, &csrf, None, None, Some(secret)).await,
+        Err(e @ AppError::Name(_)) => settings_view(&s, &owner.email, &csrf, Some(sentence(&e)), None, None).await,
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    SignedIn(_): SignedIn,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/settings");
+    }
+    match s.hub.revoke_token(&id).await {
+        Ok(()) => Redirect::to("/settings").into_response(),
+        Err(e) => failed(e),
+    }
+}
