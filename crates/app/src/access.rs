@@ -110,7 +110,8 @@ impl Hub {
             {
                 entry.user.uses = entry.user.uses.saturating_add(1);
                 entry.row.uses = i64::from(entry.user.uses);
-                uses_update = Some((user_id.clone(), entry.row.uses));
+                entry.row.last_used_at = Some(at.as_microsecond());
+                uses_update = Some((user_id.clone(), entry.row.uses, entry.row.last_used_at));
             }
 
             let mut entries = vec![ActivityRow {
@@ -148,8 +149,8 @@ impl Hub {
                 if let Some(row) = &lockout_row {
                     save_lockout(conn, row)?;
                 }
-                if let Some((user_id, uses)) = &uses_update {
-                    set_user_uses(conn, user_id, *uses)?;
+                if let Some((user_id, uses, last_used_at)) = &uses_update {
+                    set_user_uses(conn, user_id, *uses, *last_used_at)?;
                 }
                 Ok(())
             })?;

@@ -147,6 +147,7 @@ async fn users_crud_never_shows_a_code() {
         "enabled",
         "created_at",
         "updated_at",
+        "last_used_at",
     ];
     let mut keys: Vec<&str> = created.as_object().expect("object").keys().map(String::as_str).collect();
     keys.sort_unstable();

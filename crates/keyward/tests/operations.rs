@@ -170,6 +170,7 @@ async fn lockouts_and_use_counts_survive_a_restart() {
     assert!(locked["retry_after_seconds"].as_u64().is_some_and(|s| s > 0 && s <= 90));
     let user = admin.get(&format!("/api/v1/homes/{home}/users/{user}")).await.expect(200);
     assert_eq!(user["uses"], 2, "uses survive a restart");
+    assert!(user["last_used_at"].as_str().is_some_and(|t| t.starts_with("20")), "and so does the last use");
 }
 
 #[tokio::test]

@@ -222,6 +222,7 @@ async fn the_users_screen_escapes_names_and_never_shows_codes() {
     assert!(users.body.contains("Dec 5, 2026 – Dec 12, 2026"));
     assert!(users.body.contains("2 uses left"));
     assert!(users.body.contains("Panel disarm · Front door"));
+    assert!(users.body.contains("Never"), "never used yet");
     assert!(!users.body.contains("73914682"));
 }
 

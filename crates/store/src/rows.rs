@@ -46,6 +46,7 @@ pub struct UserRow {
     pub valid_until: Option<i64>,
     pub max_uses: Option<i64>,
     pub uses: i64,
+    pub last_used_at: Option<i64>,
     pub notify_arrive: bool,
     pub notify_leave: bool,
     pub enabled: bool,
@@ -131,7 +132,7 @@ pub fn load_snapshot(conn: &Connection) -> Result<Snapshot, StoreError> {
         .prepare(
             "SELECT id, home_id, name, kind, panel_arm, panel_disarm, all_locks, schedule, valid_from, valid_until,
                     max_uses, COALESCE(user_uses.uses, 0), notify_arrive, notify_leave, enabled, code_mac, code_sealed,
-                    created_at, updated_at
+                    created_at, updated_at, user_uses.last_used_at
              FROM users LEFT JOIN user_uses ON user_uses.user_id = users.id ORDER BY created_at, id",
         )?
         .query_map([], user_from_row)?
@@ -200,6 +201,7 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
         code_sealed: r.get(16)?,
         created_at: r.get(17)?,
         updated_at: r.get(18)?,
+        last_used_at: r.get(19)?,
     })
 }
 
@@ -284,7 +286,7 @@ pub fn upsert_user(conn: &Connection, u: &UserRow) -> Result<(), StoreError> {
         u.updated_at
     ])
     .map_err(StoreError::from_write)?;
-    set_user_uses(conn, &u.id, u.uses)?;
+    set_user_uses(conn, &u.id, u.uses, u.last_used_at)?;
     conn.prepare_cached("DELETE FROM user_locks WHERE user_id = ?1")?.execute([&u.id])?;
     let mut insert = conn.prepare_cached("INSERT INTO user_locks (user_id, lock_id) VALUES (?1, ?2)")?;
     for lock_id in &u.lock_ids {
@@ -298,11 +300,12 @@ pub fn delete_user(conn: &Connection, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn set_user_uses(conn: &Connection, id: &str, uses: i64) -> Result<(), StoreError> {
+pub fn set_user_uses(conn: &Connection, id: &str, uses: i64, last_used_at: Option<i64>) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO user_uses (user_id, uses) VALUES (?1, ?2) ON CONFLICT (user_id) DO UPDATE SET uses = ?2",
+        "INSERT INTO user_uses (user_id, uses, last_used_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (user_id) DO UPDATE SET uses = ?2, last_used_at = ?3",
     )?
-    .execute(params![id, uses])?;
+    .execute(params![id, uses, last_used_at])?;
     Ok(())
 }
 

@@ -292,6 +292,8 @@ pub struct UserDto {
     pub valid_until: Option<String>,
     pub max_uses: Option<u32>,
     pub uses: u32,
+    /// The last grant; null if never used.
+    pub last_used_at: Option<String>,
     pub notify: NotifyDto,
     pub enabled: bool,
     pub created_at: String,
@@ -311,6 +313,7 @@ impl From<UserView> for UserDto {
             valid_until: u.valid_until.map(time),
             max_uses: u.max_uses,
             uses: u.uses,
+            last_used_at: u.last_used.map(time),
             notify: NotifyDto { arrive: u.notify.arrive, leave: u.notify.leave },
             enabled: u.enabled,
             created_at: time(u.created_at),

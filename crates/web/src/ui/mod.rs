@@ -240,6 +240,7 @@ struct UserRowView {
     when: String,
     notify: &'static str,
     enabled: bool,
+    last_used: String,
 }
 
 #[derive(Template)]
@@ -269,6 +270,10 @@ async fn users_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: 
                 when: summary::when(u, tz.tz()),
                 notify: summary::notify(u),
                 enabled: u.enabled,
+                last_used: u.last_used.map_or_else(
+                    || "Never".to_owned(),
+                    |t| tz.tz().to_datetime(t).strftime("%a %-d %b %H:%M").to_string(),
+                ),
             })
             .collect();
         Ok::<_, keyward_app::AppError>(UsersPage {
