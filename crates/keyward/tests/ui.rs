@@ -500,4 +500,14 @@ async fn locks_settings_and_tokens_pages() {
         browser.post(&format!("/settings/tokens/{id}/revoke"), &[("csrf", &csrf)]).await;
     }
     reader.get("/api/v1/homes").await.expect_error(401, "unauthorized");
+
+    // Sign out everywhere ends this session and every other one.
+    let mut other = Browser::new(&f.server);
+    let csrf_other = other.get("/login").await.csrf();
+    other.post("/login", &[("csrf", &csrf_other), ("email", "o@example.org"), ("password", PASSWORD)]).await;
+    assert_eq!(other.get("/users").await.status, 200);
+    let out = browser.post("/settings/sign-out-everywhere", &[("csrf", &csrf)]).await;
+    assert_eq!(out.location(), "/login");
+    assert_eq!(browser.get("/users").await.location(), "/login");
+    assert_eq!(other.get("/users").await.location(), "/login");
 }

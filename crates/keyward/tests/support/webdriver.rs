@@ -87,18 +87,18 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the page did not reach {suffix}: at {}: {}", self.url().await, self.page_text().await);
+        panic!("the page did not reach {suffix}: at {}: {:?}", self.url().await, self.try_page_text().await);
     }
 
     /// Waits (up to 5 s) until the page shows `text`.
     pub async fn wait_for_text(&self, text: &str) {
         for _ in 0..100 {
-            if self.ready().await && self.page_text().await.contains(text) {
+            if self.ready().await && self.try_page_text().await.is_some_and(|t| t.contains(text)) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the page never showed {text:?}: {}", self.page_text().await);
+        panic!("the page never showed {text:?}: {:?}", self.try_page_text().await);
     }
 
     async fn ready(&self) -> bool {
@@ -121,6 +121,15 @@ impl Browser {
             self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
         let id = found[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {found}")).to_owned();
         Element { browser: self, id }
+    }
+
+    /// The page's text, or `None` while a navigation replaces the document.
+    async fn try_page_text(&self) -> Option<String> {
+        let found =
+            self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": "body"}))).await;
+        let id = found[ELEMENT].as_str()?.to_owned();
+        let text = self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None).await;
+        text.as_str().map(str::to_owned)
     }
 
     pub async fn page_text(&self) -> String {

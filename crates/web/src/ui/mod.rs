@@ -44,6 +44,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/locks/{lock_id}/delete", get(settings::remove_lock_page).post(settings::remove_lock))
         .route("/settings", get(settings::settings).post(settings::save_settings))
         .route("/settings/tokens", post(settings::create_token))
+        .route("/settings/sign-out-everywhere", post(settings::sign_out_everywhere))
         .route("/settings/tokens/{token_id}/revoke", post(settings::revoke_token))
         .route("/static/app.css", get(css))
         .route("/static/live.js", get(live_js))

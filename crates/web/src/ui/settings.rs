@@ -336,3 +336,24 @@ pub async fn revoke_token(
         Err(e) => failed(e),
     }
 }
+
+/// Ends every session of this owner, this one included.
+pub async fn sign_out_everywhere(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/settings");
+    }
+    match s.hub.sign_out_everywhere(&owner.id).await {
+        Ok(_) => {
+            let mut response = Redirect::to("/login").into_response();
+            let expired = super::web::set_cookie(&headers, super::web::SESSION_COOKIE, "", "Lax", Some(0));
+            response.headers_mut().append(axum::http::header::SET_COOKIE, expired);
+            response
+        }
+        Err(e) => failed(e),
+    }
+}
