@@ -43,8 +43,7 @@ async fn set_time(browser: &Browser, css: &str, time: &str) {
 async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start_with(&dir.path().join("data"), &["--timezone", "Europe/Berlin"], &[]);
-    let setup_code =
-        server.output().lines().find_map(|l| l.split("web UI is ").nth(1)).expect("a setup code").trim().to_owned();
+    let setup_code = server.setup_code();
     let admin = server.api(&token(&server.data_dir, "admin", None));
     let home = admin.home_id().await;
     admin.create_lock(&home, "Front door").await;

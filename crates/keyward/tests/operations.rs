@@ -21,7 +21,7 @@ async fn first_start_prints_the_exact_token_command_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("my data");
     let server = Server::start(&data);
-    let output = server.output();
+    let output = server.wait_for_output("token create");
     let command = output
         .lines()
         .find(|l| l.contains("token create"))
@@ -38,6 +38,7 @@ async fn first_start_prints_the_exact_token_command_once() {
     let (status, _) = server.terminate();
     assert!(status.success());
     let again = Server::start(&data);
+    std::thread::sleep(std::time::Duration::from_millis(200));
     assert!(!again.output().contains("token create"), "only on the first start");
 }
 
@@ -266,15 +267,9 @@ async fn owner_cli_prints_setup_codes_and_resets_passwords() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let server = Server::start(&data);
-    let output = server.output();
-    let code = output
-        .lines()
-        .find_map(|l| l.split("setup code for the owner's account in the web UI is ").nth(1))
-        .unwrap_or_else(|| panic!("no setup code in:\n{output}"))
-        .trim()
-        .to_owned();
+    let code = server.setup_code();
     assert_eq!(code.len(), 14, "{code}");
-    assert!(!Server::start(&dir.path().join("data2")).output().contains(&code), "each data directory has its own");
+    assert_ne!(Server::start(&dir.path().join("data2")).setup_code(), code, "each data directory has its own");
     let d = data.to_str().expect("utf-8");
     let (ok, fresh, _) = cli(&["owner", "setup-code", "--data-dir", d]);
     assert!(ok && fresh.trim().len() == 14 && fresh.trim() != code, "a new code replaces the old: {fresh}");

@@ -67,12 +67,7 @@ impl Browser {
 }
 
 fn setup_code(server: &Server) -> String {
-    let output = server.output();
-    output
-        .lines()
-        .find_map(|l| l.split("web UI is ").nth(1))
-        .map(|c| c.trim().to_owned())
-        .unwrap_or_else(|| panic!("no setup code in:\n{output}"))
+    server.setup_code()
 }
 
 const PASSWORD: &str = "tangerine kite 42";

@@ -68,6 +68,26 @@ impl Server {
         Self { child, base: format!("http://{addr}"), data_dir: data_dir.to_owned(), output }
     }
 
+    /// Waits (up to 5 s) until the server has printed `needle`; returns all
+    /// it printed. (Its two streams are read by two threads, so a line
+    /// printed before "listening on" may still be on its way.)
+    pub fn wait_for_output(&self, needle: &str) -> String {
+        for _ in 0..500 {
+            let output = self.output();
+            if output.contains(needle) {
+                return output;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the server never printed {needle:?}:\n{}", self.output());
+    }
+
+    /// The one-time setup code printed on a first start.
+    pub fn setup_code(&self) -> String {
+        let output = self.wait_for_output("web UI is ");
+        output.lines().find_map(|l| l.split("web UI is ").nth(1)).map(|c| c.trim().to_owned()).unwrap_or_default()
+    }
+
     /// Everything the server printed so far, stdout and stderr.
     pub fn output(&self) -> String {
         self.output.lock().expect("lock").clone()
