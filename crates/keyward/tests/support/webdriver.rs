@@ -159,7 +159,22 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the session first, which makes chromedriver quit Chromium (killing
+    /// chromedriver alone would leave Chromium running), then chromedriver.
+    /// Plain blocking HTTP: drop cannot await, and it runs on panics too.
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let address = self.driver.base.trim_start_matches("http://").to_owned();
+        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.driver.process.kill();
         let _ = self.driver.process.wait();
     }
