@@ -148,6 +148,17 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
     assert!(browser.page_text().await.contains("unknown code"));
     shoot(&browser, "activity").await;
 
+    // A state-changing POST without the form's CSRF token changes nothing,
+    // even from a page of the same origin with the session cookie.
+    let status = browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/locks', {method: 'POST', body: new URLSearchParams({name: 'Forged'})}).then(r => done(r.status));",
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(admin.get(&format!("/api/v1/homes/{home}/locks")).await.expect(200)["items"].as_array().map(Vec::len), Some(2));
+
     // Sign out; five wrong passwords, then the sixth attempt is throttled, visibly.
     browser.find("button.link").await.click().await;
     browser.wait_for_url("/login").await;

@@ -101,6 +101,12 @@ impl Browser {
         panic!("the page never showed {text:?}: {:?}", self.try_page_text().await);
     }
 
+    /// Runs an async script in the page (as an attacker's page or a browser
+    /// extension could) and returns what it resolves to.
+    pub async fn run_async(&self, script: &str) -> Value {
+        self.call(reqwest::Method::POST, "/execute/async", Some(json!({"script": script, "args": []}))).await
+    }
+
     async fn ready(&self) -> bool {
         let state = self
             .call(
