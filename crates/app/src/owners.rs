@@ -42,9 +42,16 @@ pub enum SetupError {
     Email,
     #[error(transparent)]
     Password(#[from] PasswordError),
+    #[error("this invitation is not valid: it was used already, has expired, or the link is incomplete")]
+    InviteInvalid,
+    #[error("an owner with this email exists already")]
+    OwnerExists,
     #[error(transparent)]
     App(#[from] AppError),
 }
+
+/// How long an invitation link works.
+pub const INVITE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Why a sign-in was refused. The messages never say which of email and
 /// password was wrong.
@@ -299,6 +306,71 @@ impl Hub {
     pub async fn sign_out_everywhere(&self, owner_id: &str) -> Result<usize, AppError> {
         let id = owner_id.to_owned();
         Ok(self.writer.write(move |conn| rows::delete_sessions_of(conn, &id)).await?)
+    }
+}
+
+impl Hub {
+    pub async fn list_owners(&self) -> Result<Vec<Owner>, AppError> {
+        let rows = self.read(rows::list_owners).await?;
+        Ok(rows.into_iter().map(|o| Owner { id: o.id, email: o.email }).collect())
+    }
+
+    /// Invites a further owner: returns the one-time secret for the link.
+    pub async fn invite_owner(&self, by: &Owner, email: &str) -> Result<Zeroizing<String>, SetupError> {
+        let email = normalize_email(email).ok_or(SetupError::Email)?;
+        let lookup = email.clone();
+        if self.read(move |conn| rows::owner_by_email(conn, &lookup)).await?.is_some() {
+            return Err(SetupError::OwnerExists);
+        }
+        let secret = Zeroizing::new(format!("kwi_{}", random_hex(32)));
+        let digest = token_hash(&secret);
+        let now = now_micros();
+        let expires = now + i64::try_from(INVITE_LIFETIME.as_micros()).unwrap_or(i64::MAX);
+        let by_id = by.id.clone();
+        self.writer
+            .write(move |conn| rows::insert_invite(conn, &digest, &email, &by_id, now, expires))
+            .await
+            .map_err(AppError::from)?;
+        tracing::info!(by = by.id.as_str(), "owner invited");
+        Ok(secret)
+    }
+
+    /// The invited email, while the invitation can be accepted.
+    pub async fn invitation(&self, secret: &str) -> Result<Option<String>, AppError> {
+        let digest = token_hash(secret);
+        self.read(move |conn| rows::live_invite(conn, &digest, now_micros())).await
+    }
+
+    /// Accepts an invitation: the new owner sets a password and is signed in.
+    pub async fn accept_invitation(&self, secret: &str, password: &str) -> Result<(Owner, SessionToken), SetupError> {
+        let email = self.invitation(secret).await?.ok_or(SetupError::InviteInvalid)?;
+        check_password(password, &email)?;
+        let password = Zeroizing::new(password.to_owned());
+        let hash =
+            tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|_| AppError::Poisoned)??;
+        let now = now_micros();
+        let invite = token_hash(secret);
+        let owner = OwnerRow { id: new_id(), email, password_hash: hash, created_at: now, updated_at: now };
+        let (session, digest) = new_session_secret();
+        let created = self
+            .writer
+            .write(move |conn| {
+                // Checked again inside the transaction: an invitation is used once.
+                if rows::live_invite(conn, &invite, now)?.is_none() {
+                    return Ok(None);
+                }
+                rows::use_invite(conn, &invite, now)?;
+                rows::insert_owner(conn, &owner)?;
+                rows::insert_session(conn, &digest, &owner.id, now)?;
+                Ok(Some(Owner { id: owner.id, email: owner.email }))
+            })
+            .await;
+        match created {
+            Ok(Some(owner)) => Ok((owner, session)),
+            Ok(None) => Err(SetupError::InviteInvalid),
+            Err(StoreError::Conflict) => Err(SetupError::OwnerExists),
+            Err(e) => Err(AppError::from(e).into()),
+        }
     }
 }
 

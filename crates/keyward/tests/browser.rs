@@ -157,7 +157,10 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
         )
         .await;
     assert_eq!(status, 403);
-    assert_eq!(admin.get(&format!("/api/v1/homes/{home}/locks")).await.expect(200)["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        admin.get(&format!("/api/v1/homes/{home}/locks")).await.expect(200)["items"].as_array().map(Vec::len),
+        Some(2)
+    );
 
     // Sign out; five wrong passwords, then the sixth attempt is throttled, visibly.
     browser.find("button.link").await.click().await;

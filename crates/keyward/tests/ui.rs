@@ -506,3 +506,41 @@ async fn locks_settings_and_tokens_pages() {
     assert_eq!(browser.get("/users").await.location(), "/login");
     assert_eq!(other.get("/users").await.location(), "/login");
 }
+
+#[tokio::test]
+async fn owners_invite_further_owners_with_a_one_time_link() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"));
+    let mut owner = owner_browser(&server).await;
+    let csrf = owner.get("/settings").await.csrf();
+    assert_eq!(owner.post("/settings/invites", &[("email", "partner@example.org")]).await.status, 403);
+    let taken = owner.post("/settings/invites", &[("csrf", &csrf), ("email", "O@example.org")]).await;
+    assert!(taken.body.contains("An owner with this email exists already"), "{}", taken.body);
+    let invited = owner.post("/settings/invites", &[("csrf", &csrf), ("email", "Partner@example.org")]).await;
+    let marker = "id=\"invite_link\">";
+    let at = invited.body.find(marker).expect("a link") + marker.len();
+    let link: String = invited.body[at..].chars().take_while(|c| *c != '<').collect();
+    let path = link.split_once("/invite/").map(|(_, s)| format!("/invite/{s}")).expect("an invite path");
+    assert!(link.starts_with(&server.base), "{link}");
+
+    let mut partner = Browser::new(&server);
+    let page = partner.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("partner@example.org"));
+    let csrf = page.csrf();
+    let weak = partner.post(&path, &[("csrf", &csrf), ("password", "password123")]).await;
+    assert_eq!(weak.status, 422);
+    let joined = partner.post(&path, &[("csrf", &csrf), ("password", "lantern orchard 7")]).await;
+    assert_eq!(joined.location(), "/users");
+    assert_eq!(partner.get("/users").await.status, 200);
+    assert_eq!(partner.get(&path).await.status, 404, "an invitation works once");
+    let owners = owner.get("/settings").await;
+    assert!(owners.body.contains("<li>o@example.org</li>") && owners.body.contains("<li>partner@example.org</li>"));
+    // The new owner signs in like any owner.
+    let mut again = Browser::new(&server);
+    let csrf = again.get("/login").await.csrf();
+    let signed = again
+        .post("/login", &[("csrf", &csrf), ("email", "partner@example.org"), ("password", "lantern orchard 7")])
+        .await;
+    assert_eq!(signed.location(), "/users");
+}

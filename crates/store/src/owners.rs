@@ -133,3 +133,41 @@ pub fn set_setup_code(conn: &Connection, digest: &[u8; 32]) -> Result<(), StoreE
 pub fn setup_code(conn: &Connection) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(conn.query_row("SELECT value FROM meta WHERE key = 'setup_code'", [], |r| r.get(0)).optional()?)
 }
+
+pub fn list_owners(conn: &Connection) -> Result<Vec<OwnerRow>, StoreError> {
+    Ok(conn
+        .prepare(&format!("SELECT {OWNER_COLUMNS} FROM owners ORDER BY created_at, id"))?
+        .query_map([], owner_from_row)?
+        .collect::<Result<_, _>>()?)
+}
+
+pub fn insert_invite(
+    conn: &Connection,
+    digest: &[u8; 32],
+    email: &str,
+    invited_by: &str,
+    at: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO invites (token_hash, email, invited_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![digest.as_slice(), email, invited_by, at, expires_at],
+    )?;
+    Ok(())
+}
+
+/// The email of a live (unused, unexpired) invitation.
+pub fn live_invite(conn: &Connection, digest: &[u8; 32], now: i64) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT email FROM invites WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+            params![digest.as_slice(), now],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub fn use_invite(conn: &Connection, digest: &[u8; 32], at: i64) -> Result<(), StoreError> {
+    conn.execute("UPDATE invites SET used_at = ?2 WHERE token_hash = ?1", params![digest.as_slice(), at])?;
+    Ok(())
+}

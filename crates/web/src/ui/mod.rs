@@ -45,6 +45,8 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/settings", get(settings::settings).post(settings::save_settings))
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/sign-out-everywhere", post(settings::sign_out_everywhere))
+        .route("/settings/invites", post(settings::invite))
+        .route("/invite/{secret}", get(invite_page).post(invite_submit))
         .route("/settings/tokens/{token_id}/revoke", post(settings::revoke_token))
         .route("/static/app.css", get(css))
         .route("/static/live.js", get(live_js))
@@ -229,6 +231,77 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, Form(form): Form<
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(SET_COOKIE, set_cookie(&headers, SESSION_COOKIE, "", "Lax", Some(0)));
     response
+}
+
+// ---- invitations
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+struct InvitePage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    secret: &'a str,
+    error: Option<String>,
+}
+
+fn invite_invalid() -> Response {
+    let body = page(&Message {
+        title: "This invitation is not valid",
+        message: "It was used already or has expired. Ask an owner for a new one.",
+        link: "/login",
+    });
+    (StatusCode::NOT_FOUND, body).into_response()
+}
+
+async fn invite_page(
+    State(s): State<AppState>,
+    csrf: Csrf,
+    axum::extract::Path(secret): axum::extract::Path<String>,
+) -> Response {
+    match s.hub.invitation(&secret).await {
+        Ok(Some(email)) => {
+            let mut response =
+                csrf.attach(page(&InvitePage { csrf: &csrf.token, email: &email, secret: &secret, error: None }));
+            // The link is a credential: keep it out of caches and referrers.
+            response
+                .headers_mut()
+                .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+            response
+        }
+        Ok(None) => invite_invalid(),
+        Err(e) => crate::ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn invite_submit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    csrf: Csrf,
+    axum::extract::Path(secret): axum::extract::Path<String>,
+    Form(form): Form<InviteForm>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/login");
+    }
+    match s.hub.accept_invitation(&secret, &form.password).await {
+        Ok((_, session)) => signed_in_redirect(&headers, &session.0),
+        Err(SetupError::InviteInvalid) => invite_invalid(),
+        Err(SetupError::App(e)) => crate::ApiError::from(e).into_response(),
+        Err(e) => {
+            let email = s.hub.invitation(&secret).await.ok().flatten().unwrap_or_default();
+            let error = Some(first_upper(&e.to_string()));
+            let view = InvitePage { csrf: &csrf.token, email: &email, secret: &secret, error };
+            (StatusCode::UNPROCESSABLE_ENTITY, csrf.attach(page(&view))).into_response()
+        }
+    }
 }
 
 // ---- users

@@ -174,6 +174,8 @@ struct SettingsPage<'a> {
     error: Option<String>,
     notice: Option<&'a str>,
     new_token: Option<String>,
+    owners: Vec<String>,
+    invite_link: Option<String>,
 }
 
 /// Every IANA zone name the bundled database knows, sorted, for the searchable list.
@@ -199,9 +201,24 @@ async fn settings_view(
     notice: Option<&str>,
     new_token: Option<String>,
 ) -> Response {
-    let loaded = async { Ok::<_, AppError>((first_home(s).await?, s.hub.list_tokens().await?)) }.await;
+    settings_view_with(s, owner, csrf, error, notice, new_token, None).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn settings_view_with(
+    s: &AppState,
+    owner: &str,
+    csrf: &Csrf,
+    error: Option<String>,
+    notice: Option<&str>,
+    new_token: Option<String>,
+    invite_link: Option<String>,
+) -> Response {
+    let loaded =
+        async { Ok::<_, AppError>((first_home(s).await?, s.hub.list_tokens().await?, s.hub.list_owners().await?)) }
+            .await;
     match loaded {
-        Ok((home, tokens)) => {
+        Ok((home, tokens, owners)) => {
             let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
             let tokens = tokens
                 .into_iter()
@@ -217,6 +234,8 @@ async fn settings_view(
                 error,
                 notice,
                 new_token,
+                owners: owners.into_iter().map(|o| o.email).collect(),
+                invite_link,
             };
             let mut response = csrf.attach(page(&view));
             // The page may hold a new token's secret.
@@ -355,5 +374,45 @@ pub async fn sign_out_everywhere(
             response
         }
         Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// Invites a further owner; the one-time link is shown once.
+pub async fn invite(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Form(form): Form<InviteForm>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/settings");
+    }
+    match s.hub.invite_owner(&owner, &form.email).await {
+        Ok(secret) => {
+            let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            let scheme = if headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https") {
+                "https"
+            } else {
+                "http"
+            };
+            let link = format!("{scheme}://{host}/invite/{}", secret.as_str());
+            settings_view_with(&s, &owner.email, &csrf, None, None, None, Some(link)).await
+        }
+        Err(keyward_app::owners::SetupError::App(e)) => failed(e),
+        Err(e) => {
+            let text = e.to_string();
+            let mut chars = text.chars();
+            let error = chars.next().map(|c| c.to_uppercase().chain(chars).collect());
+            settings_view(&s, &owner.email, &csrf, error, None, None).await
+        }
     }
 }
