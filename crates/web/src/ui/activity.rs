@@ -169,7 +169,7 @@ impl Names {
 }
 
 async fn context(s: &AppState) -> Result<(HomeView, Names, Vec<(String, String)>, Vec<(String, String)>), AppError> {
-    let home = s.hub.list_homes().await?.into_iter().next().ok_or(AppError::HomeNotFound)?;
+    let home = super::first_home(s).await?;
     let zone = ZoneName::parse(&home.timezone)?;
     let mut devices: Vec<(String, String)> = vec![("panel".to_owned(), "Alarm panel".to_owned())];
     devices.extend(s.hub.list_locks(&home.id).await?.into_iter().map(|l| (l.id, l.name)));

@@ -330,7 +330,7 @@ struct UsersPage<'a> {
 
 async fn users_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
     let result = async {
-        let home = s.hub.list_homes().await?.into_iter().next().ok_or(keyward_app::AppError::HomeNotFound)?;
+        let home = first_home(&s).await?;
         let locks = s.hub.list_locks(&home.id).await?;
         let users = s.hub.list_users(&home.id).await?;
         let tz = keyward_core::ZoneName::parse(&home.timezone).map_err(keyward_app::AppError::from)?;
@@ -364,6 +364,12 @@ async fn users_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: 
         Ok(view) => csrf.attach(page(&view)),
         Err(e) => crate::ApiError::from(e).into_response(),
     }
+}
+
+/// The home the pages show: the first one (several homes per installation
+/// come with the many-homes issue).
+pub(crate) async fn first_home(s: &AppState) -> Result<keyward_app::HomeView, keyward_app::AppError> {
+    s.hub.list_homes().await?.into_iter().next().ok_or(keyward_app::AppError::HomeNotFound)
 }
 
 fn first_upper(text: &str) -> String {

@@ -9,12 +9,8 @@ use keyward_app::{AppError, HomePatch, HomeView, Scope};
 use serde::Deserialize;
 
 use super::web::{Csrf, SignedIn, csrf_ok};
-use super::{CsrfOnly, csrf_refused, page};
+use super::{CsrfOnly, csrf_refused, first_home, page};
 use crate::AppState;
-
-async fn first_home(s: &AppState) -> Result<HomeView, AppError> {
-    s.hub.list_homes().await?.into_iter().next().ok_or(AppError::HomeNotFound)
-}
 
 fn failed(e: AppError) -> Response {
     crate::ApiError::from(e).into_response()

@@ -54,9 +54,9 @@ struct RevealedPage<'a> {
     back: String,
 }
 
-/// The home the UI shows (the first; more homes come with installers' needs).
+/// The home the pages show, its locks and its time zone.
 async fn home(s: &AppState) -> Result<(HomeView, Vec<LockView>, ZoneName), AppError> {
-    let home = s.hub.list_homes().await?.into_iter().next().ok_or(AppError::HomeNotFound)?;
+    let home = super::first_home(s).await?;
     let locks = s.hub.list_locks(&home.id).await?;
     let zone = ZoneName::parse(&home.timezone)?;
     Ok((home, locks, zone))
