@@ -141,7 +141,8 @@ impl Hub {
                     ..entries[0].clone()
                 });
             }
-            let published = entries.clone();
+            // The job hands its entries back after the commit, for live views:
+            // no copy on the hot path.
             let pending = self.writer.submit(move |conn| {
                 for entry in &entries {
                     insert_activity(conn, entry)?;
@@ -152,13 +153,12 @@ impl Hub {
                 if let Some((user_id, uses, last_used_at)) = &uses_update {
                     set_user_uses(conn, user_id, *uses, *last_used_at)?;
                 }
-                Ok(())
+                Ok(entries)
             })?;
-            (pending, outcome, locked_now, published)
+            (pending, outcome, locked_now)
         };
-        let (pending, outcome, locked_now, published) = pending;
-        pending.committed().await?;
-        self.publish(published);
+        let (pending, outcome, locked_now) = pending;
+        self.publish(pending.committed().await?);
         if locked_now {
             tracing::warn!(home = home_id, device, "device locked out after wrong codes");
         }

@@ -188,14 +188,15 @@ impl Hub {
         let mut state = home.lock().await;
         let entry = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
         let audit = audit_entry(&entry.row, "user_deleted", actor);
-        let (id, published) = (user_id.to_owned(), audit.clone());
-        self.writer
+        let id = user_id.to_owned();
+        let committed = self
+            .writer
             .write(move |conn| {
                 delete_user(conn, &id)?;
-                insert_activity(conn, &audit)
+                insert_activity(conn, &audit).map(|()| audit)
             })
             .await?;
-        self.publish([published]);
+        self.publish([committed]);
         state.remove_user(user_id);
         Ok(())
     }
@@ -208,9 +209,8 @@ impl Hub {
         let entry = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
         let code = self.vault.unseal(home_id, user_id, &entry.row.code_sealed).map_err(StoreError::from)?;
         let audit = audit_entry(&entry.row, "code_revealed", actor);
-        let published = audit.clone();
-        self.writer.write(move |conn| insert_activity(conn, &audit)).await?;
-        self.publish([published]);
+        let committed = self.writer.write(move |conn| insert_activity(conn, &audit).map(|()| audit)).await?;
+        self.publish([committed]);
         tracing::info!(home = home_id, user = user_id, actor, "code revealed");
         Ok(code)
     }
@@ -305,21 +305,20 @@ impl Hub {
 
     async fn save(&self, state: &mut HomeState, row: UserRow, kind: &str, actor: &str) -> Result<UserView, AppError> {
         let audit = audit_entry(&row, kind, actor);
-        let published = audit.clone();
         let written = row.clone();
         let result = self
             .writer
             .write(move |conn| {
                 upsert_user(conn, &written)?;
-                insert_activity(conn, &audit)
+                insert_activity(conn, &audit).map(|()| audit)
             })
             .await;
-        match result {
+        let committed = match result {
             // The UNIQUE index settles a race the in-memory check could not see.
             Err(StoreError::Conflict) => return Err(keyward_core::CodeError::InUse.into()),
             other => other?,
-        }
-        self.publish([published]);
+        };
+        self.publish([committed]);
         let id = row.id.clone();
         state.put_user(row)?;
         view(state, &id)
