@@ -228,7 +228,7 @@ pub async fn page_view(
     .await;
     match result {
         Ok(view) => csrf.attach(page(&view)),
-        Err(e) => crate::ApiError::from(e).into_response(),
+        Err(e) => super::failed(e),
     }
 }
 
@@ -277,7 +277,7 @@ pub async fn csv(State(s): State<AppState>, SignedIn(_): SignedIn, Query(filters
             body,
         )
             .into_response(),
-        Err(e) => crate::ApiError::from(e).into_response(),
+        Err(e) => super::failed(e),
     }
 }
 
@@ -291,7 +291,7 @@ fn csv_field(text: &str) -> String {
 pub async fn stream(State(s): State<AppState>, SignedIn(_): SignedIn) -> Response {
     let (home, names, _, _) = match context(&s).await {
         Ok(found) => found,
-        Err(e) => return crate::ApiError::from(e).into_response(),
+        Err(e) => return super::failed(e),
     };
     let receiver = s.hub.subscribe();
     let closing = Box::pin(s.hub.closing());

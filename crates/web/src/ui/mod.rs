@@ -78,6 +78,32 @@ struct Message<'a> {
     link: &'a str,
 }
 
+/// "Are you sure?" before deleting or revealing something.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub(crate) struct ConfirmPage<'a> {
+    pub active: &'a str,
+    pub csrf: &'a str,
+    pub email: &'a str,
+    pub title: String,
+    pub question: String,
+    pub action: String,
+    pub button: &'a str,
+    pub button_class: &'a str,
+    pub back: String,
+}
+
+/// A failure that is not the owner's to fix: the API's error answer.
+pub(crate) fn failed(e: keyward_app::AppError) -> Response {
+    crate::ApiError::from(e).into_response()
+}
+
+/// Keeps a page out of every cache: it shows a code, a token or a link that is a credential.
+pub(crate) fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response
+}
+
 /// The answer to a form whose CSRF token is missing or wrong: nothing changed.
 fn csrf_refused(link: &str) -> Response {
     let body = page(&Message {
@@ -259,17 +285,13 @@ async fn invite_page(
     axum::extract::Path(secret): axum::extract::Path<String>,
 ) -> Response {
     match s.hub.invitation(&secret).await {
+        // The link is a credential: kept out of caches (and, by the
+        // Referrer-Policy, out of other sites' logs).
         Ok(Some(email)) => {
-            let mut response =
-                csrf.attach(page(&InvitePage { csrf: &csrf.token, email: &email, secret: &secret, error: None }));
-            // The link is a credential: keep it out of caches and referrers.
-            response
-                .headers_mut()
-                .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-            response
+            no_store(csrf.attach(page(&InvitePage { csrf: &csrf.token, email: &email, secret: &secret, error: None })))
         }
         Ok(None) => invite_invalid(),
-        Err(e) => crate::ApiError::from(e).into_response(),
+        Err(e) => failed(e),
     }
 }
 
@@ -294,7 +316,7 @@ async fn invite_submit(
     match s.hub.accept_invitation(&secret, &form.password).await {
         Ok((_, session)) => signed_in_redirect(&headers, &session.0),
         Err(SetupError::InviteInvalid) => invite_invalid(),
-        Err(SetupError::App(e)) => crate::ApiError::from(e).into_response(),
+        Err(SetupError::App(e)) => failed(e),
         Err(e) => {
             let email = s.hub.invitation(&secret).await.ok().flatten().unwrap_or_default();
             let error = Some(first_upper(&e.to_string()));
@@ -362,7 +384,7 @@ async fn users_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: 
     .await;
     match result {
         Ok(view) => csrf.attach(page(&view)),
-        Err(e) => crate::ApiError::from(e).into_response(),
+        Err(e) => failed(e),
     }
 }
 
@@ -372,7 +394,7 @@ pub(crate) async fn first_home(s: &AppState) -> Result<keyward_app::HomeView, ke
     s.hub.list_homes().await?.into_iter().next().ok_or(keyward_app::AppError::HomeNotFound)
 }
 
-fn first_upper(text: &str) -> String {
+pub(crate) fn first_upper(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

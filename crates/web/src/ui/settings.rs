@@ -9,17 +9,11 @@ use keyward_app::{AppError, HomePatch, HomeView, Scope};
 use serde::Deserialize;
 
 use super::web::{Csrf, SignedIn, csrf_ok};
-use super::{CsrfOnly, csrf_refused, first_home, page};
+use super::{ConfirmPage, CsrfOnly, csrf_refused, failed, first_home, first_upper, no_store, page};
 use crate::AppState;
 
-fn failed(e: AppError) -> Response {
-    crate::ApiError::from(e).into_response()
-}
-
-fn sentence(e: &AppError) -> String {
-    let text = e.to_string();
-    let mut chars = text.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+fn sentence(e: &impl std::fmt::Display) -> String {
+    first_upper(&e.to_string())
 }
 
 // ---- locks
@@ -94,20 +88,6 @@ pub async fn rename_lock(
         Err(e @ AppError::Name(_)) => locks_view(&s, &owner.email, &csrf, Some(sentence(&e))).await,
         Err(e) => failed(e),
     }
-}
-
-#[derive(Template)]
-#[template(path = "confirm.html")]
-struct ConfirmPage<'a> {
-    active: &'a str,
-    csrf: &'a str,
-    email: &'a str,
-    title: String,
-    question: String,
-    action: String,
-    button: &'a str,
-    button_class: &'a str,
-    back: String,
 }
 
 pub async fn remove_lock_page(
@@ -233,12 +213,8 @@ async fn settings_view_with(
                 owners: owners.into_iter().map(|o| o.email).collect(),
                 invite_link,
             };
-            let mut response = csrf.attach(page(&view));
-            // The page may hold a new token's secret.
-            response
-                .headers_mut()
-                .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-            (status, response).into_response()
+            // The page may hold a new token's secret or an invitation link.
+            (status, no_store(csrf.attach(page(&view)))).into_response()
         }
         Err(e) => failed(e),
     }
@@ -404,11 +380,6 @@ pub async fn invite(
             settings_view_with(&s, &owner.email, &csrf, None, None, None, Some(link)).await
         }
         Err(keyward_app::owners::SetupError::App(e)) => failed(e),
-        Err(e) => {
-            let text = e.to_string();
-            let mut chars = text.chars();
-            let error = chars.next().map(|c| c.to_uppercase().chain(chars).collect());
-            settings_view(&s, &owner.email, &csrf, error, None, None).await
-        }
+        Err(e) => settings_view(&s, &owner.email, &csrf, Some(sentence(&e)), None, None).await,
     }
 }

@@ -275,8 +275,7 @@ pub fn field_error(e: &AppError) -> Option<(&'static str, String)> {
 }
 
 fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut out: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+    let mut out = super::first_upper(text);
     if !out.ends_with('.') {
         out.push('.');
     }

@@ -10,7 +10,7 @@ use keyward_core::ZoneName;
 
 use super::user_form::{FieldErrors, UserForm, field_error};
 use super::web::{Csrf, SignedIn, csrf_ok};
-use super::{CsrfOnly, csrf_refused, page};
+use super::{ConfirmPage, CsrfOnly, csrf_refused, failed, no_store, page};
 use crate::AppState;
 
 #[derive(Template)]
@@ -30,20 +30,6 @@ struct FormPage<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "confirm.html")]
-struct ConfirmPage<'a> {
-    active: &'a str,
-    csrf: &'a str,
-    email: &'a str,
-    title: String,
-    question: String,
-    action: String,
-    button: &'a str,
-    button_class: &'a str,
-    back: String,
-}
-
-#[derive(Template)]
 #[template(path = "revealed.html")]
 struct RevealedPage<'a> {
     active: &'a str,
@@ -60,10 +46,6 @@ async fn home(s: &AppState) -> Result<(HomeView, Vec<LockView>, ZoneName), AppEr
     let locks = s.hub.list_locks(&home.id).await?;
     let zone = ZoneName::parse(&home.timezone)?;
     Ok((home, locks, zone))
-}
-
-fn failed(e: AppError) -> Response {
-    crate::ApiError::from(e).into_response()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -340,11 +322,7 @@ pub async fn reveal(
                 back: format!("/users/{id}"),
             };
             // Never cached: the page holds a code.
-            let mut response = csrf.attach(page(&view));
-            response
-                .headers_mut()
-                .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-            response
+            no_store(csrf.attach(page(&view)))
         }
         Err(e) => failed(e),
     }
