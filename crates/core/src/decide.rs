@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::lockout::LockoutState;
+use crate::string_form::string_form;
 use crate::user::User;
 
 /// Finds the user whose code this is. Implementations may hold only keyed
@@ -28,26 +29,12 @@ pub enum Action {
     ArmStay,
 }
 
-impl Action {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "unlock" => Some(Self::Unlock),
-            "disarm" => Some(Self::Disarm),
-            "arm_away" => Some(Self::ArmAway),
-            "arm_stay" => Some(Self::ArmStay),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unlock => "unlock",
-            Self::Disarm => "disarm",
-            Self::ArmAway => "arm_away",
-            Self::ArmStay => "arm_stay",
-        }
-    }
-}
+string_form!(Action {
+    Unlock => "unlock",
+    Disarm => "disarm",
+    ArmAway => "arm_away",
+    ArmStay => "arm_stay",
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PanelAction {
@@ -103,35 +90,16 @@ pub enum DenyReason {
     OutsideSchedule,
 }
 
-impl DenyReason {
-    pub const ALL: [Self; 8] = [
-        Self::LockedOut,
-        Self::UnknownCode,
-        Self::Disabled,
-        Self::NotYetValid,
-        Self::Expired,
-        Self::UsesExhausted,
-        Self::NotPermitted,
-        Self::OutsideSchedule,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LockedOut => "locked_out",
-            Self::UnknownCode => "unknown_code",
-            Self::Disabled => "disabled",
-            Self::NotYetValid => "not_yet_valid",
-            Self::Expired => "expired",
-            Self::UsesExhausted => "uses_exhausted",
-            Self::NotPermitted => "not_permitted",
-            Self::OutsideSchedule => "outside_schedule",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == text)
-    }
-}
+string_form!(DenyReason {
+    LockedOut => "locked_out",
+    UnknownCode => "unknown_code",
+    Disabled => "disabled",
+    NotYetValid => "not_yet_valid",
+    Expired => "expired",
+    UsesExhausted => "uses_exhausted",
+    NotPermitted => "not_permitted",
+    OutsideSchedule => "outside_schedule",
+});
 
 #[derive(Debug, Clone, Copy)]
 pub struct Grant<'u> {
@@ -390,7 +358,10 @@ mod tests {
         assert_eq!(AccessTarget::new(Device::Panel, Action::Unlock), None);
         assert!(AccessTarget::new(Device::Panel, Action::ArmStay).is_some());
         for reason in DenyReason::ALL {
-            assert_eq!(DenyReason::parse(reason.as_str()), Some(reason));
+            assert_eq!(DenyReason::parse(reason.as_str()), Some(*reason));
+        }
+        for action in Action::ALL {
+            assert_eq!(Action::parse(action.as_str()), Some(*action));
         }
     }
 

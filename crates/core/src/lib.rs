@@ -8,15 +8,20 @@
 //! Values are parsed once at the edge into types that can only hold valid
 //! values (`Code`, `Name`, `Schedule`, policies); the inside never re-checks.
 
+pub mod activity;
 pub mod code;
 pub mod decide;
 pub mod home;
 pub mod lockout;
 pub mod name;
 pub mod password;
+pub mod record;
 pub mod schedule;
+pub mod scope;
+mod string_form;
 pub mod user;
 
+pub use activity::{ActivityEntry, ActivityKind, Actor, Event, Outcome, UserRef};
 pub use code::{Code, CodeError, CodePolicy, ExistingCode};
 pub use decide::{
     AccessTarget, Action, CodeDirectory, Decision, DenyReason, Device, Grant, Movement, PanelAction, decide,
@@ -26,5 +31,7 @@ pub use home::{LockoutPolicy, PolicyError, TimeZoneError, ZoneName};
 pub use lockout::LockoutState;
 pub use name::{Name, NameError};
 pub use password::{PasswordError, check_password};
+pub use record::{Attempt, Consequences, UseCount, consequences};
 pub use schedule::{Schedule, ScheduleError, ScheduleSpec, WindowSpec};
+pub use scope::Scope;
 pub use user::{LockAccess, Notify, PanelPermissions, User, UserKind, Validity, ValidityError};

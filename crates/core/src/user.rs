@@ -4,6 +4,7 @@ use jiff::Timestamp;
 
 use crate::name::Name;
 use crate::schedule::Schedule;
+use crate::string_form::string_form;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserKind {
@@ -13,22 +14,10 @@ pub enum UserKind {
     Duress,
 }
 
-impl UserKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Standard => "standard",
-            Self::Duress => "duress",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "standard" => Some(Self::Standard),
-            "duress" => Some(Self::Duress),
-            _ => None,
-        }
-    }
-}
+string_form!(UserKind {
+    Standard => "standard",
+    Duress => "duress",
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PanelPermissions {

@@ -1,0 +1,160 @@
+//! What the activity log records, typed. Storage, the API and the pages all
+//! read these types; each enum has one string form (`as_str`/`parse`).
+
+use std::fmt;
+
+use jiff::Timestamp;
+
+use crate::decide::{Action, DenyReason};
+use crate::string_form::string_form;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityKind {
+    /// A code granted an unlock or a disarm.
+    Arrival,
+    /// A code granted an arm.
+    Departure,
+    /// A code was refused.
+    AccessDenied,
+    /// Wrong codes locked a device out.
+    Lockout,
+    /// The owner revealed a user's code.
+    CodeRevealed,
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+}
+
+string_form!(ActivityKind {
+    Arrival => "arrival",
+    Departure => "departure",
+    AccessDenied => "access_denied",
+    Lockout => "lockout",
+    CodeRevealed => "code_revealed",
+    UserCreated => "user_created",
+    UserUpdated => "user_updated",
+    UserDeleted => "user_deleted",
+});
+
+/// How an access attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Granted,
+    Denied,
+}
+
+string_form!(Outcome {
+    Granted => "granted",
+    Denied => "denied",
+});
+
+/// Who made an owner's change or reveal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// An owner signed in to the web UI, by email.
+    Owner(String),
+    /// An API token, by name.
+    Token(String),
+}
+
+impl Actor {
+    const OWNER: &'static str = "owner:";
+    const TOKEN: &'static str = "token:";
+
+    /// The one string form: `owner:<email>` or `token:<name>`.
+    pub fn to_text(&self) -> String {
+        match self {
+            Self::Owner(email) => format!("{}{email}", Self::OWNER),
+            Self::Token(name) => format!("{}{name}", Self::TOKEN),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        if let Some(email) = text.strip_prefix(Self::OWNER) {
+            return Some(Self::Owner(email.to_owned()));
+        }
+        text.strip_prefix(Self::TOKEN).map(|name| Self::Token(name.to_owned()))
+    }
+
+    /// The email or the token's name, for people.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Owner(name) | Self::Token(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+/// A user as an entry names them: as they were when it happened, so history
+/// outlives a renamed or deleted user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// Something that happened in a home. Never holds a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub at: Timestamp,
+    pub kind: ActivityKind,
+    /// A lock id or "panel", for attempts and lockouts.
+    pub device: Option<String>,
+    pub action: Option<Action>,
+    pub outcome: Option<Outcome>,
+    pub reason: Option<DenyReason>,
+    pub user: Option<UserRef>,
+    /// A duress grant. Shown only to those allowed to see duress.
+    pub duress: bool,
+    pub actor: Option<Actor>,
+}
+
+impl Event {
+    /// An owner's change to a user, or a reveal of their code.
+    pub fn audit(kind: ActivityKind, user: UserRef, actor: Actor, at: Timestamp) -> Self {
+        Self {
+            at,
+            kind,
+            device: None,
+            action: None,
+            outcome: None,
+            reason: None,
+            user: Some(user),
+            duress: false,
+            actor: Some(actor),
+        }
+    }
+}
+
+/// An event as the log keeps it: with its own id, in its home.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityEntry {
+    pub id: String,
+    pub home_id: String,
+    pub event: Event,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_string_form_reads_back() {
+        for kind in ActivityKind::ALL {
+            assert_eq!(ActivityKind::parse(kind.as_str()), Some(*kind));
+        }
+        for outcome in Outcome::ALL {
+            assert_eq!(Outcome::parse(outcome.as_str()), Some(*outcome));
+        }
+        assert_eq!(ActivityKind::parse("Arrival"), None, "one form only");
+        for actor in [Actor::Owner("anna@example.org".into()), Actor::Token("ha: token".into())] {
+            assert_eq!(Actor::parse(&actor.to_text()), Some(actor.clone()));
+        }
+        assert_eq!(Actor::parse("someone"), None);
+    }
+}
