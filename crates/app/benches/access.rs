@@ -5,22 +5,26 @@
 //!     cargo bench -p keyward-app --bench access
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use jiff::Timestamp;
-use keyward_app::{Hub, PreviewSubject, UserInput};
-use keyward_core::{Action, LockAccess, Notify, PanelPermissions, ScheduleSpec, UserKind, ZoneName};
+use keyward_app::{App, ManualClock, PreviewSubject, UserInput};
+use keyward_core::{Action, Actor, LockAccess, Notify, PanelPermissions, ScheduleSpec, UserKind, ZoneName};
+use keyward_store::{KEY_FILE, Store, Vault};
 use zeroize::Zeroizing;
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let opened = keyward_store::Db::open(dir.path()).expect("open");
     let zone = ZoneName::parse("Europe/Berlin").expect("zone");
-    let (hub, _writer) = Hub::start(opened, &zone).expect("start");
-    let (home, lock, code) = rt.block_on(async {
-        let home = hub.list_homes().await.expect("homes")[0].id.clone();
-        let lock = hub.create_lock(&home, "Front door").await.expect("lock").id;
+    let clock = Arc::new(ManualClock::new("2026-11-26T11:00:00Z".parse().expect("instant")));
+    let (app, home, lock, code) = rt.block_on(async {
+        let store: Arc<dyn Store> =
+            Arc::new(keyward_store_sqlite::open(&dir.path().join("keyward.db"), true).expect("open").store);
+        let vault = Vault::open(store.as_ref(), &dir.path().join(KEY_FILE), true).await.expect("key");
+        let app = App::start(store, Arc::new(vault), clock, &zone).await.expect("start");
+        let home = app.homes.list().await.expect("homes")[0].id.clone();
+        let lock = app.homes.create_lock(&home, "Front door").await.expect("lock").id;
         let mut made = Vec::new();
         let mut n = 0u64;
         while made.len() < 250 {
@@ -39,26 +43,31 @@ fn bench(c: &mut Criterion) {
                 enabled: true,
                 code: Zeroizing::new(code.clone()),
             };
-            if hub.create_user(&home, input, "bench").await.is_ok() {
+            if app.users.create(&home, input, Actor::Token("bench".into())).await.is_ok() {
                 made.push(code);
             }
         }
-        (home, lock, made[123].clone())
+        (app, home, lock, made[123].clone())
     });
-    let at = Timestamp::now();
     let mut group = c.benchmark_group("hub decision, home of 250 users");
     group.bench_function("granted unlock", |b| {
         b.iter(|| {
-            rt.block_on(hub.preview(&home, PreviewSubject::Code(black_box(&code)), &lock, Action::Unlock, at))
+            rt.block_on(app.access.preview(&home, PreviewSubject::Code(black_box(&code)), &lock, Action::Unlock, None))
                 .expect("decided")
                 .granted
         })
     });
     group.bench_function("unknown code", |b| {
         b.iter(|| {
-            rt.block_on(hub.preview(&home, PreviewSubject::Code(black_box("000001")), &lock, Action::Unlock, at))
-                .expect("decided")
-                .granted
+            rt.block_on(app.access.preview(
+                &home,
+                PreviewSubject::Code(black_box("000001")),
+                &lock,
+                Action::Unlock,
+                None,
+            ))
+            .expect("decided")
+            .granted
         })
     });
     group.finish();

@@ -1,14 +1,20 @@
 //! The access use case: decide, apply the consequences, log durably, answer.
+//! Every device (the REST endpoint now; keypads and locks later) calls
+//! [`Access::attempt`]; there is no second path.
+
+use std::sync::Arc;
 
 use jiff::Timestamp;
-use keyward_core::{AccessTarget, Action, Decision, DenyReason, Device, Movement, decide, evaluate_user};
-use keyward_store::{ActivityRow, insert_activity, new_id, save_lockout, set_user_uses};
+use keyward_core::{
+    AccessTarget, Action, Attempt, Decision, DenyReason, Device, LockoutState, Movement, consequences, decide,
+    evaluate_user,
+};
+use keyward_store::{LockoutRecord, Record, Vault};
 
-use crate::state::{HomeState, lockout_to_row};
-use crate::{AppError, Hub};
-
-/// The device id of the alarm panel (every other device is a lock id).
-pub const PANEL: &str = "panel";
+use crate::AppError;
+use crate::clock::Clock;
+use crate::recorder::{Recorder, entry};
+use crate::registry::{HomeState, PANEL, Registry};
 
 /// What an attempt came to. Adapters decide how much of it the device may
 /// see: a device learns granted or not, and who, on a grant; the owner also
@@ -45,16 +51,9 @@ impl AccessOutcome {
             },
         }
     }
-
-    fn activity_kind(&self) -> &'static str {
-        match self.movement {
-            Some(Movement::Arrival) => "arrival",
-            Some(Movement::Departure) => "departure",
-            None => "access_denied",
-        }
-    }
 }
 
+/// Whose decision a preview asks for: a typed code's, or a user's.
 pub enum PreviewSubject<'a> {
     Code(&'a str),
     User(&'a str),
@@ -68,123 +67,93 @@ fn target<'a>(state: &HomeState, device: &'a str, action: Action) -> Result<Acce
     AccessTarget::new(device, action).ok_or(AppError::ActionInvalid)
 }
 
-impl Hub {
-    /// A code typed at a device. The attempt, granted or refused, is
+const CLEAR: &LockoutState = &LockoutState { failures: Vec::new(), locked_until: None };
+
+/// Access decisions: the one path every device's code takes.
+pub struct Access {
+    registry: Arc<Registry>,
+    vault: Arc<Vault>,
+    recorder: Arc<Recorder>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Access {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        vault: Arc<Vault>,
+        recorder: Arc<Recorder>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { registry, vault, recorder, clock }
+    }
+
+    /// A code typed at a device, now. The attempt, granted or refused, is
     /// committed to the activity log before this returns.
-    pub async fn access(
+    pub async fn attempt(
         &self,
         home_id: &str,
         code: &str,
         device: &str,
         action: Action,
-        at: Timestamp,
     ) -> Result<AccessOutcome, AppError> {
-        let home = self.home(home_id)?;
-        let pending = {
+        let home = self.registry.home(home_id)?;
+        let (committed, outcome, locked_out) = {
             let mut state = home.lock().await;
+            let at = self.clock.now();
             let target = target(&state, device, action)?;
-            let before = state.lockouts.get(device).cloned().unwrap_or_default();
-            let outcome =
-                AccessOutcome::of(&decide(state.zone.tz(), &state.directory(&self.vault), code, target, at, &before));
+            let before = state.lockouts.get(device).unwrap_or(CLEAR);
+            let directory = state.directory(&self.vault);
+            let decision = decide(state.home.zone.tz(), &directory, code, target, at, before);
+            let outcome = AccessOutcome::of(&decision);
+            let change = consequences(&decision, Attempt { device, action, at }, before, &state.home.lockout_policy);
+            let locked_out = change.locked_out();
 
-            let mut lockout = before.clone();
-            let mut locked_now = false;
-            match outcome.reason {
-                None => lockout.record_success(),
-                // Attempts during a lockout are refused and not counted again.
-                Some(DenyReason::LockedOut) => {}
-                // Every other refusal counts, a known code's too: otherwise the
-                // lockout would tell an attacker which codes exist.
-                Some(_) => locked_now = lockout.record_failure(&state.lockout_policy, at),
-            }
-            let lockout_row = (lockout != before).then(|| lockout_to_row(home_id, device, &lockout));
-            if lockout.is_clear() {
-                state.lockouts.remove(device);
-            } else {
-                state.lockouts.insert(device.to_owned(), lockout);
-            }
-
-            let mut uses_update = None;
-            if let (true, Some((user_id, _))) = (outcome.granted, &outcome.user)
-                && let Some(entry) = state.users.get_mut(user_id)
+            // The home's memory changes while its lock is held, and the record
+            // is queued before the lock is released: writes and memory agree
+            // in order, and concurrent attempts share a commit.
+            let lockout = change.lockout.map(|next| {
+                state.set_lockout(device, next.clone());
+                LockoutRecord { home_id: home_id.to_owned(), device: device.to_owned(), state: next }
+            });
+            if let Some(counted) = &change.use_counted
+                && let Some(record) = state.users.get_mut(&counted.user_id)
             {
-                entry.user.uses = entry.user.uses.saturating_add(1);
-                entry.row.uses = i64::from(entry.user.uses);
-                entry.row.last_used_at = Some(at.as_microsecond());
-                uses_update = Some((user_id.clone(), entry.row.uses, entry.row.last_used_at));
+                record.user.uses = counted.uses;
+                record.last_used = Some(counted.last_used);
             }
-
-            let mut entries = vec![ActivityRow {
-                id: new_id(),
-                home_id: home_id.to_owned(),
-                at: at.as_microsecond(),
-                kind: outcome.activity_kind().to_owned(),
-                device: Some(device.to_owned()),
-                action: Some(action.as_str().to_owned()),
-                outcome: Some(if outcome.granted { "granted" } else { "denied" }.to_owned()),
-                reason: outcome.reason.map(|r| r.as_str().to_owned()),
-                user_id: outcome.user.as_ref().map(|u| u.0.clone()),
-                user_name: outcome.user.as_ref().map(|u| u.1.clone()),
-                duress: outcome.duress,
-                actor: None,
-            }];
-            if locked_now {
-                entries.push(ActivityRow {
-                    id: new_id(),
-                    kind: "lockout".to_owned(),
-                    action: None,
-                    outcome: None,
-                    reason: None,
-                    user_id: None,
-                    user_name: None,
-                    duress: false,
-                    ..entries[0].clone()
-                });
-            }
-            // The job hands its entries back after the commit, for live views:
-            // no copy on the hot path.
-            let pending = self.writer.submit(move |conn| {
-                for entry in &entries {
-                    insert_activity(conn, entry)?;
-                }
-                if let Some(row) = &lockout_row {
-                    save_lockout(conn, row)?;
-                }
-                if let Some((user_id, uses, last_used_at)) = &uses_update {
-                    set_user_uses(conn, user_id, *uses, *last_used_at)?;
-                }
-                Ok(entries)
-            })?;
-            (pending, outcome, locked_now)
+            let entries = change.events.into_iter().map(|event| entry(home_id, event)).collect();
+            let record = Record { entries, lockout, uses: change.use_counted, user: None };
+            (self.recorder.record(record), outcome, locked_out)
         };
-        let (pending, outcome, locked_now) = pending;
-        self.publish(pending.committed().await?);
-        if locked_now {
+        committed.await?;
+        if locked_out {
             tracing::warn!(home = home_id, device, "device locked out after wrong codes");
         }
         Ok(outcome)
     }
 
-    /// The decision at instant `at`, without any consequence: nothing is
-    /// logged, no use or failure is counted.
+    /// The decision at instant `at` (now, when not given), without any
+    /// consequence: nothing is logged, no use or failure is counted.
     pub async fn preview(
         &self,
         home_id: &str,
         subject: PreviewSubject<'_>,
         device: &str,
         action: Action,
-        at: Timestamp,
+        at: Option<Timestamp>,
     ) -> Result<AccessOutcome, AppError> {
-        let home = self.home(home_id)?;
+        let at = at.unwrap_or_else(|| self.clock.now());
+        let home = self.registry.home(home_id)?;
         let state = home.lock().await;
         let target = target(&state, device, action)?;
-        let lockout = state.lockouts.get(device).cloned().unwrap_or_default();
+        let lockout = state.lockouts.get(device).unwrap_or(CLEAR);
+        let tz = state.home.zone.tz();
         let directory = state.directory(&self.vault);
         let decision = match subject {
-            PreviewSubject::Code(code) => decide(state.zone.tz(), &directory, code, target, at, &lockout),
+            PreviewSubject::Code(code) => decide(tz, &directory, code, target, at, lockout),
             PreviewSubject::User(user_id) => {
-                let entry = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
-                evaluate_user(state.zone.tz(), &entry.user, target, at, &lockout)
+                let record = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
+                evaluate_user(tz, &record.user, target, at, lockout)
             }
         };
         Ok(AccessOutcome::of(&decision))

@@ -1,10 +1,15 @@
-//! Reading the activity log.
+//! Reading the activity log, and following it live.
+
+use std::sync::Arc;
 
 use jiff::Timestamp;
-use keyward_store::{ActivityFilter, ActivityRow, query_activity};
+use keyward_core::{ActivityEntry, Outcome};
+use keyward_store::{ActivityFilter, ActivityStore};
+use tokio::sync::broadcast;
 
-use crate::state::micros_to_timestamp;
-use crate::{AppError, Hub};
+use crate::AppError;
+use crate::recorder::Recorder;
+use crate::registry::Registry;
 
 pub const MAX_PAGE: i64 = 500;
 pub const DEFAULT_PAGE: i64 = 50;
@@ -13,6 +18,7 @@ pub const DEFAULT_PAGE: i64 = 50;
 pub struct ActivityQuery {
     pub user_id: Option<String>,
     pub device: Option<String>,
+    /// "granted" or "denied".
     pub outcome: Option<String>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
@@ -21,14 +27,8 @@ pub struct ActivityQuery {
 }
 
 #[derive(Debug, Clone)]
-pub struct ActivityItem {
-    pub row: ActivityRow,
-    pub at: Timestamp,
-}
-
-#[derive(Debug, Clone)]
 pub struct ActivityPage {
-    pub items: Vec<ActivityItem>,
+    pub items: Vec<ActivityEntry>,
     pub next_cursor: Option<String>,
 }
 
@@ -39,16 +39,13 @@ pub struct QueryError(pub &'static str);
 impl ActivityQuery {
     fn filter(self, home_id: &str) -> Result<ActivityFilter, QueryError> {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(QueryError("limit must be 1 to 500"));
-        }
-        if let Some(outcome) = &self.outcome
-            && outcome != "granted"
-            && outcome != "denied"
-        {
-            return Err(QueryError("outcome must be granted or denied"));
-        }
-        let before_seq = match &self.cursor {
+        let limit = u32::try_from(limit).ok().filter(|l| (1..=MAX_PAGE).contains(&i64::from(*l)));
+        let limit = limit.ok_or(QueryError("limit must be 1 to 500"))?;
+        let outcome = match self.outcome.as_deref() {
+            None => None,
+            Some(text) => Some(Outcome::parse(text).ok_or(QueryError("outcome must be granted or denied"))?),
+        };
+        let before = match &self.cursor {
             None => None,
             Some(c) => Some(i64::from_str_radix(c, 16).map_err(|_| QueryError("cursor is not one this server gave"))?),
         };
@@ -56,31 +53,45 @@ impl ActivityQuery {
             home_id: home_id.to_owned(),
             user_id: self.user_id,
             device: self.device,
-            outcome: self.outcome,
-            since: self.since.map(|t| t.as_microsecond()),
-            until: self.until.map(|t| t.as_microsecond()),
-            before_seq,
+            outcome,
+            since: self.since,
+            until: self.until,
+            before,
             limit,
         })
     }
 }
 
-impl Hub {
+/// The activity log of each home.
+pub struct Activity {
+    registry: Arc<Registry>,
+    store: Arc<dyn ActivityStore>,
+    recorder: Arc<Recorder>,
+}
+
+impl Activity {
+    pub(crate) fn new(registry: Arc<Registry>, store: Arc<dyn ActivityStore>, recorder: Arc<Recorder>) -> Self {
+        Self { registry, store, recorder }
+    }
+
     /// The home's activity, newest first, a page at a time.
-    pub async fn activity(
+    pub async fn query(
         &self,
         home_id: &str,
         query: ActivityQuery,
     ) -> Result<Result<ActivityPage, QueryError>, AppError> {
-        self.home(home_id)?;
+        self.registry.home(home_id)?;
         let filter = match query.filter(home_id) {
             Ok(f) => f,
             Err(e) => return Ok(Err(e)),
         };
-        let (rows, next) = self.read(move |conn| query_activity(conn, &filter)).await?;
-        Ok(Ok(ActivityPage {
-            items: rows.into_iter().map(|row| ActivityItem { at: micros_to_timestamp(row.at), row }).collect(),
-            next_cursor: next.map(|seq| format!("{seq:x}")),
-        }))
+        let page = self.store.activity(filter).await?;
+        Ok(Ok(ActivityPage { items: page.entries, next_cursor: page.next.map(|seq| format!("{seq:x}")) }))
+    }
+
+    /// Every entry of every home, live, once committed. A receiver that
+    /// falls behind skips entries (the log itself has them all).
+    pub fn subscribe(&self) -> broadcast::Receiver<ActivityEntry> {
+        self.recorder.subscribe()
     }
 }

@@ -1,34 +1,44 @@
 //! Owner accounts for the web UI: first-run setup behind a one-time code,
 //! Argon2id passwords, server-side sessions and sign-in throttling.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use jiff::{SignedDuration, Timestamp};
 use keyward_core::{PasswordError, check_password};
-use keyward_store::owners::{self as rows, OwnerRow};
-use keyward_store::{Connection, StoreError, new_id, now_micros, random_hex, token_hash};
+use keyward_store::{Digest, InviteRecord, LoginFailures, OwnerRecord, OwnerStore, StoreError};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::{AppError, Hub};
+use crate::AppError;
+use crate::clock::Clock;
+use crate::secrets::{new_id, random_hex, token_hash};
 
 /// A session ends after this long without a request…
-pub const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
+pub const SESSION_IDLE: SignedDuration = SignedDuration::from_hours(12);
 /// …and after this long in any case.
-pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const SESSION_LIFETIME: SignedDuration = SignedDuration::from_hours(30 * 24);
 /// Failed sign-ins allowed per account and per client address before each
 /// further attempt must wait: 1 s, then 2, 4, … up to 15 minutes.
-pub const FREE_FAILURES: i64 = 5;
+pub const FREE_FAILURES: u32 = 5;
 const MAX_DELAY_SECONDS: i64 = 900;
 /// Sessions are marked used at most this often, to keep page views from
 /// turning into writes.
-const TOUCH_EVERY_MICROS: i64 = 60_000_000;
+const TOUCH_EVERY: SignedDuration = SignedDuration::from_secs(60);
+/// How long an invitation link works.
+pub const INVITE_LIFETIME: SignedDuration = SignedDuration::from_hours(7 * 24);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub id: String,
     pub email: String,
+}
+
+impl From<OwnerRecord> for Owner {
+    fn from(o: OwnerRecord) -> Self {
+        Self { id: o.id, email: o.email }
+    }
 }
 
 /// Why setting up the first owner was refused.
@@ -50,8 +60,11 @@ pub enum SetupError {
     App(#[from] AppError),
 }
 
-/// How long an invitation link works.
-pub const INVITE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+impl From<StoreError> for SetupError {
+    fn from(e: StoreError) -> Self {
+        Self::App(e.into())
+    }
+}
 
 /// Why a sign-in was refused. The messages never say which of email and
 /// password was wrong.
@@ -63,6 +76,12 @@ pub enum SignInError {
     Throttled { retry_after: u32 },
     #[error(transparent)]
     App(#[from] AppError),
+}
+
+impl From<StoreError> for SignInError {
+    fn from(e: StoreError) -> Self {
+        Self::App(e.into())
+    }
 }
 
 /// A new session's secret, for the cookie. Never stored, never printed.
@@ -108,39 +127,6 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password(&random_hex(16)).unwrap_or_default())
 }
 
-/// Makes a new one-time setup code, stores its digest, and returns it to be
-/// printed. Refused once an owner exists.
-pub fn new_setup_code(conn: &Connection) -> Result<Option<String>, AppError> {
-    if rows::owner_count(conn)? > 0 {
-        return Ok(None);
-    }
-    // 12 characters from an alphabet without look-alikes: 60 bits.
-    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
-    let raw = random_hex(12);
-    let code: String = raw
-        .as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            let byte = u8::from_str_radix(std::str::from_utf8(pair).unwrap_or("00"), 16).unwrap_or(0);
-            char::from(ALPHABET[usize::from(byte) % ALPHABET.len()])
-        })
-        .collect();
-    let code = format!("{}-{}-{}", &code[0..4], &code[4..8], &code[8..12]);
-    rows::set_setup_code(conn, &token_hash(&code))?;
-    Ok(Some(code))
-}
-
-/// `keyward owner reset-password`: sets a new password and ends the owner's sessions.
-pub fn reset_password(conn: &Connection, email: &str, password: &str) -> Result<(), SetupError> {
-    let email = normalize_email(email).ok_or(SetupError::Email)?;
-    check_password(password, &email)?;
-    let owner = rows::owner_by_email(conn, &email).map_err(AppError::from)?.ok_or(SetupError::Email)?;
-    let hash = hash_password(password)?;
-    rows::set_password(conn, &owner.id, &hash, now_micros()).map_err(AppError::from)?;
-    rows::clear_login_failures(conn, &account_key(&email)).map_err(AppError::from)?;
-    Ok(())
-}
-
 fn account_key(email: &str) -> String {
     format!("account:{email}")
 }
@@ -149,66 +135,104 @@ fn address_key(address: &str) -> String {
     format!("address:{address}")
 }
 
-/// Seconds to wait before the next attempt after `failures` failures, the
-/// last at `last` (µs), judged at `now` (µs).
-fn wait_seconds(failures: i64, last: i64, now: i64) -> Option<u32> {
-    if failures < FREE_FAILURES {
+/// Seconds to wait before the next attempt after these failures, judged at `now`.
+fn wait_seconds(f: LoginFailures, now: Timestamp) -> Option<u32> {
+    if f.failures < FREE_FAILURES {
         return None;
     }
-    let delay = 1i64 << (failures - FREE_FAILURES).clamp(0, 20);
-    let delay = delay.min(MAX_DELAY_SECONDS);
-    let elapsed = (now - last) / 1_000_000;
+    let delay = (1i64 << (f.failures - FREE_FAILURES).min(20)).min(MAX_DELAY_SECONDS);
+    // A clock that stepped back counts as no time passed.
+    let elapsed = now.duration_since(f.last_failure).as_secs().max(0);
     (elapsed < delay).then(|| u32::try_from(delay - elapsed).unwrap_or(u32::MAX))
 }
 
-impl Hub {
+async fn hash_in_background(password: &str) -> Result<String, AppError> {
+    let password = Zeroizing::new(password.to_owned());
+    tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|_| AppError::Poisoned)?
+}
+
+fn new_session_secret() -> (SessionToken, Digest) {
+    let secret = Zeroizing::new(format!("kws_{}", random_hex(32)));
+    let digest = token_hash(&secret);
+    (SessionToken(secret), digest)
+}
+
+/// Owner accounts and their sessions.
+pub struct Owners {
+    store: Arc<dyn OwnerStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Owners {
+    pub fn new(store: Arc<dyn OwnerStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Makes a new one-time setup code, stores its digest, and returns it to
+    /// be printed. `None` once an owner exists.
+    pub async fn new_setup_code(&self) -> Result<Option<String>, AppError> {
+        if self.store.owner_count().await? > 0 {
+            return Ok(None);
+        }
+        // 12 characters from an alphabet without look-alikes: 60 bits.
+        const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+        let raw = random_hex(12);
+        let code: String = raw
+            .as_bytes()
+            .chunks(2)
+            .map(|pair| {
+                let byte = u8::from_str_radix(std::str::from_utf8(pair).unwrap_or("00"), 16).unwrap_or(0);
+                char::from(ALPHABET[usize::from(byte) % ALPHABET.len()])
+            })
+            .collect();
+        let code = format!("{}-{}-{}", &code[0..4], &code[4..8], &code[8..12]);
+        self.store.set_setup_code(token_hash(&code)).await?;
+        Ok(Some(code))
+    }
+
+    /// `keyward owner reset-password`: sets a new password and ends the
+    /// owner's sessions.
+    pub async fn reset_password(&self, email: &str, password: &str) -> Result<(), SetupError> {
+        let email = normalize_email(email).ok_or(SetupError::Email)?;
+        check_password(password, &email)?;
+        let owner = self.store.owner_by_email(email.clone()).await?.ok_or(SetupError::Email)?;
+        let hash = hash_in_background(password).await?;
+        self.store.set_password(owner.id, hash, self.clock.now()).await?;
+        self.store.clear_login_failures(vec![account_key(&email)]).await?;
+        Ok(())
+    }
+
     /// True until the first owner exists.
     pub async fn needs_setup(&self) -> Result<bool, AppError> {
-        Ok(self.read(rows::owner_count).await? == 0)
+        Ok(self.store.owner_count().await? == 0)
     }
 
     /// Creates the first owner, signed in.
-    pub async fn set_up_owner(
+    pub async fn set_up(
         &self,
         setup_code: &str,
         email: &str,
         password: &str,
     ) -> Result<(Owner, SessionToken), SetupError> {
-        let stored = self.read(rows::setup_code).await?;
+        let stored = self.store.setup_code().await?;
         if !self.needs_setup().await? {
             return Err(SetupError::AlreadySetUp);
         }
         let typed = token_hash(&setup_code.trim().to_uppercase());
-        let matches = stored.is_some_and(|digest| bool::from(digest.as_slice().ct_eq(typed.as_slice())));
-        if !matches {
+        if !stored.is_some_and(|digest| bool::from(digest.ct_eq(&typed))) {
             return Err(SetupError::WrongSetupCode);
         }
         let email = normalize_email(email).ok_or(SetupError::Email)?;
         check_password(password, &email)?;
-        let password = Zeroizing::new(password.to_owned());
-        let hash =
-            tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|_| AppError::Poisoned)??;
-        let now = now_micros();
-        let owner =
-            OwnerRow { id: new_id(), email: email.clone(), password_hash: hash, created_at: now, updated_at: now };
+        let hash = hash_in_background(password).await?;
+        let now = self.clock.now();
+        let owner = OwnerRecord { id: new_id(), email, password_hash: hash, created_at: now, updated_at: now };
         let (secret, digest) = new_session_secret();
-        let created = self
-            .writer
-            .write(move |conn| {
-                // Checked again inside the transaction: two racing setups cannot both win.
-                if rows::owner_count(conn)? > 0 {
-                    return Ok(None);
-                }
-                rows::insert_owner(conn, &owner)?;
-                conn.execute("DELETE FROM meta WHERE key = 'setup_code'", [])?;
-                rows::insert_session(conn, &digest, &owner.id, now)?;
-                Ok(Some(Owner { id: owner.id, email: owner.email }))
-            })
-            .await
-            .map_err(AppError::from)?;
-        let owner = created.ok_or(SetupError::AlreadySetUp)?;
+        if !self.store.create_first_owner(owner.clone(), digest).await? {
+            return Err(SetupError::AlreadySetUp);
+        }
         tracing::info!(owner = owner.id.as_str(), "first owner set up");
-        Ok((owner, secret))
+        Ok((owner.into(), secret))
     }
 
     /// Signs an owner in from `address` (the client's IP address).
@@ -219,21 +243,12 @@ impl Hub {
         address: &str,
     ) -> Result<(Owner, SessionToken), SignInError> {
         let email = normalize_email(email).unwrap_or_else(|| email.trim().to_lowercase());
-        let keys = [account_key(&email), address_key(address)];
-        let now = now_micros();
-        let (lookup, read_keys) = (email.clone(), keys.clone());
-        let (failures, owner) = self
-            .read(move |conn| {
-                let mut failures = Vec::with_capacity(read_keys.len());
-                for key in &read_keys {
-                    failures.push(rows::login_failures(conn, key)?);
-                }
-                Ok((failures, rows::owner_by_email(conn, &lookup)?))
-            })
-            .await?;
+        let keys = vec![account_key(&email), address_key(address)];
+        let now = self.clock.now();
+        let failures = self.store.login_failures(keys.clone()).await?;
+        let owner = self.store.owner_by_email(email).await?;
         // The longest wait of the account's and the address's.
-        let retry_after =
-            failures.into_iter().flatten().filter_map(|(count, last)| wait_seconds(count, last, now)).max();
+        let retry_after = failures.into_iter().flatten().filter_map(|f| wait_seconds(f, now)).max();
         if let Some(retry_after) = retry_after {
             tracing::warn!(address, "sign-in refused while throttled");
             return Err(SignInError::Throttled { retry_after });
@@ -245,29 +260,12 @@ impl Hub {
         match owner.filter(|_| verified) {
             Some(owner) => {
                 let (secret, digest) = new_session_secret();
-                let owner_id = owner.id.clone();
-                self.writer
-                    .write(move |conn| {
-                        for key in &keys {
-                            rows::clear_login_failures(conn, key)?;
-                        }
-                        rows::insert_session(conn, &digest, &owner_id, now)
-                    })
-                    .await
-                    .map_err(AppError::from)?;
+                self.store.start_session(digest, owner.id.clone(), now, keys).await?;
                 tracing::info!(owner = owner.id.as_str(), address, "owner signed in");
-                Ok((Owner { id: owner.id, email: owner.email }, secret))
+                Ok((owner.into(), secret))
             }
             None => {
-                self.writer
-                    .write(move |conn| {
-                        for key in &keys {
-                            rows::record_login_failure(conn, key, now)?;
-                        }
-                        Ok(())
-                    })
-                    .await
-                    .map_err(AppError::from)?;
+                self.store.record_login_failure(keys, now).await?;
                 tracing::warn!(address, "failed sign-in");
                 Err(SignInError::WrongCredentials)
             }
@@ -277,107 +275,74 @@ impl Hub {
     /// The owner of a live session; ends sessions idle or too old.
     pub async fn session_owner(&self, secret: &str) -> Result<Option<Owner>, AppError> {
         let digest = token_hash(secret);
-        let found = self
-            .read(move |conn| {
-                let Some((owner_id, created, last_seen)) = rows::find_session(conn, &digest)? else { return Ok(None) };
-                Ok(rows::owner_by_id(conn, &owner_id)?.map(|o| (o, created, last_seen)))
-            })
-            .await?;
-        let Some((owner, created, last_seen)) = found else { return Ok(None) };
-        let now = now_micros();
-        let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
-        if now - last_seen > micros(SESSION_IDLE) || now - created > micros(SESSION_LIFETIME) {
-            self.writer.write(move |conn| rows::delete_session(conn, &digest)).await?;
+        let Some(session) = self.store.find_session(digest).await? else { return Ok(None) };
+        let now = self.clock.now();
+        if now.duration_since(session.last_seen) > SESSION_IDLE
+            || now.duration_since(session.created_at) > SESSION_LIFETIME
+        {
+            self.store.delete_session(digest).await?;
             return Ok(None);
         }
-        if now - last_seen > TOUCH_EVERY_MICROS {
-            self.writer.write(move |conn| rows::touch_session(conn, &digest, now)).await?;
+        if now.duration_since(session.last_seen) > TOUCH_EVERY {
+            self.store.touch_session(digest, now).await?;
         }
-        Ok(Some(Owner { id: owner.id, email: owner.email }))
+        Ok(Some(session.owner.into()))
     }
 
     pub async fn sign_out(&self, secret: &str) -> Result<(), AppError> {
-        let digest = token_hash(secret);
-        self.writer.write(move |conn| rows::delete_session(conn, &digest)).await?;
-        Ok(())
+        Ok(self.store.delete_session(token_hash(secret)).await?)
     }
 
     /// Ends every session of the owner ("sign out everywhere").
-    pub async fn sign_out_everywhere(&self, owner_id: &str) -> Result<usize, AppError> {
-        let id = owner_id.to_owned();
-        Ok(self.writer.write(move |conn| rows::delete_sessions_of(conn, &id)).await?)
+    pub async fn sign_out_everywhere(&self, owner_id: &str) -> Result<u64, AppError> {
+        Ok(self.store.delete_sessions_of(owner_id.to_owned()).await?)
     }
-}
 
-impl Hub {
-    pub async fn list_owners(&self) -> Result<Vec<Owner>, AppError> {
-        let rows = self.read(rows::list_owners).await?;
-        Ok(rows.into_iter().map(|o| Owner { id: o.id, email: o.email }).collect())
+    /// Every owner, oldest first.
+    pub async fn list(&self) -> Result<Vec<Owner>, AppError> {
+        Ok(self.store.list_owners().await?.into_iter().map(Owner::from).collect())
     }
 
     /// Invites a further owner: returns the one-time secret for the link.
-    pub async fn invite_owner(&self, by: &Owner, email: &str) -> Result<Zeroizing<String>, SetupError> {
+    pub async fn invite(&self, by: &Owner, email: &str) -> Result<Zeroizing<String>, SetupError> {
         let email = normalize_email(email).ok_or(SetupError::Email)?;
-        let lookup = email.clone();
-        if self.read(move |conn| rows::owner_by_email(conn, &lookup)).await?.is_some() {
+        if self.store.owner_by_email(email.clone()).await?.is_some() {
             return Err(SetupError::OwnerExists);
         }
         let secret = Zeroizing::new(format!("kwi_{}", random_hex(32)));
-        let digest = token_hash(&secret);
-        let now = now_micros();
-        let expires = now + i64::try_from(INVITE_LIFETIME.as_micros()).unwrap_or(i64::MAX);
-        let by_id = by.id.clone();
-        self.writer
-            .write(move |conn| rows::insert_invite(conn, &digest, &email, &by_id, now, expires))
-            .await
-            .map_err(AppError::from)?;
+        let now = self.clock.now();
+        let invite = InviteRecord {
+            digest: token_hash(&secret),
+            email,
+            invited_by: by.id.clone(),
+            created_at: now,
+            expires_at: now.checked_add(INVITE_LIFETIME).unwrap_or(now),
+        };
+        self.store.insert_invite(invite).await?;
         tracing::info!(by = by.id.as_str(), "owner invited");
         Ok(secret)
     }
 
     /// The invited email, while the invitation can be accepted.
     pub async fn invitation(&self, secret: &str) -> Result<Option<String>, AppError> {
-        let digest = token_hash(secret);
-        self.read(move |conn| rows::live_invite(conn, &digest, now_micros())).await
+        Ok(self.store.live_invite(token_hash(secret), self.clock.now()).await?)
     }
 
     /// Accepts an invitation: the new owner sets a password and is signed in.
     pub async fn accept_invitation(&self, secret: &str, password: &str) -> Result<(Owner, SessionToken), SetupError> {
         let email = self.invitation(secret).await?.ok_or(SetupError::InviteInvalid)?;
         check_password(password, &email)?;
-        let password = Zeroizing::new(password.to_owned());
-        let hash =
-            tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|_| AppError::Poisoned)??;
-        let now = now_micros();
-        let invite = token_hash(secret);
-        let owner = OwnerRow { id: new_id(), email, password_hash: hash, created_at: now, updated_at: now };
+        let hash = hash_in_background(password).await?;
+        let now = self.clock.now();
+        let owner = OwnerRecord { id: new_id(), email, password_hash: hash, created_at: now, updated_at: now };
         let (session, digest) = new_session_secret();
-        let created = self
-            .writer
-            .write(move |conn| {
-                // Checked again inside the transaction: an invitation is used once.
-                if rows::live_invite(conn, &invite, now)?.is_none() {
-                    return Ok(None);
-                }
-                rows::use_invite(conn, &invite, now)?;
-                rows::insert_owner(conn, &owner)?;
-                rows::insert_session(conn, &digest, &owner.id, now)?;
-                Ok(Some(Owner { id: owner.id, email: owner.email }))
-            })
-            .await;
-        match created {
-            Ok(Some(owner)) => Ok((owner, session)),
-            Ok(None) => Err(SetupError::InviteInvalid),
+        match self.store.accept_invite(token_hash(secret), owner.clone(), digest, now).await {
+            Ok(true) => Ok((owner.into(), session)),
+            Ok(false) => Err(SetupError::InviteInvalid),
             Err(StoreError::Conflict) => Err(SetupError::OwnerExists),
-            Err(e) => Err(AppError::from(e).into()),
+            Err(e) => Err(e.into()),
         }
     }
-}
-
-fn new_session_secret() -> (SessionToken, [u8; 32]) {
-    let secret = Zeroizing::new(format!("kws_{}", random_hex(32)));
-    let digest = token_hash(&secret);
-    (SessionToken(secret), digest)
 }
 
 #[cfg(test)]
@@ -386,13 +351,15 @@ mod tests {
 
     #[test]
     fn throttling_grows_after_five_failures() {
-        let s = 1_000_000;
-        assert_eq!(wait_seconds(4, 0, 0), None);
-        assert_eq!(wait_seconds(5, 0, 0), Some(1));
-        assert_eq!(wait_seconds(5, 0, s), None);
-        assert_eq!(wait_seconds(6, 0, 0), Some(2));
-        assert_eq!(wait_seconds(8, 0, 3 * s), Some(5));
-        assert_eq!(wait_seconds(40, 0, 0), Some(900), "capped at 15 minutes");
+        let at = |s: i64| Timestamp::from_second(1_800_000_000 + s).expect("in range");
+        let f = |failures| LoginFailures { failures, last_failure: at(0) };
+        assert_eq!(wait_seconds(f(4), at(0)), None);
+        assert_eq!(wait_seconds(f(5), at(0)), Some(1));
+        assert_eq!(wait_seconds(f(5), at(1)), None);
+        assert_eq!(wait_seconds(f(6), at(0)), Some(2));
+        assert_eq!(wait_seconds(f(8), at(3)), Some(5));
+        assert_eq!(wait_seconds(f(40), at(0)), Some(900), "capped at 15 minutes");
+        assert_eq!(wait_seconds(f(6), at(-10)), Some(2), "a clock that stepped back waits the whole delay");
     }
 
     #[test]

@@ -1,45 +1,22 @@
 //! API tokens: 256 random bits shown once, stored as a SHA-256 digest.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
-use keyward_core::Name;
-use keyward_store::{Connection, TokenRow, home_exists, new_id, now_micros, random_hex, token_hash};
+use jiff::{SignedDuration, Timestamp};
+use keyward_core::{Name, Scope};
+use keyward_store::{Digest, HomeStore, TokenRecord, TokenStore};
 
-use crate::{AppError, Hub};
+use crate::AppError;
+use crate::clock::Clock;
+use crate::secrets::{new_id, random_hex, token_hash};
 
 /// How long a verified token is trusted without asking the database again;
 /// a token revoked from the CLI stops working within this time.
-const CACHE_FOR: Duration = Duration::from_secs(2);
+const CACHE_FOR: SignedDuration = SignedDuration::from_secs(2);
 const PREFIX: &str = "kw_";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    Admin,
-    Read,
-    Device,
-}
-
-impl Scope {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "admin" => Some(Self::Admin),
-            "read" => Some(Self::Read),
-            "device" => Some(Self::Device),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Read => "read",
-            Self::Device => "device",
-        }
-    }
-}
-
+/// A live token, as a request's caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
     pub id: String,
@@ -55,77 +32,79 @@ impl TokenInfo {
     }
 }
 
-#[derive(Default)]
-pub(crate) struct TokenCache(Mutex<HashMap<[u8; 32], (TokenInfo, Instant)>>);
+/// A token as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    pub home_id: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
 
-/// Creates a token; returns its row and the secret, which is never stored.
-pub fn create(
-    conn: &Connection,
-    name: &str,
-    scope: Scope,
-    home_id: Option<&str>,
-) -> Result<(TokenRow, String), AppError> {
-    let name = Name::parse(name)?;
-    if let Some(home_id) = home_id
-        && !home_exists(conn, home_id)?
-    {
-        return Err(AppError::HomeNotFound);
+impl From<TokenRecord> for TokenView {
+    fn from(t: TokenRecord) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            scope: t.scope,
+            home_id: t.home_id,
+            created_at: t.created_at,
+            revoked_at: t.revoked_at,
+        }
     }
-    let secret = format!("{PREFIX}{}", random_hex(32));
-    let row = TokenRow {
-        id: new_id(),
-        name: name.as_str().to_owned(),
-        scope: scope.as_str().to_owned(),
-        home_id: home_id.map(str::to_owned),
-        created_at: now_micros(),
-        revoked_at: None,
-    };
-    keyward_store::insert_token(conn, &row, &token_hash(&secret))?;
-    Ok((row, secret))
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<TokenRow>, AppError> {
-    Ok(keyward_store::list_tokens(conn)?)
+/// API tokens.
+pub struct Tokens {
+    store: Arc<dyn TokenStore>,
+    homes: Arc<dyn HomeStore>,
+    clock: Arc<dyn Clock>,
+    cache: Mutex<HashMap<Digest, (TokenInfo, Timestamp)>>,
 }
 
-pub fn revoke(conn: &Connection, id: &str) -> Result<(), AppError> {
-    if keyward_store::revoke_token(conn, id, now_micros())? { Ok(()) } else { Err(AppError::TokenNotFound) }
-}
+impl Tokens {
+    pub fn new(store: Arc<dyn TokenStore>, homes: Arc<dyn HomeStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, homes, clock, cache: Mutex::new(HashMap::new()) }
+    }
 
-impl Hub {
-    /// Creates a token from the owner's settings page; the secret is returned once.
-    pub async fn create_token(
+    /// Creates a token; returns it and its secret, which is never stored and
+    /// shown only this once.
+    pub async fn create(
         &self,
         name: &str,
         scope: Scope,
         home_id: Option<&str>,
-    ) -> Result<(TokenRow, String), AppError> {
-        // Checked here, so that inside the write only storage can fail.
-        Name::parse(name)?;
-        if let Some(home_id) = home_id {
-            self.home(home_id)?;
+    ) -> Result<(TokenView, String), AppError> {
+        let name = Name::parse(name)?;
+        if let Some(home_id) = home_id
+            && !self.homes.home_exists(home_id.to_owned()).await?
+        {
+            return Err(AppError::HomeNotFound);
         }
-        let (name, home) = (name.to_owned(), home_id.map(str::to_owned));
-        Ok(self
-            .writer
-            .write(move |conn| {
-                create(conn, &name, scope, home.as_deref()).map_err(|e| match e {
-                    AppError::Store(e) => e,
-                    other => keyward_store::StoreError::Rejected(other.to_string()),
-                })
-            })
-            .await?)
+        let secret = format!("{PREFIX}{}", random_hex(32));
+        let record = TokenRecord {
+            id: new_id(),
+            name: name.as_str().to_owned(),
+            scope,
+            home_id: home_id.map(str::to_owned),
+            created_at: self.clock.now(),
+            revoked_at: None,
+        };
+        self.store.insert_token(record.clone(), token_hash(&secret)).await?;
+        Ok((record.into(), secret))
     }
 
-    pub async fn list_tokens(&self) -> Result<Vec<TokenRow>, AppError> {
-        self.read(keyward_store::list_tokens).await
+    /// Every token, revoked ones too.
+    pub async fn list(&self) -> Result<Vec<TokenView>, AppError> {
+        Ok(self.store.list_tokens().await?.into_iter().map(TokenView::from).collect())
     }
 
-    /// Revokes a token at once (the cache forgets it too).
-    pub async fn revoke_token(&self, id: &str) -> Result<(), AppError> {
-        let token_id = id.to_owned();
-        let revoked = self.writer.write(move |conn| keyward_store::revoke_token(conn, &token_id, now_micros())).await?;
-        if let Ok(mut cache) = self.tokens.0.lock() {
+    /// Revokes a token at once (this process's cache forgets it too).
+    pub async fn revoke(&self, id: &str) -> Result<(), AppError> {
+        let revoked = self.store.revoke_token(id.to_owned(), self.clock.now()).await?;
+        if let Ok(mut cache) = self.cache.lock() {
             cache.retain(|_, (info, _)| info.id != id);
         }
         if revoked { Ok(()) } else { Err(AppError::TokenNotFound) }
@@ -138,27 +117,27 @@ impl Hub {
             return Ok(None);
         }
         let hash = token_hash(secret);
+        let now = self.clock.now();
         {
-            let cache = self.tokens.0.lock().map_err(|_| AppError::Poisoned)?;
+            let cache = self.cache.lock().map_err(|_| AppError::Poisoned)?;
             if let Some((info, checked)) = cache.get(&hash)
-                && checked.elapsed() < CACHE_FOR
+                && now.duration_since(*checked) < CACHE_FOR
+                && *checked <= now
             {
                 return Ok(Some(info.clone()));
             }
         }
-        let row = self.read(move |conn| keyward_store::find_token(conn, &hash)).await?;
-        let mut cache = self.tokens.0.lock().map_err(|_| AppError::Poisoned)?;
-        match row.and_then(|r| {
-            Some(TokenInfo { scope: Scope::parse(&r.scope)?, id: r.id, name: r.name, home_id: r.home_id })
-        }) {
-            Some(info) => {
-                cache.insert(hash, (info.clone(), Instant::now()));
-                Ok(Some(info))
-            }
-            None => {
-                cache.remove(&hash);
-                Ok(None)
-            }
-        }
+        let found = self.store.find_token(hash).await?.map(|t| TokenInfo {
+            id: t.id,
+            name: t.name,
+            scope: t.scope,
+            home_id: t.home_id,
+        });
+        let mut cache = self.cache.lock().map_err(|_| AppError::Poisoned)?;
+        match &found {
+            Some(info) => cache.insert(hash, (info.clone(), now)),
+            None => cache.remove(&hash),
+        };
+        Ok(found)
     }
 }

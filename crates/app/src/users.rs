@@ -1,14 +1,20 @@
-//! Users and their codes: create, change, delete, reveal.
+//! Users and their codes: create, change, delete, reveal, generate.
+
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use keyward_core::{
-    Code, ExistingCode, LockAccess, Name, Notify, PanelPermissions, Schedule, ScheduleSpec, UserKind, Validity,
+    ActivityKind, Actor, Code, CodeError, Event, ExistingCode, LockAccess, Name, Notify, PanelPermissions, Schedule,
+    ScheduleSpec, User, UserKind, UserRef, Validity,
 };
-use keyward_store::{ActivityRow, StoreError, UserRow, delete_user, insert_activity, new_id, now_micros, upsert_user};
+use keyward_store::{Record, SealedCode, StoreError, UserChange, UserRecord, Vault};
 use zeroize::Zeroizing;
 
-use crate::state::{HomeState, micros_to_timestamp};
-use crate::{AppError, Hub};
+use crate::AppError;
+use crate::clock::Clock;
+use crate::recorder::{Recorder, entry};
+use crate::registry::{HomeState, Registry};
+use crate::secrets::{new_id, random_hex};
 
 /// A new user, as the owner described it. `code` is wiped from memory on drop.
 pub struct UserInput {
@@ -65,220 +71,179 @@ pub struct UserView {
     pub updated_at: Timestamp,
 }
 
-fn view(state: &HomeState, user_id: &str) -> Result<UserView, AppError> {
-    let entry = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
-    let (row, user) = (&entry.row, &entry.user);
-    Ok(UserView {
-        id: row.id.clone(),
-        name: row.name.clone(),
-        kind: user.kind,
-        panel: user.panel,
-        locks: user.locks.clone(),
-        schedule: user.schedule.to_spec(),
-        valid_from: user.validity.from(),
-        valid_until: user.validity.until(),
-        max_uses: user.validity.max_uses(),
-        uses: user.uses,
-        last_used: row.last_used_at.map(micros_to_timestamp),
-        notify: user.notify,
-        enabled: user.enabled,
-        created_at: micros_to_timestamp(row.created_at),
-        updated_at: micros_to_timestamp(row.updated_at),
-    })
+impl From<&UserRecord> for UserView {
+    fn from(r: &UserRecord) -> Self {
+        let u = &r.user;
+        Self {
+            id: u.id.clone(),
+            name: u.name.as_str().to_owned(),
+            kind: u.kind,
+            panel: u.panel,
+            locks: u.locks.clone(),
+            schedule: u.schedule.to_spec(),
+            valid_from: u.validity.from(),
+            valid_until: u.validity.until(),
+            max_uses: u.validity.max_uses(),
+            uses: u.uses,
+            last_used: r.last_used,
+            notify: u.notify,
+            enabled: u.enabled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
-impl Hub {
-    pub async fn list_users(&self, home_id: &str) -> Result<Vec<UserView>, AppError> {
-        let home = self.home(home_id)?;
-        let state = home.lock().await;
-        let mut ids: Vec<(&i64, &String)> = state.users.values().map(|e| (&e.row.created_at, &e.row.id)).collect();
-        ids.sort();
-        ids.into_iter().map(|(_, id)| view(&state, id)).collect()
+/// A user as the owner described them, before parsing.
+struct Fields {
+    name: String,
+    kind: UserKind,
+    panel: PanelPermissions,
+    notify: Notify,
+    enabled: bool,
+    locks: LockAccess,
+    schedule: ScheduleSpec,
+    valid_from: Option<Timestamp>,
+    valid_until: Option<Timestamp>,
+    max_uses: Option<i64>,
+}
+
+/// Users and their codes.
+pub struct Users {
+    registry: Arc<Registry>,
+    vault: Arc<Vault>,
+    recorder: Arc<Recorder>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Users {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        vault: Arc<Vault>,
+        recorder: Arc<Recorder>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { registry, vault, recorder, clock }
     }
 
-    pub async fn get_user(&self, home_id: &str, user_id: &str) -> Result<UserView, AppError> {
-        let home = self.home(home_id)?;
+    /// The home's users, oldest first.
+    pub async fn list(&self, home_id: &str) -> Result<Vec<UserView>, AppError> {
+        let home = self.registry.home(home_id)?;
         let state = home.lock().await;
-        view(&state, user_id)
+        let mut users: Vec<&UserRecord> = state.users.values().collect();
+        users.sort_by(|a, b| (a.created_at, &a.user.id).cmp(&(b.created_at, &b.user.id)));
+        Ok(users.into_iter().map(UserView::from).collect())
     }
 
-    pub async fn create_user(&self, home_id: &str, input: UserInput, actor: &str) -> Result<UserView, AppError> {
-        let home = self.home(home_id)?;
+    pub async fn get(&self, home_id: &str, user_id: &str) -> Result<UserView, AppError> {
+        let home = self.registry.home(home_id)?;
+        let state = home.lock().await;
+        state.users.get(user_id).map(UserView::from).ok_or(AppError::UserNotFound)
+    }
+
+    pub async fn create(&self, home_id: &str, input: UserInput, actor: Actor) -> Result<UserView, AppError> {
+        let home = self.registry.home(home_id)?;
         let mut state = home.lock().await;
-        let now = now_micros();
-        let mut row = UserRow {
-            id: new_id(),
-            home_id: home_id.to_owned(),
-            name: String::new(),
-            kind: input.kind.as_str().to_owned(),
-            panel_arm: input.panel.arm,
-            panel_disarm: input.panel.disarm,
-            all_locks: true,
-            lock_ids: Vec::new(),
-            schedule: String::new(),
-            valid_from: None,
-            valid_until: None,
-            max_uses: None,
-            uses: 0,
-            last_used_at: None,
-            notify_arrive: input.notify.arrive,
-            notify_leave: input.notify.leave,
-            enabled: input.enabled,
-            code_mac: [0; 32],
-            code_sealed: Vec::new(),
-            created_at: now,
-            updated_at: now,
-        };
+        let now = self.clock.now();
+        let id = new_id();
         let fields = Fields {
             name: input.name,
+            kind: input.kind,
+            panel: input.panel,
+            notify: input.notify,
+            enabled: input.enabled,
             locks: input.locks,
             schedule: input.schedule,
             valid_from: input.valid_from,
             valid_until: input.valid_until,
             max_uses: input.max_uses,
         };
-        self.apply_fields(&state, &mut row, fields)?;
-        self.apply_code(&state, &mut row, input.kind, Some(input.code))?;
-        self.save(&mut state, row, "user_created", actor).await
+        let user = parse_user(&state, id, 0, fields)?;
+        let code = self.seal_new_code(&state, &user, &input.code)?;
+        let record =
+            UserRecord { home_id: home_id.to_owned(), user, code, last_used: None, created_at: now, updated_at: now };
+        self.save(&mut state, record, ActivityKind::UserCreated, actor).await
     }
 
-    pub async fn update_user(
+    pub async fn update(
         &self,
         home_id: &str,
         user_id: &str,
         patch: UserPatch,
-        actor: &str,
+        actor: Actor,
     ) -> Result<UserView, AppError> {
-        let home = self.home(home_id)?;
+        let home = self.registry.home(home_id)?;
         let mut state = home.lock().await;
-        let entry = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
-        let mut row = entry.row.clone();
-        let current = &entry.user;
-        let kind = patch.kind.unwrap_or(current.kind);
+        let current = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
+        let was = &current.user;
         let fields = Fields {
-            name: patch.name.unwrap_or_else(|| row.name.clone()),
-            locks: patch.locks.unwrap_or_else(|| current.locks.clone()),
-            schedule: patch.schedule.unwrap_or_else(|| current.schedule.to_spec()),
-            valid_from: patch.valid_from.unwrap_or(current.validity.from()),
-            valid_until: patch.valid_until.unwrap_or(current.validity.until()),
-            max_uses: patch.max_uses.unwrap_or(current.validity.max_uses().map(i64::from)),
+            name: patch.name.unwrap_or_else(|| was.name.as_str().to_owned()),
+            kind: patch.kind.unwrap_or(was.kind),
+            panel: PanelPermissions {
+                arm: patch.panel_arm.unwrap_or(was.panel.arm),
+                disarm: patch.panel_disarm.unwrap_or(was.panel.disarm),
+            },
+            notify: Notify {
+                arrive: patch.notify_arrive.unwrap_or(was.notify.arrive),
+                leave: patch.notify_leave.unwrap_or(was.notify.leave),
+            },
+            enabled: patch.enabled.unwrap_or(was.enabled),
+            locks: patch.locks.unwrap_or_else(|| was.locks.clone()),
+            schedule: patch.schedule.unwrap_or_else(|| was.schedule.to_spec()),
+            valid_from: patch.valid_from.unwrap_or(was.validity.from()),
+            valid_until: patch.valid_until.unwrap_or(was.validity.until()),
+            max_uses: patch.max_uses.unwrap_or(was.validity.max_uses().map(i64::from)),
         };
-        row.kind = kind.as_str().to_owned();
-        row.panel_arm = patch.panel_arm.unwrap_or(row.panel_arm);
-        row.panel_disarm = patch.panel_disarm.unwrap_or(row.panel_disarm);
-        row.notify_arrive = patch.notify_arrive.unwrap_or(row.notify_arrive);
-        row.notify_leave = patch.notify_leave.unwrap_or(row.notify_leave);
-        row.enabled = patch.enabled.unwrap_or(row.enabled);
-        self.apply_fields(&state, &mut row, fields)?;
+        let user = parse_user(&state, user_id.to_owned(), was.uses, fields)?;
         // A kind change re-checks the current code: a standard code may be too
         // close to a duress code, and vice versa.
-        let code = match (patch.code, kind != current.kind) {
-            (Some(code), _) => Some(code),
-            (None, true) => Some(self.vault.unseal(home_id, user_id, &row.code_sealed).map_err(StoreError::from)?),
-            (None, false) => None,
+        let code = match (patch.code, user.kind != was.kind) {
+            (Some(code), _) => self.seal_new_code(&state, &user, &code)?,
+            (None, true) => {
+                let digits = self.vault.unseal(home_id, user_id, &current.code.sealed).map_err(StoreError::from)?;
+                self.seal_new_code(&state, &user, &digits)?
+            }
+            (None, false) => current.code.clone(),
         };
-        self.apply_code(&state, &mut row, kind, code)?;
-        row.updated_at = now_micros();
-        self.save(&mut state, row, "user_updated", actor).await
+        let record = UserRecord {
+            home_id: home_id.to_owned(),
+            user,
+            code,
+            last_used: current.last_used,
+            created_at: current.created_at,
+            updated_at: self.clock.now(),
+        };
+        self.save(&mut state, record, ActivityKind::UserUpdated, actor).await
     }
 
     /// Deletes a user. The code stops working at once and is free to be given again.
-    pub async fn delete_user(&self, home_id: &str, user_id: &str, actor: &str) -> Result<(), AppError> {
-        let home = self.home(home_id)?;
+    pub async fn delete(&self, home_id: &str, user_id: &str, actor: Actor) -> Result<(), AppError> {
+        let home = self.registry.home(home_id)?;
         let mut state = home.lock().await;
-        let entry = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
-        let audit = audit_entry(&entry.row, "user_deleted", actor);
-        let id = user_id.to_owned();
-        let committed = self
-            .writer
-            .write(move |conn| {
-                delete_user(conn, &id)?;
-                insert_activity(conn, &audit).map(|()| audit)
+        let record = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
+        let audit = self.audit(&state, record, ActivityKind::UserDeleted, actor);
+        self.recorder
+            .record(Record {
+                entries: vec![audit],
+                user: Some(UserChange::Delete(user_id.to_owned())),
+                ..Record::default()
             })
             .await?;
-        self.publish([committed]);
         state.remove_user(user_id);
         Ok(())
     }
 
     /// The one call that returns a code in plain text; the reveal is in the
     /// activity log before the code is returned.
-    pub async fn reveal_code(&self, home_id: &str, user_id: &str, actor: &str) -> Result<Zeroizing<String>, AppError> {
-        let home = self.home(home_id)?;
+    pub async fn reveal_code(&self, home_id: &str, user_id: &str, actor: Actor) -> Result<Zeroizing<String>, AppError> {
+        let home = self.registry.home(home_id)?;
         let state = home.lock().await;
-        let entry = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
-        let code = self.vault.unseal(home_id, user_id, &entry.row.code_sealed).map_err(StoreError::from)?;
-        let audit = audit_entry(&entry.row, "code_revealed", actor);
-        let committed = self.writer.write(move |conn| insert_activity(conn, &audit).map(|()| audit)).await?;
-        self.publish([committed]);
-        tracing::info!(home = home_id, user = user_id, actor, "code revealed");
+        let record = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
+        let code = self.vault.unseal(home_id, user_id, &record.code.sealed).map_err(StoreError::from)?;
+        let audit = self.audit(&state, record, ActivityKind::CodeRevealed, actor);
+        self.recorder.record(Record { entries: vec![audit], ..Record::default() }).await?;
+        tracing::info!(home = home_id, user = user_id, "code revealed");
         Ok(code)
-    }
-
-    fn apply_fields(&self, state: &HomeState, row: &mut UserRow, f: Fields) -> Result<(), AppError> {
-        row.name = Name::parse(f.name)?.as_str().to_owned();
-        let schedule = Schedule::parse(&f.schedule)?;
-        row.schedule = serde_json::to_string(&schedule.to_spec())
-            .map_err(|_| StoreError::Corrupt("a schedule could not be serialised"))?;
-        let validity = Validity::new(f.valid_from, f.valid_until, f.max_uses)?;
-        row.valid_from = validity.from().map(|t| t.as_microsecond());
-        row.valid_until = validity.until().map(|t| t.as_microsecond());
-        row.max_uses = validity.max_uses().map(i64::from);
-        match f.locks {
-            LockAccess::All => {
-                row.all_locks = true;
-                row.lock_ids.clear();
-            }
-            LockAccess::Only(mut ids) => {
-                ids.sort();
-                ids.dedup();
-                if ids.iter().any(|id| !state.locks.contains_key(id)) {
-                    return Err(AppError::LocksInvalid);
-                }
-                row.all_locks = false;
-                row.lock_ids = ids;
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks a new code (or the current one, under a new kind) against every
-    /// code rule and the other codes of the home, then seals it into the row.
-    fn apply_code(
-        &self,
-        state: &HomeState,
-        row: &mut UserRow,
-        kind: UserKind,
-        code: Option<Zeroizing<String>>,
-    ) -> Result<(), AppError> {
-        let Some(candidate) = code else { return Ok(()) };
-        let mut others: Vec<(Zeroizing<String>, UserKind)> = Vec::with_capacity(state.users.len());
-        for entry in state.users.values().filter(|e| e.row.id != row.id) {
-            let digits =
-                self.vault.unseal(&row.home_id, &entry.row.id, &entry.row.code_sealed).map_err(StoreError::from)?;
-            others.push((digits, entry.user.kind));
-        }
-        let code = Code::check_new(
-            &candidate,
-            kind,
-            &state.code_policy,
-            others.iter().map(|(digits, kind)| ExistingCode { digits, kind: *kind }),
-        )?;
-        row.code_mac = self.vault.code_mac(&row.home_id, code.as_str());
-        row.code_sealed = self.vault.seal(&row.home_id, &row.id, code.as_str());
-        Ok(())
-    }
-
-    /// The other users' codes of a home, unsealed for the code rules and
-    /// wiped when dropped.
-    fn other_codes(&self, state: &HomeState, except: &str) -> Result<Vec<(Zeroizing<String>, UserKind)>, AppError> {
-        let mut others = Vec::with_capacity(state.users.len());
-        for entry in state.users.values().filter(|e| e.row.id != except) {
-            let digits =
-                self.vault.unseal(&state.row.id, &entry.row.id, &entry.row.code_sealed).map_err(StoreError::from)?;
-            others.push((digits, entry.user.kind));
-        }
-        Ok(others)
     }
 
     /// A random code that passes every rule in this home, for the owner's
@@ -289,64 +254,104 @@ impl Hub {
         kind: UserKind,
         user_id: Option<&str>,
     ) -> Result<Zeroizing<String>, AppError> {
-        let home = self.home(home_id)?;
+        let home = self.registry.home(home_id)?;
         let state = home.lock().await;
         let others = self.other_codes(&state, user_id.unwrap_or(""))?;
         let existing: Vec<ExistingCode<'_>> =
             others.iter().map(|(digits, kind)| ExistingCode { digits, kind: *kind }).collect();
-        let random = || {
-            let hex = keyward_store::random_hex(4);
-            u32::from_str_radix(&hex, 16).unwrap_or(0)
-        };
-        Code::generate(kind, &state.code_policy, &existing, random)
+        let random = || u32::from_str_radix(&random_hex(4), 16).unwrap_or(0);
+        Code::generate(kind, &state.home.code_policy, &existing, random)
             .map(|c| Zeroizing::new(c.as_str().to_owned()))
-            .ok_or(AppError::Code(keyward_core::CodeError::InUse))
+            .ok_or(AppError::Code(CodeError::InUse))
     }
 
-    async fn save(&self, state: &mut HomeState, row: UserRow, kind: &str, actor: &str) -> Result<UserView, AppError> {
-        let audit = audit_entry(&row, kind, actor);
-        let written = row.clone();
-        let result = self
-            .writer
-            .write(move |conn| {
-                upsert_user(conn, &written)?;
-                insert_activity(conn, &audit).map(|()| audit)
-            })
-            .await;
-        let committed = match result {
+    /// Checks a code given to `user` against every code rule and the other
+    /// codes of the home, then seals and keys it.
+    fn seal_new_code(&self, state: &HomeState, user: &User, candidate: &str) -> Result<SealedCode, AppError> {
+        let others = self.other_codes(state, &user.id)?;
+        let code = Code::check_new(
+            candidate,
+            user.kind,
+            &state.home.code_policy,
+            others.iter().map(|(digits, kind)| ExistingCode { digits, kind: *kind }),
+        )?;
+        Ok(SealedCode {
+            mac: self.vault.code_mac(state.id(), code.as_str()),
+            sealed: self.vault.seal(state.id(), &user.id, code.as_str()),
+        })
+    }
+
+    /// The other users' codes of a home, unsealed for the code rules and
+    /// wiped when dropped.
+    fn other_codes(&self, state: &HomeState, except: &str) -> Result<Vec<(Zeroizing<String>, UserKind)>, AppError> {
+        let mut others = Vec::with_capacity(state.users.len());
+        for record in state.users.values().filter(|r| r.user.id != except) {
+            let digits =
+                self.vault.unseal(state.id(), &record.user.id, &record.code.sealed).map_err(StoreError::from)?;
+            others.push((digits, record.user.kind));
+        }
+        Ok(others)
+    }
+
+    fn audit(
+        &self,
+        state: &HomeState,
+        record: &UserRecord,
+        kind: ActivityKind,
+        actor: Actor,
+    ) -> keyward_core::ActivityEntry {
+        let user = UserRef { id: record.user.id.clone(), name: record.user.name.as_str().to_owned() };
+        entry(state.id(), Event::audit(kind, user, actor, self.clock.now()))
+    }
+
+    async fn save(
+        &self,
+        state: &mut HomeState,
+        record: UserRecord,
+        kind: ActivityKind,
+        actor: Actor,
+    ) -> Result<UserView, AppError> {
+        let audit = self.audit(state, &record, kind, actor);
+        let view = UserView::from(&record);
+        let written =
+            Record { entries: vec![audit], user: Some(UserChange::Put(Box::new(record.clone()))), ..Record::default() };
+        match self.recorder.record(written).await {
             // The UNIQUE index settles a race the in-memory check could not see.
-            Err(StoreError::Conflict) => return Err(keyward_core::CodeError::InUse.into()),
+            Err(StoreError::Conflict) => return Err(CodeError::InUse.into()),
             other => other?,
-        };
-        self.publish([committed]);
-        let id = row.id.clone();
-        state.put_user(row)?;
-        view(state, &id)
+        }
+        state.put_user(record);
+        Ok(view)
     }
 }
 
-struct Fields {
-    name: String,
-    locks: LockAccess,
-    schedule: ScheduleSpec,
-    valid_from: Option<Timestamp>,
-    valid_until: Option<Timestamp>,
-    max_uses: Option<i64>,
-}
-
-fn audit_entry(row: &UserRow, kind: &str, actor: &str) -> ActivityRow {
-    ActivityRow {
-        id: new_id(),
-        home_id: row.home_id.clone(),
-        at: now_micros(),
-        kind: kind.to_owned(),
-        device: None,
-        action: None,
-        outcome: None,
-        reason: None,
-        user_id: Some(row.id.clone()),
-        user_name: Some(row.name.clone()),
-        duress: false,
-        actor: Some(actor.to_owned()),
-    }
+/// Parses the owner's description of a user, in the order the form shows the
+/// fields; the locks must be locks of this home.
+fn parse_user(state: &HomeState, id: String, uses: u32, f: Fields) -> Result<User, AppError> {
+    let name = Name::parse(f.name)?;
+    let schedule = Schedule::parse(&f.schedule)?;
+    let validity = Validity::new(f.valid_from, f.valid_until, f.max_uses)?;
+    let locks = match f.locks {
+        LockAccess::All => LockAccess::All,
+        LockAccess::Only(mut ids) => {
+            ids.sort();
+            ids.dedup();
+            if ids.iter().any(|id| !state.locks.contains_key(id)) {
+                return Err(AppError::LocksInvalid);
+            }
+            LockAccess::Only(ids)
+        }
+    };
+    Ok(User {
+        id,
+        name,
+        kind: f.kind,
+        panel: f.panel,
+        locks,
+        schedule,
+        validity,
+        uses,
+        notify: f.notify,
+        enabled: f.enabled,
+    })
 }

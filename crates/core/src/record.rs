@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(c.lockout, Some(LockoutState::default()), "a grant resets the count");
         assert_eq!(c.events.len(), 1);
         let e = &c.events[0];
-        assert_eq!((e.kind, e.outcome, e.reason, e.duress), (ActivityKind::Arrival, Some(Outcome::Granted), None, true));
+        assert_eq!(
+            (e.kind, e.outcome, e.reason, e.duress),
+            (ActivityKind::Arrival, Some(Outcome::Granted), None, true)
+        );
         assert_eq!(e.user, Some(UserRef { id: "u1".into(), name: "Dog walker".into() }));
         assert_eq!((e.device.as_deref(), e.action, e.at), (Some("front"), Some(Action::Unlock), at(5)));
 
@@ -175,10 +178,9 @@ mod tests {
         let user = walker();
         let policy = LockoutPolicy::default();
         let mut state = LockoutState::default();
-        for (second, decision) in [
-            (0, refused(DenyReason::UnknownCode, None)),
-            (1, refused(DenyReason::OutsideSchedule, Some(&user))),
-        ] {
+        for (second, decision) in
+            [(0, refused(DenyReason::UnknownCode, None)), (1, refused(DenyReason::OutsideSchedule, Some(&user)))]
+        {
             let c = consequences(&decision, attempt(second), &state, &policy);
             assert!(!c.locked_out());
             assert_eq!(c.use_counted, None);

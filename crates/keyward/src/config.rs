@@ -1,34 +1,49 @@
-//! Configuration: command-line flags, then `KEYWARD_*` environment
-//! variables, then the TOML file given by `--config`, then defaults.
+//! Configuration, the same for every subcommand: command-line flags win over
+//! `KEYWARD_*` environment variables, which win over the TOML file given by
+//! `--config` (or `KEYWARD_CONFIG`), which wins over the defaults.
+//!
+//! Every secret can also be read from a file (`password_file` in the TOML
+//! file, `KEYWARD_…_FILE` in the environment), as container users expect;
+//! secrets are held in zeroizing strings and never printed.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
 use keyward_core::ZoneName;
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 pub const DEFAULT_DATA_DIR: &str = "./keyward-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-#[derive(Args, Debug)]
-pub struct ServeArgs {
-    /// A TOML file with any of: data_dir, listen, timezone, log.
-    #[arg(long, env = "KEYWARD_CONFIG")]
+/// Options every subcommand takes.
+#[derive(Args, Debug, Default, Clone)]
+pub struct GlobalArgs {
+    /// A TOML configuration file (see the README for its keys).
+    #[arg(long, env = "KEYWARD_CONFIG", global = true)]
     pub config: Option<PathBuf>,
-    /// Where the database and the key live [default: ./keyward-data].
-    #[arg(long, env = "KEYWARD_DATA_DIR")]
+    /// Where the key (and, by default, the SQLite database) live [default: ./keyward-data].
+    #[arg(long, env = "KEYWARD_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST:PORT/DB [default: the SQLite database in the data directory].
+    #[arg(long, env = "KEYWARD_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Log filter, such as info or keyward=debug [default: info].
+    #[arg(long, env = "KEYWARD_LOG", global = true)]
+    pub log: Option<String>,
+}
+
+/// Options only `serve` takes.
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
     /// The address to serve HTTP on [default: 127.0.0.1:8080].
     #[arg(long, env = "KEYWARD_LISTEN")]
     pub listen: Option<String>,
     /// The IANA time zone of the first home, made on first start [default: UTC].
     #[arg(long, env = "KEYWARD_TIMEZONE")]
     pub timezone: Option<String>,
-    /// Log filter, such as info or keyward=debug [default: info].
-    #[arg(long, env = "KEYWARD_LOG")]
-    pub log: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -38,55 +53,319 @@ struct FileConfig {
     listen: Option<String>,
     timezone: Option<String>,
     log: Option<String>,
+    #[serde(default)]
+    database: DatabaseSection,
+    #[serde(default)]
+    mqtt: MqttSection,
+    #[serde(default)]
+    zwave_js: ZwaveJsSection,
+    #[serde(default)]
+    smtp: SmtpSection,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DatabaseSection {
+    url: Option<String>,
+    url_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MqttSection {
+    url: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    client_id: Option<String>,
+    keep_alive_seconds: Option<u16>,
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ZwaveJsSection {
+    url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SmtpSection {
+    host: Option<String>,
+    port: Option<u16>,
+    security: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    from: Option<String>,
+}
+
+/// A secret from the configuration: wiped from memory when dropped, and
+/// never printed, not even in debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(text: String) -> Self {
+        Self(Zeroizing::new(text))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where the data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    /// A libpq-style URL; it may hold a password, so it is never printed.
+    Postgres(Secret),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(_) => f.write_str("postgres://<redacted>"),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                bail!("the database URL sqlite:// needs a path, such as sqlite:///var/lib/keyward/keyward.db");
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(Secret::new(url.to_owned())));
+        }
+        // The URL may hold a password: it is not repeated in the error.
+        bail!("the database URL must start with sqlite:// or postgres://")
+    }
+}
+
+// Read by its integration when that lands (issues 8–10); until then `serve`
+// warns that the section is configured but unused.
+#[allow(dead_code)]
+#[derive(Debug)]
+pub struct MqttConfig {
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub client_id: Option<String>,
+    pub keep_alive_seconds: Option<u16>,
+    pub ca_file: Option<PathBuf>,
+}
+
+// Read by its integration when that lands (issues 8–10); until then `serve`
+// warns that the section is configured but unused.
+#[allow(dead_code)]
+#[derive(Debug)]
+pub struct ZwaveJsConfig {
+    pub url: String,
+}
+
+// Read by its integration when that lands (issues 8–10); until then `serve`
+// warns that the section is configured but unused.
+#[allow(dead_code)]
+#[derive(Debug)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: Option<u16>,
+    pub security: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: Option<String>,
+}
+
+/// The resolved configuration.
 #[derive(Debug)]
 pub struct Config {
     pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub log: String,
     pub listen: SocketAddr,
     pub timezone: ZoneName,
-    pub log: String,
+    /// The configuration file, when one was given.
+    pub file: Option<PathBuf>,
+    pub mqtt: Option<MqttConfig>,
+    pub zwave_js: Option<ZwaveJsConfig>,
+    pub smtp: Option<SmtpConfig>,
 }
 
-impl ServeArgs {
-    pub fn resolve(self) -> anyhow::Result<Config> {
-        let file = match &self.config {
+/// Where configuration values come from, besides flags: the environment (a
+/// function, so tests need not touch the process's own).
+pub trait Environment {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+/// A secret given directly or as a file holding it (its trailing newline
+/// dropped). The first source that has one wins.
+fn secret(sources: [(Option<String>, Option<PathBuf>); 2], what: &str) -> anyhow::Result<Option<Secret>> {
+    for (value, file) in sources {
+        if let Some(value) = value {
+            return Ok(Some(Secret::new(value)));
+        }
+        if let Some(path) = file {
+            let text = Zeroizing::new(
+                std::fs::read_to_string(&path).with_context(|| format!("reading {what} from {}", path.display()))?,
+            );
+            return Ok(Some(Secret::new(text.trim_end_matches(['\n', '\r']).to_owned())));
+        }
+    }
+    Ok(None)
+}
+
+impl Config {
+    /// Resolves the configuration from flags (`global`, and `serve`'s own
+    /// when running it), the environment and the file.
+    pub fn resolve(global: &GlobalArgs, serve: Option<&ServeArgs>, env: &dyn Environment) -> anyhow::Result<Self> {
+        let file_path = global.config.clone();
+        let file = match &file_path {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let listen = self.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let timezone = self.timezone.or(file.timezone);
-        Ok(Config {
-            data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        let data_dir = global.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let env_file = |name: &str| env.var(name).map(PathBuf::from);
+        let database = match secret(
+            [
+                (global.database_url.clone(), env_file("KEYWARD_DATABASE_URL_FILE")),
+                (file.database.url, file.database.url_file),
+            ],
+            "the database URL",
+        )? {
+            Some(url) => DatabaseUrl::parse(url.expose())?,
+            None => DatabaseUrl::Sqlite(data_dir.join(keyward_store_sqlite::DATABASE_FILE)),
+        };
+        let listen = serve.and_then(|s| s.listen.clone()).or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let timezone = serve.and_then(|s| s.timezone.clone()).or(file.timezone);
+        let mqtt = file.mqtt;
+        let mqtt = match env.var("KEYWARD_MQTT_URL").or(mqtt.url) {
+            None => None,
+            Some(url) => Some(MqttConfig {
+                url,
+                username: env.var("KEYWARD_MQTT_USERNAME").or(mqtt.username),
+                password: secret(
+                    [
+                        (env.var("KEYWARD_MQTT_PASSWORD"), env_file("KEYWARD_MQTT_PASSWORD_FILE")),
+                        (mqtt.password, mqtt.password_file),
+                    ],
+                    "the MQTT password",
+                )?,
+                client_id: env.var("KEYWARD_MQTT_CLIENT_ID").or(mqtt.client_id),
+                keep_alive_seconds: match env.var("KEYWARD_MQTT_KEEP_ALIVE_SECONDS") {
+                    Some(text) => Some(text.parse().context("KEYWARD_MQTT_KEEP_ALIVE_SECONDS is not a number")?),
+                    None => mqtt.keep_alive_seconds,
+                },
+                ca_file: env_file("KEYWARD_MQTT_CA_FILE").or(mqtt.ca_file),
+            }),
+        };
+        let zwave_js = env.var("KEYWARD_ZWAVE_JS_URL").or(file.zwave_js.url).map(|url| ZwaveJsConfig { url });
+        let smtp = file.smtp;
+        let smtp = match env.var("KEYWARD_SMTP_HOST").or(smtp.host) {
+            None => None,
+            Some(host) => Some(SmtpConfig {
+                host,
+                port: match env.var("KEYWARD_SMTP_PORT") {
+                    Some(text) => Some(text.parse().context("KEYWARD_SMTP_PORT is not a port number")?),
+                    None => smtp.port,
+                },
+                security: env.var("KEYWARD_SMTP_SECURITY").or(smtp.security).unwrap_or_else(|| "starttls".to_owned()),
+                username: env.var("KEYWARD_SMTP_USERNAME").or(smtp.username),
+                password: secret(
+                    [
+                        (env.var("KEYWARD_SMTP_PASSWORD"), env_file("KEYWARD_SMTP_PASSWORD_FILE")),
+                        (smtp.password, smtp.password_file),
+                    ],
+                    "the SMTP password",
+                )?,
+                from: env.var("KEYWARD_SMTP_FROM").or(smtp.from),
+            }),
+        };
+        if let Some(smtp) = &smtp
+            && !["starttls", "tls", "none"].contains(&smtp.security.as_str())
+        {
+            bail!("[smtp] security must be \"starttls\", \"tls\" or \"none\"");
+        }
+        Ok(Self {
+            database,
+            log: global.log.clone().or(file.log).unwrap_or_else(|| "info".to_owned()),
             listen: listen.parse().with_context(|| format!("listen address {listen:?} is not IP:PORT"))?,
             timezone: match timezone {
                 None => ZoneName::utc(),
                 Some(name) => ZoneName::parse(&name).map_err(|e| anyhow::anyhow!("timezone {name:?}: {e}"))?,
             },
-            log: self.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+            data_dir,
+            file: file_path,
+            mqtt,
+            zwave_js,
+            smtp,
         })
+    }
+
+    /// The integrations configured that this version does not run yet.
+    pub fn not_yet_supported(&self) -> Vec<&'static str> {
+        [(self.mqtt.is_some(), "[mqtt]"), (self.zwave_js.is_some(), "[zwave_js]"), (self.smtp.is_some(), "[smtp]")]
+            .into_iter()
+            .filter_map(|(set, name)| set.then_some(name))
+            .collect()
     }
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("{} is not a valid keyward configuration", path.display()))
+    // toml's messages quote the offending line, which may hold a secret:
+    // only the position is kept.
+    toml::from_str(&text).map_err(|e| {
+        let at = e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default();
+        anyhow::anyhow!("{} is not a valid keyward configuration{at}: {}", path.display(), e.message())
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
-    fn args() -> ServeArgs {
-        ServeArgs { config: None, data_dir: None, listen: None, timezone: None, log: None }
+    struct Env(HashMap<&'static str, String>);
+
+    impl Environment for Env {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).cloned()
+        }
+    }
+
+    fn env(pairs: &[(&'static str, &str)]) -> Env {
+        Env(pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect())
     }
 
     #[test]
     fn defaults() {
-        let c = args().resolve().expect("defaults resolve");
+        let c = Config::resolve(&GlobalArgs::default(), None, &env(&[])).expect("defaults resolve");
         assert_eq!(c.data_dir, PathBuf::from("./keyward-data"));
+        assert_eq!(c.database, DatabaseUrl::Sqlite(PathBuf::from("./keyward-data/keyward.db")));
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.timezone.as_str(), "UTC");
+        assert!(c.not_yet_supported().is_empty());
     }
 
     #[test]
@@ -95,14 +374,77 @@ mod tests {
         let path = dir.path().join("keyward.toml");
         std::fs::write(&path, "data_dir = \"/srv/kw\"\nlisten = \"0.0.0.0:9000\"\ntimezone = \"Europe/Berlin\"\n")
             .expect("write");
-        let c = ServeArgs { config: Some(path.clone()), listen: Some("127.0.0.1:1".into()), ..args() }
-            .resolve()
-            .expect("resolves");
+        let global = GlobalArgs { config: Some(path.clone()), ..GlobalArgs::default() };
+        let serve = ServeArgs { listen: Some("127.0.0.1:1".into()), ..ServeArgs::default() };
+        let c = Config::resolve(&global, Some(&serve), &env(&[])).expect("resolves");
         assert_eq!(c.data_dir, PathBuf::from("/srv/kw"));
+        assert_eq!(c.database, DatabaseUrl::Sqlite(PathBuf::from("/srv/kw/keyward.db")));
         assert_eq!(c.listen.to_string(), "127.0.0.1:1");
         assert_eq!(c.timezone.as_str(), "Europe/Berlin");
         std::fs::write(&path, "colour = \"blue\"\n").expect("write");
-        assert!(ServeArgs { config: Some(path), ..args() }.resolve().is_err(), "unknown keys are refused");
-        assert!(ServeArgs { timezone: Some("Mars/Base".into()), ..args() }.resolve().is_err());
+        assert!(Config::resolve(&global, None, &env(&[])).is_err(), "unknown keys are refused");
+        let mars = ServeArgs { timezone: Some("Mars/Base".into()), ..ServeArgs::default() };
+        assert!(Config::resolve(&GlobalArgs::default(), Some(&mars), &env(&[])).is_err());
+    }
+
+    #[test]
+    fn the_database_url_and_its_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url_file = dir.path().join("db-url");
+        std::fs::write(&url_file, "postgres://kw:s3cret@db.example:5432/keyward\n").expect("write");
+        let config = dir.path().join("keyward.toml");
+        std::fs::write(&config, format!("[database]\nurl_file = {:?}\n", url_file.display().to_string()))
+            .expect("write");
+        let global = GlobalArgs { config: Some(config), ..GlobalArgs::default() };
+        let c = Config::resolve(&global, None, &env(&[])).expect("resolves");
+        assert_eq!(
+            c.database,
+            DatabaseUrl::Postgres(Secret::new("postgres://kw:s3cret@db.example:5432/keyward".into()))
+        );
+        assert!(!format!("{c:?}").contains("s3cret"), "a password never prints");
+
+        let from_env = env(&[("KEYWARD_DATABASE_URL_FILE", url_file.to_str().expect("utf-8"))]);
+        let c = Config::resolve(&GlobalArgs::default(), None, &from_env).expect("resolves");
+        assert!(matches!(c.database, DatabaseUrl::Postgres(_)));
+
+        let flag = GlobalArgs { database_url: Some("sqlite:///var/lib/kw.db".into()), ..global };
+        let c = Config::resolve(&flag, None, &from_env).expect("resolves");
+        assert_eq!(c.database, DatabaseUrl::Sqlite(PathBuf::from("/var/lib/kw.db")), "the flag wins");
+
+        let bad = GlobalArgs { database_url: Some("mysql://root:hunter2@x/db".into()), ..GlobalArgs::default() };
+        let e = Config::resolve(&bad, None, &env(&[])).expect_err("refused").to_string();
+        assert!(e.contains("sqlite://") && !e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn sections_for_what_is_coming_with_secrets_from_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let password = dir.path().join("mqtt-password");
+        std::fs::write(&password, "broker-pass\n").expect("write");
+        let config = dir.path().join("keyward.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nusername = \"kw\"\npassword_file = {:?}\n\n[zwave_js]\nurl = \"ws://127.0.0.1:3000\"\n\n[smtp]\nhost = \"mail.example\"\nsecurity = \"tls\"\npassword = \"smtp-pass\"\n",
+                password.display().to_string()
+            ),
+        )
+        .expect("write");
+        let global = GlobalArgs { config: Some(config.clone()), ..GlobalArgs::default() };
+        let c = Config::resolve(&global, None, &env(&[("KEYWARD_SMTP_PASSWORD", "from-env")])).expect("resolves");
+        let mqtt = c.mqtt.as_ref().expect("mqtt");
+        assert_eq!((mqtt.url.as_str(), mqtt.username.as_deref()), ("mqtt://127.0.0.1:1883", Some("kw")));
+        assert_eq!(mqtt.password.as_ref().map(Secret::expose), Some("broker-pass"));
+        assert!(!format!("{c:?}").contains("broker-pass"), "secrets never print");
+        let smtp = c.smtp.as_ref().expect("smtp");
+        assert_eq!(smtp.password.as_ref().map(Secret::expose), Some("from-env"), "the environment wins");
+        assert_eq!(c.zwave_js.as_ref().map(|z| z.url.as_str()), Some("ws://127.0.0.1:3000"));
+        assert_eq!(c.not_yet_supported(), ["[mqtt]", "[zwave_js]", "[smtp]"]);
+
+        std::fs::write(&config, "[smtp]\nhost = \"mail.example\"\nsecurity = \"ssl\"\n").expect("write");
+        assert!(Config::resolve(&global, None, &env(&[])).is_err(), "security is one of three");
+        std::fs::write(&config, "[mqtt]\nurl = \"mqtt://x\"\npassword = \"hunter2\"\ncolour = 1\n").expect("write");
+        let e = Config::resolve(&global, None, &env(&[])).expect_err("unknown key").to_string();
+        assert!(!e.contains("hunter2"), "{e}");
     }
 }

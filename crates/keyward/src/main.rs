@@ -1,8 +1,11 @@
 //! The keyward binary: the command line, configuration, and wiring.
 
+mod clock;
+mod command;
 mod config;
 mod owner;
 mod serve;
+mod storage;
 mod token;
 
 use std::process::ExitCode;
@@ -18,13 +21,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "keyward", version, about = "A self-hosted access hub for the home")]
 struct Cli {
+    #[command(flatten)]
+    global: config::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the hub: the REST API, and everything behind it.
+    /// Run the hub: the REST API, the web UI, and everything behind them.
     Serve(config::ServeArgs),
     /// Create, list or revoke API tokens (works while the hub is running).
     #[command(subcommand)]
@@ -69,10 +74,10 @@ mod allocator_options {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
-        Command::Token(command) => token::run(command),
-        Command::Owner(command) => owner::run(command),
+    let result = match &cli.command {
+        Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Token(command) => token::run(&cli.global, command),
+        Command::Owner(command) => owner::run(&cli.global, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

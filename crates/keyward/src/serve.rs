@@ -1,59 +1,75 @@
 //! `keyward serve`.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use keyward_app::Hub;
-use keyward_store::Db;
+use keyward_app::{App, Clock, Owners};
+use keyward_web::WebConfig;
+use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::ServeArgs;
+use crate::clock::SystemClock;
+use crate::config::{Config, DatabaseUrl, GlobalArgs, ProcessEnvironment, ServeArgs};
+use crate::storage::{Purpose, Storage};
 
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.resolve()?;
+pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
+    let config = Config::resolve(global, Some(args), &ProcessEnvironment)?;
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&config.log).context("the log filter is not valid")?)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
-
-    let opened = Db::open(&config.data_dir)?;
-    let setup_code = if opened.created { keyward_app::owners::new_setup_code(&opened.connection)? } else { None };
-    let first_start = opened.created;
-    let (hub, writer) = Hub::start(opened, &config.timezone)?;
-    if first_start {
-        print_first_start(&config.data_dir, setup_code.as_deref());
+    for section in config.not_yet_supported() {
+        tracing::warn!("{section} is configured, but this version of keyward does not use it yet");
     }
-    let hub = Arc::new(hub);
-
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        tracing::info!(version = env!("CARGO_PKG_VERSION"), "listening on {}", listener.local_addr()?);
-        // The peer address feeds sign-in throttling per client address.
-        let app = keyward_web::router(Arc::clone(&hub)).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let stopping = Arc::clone(&hub);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown_signal().await;
-                // Live streams never end on their own; end them so the server can drain.
-                stopping.close_streams();
-            })
-            .await
-            .context("the HTTP server failed")
-    })?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let storage = Storage::open(&config, Purpose::Serve).await?;
+    let started = start(&config, &storage, clock).await;
+    let served = match started {
+        Ok(app) => listen(&config, app, &storage).await,
+        Err(e) => Err(e),
+    };
     // Every acknowledged write is already committed; this lets the writer
-    // finish anything still queued before the process ends.
-    drop(hub);
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    writer.join();
+    // finish anything still queued, and stops it.
+    storage.close().await;
+    served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    let setup_code =
+        if storage.created { Owners::new(storage.store.clone(), clock.clone()).new_setup_code().await? } else { None };
+    let app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone).await?;
+    if storage.created {
+        print_first_start(config, setup_code.as_deref());
+    }
+    Ok(app)
+}
+
+async fn listen(config: &Config, app: App, storage: &Storage) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "listening on {}", listener.local_addr()?);
+    let (closing, closing_seen) = watch::channel(false);
+    let web = WebConfig { csrf_key: *storage.vault.web_key(), closing: closing_seen };
+    // The peer address feeds sign-in throttling per client address.
+    let router = keyward_web::router(Arc::new(app), web).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Live streams never end on their own; end them so the server can drain.
+            closing.send_replace(true);
+        })
+        .await
+        .context("the HTTP server failed")
 }
 
 async fn shutdown_signal() {
@@ -73,21 +89,51 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn print_first_start(data_dir: &Path, setup_code: Option<&str>) {
+fn print_first_start(config: &Config, setup_code: Option<&str>) {
     let exe = std::env::current_exe().ok().map(|p| p.display().to_string()).unwrap_or_else(|| "keyward".to_owned());
-    let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+    let dir = std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     println!("keyward: this is the first start with the data directory {}.", dir.display());
     println!("keyward: back up keyward.key from it: without the key, the codes in the database cannot be used.");
     println!("keyward: create your first admin token with:");
-    println!(
-        "  {} token create --data-dir {} --name admin --scope admin",
-        shell_quote(&exe),
-        shell_quote(&dir.display().to_string())
-    );
+    let mut command = vec![shell_quote(&exe), "token create".to_owned()];
+    if let Some(file) = &config.file {
+        let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+        command.push(format!("--config {}", shell_quote(&file.display().to_string())));
+    }
+    command.push(format!("--data-dir {}", shell_quote(&dir.display().to_string())));
+    let mut password_hidden = false;
+    match &config.database {
+        DatabaseUrl::Sqlite(path) if *path == config.data_dir.join(keyward_store_sqlite::DATABASE_FILE) => {}
+        DatabaseUrl::Sqlite(path) => {
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            command.push(format!("--database-url {}", shell_quote(&format!("sqlite://{}", path.display()))));
+        }
+        // A URL with a password is never printed: the command reads it from
+        // the environment instead.
+        DatabaseUrl::Postgres(url) if has_password(url.expose()) => {
+            command.push("--database-url \"$KEYWARD_DATABASE_URL\"".to_owned());
+            password_hidden = true;
+        }
+        DatabaseUrl::Postgres(url) => command.push(format!("--database-url {}", shell_quote(url.expose()))),
+    }
+    command.push("--name admin --scope admin".to_owned());
+    println!("  {}", command.join(" "));
+    if password_hidden {
+        println!("keyward: (with KEYWARD_DATABASE_URL set to the database URL, password included, as for serve)");
+    }
     if let Some(code) = setup_code {
         // Printed once: it lets the first person at the web UI become its owner.
         println!("keyward: the one-time setup code for the owner's account in the web UI is {code}");
     }
+}
+
+/// Whether a PostgreSQL URL carries a password (`user:password@`, or a
+/// `password=` parameter).
+fn has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let userinfo = authority.rsplit_once('@').map(|(userinfo, _)| userinfo);
+    userinfo.is_some_and(|u| u.contains(':')) || url.contains("password=")
 }
 
 fn shell_quote(text: &str) -> String {
@@ -95,5 +141,18 @@ fn shell_quote(text: &str) -> String {
         text.to_owned()
     } else {
         format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_database_urls_are_recognised() {
+        assert!(has_password("postgres://kw:secret@db:5432/keyward"));
+        assert!(has_password("postgresql://db/keyward?user=kw&password=secret"));
+        assert!(!has_password("postgres://root@127.0.0.1:5432/keyward"));
+        assert!(!has_password("postgres://127.0.0.1:5432/keyward"));
     }
 }

@@ -1,27 +1,20 @@
 //! `keyward token create | list | revoke`.
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
-use keyward_app::{Scope, tokens};
-use keyward_store::Db;
+use clap::Subcommand;
+use keyward_app::Tokens;
+use keyward_core::Scope;
 
-use crate::config::DEFAULT_DATA_DIR;
-
-#[derive(Args)]
-pub struct DataDir {
-    /// The hub's data directory.
-    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
-    pub data_dir: PathBuf,
-}
+use crate::clock::SystemClock;
+use crate::command::{self, Output};
+use crate::config::GlobalArgs;
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
     /// Create a token and print it, once, on the last line.
     Create {
-        #[command(flatten)]
-        dir: DataDir,
         /// A name to recognise it by.
         #[arg(long)]
         name: String,
@@ -33,47 +26,54 @@ pub enum TokenCommand {
         home: Option<String>,
     },
     /// List tokens (never their secrets).
-    List {
-        #[command(flatten)]
-        dir: DataDir,
-    },
+    List,
     /// Revoke a token by its id.
-    Revoke {
-        #[command(flatten)]
-        dir: DataDir,
-        id: String,
-    },
+    Revoke { id: String },
 }
 
-pub fn run(command: TokenCommand) -> anyhow::Result<()> {
+pub fn run(global: &GlobalArgs, command: &TokenCommand) -> anyhow::Result<()> {
+    if let TokenCommand::Create { scope, .. } = command
+        && Scope::parse(scope).is_none()
+    {
+        bail!("--scope must be admin, read or device");
+    }
+    command::with_store(global, |store, out| async move {
+        let tokens = Tokens::new(store.clone(), store, Arc::new(SystemClock));
+        run_with(&tokens, command, out).await
+    })
+}
+
+async fn run_with(tokens: &Tokens, command: &TokenCommand, out: Output) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create { dir, name, scope, home } => {
-            let Some(scope) = Scope::parse(&scope) else { bail!("--scope must be admin, read or device") };
-            let opened = Db::open(&dir.data_dir)?;
-            let (row, secret) =
-                tokens::create(&opened.connection, &name, scope, home.as_deref()).context("cannot create the token")?;
-            println!("Created {} token {:?} (id {}). It is shown only this once:", row.scope, row.name, row.id);
-            println!("{secret}");
+        TokenCommand::Create { name, scope, home } => {
+            let scope = Scope::parse(scope).context("--scope must be admin, read or device")?;
+            let (token, secret) =
+                tokens.create(name, scope, home.as_deref()).await.context("cannot create the token")?;
+            out.line(&format!(
+                "Created {} token {:?} (id {}). It is shown only this once:",
+                token.scope.as_str(),
+                token.name,
+                token.id
+            ))?;
+            out.line(&secret)?;
         }
-        TokenCommand::List { dir } => {
-            let opened = Db::open(&dir.data_dir)?;
-            println!("{:<24}  {:<6}  {:<24}  {:<8}  name", "id", "scope", "home", "status");
-            for t in tokens::list(&opened.connection)? {
+        TokenCommand::List => {
+            out.line(&format!("{:<24}  {:<6}  {:<24}  {:<8}  name", "id", "scope", "home", "status"))?;
+            for t in tokens.list().await? {
                 let status = if t.revoked_at.is_some() { "revoked" } else { "active" };
-                println!(
+                out.line(&format!(
                     "{:<24}  {:<6}  {:<24}  {:<8}  {}",
                     t.id,
-                    t.scope,
+                    t.scope.as_str(),
                     t.home_id.as_deref().unwrap_or("(any)"),
                     status,
                     t.name
-                );
+                ))?;
             }
         }
-        TokenCommand::Revoke { dir, id } => {
-            let opened = Db::open(&dir.data_dir)?;
-            tokens::revoke(&opened.connection, &id)?;
-            println!("Revoked token {id}.");
+        TokenCommand::Revoke { id } => {
+            tokens.revoke(id).await?;
+            out.line(&format!("Revoked token {id}."))?;
         }
     }
     Ok(())

@@ -1,34 +1,34 @@
 use std::path::PathBuf;
 
+/// What storage can fail with. Messages never contain a code, a token or a
+/// password: backends map their errors without copying values.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot use the data directory {path}: {source}")]
     DataDir { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Vault(#[from] crate::vault::VaultError),
     #[error("the database was written by a newer keyward (schema {found}, this build knows {known})")]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("{0}")]
+    NotSetUp(String),
+    #[error("{0}")]
+    InUse(String),
     #[error("the database writer has stopped")]
     WriterGone,
     #[error("stored data is damaged: {0}")]
     Corrupt(&'static str),
+    /// A UNIQUE constraint refused the write: the key is taken.
     #[error("a row with this key already exists")]
     Conflict,
-    /// A write refused by the rules of the use case that ran it.
-    #[error("refused: {0}")]
-    Rejected(String),
 }
 
 impl StoreError {
-    /// Maps a UNIQUE violation to `Conflict`, so callers can tell "taken" from "broken".
-    pub(crate) fn from_write(e: rusqlite::Error) -> Self {
-        match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
-                Self::Conflict
-            }
-            other => Self::Sql(other),
-        }
+    pub fn database(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Database(Box::new(e))
     }
 }
+
+pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,23 +1,23 @@
-//! Keyward's storage: one SQLite database in the data directory, changed only
-//! through migrations; the code vault (codes sealed with XChaCha20-Poly1305,
-//! found through a keyed HMAC); and a single writer thread that batches
-//! concurrent writes into one transaction (group commit), so every access
-//! attempt is durable before its device is answered without costing an
-//! fsync per request.
+//! Keyward's storage interface: the traits the use cases talk to, the
+//! records they read and write, and the code vault. No SQL here: each
+//! backend (`keyward-store-sqlite`, `keyward-store-postgres`) is a crate of
+//! its own, with its own migrations, behind these traits.
+//!
+//! Codes are sealed and keyed by the [`Vault`] before they reach a backend,
+//! so every backend stores exactly the same bytes for them.
 
-mod db;
+pub mod columns;
 mod error;
-mod ids;
-mod migrate;
-pub mod owners;
-pub mod rows;
+mod pending;
+mod records;
+mod store;
 mod vault;
-mod writer;
 
-pub use db::{Db, OpenedDb};
-pub use error::StoreError;
-pub use ids::{new_id, now_micros, random_hex, token_hash};
-pub use rows::*;
-pub use rusqlite::Connection;
-pub use vault::{CodeMac, Vault, VaultError};
-pub use writer::{Pending, Writer, WriterHandle};
+pub use error::{StoreError, StoreResult};
+pub use pending::{BoxFuture, Pending, Reply};
+pub use records::*;
+pub use store::{ActivityStore, HomeStore, MetaStore, OwnerStore, Store, TokenStore};
+pub use vault::{Vault, VaultError};
+
+/// The key file's name in the data directory, whatever the database.
+pub const KEY_FILE: &str = "keyward.key";

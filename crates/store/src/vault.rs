@@ -21,12 +21,17 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::ids::fill_random;
+use crate::store::MetaStore;
+use crate::{CodeMac, StoreError};
+
+pub(crate) fn fill_random(buf: &mut [u8]) {
+    // The OS RNG failing is not recoverable and not caused by input.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(buf).expect("the operating system's random number generator failed");
+}
 
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
-
-pub type CodeMac = [u8; 32];
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -49,8 +54,8 @@ pub struct Vault {
     cipher: XChaCha20Poly1305,
     /// HMAC state already keyed: cloning it saves re-hashing the key per lookup.
     mac: Hmac<Sha256>,
-    /// Keyed state for the web forms' CSRF tokens.
-    csrf: Hmac<Sha256>,
+    /// A key of its own for the web layer (its CSRF tokens).
+    web_key: Zeroizing<[u8; 32]>,
     check: [u8; 32],
 }
 
@@ -92,18 +97,15 @@ impl Vault {
         let mut enc_key = derive(key, b"keyward code sealing v1");
         let mut mac_key = derive(key, b"keyward code lookup v1");
         let check = derive(key, b"keyward key check v1");
-        let mut csrf_key = derive(key, b"keyward csrf v1");
+        let web_key = Zeroizing::new(derive(key, b"keyward csrf v1"));
         // Both keys are 32 bytes, which these constructors accept.
         #[allow(clippy::expect_used)]
         let cipher = XChaCha20Poly1305::new_from_slice(&enc_key).expect("32-byte key");
         #[allow(clippy::expect_used)]
         let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&mac_key).expect("HMAC takes any key length");
-        #[allow(clippy::expect_used)]
-        let csrf = <Hmac<Sha256> as KeyInit>::new_from_slice(&csrf_key).expect("HMAC takes any key length");
         enc_key.zeroize();
         mac_key.zeroize();
-        csrf_key.zeroize();
-        Self { cipher, mac, csrf, check }
+        Self { cipher, mac, web_key, check }
     }
 
     /// A value stored in the database that proves which key it was made with.
@@ -123,11 +125,28 @@ impl Vault {
         mac.finalize().into_bytes().into()
     }
 
-    /// The CSRF token that goes with a browser's CSRF cookie value.
-    pub fn csrf_tag(&self, cookie: &str) -> [u8; 32] {
-        let mut mac = self.csrf.clone();
-        mac.update(cookie.as_bytes());
-        mac.finalize().into_bytes().into()
+    /// A key derived for the web layer's own use (CSRF tokens), so that the
+    /// code keys never leave the vault.
+    pub fn web_key(&self) -> Zeroizing<[u8; 32]> {
+        self.web_key.clone()
+    }
+
+    /// Loads the key from `key_path` and checks it against the database; makes
+    /// a new key only when `may_create` and the database holds nothing sealed
+    /// yet. A missing or different key over existing data is an error, never
+    /// a new key.
+    pub async fn open(store: &dyn MetaStore, key_path: &Path, may_create: bool) -> Result<Self, StoreError> {
+        let stored = store.key_check().await?;
+        let fresh = stored.is_none() && !store.holds_codes().await?;
+        let (vault, _) = Self::load_or_create(key_path, may_create && fresh)?;
+        match stored {
+            Some(check) if !vault.matches_check(&check) => {
+                return Err(VaultError::KeyMismatch(key_path.to_owned()).into());
+            }
+            Some(_) => {}
+            None => store.set_key_check(vault.key_check()).await?,
+        }
+        Ok(vault)
     }
 
     pub fn seal(&self, home_id: &str, user_id: &str, code: &str) -> Vec<u8> {

@@ -69,7 +69,7 @@ fn validity_instant(field: &'static str, text: Option<&str>) -> ApiResult<Option
     responses((status = 200, body = List<HomeDto>), (status = 401, body = crate::error::ErrorBody)))]
 async fn list_homes(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<List<HomeDto>>> {
     caller.require(Need::Read, None)?;
-    let homes = s.hub.list_homes().await?;
+    let homes = s.app.homes.list().await?;
     let items = homes.into_iter().filter(|h| caller.0.may_access_home(&h.id)).map(HomeDto::from).collect();
     Ok(Json(List { items }))
 }
@@ -86,7 +86,7 @@ async fn create_home(
         return Err(ApiError::forbidden());
     }
     let body: CreateHome = body.parse()?;
-    let home = s.hub.create_home(&body.name, &body.timezone).await?;
+    let home = s.app.homes.create(&body.name, &body.timezone).await?;
     Ok((StatusCode::CREATED, Json(home.into())))
 }
 
@@ -94,7 +94,7 @@ async fn create_home(
     responses((status = 200, body = HomeDto), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_home(State(s): State<AppState>, caller: Caller, Path(home_id): Path<String>) -> ApiResult<Json<HomeDto>> {
     caller.require(Need::Read, Some(&home_id))?;
-    Ok(Json(s.hub.get_home(&home_id).await?.into()))
+    Ok(Json(s.app.homes.get(&home_id).await?.into()))
 }
 
 #[utoipa::path(patch, path = "/api/v1/homes/{home_id}", tag = "homes", security(("bearer" = [])), request_body = PatchHome,
@@ -107,7 +107,7 @@ async fn update_home(
 ) -> ApiResult<Json<HomeDto>> {
     caller.require(Need::Admin, Some(&home_id))?;
     let body: PatchHome = body.parse()?;
-    Ok(Json(s.hub.update_home(&home_id, body.into()).await?.into()))
+    Ok(Json(s.app.homes.update(&home_id, body.into()).await?.into()))
 }
 
 // ---- locks
@@ -120,7 +120,7 @@ async fn list_locks(
     Path(home_id): Path<String>,
 ) -> ApiResult<Json<List<LockDto>>> {
     caller.require(Need::Read, Some(&home_id))?;
-    let items = s.hub.list_locks(&home_id).await?.into_iter().map(LockDto::from).collect();
+    let items = s.app.homes.list_locks(&home_id).await?.into_iter().map(LockDto::from).collect();
     Ok(Json(List { items }))
 }
 
@@ -134,7 +134,7 @@ async fn create_lock(
 ) -> ApiResult<(StatusCode, Json<LockDto>)> {
     caller.require(Need::Admin, Some(&home_id))?;
     let body: LockName = body.parse()?;
-    Ok((StatusCode::CREATED, Json(s.hub.create_lock(&home_id, &body.name).await?.into())))
+    Ok((StatusCode::CREATED, Json(s.app.homes.create_lock(&home_id, &body.name).await?.into())))
 }
 
 #[utoipa::path(get, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])),
@@ -145,7 +145,7 @@ async fn get_lock(
     Path((home_id, lock_id)): Path<(String, String)>,
 ) -> ApiResult<Json<LockDto>> {
     caller.require(Need::Read, Some(&home_id))?;
-    Ok(Json(s.hub.get_lock(&home_id, &lock_id).await?.into()))
+    Ok(Json(s.app.homes.get_lock(&home_id, &lock_id).await?.into()))
 }
 
 #[utoipa::path(patch, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])), request_body = LockName,
@@ -158,7 +158,7 @@ async fn rename_lock(
 ) -> ApiResult<Json<LockDto>> {
     caller.require(Need::Admin, Some(&home_id))?;
     let body: LockName = body.parse()?;
-    Ok(Json(s.hub.rename_lock(&home_id, &lock_id, &body.name).await?.into()))
+    Ok(Json(s.app.homes.rename_lock(&home_id, &lock_id, &body.name).await?.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])),
@@ -169,7 +169,7 @@ async fn delete_lock(
     Path((home_id, lock_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     caller.require(Need::Admin, Some(&home_id))?;
-    s.hub.delete_lock(&home_id, &lock_id).await?;
+    s.app.homes.delete_lock(&home_id, &lock_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -183,7 +183,7 @@ async fn list_users(
     Path(home_id): Path<String>,
 ) -> ApiResult<Json<List<UserDto>>> {
     caller.require(Need::Read, Some(&home_id))?;
-    let items = s.hub.list_users(&home_id).await?.into_iter().map(UserDto::from).collect();
+    let items = s.app.users.list(&home_id).await?.into_iter().map(UserDto::from).collect();
     Ok(Json(List { items }))
 }
 
@@ -210,7 +210,7 @@ async fn create_user(
         enabled: body.enabled,
         code: body.code.0,
     };
-    let user = s.hub.create_user(&home_id, input, &caller.actor()).await?;
+    let user = s.app.users.create(&home_id, input, caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -222,7 +222,7 @@ async fn get_user(
     Path((home_id, user_id)): Path<(String, String)>,
 ) -> ApiResult<Json<UserDto>> {
     caller.require(Need::Read, Some(&home_id))?;
-    Ok(Json(s.hub.get_user(&home_id, &user_id).await?.into()))
+    Ok(Json(s.app.users.get(&home_id, &user_id).await?.into()))
 }
 
 #[utoipa::path(patch, path = "/api/v1/homes/{home_id}/users/{user_id}", tag = "users", security(("bearer" = [])), request_body = PatchUser,
@@ -252,7 +252,7 @@ async fn update_user(
         enabled: body.enabled,
         code: body.code.map(|c| c.0),
     };
-    Ok(Json(s.hub.update_user(&home_id, &user_id, patch, &caller.actor()).await?.into()))
+    Ok(Json(s.app.users.update(&home_id, &user_id, patch, caller.actor()).await?.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/homes/{home_id}/users/{user_id}", tag = "users", security(("bearer" = [])),
@@ -263,7 +263,7 @@ async fn delete_user(
     Path((home_id, user_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     caller.require(Need::Admin, Some(&home_id))?;
-    s.hub.delete_user(&home_id, &user_id, &caller.actor()).await?;
+    s.app.users.delete(&home_id, &user_id, caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -275,7 +275,7 @@ async fn reveal_code(
     Path((home_id, user_id)): Path<(String, String)>,
 ) -> ApiResult<Json<RevealedCode>> {
     caller.require(Need::Admin, Some(&home_id))?;
-    let code = s.hub.reveal_code(&home_id, &user_id, &caller.actor()).await?;
+    let code = s.app.users.reveal_code(&home_id, &user_id, caller.actor()).await?;
     Ok(Json(RevealedCode { code: code.to_string() }))
 }
 
@@ -292,7 +292,7 @@ async fn access(
 ) -> ApiResult<Json<AccessResponse>> {
     caller.require(Need::Device, Some(&home_id))?;
     let body: AccessRequest = body.parse()?;
-    let outcome = s.hub.access(&home_id, &body.code.0, &body.device, body.action.into(), Timestamp::now()).await?;
+    let outcome = s.app.access.attempt(&home_id, &body.code.0, &body.device, body.action.into()).await?;
     Ok(Json(AccessResponse::new(outcome, caller.is_admin())))
 }
 
@@ -322,8 +322,8 @@ async fn preview(
             ));
         }
     };
-    let at = optional_instant("at", body.at.as_deref())?.unwrap_or_else(Timestamp::now);
-    let outcome = s.hub.preview(&home_id, subject, &body.device, body.action.into(), at).await?;
+    let at = optional_instant("at", body.at.as_deref())?;
+    let outcome = s.app.access.preview(&home_id, subject, &body.device, body.action.into(), at).await?;
     Ok(Json(outcome.into()))
 }
 
@@ -349,7 +349,7 @@ async fn activity(
         limit: p.limit,
         cursor: p.cursor,
     };
-    let page = s.hub.activity(&home_id, query).await?.map_err(|e| query_invalid(e.0))?;
+    let page = s.app.activity.query(&home_id, query).await?.map_err(|e| query_invalid(e.0))?;
     let admin = caller.is_admin();
     Ok(Json(ActivityPageDto {
         items: page.items.into_iter().map(|item| ActivityDto::new(item, admin)).collect(),

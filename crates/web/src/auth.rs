@@ -4,7 +4,8 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use keyward_app::{Scope, TokenInfo};
+use keyward_app::TokenInfo;
+use keyward_core::{Actor, Scope};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -22,7 +23,7 @@ impl FromRequestParts<AppState> for Caller {
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(ApiError::unauthorized)?
             .trim();
-        let token = state.hub.authenticate(secret).await?.ok_or_else(ApiError::unauthorized)?;
+        let token = state.app.tokens.authenticate(secret).await?.ok_or_else(ApiError::unauthorized)?;
         Ok(Self(token))
     }
 }
@@ -54,7 +55,7 @@ impl Caller {
     }
 
     /// How the activity log names this caller.
-    pub fn actor(&self) -> String {
-        format!("token:{}", self.0.name)
+    pub fn actor(&self) -> Actor {
+        Actor::Token(self.0.name.clone())
     }
 }

@@ -4,8 +4,8 @@
 use std::fmt;
 
 use jiff::Timestamp;
-use keyward_app::{AccessOutcome, ActivityItem, HomeView, LockView, UserView};
-use keyward_core::{Action, LockAccess, ScheduleSpec, UserKind};
+use keyward_app::{AccessOutcome, HomeView, LockView, UserView};
+use keyward_core::{Action, ActivityEntry, DenyReason, LockAccess, ScheduleSpec, UserKind};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
@@ -33,10 +33,6 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
 
 pub fn time(t: Timestamp) -> String {
     t.to_string()
-}
-
-fn micros(t: i64) -> String {
-    time(keyward_app::micros_to_timestamp(t))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -87,20 +83,20 @@ impl From<HomeView> for HomeDto {
     fn from(h: HomeView) -> Self {
         Self {
             code_policy: CodePolicyDto {
-                min_length: h.code_min_length,
-                max_length: h.code_max_length,
-                reject_weak: h.code_reject_weak,
+                min_length: h.code_policy.min_length().into(),
+                max_length: h.code_policy.max_length().into(),
+                reject_weak: h.code_policy.reject_weak(),
             },
             lockout: LockoutDto {
-                max_attempts: h.lockout_max_attempts,
-                window_seconds: h.lockout_window_seconds,
-                lockout_seconds: h.lockout_seconds,
+                max_attempts: h.lockout_policy.max_attempts().into(),
+                window_seconds: h.lockout_policy.window_seconds().into(),
+                lockout_seconds: h.lockout_policy.lockout_seconds().into(),
             },
-            created_at: micros(h.created_at),
-            updated_at: micros(h.updated_at),
+            created_at: time(h.created_at),
+            updated_at: time(h.updated_at),
+            timezone: h.zone.as_str().to_owned(),
             id: h.id,
             name: h.name,
-            timezone: h.timezone,
         }
     }
 }
@@ -162,7 +158,7 @@ pub struct LockDto {
 
 impl From<LockView> for LockDto {
     fn from(l: LockView) -> Self {
-        Self { created_at: micros(l.created_at), updated_at: micros(l.updated_at), id: l.id, name: l.name }
+        Self { created_at: time(l.created_at), updated_at: time(l.updated_at), id: l.id, name: l.name }
     }
 }
 
@@ -455,7 +451,7 @@ impl AccessResponse {
             granted: outcome.granted,
             user: outcome.user.filter(|_| outcome.granted).map(|(id, name)| UserRef { id, name }),
             retry_after_seconds: outcome.retry_after,
-            reason: outcome.reason.filter(|_| show_reason).map(|r| r.as_str().to_owned()),
+            reason: outcome.reason.filter(|_| show_reason).map(|r| DenyReason::as_str(r).to_owned()),
         }
     }
 }
@@ -514,19 +510,19 @@ pub struct ActivityDto {
 }
 
 impl ActivityDto {
-    pub fn new(item: ActivityItem, admin: bool) -> Self {
-        let r = item.row;
+    pub fn new(entry: ActivityEntry, admin: bool) -> Self {
+        let e = entry.event;
         Self {
-            id: r.id,
-            at: time(item.at),
-            kind: r.kind,
-            device: r.device,
-            action: r.action,
-            outcome: r.outcome,
-            reason: r.reason,
-            user: r.user_id.map(|id| UserRef { id, name: r.user_name.unwrap_or_default() }),
-            actor: r.actor,
-            duress: (admin && r.duress).then_some(true),
+            id: entry.id,
+            at: time(e.at),
+            kind: e.kind.as_str().to_owned(),
+            device: e.device,
+            action: e.action.map(|a| a.as_str().to_owned()),
+            outcome: e.outcome.map(|o| o.as_str().to_owned()),
+            reason: e.reason.map(|r| r.as_str().to_owned()),
+            user: e.user.map(|u| UserRef { id: u.id, name: u.name }),
+            actor: e.actor.map(|a| a.to_text()),
+            duress: (admin && e.duress).then_some(true),
         }
     }
 }

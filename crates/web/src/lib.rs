@@ -1,16 +1,21 @@
 //! Keyward's HTTP surface: the JSON API under `/api/v1`, its OpenAPI
-//! document (generated from the handlers below), and `/healthz`.
+//! document (generated from the handlers), the owner's web UI, and
+//! `/healthz`.
 //!
-//! Every handler authorizes its caller first (`auth`), parses its input once
-//! at the edge (`json`), calls one use case of the [`keyward_app::Hub`], and
-//! maps a refusal to HTTP in one place (`error`).
+//! Every API handler authorizes its caller first (`auth`), parses its input
+//! once at the edge (`json`), calls one use case of the [`App`]'s services,
+//! and maps a refusal to HTTP in one place (`error`). Web concerns (CSRF,
+//! cookies, request ids, ending live streams at shutdown) live here, not in
+//! the use cases.
 
 mod api;
 mod auth;
+mod csrf;
 mod dto;
 mod error;
 mod json;
 mod openapi;
+mod request_id;
 mod ui;
 
 use std::sync::Arc;
@@ -18,7 +23,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use keyward_app::Hub;
+use keyward_app::App;
+use tokio::sync::watch;
 
 pub use error::ApiError;
 pub use openapi::openapi_json;
@@ -26,13 +32,34 @@ pub use openapi::openapi_json;
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-#[derive(Clone)]
-pub struct AppState {
-    pub hub: Arc<Hub>,
+/// What the web layer needs besides the services.
+pub struct WebConfig {
+    /// The key of the forms' CSRF tokens (the vault's web key).
+    pub csrf_key: [u8; 32],
+    /// Becomes true when the process begins to shut down: endless responses
+    /// (live activity) end, so the server can drain.
+    pub closing: watch::Receiver<bool>,
 }
 
-pub fn router(hub: Arc<Hub>) -> Router {
-    let state = AppState { hub };
+#[derive(Clone)]
+pub struct AppState {
+    pub app: Arc<App>,
+    csrf: Arc<csrf::CsrfKey>,
+    closing: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// Resolves when shutdown begins.
+    fn closing(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.clone();
+        async move {
+            let _ = closing.wait_for(|c| *c).await;
+        }
+    }
+}
+
+pub fn router(app: Arc<App>, config: WebConfig) -> Router {
+    let state = AppState { app, csrf: Arc::new(csrf::CsrfKey::new(&config.csrf_key)), closing: config.closing };
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/api/v1/openapi.json", get(openapi::serve))
@@ -42,5 +69,6 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(ui::headers::add))
+        .layer(axum::middleware::from_fn(request_id::trace))
         .with_state(state)
 }

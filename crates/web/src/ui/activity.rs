@@ -11,8 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use jiff::tz::TimeZone;
 use keyward_app::{ActivityQuery, AppError, HomeView};
-use keyward_core::{DenyReason, ZoneName};
-use keyward_store::ActivityRow;
+use keyward_core::{Action, ActivityEntry, ActivityKind, DenyReason, Outcome};
 use serde::{Deserialize, Serialize};
 
 use super::page;
@@ -99,41 +98,38 @@ pub struct Line {
     class: &'static str,
 }
 
-fn event_words(kind: &str) -> &'static str {
+fn event_words(kind: ActivityKind) -> &'static str {
     match kind {
-        "arrival" => "Arrived",
-        "departure" => "Left",
-        "access_denied" => "Refused",
-        "lockout" => "Locked out after wrong codes",
-        "code_revealed" => "Code revealed",
-        "user_created" => "User added",
-        "user_updated" => "User changed",
-        "user_deleted" => "User deleted",
-        _ => "Event",
+        ActivityKind::Arrival => "Arrived",
+        ActivityKind::Departure => "Left",
+        ActivityKind::AccessDenied => "Refused",
+        ActivityKind::Lockout => "Locked out after wrong codes",
+        ActivityKind::CodeRevealed => "Code revealed",
+        ActivityKind::UserCreated => "User added",
+        ActivityKind::UserUpdated => "User changed",
+        ActivityKind::UserDeleted => "User deleted",
     }
 }
 
-fn reason_words(reason: &str) -> &'static str {
-    match DenyReason::parse(reason) {
-        Some(DenyReason::LockedOut) => "keypad locked out",
-        Some(DenyReason::UnknownCode) => "unknown code",
-        Some(DenyReason::Disabled) => "user disabled",
-        Some(DenyReason::NotYetValid) => "not valid yet",
-        Some(DenyReason::Expired) => "no longer valid",
-        Some(DenyReason::UsesExhausted) => "no uses left",
-        Some(DenyReason::NotPermitted) => "no access to this",
-        Some(DenyReason::OutsideSchedule) => "outside their times",
-        None => "",
+fn reason_words(reason: DenyReason) -> &'static str {
+    match reason {
+        DenyReason::LockedOut => "keypad locked out",
+        DenyReason::UnknownCode => "unknown code",
+        DenyReason::Disabled => "user disabled",
+        DenyReason::NotYetValid => "not valid yet",
+        DenyReason::Expired => "no longer valid",
+        DenyReason::UsesExhausted => "no uses left",
+        DenyReason::NotPermitted => "no access to this",
+        DenyReason::OutsideSchedule => "outside their times",
     }
 }
 
-fn action_words(action: &str) -> &'static str {
+fn action_words(action: Action) -> &'static str {
     match action {
-        "unlock" => "unlock",
-        "disarm" => "disarm",
-        "arm_away" => "arm away",
-        "arm_stay" => "arm stay",
-        _ => "",
+        Action::Unlock => "unlock",
+        Action::Disarm => "disarm",
+        Action::ArmAway => "arm away",
+        Action::ArmStay => "arm stay",
     }
 }
 
@@ -143,38 +139,37 @@ pub struct Names {
 }
 
 impl Names {
-    pub fn line(&self, row: &ActivityRow) -> Line {
-        let at =
-            self.tz.to_datetime(keyward_app::micros_to_timestamp(row.at)).strftime("%a %-d %b %H:%M:%S").to_string();
-        let place = match (&row.device, &row.action) {
+    pub fn line(&self, entry: &ActivityEntry) -> Line {
+        let e = &entry.event;
+        let at = self.tz.to_datetime(e.at).strftime("%a %-d %b %H:%M:%S").to_string();
+        let place = match (&e.device, e.action) {
             (Some(device), Some(action)) => {
                 let name = self.devices.get(device).cloned().unwrap_or_else(|| "A removed lock".to_owned());
                 format!("{name} ({})", action_words(action))
             }
             _ => String::new(),
         };
-        let who = match (&row.user_name, row.kind.as_str()) {
-            (Some(name), _) => name.clone(),
-            (None, "lockout") => String::new(),
+        let who = match (&e.user, e.kind) {
+            (Some(user), _) => user.name.clone(),
+            (None, ActivityKind::Lockout) => String::new(),
             (None, _) => "Unknown code".to_owned(),
         };
-        let detail = match (&row.reason, &row.actor) {
+        let detail = match (e.reason, &e.actor) {
             (Some(reason), _) => reason_words(reason).to_owned(),
-            (None, Some(actor)) => format!("by {}", actor.trim_start_matches("owner:").trim_start_matches("token:")),
+            (None, Some(actor)) => format!("by {}", actor.name()),
             (None, None) => String::new(),
         };
-        let class = if row.outcome.as_deref() == Some("denied") || row.kind == "lockout" { "denied" } else { "" };
-        Line { at, event: event_words(&row.kind), who, place, detail, class }
+        let class = if e.outcome == Some(Outcome::Denied) || e.kind == ActivityKind::Lockout { "denied" } else { "" };
+        Line { at, event: event_words(e.kind), who, place, detail, class }
     }
 }
 
 async fn context(s: &AppState) -> Result<(HomeView, Names, Vec<(String, String)>, Vec<(String, String)>), AppError> {
     let home = super::first_home(s).await?;
-    let zone = ZoneName::parse(&home.timezone)?;
-    let mut devices: Vec<(String, String)> = vec![("panel".to_owned(), "Alarm panel".to_owned())];
-    devices.extend(s.hub.list_locks(&home.id).await?.into_iter().map(|l| (l.id, l.name)));
-    let users = s.hub.list_users(&home.id).await?.into_iter().map(|u| (u.id, u.name)).collect();
-    let names = Names { tz: zone.tz().clone(), devices: devices.iter().cloned().collect() };
+    let mut devices: Vec<(String, String)> = vec![(keyward_app::PANEL.to_owned(), "Alarm panel".to_owned())];
+    devices.extend(s.app.homes.list_locks(&home.id).await?.into_iter().map(|l| (l.id, l.name)));
+    let users = s.app.users.list(&home.id).await?.into_iter().map(|u| (u.id, u.name)).collect();
+    let names = Names { tz: home.zone.tz().clone(), devices: devices.iter().cloned().collect() };
     Ok((home, names, devices, users))
 }
 
@@ -207,12 +202,12 @@ pub async fn page_view(
         let (home, names, devices, users) = context(&s).await?;
         let cursor = (!filters.cursor.is_empty()).then(|| filters.cursor.clone());
         let query = filters.query(&names.tz, cursor, 100);
-        let page = s.hub.activity(&home.id, query).await?.map_err(|_| AppError::HomeNotFound)?;
+        let page = s.app.activity.query(&home.id, query).await?.map_err(|_| AppError::HomeNotFound)?;
         Ok::<_, AppError>(ActivityPage {
             active: "activity",
             csrf: &csrf.token,
             email: &owner.email,
-            timezone: home.timezone,
+            timezone: home.zone.as_str().to_owned(),
             users,
             devices,
             filter_user: filters.user_id.clone(),
@@ -220,7 +215,7 @@ pub async fn page_view(
             filter_outcome: filters.outcome.clone(),
             filter_date: filters.date.clone(),
             query: filters.url_query(None),
-            rows: page.items.iter().map(|item| names.line(&item.row)).collect(),
+            rows: page.items.iter().map(|entry| names.line(entry)).collect(),
             next: page.next_cursor.map(|c| filters.url_query(Some(&c))),
             live: filters.is_empty(),
         })
@@ -240,22 +235,24 @@ pub async fn csv(State(s): State<AppState>, SignedIn(_): SignedIn, Query(filters
         let mut cursor = None;
         for _ in 0..200 {
             let page = s
-                .hub
-                .activity(&home.id, filters.query(&names.tz, cursor, 500))
+                .app
+                .activity
+                .query(&home.id, filters.query(&names.tz, cursor, 500))
                 .await?
                 .map_err(|_| AppError::HomeNotFound)?;
-            for item in &page.items {
-                let (r, line) = (&item.row, names.line(&item.row));
+            for entry in &page.items {
+                let (e, line) = (&entry.event, names.line(entry));
+                let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
                 let fields = [
-                    item.at.to_string(),
+                    e.at.to_string(),
                     line.at,
-                    r.kind.clone(),
-                    r.user_name.clone().unwrap_or_default(),
-                    r.device.as_ref().and_then(|d| names.devices.get(d).cloned()).unwrap_or_default(),
-                    r.action.clone().unwrap_or_default(),
-                    r.outcome.clone().unwrap_or_default(),
-                    r.reason.clone().unwrap_or_default(),
-                    r.actor.clone().unwrap_or_default(),
+                    e.kind.as_str().to_owned(),
+                    text(e.user.as_ref().map(|u| u.name.as_str())),
+                    e.device.as_ref().and_then(|d| names.devices.get(d).cloned()).unwrap_or_default(),
+                    text(e.action.map(Action::as_str)),
+                    text(e.outcome.map(Outcome::as_str)),
+                    text(e.reason.map(DenyReason::as_str)),
+                    e.actor.as_ref().map(|a| a.to_text()).unwrap_or_default(),
                 ];
                 out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
                 out.push('\n');
@@ -293,8 +290,8 @@ pub async fn stream(State(s): State<AppState>, SignedIn(_): SignedIn) -> Respons
         Ok(found) => found,
         Err(e) => return super::failed(e),
     };
-    let receiver = s.hub.subscribe();
-    let closing = Box::pin(s.hub.closing());
+    let receiver = s.app.activity.subscribe();
+    let closing = Box::pin(s.closing());
     let state = (receiver, names, home.id, closing);
     let events = futures_util::stream::unfold(state, |(mut receiver, names, home_id, mut closing)| async move {
         loop {
@@ -303,8 +300,8 @@ pub async fn stream(State(s): State<AppState>, SignedIn(_): SignedIn) -> Respons
                 () = &mut closing => return None,
             };
             match next {
-                Ok(row) if row.home_id == home_id => {
-                    let data = serde_json::to_string(&names.line(&row)).unwrap_or_default();
+                Ok(entry) if entry.home_id == home_id => {
+                    let data = serde_json::to_string(&names.line(&entry)).unwrap_or_default();
                     return Some((
                         Ok::<_, Infallible>(Event::default().data(data)),
                         (receiver, names, home_id, closing),

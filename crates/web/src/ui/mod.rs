@@ -115,11 +115,11 @@ fn csrf_refused(link: &str) -> Response {
 }
 
 async fn start(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if s.hub.needs_setup().await.unwrap_or(false) {
+    if s.app.owners.needs_setup().await.unwrap_or(false) {
         return Redirect::to("/setup").into_response();
     }
     let signed_in = match cookie(&headers, SESSION_COOKIE) {
-        Some(secret) => s.hub.session_owner(secret).await.ok().flatten().is_some(),
+        Some(secret) => s.app.owners.session_owner(secret).await.ok().flatten().is_some(),
         None => false,
     };
     Redirect::to(if signed_in { "/users" } else { "/login" }).into_response()
@@ -148,7 +148,7 @@ struct SetupForm {
 }
 
 async fn setup_page(State(s): State<AppState>, csrf: Csrf) -> Response {
-    if !s.hub.needs_setup().await.unwrap_or(false) {
+    if !s.app.owners.needs_setup().await.unwrap_or(false) {
         return Redirect::to("/login").into_response();
     }
     csrf.attach(page(&SetupPage { csrf: &csrf.token, email: "", error: None }))
@@ -163,7 +163,7 @@ async fn setup_submit(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/setup");
     }
-    match s.hub.set_up_owner(&form.setup_code, &form.email, &form.password).await {
+    match s.app.owners.set_up(&form.setup_code, &form.email, &form.password).await {
         Ok((_, session)) => signed_in_redirect(&headers, &session.0),
         Err(SetupError::AlreadySetUp) => Redirect::to("/login").into_response(),
         Err(e) => {
@@ -199,7 +199,7 @@ struct LoginForm {
 }
 
 async fn login_page(State(s): State<AppState>, csrf: Csrf) -> Response {
-    if s.hub.needs_setup().await.unwrap_or(false) {
+    if s.app.owners.needs_setup().await.unwrap_or(false) {
         return Redirect::to("/setup").into_response();
     }
     csrf.attach(page(&LoginPage { csrf: &csrf.token, email: "", error: None }))
@@ -215,7 +215,7 @@ async fn login_submit(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/login");
     }
-    match s.hub.sign_in(&form.email, &form.password, &peer.ip().to_string()).await {
+    match s.app.owners.sign_in(&form.email, &form.password, &peer.ip().to_string()).await {
         Ok((_, session)) => signed_in_redirect(&headers, &session.0),
         Err(e) => {
             let status = match e {
@@ -235,7 +235,7 @@ fn signed_in_redirect(headers: &HeaderMap, secret: &str) -> Response {
     let mut response = Redirect::to("/users").into_response();
     let cookies = response.headers_mut();
     cookies.append(SET_COOKIE, set_cookie(headers, SESSION_COOKIE, secret, "Lax", None));
-    cookies.append(SET_COOKIE, set_cookie(headers, CSRF_COOKIE, &keyward_store::random_hex(32), "Strict", None));
+    cookies.append(SET_COOKIE, set_cookie(headers, CSRF_COOKIE, &keyward_app::secrets::random_hex(32), "Strict", None));
     response
 }
 
@@ -250,7 +250,7 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, Form(form): Form<
         return csrf_refused("/users");
     }
     if let Some(secret) = cookie(&headers, SESSION_COOKIE)
-        && let Err(e) = s.hub.sign_out(secret).await
+        && let Err(e) = s.app.owners.sign_out(secret).await
     {
         tracing::error!(error = %e, "sign-out failed");
     }
@@ -284,7 +284,7 @@ async fn invite_page(
     csrf: Csrf,
     axum::extract::Path(secret): axum::extract::Path<String>,
 ) -> Response {
-    match s.hub.invitation(&secret).await {
+    match s.app.owners.invitation(&secret).await {
         // The link is a credential: kept out of caches (and, by the
         // Referrer-Policy, out of other sites' logs).
         Ok(Some(email)) => {
@@ -313,12 +313,12 @@ async fn invite_submit(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/login");
     }
-    match s.hub.accept_invitation(&secret, &form.password).await {
+    match s.app.owners.accept_invitation(&secret, &form.password).await {
         Ok((_, session)) => signed_in_redirect(&headers, &session.0),
         Err(SetupError::InviteInvalid) => invite_invalid(),
         Err(SetupError::App(e)) => failed(e),
         Err(e) => {
-            let email = s.hub.invitation(&secret).await.ok().flatten().unwrap_or_default();
+            let email = s.app.owners.invitation(&secret).await.ok().flatten().unwrap_or_default();
             let error = Some(first_upper(&e.to_string()));
             let view = InvitePage { csrf: &csrf.token, email: &email, secret: &secret, error };
             (StatusCode::UNPROCESSABLE_ENTITY, csrf.attach(page(&view))).into_response()
@@ -353,9 +353,9 @@ struct UsersPage<'a> {
 async fn users_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
     let result = async {
         let home = first_home(&s).await?;
-        let locks = s.hub.list_locks(&home.id).await?;
-        let users = s.hub.list_users(&home.id).await?;
-        let tz = keyward_core::ZoneName::parse(&home.timezone).map_err(keyward_app::AppError::from)?;
+        let locks = s.app.homes.list_locks(&home.id).await?;
+        let users = s.app.users.list(&home.id).await?;
+        let tz = &home.zone;
         let rows = users
             .iter()
             .map(|u| UserRowView {
@@ -376,8 +376,8 @@ async fn users_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: 
             active: "users",
             csrf: &csrf.token,
             email: &owner.email,
-            home_name: home.name,
-            timezone: home.timezone,
+            home_name: home.name.clone(),
+            timezone: home.zone.as_str().to_owned(),
             rows,
         })
     }
@@ -391,7 +391,7 @@ async fn users_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: 
 /// The home the pages show: the first one (several homes per installation
 /// come with the many-homes issue).
 pub(crate) async fn first_home(s: &AppState) -> Result<keyward_app::HomeView, keyward_app::AppError> {
-    s.hub.list_homes().await?.into_iter().next().ok_or(keyward_app::AppError::HomeNotFound)
+    s.app.homes.list().await?.into_iter().next().ok_or(keyward_app::AppError::HomeNotFound)
 }
 
 pub(crate) fn first_upper(text: &str) -> String {

@@ -5,7 +5,8 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use keyward_app::{AppError, HomePatch, HomeView, Scope};
+use keyward_app::{AppError, HomePatch, HomeView};
+use keyward_core::Scope;
 use serde::Deserialize;
 
 use super::web::{Csrf, SignedIn, csrf_ok};
@@ -29,7 +30,7 @@ struct LocksPage<'a> {
 }
 
 async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String>) -> Response {
-    let locks = async { s.hub.list_locks(&first_home(s).await?.id).await }.await;
+    let locks = async { s.app.homes.list_locks(&first_home(s).await?.id).await }.await;
     match locks {
         Ok(locks) => {
             let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
@@ -63,7 +64,7 @@ pub async fn add_lock(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/locks");
     }
-    let added = async { s.hub.create_lock(&first_home(&s).await?.id, &form.name).await }.await;
+    let added = async { s.app.homes.create_lock(&first_home(&s).await?.id, &form.name).await }.await;
     match added {
         Ok(_) => Redirect::to("/locks").into_response(),
         Err(e @ AppError::Name(_)) => locks_view(&s, &owner.email, &csrf, Some(sentence(&e))).await,
@@ -82,7 +83,7 @@ pub async fn rename_lock(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/locks");
     }
-    let renamed = async { s.hub.rename_lock(&first_home(&s).await?.id, &id, &form.name).await }.await;
+    let renamed = async { s.app.homes.rename_lock(&first_home(&s).await?.id, &id, &form.name).await }.await;
     match renamed {
         Ok(_) => Redirect::to("/locks").into_response(),
         Err(e @ AppError::Name(_)) => locks_view(&s, &owner.email, &csrf, Some(sentence(&e))).await,
@@ -96,7 +97,7 @@ pub async fn remove_lock_page(
     csrf: Csrf,
     Path(id): Path<String>,
 ) -> Response {
-    let lock = async { s.hub.get_lock(&first_home(&s).await?.id, &id).await }.await;
+    let lock = async { s.app.homes.get_lock(&first_home(&s).await?.id, &id).await }.await;
     match lock {
         Ok(lock) => csrf.attach(page(&ConfirmPage {
             active: "locks",
@@ -123,7 +124,7 @@ pub async fn remove_lock(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/locks");
     }
-    match async { s.hub.delete_lock(&first_home(&s).await?.id, &id).await }.await {
+    match async { s.app.homes.delete_lock(&first_home(&s).await?.id, &id).await }.await {
         Ok(()) => Redirect::to("/locks").into_response(),
         Err(e) => failed(e),
     }
@@ -134,7 +135,7 @@ pub async fn remove_lock(
 pub struct TokenLine {
     id: String,
     name: String,
-    scope: String,
+    scope: &'static str,
     revoked: bool,
 }
 
@@ -191,14 +192,14 @@ async fn settings_view_with(
     invite_link: Option<String>,
 ) -> Response {
     let loaded =
-        async { Ok::<_, AppError>((first_home(s).await?, s.hub.list_tokens().await?, s.hub.list_owners().await?)) }
+        async { Ok::<_, AppError>((first_home(s).await?, s.app.tokens.list().await?, s.app.owners.list().await?)) }
             .await;
     match loaded {
         Ok((home, tokens, owners)) => {
             let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
             let tokens = tokens
                 .into_iter()
-                .map(|t| TokenLine { revoked: t.revoked_at.is_some(), id: t.id, name: t.name, scope: t.scope })
+                .map(|t| TokenLine { revoked: t.revoked_at.is_some(), id: t.id, name: t.name, scope: t.scope.as_str() })
                 .collect();
             let view = SettingsPage {
                 active: "settings",
@@ -272,7 +273,7 @@ pub async fn save_settings(
         lockout_window_seconds: number(&form.window_seconds),
         lockout_seconds: number(&form.lockout_seconds),
     };
-    let saved = async { s.hub.update_home(&first_home(&s).await?.id, patch).await }.await;
+    let saved = async { s.app.homes.update(&first_home(&s).await?.id, patch).await }.await;
     match saved {
         Ok(_) => settings_view(&s, &owner.email, &csrf, None, Some("Settings saved."), None).await,
         Err(e @ (AppError::Name(_) | AppError::TimeZone(_) | AppError::Policy(_))) => {
@@ -305,7 +306,7 @@ pub async fn create_token(
     let Some(scope) = Scope::parse(&form.scope) else {
         return settings_view(&s, &owner.email, &csrf, Some("Choose a scope.".to_owned()), None, None).await;
     };
-    match s.hub.create_token(&form.name, scope, None).await {
+    match s.app.tokens.create(&form.name, scope, None).await {
         Ok((_, secret)) => settings_view(&s, &owner.email, &csrf, None, None, Some(secret)).await,
         Err(e @ AppError::Name(_)) => settings_view(&s, &owner.email, &csrf, Some(sentence(&e)), None, None).await,
         Err(e) => failed(e),
@@ -322,7 +323,7 @@ pub async fn revoke_token(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/settings");
     }
-    match s.hub.revoke_token(&id).await {
+    match s.app.tokens.revoke(&id).await {
         Ok(()) => Redirect::to("/settings").into_response(),
         Err(e) => failed(e),
     }
@@ -338,7 +339,7 @@ pub async fn sign_out_everywhere(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/settings");
     }
-    match s.hub.sign_out_everywhere(&owner.id).await {
+    match s.app.owners.sign_out_everywhere(&owner.id).await {
         Ok(_) => {
             let mut response = Redirect::to("/login").into_response();
             let expired = super::web::set_cookie(&headers, super::web::SESSION_COOKIE, "", "Lax", Some(0));
@@ -368,7 +369,7 @@ pub async fn invite(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/settings");
     }
-    match s.hub.invite_owner(&owner, &form.email).await {
+    match s.app.owners.invite(&owner, &form.email).await {
         Ok(secret) => {
             let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
             let scheme = if headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https") {

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_app::{AppError, HomeView, LockView};
-use keyward_core::ZoneName;
+use keyward_core::{Actor, ZoneName};
 
 use super::user_form::{FieldErrors, UserForm, field_error};
 use super::web::{Csrf, SignedIn, csrf_ok};
@@ -43,8 +43,8 @@ struct RevealedPage<'a> {
 /// The home the pages show, its locks and its time zone.
 async fn home(s: &AppState) -> Result<(HomeView, Vec<LockView>, ZoneName), AppError> {
     let home = super::first_home(s).await?;
-    let locks = s.hub.list_locks(&home.id).await?;
-    let zone = ZoneName::parse(&home.timezone)?;
+    let locks = s.app.homes.list_locks(&home.id).await?;
+    let zone = home.zone.clone();
     Ok((home, locks, zone))
 }
 
@@ -83,7 +83,7 @@ fn form_page(
 pub async fn new_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
     match home(&s).await {
         Ok((home, locks, _)) => {
-            form_page(&csrf, &owner.email, None, &home.timezone, UserForm::new_user(), &locks, FieldErrors::new())
+            form_page(&csrf, &owner.email, None, home.zone.as_str(), UserForm::new_user(), &locks, FieldErrors::new())
         }
         Err(e) => failed(e),
     }
@@ -97,7 +97,7 @@ pub async fn edit_page(
 ) -> Response {
     let loaded = async {
         let (home, locks, zone) = home(&s).await?;
-        let user = s.hub.get_user(&home.id, &user_id).await?;
+        let user = s.app.users.get(&home.id, &user_id).await?;
         Ok::<_, AppError>((home, locks, zone, user))
     }
     .await;
@@ -108,7 +108,7 @@ pub async fn edit_page(
                 &csrf,
                 &owner.email,
                 Some((&user.id, &user.name)),
-                &home.timezone,
+                home.zone.as_str(),
                 form,
                 &locks,
                 FieldErrors::new(),
@@ -157,7 +157,7 @@ async fn submit(
         Err(e) => return failed(e),
     };
     let current = match &user_id {
-        Some(id) => match s.hub.get_user(&home.id, id).await {
+        Some(id) => match s.app.users.get(&home.id, id).await {
             Ok(user) => Some(user),
             Err(e) => return failed(e),
         },
@@ -165,26 +165,26 @@ async fn submit(
     };
     let who = current.as_ref().map(|u| (u.id.as_str(), u.name.as_str()));
     let mut form = UserForm::from_pairs(&pairs);
-    let actor = format!("owner:{}", owner.email);
+    let actor = Actor::Owner(owner.email.clone());
     let mut errors = FieldErrors::new();
 
     if pairs.iter().any(|(k, v)| k == "action" && v == "generate") {
-        match s.hub.generate_code(&home.id, form.kind(), user_id.as_deref()).await {
+        match s.app.users.generate_code(&home.id, form.kind(), user_id.as_deref()).await {
             Ok(code) => form.code = code.to_string(),
             Err(_) => {
                 errors.insert("code", "No free code could be found; widen the code lengths in Settings.".into());
             }
         }
         // A proposed code is shown, not saved: the owner saves it with the form.
-        return form_page(&csrf, &owner.email, who, &home.timezone, form, &locks, errors);
+        return form_page(&csrf, &owner.email, who, home.zone.as_str(), form, &locks, errors);
     }
 
     let checked = form.check(zone.tz(), current.is_some(), &mut errors);
     let saved = match (checked, &current) {
         (None, _) => None,
-        (Some(checked), None) => Some(s.hub.create_user(&home.id, form.input(&checked), &actor).await),
+        (Some(checked), None) => Some(s.app.users.create(&home.id, form.input(&checked), actor.clone()).await),
         (Some(checked), Some(user)) => {
-            Some(s.hub.update_user(&home.id, &user.id, form.patch(&checked, user, zone.tz()), &actor).await)
+            Some(s.app.users.update(&home.id, &user.id, form.patch(&checked, user, zone.tz()), actor.clone()).await)
         }
     };
     match saved {
@@ -193,14 +193,14 @@ async fn submit(
             Some((field, message)) => {
                 errors.insert(field, message);
                 form.code.clear();
-                form_page(&csrf, &owner.email, who, &home.timezone, form, &locks, errors)
+                form_page(&csrf, &owner.email, who, home.zone.as_str(), form, &locks, errors)
             }
             None => failed(e),
         },
         None => {
             // The code is never sent back to the browser.
             form.code.clear();
-            form_page(&csrf, &owner.email, who, &home.timezone, form, &locks, errors)
+            form_page(&csrf, &owner.email, who, home.zone.as_str(), form, &locks, errors)
         }
     }
 }
@@ -213,7 +213,7 @@ async fn confirm(
     what: Confirm,
 ) -> Response {
     let user = match home(s).await {
-        Ok((home, _, _)) => s.hub.get_user(&home.id, user_id).await,
+        Ok((home, _, _)) => s.app.users.get(&home.id, user_id).await,
         Err(e) => Err(e),
     };
     let user = match user {
@@ -284,7 +284,7 @@ pub async fn delete(
         return csrf_refused("/users");
     }
     let deleted = match home(&s).await {
-        Ok((home, _, _)) => s.hub.delete_user(&home.id, &id, &format!("owner:{}", owner.email)).await,
+        Ok((home, _, _)) => s.app.users.delete(&home.id, &id, Actor::Owner(owner.email.clone())).await,
         Err(e) => Err(e),
     };
     match deleted {
@@ -306,8 +306,8 @@ pub async fn reveal(
     }
     let revealed = async {
         let (home, _, _) = home(&s).await?;
-        let user = s.hub.get_user(&home.id, &id).await?;
-        let code = s.hub.reveal_code(&home.id, &id, &format!("owner:{}", owner.email)).await?;
+        let user = s.app.users.get(&home.id, &id).await?;
+        let code = s.app.users.reveal_code(&home.id, &id, Actor::Owner(owner.email.clone())).await?;
         Ok::<_, AppError>((user, code))
     }
     .await;

@@ -46,11 +46,11 @@ impl FromRequestParts<AppState> for Csrf {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         match cookie(&parts.headers, CSRF_COOKIE).filter(|c| c.len() == 64) {
-            Some(existing) => Ok(Self { token: state.hub.csrf_token(existing), new_cookie: None }),
+            Some(existing) => Ok(Self { token: state.csrf.token(existing), new_cookie: None }),
             None => {
-                let value = keyward_store::random_hex(32);
+                let value = keyward_app::secrets::random_hex(32);
                 let new_cookie = Some(set_cookie(&parts.headers, CSRF_COOKIE, &value, "Strict", None));
-                Ok(Self { token: state.hub.csrf_token(&value), new_cookie })
+                Ok(Self { token: state.csrf.token(&value), new_cookie })
             }
         }
     }
@@ -69,7 +69,7 @@ impl Csrf {
 
 /// Whether a submitted form's token matches the browser's CSRF cookie.
 pub fn csrf_ok(state: &AppState, headers: &HeaderMap, token: &str) -> bool {
-    cookie(headers, CSRF_COOKIE).is_some_and(|c| state.hub.csrf_valid(c, token))
+    cookie(headers, CSRF_COOKIE).is_some_and(|c| state.csrf.valid(c, token))
 }
 
 /// The signed-in owner; anyone else is sent to sign in (or to set up).
@@ -80,11 +80,11 @@ impl FromRequestParts<AppState> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE)
-            && let Ok(Some(owner)) = state.hub.session_owner(secret).await
+            && let Ok(Some(owner)) = state.app.owners.session_owner(secret).await
         {
             return Ok(Self(owner));
         }
-        let to = if state.hub.needs_setup().await.unwrap_or(false) { "/setup" } else { "/login" };
+        let to = if state.app.owners.needs_setup().await.unwrap_or(false) { "/setup" } else { "/login" };
         Err(Redirect::to(to).into_response())
     }
 }

@@ -10,11 +10,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use keyward_store::{Pending, StoreError};
 use rusqlite::Connection;
-use tokio::sync::oneshot;
 
-use crate::StoreError;
-use crate::db::open_connection;
+use crate::db::{open_connection, sql_error};
 
 /// The most jobs one transaction takes, so a burst cannot delay its first
 /// callers without bound.
@@ -26,9 +25,15 @@ type Finish = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
 /// caller once the commit's outcome is known.
 type Work = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
 
+enum Message {
+    Work(Work),
+    /// Commit what came before, then stop.
+    Stop,
+}
+
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Work>,
+    jobs: mpsc::Sender<Message>,
 }
 
 pub struct WriterHandle {
@@ -37,8 +42,8 @@ pub struct WriterHandle {
 }
 
 impl WriterHandle {
-    /// Waits until every job sent before the last `Writer` was dropped is
-    /// committed, and the WAL is checkpointed.
+    /// Waits until every job queued before `Writer::stop` (or before the last
+    /// `Writer` was dropped) is committed, and the WAL is checkpointed.
     pub fn join(self) {
         if self.writer.join().is_err() {
             tracing::error!("the database writer thread panicked");
@@ -61,13 +66,13 @@ impl Writer {
         // Checkpoints copy the WAL back into the database; left to SQLite they
         // run inside a commit and stall every request waiting on it. The
         // checkpointer thread runs them beside the writer instead.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql_error)?;
         // A WAL that grew under a burst is cut back when it restarts.
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(sql_error)?;
         let path = conn.path().map(PathBuf::from).ok_or(StoreError::Corrupt("the database has no file"))?;
         let checkpoint_conn = open_connection(&path, false)?;
         let thread_error = |source| StoreError::DataDir { path: path.clone(), source };
-        let (jobs, inbox) = mpsc::channel::<Work>();
+        let (jobs, inbox) = mpsc::channel::<Message>();
         // The writer holds `alive`; when it ends, the checkpointer sees the
         // channel close, checkpoints once more, and ends too.
         let (alive, writer_gone) = mpsc::channel::<()>();
@@ -95,18 +100,24 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit(f)?.committed().await
+        self.submit(f).committed().await
+    }
+
+    /// Lets the writer commit everything queued so far, then stop; later
+    /// writes fail with `WriterGone`.
+    pub fn stop(&self) {
+        let _ = self.jobs.send(Message::Stop);
     }
 
     /// Queues `f` now, in order with every other write, and returns what to
     /// await for its commit. Callers that must order a write against
     /// in-memory state submit while holding their lock and await after.
-    pub fn submit<T, F>(&self, f: F) -> Result<Pending<T>, StoreError>
+    pub fn submit<T, F>(&self, f: F) -> Pending<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
+        let (reply, pending) = Pending::new();
         let work: Work = Box::new(move |conn: Option<&Connection>| {
             let outcome = match conn {
                 Some(conn) => in_savepoint(conn, f),
@@ -118,35 +129,30 @@ impl Writer {
                     (Err(_), Ok(_)) => Err(StoreError::Corrupt("the batch holding this write failed to commit")),
                     (Err(_), Err(e)) => Err(e),
                 };
-                // The caller may have gone away; its write is committed regardless.
-                let _ = reply.send(result);
+                reply.send(result);
             })
         });
-        self.jobs.send(work).map_err(|_| StoreError::WriterGone)?;
-        Ok(Pending(answer))
-    }
-}
-
-/// A write that is queued; await [`Pending::committed`] for its outcome.
-pub struct Pending<T>(oneshot::Receiver<Result<T, StoreError>>);
-
-impl<T> Pending<T> {
-    pub async fn committed(self) -> Result<T, StoreError> {
-        self.0.await.map_err(|_| StoreError::WriterGone)?
+        match self.jobs.send(Message::Work(work)) {
+            Ok(()) => pending,
+            // The job (and its reply) came back undelivered: the caller's
+            // `Pending` then resolves to `WriterGone`.
+            Err(_) => Pending::failed(StoreError::WriterGone),
+        }
     }
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
     // Cached statements: a job's savepoint costs no SQL parsing.
-    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+    let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map_err(sql_error);
+    run("SAVEPOINT job")?;
     match f(conn) {
         Ok(value) => {
-            conn.prepare_cached("RELEASE job")?.execute([])?;
+            run("RELEASE job")?;
             Ok(value)
         }
         Err(e) => {
-            conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
-            conn.prepare_cached("RELEASE job")?.execute([])?;
+            run("ROLLBACK TO job")?;
+            run("RELEASE job")?;
             Err(e)
         }
     }
@@ -189,22 +195,32 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64)> {
     conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| Ok((r.get(1)?, r.get(2)?)))
 }
 
-fn run(conn: Connection, inbox: mpsc::Receiver<Work>, restart_wanted: &AtomicBool) {
+fn run(conn: Connection, inbox: mpsc::Receiver<Message>, restart_wanted: &AtomicBool) {
     let mut batch: Vec<Work> = Vec::with_capacity(64);
     let mut finishers = Vec::with_capacity(64);
-    // Blocks until a job arrives; ends when every Writer is dropped and the inbox is empty.
-    while let Ok(first) = inbox.recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match inbox.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    let mut stopping = false;
+    // Blocks until a job arrives; ends when asked to stop, or when every
+    // Writer is dropped and the inbox is empty.
+    while !stopping && let Ok(first) = inbox.recv() {
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Work(job) => batch.push(job),
+                Message::Stop => {
+                    stopping = true;
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = inbox.try_recv().ok();
             }
         }
-        let committed = commit_batch(&conn, &mut batch, &mut finishers);
-        if let Err(e) = &committed {
-            tracing::error!(error = %e, jobs = finishers.len(), "a write batch failed to commit");
+        if batch.is_empty() {
+            continue;
         }
+        // A failed commit reaches every caller in the batch, who logs it at
+        // the edge; it is not logged here a second time.
+        let committed = commit_batch(&conn, &mut batch, &mut finishers);
         for finish in finishers.drain(..) {
             finish(committed.as_ref().map(|_| ()));
         }
@@ -222,7 +238,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Work>, finishers: &mut Vec<Fi
         for work in batch.drain(..) {
             finishers.push(work(None));
         }
-        return Err(e.into());
+        return Err(sql_error(e));
     }
     for work in batch.drain(..) {
         finishers.push(work(Some(conn)));
@@ -231,7 +247,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Work>, finishers: &mut Vec<Fi
         Ok(_) => Ok(()),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-            Err(e.into())
+            Err(sql_error(e))
         }
     }
 }
@@ -239,7 +255,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Work>, finishers: &mut Vec<Fi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Db;
+    use crate::db::Db;
 
     fn count(conn: &Connection) -> i64 {
         conn.query_row("SELECT count(*) FROM meta WHERE key LIKE 't%'", [], |r| r.get(0)).expect("count")
@@ -248,22 +264,19 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_job_rolls_back_alone_and_the_rest_commit() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let opened = Db::open(dir.path()).expect("open");
-        let (writer, handle) = Writer::spawn(opened.connection).expect("spawn");
+        let (db, connection, _) = Db::open(&dir.path().join("keyward.db"), true).expect("open");
+        let (writer, handle) = Writer::spawn(connection).expect("spawn");
         let mut pending = Vec::new();
         for i in 0..200 {
-            pending.push(
-                writer
-                    .submit(move |conn| {
-                        conn.execute("INSERT INTO meta (key, value) VALUES (?1, x'00')", [format!("t{i}")])?;
-                        if i % 50 == 7 {
-                            // Half done, then refused: the savepoint undoes the insert.
-                            return Err(StoreError::Conflict);
-                        }
-                        Ok(i)
-                    })
-                    .expect("queued"),
-            );
+            pending.push(writer.submit(move |conn| {
+                conn.execute("INSERT INTO meta (key, value) VALUES (?1, x'00')", [format!("t{i}")])
+                    .map_err(sql_error)?;
+                if i % 50 == 7 {
+                    // Half done, then refused: the savepoint undoes the insert.
+                    return Err(StoreError::Conflict);
+                }
+                Ok(i)
+            }));
         }
         let mut ok = 0;
         for (i, p) in pending.into_iter().enumerate() {
@@ -277,10 +290,12 @@ mod tests {
             }
         }
         assert_eq!(ok, 196);
-        let committed = opened.db.read(|conn| Ok(count(conn))).expect("read");
+        let committed = db.read(|conn| Ok(count(conn))).expect("read");
         assert_eq!(committed, 196, "every acknowledged write is visible to a new reader");
-        drop(writer);
+        writer.stop();
         handle.join();
+        let late = writer.submit(|_| Ok(())).committed().await;
+        assert!(matches!(late, Err(StoreError::WriterGone)), "a stopped writer takes nothing more");
         let wal = dir.path().join("keyward.db-wal");
         assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0, "the last checkpoint empties the WAL");
     }

@@ -1,20 +1,19 @@
+//! Random ids and secrets, and the one-way form secrets are stored in.
+
 use std::fmt::Write;
 
-/// An opaque, unguessable id: 96 random bits as 24 hex digits. Never
-/// sequential, so one id tells nothing of the others.
-pub fn new_id() -> String {
-    random_hex(12)
-}
+use keyward_store::Digest;
 
-pub(crate) fn fill_random(buf: &mut [u8]) {
+fn fill_random(buf: &mut [u8]) {
     // The OS RNG failing is not recoverable and not caused by input.
     #[allow(clippy::expect_used)]
     getrandom::fill(buf).expect("the operating system's random number generator failed");
 }
 
-/// Microseconds since the Unix epoch: how every instant is stored.
-pub fn now_micros() -> i64 {
-    jiff::Timestamp::now().as_microsecond()
+/// An opaque, unguessable id: 96 random bits as 24 hex digits. Never
+/// sequential, so one id tells nothing of the others.
+pub fn new_id() -> String {
+    random_hex(12)
 }
 
 /// `n` random bytes as lowercase hex.
@@ -29,9 +28,9 @@ pub fn random_hex(n: usize) -> String {
     out
 }
 
-/// API tokens are 256 random bits, so a plain SHA-256 is a sufficient
-/// one-way form to store and look up.
-pub fn token_hash(secret: &str) -> [u8; 32] {
-    use sha2::Digest;
+/// Tokens, sessions and invitations are 256 random bits, so a plain SHA-256
+/// is a sufficient one-way form to store and look up.
+pub fn token_hash(secret: &str) -> Digest {
+    use sha2::Digest as _;
     sha2::Sha256::digest(secret.as_bytes()).into()
 }

@@ -1,9 +1,10 @@
 //! Schema migrations, embedded in the binary and applied in order at start.
 //! `PRAGMA user_version` records the last one applied.
 
+use keyward_store::StoreError;
 use rusqlite::Connection;
 
-use crate::StoreError;
+use crate::db::sql_error;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
@@ -14,15 +15,18 @@ const MIGRATIONS: &[&str] = &[
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let known = MIGRATIONS.len() as i64;
-    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql_error)?;
     if found > known {
         return Err(StoreError::SchemaTooNew { found, known });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)?;
-        tx.commit()?;
+        let apply = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", index as i64 + 1)?;
+            tx.commit()
+        };
+        apply(conn).map_err(sql_error)?;
         tracing::info!(version = index + 1, "applied database migration");
     }
     Ok(())

@@ -1,0 +1,52 @@
+//! The one recording path: everything an event changes (activity entries,
+//! a lockout count, a use count, a user) is written by one `record` call,
+//! in one transaction, and the entries reach live views once committed.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use keyward_core::{ActivityEntry, Event};
+use keyward_store::{HomeStore, Record, StoreError};
+use tokio::sync::broadcast;
+
+use crate::secrets::new_id;
+
+pub(crate) struct Recorder {
+    store: Arc<dyn HomeStore>,
+    /// Every entry, once committed, for live views.
+    feed: broadcast::Sender<ActivityEntry>,
+}
+
+impl Recorder {
+    pub fn new(store: Arc<dyn HomeStore>) -> Self {
+        Self { store, feed: broadcast::channel(256).0 }
+    }
+
+    /// Queues the record now, in order with every write before it (callers
+    /// that must order it against their in-memory state call this while
+    /// holding their lock); the returned future resolves once it is durably
+    /// committed, and then publishes its entries.
+    pub fn record(&self, record: Record) -> impl Future<Output = Result<(), StoreError>> + Send + '_ {
+        let pending = self.store.record(record);
+        async move {
+            let entries = pending.committed().await?;
+            if self.feed.receiver_count() > 0 {
+                for entry in entries {
+                    let _ = self.feed.send(entry);
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Live activity: every entry after it is committed. A receiver that
+    /// falls behind skips entries (the log itself has them all).
+    pub fn subscribe(&self) -> broadcast::Receiver<ActivityEntry> {
+        self.feed.subscribe()
+    }
+}
+
+/// An event of a home, with a new id, ready to record.
+pub(crate) fn entry(home_id: &str, event: Event) -> ActivityEntry {
+    ActivityEntry { id: new_id(), home_id: home_id.to_owned(), event }
+}

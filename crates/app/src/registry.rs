@@ -1,0 +1,129 @@
+//! The homes the hub holds in memory: settings, locks, users with the keyed
+//! digests of their codes, and each device's lockout count, loaded once and
+//! mirrored in the store on every change. A decision is a digest and two
+//! hash lookups; no read query is on the access path.
+//!
+//! Every change to a home holds that home's lock from validation to commit,
+//! so decisions and edits never interleave.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use keyward_core::{CodeDirectory, LockoutState, User};
+use keyward_store::{CodeMac, HomeRecord, LockRecord, Snapshot, UserRecord, Vault};
+use tokio::sync::Mutex;
+
+use crate::AppError;
+
+/// The device id of the alarm panel (every other device is a lock id).
+pub const PANEL: &str = "panel";
+
+pub(crate) struct HomeState {
+    pub home: HomeRecord,
+    pub locks: HashMap<String, LockRecord>,
+    pub users: HashMap<String, UserRecord>,
+    pub by_mac: HashMap<CodeMac, String>,
+    pub lockouts: HashMap<String, LockoutState>,
+}
+
+impl HomeState {
+    pub fn new(home: HomeRecord) -> Self {
+        Self { home, locks: HashMap::new(), users: HashMap::new(), by_mac: HashMap::new(), lockouts: HashMap::new() }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.home.id
+    }
+
+    pub fn put_user(&mut self, record: UserRecord) {
+        if let Some(old) = self.users.remove(&record.user.id) {
+            self.by_mac.remove(&old.code.mac);
+        }
+        self.by_mac.insert(record.code.mac, record.user.id.clone());
+        self.users.insert(record.user.id.clone(), record);
+    }
+
+    pub fn remove_user(&mut self, user_id: &str) -> Option<UserRecord> {
+        let record = self.users.remove(user_id)?;
+        self.by_mac.remove(&record.code.mac);
+        Some(record)
+    }
+
+    pub fn has_device(&self, device: &str) -> bool {
+        device == PANEL || self.locks.contains_key(device)
+    }
+
+    /// Sets a device's lockout count; a clear count is forgotten.
+    pub fn set_lockout(&mut self, device: &str, state: LockoutState) {
+        if state.is_clear() {
+            self.lockouts.remove(device);
+        } else {
+            self.lockouts.insert(device.to_owned(), state);
+        }
+    }
+
+    pub fn directory<'a>(&'a self, vault: &'a Vault) -> Directory<'a> {
+        Directory { vault, state: self }
+    }
+}
+
+/// Finds users by the keyed digest of the typed code.
+pub(crate) struct Directory<'a> {
+    vault: &'a Vault,
+    state: &'a HomeState,
+}
+
+impl CodeDirectory for Directory<'_> {
+    fn find(&self, code: &str) -> Option<&User> {
+        let mac = self.vault.code_mac(self.state.id(), code);
+        let id = self.state.by_mac.get(&mac)?;
+        self.state.users.get(id).map(|r| &r.user)
+    }
+}
+
+pub(crate) type SharedHome = Arc<Mutex<HomeState>>;
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    homes: RwLock<HashMap<String, SharedHome>>,
+}
+
+impl Registry {
+    pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        let mut homes: HashMap<String, HomeState> =
+            snapshot.homes.into_iter().map(|h| (h.id.clone(), HomeState::new(h))).collect();
+        for lock in snapshot.locks {
+            if let Some(home) = homes.get_mut(&lock.home_id) {
+                home.locks.insert(lock.id.clone(), lock);
+            }
+        }
+        for user in snapshot.users {
+            if let Some(home) = homes.get_mut(&user.home_id) {
+                home.put_user(user);
+            }
+        }
+        for lockout in snapshot.lockouts {
+            if let Some(home) = homes.get_mut(&lockout.home_id) {
+                home.lockouts.insert(lockout.device, lockout.state);
+            }
+        }
+        let homes = homes.into_iter().map(|(id, state)| (id, Arc::new(Mutex::new(state)))).collect();
+        Self { homes: RwLock::new(homes) }
+    }
+
+    pub fn home(&self, home_id: &str) -> Result<SharedHome, AppError> {
+        let homes = self.homes.read().map_err(|_| AppError::Poisoned)?;
+        homes.get(home_id).cloned().ok_or(AppError::HomeNotFound)
+    }
+
+    pub fn all(&self) -> Result<Vec<SharedHome>, AppError> {
+        let homes = self.homes.read().map_err(|_| AppError::Poisoned)?;
+        Ok(homes.values().cloned().collect())
+    }
+
+    pub fn insert(&self, state: HomeState) -> Result<(), AppError> {
+        let id = state.id().to_owned();
+        self.homes.write().map_err(|_| AppError::Poisoned)?.insert(id, Arc::new(Mutex::new(state)));
+        Ok(())
+    }
+}

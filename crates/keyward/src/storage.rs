@@ -1,0 +1,97 @@
+//! Opening the storage the configuration names: the SQLite database (by
+//! default, in the data directory) or a PostgreSQL database, and the key in
+//! the data directory either way.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use keyward_store::{KEY_FILE, Store, Vault};
+
+use crate::config::{Config, DatabaseUrl};
+
+/// What the storage is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `keyward serve`: may make the data directory, the database and the
+    /// key on a first start, and must be the only instance on its database.
+    Serve,
+    /// Any other command: works on existing data only (and beside a running
+    /// hub), never makes anything.
+    Command,
+}
+
+pub struct Storage {
+    pub store: Arc<dyn Store>,
+    pub vault: Arc<Vault>,
+    /// True when this start made the database: a first start.
+    pub created: bool,
+    closer: Closer,
+}
+
+enum Closer {
+    Sqlite(keyward_store_sqlite::SqliteHandle),
+}
+
+impl Storage {
+    pub async fn open(config: &Config, purpose: Purpose) -> anyhow::Result<Self> {
+        let serving = purpose == Purpose::Serve;
+        data_dir(&config.data_dir, serving)?;
+        let (store, created, closer): (Arc<dyn Store>, bool, Closer) = match &config.database {
+            DatabaseUrl::Sqlite(path) => {
+                let opened = keyward_store_sqlite::open(path, serving)?;
+                (Arc::new(opened.store), opened.created, Closer::Sqlite(opened.handle))
+            }
+            DatabaseUrl::Postgres(_) => bail!("PostgreSQL is not supported by this build"),
+        };
+        let vault = Vault::open(store.as_ref(), &config.data_dir.join(KEY_FILE), serving).await;
+        let vault = match vault {
+            Ok(vault) => vault,
+            Err(e) => {
+                closer.close().await;
+                return Err(e.into());
+            }
+        };
+        Ok(Self { store, vault: Arc::new(vault), created, closer })
+    }
+
+    /// Commits everything queued and stops the storage's writer.
+    pub async fn close(self) {
+        drop(self.store);
+        self.closer.close().await;
+    }
+}
+
+impl Closer {
+    async fn close(self) {
+        match self {
+            Self::Sqlite(handle) => {
+                if tokio::task::spawn_blocking(move || handle.close()).await.is_err() {
+                    tracing::error!("the database writer did not stop cleanly");
+                }
+            }
+        }
+    }
+}
+
+/// The data directory holds the key. `serve` makes it (readable by its
+/// owner only) on a first start; any other command needs it to exist, so a
+/// mistyped path never leaves a second, empty data directory behind.
+fn data_dir(path: &Path, may_create: bool) -> anyhow::Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    if !may_create {
+        bail!(
+            "the data directory {} does not exist: give the hub's --data-dir (or KEYWARD_DATA_DIR, or data_dir in \
+             the configuration file), or start `keyward serve` first",
+            path.display()
+        );
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("cannot make the data directory {}", path.display()))
+}

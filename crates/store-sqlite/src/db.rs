@@ -1,0 +1,89 @@
+//! Opening the database file: its connections and its migrations.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use keyward_store::StoreError;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::migrate;
+
+const READERS_KEPT: usize = 4;
+
+/// Maps a SQLite error; a UNIQUE violation becomes `Conflict`, so callers can
+/// tell "taken" from "broken".
+pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
+            StoreError::Conflict
+        }
+        other => StoreError::database(other),
+    }
+}
+
+/// The database file. Writes go through the [`crate::writer::Writer`]; reads
+/// borrow one of a few pooled read connections (WAL lets them run beside the
+/// writer).
+pub(crate) struct Db {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Db {
+    /// Opens (and, with `create`, makes) the database and brings its schema
+    /// up to date. Returns the read-write connection for the writer, and
+    /// whether this call made the database.
+    pub fn open(path: &Path, create: bool) -> Result<(Self, Connection, bool), StoreError> {
+        let created = !path.exists();
+        if created && !create {
+            return Err(StoreError::NotSetUp(format!(
+                "there is no keyward database at {}: start `keyward serve` with this data directory first",
+                path.display()
+            )));
+        }
+        let mut connection = open_connection(path, false)?;
+        migrate::migrate(&mut connection)?;
+        Ok((Self { path: path.to_owned(), readers: Mutex::new(Vec::new()) }, connection, created))
+    }
+
+    /// Runs a read on a pooled connection. Blocking: call it from a blocking
+    /// context.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().map_err(|_| StoreError::Corrupt("reader pool poisoned"))?.pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_connection(&self.path, true)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut readers) = self.readers.lock()
+            && readers.len() < READERS_KEPT
+        {
+            readers.push(conn);
+        }
+        result
+    }
+}
+
+pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let configure = || -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        if !read_only {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        // FULL: in WAL mode every commit is fsynced, so an acknowledged access
+        // survives a power cut, not only a crash. Group commit pays for it.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A small page cache: keyward runs on Raspberry Pis.
+        conn.pragma_update(None, "cache_size", -2048)?;
+        Ok(conn)
+    };
+    configure().map_err(StoreError::database)
+}

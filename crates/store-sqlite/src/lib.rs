@@ -1,0 +1,246 @@
+//! Keyward's embedded storage: one SQLite database, changed only through
+//! migrations, written by a single thread that batches concurrent writes
+//! into one transaction (group commit), so every access attempt is durable
+//! before its device is answered without an fsync per request.
+
+mod db;
+mod migrate;
+mod owners;
+mod statements;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use keyward_core::ActivityEntry;
+use keyward_store::columns::micros;
+use keyward_store::{
+    ActivityFilter, ActivityPage, ActivityStore, BoxFuture, Digest, HomeRecord, HomeStore, InviteRecord, LockRecord,
+    LoginFailures, MetaStore, OwnerRecord, OwnerStore, Pending, Record, SessionRecord, Snapshot, StoreError,
+    StoreResult, TokenRecord, TokenStore,
+};
+use rusqlite::Connection;
+
+use db::Db;
+use writer::{Writer, WriterHandle};
+
+/// The database file's name in the data directory, by default.
+pub const DATABASE_FILE: &str = "keyward.db";
+
+pub struct SqliteStore {
+    db: Arc<Db>,
+    writer: Writer,
+}
+
+/// Stops the writer once everything queued is committed.
+pub struct SqliteHandle {
+    writer: Writer,
+    threads: WriterHandle,
+}
+
+impl SqliteHandle {
+    /// Commits what is queued, checkpoints the WAL, and stops. Blocking.
+    pub fn close(self) {
+        self.writer.stop();
+        self.threads.join();
+    }
+}
+
+pub struct Opened {
+    pub store: SqliteStore,
+    pub handle: SqliteHandle,
+    /// True when this call made the database.
+    pub created: bool,
+}
+
+/// Opens the database at `path` (made when missing, with `create`; an error
+/// otherwise), applies its migrations and starts its writer.
+pub fn open(path: &Path, create: bool) -> StoreResult<Opened> {
+    let (db, connection, created) = Db::open(path, create)?;
+    let (writer, threads) = Writer::spawn(connection)?;
+    let store = SqliteStore { db: Arc::new(db), writer: writer.clone() };
+    Ok(Opened { store, handle: SqliteHandle { writer, threads }, created })
+}
+
+impl SqliteStore {
+    /// Runs a read on the read pool, off the async workers.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> BoxFuture<'_, StoreResult<T>> {
+        let db = Arc::clone(&self.db);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || db.read(f))
+                .await
+                .map_err(|_| StoreError::Corrupt("a database read panicked"))?
+        })
+    }
+
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> BoxFuture<'_, StoreResult<T>> {
+        Box::pin(self.writer.write(f))
+    }
+}
+
+impl HomeStore for SqliteStore {
+    fn load(&self) -> BoxFuture<'_, StoreResult<Snapshot>> {
+        self.read(statements::load_snapshot)
+    }
+
+    fn home_exists(&self, home_id: String) -> BoxFuture<'_, StoreResult<bool>> {
+        self.read(move |conn| statements::home_exists(conn, &home_id))
+    }
+
+    fn put_home(&self, home: HomeRecord) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| statements::put_home(conn, &home))
+    }
+
+    fn put_lock(&self, lock: LockRecord) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| statements::put_lock(conn, &lock))
+    }
+
+    fn delete_lock(&self, home_id: String, lock_id: String) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| statements::delete_lock(conn, &home_id, &lock_id))
+    }
+
+    fn record(&self, record: Record) -> Pending<Vec<ActivityEntry>> {
+        self.writer.submit(move |conn| {
+            statements::record(conn, &record)?;
+            // Handed back after the commit, for live views: no copy on the
+            // access path.
+            Ok(record.entries)
+        })
+    }
+}
+
+impl ActivityStore for SqliteStore {
+    fn activity(&self, filter: ActivityFilter) -> BoxFuture<'_, StoreResult<ActivityPage>> {
+        self.read(move |conn| statements::activity(conn, &filter))
+    }
+}
+
+impl TokenStore for SqliteStore {
+    fn insert_token(&self, token: TokenRecord, secret_hash: Digest) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| statements::insert_token(conn, &token, &secret_hash))
+    }
+
+    fn find_token(&self, secret_hash: Digest) -> BoxFuture<'_, StoreResult<Option<TokenRecord>>> {
+        self.read(move |conn| statements::find_token(conn, &secret_hash))
+    }
+
+    fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenRecord>>> {
+        self.read(statements::list_tokens)
+    }
+
+    fn revoke_token(&self, id: String, at: Timestamp) -> BoxFuture<'_, StoreResult<bool>> {
+        self.write(move |conn| statements::revoke_token(conn, &id, micros(at)))
+    }
+}
+
+impl OwnerStore for SqliteStore {
+    fn owner_count(&self) -> BoxFuture<'_, StoreResult<u64>> {
+        self.read(owners::owner_count)
+    }
+
+    fn owner_by_email(&self, email: String) -> BoxFuture<'_, StoreResult<Option<OwnerRecord>>> {
+        self.read(move |conn| owners::owner_by_email(conn, &email))
+    }
+
+    fn list_owners(&self) -> BoxFuture<'_, StoreResult<Vec<OwnerRecord>>> {
+        self.read(owners::list_owners)
+    }
+
+    fn create_first_owner(&self, owner: OwnerRecord, session: Digest) -> BoxFuture<'_, StoreResult<bool>> {
+        self.write(move |conn| owners::create_first_owner(conn, &owner, &session))
+    }
+
+    fn set_password(&self, owner_id: String, password_hash: String, at: Timestamp) -> BoxFuture<'_, StoreResult<bool>> {
+        self.write(move |conn| owners::set_password(conn, &owner_id, &password_hash, micros(at)))
+    }
+
+    fn start_session(
+        &self,
+        session: Digest,
+        owner_id: String,
+        at: Timestamp,
+        clear: Vec<String>,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| {
+            for key in &clear {
+                owners::clear_login_failures(conn, key)?;
+            }
+            owners::insert_session(conn, &session, &owner_id, micros(at))
+        })
+    }
+
+    fn find_session(&self, session: Digest) -> BoxFuture<'_, StoreResult<Option<SessionRecord>>> {
+        self.read(move |conn| owners::find_session(conn, &session))
+    }
+
+    fn touch_session(&self, session: Digest, at: Timestamp) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| owners::touch_session(conn, &session, micros(at)))
+    }
+
+    fn delete_session(&self, session: Digest) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| owners::delete_session(conn, &session))
+    }
+
+    fn delete_sessions_of(&self, owner_id: String) -> BoxFuture<'_, StoreResult<u64>> {
+        self.write(move |conn| owners::delete_sessions_of(conn, &owner_id))
+    }
+
+    fn login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<Vec<Option<LoginFailures>>>> {
+        self.read(move |conn| keys.iter().map(|key| owners::login_failures(conn, key)).collect())
+    }
+
+    fn record_login_failure(&self, keys: Vec<String>, at: Timestamp) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| keys.iter().try_for_each(|key| owners::record_login_failure(conn, key, micros(at))))
+    }
+
+    fn clear_login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| keys.iter().try_for_each(|key| owners::clear_login_failures(conn, key)))
+    }
+
+    fn set_setup_code(&self, digest: Digest) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| statements::set_meta(conn, "setup_code", &digest))
+    }
+
+    fn setup_code(&self) -> BoxFuture<'_, StoreResult<Option<Digest>>> {
+        self.read(owners::setup_code)
+    }
+
+    fn insert_invite(&self, invite: InviteRecord) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| owners::insert_invite(conn, &invite))
+    }
+
+    fn live_invite(&self, digest: Digest, now: Timestamp) -> BoxFuture<'_, StoreResult<Option<String>>> {
+        self.read(move |conn| owners::live_invite(conn, &digest, micros(now)))
+    }
+
+    fn accept_invite(
+        &self,
+        invite: Digest,
+        owner: OwnerRecord,
+        session: Digest,
+        now: Timestamp,
+    ) -> BoxFuture<'_, StoreResult<bool>> {
+        self.write(move |conn| owners::accept_invite(conn, &invite, &owner, &session, micros(now)))
+    }
+}
+
+impl MetaStore for SqliteStore {
+    fn key_check(&self) -> BoxFuture<'_, StoreResult<Option<Vec<u8>>>> {
+        self.read(|conn| statements::meta(conn, "key_check"))
+    }
+
+    fn set_key_check(&self, check: [u8; 32]) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| statements::set_meta(conn, "key_check", &check))
+    }
+
+    fn holds_codes(&self) -> BoxFuture<'_, StoreResult<bool>> {
+        self.read(statements::holds_codes)
+    }
+}

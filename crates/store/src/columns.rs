@@ -1,0 +1,343 @@
+//! The stored form of each record, column by column, shared by the
+//! backends: both keep the same meaning in the same kinds of column
+//! (instants as microseconds since the Unix epoch, enums in their one string
+//! form, schedules as JSON), and both read back through the same parsers.
+
+use jiff::Timestamp;
+use keyward_core::{
+    Action, ActivityEntry, ActivityKind, Actor, CodePolicy, DenyReason, Event, LockAccess, LockoutPolicy, LockoutState,
+    Name, Notify, Outcome, PanelPermissions, Schedule, ScheduleSpec, Scope, User, UserKind, UserRef, Validity,
+    ZoneName,
+};
+
+use crate::records::{HomeRecord, LockRecord, LockoutRecord, OwnerRecord, SealedCode, TokenRecord, UserRecord};
+use crate::{StoreError, StoreResult};
+
+/// How every instant is stored.
+pub fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+pub fn instant(micros: i64) -> StoreResult<Timestamp> {
+    Timestamp::from_microsecond(micros).map_err(|_| StoreError::Corrupt("a stored instant is out of range"))
+}
+
+fn optional_instant(micros: Option<i64>) -> StoreResult<Option<Timestamp>> {
+    micros.map(instant).transpose()
+}
+
+fn corrupt<T, E>(what: &'static str) -> impl FnOnce(E) -> StoreResult<T> {
+    move |_| Err(StoreError::Corrupt(what))
+}
+
+pub struct HomeColumns {
+    pub id: String,
+    pub name: String,
+    pub timezone: String,
+    pub code_min_length: i64,
+    pub code_max_length: i64,
+    pub code_reject_weak: bool,
+    pub lockout_max_attempts: i64,
+    pub lockout_window_seconds: i64,
+    pub lockout_seconds: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl HomeColumns {
+    pub fn of(h: &HomeRecord) -> Self {
+        Self {
+            id: h.id.clone(),
+            name: h.name.as_str().to_owned(),
+            timezone: h.zone.as_str().to_owned(),
+            code_min_length: h.code_policy.min_length().into(),
+            code_max_length: h.code_policy.max_length().into(),
+            code_reject_weak: h.code_policy.reject_weak(),
+            lockout_max_attempts: h.lockout_policy.max_attempts().into(),
+            lockout_window_seconds: h.lockout_policy.window_seconds().into(),
+            lockout_seconds: h.lockout_policy.lockout_seconds().into(),
+            created_at: micros(h.created_at),
+            updated_at: micros(h.updated_at),
+        }
+    }
+
+    pub fn into_record(self) -> StoreResult<HomeRecord> {
+        Ok(HomeRecord {
+            name: Name::parse(self.name).or_else(corrupt("a stored home name is not valid"))?,
+            zone: ZoneName::parse(&self.timezone).or_else(corrupt("a stored time zone is not known"))?,
+            code_policy: CodePolicy::new(self.code_min_length, self.code_max_length, self.code_reject_weak)
+                .or_else(corrupt("a stored code policy is not valid"))?,
+            lockout_policy: LockoutPolicy::new(
+                self.lockout_max_attempts,
+                self.lockout_window_seconds,
+                self.lockout_seconds,
+            )
+            .or_else(corrupt("a stored lockout policy is not valid"))?,
+            created_at: instant(self.created_at)?,
+            updated_at: instant(self.updated_at)?,
+            id: self.id,
+        })
+    }
+}
+
+pub struct LockColumns {
+    pub id: String,
+    pub home_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl LockColumns {
+    pub fn of(l: &LockRecord) -> Self {
+        Self {
+            id: l.id.clone(),
+            home_id: l.home_id.clone(),
+            name: l.name.as_str().to_owned(),
+            created_at: micros(l.created_at),
+            updated_at: micros(l.updated_at),
+        }
+    }
+
+    pub fn into_record(self) -> StoreResult<LockRecord> {
+        Ok(LockRecord {
+            name: Name::parse(self.name).or_else(corrupt("a stored lock name is not valid"))?,
+            created_at: instant(self.created_at)?,
+            updated_at: instant(self.updated_at)?,
+            id: self.id,
+            home_id: self.home_id,
+        })
+    }
+}
+
+pub struct UserColumns {
+    pub id: String,
+    pub home_id: String,
+    pub name: String,
+    pub kind: String,
+    pub panel_arm: bool,
+    pub panel_disarm: bool,
+    pub all_locks: bool,
+    /// Sorted, for a stable order.
+    pub lock_ids: Vec<String>,
+    /// The schedule's wire form, as JSON.
+    pub schedule: String,
+    pub valid_from: Option<i64>,
+    pub valid_until: Option<i64>,
+    pub max_uses: Option<i64>,
+    pub uses: i64,
+    pub last_used_at: Option<i64>,
+    pub notify_arrive: bool,
+    pub notify_leave: bool,
+    pub enabled: bool,
+    pub code_mac: Vec<u8>,
+    pub code_sealed: Vec<u8>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl UserColumns {
+    pub fn of(r: &UserRecord) -> StoreResult<Self> {
+        let u = &r.user;
+        let (all_locks, mut lock_ids) = match &u.locks {
+            LockAccess::All => (true, Vec::new()),
+            LockAccess::Only(ids) => (false, ids.clone()),
+        };
+        lock_ids.sort();
+        Ok(Self {
+            id: u.id.clone(),
+            home_id: r.home_id.clone(),
+            name: u.name.as_str().to_owned(),
+            kind: u.kind.as_str().to_owned(),
+            panel_arm: u.panel.arm,
+            panel_disarm: u.panel.disarm,
+            all_locks,
+            lock_ids,
+            schedule: serde_json::to_string(&u.schedule.to_spec())
+                .map_err(|_| StoreError::Corrupt("a schedule could not be serialised"))?,
+            valid_from: u.validity.from().map(micros),
+            valid_until: u.validity.until().map(micros),
+            max_uses: u.validity.max_uses().map(i64::from),
+            uses: i64::from(u.uses),
+            last_used_at: r.last_used.map(micros),
+            notify_arrive: u.notify.arrive,
+            notify_leave: u.notify.leave,
+            enabled: u.enabled,
+            code_mac: r.code.mac.to_vec(),
+            code_sealed: r.code.sealed.clone(),
+            created_at: micros(r.created_at),
+            updated_at: micros(r.updated_at),
+        })
+    }
+
+    pub fn into_record(self) -> StoreResult<UserRecord> {
+        let c = self;
+        let spec: ScheduleSpec =
+            serde_json::from_str(&c.schedule).or_else(corrupt("a stored schedule is not valid JSON"))?;
+        let user = User {
+            name: Name::parse(c.name).or_else(corrupt("a stored user name is not valid"))?,
+            kind: UserKind::parse(&c.kind).ok_or(StoreError::Corrupt("a stored user kind is not known"))?,
+            panel: PanelPermissions { arm: c.panel_arm, disarm: c.panel_disarm },
+            locks: if c.all_locks { LockAccess::All } else { LockAccess::Only(c.lock_ids) },
+            schedule: Schedule::parse(&spec).or_else(corrupt("a stored schedule is not valid"))?,
+            validity: Validity::new(optional_instant(c.valid_from)?, optional_instant(c.valid_until)?, c.max_uses)
+                .or_else(corrupt("a stored validity is not valid"))?,
+            uses: u32::try_from(c.uses).unwrap_or(u32::MAX),
+            notify: Notify { arrive: c.notify_arrive, leave: c.notify_leave },
+            enabled: c.enabled,
+            id: c.id,
+        };
+        Ok(UserRecord {
+            home_id: c.home_id,
+            user,
+            code: SealedCode {
+                mac: c.code_mac.try_into().or_else(corrupt("a stored code digest is not 32 bytes"))?,
+                sealed: c.code_sealed,
+            },
+            last_used: optional_instant(c.last_used_at)?,
+            created_at: instant(c.created_at)?,
+            updated_at: instant(c.updated_at)?,
+        })
+    }
+}
+
+/// An activity entry's columns, borrowed from the entry: writing one on the
+/// access path copies no string but the actor's.
+pub struct ActivityColumns<'a> {
+    pub id: &'a str,
+    pub home_id: &'a str,
+    pub at: i64,
+    pub kind: &'static str,
+    pub device: Option<&'a str>,
+    pub action: Option<&'static str>,
+    pub outcome: Option<&'static str>,
+    pub reason: Option<&'static str>,
+    pub user_id: Option<&'a str>,
+    pub user_name: Option<&'a str>,
+    pub duress: bool,
+    pub actor: Option<String>,
+}
+
+impl<'a> ActivityColumns<'a> {
+    pub fn of(entry: &'a ActivityEntry) -> Self {
+        let e = &entry.event;
+        Self {
+            id: &entry.id,
+            home_id: &entry.home_id,
+            at: micros(e.at),
+            kind: e.kind.as_str(),
+            device: e.device.as_deref(),
+            action: e.action.map(Action::as_str),
+            outcome: e.outcome.map(Outcome::as_str),
+            reason: e.reason.map(DenyReason::as_str),
+            user_id: e.user.as_ref().map(|u| u.id.as_str()),
+            user_name: e.user.as_ref().map(|u| u.name.as_str()),
+            duress: e.duress,
+            actor: e.actor.as_ref().map(Actor::to_text),
+        }
+    }
+}
+
+/// An activity entry as read back.
+pub struct StoredActivity {
+    pub id: String,
+    pub home_id: String,
+    pub at: i64,
+    pub kind: String,
+    pub device: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub duress: bool,
+    pub actor: Option<String>,
+}
+
+impl StoredActivity {
+    pub fn into_entry(self) -> StoreResult<ActivityEntry> {
+        fn parsed<T>(text: Option<String>, parse: fn(&str) -> Option<T>, what: &'static str) -> StoreResult<Option<T>> {
+            text.map(|t| parse(&t).ok_or(StoreError::Corrupt(what))).transpose()
+        }
+        Ok(ActivityEntry {
+            id: self.id,
+            home_id: self.home_id,
+            event: Event {
+                at: instant(self.at)?,
+                kind: ActivityKind::parse(&self.kind)
+                    .ok_or(StoreError::Corrupt("a stored activity kind is not known"))?,
+                device: self.device,
+                action: parsed(self.action, Action::parse, "a stored action is not known")?,
+                outcome: parsed(self.outcome, Outcome::parse, "a stored outcome is not known")?,
+                reason: parsed(self.reason, DenyReason::parse, "a stored reason is not known")?,
+                // History keeps the name as it was, even if it was since deleted.
+                user: self.user_id.map(|id| UserRef { id, name: self.user_name.unwrap_or_default() }),
+                duress: self.duress,
+                actor: parsed(self.actor, Actor::parse, "a stored actor is not known")?,
+            },
+        })
+    }
+}
+
+/// A lockout's columns: the failures' instants and the end of the lockout.
+pub fn lockout_columns(state: &LockoutState) -> (Vec<i64>, Option<i64>) {
+    (state.failures.iter().copied().map(micros).collect(), state.locked_until.map(micros))
+}
+
+pub fn lockout_record(
+    home_id: String,
+    device: String,
+    failures: &[i64],
+    locked_until: Option<i64>,
+) -> StoreResult<LockoutRecord> {
+    Ok(LockoutRecord {
+        home_id,
+        device,
+        state: LockoutState {
+            failures: failures.iter().copied().map(instant).collect::<StoreResult<_>>()?,
+            locked_until: optional_instant(locked_until)?,
+        },
+    })
+}
+
+pub struct TokenColumns {
+    pub id: String,
+    pub name: String,
+    pub scope: String,
+    pub home_id: Option<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl TokenColumns {
+    pub fn into_record(self) -> StoreResult<TokenRecord> {
+        Ok(TokenRecord {
+            scope: Scope::parse(&self.scope).ok_or(StoreError::Corrupt("a stored token scope is not known"))?,
+            created_at: instant(self.created_at)?,
+            revoked_at: optional_instant(self.revoked_at)?,
+            id: self.id,
+            name: self.name,
+            home_id: self.home_id,
+        })
+    }
+}
+
+pub struct OwnerColumns {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl OwnerColumns {
+    pub fn into_record(self) -> StoreResult<OwnerRecord> {
+        Ok(OwnerRecord {
+            created_at: instant(self.created_at)?,
+            updated_at: instant(self.updated_at)?,
+            id: self.id,
+            email: self.email,
+            password_hash: self.password_hash,
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! What is stored, typed. Backends turn these into their columns and back
+//! (through `columns`), so both store the same meaning.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use keyward_core::{
+    ActivityEntry, CodePolicy, LockoutPolicy, LockoutState, Name, Outcome, Scope, UseCount, User, ZoneName,
+};
+
+/// HMAC-SHA-256 of (home id, code) under the vault's key.
+pub type CodeMac = [u8; 32];
+/// A SHA-256 digest of a secret that is stored only in this form (tokens,
+/// sessions, invitations, the setup code).
+pub type Digest = [u8; 32];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HomeRecord {
+    pub id: String,
+    pub name: Name,
+    pub zone: ZoneName,
+    pub code_policy: CodePolicy,
+    pub lockout_policy: LockoutPolicy,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRecord {
+    pub id: String,
+    pub home_id: String,
+    pub name: Name,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A code as stored: sealed for the audited reveal and the code rules, and
+/// keyed for lookup. Never in plain text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedCode {
+    pub mac: CodeMac,
+    pub sealed: Vec<u8>,
+}
+
+impl fmt::Debug for SealedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealedCode(<redacted>)")
+    }
+}
+
+/// A user of a home with their sealed code. `user.uses` is the use count.
+#[derive(Clone)]
+pub struct UserRecord {
+    pub home_id: String,
+    pub user: User,
+    pub code: SealedCode,
+    pub last_used: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord").field("id", &self.user.id).field("home_id", &self.home_id).finish_non_exhaustive()
+    }
+}
+
+/// A device's wrong-code count. A clear state means "no row".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockoutRecord {
+    pub home_id: String,
+    pub device: String,
+    pub state: LockoutState,
+}
+
+#[derive(Debug, Clone)]
+pub enum UserChange {
+    /// Inserts or replaces a user, its lock list and its use count. A code
+    /// taken in the same home fails the record with `StoreError::Conflict`.
+    Put(Box<UserRecord>),
+    /// Deletes a user by id.
+    Delete(String),
+}
+
+/// Everything one event changes, written in one transaction: the activity
+/// entries, a device's lockout count, a user's use count, a user.
+#[derive(Debug, Default)]
+pub struct Record {
+    pub entries: Vec<ActivityEntry>,
+    pub lockout: Option<LockoutRecord>,
+    pub uses: Option<UseCount>,
+    pub user: Option<UserChange>,
+}
+
+/// Everything the hub keeps in memory, read once at start.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub homes: Vec<HomeRecord>,
+    pub locks: Vec<LockRecord>,
+    pub users: Vec<UserRecord>,
+    pub lockouts: Vec<LockoutRecord>,
+}
+
+/// A page of a home's activity, newest first. `before` is the cursor.
+#[derive(Debug, Clone)]
+pub struct ActivityFilter {
+    pub home_id: String,
+    pub user_id: Option<String>,
+    pub device: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityPage {
+    pub entries: Vec<ActivityEntry>,
+    /// The cursor of the next page, when there is one.
+    pub next: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    /// A token bound to a home may act on that home only.
+    pub home_id: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnerRecord {
+    pub id: String,
+    pub email: String,
+    /// An Argon2id PHC string.
+    pub password_hash: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl fmt::Debug for OwnerRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnerRecord").field("id", &self.id).field("email", &self.email).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub owner: OwnerRecord,
+    pub created_at: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+/// Failed sign-ins under one throttling key (an account or an address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub failures: u32,
+    pub last_failure: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct InviteRecord {
+    pub digest: Digest,
+    pub email: String,
+    pub invited_by: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}

@@ -1,0 +1,141 @@
+//! The storage interface the use cases talk to, by concern. Each backend
+//! (SQLite, PostgreSQL) implements every trait; `Store` is all of them.
+//!
+//! Writes are ordered: a backend applies them in the order they were
+//! queued, and answers only after the transaction holding them committed
+//! durably.
+
+use jiff::Timestamp;
+use keyward_core::ActivityEntry;
+
+use crate::StoreResult;
+use crate::pending::{BoxFuture, Pending};
+use crate::records::{
+    ActivityFilter, ActivityPage, Digest, HomeRecord, InviteRecord, LockRecord, LoginFailures, OwnerRecord, Record,
+    SessionRecord, Snapshot, TokenRecord,
+};
+
+/// Homes, their locks and users, and the one recording path.
+pub trait HomeStore: Send + Sync {
+    /// Every home with its locks, users and lockout counts.
+    fn load(&self) -> BoxFuture<'_, StoreResult<Snapshot>>;
+
+    fn home_exists(&self, home_id: String) -> BoxFuture<'_, StoreResult<bool>>;
+
+    /// Inserts or replaces a home.
+    fn put_home(&self, home: HomeRecord) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Inserts or replaces a lock.
+    fn put_lock(&self, lock: LockRecord) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Deletes a lock, its place in every user's list, and its lockout count.
+    fn delete_lock(&self, home_id: String, lock_id: String) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Writes everything one event changes, in one transaction. The record
+    /// is queued before this returns, in order with every write queued
+    /// before it; the answer comes once it is durably committed, with the
+    /// record's entries handed back (for live views). When the record's
+    /// user change is refused (`Conflict`), nothing of the record is written.
+    fn record(&self, record: Record) -> Pending<Vec<ActivityEntry>>;
+}
+
+pub trait ActivityStore: Send + Sync {
+    /// A page of a home's activity, newest first.
+    fn activity(&self, filter: ActivityFilter) -> BoxFuture<'_, StoreResult<ActivityPage>>;
+}
+
+pub trait TokenStore: Send + Sync {
+    fn insert_token(&self, token: TokenRecord, secret_hash: Digest) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// The live (not revoked) token with this secret's digest.
+    fn find_token(&self, secret_hash: Digest) -> BoxFuture<'_, StoreResult<Option<TokenRecord>>>;
+
+    /// Every token, revoked ones too, oldest first.
+    fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenRecord>>>;
+
+    /// False when no live token has this id.
+    fn revoke_token(&self, id: String, at: Timestamp) -> BoxFuture<'_, StoreResult<bool>>;
+}
+
+/// Owner accounts, their sessions, sign-in throttling, the setup code and
+/// invitations.
+pub trait OwnerStore: Send + Sync {
+    fn owner_count(&self) -> BoxFuture<'_, StoreResult<u64>>;
+
+    fn owner_by_email(&self, email: String) -> BoxFuture<'_, StoreResult<Option<OwnerRecord>>>;
+
+    /// Every owner, oldest first.
+    fn list_owners(&self) -> BoxFuture<'_, StoreResult<Vec<OwnerRecord>>>;
+
+    /// Makes the first owner, signed in with a session, and forgets the
+    /// setup code, all at once; false (and nothing written) when an owner
+    /// exists already, however two setups race.
+    fn create_first_owner(&self, owner: OwnerRecord, session: Digest) -> BoxFuture<'_, StoreResult<bool>>;
+
+    /// Sets a new password and ends every session of the owner, at once.
+    /// False when there is no such owner.
+    fn set_password(&self, owner_id: String, password_hash: String, at: Timestamp) -> BoxFuture<'_, StoreResult<bool>>;
+
+    /// Starts a session, and forgets the failed sign-ins under `clear`.
+    fn start_session(
+        &self,
+        session: Digest,
+        owner_id: String,
+        at: Timestamp,
+        clear: Vec<String>,
+    ) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// The session and its owner.
+    fn find_session(&self, session: Digest) -> BoxFuture<'_, StoreResult<Option<SessionRecord>>>;
+
+    fn touch_session(&self, session: Digest, at: Timestamp) -> BoxFuture<'_, StoreResult<()>>;
+
+    fn delete_session(&self, session: Digest) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Ends every session of an owner; returns how many there were.
+    fn delete_sessions_of(&self, owner_id: String) -> BoxFuture<'_, StoreResult<u64>>;
+
+    /// The failed sign-ins under each key, in the order of `keys`.
+    fn login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<Vec<Option<LoginFailures>>>>;
+
+    /// Counts one more failed sign-in under each key.
+    fn record_login_failure(&self, keys: Vec<String>, at: Timestamp) -> BoxFuture<'_, StoreResult<()>>;
+
+    fn clear_login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Replaces the one-time setup code's digest.
+    fn set_setup_code(&self, digest: Digest) -> BoxFuture<'_, StoreResult<()>>;
+
+    fn setup_code(&self) -> BoxFuture<'_, StoreResult<Option<Digest>>>;
+
+    fn insert_invite(&self, invite: InviteRecord) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// The email of an invitation that is unused and not expired at `now`.
+    fn live_invite(&self, digest: Digest, now: Timestamp) -> BoxFuture<'_, StoreResult<Option<String>>>;
+
+    /// Uses a live invitation to make an owner, signed in with a session, at
+    /// once; false (and nothing written) when the invitation is not live.
+    /// `Conflict` when an owner with that email exists.
+    fn accept_invite(
+        &self,
+        invite: Digest,
+        owner: OwnerRecord,
+        session: Digest,
+        now: Timestamp,
+    ) -> BoxFuture<'_, StoreResult<bool>>;
+}
+
+/// What the database keeps about itself: which key sealed its codes.
+pub trait MetaStore: Send + Sync {
+    fn key_check(&self) -> BoxFuture<'_, StoreResult<Option<Vec<u8>>>>;
+
+    fn set_key_check(&self, check: [u8; 32]) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Whether any sealed code is stored.
+    fn holds_codes(&self) -> BoxFuture<'_, StoreResult<bool>>;
+}
+
+/// Everything keyward stores.
+pub trait Store: HomeStore + ActivityStore + TokenStore + OwnerStore + MetaStore {}
+
+impl<T: HomeStore + ActivityStore + TokenStore + OwnerStore + MetaStore> Store for T {}
