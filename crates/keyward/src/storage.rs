@@ -32,6 +32,7 @@ pub struct Storage {
 
 enum Closer {
     Sqlite(keyward_store_sqlite::SqliteHandle),
+    Postgres(keyward_store_postgres::PostgresHandle),
 }
 
 impl Storage {
@@ -43,7 +44,10 @@ impl Storage {
                 let opened = keyward_store_sqlite::open(path, serving)?;
                 (Arc::new(opened.store), opened.created, Closer::Sqlite(opened.handle))
             }
-            DatabaseUrl::Postgres(_) => bail!("PostgreSQL is not supported by this build"),
+            DatabaseUrl::Postgres(url) => {
+                let opened = keyward_store_postgres::open(url.expose(), serving).await?;
+                (Arc::new(opened.store), opened.created, Closer::Postgres(opened.handle))
+            }
         };
         let vault = Vault::open(store.as_ref(), &config.data_dir.join(KEY_FILE), serving).await;
         let vault = match vault {
@@ -71,6 +75,7 @@ impl Closer {
                     tracing::error!("the database writer did not stop cleanly");
                 }
             }
+            Self::Postgres(handle) => handle.close().await,
         }
     }
 }

@@ -1,9 +1,7 @@
 //! The REST API, end to end: the real binary, real SQLite, real HTTP.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 fn dog_walker(code: &str, lock: &str) -> Value {
     json!({
@@ -23,9 +21,8 @@ fn closed_now() -> Value {
     json!({"windows": [{"days": [names[(today + 3) % 7]], "start": "10:00", "end": "11:00"}]})
 }
 
-#[tokio::test]
-async fn health_and_openapi_need_no_token() {
-    let f = Fixture::new().await;
+async fn health_and_openapi_need_no_token(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let anon = f.server.anonymous();
     assert_eq!(anon.get("/healthz").await.expect(200), json!({"status": "ok"}));
     let doc = anon.get("/api/v1/openapi.json").await.expect(200);
@@ -50,9 +47,8 @@ async fn health_and_openapi_need_no_token() {
     anon.send(reqwest::Method::PUT, "/healthz", None).await.expect_error(405, "method_not_allowed");
 }
 
-#[tokio::test]
-async fn homes() {
-    let f = Fixture::with_args(&["--timezone", "Europe/Berlin"]).await;
+async fn homes(backend: Backend) {
+    let f = Fixture::with_args(backend, &["--timezone", "Europe/Berlin"]).await;
     let homes = f.admin.get("/api/v1/homes").await.expect(200);
     assert_eq!(homes["items"].as_array().map(Vec::len), Some(1));
     let first = &homes["items"][0];
@@ -103,9 +99,8 @@ async fn homes() {
     f.admin.get("/api/v1/homes/000000000000000000000000").await.expect_error(404, "home_not_found");
 }
 
-#[tokio::test]
-async fn locks() {
-    let f = Fixture::new().await;
+async fn locks(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
     let back = f.admin.create_lock(&f.home, "Back door").await;
     let list = f.admin.get(&f.path("/locks")).await.expect(200);
@@ -126,9 +121,8 @@ async fn locks() {
     f.admin.access(&f.home, "583062", &back, "unlock").await.expect_error(404, "device_not_found");
 }
 
-#[tokio::test]
-async fn users_crud_never_shows_a_code() {
-    let f = Fixture::new().await;
+async fn users_crud_never_shows_a_code(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
     let created = f.admin.post(&f.path("/users"), dog_walker("4719", &front)).await.expect(201);
     let id = created["id"].as_str().expect("id").to_owned();
@@ -196,9 +190,8 @@ async fn users_crud_never_shows_a_code() {
     f.admin.delete(&f.path(&format!("/users/{id}"))).await.expect_error(404, "user_not_found");
 }
 
-#[tokio::test]
-async fn every_refusal_has_its_code_and_changes_nothing() {
-    let f = Fixture::new().await;
+async fn every_refusal_has_its_code_and_changes_nothing(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
     f.admin.create_user(&f.home, json!({"name": "Owner", "code": "4719", "locks": "all"})).await;
     f.admin.create_user(&f.home, json!({"name": "Duress", "code": "8306", "kind": "duress"})).await;
@@ -280,9 +273,8 @@ async fn every_refusal_has_its_code_and_changes_nothing() {
     f.admin.patch(&walker_path, json!({"kind": "duress"})).await.expect_error(422, "code_too_close");
 }
 
-#[tokio::test]
-async fn changing_and_deleting_codes() {
-    let f = Fixture::new().await;
+async fn changing_and_deleting_codes(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
     let id = f.admin.create_user(&f.home, json!({"name": "Neighbour", "code": "583062", "locks": "all"})).await;
     let path = f.path(&format!("/users/{id}"));
@@ -304,9 +296,8 @@ async fn changing_and_deleting_codes() {
     f.admin.create_user(&other, json!({"name": "Twin", "code": "694173"})).await;
 }
 
-#[tokio::test]
-async fn access_decisions_and_what_each_caller_sees() {
-    let f = Fixture::new().await;
+async fn access_decisions_and_what_each_caller_sees(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
     let back = f.admin.create_lock(&f.home, "Back door").await;
     let device = f.token("device", None);
@@ -390,9 +381,8 @@ async fn access_decisions_and_what_each_caller_sees() {
     assert_eq!(owner["uses"], 4);
 }
 
-#[tokio::test]
-async fn wrong_codes_lock_the_device_out() {
-    let f = Fixture::new().await;
+async fn wrong_codes_lock_the_device_out(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
     let back = f.admin.create_lock(&f.home, "Back door").await;
     let device = f.token("device", None);
@@ -421,9 +411,8 @@ async fn wrong_codes_lock_the_device_out() {
     );
 }
 
-#[tokio::test]
-async fn preview_has_no_side_effects() {
-    let f = Fixture::with_args(&["--timezone", "Europe/Berlin"]).await;
+async fn preview_has_no_side_effects(backend: Backend) {
+    let f = Fixture::with_args(backend, &["--timezone", "Europe/Berlin"]).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
     let walker = f.admin.create_user(&f.home, dog_walker("583062", &front)).await;
     let read = f.token("read", None);
@@ -471,9 +460,8 @@ async fn preview_has_no_side_effects() {
     assert_eq!(unlocked["granted"], true);
 }
 
-#[tokio::test]
-async fn activity_log_filters_and_pages() {
-    let f = Fixture::new().await;
+async fn activity_log_filters_and_pages(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
     let owner = f
         .admin
@@ -540,9 +528,8 @@ async fn activity_log_filters_and_pages() {
     }
 }
 
-#[tokio::test]
-async fn reveal_is_admin_only_and_audited() {
-    let f = Fixture::new().await;
+async fn reveal_is_admin_only_and_audited(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let id = f.admin.create_user(&f.home, json!({"name": "Walker", "code": "0583"})).await;
     let reveal = f.path(&format!("/users/{id}/reveal"));
     let read = f.token("read", None);
@@ -560,9 +547,8 @@ async fn reveal_is_admin_only_and_audited() {
         .expect_error(404, "user_not_found");
 }
 
-#[tokio::test]
-async fn every_endpoint_checks_its_caller() {
-    let f = Fixture::new().await;
+async fn every_endpoint_checks_its_caller(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
     let user = f.admin.create_user(&f.home, json!({"name": "Owner", "code": "4719", "locks": "all"})).await;
     let other = f.admin.post("/api/v1/homes", json!({"name": "Other", "timezone": "UTC"})).await.expect(201);
@@ -637,3 +623,18 @@ async fn every_endpoint_checks_its_caller() {
     assert_eq!(raw.status().as_u16(), 401);
     assert_eq!(raw.headers().get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"));
 }
+
+on_both_backends!(
+    health_and_openapi_need_no_token,
+    homes,
+    locks,
+    users_crud_never_shows_a_code,
+    every_refusal_has_its_code_and_changes_nothing,
+    changing_and_deleting_codes,
+    access_decisions_and_what_each_caller_sees,
+    wrong_codes_lock_the_device_out,
+    preview_has_no_side_effects,
+    activity_log_filters_and_pages,
+    reveal_is_admin_only_and_audited,
+    every_endpoint_checks_its_caller,
+);

@@ -1,29 +1,30 @@
 //! The owner's story in a real headless Chromium against the real server.
 //! Screenshots of each page, desktop and 375 px wide, go to target/screenshots/.
 
-mod support;
-
-#[path = "support/webdriver.rs"]
-mod webdriver;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use support::*;
-use webdriver::Browser;
+use crate::support::webdriver::Browser;
+use crate::support::*;
 
 const PASSWORD: &str = "tangerine kite 42";
 
-fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+/// Where the screenshots go: one folder per backend, as the two runs go on
+/// side by side.
+fn screenshots(backend: Backend) -> PathBuf {
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots").join(folder)
 }
 
 /// Saves the page at desktop width and at 375 px.
-async fn shoot(browser: &Browser, name: &str) {
+async fn shoot(browser: &Browser, backend: Backend, name: &str) {
     browser.resize(375, 812).await;
-    browser.screenshot(&screenshots().join(format!("{name}-375.png"))).await;
+    browser.screenshot(&screenshots(backend).join(format!("{name}-375.png"))).await;
     browser.resize(1280, 900).await;
-    browser.screenshot(&screenshots().join(format!("{name}-desktop.png"))).await;
+    browser.screenshot(&screenshots(backend).join(format!("{name}-desktop.png"))).await;
 }
 
 async fn fill(browser: &Browser, css: &str, text: &str) {
@@ -39,12 +40,11 @@ async fn set_time(browser: &Browser, css: &str, time: &str) {
     assert_eq!(field.value().await, time, "{css}");
 }
 
-#[tokio::test]
-async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start_with(&dir.path().join("data"), &["--timezone", "Europe/Berlin"], &[]);
+async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start_with(&["--timezone", "Europe/Berlin"], &[]);
     let setup_code = server.setup_code();
-    let admin = server.api(&token(&server.data_dir, "admin", None));
+    let admin = server.api(&place.token("admin", None));
     let home = admin.home_id().await;
     admin.create_lock(&home, "Front door").await;
     admin.create_lock(&home, "Back door").await;
@@ -55,7 +55,7 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
     // First run: every page leads to setup.
     browser.goto(&format!("{base}/users")).await;
     assert!(browser.url().await.ends_with("/setup"));
-    shoot(&browser, "setup").await;
+    shoot(&browser, backend, "setup").await;
     fill(&browser, "#setup_code", &setup_code).await;
     fill(&browser, "#email", "anna@example.org").await;
     fill(&browser, "#password", PASSWORD).await;
@@ -66,7 +66,7 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
     // Add the dog walker: panel disarm, the front door only, Mon–Fri 11:00–14:00.
     browser.find("a[href='/users/new']").await.click().await;
     browser.wait_for_url("/users/new").await;
-    shoot(&browser, "add-user").await;
+    shoot(&browser, backend, "add-user").await;
     fill(&browser, "#name", "Dog walker").await;
     fill(&browser, "#code", "4719").await;
     browser.find("input[name=panel_disarm]").await.click().await;
@@ -90,7 +90,7 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
         "{list}"
     );
     assert!(!list.contains("4719"));
-    shoot(&browser, "users").await;
+    shoot(&browser, backend, "users").await;
 
     // A second user with the same code is refused next to the code field.
     browser.goto(&format!("{base}/users/new")).await;
@@ -101,7 +101,7 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
     assert_eq!(browser.find("#code_error").await.text().await, "This code is already used by someone in this home.");
     assert_eq!(browser.find("#name").await.value().await, "Cleaner", "the form keeps what was typed");
     assert_eq!(browser.find("#code").await.value().await, "", "except the code");
-    shoot(&browser, "add-user-error").await;
+    shoot(&browser, backend, "add-user-error").await;
 
     // Edit the dog walker's times.
     browser.goto(&format!("{base}/users")).await;
@@ -119,14 +119,14 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
     browser.find("button[type=submit].primary").await.click().await;
     browser.wait_for_text("This reveal is in the activity log").await;
     assert_eq!(browser.find("#revealed").await.text().await, "4719");
-    shoot(&browser, "revealed").await;
+    shoot(&browser, backend, "revealed").await;
 
     // Delete, with a confirmation that names the user.
     browser.find("a[href^='/users/']:not([href='/users'])").await.click().await;
     browser.wait_for_text("Update Dog walker").await;
     browser.find("a[href$='/delete']").await.click().await;
     browser.wait_for_text("Delete Dog walker?").await;
-    shoot(&browser, "delete-confirm").await;
+    shoot(&browser, backend, "delete-confirm").await;
     browser.find("button.danger").await.click().await;
     browser.wait_for_text("No users yet").await;
     assert!(!browser.page_text().await.contains("Dog walker"));
@@ -142,11 +142,11 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
         text.contains("Code revealed") && text.contains("User added") && text.contains("by anna@example.org"),
         "{text}"
     );
-    let device = admin.with_token(&token(&server.data_dir, "device", None));
+    let device = admin.with_token(&place.token("device", None));
     device.access(&home, "8264", "panel", "disarm").await.expect(200);
     browser.wait_for_text("Alarm panel (disarm)").await;
     assert!(browser.page_text().await.contains("unknown code"));
-    shoot(&browser, "activity").await;
+    shoot(&browser, backend, "activity").await;
 
     // A state-changing POST without the form's CSRF token changes nothing,
     // even from a page of the same origin with the session cookie.
@@ -165,7 +165,7 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
     // Sign out; five wrong passwords, then the sixth attempt is throttled, visibly.
     browser.find("button.link").await.click().await;
     browser.wait_for_url("/login").await;
-    shoot(&browser, "login").await;
+    shoot(&browser, backend, "login").await;
     for _ in 0..5 {
         fill(&browser, "#email", "anna@example.org").await;
         fill(&browser, "#password", "not my password").await;
@@ -176,10 +176,12 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker() {
     fill(&browser, "#password", PASSWORD).await;
     browser.find("button[type=submit]").await.click().await;
     browser.wait_for_text("Too many failed sign-ins: try again in").await;
-    shoot(&browser, "login-throttled").await;
+    shoot(&browser, backend, "login-throttled").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     fill(&browser, "#email", "anna@example.org").await;
     fill(&browser, "#password", PASSWORD).await;
     browser.find("button[type=submit]").await.click().await;
     browser.wait_for_url("/users").await;
 }
+
+on_both_backends!(the_owner_adds_edits_reveals_and_deletes_the_dog_walker,);

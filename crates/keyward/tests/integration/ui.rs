@@ -1,12 +1,10 @@
 //! The owner's web pages over real HTTP: first run, sign-in, CSRF, throttling,
 //! escaping and security headers. (Browser tests come with the rest of the UI.)
 
-mod support;
-
+use crate::support::*;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::json;
-use support::*;
 
 /// A browser stand-in: keeps cookies by hand, never follows redirects.
 struct Browser {
@@ -72,10 +70,9 @@ fn setup_code(server: &Server) -> String {
 
 const PASSWORD: &str = "tangerine kite 42";
 
-#[tokio::test]
-async fn first_run_setup_sign_in_and_out() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(&dir.path().join("data"));
+async fn first_run_setup_sign_in_and_out(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start();
     let mut browser = Browser::new(&server);
     assert_eq!(browser.get("/").await.location(), "/setup");
     assert_eq!(browser.get("/users").await.location(), "/setup", "every page leads to setup");
@@ -154,10 +151,9 @@ async fn first_run_setup_sign_in_and_out() {
     assert_eq!(browser.get("/users").await.status, 200);
 }
 
-#[tokio::test]
-async fn failed_sign_ins_are_throttled_visibly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(&dir.path().join("data"));
+async fn failed_sign_ins_are_throttled_visibly(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start();
     let mut browser = Browser::new(&server);
     let csrf = browser.get("/setup").await.csrf();
     let code = setup_code(&server);
@@ -184,9 +180,8 @@ async fn failed_sign_ins_are_throttled_visibly() {
     assert!(!stranger.cookies.contains_key("kw_session"));
 }
 
-#[tokio::test]
-async fn the_users_screen_escapes_names_and_never_shows_codes() {
-    let f = Fixture::new().await;
+async fn the_users_screen_escapes_names_and_never_shows_codes(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
     f.admin
         .create_user(&f.home, json!({
@@ -238,9 +233,8 @@ async fn owner_browser(server: &Server) -> Browser {
     browser
 }
 
-#[tokio::test]
-async fn add_edit_reveal_and_delete_a_user_through_the_forms() {
-    let f = Fixture::with_args(&["--timezone", "Europe/Berlin"]).await;
+async fn add_edit_reveal_and_delete_a_user_through_the_forms(backend: Backend) {
+    let f = Fixture::with_args(backend, &["--timezone", "Europe/Berlin"]).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
     f.admin.create_lock(&f.home, "Back door").await;
     let mut browser = owner_browser(&f.server).await;
@@ -361,9 +355,8 @@ async fn add_edit_reveal_and_delete_a_user_through_the_forms() {
     assert_eq!(denied["reason"], "unknown_code");
 }
 
-#[tokio::test]
-async fn activity_page_filters_downloads_and_streams_live() {
-    let f = Fixture::new().await;
+async fn activity_page_filters_downloads_and_streams_live(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
     f.admin.create_user(&f.home, json!({"name": "=cmd|' /C calc'!A0", "code": "583062", "locks": "all"})).await;
     let device = f.token("device", None);
@@ -415,9 +408,8 @@ async fn activity_page_filters_downloads_and_streams_live() {
     assert!(status.success());
 }
 
-#[tokio::test]
-async fn locks_settings_and_tokens_pages() {
-    let f = Fixture::new().await;
+async fn locks_settings_and_tokens_pages(backend: Backend) {
+    let f = Fixture::new(backend).await;
     let mut browser = owner_browser(&f.server).await;
 
     // Locks: add, rename, remove behind a confirmation.
@@ -507,10 +499,9 @@ async fn locks_settings_and_tokens_pages() {
     assert_eq!(other.get("/users").await.location(), "/login");
 }
 
-#[tokio::test]
-async fn owners_invite_further_owners_with_a_one_time_link() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(&dir.path().join("data"));
+async fn owners_invite_further_owners_with_a_one_time_link(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start();
     let mut owner = owner_browser(&server).await;
     let csrf = owner.get("/settings").await.csrf();
     assert_eq!(owner.post("/settings/invites", &[("email", "partner@example.org")]).await.status, 403);
@@ -544,3 +535,13 @@ async fn owners_invite_further_owners_with_a_one_time_link() {
         .await;
     assert_eq!(signed.location(), "/users");
 }
+
+on_both_backends!(
+    first_run_setup_sign_in_and_out,
+    failed_sign_ins_are_throttled_visibly,
+    the_users_screen_escapes_names_and_never_shows_codes,
+    add_edit_reveal_and_delete_a_user_through_the_forms,
+    activity_page_filters_downloads_and_streams_live,
+    locks_settings_and_tokens_pages,
+    owners_invite_further_owners_with_a_one_time_link,
+);

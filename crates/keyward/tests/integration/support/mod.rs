@@ -1,10 +1,15 @@
-//! Test support: the real keyward binary on a free port with a temporary
-//! data directory, its CLI, and a small JSON client.
+//! Test support: the real keyward binary on a free port, against SQLite in
+//! a temporary data directory or against a fresh PostgreSQL database of its
+//! own; its CLI; and a small JSON client. Every test that takes a `Backend`
+//! runs on both (`on_both_backends!`).
 
 #![allow(dead_code)]
 
+pub mod postgres;
+pub mod webdriver;
+
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -12,27 +17,149 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+pub use postgres::TestDatabase;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_keyward");
+
+/// Where a test's hub keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn name(backend: Backend)` as two tests, in the
+/// modules `sqlite` and `postgres`.
+macro_rules! on_both_backends {
+    ($($test:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::support::Backend::Sqlite).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::support::Backend::Postgres).await
+                }
+            )+
+        }
+    };
+}
+
+pub(crate) use on_both_backends;
+
+/// A hub's data for one test: a temporary data directory (made by `serve`
+/// on its first start) and, on PostgreSQL, a fresh database of its own.
+/// Both go when the test ends.
+pub struct Place {
+    _dir: tempfile::TempDir,
+    pub backend: Backend,
+    pub data_dir: PathBuf,
+    pub database: Option<TestDatabase>,
+}
+
+impl Place {
+    pub fn new(backend: Backend) -> Self {
+        Self::named(backend, "data")
+    }
+
+    /// With a data directory of this name (spaces and all).
+    pub fn named(backend: Backend, name: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join(name);
+        let database = (backend == Backend::Postgres).then(TestDatabase::create);
+        Self { _dir: dir, backend, data_dir, database }
+    }
+
+    /// The options every command needs to find this data.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec!["--data-dir".to_owned(), self.data_dir.display().to_string()];
+        if let Some(db) = &self.database {
+            args.extend(["--database-url".to_owned(), db.url.clone()]);
+        }
+        args
+    }
+
+    pub fn start(&self) -> Server {
+        self.start_with(&[], &[])
+    }
+
+    pub fn start_with(&self, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut all: Vec<String> = self.args();
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        Server::start(&all, env)
+    }
+
+    /// Runs a command of the CLI on this data.
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend(self.args());
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        cli(&all)
+    }
+
+    /// A new token from the CLI.
+    pub fn token(&self, scope: &str, home: Option<&str>) -> String {
+        let mut args = vec!["token", "create", "--name", scope, "--scope", scope];
+        if let Some(home) = home {
+            args.extend(["--home", home]);
+        }
+        let (ok, stdout, stderr) = self.cli(&args);
+        assert!(ok, "token create failed: {stderr}");
+        stdout.lines().last().expect("a last line").to_owned()
+    }
+
+    /// Runs SQL on the database beside the hub (SQLite or PostgreSQL, so
+    /// mind the dialect).
+    pub fn execute(&self, sql: &str) {
+        match &self.database {
+            Some(db) => db.execute(sql),
+            None => {
+                let db = rusqlite::Connection::open(self.data_dir.join("keyward.db")).expect("open");
+                db.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+                db.execute_batch(sql).expect("SQL");
+            }
+        }
+    }
+
+    /// Everything stored, as bytes: the files of the data directory, and on
+    /// PostgreSQL every row of every table.
+    pub fn stored(&self) -> Vec<(String, Vec<u8>)> {
+        let mut stored = Vec::new();
+        for entry in std::fs::read_dir(&self.data_dir).expect("data dir") {
+            let path = entry.expect("entry").path();
+            stored.push((path.display().to_string(), std::fs::read(&path).expect("read")));
+        }
+        if let Some(db) = &self.database {
+            stored.push((format!("database {}", db.name), db.dump()));
+        }
+        stored
+    }
+}
 
 pub struct Server {
     child: Child,
     pub base: String,
-    pub data_dir: PathBuf,
     output: Arc<Mutex<String>>,
 }
 
 impl Server {
-    pub fn start(data_dir: &Path) -> Self {
-        Self::start_with(data_dir, &[], &[])
-    }
-
-    pub fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+    /// `keyward serve` on a free port with these options (and no other
+    /// configuration from the test's own environment).
+    pub fn start(args: &[String], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(BIN);
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .env_remove("KEYWARD_TIMEZONE")
+            .env_remove("KEYWARD_DATABASE_URL")
+            .env_remove("KEYWARD_DATA_DIR")
+            .env_remove("KEYWARD_CONFIG")
             .env("KEYWARD_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -65,7 +192,7 @@ impl Server {
                 panic!("keyward did not start; it printed:\n{}", output.lock().expect("lock"));
             }
         };
-        Self { child, base: format!("http://{addr}"), data_dir: data_dir.to_owned(), output }
+        Self { child, base: format!("http://{addr}"), output }
     }
 
     /// Waits (up to 5 s) until the server has printed `needle`; returns all
@@ -133,19 +260,20 @@ impl Drop for Server {
 
 /// Runs the CLI; returns (success, stdout, stderr).
 pub fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).args(args).output().expect("the CLI runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    cli_with(args, &[])
 }
 
-pub fn token(data_dir: &Path, scope: &str, home: Option<&str>) -> String {
-    let dir = data_dir.to_str().expect("utf-8 path");
-    let mut args = vec!["token", "create", "--data-dir", dir, "--name", scope, "--scope", scope];
-    if let Some(home) = home {
-        args.extend(["--home", home]);
+/// Runs the CLI with these environment variables (and no other keyward
+/// configuration from the test's own environment).
+pub fn cli_with(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    for name in ["KEYWARD_DATABASE_URL", "KEYWARD_DATA_DIR", "KEYWARD_CONFIG"] {
+        command.env_remove(name);
     }
-    let (ok, stdout, stderr) = cli(&args);
-    assert!(ok, "token create failed: {stderr}");
-    stdout.lines().last().expect("a last line").to_owned()
+    command.envs(env.iter().copied());
+    let out = command.output().expect("the CLI runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 #[derive(Clone)]
@@ -185,6 +313,10 @@ impl Reply {
 impl Api {
     pub fn with_token(&self, token: &str) -> Self {
         Self { token: Some(token.to_owned()), ..self.clone() }
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
@@ -249,25 +381,25 @@ impl Api {
     }
 }
 
-/// A fresh data directory, with a server and an admin token.
+/// A fresh place with a server and an admin token.
 pub struct Fixture {
-    pub dir: tempfile::TempDir,
+    pub place: Place,
     pub server: Server,
     pub admin: Api,
     pub home: String,
 }
 
 impl Fixture {
-    pub async fn new() -> Self {
-        Self::with_args(&[]).await
+    pub async fn new(backend: Backend) -> Self {
+        Self::with_args(backend, &[]).await
     }
 
-    pub async fn with_args(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let server = Server::start_with(&dir.path().join("data"), args, &[]);
-        let admin = server.api(&token(&server.data_dir, "admin", None));
+    pub async fn with_args(backend: Backend, args: &[&str]) -> Self {
+        let place = Place::new(backend);
+        let server = place.start_with(args, &[]);
+        let admin = server.api(&place.token("admin", None));
         let home = admin.home_id().await;
-        Self { dir, server, admin, home }
+        Self { place, server, admin, home }
     }
 
     pub fn path(&self, rest: &str) -> String {
@@ -275,6 +407,6 @@ impl Fixture {
     }
 
     pub fn token(&self, scope: &str, home: Option<&str>) -> Api {
-        self.admin.with_token(&token(&self.server.data_dir, scope, home))
+        self.admin.with_token(&self.place.token(scope, home))
     }
 }

@@ -1,0 +1,10 @@
+//! Keyward end to end: the real binary, real HTTP, on SQLite and on the
+//! machine's PostgreSQL, in one test binary (one link, fast CI).
+
+mod support;
+
+mod api;
+mod browser;
+mod operations;
+mod storage;
+mod ui;

@@ -1,0 +1,491 @@
+//! The storage interface, as the use cases rely on it, against both
+//! backends: the same calls, the same answers.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use keyward_core::{
+    Action, ActivityEntry, ActivityKind, Actor, CodePolicy, DenyReason, Event, LockAccess, LockoutPolicy, LockoutState,
+    Name, Notify, Outcome, PanelPermissions, Schedule, ScheduleSpec, Scope, UseCount, User, UserKind, UserRef,
+    Validity, WindowSpec, ZoneName,
+};
+use keyward_store::{
+    ActivityFilter, HomeRecord, InviteRecord, LockRecord, LockoutRecord, OwnerRecord, Record, SealedCode, Store,
+    StoreError, TokenRecord, UserChange, UserRecord,
+};
+
+use crate::support::*;
+
+/// A store opened on a place, and what stops it.
+struct Opened {
+    store: Arc<dyn Store>,
+    handle: Handle,
+    created: bool,
+}
+
+enum Handle {
+    Sqlite(keyward_store_sqlite::SqliteHandle),
+    Postgres(keyward_store_postgres::PostgresHandle),
+}
+
+impl Opened {
+    async fn close(self) {
+        drop(self.store);
+        match self.handle {
+            Handle::Sqlite(h) => tokio::task::spawn_blocking(move || h.close()).await.expect("closed"),
+            Handle::Postgres(h) => h.close().await,
+        }
+    }
+}
+
+async fn open(place: &Place, serving: bool) -> Result<Opened, StoreError> {
+    match &place.database {
+        None => {
+            std::fs::create_dir_all(&place.data_dir).expect("data dir");
+            let o = keyward_store_sqlite::open(&place.data_dir.join("keyward.db"), serving)?;
+            Ok(Opened { store: Arc::new(o.store), handle: Handle::Sqlite(o.handle), created: o.created })
+        }
+        Some(db) => {
+            let o = keyward_store_postgres::open(&db.url, serving).await?;
+            Ok(Opened { store: Arc::new(o.store), handle: Handle::Postgres(o.handle), created: o.created })
+        }
+    }
+}
+
+fn at(second: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + second).expect("in range")
+}
+
+fn home(id: &str) -> HomeRecord {
+    HomeRecord {
+        id: id.to_owned(),
+        name: Name::parse("Lake house").expect("name"),
+        zone: ZoneName::parse("Europe/Berlin").expect("zone"),
+        code_policy: CodePolicy::new(5, 7, false).expect("policy"),
+        lockout_policy: LockoutPolicy::new(4, 600, 120).expect("policy"),
+        created_at: at(0),
+        updated_at: at(1),
+    }
+}
+
+fn lock(id: &str, home_id: &str) -> LockRecord {
+    LockRecord {
+        id: id.to_owned(),
+        home_id: home_id.to_owned(),
+        name: Name::parse(format!("Lock {id}")).expect("name"),
+        created_at: at(2),
+        updated_at: at(2),
+    }
+}
+
+fn user(id: &str, home_id: &str, mac: u8, locks: LockAccess) -> UserRecord {
+    let spec = ScheduleSpec {
+        always: None,
+        windows: Some(vec![WindowSpec {
+            days: vec!["mon".into(), "fri".into()],
+            start: "22:00".into(),
+            end: "06:00".into(),
+        }]),
+    };
+    UserRecord {
+        home_id: home_id.to_owned(),
+        user: User {
+            id: id.to_owned(),
+            name: Name::parse(format!("User {id} 🐕")).expect("name"),
+            kind: UserKind::Duress,
+            panel: PanelPermissions { arm: true, disarm: false },
+            locks,
+            schedule: Schedule::parse(&spec).expect("schedule"),
+            validity: Validity::new(Some(at(10)), Some(at(1000)), Some(7)).expect("validity"),
+            uses: 3,
+            notify: Notify { arrive: true, leave: false },
+            enabled: false,
+        },
+        code: SealedCode { mac: [mac; 32], sealed: vec![mac, 1, 2, 3] },
+        last_used: Some(at(50)),
+        created_at: at(5),
+        updated_at: at(6),
+    }
+}
+
+fn entry(id: &str, home_id: &str, second: i64) -> ActivityEntry {
+    ActivityEntry {
+        id: id.to_owned(),
+        home_id: home_id.to_owned(),
+        event: Event {
+            at: at(second),
+            kind: ActivityKind::AccessDenied,
+            device: Some("front".into()),
+            action: Some(Action::Unlock),
+            outcome: Some(Outcome::Denied),
+            reason: Some(DenyReason::OutsideSchedule),
+            user: Some(UserRef { id: "u1".into(), name: "User u1".into() }),
+            duress: false,
+            actor: None,
+        },
+    }
+}
+
+fn put(record: UserRecord, entries: Vec<ActivityEntry>) -> Record {
+    Record { entries, user: Some(UserChange::Put(Box::new(record))), ..Record::default() }
+}
+
+fn filter(home_id: &str) -> ActivityFilter {
+    ActivityFilter {
+        home_id: home_id.to_owned(),
+        user_id: None,
+        device: None,
+        outcome: None,
+        since: None,
+        until: None,
+        before: None,
+        limit: 500,
+    }
+}
+
+fn owner(id: &str, email: &str) -> OwnerRecord {
+    OwnerRecord {
+        id: id.to_owned(),
+        email: email.to_owned(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+async fn opening_makes_the_schema_once_and_commands_need_existing_data(backend: Backend) {
+    let place = Place::new(backend);
+    let refused = open(&place, false).await.err().expect("no data yet");
+    assert!(matches!(refused, StoreError::NotSetUp(_)), "{refused}");
+    let first = open(&place, true).await.expect("made");
+    assert!(first.created);
+    first.close().await;
+    let beside = open(&place, false).await.expect("existing data");
+    assert!(!beside.created);
+    beside.close().await;
+    let again = open(&place, true).await.expect("again");
+    assert!(!again.created, "made once");
+    again.close().await;
+}
+
+async fn the_snapshot_reads_back_what_was_written(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    store.put_home(home("h1")).await.expect("home");
+    for id in ["l2", "l1"] {
+        store.put_lock(lock(id, "h1")).await.expect("lock");
+    }
+    let written = user("u1", "h1", 7, LockAccess::Only(vec!["l2".into(), "l1".into()]));
+    let lockout = LockoutState { failures: vec![at(20), at(21)], locked_until: Some(at(30)) };
+    let record = Record {
+        lockout: Some(LockoutRecord { home_id: "h1".into(), device: "l1".into(), state: lockout.clone() }),
+        uses: Some(UseCount { user_id: "u1".into(), uses: 4, last_used: at(60) }),
+        ..put(written.clone(), vec![entry("e1", "h1", 40)])
+    };
+    let entries = store.record(record).committed().await.expect("recorded");
+    assert_eq!(entries, vec![entry("e1", "h1", 40)], "the entries come back after the commit");
+    assert!(store.home_exists("h1".into()).await.expect("query"));
+    assert!(!store.home_exists("h2".into()).await.expect("query"));
+
+    let snapshot = store.load().await.expect("load");
+    assert_eq!(snapshot.homes, vec![home("h1")]);
+    assert_eq!(snapshot.locks.len(), 2);
+    assert!(snapshot.locks.contains(&lock("l1", "h1")) && snapshot.locks.contains(&lock("l2", "h1")));
+    let [read] = &snapshot.users[..] else { panic!("one user: {:?}", snapshot.users) };
+    let (r, w) = (&read.user, &written.user);
+    assert_eq!(r.locks, LockAccess::Only(vec!["l1".into(), "l2".into()]), "lock lists come back sorted");
+    assert_eq!(
+        (&r.id, &r.name, r.kind, r.panel, &r.schedule, r.validity, r.notify, r.enabled),
+        (&w.id, &w.name, w.kind, w.panel, &w.schedule, w.validity, w.notify, w.enabled)
+    );
+    assert_eq!((r.uses, read.last_used), (4, Some(at(60))), "the use count of the same record wins");
+    assert_eq!((&read.code, read.created_at, read.updated_at), (&written.code, at(5), at(6)));
+    assert_eq!(snapshot.lockouts, vec![LockoutRecord { home_id: "h1".into(), device: "l1".into(), state: lockout }]);
+
+    // A clear lockout is no row.
+    let clear = LockoutRecord { home_id: "h1".into(), device: "l1".into(), state: LockoutState::default() };
+    store.record(Record { lockout: Some(clear), ..Record::default() }).committed().await.expect("cleared");
+    assert!(store.load().await.expect("load").lockouts.is_empty());
+    s.close().await;
+}
+
+async fn a_taken_code_refuses_the_whole_record(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    store.put_home(home("h1")).await.expect("home");
+    store.record(put(user("a", "h1", 1, LockAccess::All), vec![])).committed().await.expect("a");
+    let taken = store.record(put(user("b", "h1", 1, LockAccess::All), vec![entry("eb", "h1", 1)])).committed().await;
+    assert!(matches!(taken, Err(StoreError::Conflict)), "{taken:?}");
+    // Queued beside the refused one, in the same batch: unaffected.
+    let fine = store.record(Record { entries: vec![entry("ok", "h1", 2)], ..Record::default() });
+    let also_taken = store.record(put(user("c", "h1", 1, LockAccess::All), vec![entry("ec", "h1", 3)]));
+    fine.committed().await.expect("committed");
+    assert!(matches!(also_taken.committed().await, Err(StoreError::Conflict)));
+    let ids: Vec<String> = store.activity(filter("h1")).await.expect("log").entries.into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, ["ok"], "nothing of a refused record is written");
+    let users: Vec<String> = store.load().await.expect("load").users.into_iter().map(|u| u.user.id).collect();
+    assert_eq!(users, ["a"]);
+    // The same code in another home is no conflict.
+    store.put_home(home("h2")).await.expect("home");
+    store.record(put(user("d", "h2", 1, LockAccess::All), vec![])).committed().await.expect("another home");
+    s.close().await;
+}
+
+async fn deleting_a_lock_clears_its_place_in_lists_and_its_lockout(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    store.put_home(home("h1")).await.expect("home");
+    store.put_lock(lock("l1", "h1")).await.expect("lock");
+    store.put_lock(lock("l2", "h1")).await.expect("lock");
+    let locked = LockoutState { failures: vec![], locked_until: Some(at(9)) };
+    let record = Record {
+        lockout: Some(LockoutRecord { home_id: "h1".into(), device: "l1".into(), state: locked }),
+        ..put(user("u1", "h1", 1, LockAccess::Only(vec!["l1".into(), "l2".into()])), vec![])
+    };
+    store.record(record).committed().await.expect("recorded");
+    store.delete_lock("h1".into(), "l1".into()).await.expect("deleted");
+    let snapshot = store.load().await.expect("load");
+    assert_eq!(snapshot.locks, vec![lock("l2", "h1")]);
+    assert_eq!(snapshot.users[0].user.locks, LockAccess::Only(vec!["l2".into()]));
+    assert!(snapshot.lockouts.is_empty());
+    s.close().await;
+}
+
+async fn concurrent_records_commit_in_the_order_they_were_queued(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    store.put_home(home("h1")).await.expect("home");
+    store.record(put(user("u1", "h1", 1, LockAccess::All), vec![])).committed().await.expect("user");
+    let queued: Vec<_> = (0..300u32)
+        .map(|i| {
+            let lockout = LockoutState { failures: vec![at(i64::from(i))], locked_until: None };
+            store.record(Record {
+                entries: vec![entry(&format!("e{i:03}"), "h1", i64::from(i))],
+                uses: Some(UseCount { user_id: "u1".into(), uses: i + 1, last_used: at(i64::from(i)) }),
+                lockout: Some(LockoutRecord { home_id: "h1".into(), device: "front".into(), state: lockout }),
+                user: None,
+            })
+        })
+        .collect();
+    for pending in queued {
+        pending.committed().await.expect("committed");
+    }
+    let log = store.activity(filter("h1")).await.expect("log");
+    let ids: Vec<String> = log.entries.iter().map(|e| e.id.clone()).collect();
+    let expected: Vec<String> = (0..300).rev().map(|i| format!("e{i:03}")).collect();
+    assert_eq!(ids, expected, "the log's order is the order of queueing");
+    let snapshot = store.load().await.expect("load");
+    assert_eq!(snapshot.users[0].user.uses, 300, "the last count queued wins");
+    assert_eq!(snapshot.lockouts[0].state.failures, vec![at(299)]);
+    s.close().await;
+}
+
+async fn activity_pages_and_filters(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    for id in ["h1", "h2"] {
+        store.put_home(home(id)).await.expect("home");
+    }
+    let mut entries = Vec::new();
+    for i in 0..12 {
+        let mut e = entry(&format!("e{i:02}"), "h1", i);
+        if i % 3 == 0 {
+            e.event = Event {
+                kind: ActivityKind::Arrival,
+                outcome: Some(Outcome::Granted),
+                reason: None,
+                duress: true,
+                device: Some("back".into()),
+                user: Some(UserRef { id: "u2".into(), name: "Two".into() }),
+                ..e.event
+            };
+        }
+        entries.push(e);
+    }
+    let audit = Event::audit(
+        ActivityKind::CodeRevealed,
+        UserRef { id: "u2".into(), name: "Two".into() },
+        Actor::Owner("anna@example.org".into()),
+        at(100),
+    );
+    entries.push(ActivityEntry { id: "audit".into(), home_id: "h1".into(), event: audit.clone() });
+    entries.push(entry("other-home", "h2", 5));
+    store.record(Record { entries, ..Record::default() }).committed().await.expect("recorded");
+
+    let ids = |page: keyward_store::ActivityPage| page.entries.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let first = store.activity(ActivityFilter { limit: 5, ..filter("h1") }).await.expect("page");
+    assert_eq!(first.entries[0].event, audit, "typed events read back whole");
+    let next = first.next.expect("more");
+    assert_eq!(ids(first), ["audit", "e11", "e10", "e09", "e08"]);
+    let second = store.activity(ActivityFilter { limit: 5, before: Some(next), ..filter("h1") }).await.expect("page");
+    let last = second.next.expect("more");
+    assert_eq!(ids(second), ["e07", "e06", "e05", "e04", "e03"]);
+    let third = store.activity(ActivityFilter { limit: 5, before: Some(last), ..filter("h1") }).await.expect("page");
+    assert_eq!(third.next, None);
+    assert_eq!(ids(third), ["e02", "e01", "e00"]);
+
+    let granted = store.activity(ActivityFilter { outcome: Some(Outcome::Granted), ..filter("h1") }).await;
+    assert_eq!(ids(granted.expect("page")), ["e09", "e06", "e03", "e00"]);
+    let granted = store.activity(ActivityFilter { outcome: Some(Outcome::Granted), ..filter("h1") }).await;
+    assert!(granted.expect("page").entries.iter().all(|e| e.event.duress && e.event.user.is_some()));
+    let back = store.activity(ActivityFilter { device: Some("back".into()), ..filter("h1") }).await;
+    assert_eq!(ids(back.expect("page")).len(), 4);
+    let by_user = store.activity(ActivityFilter { user_id: Some("u1".into()), ..filter("h1") }).await;
+    assert_eq!(ids(by_user.expect("page")).len(), 8);
+    let window = store.activity(ActivityFilter { since: Some(at(3)), until: Some(at(5)), ..filter("h1") }).await;
+    assert_eq!(ids(window.expect("page")), ["e04", "e03"], "since inclusive, until exclusive");
+    assert_eq!(ids(store.activity(filter("h2")).await.expect("page")), ["other-home"]);
+    s.close().await;
+}
+
+async fn tokens_are_found_by_digest_until_revoked(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    store.put_home(home("h1")).await.expect("home");
+    let token = TokenRecord {
+        id: "t1".into(),
+        name: "ha".into(),
+        scope: Scope::Device,
+        home_id: Some("h1".into()),
+        created_at: at(1),
+        revoked_at: None,
+    };
+    store.insert_token(token.clone(), [3; 32]).await.expect("inserted");
+    let twin = TokenRecord { id: "t2".into(), ..token.clone() };
+    assert!(matches!(store.insert_token(twin, [3; 32]).await, Err(StoreError::Conflict)), "digests are unique");
+    assert_eq!(store.find_token([3; 32]).await.expect("query"), Some(token.clone()));
+    assert_eq!(store.find_token([4; 32]).await.expect("query"), None);
+    assert!(store.revoke_token("t1".into(), at(9)).await.expect("revoked"));
+    assert!(!store.revoke_token("t1".into(), at(10)).await.expect("query"), "once");
+    assert_eq!(store.find_token([3; 32]).await.expect("query"), None);
+    assert_eq!(store.list_tokens().await.expect("list"), vec![TokenRecord { revoked_at: Some(at(9)), ..token }]);
+    s.close().await;
+}
+
+async fn owners_sessions_throttling_setup_codes_and_invitations(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    store.set_setup_code([8; 32]).await.expect("setup code");
+    store.set_setup_code([9; 32]).await.expect("replaced");
+    assert_eq!(store.setup_code().await.expect("query"), Some([9; 32]));
+
+    // Ten setups at once: exactly one owner.
+    let racing: Vec<_> = (0..10)
+        .map(|i| store.create_first_owner(owner(&format!("o{i}"), &format!("o{i}@example.org")), [i; 32]))
+        .collect();
+    let mut won = 0;
+    for setup in racing {
+        won += usize::from(setup.await.expect("answered"));
+    }
+    assert_eq!(won, 1);
+    assert_eq!(store.owner_count().await.expect("count"), 1);
+    assert_eq!(store.setup_code().await.expect("query"), None, "the setup code is gone with the first owner");
+    let first = store.list_owners().await.expect("owners").remove(0);
+    assert_eq!(store.owner_by_email(first.email.clone()).await.expect("query"), Some(first.clone()));
+
+    let session = [42; 32];
+    let keys = vec!["account:x".to_owned(), "address:192.0.2.1".to_owned()];
+    store.record_login_failure(keys.clone(), at(1)).await.expect("failure");
+    store.record_login_failure(keys[..1].to_vec(), at(2)).await.expect("failure");
+    let failures = store.login_failures(vec![keys[1].clone(), "none".into(), keys[0].clone()]).await.expect("query");
+    let counts: Vec<_> = failures.iter().map(|f| f.map(|f| (f.failures, f.last_failure))).collect();
+    assert_eq!(counts, [Some((1, at(1))), None, Some((2, at(2)))], "in the order asked");
+    store.start_session(session, first.id.clone(), at(3), keys.clone()).await.expect("session");
+    assert_eq!(store.login_failures(keys.clone()).await.expect("query"), [None, None], "a sign-in clears them");
+    let found = store.find_session(session).await.expect("query").expect("a session");
+    assert_eq!((found.owner, found.created_at, found.last_seen), (first.clone(), at(3), at(3)));
+    store.touch_session(session, at(4)).await.expect("touched");
+    assert_eq!(store.find_session(session).await.expect("query").map(|s| s.last_seen), Some(at(4)));
+    store.start_session([43; 32], first.id.clone(), at(5), vec![]).await.expect("session");
+    store.delete_session(session).await.expect("deleted");
+    assert!(store.find_session(session).await.expect("query").is_none());
+    assert_eq!(store.delete_sessions_of(first.id.clone()).await.expect("deleted"), 2, "the setup's and one more");
+    store.start_session(session, first.id.clone(), at(6), vec![]).await.expect("session");
+    assert!(store.set_password(first.id.clone(), "$argon2id$new".into(), at(7)).await.expect("changed"));
+    assert!(store.find_session(session).await.expect("query").is_none(), "a new password ends sessions");
+    assert!(!store.set_password("nobody".into(), "x".into(), at(7)).await.expect("query"));
+    store.clear_login_failures(keys.clone()).await.expect("cleared");
+
+    let invite = |digest: u8, email: &str| InviteRecord {
+        digest: [digest; 32],
+        email: email.to_owned(),
+        invited_by: first.id.clone(),
+        created_at: at(10),
+        expires_at: at(20),
+    };
+    store.insert_invite(invite(1, "ben@example.org")).await.expect("invited");
+    assert_eq!(store.live_invite([1; 32], at(19)).await.expect("query").as_deref(), Some("ben@example.org"));
+    assert_eq!(store.live_invite([1; 32], at(20)).await.expect("query"), None, "expired at its end");
+    assert!(!store.accept_invite([1; 32], owner("ben", "ben@example.org"), [50; 32], at(21)).await.expect("late"));
+    assert!(store.accept_invite([1; 32], owner("ben", "ben@example.org"), [50; 32], at(11)).await.expect("accepted"));
+    assert!(!store.accept_invite([1; 32], owner("ben2", "b2@example.org"), [51; 32], at(12)).await.expect("once"));
+    store.insert_invite(invite(2, "ben@example.org")).await.expect("invited");
+    let twice = store.accept_invite([2; 32], owner("ben3", "ben@example.org"), [52; 32], at(12)).await;
+    assert!(matches!(twice, Err(StoreError::Conflict)), "an owner with that email exists");
+    assert_eq!(
+        store.live_invite([2; 32], at(12)).await.expect("query").as_deref(),
+        Some("ben@example.org"),
+        "a refused acceptance leaves the invitation as it was"
+    );
+    assert!(store.find_session([50; 32]).await.expect("query").is_some());
+    assert_eq!(store.owner_count().await.expect("count"), 2);
+    s.close().await;
+}
+
+async fn the_key_check_and_whether_codes_are_held(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    assert_eq!(store.key_check().await.expect("query"), None);
+    assert!(!store.holds_codes().await.expect("query"));
+    store.set_key_check([5; 32]).await.expect("set");
+    assert_eq!(store.key_check().await.expect("query"), Some(vec![5; 32]));
+    store.put_home(home("h1")).await.expect("home");
+    store.record(put(user("u1", "h1", 1, LockAccess::All), vec![])).committed().await.expect("user");
+    assert!(store.holds_codes().await.expect("query"));
+    s.close().await;
+}
+
+async fn a_stopped_store_takes_no_more_writes(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = s.store.clone();
+    store.put_home(home("h1")).await.expect("home");
+    s.close().await;
+    let late = store.record(Record { entries: vec![entry("late", "h1", 1)], ..Record::default() });
+    assert!(matches!(late.committed().await, Err(StoreError::WriterGone)));
+}
+
+on_both_backends!(
+    opening_makes_the_schema_once_and_commands_need_existing_data,
+    the_snapshot_reads_back_what_was_written,
+    a_taken_code_refuses_the_whole_record,
+    deleting_a_lock_clears_its_place_in_lists_and_its_lockout,
+    concurrent_records_commit_in_the_order_they_were_queued,
+    activity_pages_and_filters,
+    tokens_are_found_by_digest_until_revoked,
+    owners_sessions_throttling_setup_codes_and_invitations,
+    the_key_check_and_whether_codes_are_held,
+    a_stopped_store_takes_no_more_writes,
+);
+
+/// One serving instance per PostgreSQL database; commands still work beside it.
+#[tokio::test]
+async fn postgres_refuses_a_second_serving_instance() {
+    let place = Place::new(Backend::Postgres);
+    let serving = open(&place, true).await.expect("first");
+    let second = open(&place, true).await.err().expect("refused");
+    assert!(matches!(&second, StoreError::InUse(m) if m.contains("another keyward")), "{second}");
+    let command = open(&place, false).await.expect("a command beside the hub");
+    command.close().await;
+    serving.close().await;
+    let after = open(&place, true).await.expect("free again once the first stopped");
+    after.close().await;
+}

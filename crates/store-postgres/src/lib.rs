@@ -1,0 +1,431 @@
+//! Keyward's PostgreSQL storage, for installations that keep their data in
+//! a database server. The same schema meaning as SQLite, with its own
+//! migrations; the same sealed and keyed codes (the vault seals them before
+//! they reach any backend); every write committed (and its WAL flushed)
+//! before its caller is answered, concurrent writes sharing a commit.
+//!
+//! One instance per database for now: a serving keyward holds an advisory
+//! lock on its database, and a second one refuses to start.
+
+mod connect;
+mod migrate;
+mod reads;
+mod writer;
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use keyward_core::ActivityEntry;
+use keyward_store::columns::{HomeColumns, LockColumns, micros};
+use keyward_store::{
+    ActivityFilter, ActivityPage, ActivityStore, BoxFuture, Digest, HomeRecord, HomeStore, InviteRecord, LockRecord,
+    LoginFailures, MetaStore, OwnerRecord, OwnerStore, Pending, Record, SessionRecord, Snapshot, StoreResult,
+    TokenRecord, TokenStore,
+};
+use tokio::task::JoinHandle;
+use tokio_postgres::Client;
+use tokio_postgres::types::ToSql;
+
+use connect::{Reader, connect, parse_url, pg_error};
+use writer::Writer;
+
+pub struct PostgresStore {
+    reader: Reader,
+    writer: Writer,
+}
+
+/// Stops the writer once everything queued is committed.
+pub struct PostgresHandle {
+    writer: Writer,
+    task: JoinHandle<()>,
+}
+
+impl PostgresHandle {
+    /// Commits what is queued, and stops (ending the instance lock).
+    pub async fn close(self) {
+        self.writer.stop();
+        if self.task.await.is_err() {
+            tracing::error!("the PostgreSQL writer did not stop cleanly");
+        }
+    }
+}
+
+pub struct Opened {
+    pub store: PostgresStore,
+    pub handle: PostgresHandle,
+    /// True when this call made the schema: the database held no keyward data.
+    pub created: bool,
+}
+
+/// Connects to the database at `url`, brings its schema up to date (making
+/// it in an empty database when `serving`; any other use needs existing
+/// data), and starts the writer. When `serving`, takes the single-instance
+/// lock first, or refuses.
+pub async fn open(url: &str, serving: bool) -> StoreResult<Opened> {
+    let config = parse_url(url)?;
+    // The lock is held by the writer's connection, so it is taken before
+    // anything is migrated or read.
+    let (writer, task) = writer::spawn(config.clone(), serving).await?;
+    let handle = PostgresHandle { writer: writer.clone(), task };
+    let prepared = async {
+        let setup = connect(&config).await?;
+        let created = migrate::migrate(&setup, serving).await?;
+        if serving {
+            warn_when_not_durable(&setup).await?;
+        }
+        Ok::<_, keyward_store::StoreError>((created, Reader::new(config).await?))
+    }
+    .await;
+    match prepared {
+        Ok((created, reader)) => Ok(Opened { store: PostgresStore { reader, writer }, handle, created }),
+        Err(e) => {
+            handle.close().await;
+            Err(e)
+        }
+    }
+}
+
+/// keyward asks for every commit to be flushed; a server with `fsync` off
+/// would acknowledge what a power cut can still take.
+async fn warn_when_not_durable(client: &Client) -> StoreResult<()> {
+    let row = client.query_one("SHOW fsync", &[]).await.map_err(pg_error)?;
+    let fsync: String = row.try_get(0).map_err(pg_error)?;
+    if fsync != "on" {
+        tracing::warn!("PostgreSQL runs with fsync = {fsync}: acknowledged writes may be lost in a power cut");
+    }
+    Ok(())
+}
+
+async fn execute(client: &Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+    client.execute(sql, params).await.map_err(pg_error)
+}
+
+impl PostgresStore {
+    fn read<'a, T, F, Fut>(&'a self, f: F) -> BoxFuture<'a, StoreResult<T>>
+    where
+        F: FnOnce(Arc<Client>) -> Fut + Send + 'a,
+        Fut: std::future::Future<Output = StoreResult<T>> + Send + 'a,
+        T: Send + 'a,
+    {
+        Box::pin(async move { f(self.reader.client().await?).await })
+    }
+}
+
+impl HomeStore for PostgresStore {
+    fn load(&self) -> BoxFuture<'_, StoreResult<Snapshot>> {
+        self.read(move |c| async move { reads::snapshot(&c).await })
+    }
+
+    fn home_exists(&self, home_id: String) -> BoxFuture<'_, StoreResult<bool>> {
+        self.read(move |c| async move { reads::home_exists(&c, &home_id).await })
+    }
+
+    fn put_home(&self, home: HomeRecord) -> BoxFuture<'_, StoreResult<()>> {
+        let h = HomeColumns::of(&home);
+        Box::pin(self.writer.write(move |c| async move {
+            execute(
+                &c,
+                "INSERT INTO homes (id, name, timezone, code_min_length, code_max_length, code_reject_weak,
+                                    lockout_max_attempts, lockout_window_seconds, lockout_seconds, created_at,
+                                    updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (id) DO UPDATE SET name = $2, timezone = $3, code_min_length = $4,
+                     code_max_length = $5, code_reject_weak = $6, lockout_max_attempts = $7,
+                     lockout_window_seconds = $8, lockout_seconds = $9, updated_at = $11",
+                &[
+                    &h.id,
+                    &h.name,
+                    &h.timezone,
+                    &h.code_min_length,
+                    &h.code_max_length,
+                    &h.code_reject_weak,
+                    &h.lockout_max_attempts,
+                    &h.lockout_window_seconds,
+                    &h.lockout_seconds,
+                    &h.created_at,
+                    &h.updated_at,
+                ],
+            )
+            .await
+            .map(drop)
+        }))
+    }
+
+    fn put_lock(&self, lock: LockRecord) -> BoxFuture<'_, StoreResult<()>> {
+        let l = LockColumns::of(&lock);
+        Box::pin(self.writer.write(move |c| async move {
+            execute(
+                &c,
+                "INSERT INTO locks (id, home_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET name = $3, updated_at = $5",
+                &[&l.id, &l.home_id, &l.name, &l.created_at, &l.updated_at],
+            )
+            .await
+            .map(drop)
+        }))
+    }
+
+    fn delete_lock(&self, home_id: String, lock_id: String) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move {
+            execute(&c, "DELETE FROM locks WHERE id = $1 AND home_id = $2", &[&lock_id, &home_id]).await?;
+            execute(&c, "DELETE FROM lockouts WHERE home_id = $1 AND device = $2", &[&home_id, &lock_id]).await?;
+            Ok(())
+        }))
+    }
+
+    fn record(&self, record: Record) -> Pending<Vec<ActivityEntry>> {
+        self.writer.record(record)
+    }
+}
+
+impl ActivityStore for PostgresStore {
+    fn activity(&self, filter: ActivityFilter) -> BoxFuture<'_, StoreResult<ActivityPage>> {
+        self.read(move |c| async move { reads::activity(&c, &filter).await })
+    }
+}
+
+impl TokenStore for PostgresStore {
+    fn insert_token(&self, token: TokenRecord, secret_hash: Digest) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move {
+            execute(
+                &c,
+                "INSERT INTO tokens (id, name, scope, home_id, secret_hash, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &token.id,
+                    &token.name,
+                    &token.scope.as_str(),
+                    &token.home_id,
+                    &secret_hash.as_slice(),
+                    &micros(token.created_at),
+                ],
+            )
+            .await
+            .map(drop)
+        }))
+    }
+
+    fn find_token(&self, secret_hash: Digest) -> BoxFuture<'_, StoreResult<Option<TokenRecord>>> {
+        self.read(move |c| async move { reads::find_token(&c, &secret_hash).await })
+    }
+
+    fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenRecord>>> {
+        self.read(move |c| async move { reads::list_tokens(&c).await })
+    }
+
+    fn revoke_token(&self, id: String, at: Timestamp) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(self.writer.write(move |c| async move {
+            let changed = execute(
+                &c,
+                "UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                &[&id, &micros(at)],
+            )
+            .await?;
+            Ok(changed == 1)
+        }))
+    }
+}
+
+async fn insert_owner(c: &Client, o: &OwnerRecord) -> StoreResult<()> {
+    let sql = format!("INSERT INTO owners ({}) VALUES ($1, $2, $3, $4, $5)", reads::OWNER_COLUMNS);
+    execute(c, &sql, &[&o.id, &o.email, &o.password_hash, &micros(o.created_at), &micros(o.updated_at)]).await?;
+    Ok(())
+}
+
+async fn insert_session(c: &Client, session: &Digest, owner_id: &str, at: i64) -> StoreResult<()> {
+    execute(
+        c,
+        "INSERT INTO sessions (token_hash, owner_id, created_at, last_seen_at) VALUES ($1, $2, $3, $3)",
+        &[&session.as_slice(), &owner_id, &at],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn set_meta(c: &Client, key: &str, value: &[u8]) -> StoreResult<()> {
+    execute(
+        c,
+        "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2",
+        &[&key, &value],
+    )
+    .await?;
+    Ok(())
+}
+
+impl OwnerStore for PostgresStore {
+    fn owner_count(&self) -> BoxFuture<'_, StoreResult<u64>> {
+        self.read(move |c| async move { reads::owner_count(&c).await })
+    }
+
+    fn owner_by_email(&self, email: String) -> BoxFuture<'_, StoreResult<Option<OwnerRecord>>> {
+        self.read(move |c| async move { reads::owner_by_email(&c, &email).await })
+    }
+
+    fn list_owners(&self) -> BoxFuture<'_, StoreResult<Vec<OwnerRecord>>> {
+        self.read(move |c| async move { reads::list_owners(&c).await })
+    }
+
+    fn create_first_owner(&self, owner: OwnerRecord, session: Digest) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(self.writer.write(move |c| async move {
+            // Locked until the commit: two racing setups, even from two
+            // processes, cannot both see "no owner".
+            c.batch_execute("LOCK TABLE owners IN SHARE ROW EXCLUSIVE MODE").await.map_err(pg_error)?;
+            if reads::owner_count(&c).await? > 0 {
+                return Ok(false);
+            }
+            insert_owner(&c, &owner).await?;
+            execute(&c, "DELETE FROM meta WHERE key = 'setup_code'", &[]).await?;
+            insert_session(&c, &session, &owner.id, micros(owner.created_at)).await?;
+            Ok(true)
+        }))
+    }
+
+    fn set_password(&self, owner_id: String, password_hash: String, at: Timestamp) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(self.writer.write(move |c| async move {
+            let changed = execute(
+                &c,
+                "UPDATE owners SET password_hash = $2, updated_at = $3 WHERE id = $1",
+                &[&owner_id, &password_hash, &micros(at)],
+            )
+            .await?;
+            execute(&c, "DELETE FROM sessions WHERE owner_id = $1", &[&owner_id]).await?;
+            Ok(changed == 1)
+        }))
+    }
+
+    fn start_session(
+        &self,
+        session: Digest,
+        owner_id: String,
+        at: Timestamp,
+        clear: Vec<String>,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move {
+            execute(&c, "DELETE FROM login_failures WHERE key = ANY($1)", &[&clear]).await?;
+            insert_session(&c, &session, &owner_id, micros(at)).await
+        }))
+    }
+
+    fn find_session(&self, session: Digest) -> BoxFuture<'_, StoreResult<Option<SessionRecord>>> {
+        self.read(move |c| async move { reads::find_session(&c, &session).await })
+    }
+
+    fn touch_session(&self, session: Digest, at: Timestamp) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move {
+            execute(
+                &c,
+                "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1",
+                &[&session.as_slice(), &micros(at)],
+            )
+            .await
+            .map(drop)
+        }))
+    }
+
+    fn delete_session(&self, session: Digest) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move {
+            execute(&c, "DELETE FROM sessions WHERE token_hash = $1", &[&session.as_slice()]).await.map(drop)
+        }))
+    }
+
+    fn delete_sessions_of(&self, owner_id: String) -> BoxFuture<'_, StoreResult<u64>> {
+        Box::pin(
+            self.writer.write(move |c| async move {
+                execute(&c, "DELETE FROM sessions WHERE owner_id = $1", &[&owner_id]).await
+            }),
+        )
+    }
+
+    fn login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<Vec<Option<LoginFailures>>>> {
+        self.read(move |c| async move { reads::login_failures(&c, &keys).await })
+    }
+
+    fn record_login_failure(&self, keys: Vec<String>, at: Timestamp) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move {
+            execute(
+                &c,
+                "INSERT INTO login_failures (key, failures, last_failure_at) SELECT unnest($1::text[]), 1, $2
+                 ON CONFLICT (key) DO UPDATE
+                 SET failures = login_failures.failures + 1, last_failure_at = excluded.last_failure_at",
+                &[&keys, &micros(at)],
+            )
+            .await
+            .map(drop)
+        }))
+    }
+
+    fn clear_login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move {
+            execute(&c, "DELETE FROM login_failures WHERE key = ANY($1)", &[&keys]).await.map(drop)
+        }))
+    }
+
+    fn set_setup_code(&self, digest: Digest) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move { set_meta(&c, "setup_code", &digest).await }))
+    }
+
+    fn setup_code(&self) -> BoxFuture<'_, StoreResult<Option<Digest>>> {
+        self.read(move |c| async move { reads::setup_code(&c).await })
+    }
+
+    fn insert_invite(&self, invite: InviteRecord) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move {
+            execute(
+                &c,
+                "INSERT INTO invites (token_hash, email, invited_by, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &invite.digest.as_slice(),
+                    &invite.email,
+                    &invite.invited_by,
+                    &micros(invite.created_at),
+                    &micros(invite.expires_at),
+                ],
+            )
+            .await
+            .map(drop)
+        }))
+    }
+
+    fn live_invite(&self, digest: Digest, now: Timestamp) -> BoxFuture<'_, StoreResult<Option<String>>> {
+        self.read(move |c| async move { reads::live_invite(&c, &digest, micros(now)).await })
+    }
+
+    fn accept_invite(
+        &self,
+        invite: Digest,
+        owner: OwnerRecord,
+        session: Digest,
+        now: Timestamp,
+    ) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(self.writer.write(move |c| async move {
+            // Taken once: the row is marked used only while still live.
+            let taken = execute(
+                &c,
+                "UPDATE invites SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                &[&invite.as_slice(), &micros(now)],
+            )
+            .await?;
+            if taken != 1 {
+                return Ok(false);
+            }
+            insert_owner(&c, &owner).await?;
+            insert_session(&c, &session, &owner.id, micros(now)).await?;
+            Ok(true)
+        }))
+    }
+}
+
+impl MetaStore for PostgresStore {
+    fn key_check(&self) -> BoxFuture<'_, StoreResult<Option<Vec<u8>>>> {
+        self.read(move |c| async move { reads::meta(&c, "key_check").await })
+    }
+
+    fn set_key_check(&self, check: [u8; 32]) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move { set_meta(&c, "key_check", &check).await }))
+    }
+
+    fn holds_codes(&self) -> BoxFuture<'_, StoreResult<bool>> {
+        self.read(move |c| async move { reads::holds_codes(&c).await })
+    }
+}

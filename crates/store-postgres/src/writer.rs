@@ -1,0 +1,516 @@
+//! The single writer. Every change goes through one task that takes every
+//! write waiting and commits them in one transaction (group commit), in the
+//! order they were queued; each caller is answered only after that commit.
+//!
+//! Access records (no user change) are the hot path: a run of them is
+//! written with one bulk statement per table, sent together (pipelined), so
+//! a batch costs a few round trips and one WAL flush however many attempts
+//! it holds. Any other write runs in a savepoint of its own, so its refusal
+//! (a code taken, say) rolls back alone.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use keyward_core::{ActivityEntry, UseCount};
+use keyward_store::columns::{ActivityColumns, UserColumns, lockout_columns, micros};
+use keyward_store::{BoxFuture, LockoutRecord, Pending, Record, Reply, StoreError, StoreResult, UserChange};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, Statement};
+
+use crate::connect::{connect, pg_error, take_instance_lock};
+
+/// The most writes one transaction takes, so a burst cannot delay its first
+/// callers without bound.
+const MAX_BATCH: usize = 1024;
+
+type Finish = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+
+/// A write other than an access record, run in a savepoint of the batch.
+trait Operation: Send {
+    /// Runs the write; returns whether it succeeded and how to answer its
+    /// caller once the batch's outcome is known.
+    fn run(self: Box<Self>, client: Arc<Client>) -> BoxFuture<'static, (bool, Finish)>;
+    /// Answers the caller without running: the batch failed before it.
+    fn fail(self: Box<Self>, error: StoreError);
+}
+
+struct Typed<F, T> {
+    work: F,
+    reply: Reply<T>,
+}
+
+impl<F, Fut, T> Operation for Typed<F, T>
+where
+    F: FnOnce(Arc<Client>) -> Fut + Send + 'static,
+    Fut: Future<Output = StoreResult<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, client: Arc<Client>) -> BoxFuture<'static, (bool, Finish)> {
+        let Typed { work, reply } = *self;
+        Box::pin(async move {
+            let outcome = work(client).await;
+            let ok = outcome.is_ok();
+            let finish: Finish = Box::new(move |committed| {
+                reply.send(match (committed, outcome) {
+                    (Ok(()), outcome) => outcome,
+                    (Err(e), Ok(_)) => Err(failed(e)),
+                    (Err(_), Err(e)) => Err(e),
+                })
+            });
+            (ok, finish)
+        })
+    }
+
+    fn fail(self: Box<Self>, error: StoreError) {
+        self.reply.send(Err(error));
+    }
+}
+
+enum Job {
+    Record(Box<Record>, Reply<Vec<ActivityEntry>>),
+    Operation(Box<dyn Operation>),
+    Stop,
+}
+
+impl Job {
+    fn fail(self, error: &StoreError) {
+        match self {
+            Self::Record(_, reply) => reply.send(Err(failed(error))),
+            Self::Operation(op) => op.fail(failed(error)),
+            Self::Stop => {}
+        }
+    }
+}
+
+/// The error a caller gets when the batch holding its write failed.
+#[derive(Debug)]
+struct BatchFailed(String);
+
+impl std::fmt::Display for BatchFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the transaction holding this write failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for BatchFailed {}
+
+fn failed(error: &StoreError) -> StoreError {
+    StoreError::database(BatchFailed(error.to_string()))
+}
+
+#[derive(Clone)]
+pub(crate) struct Writer {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Writer {
+    /// Queues an access record (or any record) now; see `HomeStore::record`.
+    pub fn record(&self, record: Record) -> Pending<Vec<ActivityEntry>> {
+        let (reply, pending) = Pending::new();
+        match self.jobs.send(Job::Record(Box::new(record), reply)) {
+            Ok(()) => pending,
+            Err(_) => Pending::failed(StoreError::WriterGone),
+        }
+    }
+
+    /// Runs `work` in the next batch, in a savepoint of its own; resolves
+    /// after the commit.
+    pub async fn write<F, Fut, T>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(Arc<Client>) -> Fut + Send + 'static,
+        Fut: Future<Output = StoreResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, pending) = Pending::new();
+        if self.jobs.send(Job::Operation(Box::new(Typed { work, reply }))).is_err() {
+            return Err(StoreError::WriterGone);
+        }
+        pending.committed().await
+    }
+
+    /// Lets the writer commit everything queued so far, then stop.
+    pub fn stop(&self) {
+        let _ = self.jobs.send(Job::Stop);
+    }
+}
+
+/// The statements of the hot path, prepared once per connection.
+struct Statements {
+    insert_activity: Statement,
+    set_uses: Statement,
+    set_lockout: Statement,
+    clear_lockout: Statement,
+}
+
+impl Statements {
+    async fn prepare(client: &Client) -> StoreResult<Self> {
+        let prepare = |sql| client.prepare(sql);
+        Ok(Self {
+            insert_activity: prepare(
+                "INSERT INTO activity (id, home_id, at, kind, device, action, outcome, reason, user_id, user_name,
+                                       duress, actor)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[],
+                                      $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[])",
+            )
+            .await
+            .map_err(pg_error)?,
+            set_uses: prepare(
+                "INSERT INTO user_uses (user_id, uses, last_used_at)
+                 SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[])
+                 ON CONFLICT (user_id) DO UPDATE SET uses = excluded.uses, last_used_at = excluded.last_used_at",
+            )
+            .await
+            .map_err(pg_error)?,
+            set_lockout: prepare(
+                "INSERT INTO lockouts (home_id, device, failures, locked_until) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (home_id, device) DO UPDATE
+                 SET failures = excluded.failures, locked_until = excluded.locked_until",
+            )
+            .await
+            .map_err(pg_error)?,
+            clear_lockout: prepare("DELETE FROM lockouts WHERE home_id = $1 AND device = $2")
+                .await
+                .map_err(pg_error)?,
+        })
+    }
+}
+
+/// The writer's connection: made again (with the instance lock, when
+/// serving) when it was lost. Its statements are prepared at its first
+/// batch, once the schema is sure to exist.
+struct Connection {
+    config: Config,
+    serving: bool,
+    client: Option<Arc<Client>>,
+    statements: Option<Statements>,
+}
+
+impl Connection {
+    async fn open(config: &Config, serving: bool) -> StoreResult<Arc<Client>> {
+        let client = connect(config).await?;
+        // Every commit waits for its WAL flush, whatever the server's default.
+        client.batch_execute("SET synchronous_commit = on").await.map_err(pg_error)?;
+        if serving {
+            take_instance_lock(&client).await?;
+        }
+        Ok(Arc::new(client))
+    }
+
+    async fn ready(&mut self) -> StoreResult<(&Arc<Client>, &Statements)> {
+        if self.client.as_ref().is_none_or(|client| client.is_closed()) {
+            self.client = None;
+            self.statements = None;
+            self.client = Some(Self::open(&self.config, self.serving).await?);
+        }
+        let Some(client) = &self.client else { return Err(StoreError::WriterGone) };
+        if self.statements.is_none() {
+            self.statements = Some(Statements::prepare(client).await?);
+        }
+        match &self.statements {
+            Some(statements) => Ok((client, statements)),
+            None => Err(StoreError::WriterGone),
+        }
+    }
+}
+
+/// Connects (taking the single-instance lock when `serving`) and starts the
+/// writer task.
+pub(crate) async fn spawn(config: Config, serving: bool) -> StoreResult<(Writer, JoinHandle<()>)> {
+    let client = Some(Connection::open(&config, serving).await?);
+    let (jobs, inbox) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run(Connection { config, serving, client, statements: None }, inbox));
+    Ok((Writer { jobs }, task))
+}
+
+async fn run(mut connection: Connection, mut inbox: mpsc::UnboundedReceiver<Job>) {
+    let mut stopping = false;
+    while !stopping && let Some(first) = inbox.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH
+            && let Ok(job) = inbox.try_recv()
+        {
+            batch.push(job);
+        }
+        // Writes queued after a stop are not taken: their callers learn that
+        // the writer is gone.
+        if let Some(at) = batch.iter().position(|job| matches!(job, Job::Stop)) {
+            batch.truncate(at);
+            stopping = true;
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        match connection.ready().await {
+            Ok((client, statements)) => commit_batch(client, statements, batch).await,
+            Err(e) => {
+                // Each caller logs its failure at the edge.
+                for job in batch {
+                    job.fail(&e);
+                }
+            }
+        }
+    }
+}
+
+async fn commit_batch(client: &Arc<Client>, statements: &Statements, batch: Vec<Job>) {
+    let mut finishers: Vec<Finish> = Vec::with_capacity(batch.len());
+    let mut run: Vec<(Box<Record>, Reply<Vec<ActivityEntry>>)> = Vec::new();
+    let mut failure: Option<StoreError> = client.batch_execute("BEGIN").await.map_err(pg_error).err();
+    for job in batch {
+        if let Some(e) = &failure {
+            job.fail(e);
+            continue;
+        }
+        match job {
+            Job::Record(record, reply) if record.user.is_none() => run.push((record, reply)),
+            job => {
+                // Earlier access records first: the order of writes is kept.
+                failure = write_run(client, statements, &mut run, &mut finishers).await.err();
+                if let Some(e) = &failure {
+                    job.fail(e);
+                    continue;
+                }
+                failure = in_savepoint(client, job, statements, &mut finishers).await.err();
+            }
+        }
+    }
+    if failure.is_none() {
+        failure = write_run(client, statements, &mut run, &mut finishers).await.err();
+    }
+    let committed = match failure {
+        None => client.batch_execute("COMMIT").await.map_err(pg_error),
+        Some(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    };
+    for finish in finishers {
+        finish(committed.as_ref().map(|_| ()));
+    }
+}
+
+/// Runs one job in a savepoint: its failure rolls back that job alone. An
+/// error here (the savepoint itself failed) fails the batch.
+async fn in_savepoint(
+    client: &Arc<Client>,
+    job: Job,
+    statements: &Statements,
+    finishers: &mut Vec<Finish>,
+) -> StoreResult<()> {
+    client.batch_execute("SAVEPOINT job").await.map_err(pg_error)?;
+    let ok = match job {
+        Job::Record(record, reply) => {
+            let outcome = write_record(client, statements, &record).await;
+            let ok = outcome.is_ok();
+            finishers.push(Box::new(move |committed| {
+                reply.send(match (committed, outcome) {
+                    (Ok(()), Ok(())) => Ok(record.entries),
+                    (Ok(()), Err(e)) | (Err(_), Err(e)) => Err(e),
+                    (Err(e), Ok(())) => Err(failed(e)),
+                })
+            }));
+            ok
+        }
+        Job::Operation(op) => {
+            let (ok, finish) = op.run(client.clone()).await;
+            finishers.push(finish);
+            ok
+        }
+        Job::Stop => true,
+    };
+    let end = if ok { "RELEASE SAVEPOINT job" } else { "ROLLBACK TO SAVEPOINT job" };
+    client.batch_execute(end).await.map_err(pg_error)
+}
+
+/// Writes a run of access records; their callers are answered after the
+/// commit. An error fails the batch.
+async fn write_run(
+    client: &Client,
+    statements: &Statements,
+    run: &mut Vec<(Box<Record>, Reply<Vec<ActivityEntry>>)>,
+    finishers: &mut Vec<Finish>,
+) -> StoreResult<()> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    let written = write_bulk(client, statements, run.iter().map(|(record, _)| record.as_ref())).await;
+    for (record, reply) in run.drain(..) {
+        finishers.push(Box::new(move |committed| reply.send(committed.map(|()| record.entries).map_err(failed))));
+    }
+    written
+}
+
+/// A record with a user change: the user first, then the rest.
+async fn write_record(client: &Client, statements: &Statements, record: &Record) -> StoreResult<()> {
+    match &record.user {
+        Some(UserChange::Put(user)) => {
+            let u = UserColumns::of(user)?;
+            client
+                .execute(
+                    "INSERT INTO users (id, home_id, name, kind, panel_arm, panel_disarm, all_locks, schedule,
+                                        valid_from, valid_until, max_uses, notify_arrive, notify_leave, enabled,
+                                        code_mac, code_sealed, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                     ON CONFLICT (id) DO UPDATE SET name = $3, kind = $4, panel_arm = $5, panel_disarm = $6,
+                         all_locks = $7, schedule = $8, valid_from = $9, valid_until = $10, max_uses = $11,
+                         notify_arrive = $12, notify_leave = $13, enabled = $14, code_mac = $15, code_sealed = $16,
+                         updated_at = $18",
+                    &[
+                        &u.id,
+                        &u.home_id,
+                        &u.name,
+                        &u.kind,
+                        &u.panel_arm,
+                        &u.panel_disarm,
+                        &u.all_locks,
+                        &u.schedule,
+                        &u.valid_from,
+                        &u.valid_until,
+                        &u.max_uses,
+                        &u.notify_arrive,
+                        &u.notify_leave,
+                        &u.enabled,
+                        &u.code_mac,
+                        &u.code_sealed,
+                        &u.created_at,
+                        &u.updated_at,
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+            client
+                .execute(
+                    "INSERT INTO user_uses (user_id, uses, last_used_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (user_id) DO UPDATE SET uses = $2, last_used_at = $3",
+                    &[&u.id, &u.uses, &u.last_used_at],
+                )
+                .await
+                .map_err(pg_error)?;
+            client.execute("DELETE FROM user_locks WHERE user_id = $1", &[&u.id]).await.map_err(pg_error)?;
+            client
+                .execute(
+                    "INSERT INTO user_locks (user_id, lock_id) SELECT $1, unnest($2::text[])",
+                    &[&u.id, &u.lock_ids],
+                )
+                .await
+                .map_err(pg_error)?;
+        }
+        Some(UserChange::Delete(id)) => {
+            client.execute("DELETE FROM users WHERE id = $1", &[id]).await.map_err(pg_error)?;
+        }
+        None => {}
+    }
+    write_bulk(client, statements, std::iter::once(record)).await
+}
+
+/// The entries, use counts and lockout counts of some records, one bulk
+/// statement per table, sent together.
+async fn write_bulk<'a>(
+    client: &Client,
+    statements: &Statements,
+    records: impl Iterator<Item = &'a Record>,
+) -> StoreResult<()> {
+    let mut activity = ActivityArrays::default();
+    // Counts are absolute: the last one of a user or a device wins.
+    let mut uses: HashMap<&str, &UseCount> = HashMap::new();
+    let mut lockouts: HashMap<(&str, &str), &LockoutRecord> = HashMap::new();
+    for record in records {
+        for entry in &record.entries {
+            activity.push(ActivityColumns::of(entry));
+        }
+        if let Some(count) = &record.uses {
+            uses.insert(&count.user_id, count);
+        }
+        if let Some(lockout) = &record.lockout {
+            lockouts.insert((&lockout.home_id, &lockout.device), lockout);
+        }
+    }
+    let use_ids: Vec<&str> = uses.keys().copied().collect();
+    let use_counts: Vec<i64> = uses.values().map(|u| i64::from(u.uses)).collect();
+    let use_last: Vec<i64> = uses.values().map(|u| micros(u.last_used)).collect();
+    let lockout_rows: Vec<(&LockoutRecord, Vec<i64>, Option<i64>)> = lockouts
+        .into_values()
+        .map(|l| {
+            let (failures, until) = lockout_columns(&l.state);
+            (l, failures, until)
+        })
+        .collect();
+
+    let activity_params = activity.params();
+    let use_params: [&(dyn ToSql + Sync); 3] = [&use_ids, &use_counts, &use_last];
+    let lockout_params: Vec<[&(dyn ToSql + Sync); 4]> = lockout_rows
+        .iter()
+        .map(|(l, failures, until)| -> [&(dyn ToSql + Sync); 4] { [&l.home_id, &l.device, failures, until] })
+        .collect();
+    // Sent together: one round trip for the lot.
+    let mut sent = Vec::with_capacity(2 + lockout_rows.len());
+    if !activity.id.is_empty() {
+        sent.push(client.execute(&statements.insert_activity, &activity_params));
+    }
+    if !use_ids.is_empty() {
+        sent.push(client.execute(&statements.set_uses, &use_params));
+    }
+    for ((l, _, _), params) in lockout_rows.iter().zip(&lockout_params) {
+        if l.state.is_clear() {
+            sent.push(client.execute(&statements.clear_lockout, &params[..2]));
+        } else {
+            sent.push(client.execute(&statements.set_lockout, params));
+        }
+    }
+    futures_util::future::try_join_all(sent).await.map_err(pg_error)?;
+    Ok(())
+}
+
+/// Activity entries as one array per column, for `unnest`.
+#[derive(Default)]
+struct ActivityArrays<'a> {
+    id: Vec<&'a str>,
+    home_id: Vec<&'a str>,
+    at: Vec<i64>,
+    kind: Vec<&'a str>,
+    device: Vec<Option<&'a str>>,
+    action: Vec<Option<&'a str>>,
+    outcome: Vec<Option<&'a str>>,
+    reason: Vec<Option<&'a str>>,
+    user_id: Vec<Option<&'a str>>,
+    user_name: Vec<Option<&'a str>>,
+    duress: Vec<bool>,
+    actor: Vec<Option<String>>,
+}
+
+impl<'a> ActivityArrays<'a> {
+    fn push(&mut self, c: ActivityColumns<'a>) {
+        self.id.push(c.id);
+        self.home_id.push(c.home_id);
+        self.at.push(c.at);
+        self.kind.push(c.kind);
+        self.device.push(c.device);
+        self.action.push(c.action);
+        self.outcome.push(c.outcome);
+        self.reason.push(c.reason);
+        self.user_id.push(c.user_id);
+        self.user_name.push(c.user_name);
+        self.duress.push(c.duress);
+        self.actor.push(c.actor);
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 12] {
+        [
+            &self.id,
+            &self.home_id,
+            &self.at,
+            &self.kind,
+            &self.device,
+            &self.action,
+            &self.outcome,
+            &self.reason,
+            &self.user_id,
+            &self.user_name,
+            &self.duress,
+            &self.actor,
+        ]
+    }
+}
