@@ -5,6 +5,11 @@
 #   PACE_MS=1 scripts/load-access.sh      each connection waits 1 ms between
 #                                         requests: ~20,000 requests/s instead
 #                                         of saturation
+#   BACKEND=postgres scripts/load-access.sh
+#                                         against a fresh PostgreSQL database on
+#                                         POSTGRES_URL (default
+#                                         postgres://postgres@127.0.0.1:5432/postgres),
+#                                         dropped afterwards
 #
 # Starts the release binary on a free loopback port with a fresh data
 # directory, measures the cold start to /healthz, creates a home of 250 users
@@ -21,7 +26,22 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; e
 [ -x "$bin" ] || cargo build --release --quiet
 
 work=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+backend="${BACKEND:-sqlite}"
+server=""
+database_args=()
+cleanup() {
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+    if [ "$backend" = postgres ]; then psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)"; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+if [ "$backend" = postgres ]; then
+    admin_url="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+    bench_db="keyward_bench_$$"
+    psql -q "$admin_url" -c "CREATE DATABASE $bench_db"
+    database_args=(--database-url "${admin_url%/*}/$bench_db")
+fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 # Starts the server in the background and sets $server and $startup_ms, the
@@ -29,7 +49,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 start_server() {
     local start_ns ready_ns
     start_ns=$(date +%s%N)
-    "$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --log warn >>"$work/out" 2>>"$work/err" &
+    "$bin" serve --data-dir "$work/data" "${database_args[@]}" --listen "127.0.0.1:$port" --log warn \
+        >>"$work/out" 2>>"$work/err" &
     server=$!
     until curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.001; done
     ready_ns=$(date +%s%N)
@@ -37,10 +58,11 @@ start_server() {
 }
 
 start_server
+echo "backend: $backend"
 echo "cold start to /healthz: $startup_ms ms (fresh data directory, includes creating it)"
 
-admin=$("$bin" token create --data-dir "$work/data" --name bench --scope admin | tail -n1)
-device=$("$bin" token create --data-dir "$work/data" --name keypad --scope device | tail -n1)
+admin=$("$bin" token create --data-dir "$work/data" "${database_args[@]}" --name bench --scope admin | tail -n1)
+device=$("$bin" token create --data-dir "$work/data" "${database_args[@]}" --name keypad --scope device | tail -n1)
 
 python3 - "$port" "$admin" "$work" <<'PY'
 import json, os, random, sys, urllib.request
@@ -89,7 +111,12 @@ wrk -t1 -c32 -d"${duration}s" --latency -H "Authorization: Bearer $device" -s "$
 echo "server resident memory after the load: $(awk '/VmRSS/ {print $2, $3}' /proc/$server/status) (peak $(awk '/VmHWM/ {print $2, $3}' /proc/$server/status))"
 
 responses=$(awk '/requests in/ {print $1}' "$work/wrk")
-logged=$(sqlite3 "$work/data/keyward.db" "SELECT count(*) FROM activity WHERE kind IN ('arrival','access_denied')")
+count="SELECT count(*) FROM activity WHERE kind IN ('arrival','access_denied')"
+if [ "$backend" = postgres ]; then
+    logged=$(psql -Atq "${admin_url%/*}/$bench_db" -c "$count")
+else
+    logged=$(sqlite3 "$work/data/keyward.db" "$count")
+fi
 echo "responses counted by wrk: $responses; attempts in the activity log: $logged"
 [ "$logged" -ge "$responses" ] || { echo "FAIL: fewer logged attempts than responses" >&2; exit 1; }
 

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The test suite, on a fresh machine too: installs what the browser test
-# needs (Debian's chromium and chromium-driver) when missing, stops loudly if
-# that is impossible (no test is ever skipped), then runs every test.
+# The test suite, on a fresh machine too. It needs, and sees to:
+# - Debian's chromium and chromium-driver for the browser test (installed
+#   when missing);
+# - PostgreSQL at 127.0.0.1:5432 (or KEYWARD_TEST_POSTGRES_URL), because every
+#   storage and integration test runs on SQLite and on PostgreSQL (started
+#   when it is installed but not running).
+# It stops loudly when either is impossible: no test is ever skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
 if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
     echo "== installing chromium and chromium-driver for the browser test"
     apt-get update -qq
@@ -11,4 +16,16 @@ if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
 fi
 /usr/bin/chromium --version || { echo "FATAL: chromium is not available" >&2; exit 1; }
 /usr/bin/chromedriver --version || { echo "FATAL: chromedriver is not available" >&2; exit 1; }
+
+postgres_url="${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+if ! pg_isready -q -d "$postgres_url" 2>/dev/null && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    echo "== starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -d "$postgres_url" && break; sleep 1; done
+fi
+pg_isready -d "$postgres_url" || {
+    echo "FATAL: PostgreSQL is not reachable at $postgres_url; the storage and integration tests run on it too" >&2
+    exit 1
+}
+
 cargo test --workspace --locked

@@ -12,10 +12,10 @@ mod api;
 mod auth;
 mod csrf;
 mod dto;
+mod edge;
 mod error;
 mod json;
 mod openapi;
-mod request_id;
 mod ui;
 
 use std::sync::Arc;
@@ -68,7 +68,6 @@ pub fn router(app: Arc<App>, config: WebConfig) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(ui::headers::add))
-        .layer(axum::middleware::from_fn(request_id::trace))
+        .layer(edge::EdgeLayer)
         .with_state(state)
 }

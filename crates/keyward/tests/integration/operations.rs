@@ -331,22 +331,37 @@ async fn every_request_has_an_id_in_its_answer_and_its_log_lines(backend: Backen
     let odd = client.get(format!("{}/healthz", server.base)).header("x-request-id", "a b").send().await;
     assert_ne!(id_of(&odd.expect("answer")).as_deref(), Some("a b"), "but only a plain one");
 
-    // A failed sign-in is logged with its request's id; never the password,
-    // never an invitation's secret from the path (only the route pattern).
+    // A failed sign-in is logged by the use case, inside its request's span;
+    // never the password, never an invitation's secret from the path (only
+    // the route pattern).
+    let login = client.get(format!("{}/login", server.base)).send().await.expect("answer");
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.split(';').next().filter(|pair| pair.starts_with("kw_csrf=")))
+        .expect("a CSRF cookie")
+        .to_owned();
+    let page = login.text().await.expect("page");
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    let csrf = page[at..at + 64].to_owned();
     let password = "hunter2 is not it";
-    let form = [("email", "nobody@example.org"), ("password", password), ("csrf", "x")];
-    client
+    let form = [("email", "nobody@example.org"), ("password", password), ("csrf", csrf.as_str())];
+    let refused = client
         .post(format!("{}/login", server.base))
         .header("x-request-id", "signin-42")
+        .header("cookie", cookie)
         .form(&form)
         .send()
         .await
         .expect("answer");
+    assert_eq!(refused.status().as_u16(), 401);
     let invite = "kwi_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     client.get(format!("{}/invite/{invite}", server.base)).send().await.expect("answer");
     let output = server.wait_for_output("route=/invite/{secret}");
-    let line = output.lines().find(|l| l.contains("signin-42")).unwrap_or_else(|| panic!("no line:\n{output}"));
-    assert!(line.contains("route=/login"), "{line}");
+    let line = output.lines().find(|l| l.contains("failed sign-in")).unwrap_or_else(|| panic!("no line:\n{output}"));
+    assert!(line.contains("id=signin-42") && line.contains("route=/login"), "{line}");
     assert!(!output.contains(password) && !output.contains(invite), "{output}");
 }
 

@@ -3,7 +3,6 @@
 //! state-changing request without a valid one changes nothing.
 
 mod activity;
-pub mod headers;
 mod settings;
 mod summary;
 mod user_form;
