@@ -61,7 +61,8 @@ pub struct Tokens {
     store: Arc<dyn TokenStore>,
     homes: Arc<dyn HomeStore>,
     clock: Arc<dyn Clock>,
-    cache: Mutex<HashMap<Digest, (TokenInfo, Timestamp)>>,
+    /// Shared with the callers: a cached token costs no copy per request.
+    cache: Mutex<HashMap<Digest, (Arc<TokenInfo>, Timestamp)>>,
 }
 
 impl Tokens {
@@ -111,7 +112,7 @@ impl Tokens {
     }
 
     /// The token this bearer secret names, if it is live.
-    pub async fn authenticate(&self, secret: &str) -> Result<Option<TokenInfo>, AppError> {
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<Arc<TokenInfo>>, AppError> {
         // Our tokens have one shape; anything else is refused without a lookup.
         if !secret.starts_with(PREFIX) || secret.len() != PREFIX.len() + 64 {
             return Ok(None);
@@ -124,18 +125,17 @@ impl Tokens {
                 && now.duration_since(*checked) < CACHE_FOR
                 && *checked <= now
             {
-                return Ok(Some(info.clone()));
+                return Ok(Some(Arc::clone(info)));
             }
         }
-        let found = self.store.find_token(hash).await?.map(|t| TokenInfo {
-            id: t.id,
-            name: t.name,
-            scope: t.scope,
-            home_id: t.home_id,
-        });
+        let found = self
+            .store
+            .find_token(hash)
+            .await?
+            .map(|t| Arc::new(TokenInfo { id: t.id, name: t.name, scope: t.scope, home_id: t.home_id }));
         let mut cache = self.cache.lock().map_err(|_| AppError::Poisoned)?;
         match &found {
-            Some(info) => cache.insert(hash, (info.clone(), now)),
+            Some(info) => cache.insert(hash, (Arc::clone(info), now)),
             None => cache.remove(&hash),
         };
         Ok(found)

@@ -10,7 +10,7 @@ use keyward_core::{Actor, Scope};
 use crate::AppState;
 use crate::error::ApiError;
 
-pub struct Caller(pub TokenInfo);
+pub struct Caller(pub std::sync::Arc<TokenInfo>);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
