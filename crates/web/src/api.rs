@@ -12,6 +12,7 @@ use keyward_core::{Notify, PanelPermissions};
 use crate::AppState;
 use crate::auth::{Caller, Need};
 use crate::dto::*;
+use crate::edge::EdgeRoutes;
 use crate::error::{ApiError, ApiResult};
 use crate::json::JsonBody;
 
@@ -19,16 +20,16 @@ type Router = axum::Router<AppState>;
 
 pub fn routes() -> Router {
     Router::new()
-        .route("/api/v1/homes", get(list_homes).post(create_home))
-        .route("/api/v1/homes/{home_id}", get(get_home).patch(update_home))
-        .route("/api/v1/homes/{home_id}/locks", get(list_locks).post(create_lock))
-        .route("/api/v1/homes/{home_id}/locks/{lock_id}", get(get_lock).patch(rename_lock).delete(delete_lock))
-        .route("/api/v1/homes/{home_id}/users", get(list_users).post(create_user))
-        .route("/api/v1/homes/{home_id}/users/{user_id}", get(get_user).patch(update_user).delete(delete_user))
-        .route("/api/v1/homes/{home_id}/users/{user_id}/reveal", post(reveal_code))
-        .route("/api/v1/homes/{home_id}/access", post(access))
-        .route("/api/v1/homes/{home_id}/access/preview", post(preview))
-        .route("/api/v1/homes/{home_id}/activity", get(activity))
+        .edge_route("/api/v1/homes", get(list_homes).post(create_home))
+        .edge_route("/api/v1/homes/{home_id}", get(get_home).patch(update_home))
+        .edge_route("/api/v1/homes/{home_id}/locks", get(list_locks).post(create_lock))
+        .edge_route("/api/v1/homes/{home_id}/locks/{lock_id}", get(get_lock).patch(rename_lock).delete(delete_lock))
+        .edge_route("/api/v1/homes/{home_id}/users", get(list_users).post(create_user))
+        .edge_route("/api/v1/homes/{home_id}/users/{user_id}", get(get_user).patch(update_user).delete(delete_user))
+        .edge_route("/api/v1/homes/{home_id}/users/{user_id}/reveal", post(reveal_code))
+        .edge_route("/api/v1/homes/{home_id}/access", post(access))
+        .edge_route("/api/v1/homes/{home_id}/access/preview", post(preview))
+        .edge_route("/api/v1/homes/{home_id}/activity", get(activity))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]

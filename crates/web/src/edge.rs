@@ -7,10 +7,13 @@
 //! - the security headers: a CSP with no inline script and no other origin,
 //!   never framed, no sniffing, same-origin referrers.
 //!
-//! One tower layer with a future of its own: `axum::middleware::from_fn`
-//! boxes its futures, and each `Router::layer` boxes the route once more, so
-//! a middleware per concern cost thousands of instructions per request on
-//! the access path (callgrind, docs/benchmarks.md).
+//! Every route gets the layer with its own pattern (`edge_route`), so the
+//! span names the route without axum's per-request `MatchedPath`; the
+//! fallbacks get it too. One tower layer with a future of its own:
+//! `axum::middleware::from_fn` boxes its futures, and every layer boxes the
+//! route once more, so a middleware per concern cost thousands of
+//! instructions per request on the access path (callgrind,
+//! docs/benchmarks.md).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,13 +21,16 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
+use axum::routing::MethodRouter;
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Span;
+
+use crate::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -63,20 +69,41 @@ fn acceptable(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
+/// A route whose every response passes through the edge.
+pub trait EdgeRoutes {
+    fn edge_route(self, path: &'static str, methods: MethodRouter<AppState>) -> Self;
+}
+
+impl EdgeRoutes for axum::Router<AppState> {
+    fn edge_route(self, path: &'static str, methods: MethodRouter<AppState>) -> Self {
+        self.route(path, methods.layer(EdgeLayer::new(path)))
+    }
+}
+
 #[derive(Clone, Copy)]
-pub struct EdgeLayer;
+pub struct EdgeLayer {
+    /// The route's pattern, for the log: never the raw path.
+    route: &'static str,
+}
+
+impl EdgeLayer {
+    pub fn new(route: &'static str) -> Self {
+        Self { route }
+    }
+}
 
 impl<S> Layer<S> for EdgeLayer {
     type Service = Edge<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Edge { inner }
+        Edge { inner, route: self.route }
     }
 }
 
 #[derive(Clone)]
 pub struct Edge<S> {
     inner: S,
+    route: &'static str,
 }
 
 impl<S> Service<Request> for Edge<S>
@@ -103,7 +130,7 @@ where
             "request",
             id = %id.to_str().unwrap_or_default(),
             method = %request.method(),
-            route = %request.extensions().get::<MatchedPath>().map_or("(no route)", MatchedPath::as_str),
+            route = %self.route,
         );
         let inner = span.in_scope(|| self.inner.call(request));
         Traced { inner, span, id: Some(id) }

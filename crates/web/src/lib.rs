@@ -22,10 +22,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::routing::get;
 use keyward_app::App;
 use tokio::sync::watch;
 
+use edge::{EdgeLayer, EdgeRoutes};
 pub use error::ApiError;
 pub use openapi::openapi_json;
 
@@ -61,13 +63,12 @@ impl AppState {
 pub fn router(app: Arc<App>, config: WebConfig) -> Router {
     let state = AppState { app, csrf: Arc::new(csrf::CsrfKey::new(&config.csrf_key)), closing: config.closing };
     Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/api/v1/openapi.json", get(openapi::serve))
+        .edge_route("/healthz", get(api::healthz))
+        .edge_route("/api/v1/openapi.json", get(openapi::serve))
         .merge(api::routes())
         .merge(ui::routes())
-        .fallback(api::not_found)
-        .method_not_allowed_fallback(api::method_not_allowed)
+        .fallback(api::not_found.layer(EdgeLayer::new("(no route)")))
+        .method_not_allowed_fallback(api::method_not_allowed.layer(EdgeLayer::new("(method not allowed)")))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(edge::EdgeLayer)
         .with_state(state)
 }

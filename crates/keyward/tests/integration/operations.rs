@@ -330,6 +330,14 @@ async fn every_request_has_an_id_in_its_answer_and_its_log_lines(backend: Backen
     assert_eq!(id_of(&kept.expect("answer")).as_deref(), Some("proxy-7.a_b"), "a proxy's id is kept");
     let odd = client.get(format!("{}/healthz", server.base)).header("x-request-id", "a b").send().await;
     assert_ne!(id_of(&odd.expect("answer")).as_deref(), Some("a b"), "but only a plain one");
+    // Answers from no route and from a method a route does not take have them too.
+    let missing = client.get(format!("{}/nowhere", server.base)).send().await.expect("answer");
+    let refused = client.put(format!("{}/healthz", server.base)).send().await.expect("answer");
+    for answer in [&missing, &refused] {
+        assert!(id_of(answer).is_some(), "{}", answer.status());
+        assert!(answer.headers().get("content-security-policy").is_some(), "{}", answer.status());
+    }
+    assert_eq!((missing.status().as_u16(), refused.status().as_u16()), (404, 405));
 
     // A failed sign-in is logged by the use case, inside its request's span;
     // never the password, never an invitation's secret from the path (only
@@ -360,6 +368,7 @@ async fn every_request_has_an_id_in_its_answer_and_its_log_lines(backend: Backen
     let invite = "kwi_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     client.get(format!("{}/invite/{invite}", server.base)).send().await.expect("answer");
     let output = server.wait_for_output("route=/invite/{secret}");
+    assert!(output.contains("route=(no route)") && output.contains("route=(method not allowed)"), "{output}");
     let line = output.lines().find(|l| l.contains("failed sign-in")).unwrap_or_else(|| panic!("no line:\n{output}"));
     assert!(line.contains("id=signin-42") && line.contains("route=/login"), "{line}");
     assert!(!output.contains(password) && !output.contains(invite), "{output}");

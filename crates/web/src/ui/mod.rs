@@ -22,33 +22,34 @@ use keyward_app::owners::{SetupError, SignInError};
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::edge::EdgeRoutes;
 use web::{CSRF_COOKIE, Csrf, SESSION_COOKIE, SignedIn, cookie, csrf_ok, set_cookie};
 
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/", get(start))
-        .route("/setup", get(setup_page).post(setup_submit))
-        .route("/login", get(login_page).post(login_submit))
-        .route("/logout", post(logout))
-        .route("/users", get(users_page))
-        .route("/users/new", get(users::new_page).post(users::create))
-        .route("/users/{user_id}", get(users::edit_page).post(users::update))
-        .route("/users/{user_id}/delete", get(users::delete_page).post(users::delete))
-        .route("/users/{user_id}/reveal", get(users::reveal_page).post(users::reveal))
-        .route("/activity", get(activity::page_view))
-        .route("/activity.csv", get(activity::csv))
-        .route("/activity/stream", get(activity::stream))
-        .route("/locks", get(settings::locks).post(settings::add_lock))
-        .route("/locks/{lock_id}", post(settings::rename_lock))
-        .route("/locks/{lock_id}/delete", get(settings::remove_lock_page).post(settings::remove_lock))
-        .route("/settings", get(settings::settings).post(settings::save_settings))
-        .route("/settings/tokens", post(settings::create_token))
-        .route("/settings/sign-out-everywhere", post(settings::sign_out_everywhere))
-        .route("/settings/invites", post(settings::invite))
-        .route("/invite/{secret}", get(invite_page).post(invite_submit))
-        .route("/settings/tokens/{token_id}/revoke", post(settings::revoke_token))
-        .route("/static/app.css", get(css))
-        .route("/static/live.js", get(live_js))
+        .edge_route("/", get(start))
+        .edge_route("/setup", get(setup_page).post(setup_submit))
+        .edge_route("/login", get(login_page).post(login_submit))
+        .edge_route("/logout", post(logout))
+        .edge_route("/users", get(users_page))
+        .edge_route("/users/new", get(users::new_page).post(users::create))
+        .edge_route("/users/{user_id}", get(users::edit_page).post(users::update))
+        .edge_route("/users/{user_id}/delete", get(users::delete_page).post(users::delete))
+        .edge_route("/users/{user_id}/reveal", get(users::reveal_page).post(users::reveal))
+        .edge_route("/activity", get(activity::page_view))
+        .edge_route("/activity.csv", get(activity::csv))
+        .edge_route("/activity/stream", get(activity::stream))
+        .edge_route("/locks", get(settings::locks).post(settings::add_lock))
+        .edge_route("/locks/{lock_id}", post(settings::rename_lock))
+        .edge_route("/locks/{lock_id}/delete", get(settings::remove_lock_page).post(settings::remove_lock))
+        .edge_route("/settings", get(settings::settings).post(settings::save_settings))
+        .edge_route("/settings/tokens", post(settings::create_token))
+        .edge_route("/settings/sign-out-everywhere", post(settings::sign_out_everywhere))
+        .edge_route("/settings/invites", post(settings::invite))
+        .edge_route("/invite/{secret}", get(invite_page).post(invite_submit))
+        .edge_route("/settings/tokens/{token_id}/revoke", post(settings::revoke_token))
+        .edge_route("/static/app.css", get(css))
+        .edge_route("/static/live.js", get(live_js))
 }
 
 async fn css() -> impl IntoResponse {
