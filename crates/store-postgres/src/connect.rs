@@ -14,6 +14,9 @@ const INSTANCE_LOCK: i64 = i64::from_be_bytes(*b"\0keyward");
 /// How long a starting instance waits for the lock: long enough for
 /// PostgreSQL to notice that a predecessor killed a moment ago is gone.
 const INSTANCE_LOCK_WAIT: Duration = Duration::from_secs(2);
+/// The longest a statement of the hub's may run: a database server that
+/// hangs fails requests after this, instead of holding them for ever.
+const STATEMENT_TIMEOUT: &str = "SET statement_timeout = '30s'";
 
 /// Maps a PostgreSQL error; a UNIQUE violation becomes `Conflict`, so
 /// callers can tell "taken" from "broken".
@@ -66,6 +69,14 @@ pub(crate) async fn connect(config: &Config) -> StoreResult<Client> {
     Ok(client)
 }
 
+/// A connection for the hub's own reads and writes (not migrations, which
+/// may take longer): its statements time out.
+pub(crate) async fn connect_for_requests(config: &Config) -> StoreResult<Client> {
+    let client = connect(config).await?;
+    client.batch_execute(STATEMENT_TIMEOUT).await.map_err(pg_error)?;
+    Ok(client)
+}
+
 /// Takes the single-instance lock on this connection's session, or refuses:
 /// two instances serving one database would each trust their own memory of
 /// the homes.
@@ -94,7 +105,7 @@ pub(crate) struct Reader {
 
 impl Reader {
     pub async fn new(config: Config) -> StoreResult<Self> {
-        let client = Arc::new(connect(&config).await?);
+        let client = Arc::new(connect_for_requests(&config).await?);
         Ok(Self { config, client: Mutex::new(client) })
     }
 
@@ -103,7 +114,7 @@ impl Reader {
         if !current.is_closed() {
             return Ok(current);
         }
-        let fresh = Arc::new(connect(&self.config).await?);
+        let fresh = Arc::new(connect_for_requests(&self.config).await?);
         *self.client.lock().map_err(|_| StoreError::Corrupt("reader poisoned"))? = fresh.clone();
         Ok(fresh)
     }

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, Statement};
 
-use crate::connect::{connect, pg_error, take_instance_lock};
+use crate::connect::{connect_for_requests, pg_error, take_instance_lock};
 
 /// The most writes one transaction takes, so a burst cannot delay its first
 /// callers without bound.
@@ -190,7 +190,7 @@ struct Connection {
 
 impl Connection {
     async fn open(config: &Config, serving: bool) -> StoreResult<Arc<Client>> {
-        let client = connect(config).await?;
+        let client = connect_for_requests(config).await?;
         // Every commit waits for its WAL flush, whatever the server's default.
         client.batch_execute("SET synchronous_commit = on").await.map_err(pg_error)?;
         if serving {

@@ -75,6 +75,8 @@ pub trait EdgeRoutes {
 }
 
 impl EdgeRoutes for axum::Router<AppState> {
+    // The one place a route is added: with its edge layer.
+    #[allow(clippy::disallowed_methods)]
     fn edge_route(self, path: &'static str, methods: MethodRouter<AppState>) -> Self {
         self.route(path, methods.layer(EdgeLayer::new(path)))
     }
