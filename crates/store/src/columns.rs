@@ -63,7 +63,7 @@ impl HomeColumns {
 
     pub fn into_record(self) -> StoreResult<HomeRecord> {
         Ok(HomeRecord {
-            name: Name::parse(self.name).or_else(corrupt("a stored home name is not valid"))?,
+            name: Name::from_stored(self.name),
             zone: ZoneName::parse(&self.timezone).or_else(corrupt("a stored time zone is not known"))?,
             code_policy: CodePolicy::new(self.code_min_length, self.code_max_length, self.code_reject_weak)
                 .or_else(corrupt("a stored code policy is not valid"))?,
@@ -101,7 +101,7 @@ impl LockColumns {
 
     pub fn into_record(self) -> StoreResult<LockRecord> {
         Ok(LockRecord {
-            name: Name::parse(self.name).or_else(corrupt("a stored lock name is not valid"))?,
+            name: Name::from_stored(self.name),
             created_at: instant(self.created_at)?,
             updated_at: instant(self.updated_at)?,
             id: self.id,
@@ -175,7 +175,7 @@ impl UserColumns {
         let spec: ScheduleSpec =
             serde_json::from_str(&c.schedule).or_else(corrupt("a stored schedule is not valid JSON"))?;
         let user = User {
-            name: Name::parse(c.name).or_else(corrupt("a stored user name is not valid"))?,
+            name: Name::from_stored(c.name),
             kind: UserKind::parse(&c.kind).ok_or(StoreError::Corrupt("a stored user kind is not known"))?,
             panel: PanelPermissions { arm: c.panel_arm, disarm: c.panel_disarm },
             locks: if c.all_locks { LockAccess::All } else { LockAccess::Only(c.lock_ids) },

@@ -311,6 +311,8 @@ async fn add_edit_reveal_and_delete_a_user_through_the_forms(backend: Backend) {
     let at = proposed.body.find(marker).expect("code field") + marker.len();
     let code: String = proposed.body[at..].chars().take_while(char::is_ascii_digit).collect();
     assert_eq!(code.len(), 6, "{}", &proposed.body[at..at + 20]);
+    let cache = |page: &Page| page.headers.get("cache-control").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_eq!(cache(&proposed).as_deref(), Some("no-store"), "a page that shows a code is never cached");
     let users = f.admin.get(&f.path("/users")).await.expect(200);
     assert_eq!(users["items"].as_array().map(Vec::len), Some(1), "nothing saved by Generate");
     let id = users["items"][0]["id"].as_str().expect("id").to_owned();

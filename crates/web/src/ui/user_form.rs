@@ -170,7 +170,7 @@ impl UserForm {
     /// rules that need the other users' codes are the hub's.
     pub fn check(&self, tz: &TimeZone, editing: bool, errors: &mut FieldErrors) -> Option<Checked> {
         if Name::parse(self.name.clone()).is_err() {
-            errors.insert("name", "Give a name of 1 to 64 characters.".into());
+            errors.insert("name", "Give a name of 1 to 64 characters, at least one of them visible, without line breaks or other control characters.".into());
         }
         if self.code.is_empty() && !editing {
             errors.insert("code", "Give a code, or press Generate.".into());
@@ -265,7 +265,7 @@ pub fn field_error(e: &AppError) -> Option<(&'static str, String)> {
         AppError::Code(CodeError::TooClose) => {
             ("code", "A duress code must differ from every other code in at least two digits.".into())
         }
-        AppError::Name(_) => ("name", "Give a name of 1 to 64 characters.".into()),
+        AppError::Name(_) => ("name", "Give a name of 1 to 64 characters, at least one of them visible, without line breaks or other control characters.".into()),
         AppError::Schedule(e) => ("schedule", sentence(&e.to_string())),
         AppError::LocksInvalid => ("locks", "One of the chosen locks no longer exists.".into()),
         AppError::Validity(ValidityError::Empty) => ("dates", "The last day can't be before the first day.".into()),

@@ -64,6 +64,8 @@ fn form_page(
     };
     let locks = form.lock_choices(locks);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    // The form can hold a code (a generated one, or one being changed):
+    // never cached.
     let view = FormPage {
         active: "users",
         csrf: &csrf.token,
@@ -77,7 +79,7 @@ fn form_page(
         locks,
         errors,
     };
-    (status, csrf.attach(page(&view))).into_response()
+    (status, no_store(csrf.attach(page(&view)))).into_response()
 }
 
 pub async fn new_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
