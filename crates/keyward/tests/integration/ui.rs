@@ -538,6 +538,40 @@ async fn owners_invite_further_owners_with_a_one_time_link(backend: Backend) {
     assert_eq!(signed.location(), "/users");
 }
 
+async fn editing_a_user_keeps_every_schedule_window(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let days = ["mon", "tue", "wed", "thu", "fri", "sat"];
+    let windows: Vec<serde_json::Value> = days
+        .iter()
+        .enumerate()
+        .map(|(i, day)| json!({"days": [day], "start": format!("{:02}:00", 6 + i), "end": format!("{:02}:30", 7 + i)}))
+        .collect();
+    let id = f
+        .admin
+        .create_user(&f.home, json!({"name": "Cleaner", "code": "58204", "schedule": {"windows": windows}}))
+        .await;
+    let mut browser = owner_browser(&f.server).await;
+    let page = browser.get(&format!("/users/{id}")).await;
+    for i in 0..days.len() {
+        assert!(page.body.contains(&format!("value=\"{:02}:00\"", 6 + i)), "window {i} is shown");
+    }
+    // Saved as shown, with one more window typed into the spare row.
+    let mut fields = form_fields(&page.body, &format!("/users/{id}"), "save");
+    let spare = days.len();
+    for (key, value) in [("sun", "on"), ("start", "20:00"), ("end", "21:00")] {
+        let key = format!("w{spare}_{key}");
+        fields.retain(|(k, _)| *k != key);
+        fields.push((key, value.to_owned()));
+    }
+    let saved = post(&mut browser, &format!("/users/{id}"), fields).await;
+    assert_eq!(saved.location(), "/users", "{}", saved.body);
+    let user = f.admin.get(&f.path(&format!("/users/{id}"))).await.expect(200);
+    let kept = user["schedule"]["windows"].as_array().expect("windows");
+    assert_eq!(kept.len(), days.len() + 1, "no window lost, the new one added: {kept:?}");
+    assert_eq!(kept[5], json!({"days": ["sat"], "start": "11:00", "end": "12:30"}));
+    assert_eq!(kept[6], json!({"days": ["sun"], "start": "20:00", "end": "21:00"}));
+}
+
 on_both_backends!(
     first_run_setup_sign_in_and_out,
     failed_sign_ins_are_throttled_visibly,
@@ -546,4 +580,5 @@ on_both_backends!(
     activity_page_filters_downloads_and_streams_live,
     locks_settings_and_tokens_pages,
     owners_invite_further_owners_with_a_one_time_link,
+    editing_a_user_keeps_every_schedule_window,
 );

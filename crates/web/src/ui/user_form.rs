@@ -7,13 +7,15 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use keyward_app::{AppError, LockView, UserInput, UserPatch, UserView};
+use keyward_core::schedule::MAX_WINDOWS;
 use keyward_core::{
     CodeError, LockAccess, Name, Notify, PanelPermissions, Schedule, ScheduleSpec, UserKind, Validity, ValidityError,
     WindowSpec,
 };
 use zeroize::Zeroizing;
 
-/// Rows of time windows the form offers (empty rows are ignored).
+/// Rows of time windows the form offers at least: a user's windows and one
+/// spare row, never fewer than this (empty rows are ignored).
 pub const WINDOW_ROWS: usize = 3;
 pub const DAYS: [(&str, &str); 7] =
     [("mon", "Mon"), ("tue", "Tue"), ("wed", "Wed"), ("thu", "Thu"), ("fri", "Fri"), ("sat", "Sat"), ("sun", "Sun")];
@@ -44,8 +46,11 @@ pub struct UserForm {
 
 pub type FieldErrors = BTreeMap<&'static str, String>;
 
-fn empty_windows() -> Vec<WindowRow> {
-    (0..WINDOW_ROWS)
+/// Rows for `used` windows and a spare one: editing never drops a window the
+/// form could not show.
+fn empty_windows(used: usize) -> Vec<WindowRow> {
+    let rows = (used + 1).clamp(WINDOW_ROWS, MAX_WINDOWS);
+    (0..rows)
         .map(|_| WindowRow {
             days: DAYS.iter().map(|(k, l)| (*k, *l, false)).collect(),
             start: String::new(),
@@ -65,7 +70,7 @@ impl UserForm {
             all_locks: false,
             locks: Vec::new(),
             always: true,
-            windows: empty_windows(),
+            windows: empty_windows(0),
             valid_from: String::new(),
             valid_until: String::new(),
             max_uses: String::new(),
@@ -76,7 +81,7 @@ impl UserForm {
     }
 
     pub fn from_user(user: &UserView, tz: &TimeZone) -> Self {
-        let mut windows = empty_windows();
+        let mut windows = empty_windows(user.schedule.windows.as_ref().map_or(0, Vec::len));
         if let Some(specs) = &user.schedule.windows {
             for (row, spec) in windows.iter_mut().zip(specs) {
                 for day in &mut row.days {
@@ -113,7 +118,14 @@ impl UserForm {
         let value =
             |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
         let on = |key: &str| pairs.iter().any(|(k, _)| k == key);
-        let mut windows = empty_windows();
+        // As many rows as were sent: the highest `w{i}_…` field names the last.
+        let sent = pairs
+            .iter()
+            .filter_map(|(k, _)| k.strip_prefix('w')?.split_once('_')?.0.parse::<usize>().ok())
+            .filter(|i| *i < MAX_WINDOWS)
+            .max()
+            .map_or(0, |last| last + 1);
+        let mut windows = empty_windows(sent);
         for (i, row) in windows.iter_mut().enumerate() {
             for day in &mut row.days {
                 day.2 = on(&format!("w{i}_{}", day.0));

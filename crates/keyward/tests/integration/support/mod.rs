@@ -410,3 +410,64 @@ impl Fixture {
         self.admin.with_token(&self.place.token(scope, home))
     }
 }
+
+/// What a browser submits for the form of `html` that posts to `action`,
+/// pressing the submit button whose value is `button`: text, hidden, date
+/// and time inputs with their values, checked boxes and radios, selected
+/// options.
+pub fn form_fields(html: &str, action: &str, button: &str) -> Vec<(String, String)> {
+    let target = format!("action=\"{action}\"");
+    let form = html
+        .split("<form")
+        .skip(1)
+        .find(|f| f.split('>').next().is_some_and(|head| head.contains(&target)))
+        .and_then(|f| f.split("</form>").next())
+        .unwrap_or_else(|| panic!("no form posting to {action}"));
+    let attribute = |tag: &str, name: &str| -> Option<String> {
+        let key = format!(" {name}=\"");
+        let at = tag.find(&key)? + key.len();
+        let value = tag[at..].split('"').next()?;
+        Some(
+            value
+                .replace("&quot;", "\"")
+                .replace("&#x27;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&"),
+        )
+    };
+    let mut fields = Vec::new();
+    for tag in form.split('<').skip(1) {
+        let tag = tag.split('>').next().unwrap_or("");
+        let flag = |name: &str| tag.split_whitespace().any(|word| word == name);
+        if let Some(rest) = tag.strip_prefix("input") {
+            let Some(name) = attribute(rest, "name") else { continue };
+            match attribute(rest, "type").as_deref() {
+                Some("checkbox" | "radio") if !flag("checked") => {}
+                Some("checkbox" | "radio") => {
+                    fields.push((name, attribute(rest, "value").unwrap_or_else(|| "on".into())))
+                }
+                _ => fields.push((name, attribute(rest, "value").unwrap_or_default())),
+            }
+        } else if let Some(rest) = tag.strip_prefix("button") {
+            if let (Some(name), Some(value)) = (attribute(rest, "name"), attribute(rest, "value"))
+                && value == button
+            {
+                fields.push((name, value));
+            }
+        }
+    }
+    // Selects: the selected option's value.
+    for select in form.split("<select").skip(1) {
+        let head = select.split('>').next().unwrap_or("");
+        if let Some(name) = attribute(head, "name") {
+            let body = select.split("</select>").next().unwrap_or("");
+            let chosen =
+                body.split("<option").skip(1).find(|o| o.split('>').next().is_some_and(|t| t.contains(" selected")));
+            if let Some(value) = chosen.and_then(|o| attribute(o.split('>').next().unwrap_or(""), "value")) {
+                fields.push((name, value));
+            }
+        }
+    }
+    fields
+}
