@@ -272,9 +272,25 @@ impl Owners {
         }
     }
 
-    /// The owner of a live session; ends sessions idle or too old.
+    /// The owner of a live session, which counts as used; ends sessions
+    /// idle or too old.
     pub async fn session_owner(&self, secret: &str) -> Result<Option<Owner>, AppError> {
         let digest = token_hash(secret);
+        let Some(session) = self.live_session(digest).await? else { return Ok(None) };
+        let now = self.clock.now();
+        if now.duration_since(session.last_seen) > TOUCH_EVERY {
+            self.store.touch_session(digest, now).await?;
+        }
+        Ok(Some(session.owner.into()))
+    }
+
+    /// Whether a session is still live, without counting as its use (a live
+    /// view checks this before every row it sends).
+    pub async fn session_is_live(&self, secret: &str) -> Result<bool, AppError> {
+        Ok(self.live_session(token_hash(secret)).await?.is_some())
+    }
+
+    async fn live_session(&self, digest: Digest) -> Result<Option<keyward_store::SessionRecord>, AppError> {
         let Some(session) = self.store.find_session(digest).await? else { return Ok(None) };
         let now = self.clock.now();
         if now.duration_since(session.last_seen) > SESSION_IDLE
@@ -283,10 +299,7 @@ impl Owners {
             self.store.delete_session(digest).await?;
             return Ok(None);
         }
-        if now.duration_since(session.last_seen) > TOUCH_EVERY {
-            self.store.touch_session(digest, now).await?;
-        }
-        Ok(Some(session.owner.into()))
+        Ok(Some(session))
     }
 
     pub async fn sign_out(&self, secret: &str) -> Result<(), AppError> {

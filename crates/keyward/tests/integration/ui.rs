@@ -403,6 +403,16 @@ async fn activity_page_filters_downloads_and_streams_live(backend: Backend) {
     }
     assert!(seen.contains("Refused") && seen.contains("Alarm panel (disarm)"), "{seen}");
     assert!(!seen.contains("583062"));
+    // A lock added after the page was opened is named, not "a removed lock".
+    let garage = f.admin.create_lock(&f.home, "Garage").await;
+    device.access(&f.home, "583062", &garage, "unlock").await.expect(200);
+    let mut next = String::new();
+    while !next.contains("data:") {
+        let chunk =
+            tokio::time::timeout_at(deadline, stream.chunk()).await.expect("an event within 5 s").expect("chunk");
+        next.push_str(&String::from_utf8_lossy(&chunk.expect("more")));
+    }
+    assert!(next.contains("Garage (unlock)"), "{next}");
 
     // An open stream does not hold up a shutdown.
     let Fixture { server, .. } = f;
@@ -572,6 +582,66 @@ async fn editing_a_user_keeps_every_schedule_window(backend: Backend) {
     assert_eq!(kept[6], json!({"days": ["sun"], "start": "20:00", "end": "21:00"}));
 }
 
+/// Reads the stream until its next event, or until it ends (`None`).
+async fn next_event(stream: &mut reqwest::Response) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut seen = String::new();
+    while !seen.contains("data:") {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.expect("an answer within 5 s");
+        match chunk.expect("chunk") {
+            Some(bytes) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            None => return None,
+        }
+    }
+    Some(seen)
+}
+
+async fn live_activity_ends_with_the_session(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let device = f.token("device", None);
+    f.admin.create_user(&f.home, json!({"name": "Walker", "code": "583062", "panel": {"disarm": true}})).await;
+    let open = |browser: &Browser| {
+        let cookies: Vec<String> = browser.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        reqwest::Client::new()
+            .get(format!("{}/activity/stream", f.server.base))
+            .header("Cookie", cookies.join("; "))
+            .send()
+    };
+    // Signing out.
+    let mut browser = owner_browser(&f.server).await;
+    let mut stream = open(&browser).await.expect("stream");
+    device.access(&f.home, "583062", "panel", "disarm").await.expect(200);
+    assert!(next_event(&mut stream).await.is_some_and(|e| e.contains("Walker")), "live while signed in");
+    let csrf = browser.get("/users").await.csrf();
+    assert_eq!(browser.post("/logout", &[("csrf", &csrf)]).await.location(), "/login");
+    device.access(&f.home, "583062", "panel", "disarm").await.expect(200);
+    assert_eq!(next_event(&mut stream).await, None, "the stream ends with the session");
+
+    // A password reset from the command line.
+    let mut browser = Browser::new(&f.server);
+    let csrf = browser.get("/login").await.csrf();
+    let signed_in =
+        browser.post("/login", &[("csrf", &csrf), ("email", "o@example.org"), ("password", PASSWORD)]).await;
+    assert_eq!(signed_in.location(), "/users");
+    let mut stream = open(&browser).await.expect("stream");
+    let reset = std::process::Command::new(BIN)
+        .args(["owner", "reset-password", "--email", "o@example.org"])
+        .args(f.place.args())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(b"lantern orchard 77\n")?;
+            child.wait()
+        })
+        .expect("reset");
+    assert!(reset.success());
+    device.access(&f.home, "583062", "panel", "disarm").await.expect(200);
+    assert_eq!(next_event(&mut stream).await, None, "the stream ends when the password changes");
+}
+
 on_both_backends!(
     first_run_setup_sign_in_and_out,
     failed_sign_ins_are_throttled_visibly,
@@ -581,4 +651,5 @@ on_both_backends!(
     locks_settings_and_tokens_pages,
     owners_invite_further_owners_with_a_one_time_link,
     editing_a_user_keeps_every_schedule_window,
+    live_activity_ends_with_the_session,
 );

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +14,7 @@ use jiff::tz::TimeZone;
 use keyward_app::{ActivityQuery, AppError, HomeView};
 use keyward_core::{Action, ActivityEntry, ActivityKind, DenyReason, Outcome};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use super::page;
 use super::web::{Csrf, SignedIn};
@@ -164,10 +166,16 @@ impl Names {
     }
 }
 
+/// The names of a home's devices: the panel and its locks.
+async fn device_names(s: &AppState, home_id: &str) -> Result<Vec<(String, String)>, AppError> {
+    let mut devices: Vec<(String, String)> = vec![(keyward_app::PANEL.to_owned(), "Alarm panel".to_owned())];
+    devices.extend(s.app.homes.list_locks(home_id).await?.into_iter().map(|l| (l.id, l.name)));
+    Ok(devices)
+}
+
 async fn context(s: &AppState) -> Result<(HomeView, Names, Vec<(String, String)>, Vec<(String, String)>), AppError> {
     let home = super::first_home(s).await?;
-    let mut devices: Vec<(String, String)> = vec![(keyward_app::PANEL.to_owned(), "Alarm panel".to_owned())];
-    devices.extend(s.app.homes.list_locks(&home.id).await?.into_iter().map(|l| (l.id, l.name)));
+    let devices = device_names(s, &home.id).await?;
     let users = s.app.users.list(&home.id).await?.into_iter().map(|u| (u.id, u.name)).collect();
     let names = Names { tz: home.zone.tz().clone(), devices: devices.iter().cloned().collect() };
     Ok((home, names, devices, users))
@@ -284,35 +292,76 @@ fn csv_field(text: &str) -> String {
     format!("\"{}\"", defused.replace('"', "\"\""))
 }
 
-/// New entries as server-sent events, formatted like the page's rows.
-pub async fn stream(State(s): State<AppState>, SignedIn(_): SignedIn) -> Response {
+/// How long one live view lasts; the browser opens a new one (signed in
+/// again) when it ends.
+const LIVE_FOR: Duration = Duration::from_secs(15 * 60);
+
+/// New entries as server-sent events, formatted like the page's rows, while
+/// the session lasts (checked before every row) and at most `LIVE_FOR`.
+pub async fn stream(State(s): State<AppState>, SignedIn(_): SignedIn, headers: HeaderMap) -> Response {
     let (home, names, _, _) = match context(&s).await {
         Ok(found) => found,
         Err(e) => return super::failed(e),
     };
-    let receiver = s.app.activity.subscribe();
-    let closing = Box::pin(s.closing());
-    let state = (receiver, names, home.id, closing);
-    let events = futures_util::stream::unfold(state, |(mut receiver, names, home_id, mut closing)| async move {
-        loop {
-            let next = tokio::select! {
-                next = receiver.recv() => next,
-                () = &mut closing => return None,
-            };
-            match next {
-                Ok(entry) if entry.home_id == home_id => {
-                    let data = serde_json::to_string(&names.line(&entry)).unwrap_or_default();
-                    return Some((
-                        Ok::<_, Infallible>(Event::default().data(data)),
-                        (receiver, names, home_id, closing),
-                    ));
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+    let session = super::web::cookie(&headers, super::web::SESSION_COOKIE).unwrap_or_default().to_owned();
+    let live = Live {
+        receiver: s.app.activity.subscribe(),
+        closing: Box::pin(s.closing()),
+        until: tokio::time::Instant::now() + LIVE_FOR,
+        session: Zeroizing::new(session),
+        names,
+        home_id: home.id,
+        s,
+    };
+    let events = futures_util::stream::unfold(live, |mut live| async move {
+        let data = live.next_line().await?;
+        Some((Ok::<_, Infallible>(Event::default().data(data)), live))
     });
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+}
+
+/// One browser's live view of a home's activity.
+struct Live {
+    receiver: tokio::sync::broadcast::Receiver<ActivityEntry>,
+    closing: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    until: tokio::time::Instant,
+    /// The viewer's session secret, checked before every row.
+    session: Zeroizing<String>,
+    names: Names,
+    home_id: String,
+    s: AppState,
+}
+
+impl Live {
+    /// The next entry of the home, as a row; `None` ends the stream.
+    async fn next_line(&mut self) -> Option<String> {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let next = tokio::select! {
+                next = self.receiver.recv() => next,
+                () = &mut self.closing => return None,
+                () = tokio::time::sleep_until(self.until) => return None,
+            };
+            match next {
+                Ok(entry) if entry.home_id == self.home_id => {
+                    // Signed out, everywhere, or with a new password: no more rows.
+                    if !self.s.app.owners.session_is_live(&self.session).await.unwrap_or(false) {
+                        return None;
+                    }
+                    // A lock added since the page was opened: learn its name.
+                    if let Some(device) = &entry.event.device
+                        && !self.names.devices.contains_key(device)
+                        && let Ok(devices) = device_names(&self.s, &self.home_id).await
+                    {
+                        self.names.devices = devices.into_iter().collect();
+                    }
+                    return Some(serde_json::to_string(&self.names.line(&entry)).unwrap_or_default());
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
