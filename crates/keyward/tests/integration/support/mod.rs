@@ -449,12 +449,11 @@ pub fn form_fields(html: &str, action: &str, button: &str) -> Vec<(String, Strin
                 }
                 _ => fields.push((name, attribute(rest, "value").unwrap_or_default())),
             }
-        } else if let Some(rest) = tag.strip_prefix("button") {
-            if let (Some(name), Some(value)) = (attribute(rest, "name"), attribute(rest, "value"))
-                && value == button
-            {
-                fields.push((name, value));
-            }
+        } else if let Some(rest) = tag.strip_prefix("button")
+            && let (Some(name), Some(value)) = (attribute(rest, "name"), attribute(rest, "value"))
+            && value == button
+        {
+            fields.push((name, value));
         }
     }
     // Selects: the selected option's value.
