@@ -184,7 +184,8 @@ async fn list_users(
     Path(home_id): Path<String>,
 ) -> ApiResult<Json<List<UserDto>>> {
     caller.require(Need::Read, Some(&home_id))?;
-    let items = s.app.users.list(&home_id).await?.into_iter().map(UserDto::from).collect();
+    let admin = caller.is_admin();
+    let items = s.app.users.list(&home_id).await?.into_iter().map(|u| UserDto::new(u, admin)).collect();
     Ok(Json(List { items }))
 }
 
@@ -212,7 +213,7 @@ async fn create_user(
         code: body.code.0,
     };
     let user = s.app.users.create(&home_id, input, caller.actor()).await?;
-    Ok((StatusCode::CREATED, Json(user.into())))
+    Ok((StatusCode::CREATED, Json(UserDto::new(user, caller.is_admin()))))
 }
 
 #[utoipa::path(get, path = "/api/v1/homes/{home_id}/users/{user_id}", tag = "users", security(("bearer" = [])),
@@ -223,7 +224,7 @@ async fn get_user(
     Path((home_id, user_id)): Path<(String, String)>,
 ) -> ApiResult<Json<UserDto>> {
     caller.require(Need::Read, Some(&home_id))?;
-    Ok(Json(s.app.users.get(&home_id, &user_id).await?.into()))
+    Ok(Json(UserDto::new(s.app.users.get(&home_id, &user_id).await?, caller.is_admin())))
 }
 
 #[utoipa::path(patch, path = "/api/v1/homes/{home_id}/users/{user_id}", tag = "users", security(("bearer" = [])), request_body = PatchUser,
@@ -253,7 +254,7 @@ async fn update_user(
         enabled: body.enabled,
         code: body.code.map(|c| c.0),
     };
-    Ok(Json(s.app.users.update(&home_id, &user_id, patch, caller.actor()).await?.into()))
+    Ok(Json(UserDto::new(s.app.users.update(&home_id, &user_id, patch, caller.actor()).await?, caller.is_admin())))
 }
 
 #[utoipa::path(delete, path = "/api/v1/homes/{home_id}/users/{user_id}", tag = "users", security(("bearer" = [])),

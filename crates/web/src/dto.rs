@@ -279,7 +279,9 @@ pub struct WindowDoc {
 pub struct UserDto {
     pub id: String,
     pub name: String,
-    pub kind: KindDto,
+    /// Only for an admin token: duress is hidden from everyone else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<KindDto>,
     pub panel: PanelDto,
     pub locks: LocksDto,
     #[schema(value_type = ScheduleDoc)]
@@ -296,12 +298,13 @@ pub struct UserDto {
     pub updated_at: String,
 }
 
-impl From<UserView> for UserDto {
-    fn from(u: UserView) -> Self {
+impl UserDto {
+    /// A user as `caller` may see them: duress only for admins.
+    pub fn new(u: UserView, admin: bool) -> Self {
         Self {
             id: u.id,
             name: u.name,
-            kind: u.kind.into(),
+            kind: admin.then(|| u.kind.into()),
             panel: PanelDto { arm: u.panel.arm, disarm: u.panel.disarm },
             locks: u.locks.into(),
             schedule: u.schedule,

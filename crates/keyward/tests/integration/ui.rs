@@ -380,7 +380,7 @@ async fn activity_page_filters_downloads_and_streams_live(backend: Backend) {
     assert!(
         csv.headers.get("content-disposition").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("attachment"))
     );
-    assert!(csv.body.starts_with("time,local time,event,user,device,action,outcome,reason,by\n"));
+    assert!(csv.body.starts_with("time,local time,event,user,device,action,outcome,reason,by,duress\n"));
     assert!(csv.body.contains("\"'=cmd|' /C calc'!A0\""), "a formula-like name is defused: {}", csv.body);
     assert!(!csv.body.contains("583062") && !csv.body.contains("999999"));
 
@@ -642,6 +642,48 @@ async fn live_activity_ends_with_the_session(backend: Backend) {
     assert_eq!(next_event(&mut stream).await, None, "the stream ends when the password changes");
 }
 
+async fn duress_is_shown_to_owners_and_admins_only(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    let device = f.token("device", None);
+    let read = f.token("read", None);
+    let coerced = f
+        .admin
+        .create_user(&f.home, json!({"name": "Coerced", "code": "9302", "kind": "duress", "locks": "all"}))
+        .await;
+    let mut browser = owner_browser(&f.server).await;
+    let cookies: Vec<String> = browser.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut stream = reqwest::Client::new()
+        .get(format!("{}/activity/stream", f.server.base))
+        .header("Cookie", cookies.join("; "))
+        .send()
+        .await
+        .expect("stream");
+    let granted = device.access(&f.home, "9302", &front, "unlock").await.expect(200);
+    assert_eq!(
+        granted,
+        json!({"granted": true, "user": {"id": coerced, "name": "Coerced"}}),
+        "the keypad sees a grant"
+    );
+
+    // The owner sees it, clearly: in the activity page, the live rows and the CSV.
+    let live = next_event(&mut stream).await.expect("a live row");
+    assert!(live.contains("under duress") && live.contains("\"class\":\"duress\""), "{live}");
+    let page = browser.get("/activity").await;
+    assert!(page.body.contains("under duress") && page.body.contains("class=\"duress\""), "{}", page.body);
+    let csv = browser.get("/activity.csv").await.body;
+    assert!(csv.starts_with("time,local time,event,user,device,action,outcome,reason,by,duress\n"), "{csv}");
+    assert!(csv.lines().any(|l| l.contains("Coerced") && l.ends_with(",\"yes\"")), "{csv}");
+    // An admin token sees it; a read token learns nothing of it, anywhere.
+    assert_eq!(f.admin.get(&f.path(&format!("/users/{coerced}"))).await.expect(200)["kind"], "duress");
+    assert_eq!(f.admin.get(&f.path("/activity")).await.expect(200)["items"][0]["duress"], true);
+    for path in [f.path("/users"), f.path(&format!("/users/{coerced}")), f.path("/activity")] {
+        let seen = read.get(&path).await;
+        assert_eq!(seen.status.as_u16(), 200);
+        assert!(!seen.text.contains("duress"), "{path}: {}", seen.text);
+    }
+}
+
 on_both_backends!(
     first_run_setup_sign_in_and_out,
     failed_sign_ins_are_throttled_visibly,
@@ -652,4 +694,5 @@ on_both_backends!(
     owners_invite_further_owners_with_a_one_time_link,
     editing_a_user_keeps_every_schedule_window,
     live_activity_ends_with_the_session,
+    duress_is_shown_to_owners_and_admins_only,
 );

@@ -100,8 +100,12 @@ pub struct Line {
     class: &'static str,
 }
 
-fn event_words(kind: ActivityKind) -> &'static str {
+/// What happened, in words. The owner sees a duress grant for what it is;
+/// only the device was shown an ordinary grant.
+fn event_words(kind: ActivityKind, duress: bool) -> &'static str {
     match kind {
+        ActivityKind::Arrival if duress => "Arrived under duress",
+        ActivityKind::Departure if duress => "Left under duress",
         ActivityKind::Arrival => "Arrived",
         ActivityKind::Departure => "Left",
         ActivityKind::AccessDenied => "Refused",
@@ -161,8 +165,14 @@ impl Names {
             (None, Some(actor)) => format!("by {}", actor.name()),
             (None, None) => String::new(),
         };
-        let class = if e.outcome == Some(Outcome::Denied) || e.kind == ActivityKind::Lockout { "denied" } else { "" };
-        Line { at, event: event_words(e.kind), who, place, detail, class }
+        let class = if e.duress {
+            "duress"
+        } else if e.outcome == Some(Outcome::Denied) || e.kind == ActivityKind::Lockout {
+            "denied"
+        } else {
+            ""
+        };
+        Line { at, event: event_words(e.kind, e.duress), who, place, detail, class }
     }
 }
 
@@ -239,7 +249,7 @@ pub async fn page_view(
 pub async fn csv(State(s): State<AppState>, SignedIn(_): SignedIn, Query(filters): Query<Filters>) -> Response {
     let result = async {
         let (home, names, _, _) = context(&s).await?;
-        let mut out = String::from("time,local time,event,user,device,action,outcome,reason,by\n");
+        let mut out = String::from("time,local time,event,user,device,action,outcome,reason,by,duress\n");
         let mut cursor = None;
         for _ in 0..200 {
             let page = s
@@ -261,6 +271,7 @@ pub async fn csv(State(s): State<AppState>, SignedIn(_): SignedIn, Query(filters
                     text(e.outcome.map(Outcome::as_str)),
                     text(e.reason.map(DenyReason::as_str)),
                     e.actor.as_ref().map(|a| a.to_text()).unwrap_or_default(),
+                    if e.duress { "yes" } else { "" }.to_owned(),
                 ];
                 out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
                 out.push('\n');
