@@ -162,6 +162,17 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
         Some(2)
     );
 
+    // Arriving by a link from another site keeps the CSRF cookie, so forms
+    // already open in other tabs still work.
+    let csrf = browser.cookie("kw_csrf").await.expect("a CSRF cookie");
+    browser.goto(&format!("data:text/html,<a id=there href=\"{base}/locks\">keyward</a>")).await;
+    browser.find("#there").await.click().await;
+    browser.wait_for_url("/locks").await;
+    assert_eq!(browser.cookie("kw_csrf").await, Some(csrf), "the CSRF cookie is kept across a link from another site");
+    fill(&browser, "#new_lock", "Garage").await;
+    browser.find("form[action='/locks'] button").await.click().await;
+    browser.wait_for_text("Garage").await;
+
     // Sign out; five wrong passwords, then the sixth attempt is throttled, visibly.
     browser.find("button.link").await.click().await;
     browser.wait_for_url("/login").await;

@@ -235,7 +235,10 @@ fn signed_in_redirect(headers: &HeaderMap, secret: &str) -> Response {
     let mut response = Redirect::to("/users").into_response();
     let cookies = response.headers_mut();
     cookies.append(SET_COOKIE, set_cookie(headers, SESSION_COOKIE, secret, "Lax", None));
-    cookies.append(SET_COOKIE, set_cookie(headers, CSRF_COOKIE, &keyward_app::secrets::random_hex(32), "Strict", None));
+    cookies.append(
+        SET_COOKIE,
+        set_cookie(headers, CSRF_COOKIE, &keyward_app::secrets::random_hex(32), web::CSRF_SAME_SITE, None),
+    );
     response
 }
 

@@ -11,6 +11,11 @@ use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "kw_session";
 pub const CSRF_COOKIE: &str = "kw_csrf";
+/// Lax, not Strict: a browser that arrives by a link from another site then
+/// still sends it, so it is kept, and forms open in other tabs keep working.
+/// A forged cross-site POST carries no Lax cookie, and no site but this one
+/// can know the form token that goes with it.
+pub const CSRF_SAME_SITE: &str = "Lax";
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -49,7 +54,7 @@ impl FromRequestParts<AppState> for Csrf {
             Some(existing) => Ok(Self { token: state.csrf.token(existing), new_cookie: None }),
             None => {
                 let value = keyward_app::secrets::random_hex(32);
-                let new_cookie = Some(set_cookie(&parts.headers, CSRF_COOKIE, &value, "Strict", None));
+                let new_cookie = Some(set_cookie(&parts.headers, CSRF_COOKIE, &value, CSRF_SAME_SITE, None));
                 Ok(Self { token: state.csrf.token(&value), new_cookie })
             }
         }

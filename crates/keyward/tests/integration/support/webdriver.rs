@@ -154,6 +154,13 @@ impl Browser {
         std::fs::write(path, bytes).expect("write screenshot");
     }
 
+    /// The value of the browser's cookie `name` for the current page, if any
+    /// (HttpOnly cookies included).
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        let found = self.call(reqwest::Method::GET, &format!("/cookie/{name}"), None).await;
+        found["value"].as_str().map(str::to_owned)
+    }
+
     pub async fn add_cookie(&self, name: &str, value: &str) {
         self.call(
             reqwest::Method::POST,
