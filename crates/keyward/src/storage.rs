@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use keyward_store::{KEY_FILE, Store, Vault};
+use keyward_store::{KEY_FILE, Store, StoreError, Vault};
 
 use crate::config::{Config, DatabaseUrl};
 
@@ -39,17 +39,28 @@ impl Storage {
     pub async fn open(config: &Config, purpose: Purpose) -> anyhow::Result<Self> {
         let serving = purpose == Purpose::Serve;
         data_dir(&config.data_dir, serving)?;
-        let (store, created, closer): (Arc<dyn Store>, bool, Closer) = match &config.database {
-            DatabaseUrl::Sqlite(path) => {
-                let opened = keyward_store_sqlite::open(path, serving)?;
-                (Arc::new(opened.store), opened.created, Closer::Sqlite(opened.handle))
-            }
-            DatabaseUrl::Postgres(url) => {
-                let opened = keyward_store_postgres::open(url.expose(), serving).await?;
-                (Arc::new(opened.store), opened.created, Closer::Postgres(opened.handle))
-            }
+        let key_path = config.data_dir.join(KEY_FILE);
+        // A new installation is made only by `serve`, and only where no key
+        // exists: a missing or empty database beside a key is lost data, not
+        // a fresh start.
+        let may_create = serving && !key_path.exists();
+        let opened = match &config.database {
+            DatabaseUrl::Sqlite(path) => keyward_store_sqlite::open(path, may_create)
+                .map(|o| (Arc::new(o.store) as Arc<dyn Store>, o.created, Closer::Sqlite(o.handle))),
+            DatabaseUrl::Postgres(url) => keyward_store_postgres::open(url.expose(), may_create, serving)
+                .await
+                .map(|o| (Arc::new(o.store) as Arc<dyn Store>, o.created, Closer::Postgres(o.handle))),
         };
-        let vault = Vault::open(store.as_ref(), &config.data_dir.join(KEY_FILE), serving).await;
+        let (store, created, closer) = match opened {
+            Err(StoreError::NotSetUp(_)) if serving => bail!(
+                "the database holds no keyward data, but the key file {} exists: the database looks lost or \
+                 emptied. Nothing was changed: restore it from your backup (taken with this key), or move the \
+                 key file away to start a new installation",
+                key_path.display()
+            ),
+            other => other?,
+        };
+        let vault = Vault::open(store.as_ref(), &key_path, serving).await;
         let vault = match vault {
             Ok(vault) => vault,
             Err(e) => {
@@ -85,6 +96,16 @@ impl Closer {
 /// mistyped path never leaves a second, empty data directory behind.
 fn data_dir(path: &Path, may_create: bool) -> anyhow::Result<()> {
     if path.is_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        if mode & 0o077 != 0 {
+            // Its files are kept private anyway; the directory still tells
+            // others what is in it.
+            tracing::warn!(
+                "the data directory {} is readable by other users (mode {mode:o}): chmod 700 it",
+                path.display()
+            );
+        }
         return Ok(());
     }
     if !may_create {

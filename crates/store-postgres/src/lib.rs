@@ -58,10 +58,10 @@ pub struct Opened {
 }
 
 /// Connects to the database at `url`, brings its schema up to date (making
-/// it in an empty database when `serving`; any other use needs existing
-/// data), and starts the writer. When `serving`, takes the single-instance
-/// lock first, or refuses.
-pub async fn open(url: &str, serving: bool) -> StoreResult<Opened> {
+/// it in an empty database when `create`; otherwise it needs existing data),
+/// and starts the writer. When `serving`, takes the single-instance lock
+/// first, or refuses.
+pub async fn open(url: &str, create: bool, serving: bool) -> StoreResult<Opened> {
     let config = parse_url(url)?;
     // The lock is held by the writer's connection, so it is taken before
     // anything is migrated or read.
@@ -69,7 +69,7 @@ pub async fn open(url: &str, serving: bool) -> StoreResult<Opened> {
     let handle = PostgresHandle { writer: writer.clone(), task };
     let prepared = async {
         let setup = connect(&config).await?;
-        let created = migrate::migrate(&setup, serving).await?;
+        let created = migrate::migrate(&setup, create).await?;
         if serving {
             warn_when_not_durable(&setup).await?;
         }

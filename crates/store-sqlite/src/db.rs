@@ -35,13 +35,15 @@ impl Db {
     /// up to date. Returns the read-write connection for the writer, and
     /// whether this call made the database.
     pub fn open(path: &Path, create: bool) -> Result<(Self, Connection, bool), StoreError> {
-        let created = !path.exists();
+        // An empty file is an empty database to SQLite: a new one, too.
+        let created = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
         if created && !create {
             return Err(StoreError::NotSetUp(format!(
                 "there is no keyward database at {}: start `keyward serve` with this data directory first",
                 path.display()
             )));
         }
+        private_files(path)?;
         let mut connection = open_connection(path, false)?;
         migrate::migrate(&mut connection)?;
         Ok((Self { path: path.to_owned(), readers: Mutex::new(Vec::new()) }, connection, created))
@@ -63,6 +65,28 @@ impl Db {
         }
         result
     }
+}
+
+/// The database and its WAL and shared-memory files are readable by their
+/// owner only, whatever the directory's mode: a new database is made with
+/// mode 0600 before SQLite opens it (SQLite gives its WAL and shared-memory
+/// files the database's mode), and existing files are narrowed to it.
+fn private_files(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |source| StoreError::DataDir { path: path.to_owned(), source };
+    if !path.exists() {
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            tracing::warn!(file = %file.display(), "made a database file readable by its owner only");
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {

@@ -422,6 +422,61 @@ fn device_secret(api: &Api) -> String {
     api.token().expect("a token").to_owned()
 }
 
+async fn data_files_are_private_whatever_the_directory_mode(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let place = Place::new(backend);
+    std::fs::create_dir(&place.data_dir).expect("dir");
+    std::fs::set_permissions(&place.data_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let server = place.start();
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    admin.create_user(&home, json!({"name": "Walker", "code": "4719"})).await;
+    let output = server.wait_for_output("readable by other users");
+    assert!(output.contains("chmod 700"), "{output}");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&place.data_dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is mode {mode:o}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= if backend == Backend::Sqlite { 4 } else { 1 }, "the key, and the database with its WAL");
+}
+
+async fn an_emptied_database_beside_its_key_is_refused(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start();
+    let admin = server.api(&place.token("admin", None));
+    admin.create_user(&admin.home_id().await, json!({"name": "Walker", "code": "4719"})).await;
+    server.terminate();
+    // The database is lost (an empty file, or a database without keyward's
+    // tables) while the key is still there.
+    match &place.database {
+        None => std::fs::write(place.data_dir.join("keyward.db"), b"").expect("truncate"),
+        Some(db) => db.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"),
+    }
+    for file in ["keyward.db-wal", "keyward.db-shm"] {
+        let _ = std::fs::remove_file(place.data_dir.join(file));
+    }
+    let (started, stderr) = serve_expecting_refusal(&place);
+    assert!(!started, "{stderr}");
+    assert!(stderr.contains("keyward.key") && stderr.contains("restore"), "{stderr}");
+    let (ok, _, stderr) = place.cli(&["token", "list"]);
+    assert!(!ok && stderr.contains("keyward serve"), "a command does not set up a database either: {stderr}");
+    if backend == Backend::Sqlite {
+        assert_eq!(std::fs::metadata(place.data_dir.join("keyward.db")).expect("db").len(), 0, "left as it was");
+    }
+
+    // Without a key, an empty database file is a new installation, with its setup code.
+    let fresh = Place::new(backend);
+    std::fs::create_dir(&fresh.data_dir).expect("dir");
+    if backend == Backend::Sqlite {
+        std::fs::write(fresh.data_dir.join("keyward.db"), b"").expect("empty file");
+    }
+    let server = fresh.start();
+    assert_eq!(server.setup_code().len(), 14);
+}
+
 /// One instance per PostgreSQL database: a second `serve` refuses clearly,
 /// and changes nothing.
 #[tokio::test]
@@ -485,4 +540,6 @@ on_both_backends!(
     every_command_reads_the_same_configuration,
     every_request_has_an_id_in_its_answer_and_its_log_lines,
     a_failed_write_is_an_error_logged_once_and_the_hub_carries_on,
+    data_files_are_private_whatever_the_directory_mode,
+    an_emptied_database_beside_its_key_is_refused,
 );

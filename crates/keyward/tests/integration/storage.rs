@@ -46,7 +46,7 @@ async fn open(place: &Place, serving: bool) -> Result<Opened, StoreError> {
             Ok(Opened { store: Arc::new(o.store), handle: Handle::Sqlite(o.handle), created: o.created })
         }
         Some(db) => {
-            let o = keyward_store_postgres::open(&db.url, serving).await?;
+            let o = keyward_store_postgres::open(&db.url, serving, serving).await?;
             Ok(Opened { store: Arc::new(o.store), handle: Handle::Postgres(o.handle), created: o.created })
         }
     }

@@ -258,6 +258,30 @@ impl Drop for Server {
     }
 }
 
+/// Runs `keyward serve` on this data where it is expected to refuse to start:
+/// returns (success, stderr); a server still running after 10 s is stopped
+/// and counts as started.
+pub fn serve_expecting_refusal(place: &Place) -> (bool, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(place.args())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut stderr = String::new();
+            child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read");
+            return (status.success(), stderr);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    (true, "it started and kept running".to_owned())
+}
+
 /// Runs the CLI; returns (success, stdout, stderr).
 pub fn cli(args: &[&str]) -> (bool, String, String) {
     cli_with(args, &[])
