@@ -50,6 +50,8 @@ pub struct Notify {
 pub enum ValidityError {
     #[error("valid_until must be later than valid_from")]
     Empty,
+    #[error("valid_from and valid_until must lie between 2000-01-01 and 2199-12-31 (UTC)")]
+    OutOfRange,
     #[error("max_uses must be at least 1, or null for no limit")]
     MaxUses,
 }
@@ -64,11 +66,21 @@ pub struct Validity {
 }
 
 impl Validity {
+    /// 2000-01-01T00:00:00Z: no bound before it.
+    pub const EARLIEST: Timestamp = Timestamp::constant(946_684_800, 0);
+    /// 2200-01-01T00:00:00Z: no bound at or after it.
+    pub const LATEST: Timestamp = Timestamp::constant(7_258_118_400, 0);
+
     pub fn new(
         from: Option<Timestamp>,
         until: Option<Timestamp>,
         max_uses: Option<i64>,
     ) -> Result<Self, ValidityError> {
+        // A bound far outside any real stay is a mistake, and storage has
+        // limits: refused rather than read back as something else.
+        if [from, until].into_iter().flatten().any(|t| t < Self::EARLIEST || t >= Self::LATEST) {
+            return Err(ValidityError::OutOfRange);
+        }
         if let (Some(from), Some(until)) = (from, until)
             && until <= from
         {
@@ -79,6 +91,13 @@ impl Validity {
             Some(n) => Some(u32::try_from(n).ok().filter(|n| *n >= 1).ok_or(ValidityError::MaxUses)?),
         };
         Ok(Self { from, until, max_uses })
+    }
+
+    /// Wraps bounds that were valid when they were stored: the range rule came
+    /// later, and a stored far-future start must keep the code not yet valid
+    /// (never fail open), not stop the hub from loading.
+    pub fn from_stored(from: Option<Timestamp>, until: Option<Timestamp>, max_uses: Option<u32>) -> Self {
+        Self { from, until, max_uses }
     }
 
     pub fn from(&self) -> Option<Timestamp> {
@@ -127,5 +146,21 @@ mod tests {
         assert_eq!(Validity::new(None, None, Some(-1)), Err(ValidityError::MaxUses));
         assert_eq!(Validity::new(None, None, Some(1 << 40)), Err(ValidityError::MaxUses));
         assert!(Validity::new(None, None, None).is_ok());
+    }
+
+    #[test]
+    fn bounds_lie_between_2000_and_2200() {
+        let t = |s: &str| s.parse::<Timestamp>().ok();
+        assert_eq!(Validity::EARLIEST, "2000-01-01T00:00:00Z".parse::<Timestamp>().expect("instant"));
+        assert_eq!(Validity::LATEST, "2200-01-01T00:00:00Z".parse::<Timestamp>().expect("instant"));
+        assert!(Validity::new(t("2000-01-01T00:00:00Z"), t("2199-12-31T23:59:59Z"), None).is_ok());
+        for (from, until) in [
+            (t("1999-12-31T23:59:59Z"), None),
+            (None, t("2200-01-01T00:00:00Z")),
+            (t("9999-12-30T00:00:00Z"), None),
+            (None, t("1970-01-01T00:00:00Z")),
+        ] {
+            assert_eq!(Validity::new(from, until, None), Err(ValidityError::OutOfRange));
+        }
     }
 }

@@ -180,8 +180,12 @@ impl UserColumns {
             panel: PanelPermissions { arm: c.panel_arm, disarm: c.panel_disarm },
             locks: if c.all_locks { LockAccess::All } else { LockAccess::Only(c.lock_ids) },
             schedule: Schedule::parse(&spec).or_else(corrupt("a stored schedule is not valid"))?,
-            validity: Validity::new(optional_instant(c.valid_from)?, optional_instant(c.valid_until)?, c.max_uses)
-                .or_else(corrupt("a stored validity is not valid"))?,
+            validity: Validity::from_stored(
+                optional_instant(c.valid_from)?,
+                optional_instant(c.valid_until)?,
+                // A count that does not fit allows no use: closed, never open.
+                c.max_uses.map(|n| u32::try_from(n).unwrap_or(0)),
+            ),
             uses: u32::try_from(c.uses).unwrap_or(u32::MAX),
             notify: Notify { arrive: c.notify_arrive, leave: c.notify_leave },
             enabled: c.enabled,

@@ -78,7 +78,7 @@ impl From<AppError> for ApiError {
             AppError::Name(_) => unprocessable("name_invalid"),
             AppError::TimeZone(_) => unprocessable("timezone_invalid"),
             AppError::Policy(_) => unprocessable("policy_invalid"),
-            AppError::Validity(ValidityError::Empty) => unprocessable("validity_invalid"),
+            AppError::Validity(ValidityError::Empty | ValidityError::OutOfRange) => unprocessable("validity_invalid"),
             AppError::Validity(ValidityError::MaxUses) => unprocessable("max_uses_invalid"),
             AppError::Store(_) | AppError::Poisoned => {
                 tracing::error!(error = %e, "request failed");

@@ -209,8 +209,14 @@ impl UserForm {
                 }
             },
         };
-        if let Err(ValidityError::Empty) = Validity::new(from, until, None) {
-            errors.insert("dates", "The last day can't be before the first day.".into());
+        match Validity::new(from, until, None) {
+            Err(ValidityError::Empty) => {
+                errors.insert("dates", "The last day can't be before the first day.".into());
+            }
+            Err(ValidityError::OutOfRange) => {
+                errors.insert("dates", "Dates lie between 2000 and 2199.".into());
+            }
+            _ => {}
         }
         errors.is_empty().then_some(Checked { from, until, max_uses })
     }
@@ -281,6 +287,7 @@ pub fn field_error(e: &AppError) -> Option<(&'static str, String)> {
         AppError::Schedule(e) => ("schedule", sentence(&e.to_string())),
         AppError::LocksInvalid => ("locks", "One of the chosen locks no longer exists.".into()),
         AppError::Validity(ValidityError::Empty) => ("dates", "The last day can't be before the first day.".into()),
+        AppError::Validity(ValidityError::OutOfRange) => ("dates", "Dates lie between 2000 and 2199.".into()),
         AppError::Validity(ValidityError::MaxUses) => ("max_uses", "A limit of uses is a whole number from 1.".into()),
         _ => return None,
     })
