@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use keyward_core::{ActivityEntry, Outcome};
-use keyward_store::{ActivityFilter, ActivityStore};
+use keyward_store::{ActivityFilter, ActivityStore, Vault};
 use tokio::sync::broadcast;
 
 use crate::AppError;
@@ -37,7 +37,7 @@ pub struct ActivityPage {
 pub struct QueryError(pub &'static str);
 
 impl ActivityQuery {
-    fn filter(self, home_id: &str) -> Result<ActivityFilter, QueryError> {
+    fn filter(self, home_id: &str, vault: &Vault) -> Result<ActivityFilter, QueryError> {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         let limit = u32::try_from(limit).ok().filter(|l| (1..=MAX_PAGE).contains(&i64::from(*l)));
         let limit = limit.ok_or(QueryError("limit must be 1 to 500"))?;
@@ -47,7 +47,7 @@ impl ActivityQuery {
         };
         let before = match &self.cursor {
             None => None,
-            Some(c) => Some(i64::from_str_radix(c, 16).map_err(|_| QueryError("cursor is not one this server gave"))?),
+            Some(c) => Some(vault.open_cursor(home_id, c).ok_or(QueryError("cursor is not one this server gave"))?),
         };
         Ok(ActivityFilter {
             home_id: home_id.to_owned(),
@@ -67,11 +67,18 @@ pub struct Activity {
     registry: Arc<Registry>,
     store: Arc<dyn ActivityStore>,
     recorder: Arc<Recorder>,
+    /// Seals the page cursors.
+    vault: Arc<Vault>,
 }
 
 impl Activity {
-    pub(crate) fn new(registry: Arc<Registry>, store: Arc<dyn ActivityStore>, recorder: Arc<Recorder>) -> Self {
-        Self { registry, store, recorder }
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        store: Arc<dyn ActivityStore>,
+        recorder: Arc<Recorder>,
+        vault: Arc<Vault>,
+    ) -> Self {
+        Self { registry, store, recorder, vault }
     }
 
     /// The home's activity, newest first, a page at a time.
@@ -81,12 +88,13 @@ impl Activity {
         query: ActivityQuery,
     ) -> Result<Result<ActivityPage, QueryError>, AppError> {
         self.registry.home(home_id)?;
-        let filter = match query.filter(home_id) {
+        let filter = match query.filter(home_id, &self.vault) {
             Ok(f) => f,
             Err(e) => return Ok(Err(e)),
         };
         let page = self.store.activity(filter).await?;
-        Ok(Ok(ActivityPage { items: page.entries, next_cursor: page.next.map(|seq| format!("{seq:x}")) }))
+        let next_cursor = page.next.map(|position| self.vault.seal_cursor(home_id, position));
+        Ok(Ok(ActivityPage { items: page.entries, next_cursor }))
     }
 
     /// Every entry of every home, live, once committed. A receiver that

@@ -32,6 +32,8 @@ pub enum AppError {
     Validity(#[from] ValidityError),
     #[error("no token with this id")]
     TokenNotFound,
+    #[error("this user's stored code is damaged and cannot be read: give them a new code")]
+    CodeDamaged,
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
     #[error("internal state is inconsistent")]

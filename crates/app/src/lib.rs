@@ -71,13 +71,13 @@ impl App {
             tracing::info!(timezone = first_home_zone.as_str(), "created the first home");
             snapshot.homes.push(home);
         }
-        let registry = Arc::new(Registry::from_snapshot(snapshot));
+        let registry = Arc::new(Registry::from_snapshot(snapshot, &vault));
         let recorder = Arc::new(Recorder::new(store.clone()));
         Ok(Self {
             homes: Homes::new(registry.clone(), store.clone(), clock.clone()),
             users: Users::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone()),
-            access: Access::new(registry.clone(), vault, recorder.clone(), clock.clone()),
-            activity: Activity::new(registry, store.clone(), recorder),
+            access: Access::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone()),
+            activity: Activity::new(registry, store.clone(), recorder, vault),
             owners: Owners::new(store.clone(), clock.clone()),
             tokens: Tokens::new(store.clone(), store, clock),
         })

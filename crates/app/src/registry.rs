@@ -6,7 +6,7 @@
 //! Every change to a home holds that home's lock from validation to commit,
 //! so decisions and edits never interleave.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use keyward_core::{CodeDirectory, LockoutState, User};
@@ -24,11 +24,34 @@ pub(crate) struct HomeState {
     pub users: HashMap<String, UserRecord>,
     pub by_mac: HashMap<CodeMac, String>,
     pub lockouts: HashMap<String, LockoutState>,
+    /// Users whose sealed code cannot be unsealed (a damaged row, a bad
+    /// restore): their code still opens (it is found by its keyed digest),
+    /// but it cannot be revealed or checked against new codes, so they need
+    /// a new one.
+    pub damaged: HashSet<String>,
 }
 
 impl HomeState {
     pub fn new(home: HomeRecord) -> Self {
-        Self { home, locks: HashMap::new(), users: HashMap::new(), by_mac: HashMap::new(), lockouts: HashMap::new() }
+        Self {
+            home,
+            locks: HashMap::new(),
+            users: HashMap::new(),
+            by_mac: HashMap::new(),
+            lockouts: HashMap::new(),
+            damaged: HashSet::new(),
+        }
+    }
+
+    /// Marks a user whose stored code cannot be unsealed, and says so once.
+    pub fn mark_damaged(&mut self, user_id: &str) {
+        if self.damaged.insert(user_id.to_owned()) {
+            tracing::error!(
+                home = self.home.id.as_str(),
+                user = user_id,
+                "a stored code cannot be unsealed: the user needs a new code"
+            );
+        }
     }
 
     pub fn id(&self) -> &str {
@@ -38,12 +61,16 @@ impl HomeState {
     pub fn put_user(&mut self, record: UserRecord) {
         if let Some(old) = self.users.remove(&record.user.id) {
             self.by_mac.remove(&old.code.mac);
+            if old.code != record.code {
+                self.damaged.remove(&record.user.id);
+            }
         }
         self.by_mac.insert(record.code.mac, record.user.id.clone());
         self.users.insert(record.user.id.clone(), record);
     }
 
     pub fn remove_user(&mut self, user_id: &str) -> Option<UserRecord> {
+        self.damaged.remove(user_id);
         let record = self.users.remove(user_id)?;
         self.by_mac.remove(&record.code.mac);
         Some(record)
@@ -89,7 +116,9 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub fn from_snapshot(snapshot: Snapshot) -> Self {
+    /// Loads every home; a user whose code the vault cannot unseal is marked
+    /// as needing a new code (and logged), never a reason to stop.
+    pub fn from_snapshot(snapshot: Snapshot, vault: &Vault) -> Self {
         let mut homes: HashMap<String, HomeState> =
             snapshot.homes.into_iter().map(|h| (h.id.clone(), HomeState::new(h))).collect();
         for lock in snapshot.locks {
@@ -99,7 +128,12 @@ impl Registry {
         }
         for user in snapshot.users {
             if let Some(home) = homes.get_mut(&user.home_id) {
+                let intact = vault.unseal(&user.home_id, &user.user.id, &user.code.sealed).is_ok();
+                let id = user.user.id.clone();
                 home.put_user(user);
+                if !intact {
+                    home.mark_damaged(&id);
+                }
             }
         }
         for lockout in snapshot.lockouts {

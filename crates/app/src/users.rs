@@ -67,12 +67,14 @@ pub struct UserView {
     pub last_used: Option<Timestamp>,
     pub notify: Notify,
     pub enabled: bool,
+    /// The stored code cannot be read (damaged): the user needs a new code.
+    pub needs_new_code: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
-impl From<&UserRecord> for UserView {
-    fn from(r: &UserRecord) -> Self {
+impl UserView {
+    fn of(state: &HomeState, r: &UserRecord) -> Self {
         let u = &r.user;
         Self {
             id: u.id.clone(),
@@ -88,6 +90,7 @@ impl From<&UserRecord> for UserView {
             last_used: r.last_used,
             notify: u.notify,
             enabled: u.enabled,
+            needs_new_code: state.damaged.contains(&u.id),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -132,13 +135,13 @@ impl Users {
         let state = home.lock().await;
         let mut users: Vec<&UserRecord> = state.users.values().collect();
         users.sort_by(|a, b| (a.created_at, &a.user.id).cmp(&(b.created_at, &b.user.id)));
-        Ok(users.into_iter().map(UserView::from).collect())
+        Ok(users.into_iter().map(|u| UserView::of(&state, u)).collect())
     }
 
     pub async fn get(&self, home_id: &str, user_id: &str) -> Result<UserView, AppError> {
         let home = self.registry.home(home_id)?;
         let state = home.lock().await;
-        state.users.get(user_id).map(UserView::from).ok_or(AppError::UserNotFound)
+        state.users.get(user_id).map(|u| UserView::of(&state, u)).ok_or(AppError::UserNotFound)
     }
 
     pub async fn create(&self, home_id: &str, input: UserInput, actor: Actor) -> Result<UserView, AppError> {
@@ -159,7 +162,7 @@ impl Users {
             max_uses: input.max_uses,
         };
         let user = parse_user(&state, id, 0, fields)?;
-        let code = self.seal_new_code(&state, &user, &input.code)?;
+        let code = self.seal_new_code(&mut state, &user, &input.code)?;
         let record =
             UserRecord { home_id: home_id.to_owned(), user, code, last_used: None, created_at: now, updated_at: now };
         self.save(&mut state, record, ActivityKind::UserCreated, actor).await
@@ -174,7 +177,7 @@ impl Users {
     ) -> Result<UserView, AppError> {
         let home = self.registry.home(home_id)?;
         let mut state = home.lock().await;
-        let current = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
+        let current = state.users.get(user_id).cloned().ok_or(AppError::UserNotFound)?;
         let was = &current.user;
         let fields = Fields {
             name: patch.name.unwrap_or_else(|| was.name.as_str().to_owned()),
@@ -198,10 +201,10 @@ impl Users {
         // A kind change re-checks the current code: a standard code may be too
         // close to a duress code, and vice versa.
         let code = match (patch.code, user.kind != was.kind) {
-            (Some(code), _) => self.seal_new_code(&state, &user, &code)?,
+            (Some(code), _) => self.seal_new_code(&mut state, &user, &code)?,
             (None, true) => {
                 let digits = self.vault.unseal(home_id, user_id, &current.code.sealed).map_err(StoreError::from)?;
-                self.seal_new_code(&state, &user, &digits)?
+                self.seal_new_code(&mut state, &user, &digits)?
             }
             (None, false) => current.code.clone(),
         };
@@ -239,7 +242,7 @@ impl Users {
         let home = self.registry.home(home_id)?;
         let state = home.lock().await;
         let record = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
-        let code = self.vault.unseal(home_id, user_id, &record.code.sealed).map_err(StoreError::from)?;
+        let code = self.vault.unseal(home_id, user_id, &record.code.sealed).map_err(|_| AppError::CodeDamaged)?;
         let audit = self.audit(&state, record, ActivityKind::CodeRevealed, actor);
         self.recorder.record(Record { entries: vec![audit], ..Record::default() }).await?;
         tracing::info!(home = home_id, user = user_id, "code revealed");
@@ -255,8 +258,8 @@ impl Users {
         user_id: Option<&str>,
     ) -> Result<Zeroizing<String>, AppError> {
         let home = self.registry.home(home_id)?;
-        let state = home.lock().await;
-        let others = self.other_codes(&state, user_id.unwrap_or(""))?;
+        let mut state = home.lock().await;
+        let others = self.other_codes(&mut state, user_id.unwrap_or(""));
         let existing: Vec<ExistingCode<'_>> =
             others.iter().map(|(digits, kind)| ExistingCode { digits, kind: *kind }).collect();
         let random = || u32::from_str_radix(&random_hex(4), 16).unwrap_or(0);
@@ -267,8 +270,8 @@ impl Users {
 
     /// Checks a code given to `user` against every code rule and the other
     /// codes of the home, then seals and keys it.
-    fn seal_new_code(&self, state: &HomeState, user: &User, candidate: &str) -> Result<SealedCode, AppError> {
-        let others = self.other_codes(state, &user.id)?;
+    fn seal_new_code(&self, state: &mut HomeState, user: &User, candidate: &str) -> Result<SealedCode, AppError> {
+        let others = self.other_codes(state, &user.id);
         let code = Code::check_new(
             candidate,
             user.kind,
@@ -282,15 +285,22 @@ impl Users {
     }
 
     /// The other users' codes of a home, unsealed for the code rules and
-    /// wiped when dropped.
-    fn other_codes(&self, state: &HomeState, except: &str) -> Result<Vec<(Zeroizing<String>, UserKind)>, AppError> {
+    /// wiped when dropped. A code that cannot be unsealed is left out (the
+    /// UNIQUE digest still refuses it as a duplicate) and its user marked as
+    /// needing a new code: one damaged row never stops the home's changes.
+    fn other_codes(&self, state: &mut HomeState, except: &str) -> Vec<(Zeroizing<String>, UserKind)> {
         let mut others = Vec::with_capacity(state.users.len());
+        let mut damaged = Vec::new();
         for record in state.users.values().filter(|r| r.user.id != except) {
-            let digits =
-                self.vault.unseal(state.id(), &record.user.id, &record.code.sealed).map_err(StoreError::from)?;
-            others.push((digits, record.user.kind));
+            match self.vault.unseal(state.id(), &record.user.id, &record.code.sealed) {
+                Ok(digits) => others.push((digits, record.user.kind)),
+                Err(_) => damaged.push(record.user.id.clone()),
+            }
         }
-        Ok(others)
+        for user_id in damaged {
+            state.mark_damaged(&user_id);
+        }
+        others
     }
 
     fn audit(
@@ -312,7 +322,6 @@ impl Users {
         actor: Actor,
     ) -> Result<UserView, AppError> {
         let audit = self.audit(state, &record, kind, actor);
-        let view = UserView::from(&record);
         let written =
             Record { entries: vec![audit], user: Some(UserChange::Put(Box::new(record.clone()))), ..Record::default() };
         match self.recorder.record(written).await {
@@ -320,8 +329,9 @@ impl Users {
             Err(StoreError::Conflict) => return Err(CodeError::InUse.into()),
             other => other?,
         }
+        let id = record.user.id.clone();
         state.put_user(record);
-        Ok(view)
+        state.users.get(&id).map(|r| UserView::of(state, r)).ok_or(AppError::UserNotFound)
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Vault {
     mac: Hmac<Sha256>,
     /// A key of its own for the web layer (its CSRF tokens).
     web_key: Zeroizing<[u8; 32]>,
+    /// A key of its own for the activity log's page cursors.
+    cursors: XChaCha20Poly1305,
     check: [u8; 32],
 }
 
@@ -98,14 +100,18 @@ impl Vault {
         let mut mac_key = derive(key, b"keyward code lookup v1");
         let check = derive(key, b"keyward key check v1");
         let web_key = Zeroizing::new(derive(key, b"keyward csrf v1"));
+        let mut cursor_key = derive(key, b"keyward cursors v1");
         // Both keys are 32 bytes, which these constructors accept.
         #[allow(clippy::expect_used)]
         let cipher = XChaCha20Poly1305::new_from_slice(&enc_key).expect("32-byte key");
         #[allow(clippy::expect_used)]
+        let cursors = XChaCha20Poly1305::new_from_slice(&cursor_key).expect("32-byte key");
+        #[allow(clippy::expect_used)]
         let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&mac_key).expect("HMAC takes any key length");
         enc_key.zeroize();
         mac_key.zeroize();
-        Self { cipher, mac, web_key, check }
+        cursor_key.zeroize();
+        Self { cipher, mac, web_key, cursors, check }
     }
 
     /// A value stored in the database that proves which key it was made with.
@@ -164,6 +170,38 @@ impl Vault {
         sealed
     }
 
+    /// A page cursor of a home's activity log: the position, sealed with the
+    /// home's id, so that it tells nothing (not even how much happened in
+    /// other homes) and works in its own home only. As hex.
+    pub fn seal_cursor(&self, home_id: &str, position: i64) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        fill_random(&mut nonce);
+        let aad = [b"cursor\0".as_slice(), home_id.as_bytes()].concat();
+        // Encryption only fails for inputs of gigabytes.
+        #[allow(clippy::expect_used)]
+        let sealed = self
+            .cursors
+            .encrypt(&XNonce::from(nonce), Payload { msg: &position.to_be_bytes(), aad: &aad })
+            .expect("a cursor is tiny");
+        nonce.iter().chain(&sealed).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The position of a cursor this vault sealed for this home.
+    pub fn open_cursor(&self, home_id: &str, cursor: &str) -> Option<i64> {
+        if cursor.len() != 2 * (NONCE_LEN + 8 + 16) || !cursor.is_ascii() {
+            return None;
+        }
+        let bytes: Vec<u8> = (0..cursor.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16).ok())
+            .collect::<Option<_>>()?;
+        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
+        let aad = [b"cursor\0".as_slice(), home_id.as_bytes()].concat();
+        let plain = self.cursors.decrypt(&XNonce::from(nonce), Payload { msg: sealed, aad: &aad }).ok()?;
+        Some(i64::from_be_bytes(plain.as_slice().try_into().ok()?))
+    }
+
     pub fn unseal(&self, home_id: &str, user_id: &str, sealed: &[u8]) -> Result<Zeroizing<String>, VaultError> {
         if sealed.len() <= NONCE_LEN {
             return Err(VaultError::Unseal);
@@ -214,6 +252,19 @@ mod tests {
         assert_eq!(v.unseal("home", "user", &sealed).map(|c| c.to_string()).ok(), Some("4719".to_owned()));
         assert!(v.unseal("home", "other", &sealed).is_err());
         assert!(Vault::from_key(&[8u8; 32]).unseal("home", "user", &sealed).is_err());
+    }
+
+    #[test]
+    fn cursors_are_sealed_for_their_home() {
+        let v = vault();
+        let cursor = v.seal_cursor("home", 42);
+        assert_eq!(v.open_cursor("home", &cursor), Some(42));
+        assert_ne!(v.seal_cursor("home", 42), cursor, "a new nonce each time");
+        assert_eq!(v.open_cursor("other", &cursor), None);
+        assert_eq!(Vault::from_key(&[8u8; 32]).open_cursor("home", &cursor), None);
+        assert_eq!(v.open_cursor("home", "2a"), None);
+        assert_eq!(v.open_cursor("home", &"zz".repeat(48)), None);
+        assert_eq!(v.open_cursor("home", &"é".repeat(48)), None);
     }
 
     #[test]

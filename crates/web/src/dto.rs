@@ -294,6 +294,9 @@ pub struct UserDto {
     pub last_used_at: Option<String>,
     pub notify: NotifyDto,
     pub enabled: bool,
+    /// The stored code is damaged and cannot be read: give the user a new
+    /// code (the old one still opens until then).
+    pub needs_new_code: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -315,6 +318,7 @@ impl UserDto {
             last_used_at: u.last_used.map(time),
             notify: NotifyDto { arrive: u.notify.arrive, leave: u.notify.leave },
             enabled: u.enabled,
+            needs_new_code: u.needs_new_code,
             created_at: time(u.created_at),
             updated_at: time(u.updated_at),
         }

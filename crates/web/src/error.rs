@@ -65,6 +65,7 @@ impl From<AppError> for ApiError {
             AppError::LockNotFound => Self::new(StatusCode::NOT_FOUND, "lock_not_found", e.to_string()),
             AppError::DeviceNotFound => Self::new(StatusCode::NOT_FOUND, "device_not_found", e.to_string()),
             AppError::TokenNotFound => Self::new(StatusCode::NOT_FOUND, "token_not_found", e.to_string()),
+            AppError::CodeDamaged => Self::new(StatusCode::CONFLICT, "code_damaged", e.to_string()),
             AppError::ActionInvalid => unprocessable("action_invalid"),
             AppError::LocksInvalid => unprocessable("locks_invalid"),
             AppError::Code(code) => unprocessable(match code {

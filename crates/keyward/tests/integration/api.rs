@@ -139,6 +139,7 @@ async fn users_crud_never_shows_a_code(backend: Backend) {
         "uses",
         "notify",
         "enabled",
+        "needs_new_code",
         "created_at",
         "updated_at",
         "last_used_at",
@@ -529,6 +530,17 @@ async fn activity_log_filters_and_pages(backend: Backend) {
         }
     }
     assert_eq!(seen, items.iter().map(|e| e["id"].clone()).collect::<Vec<_>>());
+
+    // Cursors are opaque and belong to their home: they tell nothing of how
+    // much happens elsewhere, and another home refuses them.
+    let first = f.admin.get(&f.path("/activity?limit=2")).await.expect(200);
+    let cursor = first["next_cursor"].as_str().expect("a cursor").to_owned();
+    assert!(cursor.len() >= 64 && i64::from_str_radix(&cursor, 16).is_err(), "not a counter: {cursor}");
+    let again = f.admin.get(&f.path("/activity?limit=2")).await.expect(200);
+    assert_ne!(again["next_cursor"].as_str(), Some(cursor.as_str()), "the same place gives a new cursor");
+    let other = f.admin.post("/api/v1/homes", json!({"name": "Cabin", "timezone": "UTC"})).await.expect(201);
+    let other = other["id"].as_str().expect("id").to_owned();
+    f.admin.get(&format!("/api/v1/homes/{other}/activity?cursor={cursor}")).await.expect_error(422, "query_invalid");
 
     for bad in ["limit=0", "limit=501", "limit=x", "outcome=maybe", "since=yesterday", "cursor=zz"] {
         f.admin.get(&f.path(&format!("/activity?{bad}"))).await.expect_error(422, "query_invalid");

@@ -477,6 +477,51 @@ async fn an_emptied_database_beside_its_key_is_refused(backend: Backend) {
     assert_eq!(server.setup_code().len(), 14);
 }
 
+async fn a_damaged_stored_code_is_reported_and_the_home_keeps_working(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    let broken = f.admin.create_user(&f.home, json!({"name": "Broken", "code": "40617", "locks": "all"})).await;
+    f.admin.create_user(&f.home, json!({"name": "Fine", "code": "91750", "locks": "all"})).await;
+    let Fixture { place, server, home, .. } = f;
+    server.terminate();
+    // One sealed code is damaged (a bad restore, a flipped bit).
+    match backend {
+        Backend::Sqlite => place.execute(&format!("UPDATE users SET code_sealed = X'00112233' WHERE id = '{broken}'")),
+        Backend::Postgres => {
+            place.execute(&format!("UPDATE users SET code_sealed = '\\x00112233'::bytea WHERE id = '{broken}'"))
+        }
+    }
+    let server = place.start();
+    let admin = server.api(&place.token("admin", None));
+    let output = server.wait_for_output("needs a new code");
+    assert!(output.lines().any(|l| l.contains("needs a new code") && l.contains(&broken)), "{output}");
+    let users = |path: String| {
+        let admin = admin.clone();
+        async move { admin.get(&path).await.expect(200) }
+    };
+    let path = |rest: &str| format!("/api/v1/homes/{home}{rest}");
+    assert_eq!(users(path(&format!("/users/{broken}"))).await["needs_new_code"], true);
+    let mut browser = crate::ui::signed_in(&server, &place).await;
+    assert!(browser.get("/users").await.body.contains("needs a new code"), "the owner sees it");
+    // The rest of the home works: new users, changed codes, generated codes.
+    admin.create_user(&home, json!({"name": "New", "code": "26048"})).await;
+    let listed = users(path("/users")).await;
+    let fine = listed["items"].as_array().expect("items").iter().find(|u| u["name"] == "Fine").expect("Fine").clone();
+    assert_eq!(fine["needs_new_code"], false);
+    admin
+        .patch(&path(&format!("/users/{}", fine["id"].as_str().expect("id"))), json!({"code": "83162"}))
+        .await
+        .expect(200);
+    // The damaged code cannot be revealed; saying so is not a server failure.
+    admin.post(&path(&format!("/users/{broken}/reveal")), json!({})).await.expect_error(409, "code_damaged");
+    // Its code still opens (keypads find codes by their keyed digest), and a
+    // new code mends the user.
+    assert_eq!(admin.access(&home, "40617", &front, "unlock").await.expect(200)["granted"], true);
+    let mended = admin.patch(&path(&format!("/users/{broken}")), json!({"code": "73914"})).await.expect(200);
+    assert_eq!(mended["needs_new_code"], false);
+    assert_eq!(admin.post(&path(&format!("/users/{broken}/reveal")), json!({})).await.expect(200)["code"], "73914");
+}
+
 /// One instance per PostgreSQL database: a second `serve` refuses clearly,
 /// and changes nothing.
 #[tokio::test]
@@ -542,4 +587,5 @@ on_both_backends!(
     a_failed_write_is_an_error_logged_once_and_the_hub_carries_on,
     data_files_are_private_whatever_the_directory_mode,
     an_emptied_database_beside_its_key_is_refused,
+    a_damaged_stored_code_is_reported_and_the_home_keeps_working,
 );

@@ -7,16 +7,16 @@ use reqwest::redirect::Policy;
 use serde_json::json;
 
 /// A browser stand-in: keeps cookies by hand, never follows redirects.
-struct Browser {
+pub(crate) struct Browser {
     client: reqwest::Client,
     base: String,
     cookies: std::collections::BTreeMap<String, String>,
 }
 
-struct Page {
+pub(crate) struct Page {
     status: u16,
     headers: HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
@@ -53,7 +53,7 @@ impl Browser {
         Page { status, headers, body: response.text().await.expect("body") }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.client.get(format!("{}{path}", self.base));
         self.go(request).await
     }
@@ -219,6 +219,23 @@ async fn the_users_screen_escapes_names_and_never_shows_codes(backend: Backend) 
 async fn post(browser: &mut Browser, path: &str, pairs: Vec<(String, String)>) -> Page {
     let request = browser.client.post(format!("{}{path}", browser.base)).form(&pairs);
     browser.go(request).await
+}
+
+/// Sets up the owner with a setup code from the command line (for a server
+/// that is not on its first start) and returns a signed-in browser.
+pub(crate) async fn signed_in(server: &Server, place: &Place) -> Browser {
+    let (ok, code, stderr) = place.cli(&["owner", "setup-code"]);
+    assert!(ok, "{stderr}");
+    let mut browser = Browser::new(server);
+    let csrf = browser.get("/setup").await.csrf();
+    let done = browser
+        .post(
+            "/setup",
+            &[("csrf", &csrf), ("setup_code", code.trim()), ("email", "o@example.org"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(done.location(), "/users");
+    browser
 }
 
 /// Sets up the owner and returns a signed-in browser.
