@@ -3,10 +3,8 @@
 //! take the process down when standard output is closed.
 
 use std::future::Future;
-use std::io::Write;
 use std::sync::Arc;
 
-use anyhow::Context;
 use keyward_store::Store;
 
 use crate::config::{Config, GlobalArgs, ProcessEnvironment};
@@ -18,9 +16,8 @@ use crate::storage::{Purpose, Storage};
 pub struct Output;
 
 impl Output {
-    pub fn line(&self, text: &str) -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{text}").and_then(|()| out.flush()).context("cannot write to standard output")
+    pub fn line(&self, text: &str) -> Result<(), crate::console::StdoutClosed> {
+        crate::console::line(text)
     }
 }
 

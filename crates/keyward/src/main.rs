@@ -3,6 +3,7 @@
 mod clock;
 mod command;
 mod config;
+mod console;
 mod owner;
 mod serve;
 mod storage;
@@ -82,8 +83,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("keyward: {e:#}");
-            ExitCode::FAILURE
+            console::note(&format!("keyward: {e:#}"));
+            if e.chain().any(|cause| cause.is::<console::StdoutClosed>()) {
+                ExitCode::from(console::STDOUT_CLOSED_STATUS)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

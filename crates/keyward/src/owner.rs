@@ -31,7 +31,7 @@ pub fn run(global: &GlobalArgs, command: &OwnerCommand) -> anyhow::Result<()> {
         let owners = Owners::new(store, Arc::new(SystemClock));
         match command {
             OwnerCommand::ResetPassword { email } => {
-                eprintln!("New password for {email} (one line on standard input):");
+                crate::console::note(&format!("New password for {email} (one line on standard input):"));
                 let mut line = Zeroizing::new(String::new());
                 std::io::stdin().lock().read_line(&mut line).context("reading the password")?;
                 let password = line.trim_end_matches(['\n', '\r']);

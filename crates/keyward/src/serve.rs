@@ -19,6 +19,10 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_new(&config.log).context("the log filter is not valid")?)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (a closed pipe, a full disk) is
+        // lost; reporting that on standard error would panic, and with
+        // `panic = "abort"` stop the hub.
+        .log_internal_errors(false)
         .init();
     for section in config.not_yet_supported() {
         tracing::warn!("{section} is configured, but this version of keyward does not use it yet");
@@ -90,11 +94,14 @@ async fn shutdown_signal() {
 }
 
 fn print_first_start(config: &Config, setup_code: Option<&str>) {
+    let mut lines = Vec::new();
     let exe = std::env::current_exe().ok().map(|p| p.display().to_string()).unwrap_or_else(|| "keyward".to_owned());
     let dir = std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
-    println!("keyward: this is the first start with the data directory {}.", dir.display());
-    println!("keyward: back up keyward.key from it: without the key, the codes in the database cannot be used.");
-    println!("keyward: create your first admin token with:");
+    lines.push(format!("keyward: this is the first start with the data directory {}.", dir.display()));
+    lines.push(
+        "keyward: back up keyward.key from it: without the key, the codes in the database cannot be used.".to_owned(),
+    );
+    lines.push("keyward: create your first admin token with:".to_owned());
     let mut command = vec![shell_quote(&exe), "token create".to_owned()];
     if let Some(file) = &config.file {
         let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
@@ -117,13 +124,21 @@ fn print_first_start(config: &Config, setup_code: Option<&str>) {
         DatabaseUrl::Postgres(url) => command.push(format!("--database-url {}", shell_quote(url.expose()))),
     }
     command.push("--name admin --scope admin".to_owned());
-    println!("  {}", command.join(" "));
+    lines.push(format!("  {}", command.join(" ")));
     if password_hidden {
-        println!("keyward: (with KEYWARD_DATABASE_URL set to the database URL, password included, as for serve)");
+        lines.push(
+            "keyward: (with KEYWARD_DATABASE_URL set to the database URL, password included, as for serve)".to_owned(),
+        );
     }
     if let Some(code) = setup_code {
         // Printed once: it lets the first person at the web UI become its owner.
-        println!("keyward: the one-time setup code for the owner's account in the web UI is {code}");
+        lines.push(format!("keyward: the one-time setup code for the owner's account in the web UI is {code}"));
+    }
+    // The hub serves on when nobody reads its output.
+    if lines.iter().try_for_each(|line| crate::console::line(line)).is_err() {
+        tracing::warn!(
+            "the first start's instructions could not be printed; make a setup code with `keyward owner setup-code`"
+        );
     }
 }
 

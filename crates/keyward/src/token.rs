@@ -49,13 +49,19 @@ async fn run_with(tokens: &Tokens, command: &TokenCommand, out: Output) -> anyho
             let scope = Scope::parse(scope).context("--scope must be admin, read or device")?;
             let (token, secret) =
                 tokens.create(name, scope, home.as_deref()).await.context("cannot create the token")?;
-            out.line(&format!(
+            let heading = format!(
                 "Created {} token {:?} (id {}). It is shown only this once:",
                 token.scope.as_str(),
                 token.name,
                 token.id
-            ))?;
-            out.line(&secret)?;
+            );
+            // A token nobody saw must not stay valid unnoticed: say how to revoke it.
+            out.line(&heading).and_then(|()| out.line(&secret)).with_context(|| {
+                format!(
+                    "the token {:?} (id {}) was created but not shown; revoke it with `keyward token revoke {}`",
+                    token.name, token.id, token.id
+                )
+            })?;
         }
         TokenCommand::List => {
             out.line(&format!("{:<24}  {:<6}  {:<24}  {:<8}  name", "id", "scope", "home", "status"))?;

@@ -36,7 +36,7 @@ const NONCE_LEN: usize = 24;
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     #[error(
-        "the key file {0} is missing, but the database holds codes sealed with a key. Restore the key file from your backup; \
+        "the key file {0} is missing, but the database was set up with a key. Restore the key file from your backup; \
          keyward will not make a new key over existing data"
     )]
     KeyMissing(PathBuf),

@@ -522,6 +522,59 @@ async fn a_damaged_stored_code_is_reported_and_the_home_keeps_working(backend: B
     assert_eq!(admin.post(&path(&format!("/users/{broken}/reveal")), json!({})).await.expect(200)["code"], "73914");
 }
 
+/// A free loopback port (for a server whose output cannot be read).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+async fn a_full_log_disk_or_closed_output_never_stops_the_hub(backend: Backend) {
+    let place = Place::new(backend);
+    let port = free_port();
+    // Standard error on a full disk, standard output closed before the first
+    // start prints its setup code.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(place.args())
+        .stdout(writer)
+        .stderr(std::fs::File::options().write(true).open("/dev/full").expect("/dev/full"))
+        .spawn()
+        .expect("serve");
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "the hub starts: {:?}", child.try_wait());
+    // A failed sign-in writes a warning to the log.
+    let form = [("email", "nobody@example.org"), ("password", "wrong password!"), ("csrf", "x")];
+    client.post(format!("{base}/login")).form(&form).send().await.expect("answer");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(child.try_wait().expect("wait"), None, "still running");
+    assert_eq!(client.get(format!("{base}/healthz")).send().await.expect("answer").status().as_u16(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A command whose standard output is closed says so, with its own status.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let created = std::process::Command::new(BIN)
+        .args(["token", "create", "--name", "lost", "--scope", "read"])
+        .args(place.args())
+        .stdout(writer)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&created.stderr);
+    assert_eq!(created.status.code(), Some(74), "EX_IOERR: {stderr}");
+    assert!(stderr.contains("standard output") && stderr.contains("token revoke"), "{stderr}");
+}
+
 /// One instance per PostgreSQL database: a second `serve` refuses clearly,
 /// and changes nothing.
 #[tokio::test]
@@ -588,4 +641,5 @@ on_both_backends!(
     data_files_are_private_whatever_the_directory_mode,
     an_emptied_database_beside_its_key_is_refused,
     a_damaged_stored_code_is_reported_and_the_home_keeps_working,
+    a_full_log_disk_or_closed_output_never_stops_the_hub,
 );
