@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// The IANA time zone of the first home, made on first start [default: UTC].
     #[arg(long, env = "KEYWARD_TIMEZONE")]
     pub timezone: Option<String>,
+    /// The address owners reach keyward at, e.g. https://keys.example.org;
+    /// links sent to people (invitations) are built from it.
+    #[arg(long, env = "KEYWARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -52,6 +56,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
     timezone: Option<String>,
+    public_url: Option<String>,
     log: Option<String>,
     #[serde(default)]
     database: DatabaseSection,
@@ -196,6 +201,8 @@ pub struct Config {
     pub log: String,
     pub listen: SocketAddr,
     pub timezone: ZoneName,
+    /// Where owners reach keyward (scheme and authority, no trailing slash).
+    pub public_url: Option<String>,
     /// The configuration file, when one was given.
     pub file: Option<PathBuf>,
     pub mqtt: Option<MqttConfig>,
@@ -257,6 +264,10 @@ impl Config {
         };
         let listen = serve.and_then(|s| s.listen.clone()).or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let timezone = serve.and_then(|s| s.timezone.clone()).or(file.timezone);
+        let public_url = match serve.and_then(|s| s.public_url.clone()).or(file.public_url) {
+            Some(url) => Some(public_url(&url)?),
+            None => None,
+        };
         let mqtt = file.mqtt;
         let mqtt = match env.var("KEYWARD_MQTT_URL").or(mqtt.url) {
             None => None,
@@ -313,6 +324,7 @@ impl Config {
                 None => ZoneName::utc(),
                 Some(name) => ZoneName::parse(&name).map_err(|e| anyhow::anyhow!("timezone {name:?}: {e}"))?,
             },
+            public_url,
             data_dir,
             file: file_path,
             mqtt,
@@ -328,6 +340,23 @@ impl Config {
             .filter_map(|(set, name)| set.then_some(name))
             .collect()
     }
+}
+
+/// Checks a public URL: http or https, a host, an optional port and path; no
+/// query, fragment or credentials. A trailing slash is dropped.
+fn public_url(url: &str) -> anyhow::Result<String> {
+    let problem = || {
+        anyhow::anyhow!(
+            "public_url {url:?} must look like https://keys.example.org (http or https, a host, nothing after the path)"
+        )
+    };
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).ok_or_else(problem)?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~/:[]%".contains(c);
+    if authority.is_empty() || authority.starts_with(':') || !rest.chars().all(allowed) {
+        return Err(problem());
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -385,6 +414,21 @@ mod tests {
         assert!(Config::resolve(&global, None, &env(&[])).is_err(), "unknown keys are refused");
         let mars = ServeArgs { timezone: Some("Mars/Base".into()), ..ServeArgs::default() };
         assert!(Config::resolve(&GlobalArgs::default(), Some(&mars), &env(&[])).is_err());
+    }
+
+    #[test]
+    fn the_public_url_is_checked_and_trimmed() {
+        let with = |url: &str| {
+            let serve = ServeArgs { public_url: Some(url.into()), ..ServeArgs::default() };
+            Config::resolve(&GlobalArgs::default(), Some(&serve), &env(&[])).map(|c| c.public_url)
+        };
+        assert_eq!(with("https://keys.example.org/").expect("valid"), Some("https://keys.example.org".into()));
+        assert_eq!(with("http://192.168.1.5:8080/kw").expect("valid"), Some("http://192.168.1.5:8080/kw".into()));
+        for bad in
+            ["keys.example.org", "ftp://x", "https://", "https://a/?q=1", "https://a/#x", "https://u@a", "https://a b"]
+        {
+            assert!(with(bad).is_err(), "{bad} is refused");
+        }
     }
 
     #[test]

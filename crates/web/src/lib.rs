@@ -41,6 +41,8 @@ pub struct WebConfig {
     /// Becomes true when the process begins to shut down: endless responses
     /// (live activity) end, so the server can drain.
     pub closing: watch::Receiver<bool>,
+    /// Where owners reach keyward (`public_url`), for links sent to people.
+    pub public_url: Option<String>,
 }
 
 #[derive(Clone)]
@@ -48,6 +50,7 @@ pub struct AppState {
     pub app: Arc<App>,
     csrf: Arc<csrf::CsrfKey>,
     closing: watch::Receiver<bool>,
+    public_url: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -61,7 +64,12 @@ impl AppState {
 }
 
 pub fn router(app: Arc<App>, config: WebConfig) -> Router {
-    let state = AppState { app, csrf: Arc::new(csrf::CsrfKey::new(&config.csrf_key)), closing: config.closing };
+    let state = AppState {
+        app,
+        csrf: Arc::new(csrf::CsrfKey::new(&config.csrf_key)),
+        closing: config.closing,
+        public_url: config.public_url.map(Arc::from),
+    };
     Router::new()
         .edge_route("/healthz", get(api::healthz))
         .edge_route("/api/v1/openapi.json", get(openapi::serve))

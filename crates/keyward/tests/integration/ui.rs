@@ -58,8 +58,9 @@ impl Browser {
         self.go(request).await
     }
 
+    /// A form POST, with the `Origin` a browser sends with one.
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let request = self.client.post(format!("{}{path}", self.base)).form(form);
+        let request = self.client.post(format!("{}{path}", self.base)).header("Origin", &self.base).form(form);
         self.go(request).await
     }
 }
@@ -217,7 +218,7 @@ async fn the_users_screen_escapes_names_and_never_shows_codes(backend: Backend) 
 }
 
 async fn post(browser: &mut Browser, path: &str, pairs: Vec<(String, String)>) -> Page {
-    let request = browser.client.post(format!("{}{path}", browser.base)).form(&pairs);
+    let request = browser.client.post(format!("{}{path}", browser.base)).header("Origin", &browser.base).form(&pairs);
     browser.go(request).await
 }
 
@@ -701,6 +702,43 @@ async fn duress_is_shown_to_owners_and_admins_only(backend: Backend) {
     }
 }
 
+async fn invitation_links_never_use_an_injected_host(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start();
+    let mut owner = owner_browser(&server).await;
+    let settings = owner.get("/settings").await;
+    assert!(settings.body.contains("public_url"), "Settings says where links come from");
+    let csrf = settings.csrf();
+    // A Host that is not the address the owner's browser uses is never put in a link.
+    let forged = owner
+        .client
+        .post(format!("{}/settings/invites", owner.base))
+        .header("Host", "evil.example:8080")
+        .header("Origin", &owner.base)
+        .form(&[("csrf", csrf.as_str()), ("email", "partner@example.org")]);
+    let refused = owner.go(forged).await;
+    assert!(!refused.body.contains("evil.example"), "{}", refused.body);
+    assert!(!refused.body.contains("id=\"invite_link\""), "no link at all");
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("public_url"), "{}", refused.body);
+
+    // With a public URL configured, links use it, whatever the request says.
+    let place = Place::new(backend);
+    let server = place.start_with(&["--public-url", "https://keys.example.org/"], &[]);
+    let mut owner = owner_browser(&server).await;
+    let settings = owner.get("/settings").await;
+    assert!(settings.body.contains("https://keys.example.org"), "{}", settings.body);
+    let csrf = settings.csrf();
+    let request = owner
+        .client
+        .post(format!("{}/settings/invites", owner.base))
+        .header("Host", "evil.example:8080")
+        .form(&[("csrf", csrf.as_str()), ("email", "partner@example.org")]);
+    let invited = owner.go(request).await;
+    assert!(invited.body.contains(">https://keys.example.org/invite/kwi_"), "{}", invited.body);
+    assert!(!invited.body.contains("evil.example"));
+}
+
 on_both_backends!(
     first_run_setup_sign_in_and_out,
     failed_sign_ins_are_throttled_visibly,
@@ -712,4 +750,5 @@ on_both_backends!(
     editing_a_user_keeps_every_schedule_window,
     live_activity_ends_with_the_session,
     duress_is_shown_to_owners_and_admins_only,
+    invitation_links_never_use_an_injected_host,
 );

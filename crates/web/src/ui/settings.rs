@@ -153,6 +153,8 @@ struct SettingsPage<'a> {
     new_token: Option<String>,
     owners: Vec<String>,
     invite_link: Option<String>,
+    invite_error: Option<String>,
+    public_url: Option<&'a str>,
 }
 
 /// Every IANA zone name the bundled database knows, sorted, for the searchable list.
@@ -178,25 +180,29 @@ async fn settings_view(
     notice: Option<&str>,
     new_token: Option<String>,
 ) -> Response {
-    settings_view_with(s, owner, csrf, error, notice, new_token, None).await
+    settings_view_with(s, owner, csrf, Shown { error, notice, new_token, ..Shown::default() }).await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn settings_view_with(
-    s: &AppState,
-    owner: &str,
-    csrf: &Csrf,
+/// What one answer adds to the Settings page.
+#[derive(Default)]
+struct Shown<'a> {
     error: Option<String>,
-    notice: Option<&str>,
+    notice: Option<&'a str>,
     new_token: Option<String>,
     invite_link: Option<String>,
-) -> Response {
+    /// Shown beside the invitation form.
+    invite_error: Option<String>,
+}
+
+async fn settings_view_with(s: &AppState, owner: &str, csrf: &Csrf, shown: Shown<'_>) -> Response {
+    let Shown { error, notice, new_token, invite_link, invite_error } = shown;
     let loaded =
         async { Ok::<_, AppError>((first_home(s).await?, s.app.tokens.list().await?, s.app.owners.list().await?)) }
             .await;
     match loaded {
         Ok((home, tokens, owners)) => {
-            let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            let refused = error.is_some() || invite_error.is_some();
+            let status = if refused { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
             let tokens = tokens
                 .into_iter()
                 .map(|t| TokenLine { revoked: t.revoked_at.is_some(), id: t.id, name: t.name, scope: t.scope.as_str() })
@@ -213,6 +219,8 @@ async fn settings_view_with(
                 new_token,
                 owners: owners.into_iter().map(|o| o.email).collect(),
                 invite_link,
+                invite_error,
+                public_url: s.public_url.as_deref(),
             };
             // The page may hold a new token's secret or an invitation link.
             (status, no_store(csrf.attach(page(&view)))).into_response()
@@ -369,18 +377,37 @@ pub async fn invite(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/settings");
     }
+    let Some(base) = link_base(&s, &headers) else {
+        let invite_error = Some(format!(
+            "keyward cannot tell which address you reach it at, so it will not make a link. Set public_url in the configuration (for example {EXAMPLE_PUBLIC_URL}) and restart keyward."
+        ));
+        return settings_view_with(&s, &owner.email, &csrf, Shown { invite_error, ..Shown::default() }).await;
+    };
     match s.app.owners.invite(&owner, &form.email).await {
         Ok(secret) => {
-            let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-            let scheme = if headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https") {
-                "https"
-            } else {
-                "http"
-            };
-            let link = format!("{scheme}://{host}/invite/{}", secret.as_str());
-            settings_view_with(&s, &owner.email, &csrf, None, None, None, Some(link)).await
+            let invite_link = Some(format!("{base}/invite/{}", secret.as_str()));
+            settings_view_with(&s, &owner.email, &csrf, Shown { invite_link, ..Shown::default() }).await
         }
         Err(keyward_app::owners::SetupError::App(e)) => failed(e),
-        Err(e) => settings_view(&s, &owner.email, &csrf, Some(sentence(&e)), None, None).await,
+        Err(e) => {
+            let invite_error = Some(sentence(&e));
+            settings_view_with(&s, &owner.email, &csrf, Shown { invite_error, ..Shown::default() }).await
+        }
     }
+}
+
+const EXAMPLE_PUBLIC_URL: &str = "https://keys.example.org";
+
+/// Where links sent to people point: the configured public URL; without one,
+/// the origin of the owner's own form post, but only when it names the very
+/// host the request was sent to (so neither a forged `Host` nor a forged
+/// `Origin` alone can put an attacker's address in a link).
+fn link_base(s: &AppState, headers: &HeaderMap) -> Option<String> {
+    if let Some(url) = &s.public_url {
+        return Some(url.to_string());
+    }
+    let header = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
+    let origin = header(axum::http::header::ORIGIN)?;
+    let host = header(axum::http::header::HOST)?;
+    [format!("http://{host}"), format!("https://{host}")].into_iter().find(|o| o == origin)
 }
