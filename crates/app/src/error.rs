@@ -34,6 +34,8 @@ pub enum AppError {
     TokenNotFound,
     #[error("this user's stored code is damaged and cannot be read: give them a new code")]
     CodeDamaged,
+    #[error("keyward is busy checking other passwords: try again in a moment")]
+    Busy,
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
     #[error("internal state is inconsistent")]

@@ -18,6 +18,7 @@ mod access;
 mod activity;
 pub mod clock;
 mod error;
+pub mod hashing;
 mod homes;
 pub mod owners;
 mod recorder;

@@ -1,28 +1,31 @@
 //! Owner accounts for the web UI: first-run setup behind a one-time code,
 //! Argon2id passwords, server-side sessions and sign-in throttling.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use keyward_core::{PasswordError, check_password};
-use keyward_store::{Digest, InviteRecord, LoginFailures, OwnerRecord, OwnerStore, StoreError};
+use keyward_store::{Digest, InviteRecord, OwnerRecord, OwnerStore, StoreError};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::AppError;
 use crate::clock::Clock;
+use crate::hashing::{Busy, HashingError, PasswordHashing};
 use crate::secrets::{new_id, random_hex, token_hash};
 
 /// A session ends after this long without a request…
 pub const SESSION_IDLE: SignedDuration = SignedDuration::from_hours(12);
 /// …and after this long in any case.
 pub const SESSION_LIFETIME: SignedDuration = SignedDuration::from_hours(30 * 24);
-/// Failed sign-ins allowed per account and per client address before each
-/// further attempt must wait: 1 s, then 2, 4, … up to 15 minutes.
-pub const FREE_FAILURES: u32 = 5;
-const MAX_DELAY_SECONDS: i64 = 900;
+/// Failed sign-ins allowed per throttling key before each further attempt
+/// must wait (`keyward_core::sign_in`).
+pub use keyward_core::sign_in::FREE_FAILURES;
+/// How long a browser an owner signed in from stays known.
+pub const DEVICE_LIFETIME: SignedDuration = SignedDuration::from_hours(365 * 24);
 /// Sessions are marked used at most this often, to keep page views from
 /// turning into writes.
 const TOUCH_EVERY: SignedDuration = SignedDuration::from_secs(60);
@@ -75,6 +78,8 @@ pub enum SignInError {
     #[error("too many failed sign-ins: try again in {retry_after} seconds")]
     Throttled { retry_after: u32 },
     #[error(transparent)]
+    Busy(#[from] Busy),
+    #[error(transparent)]
     App(#[from] AppError),
 }
 
@@ -115,13 +120,14 @@ fn hash_password(password: &str) -> Result<String, AppError> {
         .map_err(|_| AppError::Store(StoreError::Corrupt("password hashing failed")))
 }
 
-fn verify_password(password: &str, phc: &str) -> bool {
+/// Verifies against the owner's hash, or against a decoy when there is no
+/// such owner, so that timing does not tell which emails have accounts.
+fn verify_password(password: &str, phc: Option<&str>) -> bool {
+    let phc = phc.unwrap_or_else(|| decoy_hash());
     Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
 }
 
-/// A PHC string for a password nobody has: verifying against it when the
-/// account does not exist takes as long as for a real one, so timing does not
-/// tell which emails have accounts.
+/// A PHC string for a password nobody has (made once, on the hashing pool).
 fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash_password(&random_hex(16)).unwrap_or_default())
@@ -131,24 +137,24 @@ fn account_key(email: &str) -> String {
     format!("account:{email}")
 }
 
-fn address_key(address: &str) -> String {
-    format!("address:{address}")
-}
-
-/// Seconds to wait before the next attempt after these failures, judged at `now`.
-fn wait_seconds(f: LoginFailures, now: Timestamp) -> Option<u32> {
-    if f.failures < FREE_FAILURES {
-        return None;
+/// An IPv6 client is counted by its /64, the block one household or host
+/// usually gets, so that walking through its addresses gains nothing.
+fn address_key(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => format!("address:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("address:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("address:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
     }
-    let delay = (1i64 << (f.failures - FREE_FAILURES).min(20)).min(MAX_DELAY_SECONDS);
-    // A clock that stepped back counts as no time passed.
-    let elapsed = now.duration_since(f.last_failure).as_secs().max(0);
-    (elapsed < delay).then(|| u32::try_from(delay - elapsed).unwrap_or(u32::MAX))
 }
 
-async fn hash_in_background(password: &str) -> Result<String, AppError> {
-    let password = Zeroizing::new(password.to_owned());
-    tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|_| AppError::Poisoned)?
+fn device_key(device: &Digest) -> String {
+    let hex: String = device.iter().map(|b| format!("{b:02x}")).collect();
+    format!("device:{hex}")
 }
 
 fn new_session_secret() -> (SessionToken, Digest) {
@@ -157,15 +163,59 @@ fn new_session_secret() -> (SessionToken, Digest) {
     (SessionToken(secret), digest)
 }
 
+/// A sign-in as the form sent it.
+pub struct SignInAttempt<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    /// The client's address (behind a trusted proxy, the one it forwarded).
+    pub address: IpAddr,
+    /// The browser's device cookie, when it has one.
+    pub device: Option<&'a str>,
+}
+
+/// A successful sign-in.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub owner: Owner,
+    pub session: SessionToken,
+    /// A new device cookie for a browser not known yet as this owner's.
+    pub new_device: Option<DeviceToken>,
+}
+
+/// The secret of a known browser's device cookie. Never stored, never printed.
+pub struct DeviceToken(pub Zeroizing<String>);
+
+impl std::fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceToken(<redacted>)")
+    }
+}
+
 /// Owner accounts and their sessions.
 pub struct Owners {
     store: Arc<dyn OwnerStore>,
     clock: Arc<dyn Clock>,
+    hashing: Arc<PasswordHashing>,
 }
 
 impl Owners {
     pub fn new(store: Arc<dyn OwnerStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self::with_hashing(store, clock, Arc::new(PasswordHashing::default()))
+    }
+
+    /// With the bound on password hashing shared by everything that hashes.
+    pub fn with_hashing(store: Arc<dyn OwnerStore>, clock: Arc<dyn Clock>, hashing: Arc<PasswordHashing>) -> Self {
+        Self { store, clock, hashing }
+    }
+
+    /// Hashes a new password, waiting for a turn.
+    async fn hash(&self, password: &str) -> Result<String, AppError> {
+        let password = Zeroizing::new(password.to_owned());
+        match self.hashing.run(move || hash_password(&password)).await {
+            Ok(hashed) => hashed,
+            Err(HashingError::Busy(_)) => Err(AppError::Busy),
+            Err(HashingError::Stopped) => Err(AppError::Poisoned),
+        }
     }
 
     /// Makes a new one-time setup code, stores its digest, and returns it to
@@ -196,7 +246,7 @@ impl Owners {
         let email = normalize_email(email).ok_or(SetupError::Email)?;
         check_password(password, &email)?;
         let owner = self.store.owner_by_email(email.clone()).await?.ok_or(SetupError::Email)?;
-        let hash = hash_in_background(password).await?;
+        let hash = self.hash(password).await?;
         self.store.set_password(owner.id, hash, self.clock.now()).await?;
         self.store.clear_login_failures(vec![account_key(&email)]).await?;
         Ok(())
@@ -224,7 +274,7 @@ impl Owners {
         }
         let email = normalize_email(email).ok_or(SetupError::Email)?;
         check_password(password, &email)?;
-        let hash = hash_in_background(password).await?;
+        let hash = self.hash(password).await?;
         let now = self.clock.now();
         let owner = OwnerRecord { id: new_id(), email, password_hash: hash, created_at: now, updated_at: now };
         let (secret, digest) = new_session_secret();
@@ -235,41 +285,63 @@ impl Owners {
         Ok((owner.into(), secret))
     }
 
-    /// Signs an owner in from `address` (the client's IP address).
-    pub async fn sign_in(
-        &self,
-        email: &str,
-        password: &str,
-        address: &str,
-    ) -> Result<(Owner, SessionToken), SignInError> {
+    /// Signs an owner in. The attempt is throttled under the account and
+    /// the client's address, or, from a browser this owner signed in from
+    /// before, under that browser alone: others' failures never lock the
+    /// owner out of their own browser. The attempt is counted before the
+    /// password is checked, so racing attempts cannot outrun the throttle.
+    pub async fn sign_in(&self, attempt: SignInAttempt<'_>) -> Result<SignedIn, SignInError> {
+        let SignInAttempt { email, password, address, device } = attempt;
         let email = normalize_email(email).unwrap_or_else(|| email.trim().to_lowercase());
-        let keys = vec![account_key(&email), address_key(address)];
         let now = self.clock.now();
-        let failures = self.store.login_failures(keys.clone()).await?;
-        let owner = self.store.owner_by_email(email).await?;
-        // The longest wait of the account's and the address's.
-        let retry_after = failures.into_iter().flatten().filter_map(|f| wait_seconds(f, now)).max();
-        if let Some(retry_after) = retry_after {
-            tracing::warn!(address, "sign-in refused while throttled");
+        let owner = self.store.owner_by_email(email.clone()).await?;
+        // Looked up whether or not the account exists, so that the time
+        // taken tells nothing about which accounts do.
+        let known_device = match device {
+            Some(secret) => {
+                let digest = token_hash(secret);
+                let remembered_since = now.checked_sub(DEVICE_LIFETIME).unwrap_or(now);
+                let owner_of = self.store.device_owner(digest, remembered_since).await?;
+                let owners = owner.as_ref().is_some_and(|o| owner_of.as_deref() == Some(o.id.as_str()));
+                owners.then_some(digest)
+            }
+            None => None,
+        };
+        let keys = match &known_device {
+            Some(digest) => vec![device_key(digest)],
+            None => vec![account_key(&email), address_key(address)],
+        };
+        if let Some(retry_after) = self.store.reserve_sign_in(keys.clone(), now).await? {
+            tracing::warn!(%address, "sign-in refused while throttled");
             return Err(SignInError::Throttled { retry_after });
         }
-        let phc = owner.as_ref().map_or_else(|| decoy_hash().to_owned(), |o| o.password_hash.clone());
+        let phc = owner.as_ref().map(|o| o.password_hash.clone());
         let typed = Zeroizing::new(password.to_owned());
-        let verified =
-            tokio::task::spawn_blocking(move || verify_password(&typed, &phc)).await.map_err(|_| AppError::Poisoned)?;
-        match owner.filter(|_| verified) {
-            Some(owner) => {
-                let (secret, digest) = new_session_secret();
-                self.store.start_session(digest, owner.id.clone(), now, keys).await?;
-                tracing::info!(owner = owner.id.as_str(), address, "owner signed in");
-                Ok((owner.into(), secret))
+        let verified = match self.hashing.run(move || verify_password(&typed, phc.as_deref())).await {
+            Ok(verified) => verified,
+            Err(HashingError::Busy(busy)) => {
+                tracing::warn!(%address, "sign-in refused: too many password checks at once");
+                return Err(busy.into());
             }
+            Err(HashingError::Stopped) => return Err(AppError::Poisoned.into()),
+        };
+        let Some(owner) = owner.filter(|_| verified) else {
+            tracing::warn!(%address, "failed sign-in");
+            return Err(SignInError::WrongCredentials);
+        };
+        let (secret, digest) = new_session_secret();
+        self.store.start_session(digest, owner.id.clone(), now, keys).await?;
+        let new_device = match known_device {
+            Some(_) => None,
             None => {
-                self.store.record_login_failure(keys, now).await?;
-                tracing::warn!(address, "failed sign-in");
-                Err(SignInError::WrongCredentials)
+                let device = DeviceToken(Zeroizing::new(format!("kwd_{}", random_hex(32))));
+                let forget_before = now.checked_sub(DEVICE_LIFETIME).unwrap_or(now);
+                self.store.remember_device(token_hash(&device.0), owner.id.clone(), now, forget_before).await?;
+                Some(device)
             }
-        }
+        };
+        tracing::info!(owner = owner.id.as_str(), %address, known_browser = new_device.is_none(), "owner signed in");
+        Ok(SignedIn { owner: owner.into(), session: secret, new_device })
     }
 
     /// The owner of a live session, which counts as used; ends sessions
@@ -345,7 +417,7 @@ impl Owners {
     pub async fn accept_invitation(&self, secret: &str, password: &str) -> Result<(Owner, SessionToken), SetupError> {
         let email = self.invitation(secret).await?.ok_or(SetupError::InviteInvalid)?;
         check_password(password, &email)?;
-        let hash = hash_in_background(password).await?;
+        let hash = self.hash(password).await?;
         let now = self.clock.now();
         let owner = OwnerRecord { id: new_id(), email, password_hash: hash, created_at: now, updated_at: now };
         let (session, digest) = new_session_secret();
@@ -361,19 +433,6 @@ impl Owners {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn throttling_grows_after_five_failures() {
-        let at = |s: i64| Timestamp::from_second(1_800_000_000 + s).expect("in range");
-        let f = |failures| LoginFailures { failures, last_failure: at(0) };
-        assert_eq!(wait_seconds(f(4), at(0)), None);
-        assert_eq!(wait_seconds(f(5), at(0)), Some(1));
-        assert_eq!(wait_seconds(f(5), at(1)), None);
-        assert_eq!(wait_seconds(f(6), at(0)), Some(2));
-        assert_eq!(wait_seconds(f(8), at(3)), Some(5));
-        assert_eq!(wait_seconds(f(40), at(0)), Some(900), "capped at 15 minutes");
-        assert_eq!(wait_seconds(f(6), at(-10)), Some(2), "a clock that stepped back waits the whole delay");
-    }
 
     #[test]
     fn emails_are_normalized() {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use keyward_app::owners::{SESSION_IDLE, SetupError, SignInError};
+use keyward_app::owners::{SESSION_IDLE, SetupError, SignInAttempt, SignInError, SignedIn};
 use keyward_app::{App, Clock, ManualClock, Owners, Tokens};
 use keyward_core::{Scope, ZoneName};
 use keyward_store::{KEY_FILE, Store, Vault};
@@ -19,6 +19,10 @@ struct Hub {
 }
 
 const PASSWORD: &str = "tangerine kite 42";
+
+fn attempt<'a>(email: &'a str, password: &'a str, address: &str) -> SignInAttempt<'a> {
+    SignInAttempt { email, password, address: address.parse().expect("an address"), device: None }
+}
 
 fn start_time() -> Timestamp {
     "2026-11-26T10:00:00Z".parse().expect("instant")
@@ -68,24 +72,26 @@ async fn sign_in_throttles_after_five_failures_and_the_wait_passes_with_the_cloc
     let s = start().await;
     let owners = &s.app.owners;
     owners.set_up(&s.setup_code, "owner@example.org", PASSWORD).await.expect("set up");
-    let (owner, first) = owners.sign_in("OWNER@example.org", PASSWORD, "192.0.2.1").await.expect("signed in");
+    let SignedIn { owner, session: first, .. } =
+        owners.sign_in(attempt("OWNER@example.org", PASSWORD, "192.0.2.1")).await.expect("signed in");
     for _ in 0..5 {
-        let refused = owners.sign_in("owner@example.org", "wrong password!", "192.0.2.1").await;
+        let refused = owners.sign_in(attempt("owner@example.org", "wrong password!", "192.0.2.1")).await;
         assert!(matches!(refused, Err(SignInError::WrongCredentials)));
     }
     // The sixth attempt waits, even with the right password, from another address.
-    let throttled = owners.sign_in("owner@example.org", PASSWORD, "192.0.2.9").await;
+    let throttled = owners.sign_in(attempt("owner@example.org", PASSWORD, "192.0.2.9")).await;
     assert!(matches!(throttled, Err(SignInError::Throttled { retry_after: 1 })), "{throttled:?}");
     // An unknown account is refused the same way as a wrong password.
-    let unknown = owners.sign_in("nobody@example.org", PASSWORD, "192.0.2.2").await;
+    let unknown = owners.sign_in(attempt("nobody@example.org", PASSWORD, "192.0.2.2")).await;
     assert!(matches!(unknown, Err(SignInError::WrongCredentials)));
     s.clock.advance(SignedDuration::from_millis(999));
     assert!(matches!(
-        owners.sign_in("owner@example.org", PASSWORD, "192.0.2.3").await,
+        owners.sign_in(attempt("owner@example.org", PASSWORD, "192.0.2.3")).await,
         Err(SignInError::Throttled { retry_after: 1 })
     ));
     s.clock.advance(SignedDuration::from_millis(1));
-    let (_, second) = owners.sign_in("owner@example.org", PASSWORD, "192.0.2.3").await.expect("after the wait");
+    let second =
+        owners.sign_in(attempt("owner@example.org", PASSWORD, "192.0.2.3")).await.expect("after the wait").session;
 
     owners.sign_out(&first.0).await.expect("sign out");
     assert_eq!(owners.session_owner(&first.0).await.expect("query"), None);
@@ -94,6 +100,94 @@ async fn sign_in_throttles_after_five_failures_and_the_wait_passes_with_the_cloc
     assert_eq!(owners.sign_out_everywhere(&owner.id).await.expect("everywhere"), 2);
     assert_eq!(owners.session_owner(&second.0).await.expect("query"), None);
     assert_eq!(owners.session_owner("kws_not-a-session").await.expect("query"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_wrong_sign_ins_check_no_more_passwords_than_the_throttle_allows() {
+    let s = start().await;
+    let owners = &s.app.owners;
+    owners.set_up(&s.setup_code, "owner@example.org", PASSWORD).await.expect("set up");
+    // 24 guesses at once, all within the same instant: five are checked.
+    let guesses: Vec<_> = (0..24)
+        .map(|i| {
+            let address = format!("192.0.2.{}", 10 + i);
+            async move { owners.sign_in(attempt("owner@example.org", "wrong password!", &address)).await }
+        })
+        .collect();
+    let mut checked = 0;
+    let mut throttled = 0;
+    for guess in futures_join(guesses).await {
+        match guess {
+            Err(SignInError::WrongCredentials) => checked += 1,
+            Err(SignInError::Throttled { .. }) => throttled += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((checked, throttled), (5, 19));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_browser_lets_the_owner_in_while_others_are_throttled() {
+    let s = start().await;
+    let owners = &s.app.owners;
+    let (anna, _) = owners.set_up(&s.setup_code, "owner@example.org", PASSWORD).await.expect("set up");
+    let first = owners.sign_in(attempt("owner@example.org", PASSWORD, "192.0.2.1")).await.expect("signed in");
+    let device = first.new_device.expect("a new browser is remembered");
+    let known = |password| SignInAttempt {
+        device: Some(device.0.as_str()),
+        ..attempt("owner@example.org", password, "192.0.2.1")
+    };
+    // Someone else fails enough to throttle the account for minutes.
+    for i in 0..9 {
+        let _ = owners.sign_in(attempt("owner@example.org", "wrong password!", &format!("198.51.100.{i}"))).await;
+    }
+    let stranger = owners.sign_in(attempt("owner@example.org", PASSWORD, "192.0.2.1")).await;
+    assert!(matches!(stranger, Err(SignInError::Throttled { .. })), "{stranger:?}");
+    // The owner's own browser still gets in, and is not given a new cookie.
+    let again = owners.sign_in(known(PASSWORD)).await.expect("a known browser is not throttled by others");
+    assert!(again.new_device.is_none());
+    // The browser's own failures throttle it alone.
+    for _ in 0..5 {
+        assert!(matches!(owners.sign_in(known("wrong password!")).await, Err(SignInError::WrongCredentials)));
+    }
+    assert!(matches!(owners.sign_in(known(PASSWORD)).await, Err(SignInError::Throttled { retry_after: 1 })));
+    // Another owner's browser, or a made-up cookie, is no known browser.
+    let link = owners.invite(&anna, "ben@example.org").await.expect("invite");
+    owners.accept_invitation(&link, "lantern orchard 7").await.expect("accepted");
+    let borrowed = SignInAttempt {
+        device: Some(device.0.as_str()),
+        ..attempt("ben@example.org", "lantern orchard 7", "192.0.2.7")
+    };
+    let ben = owners.sign_in(borrowed).await.expect("ben signs in");
+    assert!(ben.new_device.is_some(), "anna's browser is not known as ben's");
+    let made_up = SignInAttempt { device: Some("kwd_made-up"), ..attempt("owner@example.org", PASSWORD, "192.0.2.8") };
+    assert!(
+        matches!(owners.sign_in(made_up).await, Err(SignInError::Throttled { .. })),
+        "still the account's throttle"
+    );
+    // A day later, the failures are forgotten.
+    s.clock.advance(SignedDuration::from_hours(24));
+    owners.sign_in(attempt("owner@example.org", PASSWORD, "192.0.2.1")).await.expect("forgotten after a day");
+}
+
+/// Runs futures concurrently on this task and collects their outputs in order.
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +204,7 @@ async fn sessions_end_after_twelve_idle_hours_and_after_thirty_days() {
     s.clock.advance(SignedDuration::from_hours(11));
     assert_eq!(owners.session_owner(&session.0).await.expect("query"), None, "30 days is the most");
 
-    let (_, idle) = owners.sign_in("owner@example.org", PASSWORD, "192.0.2.1").await.expect("signed in");
+    let idle = owners.sign_in(attempt("owner@example.org", PASSWORD, "192.0.2.1")).await.expect("signed in").session;
     s.clock.advance(SESSION_IDLE);
     assert!(owners.session_owner(&idle.0).await.expect("query").is_some(), "exactly 12 h idle still counts");
     s.clock.advance(SESSION_IDLE);
@@ -145,8 +239,8 @@ async fn reset_password_beside_the_hub_ends_sessions() {
     assert!(cli.reset_password("nobody@example.org", "lantern orchard 7").await.is_err());
     cli.reset_password("owner@example.org", "lantern orchard 7").await.expect("reset");
     assert_eq!(s.app.owners.session_owner(&session.0).await.expect("query"), None);
-    assert!(s.app.owners.sign_in("owner@example.org", PASSWORD, "192.0.2.1").await.is_err());
-    s.app.owners.sign_in("owner@example.org", "lantern orchard 7", "192.0.2.1").await.expect("new password");
+    assert!(s.app.owners.sign_in(attempt("owner@example.org", PASSWORD, "192.0.2.1")).await.is_err());
+    s.app.owners.sign_in(attempt("owner@example.org", "lantern orchard 7", "192.0.2.1")).await.expect("new password");
     assert_eq!(cli.new_setup_code().await.expect("query"), None, "no setup code once an owner exists");
 }
 

@@ -18,6 +18,7 @@ pub mod password;
 pub mod record;
 pub mod schedule;
 pub mod scope;
+pub mod sign_in;
 mod string_form;
 pub mod user;
 
@@ -34,4 +35,5 @@ pub use password::{PasswordError, check_password};
 pub use record::{Attempt, Consequences, UseCount, consequences};
 pub use schedule::{Schedule, ScheduleError, ScheduleSpec, WindowSpec};
 pub use scope::Scope;
+pub use sign_in::SignInFailures;
 pub use user::{LockAccess, Notify, PanelPermissions, User, UserKind, Validity, ValidityError};

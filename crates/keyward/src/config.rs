@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use keyward_core::ZoneName;
+use keyward_web::TrustedProxies;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -48,6 +49,10 @@ pub struct ServeArgs {
     /// links sent to people (invitations) are built from it.
     #[arg(long, env = "KEYWARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A reverse proxy (address or CIDR network) whose X-Forwarded-For names
+    /// the client; repeat the flag, or separate with commas [default: none].
+    #[arg(long = "trusted-proxy", env = "KEYWARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -57,6 +62,7 @@ struct FileConfig {
     listen: Option<String>,
     timezone: Option<String>,
     public_url: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
     log: Option<String>,
     #[serde(default)]
     database: DatabaseSection,
@@ -203,6 +209,8 @@ pub struct Config {
     pub timezone: ZoneName,
     /// Where owners reach keyward (scheme and authority, no trailing slash).
     pub public_url: Option<String>,
+    /// Reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: TrustedProxies,
     /// The configuration file, when one was given.
     pub file: Option<PathBuf>,
     pub mqtt: Option<MqttConfig>,
@@ -268,6 +276,11 @@ impl Config {
             Some(url) => Some(public_url(&url)?),
             None => None,
         };
+        let proxies = match serve.map(|s| s.trusted_proxies.clone()).filter(|p| !p.is_empty()) {
+            Some(flags) => flags,
+            None => file.trusted_proxies.unwrap_or_default(),
+        };
+        let trusted_proxies = TrustedProxies::parse(&proxies).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         let mqtt = file.mqtt;
         let mqtt = match env.var("KEYWARD_MQTT_URL").or(mqtt.url) {
             None => None,
@@ -325,6 +338,7 @@ impl Config {
                 Some(name) => ZoneName::parse(&name).map_err(|e| anyhow::anyhow!("timezone {name:?}: {e}"))?,
             },
             public_url,
+            trusted_proxies,
             data_dir,
             file: file_path,
             mqtt,
@@ -429,6 +443,23 @@ mod tests {
         {
             assert!(with(bad).is_err(), "{bad} is refused");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_from_flags_or_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keyward.toml");
+        std::fs::write(&path, "trusted_proxies = [\"10.0.0.0/8\"]\n").expect("write");
+        let global = GlobalArgs { config: Some(path.clone()), ..GlobalArgs::default() };
+        let serve = ServeArgs::default();
+        let c = Config::resolve(&global, Some(&serve), &env(&[])).expect("resolves");
+        assert!(format!("{:?}", c.trusted_proxies).contains("10.0.0.0"));
+        let serve = ServeArgs { trusted_proxies: vec!["127.0.0.1".into()], ..ServeArgs::default() };
+        let c = Config::resolve(&global, Some(&serve), &env(&[])).expect("resolves");
+        assert!(!format!("{:?}", c.trusted_proxies).contains("10.0.0.0"), "the flag wins");
+        let bad = ServeArgs { trusted_proxies: vec!["proxy.lan".into()], ..ServeArgs::default() };
+        let e = Config::resolve(&GlobalArgs::default(), Some(&bad), &env(&[])).expect_err("refused").to_string();
+        assert!(e.contains("proxy.lan"), "{e}");
     }
 
     #[test]

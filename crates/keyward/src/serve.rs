@@ -63,8 +63,12 @@ async fn listen(config: &Config, app: App, storage: &Storage) -> anyhow::Result<
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "listening on {}", listener.local_addr()?);
     let (closing, closing_seen) = watch::channel(false);
-    let web =
-        WebConfig { csrf_key: *storage.vault.web_key(), closing: closing_seen, public_url: config.public_url.clone() };
+    let web = WebConfig {
+        csrf_key: *storage.vault.web_key(),
+        closing: closing_seen,
+        public_url: config.public_url.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
     // The peer address feeds sign-in throttling per client address.
     let router = keyward_web::router(Arc::new(app), web).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, router)

@@ -15,11 +15,11 @@ mod writer;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use keyward_core::ActivityEntry;
+use keyward_core::{ActivityEntry, sign_in};
 use keyward_store::columns::{HomeColumns, LockColumns, micros};
 use keyward_store::{
     ActivityFilter, ActivityPage, ActivityStore, BoxFuture, Digest, HomeRecord, HomeStore, InviteRecord, LockRecord,
-    LoginFailures, MetaStore, OwnerRecord, OwnerStore, Pending, Record, SessionRecord, Snapshot, StoreResult,
+    MetaStore, OwnerRecord, OwnerStore, Pending, Record, SessionRecord, SignInFailures, Snapshot, StoreResult,
     TokenRecord, TokenStore,
 };
 use tokio::task::JoinHandle;
@@ -336,22 +336,63 @@ impl OwnerStore for PostgresStore {
         )
     }
 
-    fn login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<Vec<Option<LoginFailures>>>> {
+    fn login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<Vec<Option<SignInFailures>>>> {
         self.read(move |c| async move { reads::login_failures(&c, &keys).await })
     }
 
-    fn record_login_failure(&self, keys: Vec<String>, at: Timestamp) -> BoxFuture<'_, StoreResult<()>> {
+    fn reserve_sign_in(&self, keys: Vec<String>, now: Timestamp) -> BoxFuture<'_, StoreResult<Option<u32>>> {
+        // The writer runs one operation at a time, so reading and counting
+        // here cannot interleave with another reservation.
         Box::pin(self.writer.write(move |c| async move {
+            execute(
+                &c,
+                "DELETE FROM login_failures WHERE last_failure_at <= $1",
+                &[&micros(sign_in::forgotten_before(now))],
+            )
+            .await?;
+            let failures = reads::login_failures(&c, &keys).await?;
+            if let Some(wait) = sign_in::wait_seconds(failures.into_iter().flatten(), now) {
+                return Ok(Some(wait));
+            }
             execute(
                 &c,
                 "INSERT INTO login_failures (key, failures, last_failure_at) SELECT unnest($1::text[]), 1, $2
                  ON CONFLICT (key) DO UPDATE
                  SET failures = login_failures.failures + 1, last_failure_at = excluded.last_failure_at",
-                &[&keys, &micros(at)],
+                &[&keys, &micros(now)],
+            )
+            .await?;
+            Ok(None)
+        }))
+    }
+
+    fn remember_device(
+        &self,
+        device: Digest,
+        owner_id: String,
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move {
+            execute(
+                &c,
+                "DELETE FROM known_devices WHERE owner_id = $1 AND created_at < $2",
+                &[&owner_id, &micros(forget_before)],
+            )
+            .await?;
+            execute(
+                &c,
+                "INSERT INTO known_devices (token_hash, owner_id, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (token_hash) DO UPDATE SET owner_id = excluded.owner_id, created_at = excluded.created_at",
+                &[&device.as_slice(), &owner_id, &micros(now)],
             )
             .await
             .map(drop)
         }))
+    }
+
+    fn device_owner(&self, device: Digest, remembered_since: Timestamp) -> BoxFuture<'_, StoreResult<Option<String>>> {
+        self.read(move |c| async move { reads::device_owner(&c, &device, remembered_since).await })
     }
 
     fn clear_login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<()>> {

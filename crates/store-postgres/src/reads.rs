@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 
+use jiff::Timestamp;
 use keyward_store::columns::{
     HomeColumns, LockColumns, OwnerColumns, StoredActivity, TokenColumns, UserColumns, instant, lockout_record, micros,
 };
 use keyward_store::{
-    ActivityFilter, ActivityPage, Digest, LoginFailures, OwnerRecord, SessionRecord, Snapshot, StoreError, StoreResult,
-    TokenRecord,
+    ActivityFilter, ActivityPage, Digest, OwnerRecord, SessionRecord, SignInFailures, Snapshot, StoreError,
+    StoreResult, TokenRecord,
 };
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, Row};
@@ -251,17 +252,30 @@ pub async fn find_session(client: &Client, session: &Digest) -> StoreResult<Opti
         .transpose()
 }
 
-pub async fn login_failures(client: &Client, keys: &[String]) -> StoreResult<Vec<Option<LoginFailures>>> {
+pub async fn login_failures(client: &Client, keys: &[String]) -> StoreResult<Vec<Option<SignInFailures>>> {
     let found =
         rows(client, "SELECT key, failures, last_failure_at FROM login_failures WHERE key = ANY($1)", &[&keys]).await?;
     let mut by_key = HashMap::new();
     for r in &found {
         let failures: i64 = col(r, 1)?;
-        let failures =
-            LoginFailures { failures: u32::try_from(failures).unwrap_or(u32::MAX), last_failure: instant(col(r, 2)?)? };
+        let failures = SignInFailures {
+            failures: u32::try_from(failures).unwrap_or(u32::MAX),
+            last_failure: instant(col(r, 2)?)?,
+        };
         by_key.insert(col::<String>(r, 0)?, failures);
     }
     Ok(keys.iter().map(|k| by_key.get(k).copied()).collect())
+}
+
+pub async fn device_owner(client: &Client, device: &Digest, since: Timestamp) -> StoreResult<Option<String>> {
+    let row = client
+        .query_opt(
+            "SELECT owner_id FROM known_devices WHERE token_hash = $1 AND created_at >= $2",
+            &[&device.as_slice(), &micros(since)],
+        )
+        .await
+        .map_err(pg_error)?;
+    row.map(|r| col(&r, 0)).transpose()
 }
 
 pub async fn meta(client: &Client, key: &str) -> StoreResult<Option<Vec<u8>>> {

@@ -17,7 +17,7 @@ use keyward_core::ActivityEntry;
 use keyward_store::columns::micros;
 use keyward_store::{
     ActivityFilter, ActivityPage, ActivityStore, BoxFuture, Digest, HomeRecord, HomeStore, InviteRecord, LockRecord,
-    LoginFailures, MetaStore, OwnerRecord, OwnerStore, Pending, Record, SessionRecord, Snapshot, StoreError,
+    MetaStore, OwnerRecord, OwnerStore, Pending, Record, SessionRecord, SignInFailures, Snapshot, StoreError,
     StoreResult, TokenRecord, TokenStore,
 };
 use rusqlite::Connection;
@@ -192,12 +192,26 @@ impl OwnerStore for SqliteStore {
         self.write(move |conn| owners::delete_sessions_of(conn, &owner_id))
     }
 
-    fn login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<Vec<Option<LoginFailures>>>> {
+    fn login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<Vec<Option<SignInFailures>>>> {
         self.read(move |conn| keys.iter().map(|key| owners::login_failures(conn, key)).collect())
     }
 
-    fn record_login_failure(&self, keys: Vec<String>, at: Timestamp) -> BoxFuture<'_, StoreResult<()>> {
-        self.write(move |conn| keys.iter().try_for_each(|key| owners::record_login_failure(conn, key, micros(at))))
+    fn reserve_sign_in(&self, keys: Vec<String>, now: Timestamp) -> BoxFuture<'_, StoreResult<Option<u32>>> {
+        self.write(move |conn| owners::reserve_sign_in(conn, &keys, now))
+    }
+
+    fn remember_device(
+        &self,
+        device: Digest,
+        owner_id: String,
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| owners::remember_device(conn, &device, &owner_id, now, forget_before))
+    }
+
+    fn device_owner(&self, device: Digest, remembered_since: Timestamp) -> BoxFuture<'_, StoreResult<Option<String>>> {
+        self.read(move |conn| owners::device_owner(conn, &device, remembered_since))
     }
 
     fn clear_login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<()>> {

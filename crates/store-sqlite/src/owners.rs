@@ -1,8 +1,10 @@
 //! Owner accounts, their sessions, sign-in throttling, the setup code and
 //! invitations.
 
+use jiff::Timestamp;
+use keyward_core::sign_in;
 use keyward_store::columns::{OwnerColumns, instant, micros};
-use keyward_store::{Digest, InviteRecord, LoginFailures, OwnerRecord, SessionRecord, StoreError, StoreResult};
+use keyward_store::{Digest, InviteRecord, OwnerRecord, SessionRecord, SignInFailures, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::statements::{Sql, delete_meta};
@@ -122,7 +124,7 @@ pub fn delete_sessions_of(conn: &Connection, owner_id: &str) -> StoreResult<u64>
     Ok(conn.execute("DELETE FROM sessions WHERE owner_id = ?1", [owner_id]).sql()? as u64)
 }
 
-pub fn login_failures(conn: &Connection, key: &str) -> StoreResult<Option<LoginFailures>> {
+pub fn login_failures(conn: &Connection, key: &str) -> StoreResult<Option<SignInFailures>> {
     let found: Option<(i64, i64)> = conn
         .prepare_cached("SELECT failures, last_failure_at FROM login_failures WHERE key = ?1")
         .sql()?
@@ -131,20 +133,58 @@ pub fn login_failures(conn: &Connection, key: &str) -> StoreResult<Option<LoginF
         .sql()?;
     found
         .map(|(failures, last)| {
-            Ok(LoginFailures { failures: u32::try_from(failures).unwrap_or(u32::MAX), last_failure: instant(last)? })
+            Ok(SignInFailures { failures: u32::try_from(failures).unwrap_or(u32::MAX), last_failure: instant(last)? })
         })
         .transpose()
 }
 
-pub fn record_login_failure(conn: &Connection, key: &str, at: i64) -> StoreResult<()> {
-    conn.prepare_cached(
-        "INSERT INTO login_failures (key, failures, last_failure_at) VALUES (?1, 1, ?2)
-         ON CONFLICT (key) DO UPDATE SET failures = failures + 1, last_failure_at = ?2",
-    )
-    .sql()?
-    .execute(params![key, at])
-    .sql()?;
+/// Counts an attempt under every key unless one must still wait (see
+/// `OwnerStore::reserve_sign_in`); runs inside one write transaction.
+pub fn reserve_sign_in(conn: &Connection, keys: &[String], now: Timestamp) -> StoreResult<Option<u32>> {
+    conn.prepare_cached("DELETE FROM login_failures WHERE last_failure_at <= ?1")
+        .sql()?
+        .execute([micros(sign_in::forgotten_before(now))])
+        .sql()?;
+    let failures = keys.iter().map(|key| login_failures(conn, key)).collect::<StoreResult<Vec<_>>>()?;
+    if let Some(wait) = sign_in::wait_seconds(failures.into_iter().flatten(), now) {
+        return Ok(Some(wait));
+    }
+    let mut count = conn
+        .prepare_cached(
+            "INSERT INTO login_failures (key, failures, last_failure_at) VALUES (?1, 1, ?2)
+             ON CONFLICT (key) DO UPDATE SET failures = failures + 1, last_failure_at = ?2",
+        )
+        .sql()?;
+    for key in keys {
+        count.execute(params![key, micros(now)]).sql()?;
+    }
+    Ok(None)
+}
+
+pub fn remember_device(
+    conn: &Connection,
+    device: &Digest,
+    owner_id: &str,
+    now: Timestamp,
+    forget_before: Timestamp,
+) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM known_devices WHERE owner_id = ?1 AND created_at < ?2")
+        .sql()?
+        .execute(params![owner_id, micros(forget_before)])
+        .sql()?;
+    conn.prepare_cached("INSERT OR REPLACE INTO known_devices (token_hash, owner_id, created_at) VALUES (?1, ?2, ?3)")
+        .sql()?
+        .execute(params![device.as_slice(), owner_id, micros(now)])
+        .sql()?;
     Ok(())
+}
+
+pub fn device_owner(conn: &Connection, device: &Digest, since: Timestamp) -> StoreResult<Option<String>> {
+    conn.prepare_cached("SELECT owner_id FROM known_devices WHERE token_hash = ?1 AND created_at >= ?2")
+        .sql()?
+        .query_row(params![device.as_slice(), micros(since)], |r| r.get(0))
+        .optional()
+        .sql()
 }
 
 pub fn clear_login_failures(conn: &Connection, key: &str) -> StoreResult<()> {

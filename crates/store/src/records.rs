@@ -155,12 +155,8 @@ pub struct SessionRecord {
     pub last_seen: Timestamp,
 }
 
-/// Failed sign-ins under one throttling key (an account or an address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoginFailures {
-    pub failures: u32,
-    pub last_failure: Timestamp,
-}
+/// Failed sign-ins under one throttling key (an account, an address, a browser).
+pub use keyward_core::SignInFailures;
 
 #[derive(Debug, Clone)]
 pub struct InviteRecord {

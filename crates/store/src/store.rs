@@ -11,8 +11,8 @@ use keyward_core::ActivityEntry;
 use crate::StoreResult;
 use crate::pending::{BoxFuture, Pending};
 use crate::records::{
-    ActivityFilter, ActivityPage, Digest, HomeRecord, InviteRecord, LockRecord, LoginFailures, OwnerRecord, Record,
-    SessionRecord, Snapshot, TokenRecord,
+    ActivityFilter, ActivityPage, Digest, HomeRecord, InviteRecord, LockRecord, OwnerRecord, Record, SessionRecord,
+    SignInFailures, Snapshot, TokenRecord,
 };
 
 /// Homes, their locks and users, and the one recording path.
@@ -96,10 +96,31 @@ pub trait OwnerStore: Send + Sync {
     fn delete_sessions_of(&self, owner_id: String) -> BoxFuture<'_, StoreResult<u64>>;
 
     /// The failed sign-ins under each key, in the order of `keys`.
-    fn login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<Vec<Option<LoginFailures>>>>;
+    fn login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<Vec<Option<SignInFailures>>>>;
 
-    /// Counts one more failed sign-in under each key.
-    fn record_login_failure(&self, keys: Vec<String>, at: Timestamp) -> BoxFuture<'_, StoreResult<()>>;
+    /// Reserves one sign-in attempt under every key, atomically: when a key's
+    /// failures say the attempt must wait (`keyward_core::sign_in`), returns
+    /// the longest wait and counts nothing; otherwise counts the attempt as a
+    /// failure under each key before its password is checked (a success then
+    /// clears them with [`OwnerStore::start_session`]), so however many
+    /// attempts race, no more are verified than the throttle allows. Failures
+    /// forgotten at `now` are deleted.
+    fn reserve_sign_in(&self, keys: Vec<String>, now: Timestamp) -> BoxFuture<'_, StoreResult<Option<u32>>>;
+
+    /// Remembers a browser an owner signed in from (the digest of its device
+    /// cookie's secret), and forgets the owner's browsers remembered before
+    /// `forget_before`.
+    fn remember_device(
+        &self,
+        device: Digest,
+        owner_id: String,
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// The owner a browser was remembered for, if it was remembered at or
+    /// after `remembered_since`.
+    fn device_owner(&self, device: Digest, remembered_since: Timestamp) -> BoxFuture<'_, StoreResult<Option<String>>>;
 
     fn clear_login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<()>>;
 

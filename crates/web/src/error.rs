@@ -52,6 +52,9 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }
@@ -81,6 +84,7 @@ impl From<AppError> for ApiError {
             AppError::Policy(_) => unprocessable("policy_invalid"),
             AppError::Validity(ValidityError::Empty | ValidityError::OutOfRange) => unprocessable("validity_invalid"),
             AppError::Validity(ValidityError::MaxUses) => unprocessable("max_uses_invalid"),
+            AppError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
             AppError::Store(_) | AppError::Poisoned => {
                 tracing::error!(error = %e, "request failed");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the hub could not complete this request")

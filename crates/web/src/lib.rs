@@ -10,6 +10,7 @@
 
 mod api;
 mod auth;
+mod client_address;
 mod csrf;
 mod dto;
 mod edge;
@@ -27,6 +28,7 @@ use axum::routing::get;
 use keyward_app::App;
 use tokio::sync::watch;
 
+pub use client_address::TrustedProxies;
 use edge::{EdgeLayer, EdgeRoutes};
 pub use error::ApiError;
 pub use openapi::openapi_json;
@@ -43,6 +45,8 @@ pub struct WebConfig {
     pub closing: watch::Receiver<bool>,
     /// Where owners reach keyward (`public_url`), for links sent to people.
     pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Clone)]
@@ -51,6 +55,7 @@ pub struct AppState {
     csrf: Arc<csrf::CsrfKey>,
     closing: watch::Receiver<bool>,
     public_url: Option<Arc<str>>,
+    trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl AppState {
@@ -69,6 +74,7 @@ pub fn router(app: Arc<App>, config: WebConfig) -> Router {
         csrf: Arc::new(csrf::CsrfKey::new(&config.csrf_key)),
         closing: config.closing,
         public_url: config.public_url.map(Arc::from),
+        trusted_proxies: Arc::new(config.trusted_proxies),
     };
     Router::new()
         .edge_route("/healthz", get(api::healthz))

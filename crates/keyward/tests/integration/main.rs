@@ -6,5 +6,6 @@ mod support;
 mod api;
 mod browser;
 mod operations;
+mod sign_in;
 mod storage;
 mod ui;

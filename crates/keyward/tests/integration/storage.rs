@@ -392,8 +392,8 @@ async fn owners_sessions_throttling_setup_codes_and_invitations(backend: Backend
 
     let session = [42; 32];
     let keys = vec!["account:x".to_owned(), "address:192.0.2.1".to_owned()];
-    store.record_login_failure(keys.clone(), at(1)).await.expect("failure");
-    store.record_login_failure(keys[..1].to_vec(), at(2)).await.expect("failure");
+    assert_eq!(store.reserve_sign_in(keys.clone(), at(1)).await.expect("reserved"), None);
+    assert_eq!(store.reserve_sign_in(keys[..1].to_vec(), at(2)).await.expect("reserved"), None);
     let failures = store.login_failures(vec![keys[1].clone(), "none".into(), keys[0].clone()]).await.expect("query");
     let counts: Vec<_> = failures.iter().map(|f| f.map(|f| (f.failures, f.last_failure))).collect();
     assert_eq!(counts, [Some((1, at(1))), None, Some((2, at(2)))], "in the order asked");
@@ -412,6 +412,30 @@ async fn owners_sessions_throttling_setup_codes_and_invitations(backend: Backend
     assert!(store.find_session(session).await.expect("query").is_none(), "a new password ends sessions");
     assert!(!store.set_password("nobody".into(), "x".into(), at(7)).await.expect("query"));
     store.clear_login_failures(keys.clone()).await.expect("cleared");
+
+    // Reservations are atomic: of 24 racing attempts, exactly the five free
+    // ones are counted and may check a password; the rest must wait.
+    let racing: Vec<_> = (0..24).map(|_| store.reserve_sign_in(keys.clone(), at(8))).collect();
+    let mut waits = Vec::new();
+    for reserved in racing {
+        waits.push(reserved.await.expect("answered"));
+    }
+    assert_eq!(waits.iter().filter(|w| w.is_none()).count(), 5, "{waits:?}");
+    assert!(waits.iter().flatten().all(|w| *w == 1), "{waits:?}");
+    let counted = store.login_failures(keys.clone()).await.expect("query");
+    assert!(counted.iter().all(|f| f.map(|f| f.failures) == Some(5)), "refused attempts are not counted: {counted:?}");
+    // A day after the last failure, the rows are forgotten (and deleted).
+    let day_later = at(8 + 24 * 3600);
+    assert_eq!(store.reserve_sign_in(vec!["account:other".into()], day_later).await.expect("reserved"), None);
+    assert_eq!(store.login_failures(keys.clone()).await.expect("query"), [None, None]);
+
+    // Known browsers: remembered for an owner, forgotten when too old.
+    store.remember_device([60; 32], first.id.clone(), at(10), at(0)).await.expect("remembered");
+    assert_eq!(store.device_owner([60; 32], at(10)).await.expect("query").as_deref(), Some(first.id.as_str()));
+    assert_eq!(store.device_owner([60; 32], at(11)).await.expect("query"), None, "remembered too long ago");
+    assert_eq!(store.device_owner([61; 32], at(0)).await.expect("query"), None);
+    store.remember_device([61; 32], first.id.clone(), at(20), at(11)).await.expect("remembered");
+    assert_eq!(store.device_owner([60; 32], at(0)).await.expect("query"), None, "older browsers are forgotten");
 
     let invite = |digest: u8, email: &str| InviteRecord {
         digest: [digest; 32],

@@ -14,16 +14,16 @@ use std::net::SocketAddr;
 use askama::Template;
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
-use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use keyward_app::owners::{SetupError, SignInError};
+use keyward_app::owners::{SetupError, SignInAttempt, SignInError};
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::edge::EdgeRoutes;
-use web::{CSRF_COOKIE, Csrf, SESSION_COOKIE, SignedIn, cookie, csrf_ok, set_cookie};
+use web::{CSRF_COOKIE, Csrf, DEVICE_COOKIE, SESSION_COOKIE, SignedIn, cookie, csrf_ok, device_cookie, set_cookie};
 
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
@@ -215,16 +215,34 @@ async fn login_submit(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/login");
     }
-    match s.app.owners.sign_in(&form.email, &form.password, &peer.ip().to_string()).await {
-        Ok((_, session)) => signed_in_redirect(&headers, &session.0),
+    let attempt = SignInAttempt {
+        email: &form.email,
+        password: &form.password,
+        address: s.trusted_proxies.client(peer.ip(), &headers),
+        device: cookie(&headers, DEVICE_COOKIE),
+    };
+    match s.app.owners.sign_in(attempt).await {
+        Ok(signed_in) => {
+            let mut response = signed_in_redirect(&headers, &signed_in.session.0);
+            if let Some(device) = signed_in.new_device {
+                response.headers_mut().append(SET_COOKIE, device_cookie(&headers, &device.0));
+            }
+            response
+        }
         Err(e) => {
-            let status = match e {
-                SignInError::WrongCredentials => StatusCode::UNAUTHORIZED,
-                SignInError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-                SignInError::App(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            let (status, retry_after) = match &e {
+                SignInError::WrongCredentials => (StatusCode::UNAUTHORIZED, None),
+                SignInError::Throttled { retry_after } => (StatusCode::TOO_MANY_REQUESTS, Some(*retry_after)),
+                SignInError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(1)),
+                SignInError::App(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
             };
             let error = Some(first_upper(&e.to_string()));
-            (status, csrf.attach(page(&LoginPage { csrf: &csrf.token, email: &form.email, error }))).into_response()
+            let mut response = (status, csrf.attach(page(&LoginPage { csrf: &csrf.token, email: &form.email, error })))
+                .into_response();
+            if let Some(seconds) = retry_after {
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            response
         }
     }
 }

@@ -17,6 +17,18 @@ pub const CSRF_COOKIE: &str = "kw_csrf";
 /// can know the form token that goes with it.
 pub const CSRF_SAME_SITE: &str = "Lax";
 
+/// Marks a browser an owner signed in from: sign-ins from it are throttled
+/// on their own (see `Owners::sign_in`). Sent only to the sign-in form.
+pub const DEVICE_COOKIE: &str = "kw_device";
+const DEVICE_COOKIE_DAYS: i64 = 365;
+
+pub fn device_cookie(headers: &HeaderMap, secret: &str) -> HeaderValue {
+    let secure = if over_tls(headers) { "; Secure" } else { "" };
+    let age = DEVICE_COOKIE_DAYS * 24 * 3600;
+    let text = format!("{DEVICE_COOKIE}={secret}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={age}{secure}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(COOKIE)

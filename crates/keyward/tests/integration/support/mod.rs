@@ -215,6 +215,17 @@ impl Server {
         output.lines().find_map(|l| l.split("web UI is ").nth(1)).map(|c| c.trim().to_owned()).unwrap_or_default()
     }
 
+    /// The most memory the server has held at once (its peak resident set), in MiB.
+    pub fn peak_memory_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("/proc status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM");
+        kib / 1024
+    }
+
     /// Everything the server printed so far, stdout and stderr.
     pub fn output(&self) -> String {
         self.output.lock().expect("lock").clone()
@@ -493,4 +504,13 @@ pub fn form_fields(html: &str, action: &str, button: &str) -> Vec<(String, Strin
         }
     }
     fields
+}
+
+/// Whether `text` shows `code` anywhere a person or program would read it.
+/// Long hex words (ids, cursors, digests, tokens) are random and may hold
+/// any four digits by chance, so they are skipped: they are not the code.
+pub fn shows_code(text: &str, code: &str) -> bool {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !(word.len() >= 16 && word.chars().all(|c| c.is_ascii_hexdigit())))
+        .any(|word| word.contains(code))
 }
