@@ -8,11 +8,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use keyward_core::ZoneName;
-use keyward_web::TrustedProxies;
+use keyward_web::{ConnectionLimits, TrustedProxies};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -65,6 +66,8 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     log: Option<String>,
     #[serde(default)]
+    http: HttpSection,
+    #[serde(default)]
     database: DatabaseSection,
     #[serde(default)]
     mqtt: MqttSection,
@@ -91,6 +94,16 @@ struct MqttSection {
     client_id: Option<String>,
     keep_alive_seconds: Option<u16>,
     ca_file: Option<PathBuf>,
+}
+
+/// Limits on HTTP clients (see `keyward_web::ConnectionLimits`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HttpSection {
+    max_connections: Option<usize>,
+    max_connections_per_client: Option<usize>,
+    header_timeout_seconds: Option<u64>,
+    body_timeout_seconds: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -211,6 +224,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Reverse proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: TrustedProxies,
+    /// What HTTP clients may hold open, and for how long.
+    pub http: ConnectionLimits,
     /// The configuration file, when one was given.
     pub file: Option<PathBuf>,
     pub mqtt: Option<MqttConfig>,
@@ -281,6 +296,7 @@ impl Config {
             None => file.trusted_proxies.unwrap_or_default(),
         };
         let trusted_proxies = TrustedProxies::parse(&proxies).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+        let http = http_limits(file.http, env)?;
         let mqtt = file.mqtt;
         let mqtt = match env.var("KEYWARD_MQTT_URL").or(mqtt.url) {
             None => None,
@@ -339,6 +355,7 @@ impl Config {
             },
             public_url,
             trusted_proxies,
+            http,
             data_dir,
             file: file_path,
             mqtt,
@@ -354,6 +371,34 @@ impl Config {
             .filter_map(|(set, name)| set.then_some(name))
             .collect()
     }
+}
+
+/// The `[http]` limits, each from `KEYWARD_HTTP_…` or the file, else the default.
+fn http_limits(file: HttpSection, env: &dyn Environment) -> anyhow::Result<ConnectionLimits> {
+    let number = |name: &str, from_file: Option<u64>| -> anyhow::Result<Option<u64>> {
+        let value = match env.var(name) {
+            Some(text) => Some(text.parse::<u64>().with_context(|| format!("{name} is not a whole number"))?),
+            None => from_file,
+        };
+        if value == Some(0) {
+            bail!("{name} (or its [http] key) must be at least 1");
+        }
+        Ok(value)
+    };
+    let count = |name: &str, from_file: Option<usize>| {
+        number(name, from_file.map(|n| n as u64)).map(|n| n.map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+    };
+    let defaults = ConnectionLimits::default();
+    Ok(ConnectionLimits {
+        max_connections: count("KEYWARD_HTTP_MAX_CONNECTIONS", file.max_connections)?
+            .unwrap_or(defaults.max_connections),
+        max_per_client: count("KEYWARD_HTTP_MAX_CONNECTIONS_PER_CLIENT", file.max_connections_per_client)?
+            .unwrap_or(defaults.max_per_client),
+        header_timeout: number("KEYWARD_HTTP_HEADER_TIMEOUT_SECONDS", file.header_timeout_seconds)?
+            .map_or(defaults.header_timeout, Duration::from_secs),
+        body_timeout: number("KEYWARD_HTTP_BODY_TIMEOUT_SECONDS", file.body_timeout_seconds)?
+            .map_or(defaults.body_timeout, Duration::from_secs),
+    })
 }
 
 /// Checks a public URL: http or https, a host, an optional port and path; no

@@ -69,16 +69,14 @@ async fn listen(config: &Config, app: App, storage: &Storage) -> anyhow::Result<
         public_url: config.public_url.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
     };
-    // The peer address feeds sign-in throttling per client address.
-    let router = keyward_web::router(Arc::new(app), web).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Live streams never end on their own; end them so the server can drain.
-            closing.send_replace(true);
-        })
-        .await
-        .context("the HTTP server failed")
+    let router = keyward_web::router(Arc::new(app), web);
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Live streams never end on their own; end them so the server can drain.
+        closing.send_replace(true);
+    };
+    keyward_web::serve(listener, router, config.http.clone(), config.trusted_proxies.clone(), shutdown).await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

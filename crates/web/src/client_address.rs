@@ -70,7 +70,7 @@ impl TrustedProxies {
         entries.iter().map(|e| ProxyNet::parse(e.as_ref())).collect::<Result<_, _>>().map(Self)
     }
 
-    fn trust(&self, address: IpAddr) -> bool {
+    pub(crate) fn trusts(&self, address: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(address))
     }
 
@@ -78,7 +78,7 @@ impl TrustedProxies {
     /// hop nearest to us) while the hop that told us is trusted.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let mut client = canonical(peer);
-        if !self.trust(client) {
+        if !self.trusts(client) {
             return client;
         }
         let hops: Vec<&str> = headers
@@ -89,7 +89,7 @@ impl TrustedProxies {
             .map(str::trim)
             .collect();
         for hop in hops.into_iter().rev() {
-            if !self.trust(client) {
+            if !self.trusts(client) {
                 break;
             }
             match hop.parse::<IpAddr>() {

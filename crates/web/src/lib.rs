@@ -17,6 +17,7 @@ mod edge;
 mod error;
 mod json;
 mod openapi;
+mod serve;
 mod ui;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use client_address::TrustedProxies;
 use edge::{EdgeLayer, EdgeRoutes};
 pub use error::ApiError;
 pub use openapi::openapi_json;
+pub use serve::{ConnectionLimits, serve};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

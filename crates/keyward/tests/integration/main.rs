@@ -5,6 +5,7 @@ mod support;
 
 mod api;
 mod browser;
+mod connections;
 mod operations;
 mod sign_in;
 mod storage;

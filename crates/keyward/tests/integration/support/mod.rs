@@ -410,6 +410,13 @@ impl Api {
         user["id"].as_str().expect("an id").to_owned()
     }
 
+    /// The same caller, connecting from another local address (any of
+    /// 127.0.0.0/8 reaches the server on Linux), as another machine would.
+    pub fn connecting_from(&self, local: std::net::IpAddr) -> Api {
+        let client = reqwest::Client::builder().local_address(local).build().expect("client");
+        Api { client, base: self.base.clone(), token: self.token.clone() }
+    }
+
     pub async fn access(&self, home: &str, code: &str, device: &str, action: &str) -> Reply {
         self.post(&format!("/api/v1/homes/{home}/access"), json!({"code": code, "device": device, "action": action}))
             .await
@@ -430,8 +437,12 @@ impl Fixture {
     }
 
     pub async fn with_args(backend: Backend, args: &[&str]) -> Self {
+        Self::with_env(backend, args, &[]).await
+    }
+
+    pub async fn with_env(backend: Backend, args: &[&str], env: &[(&str, &str)]) -> Self {
         let place = Place::new(backend);
-        let server = place.start_with(args, &[]);
+        let server = place.start_with(args, env);
         let admin = server.api(&place.token("admin", None));
         let home = admin.home_id().await;
         Self { place, server, admin, home }
