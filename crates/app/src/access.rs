@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use keyward_core::{
-    AccessTarget, Action, Attempt, Decision, DenyReason, Device, LockoutState, Movement, consequences, decide,
-    evaluate_user,
+    AccessTarget, Action, Attempt, Decision, DenyReason, Device, Movement, consequences, decide, evaluate_user,
 };
 use keyward_store::{LockoutRecord, Record, Vault};
 
@@ -67,8 +66,6 @@ fn target<'a>(state: &HomeState, device: &'a str, action: Action) -> Result<Acce
     AccessTarget::new(device, action).ok_or(AppError::ActionInvalid)
 }
 
-const CLEAR: &LockoutState = &LockoutState { failures: Vec::new(), locked_until: None };
-
 /// Access decisions: the one path every device's code takes.
 pub struct Access {
     registry: Arc<Registry>,
@@ -101,20 +98,26 @@ impl Access {
             let mut state = home.lock().await;
             let at = self.clock.now();
             let target = target(&state, device, action)?;
-            let before = state.lockouts.get(device).unwrap_or(CLEAR);
+            let before = state.lockouts_of(device);
             let directory = state.directory(&self.vault);
             let decision = decide(state.home.zone.tz(), &directory, code, target, at, before);
             let outcome = AccessOutcome::of(&decision);
             let change = consequences(&decision, Attempt { device, action, at }, before, &state.home.lockout_policy);
-            let locked_out = change.locked_out();
+            let locked_out = (change.locked_out(), change.home_locked_out());
 
             // The home's memory changes while its lock is held, and the record
             // is queued before the lock is released: writes and memory agree
             // in order, and concurrent attempts share a commit.
-            let lockout = change.lockout.map(|next| {
+            let mut lockouts = Vec::new();
+            if let Some(next) = change.lockout {
                 state.set_lockout(device, next.clone());
-                LockoutRecord { home_id: home_id.to_owned(), device: device.to_owned(), state: next }
-            });
+                lockouts.push(LockoutRecord { home_id: home_id.to_owned(), device: device.to_owned(), state: next });
+            }
+            if let Some(next) = change.home_lockout {
+                state.home_lockout = next.clone();
+                let home = LockoutRecord::HOME.to_owned();
+                lockouts.push(LockoutRecord { home_id: home_id.to_owned(), device: home, state: next });
+            }
             if let Some(counted) = &change.use_counted
                 && let Some(record) = state.users.get_mut(&counted.user_id)
             {
@@ -122,12 +125,15 @@ impl Access {
                 record.last_used = Some(counted.last_used);
             }
             let entries = change.events.into_iter().map(|event| entry(home_id, event)).collect();
-            let record = Record { entries, lockout, uses: change.use_counted, user: None };
+            let record = Record { entries, lockouts, uses: change.use_counted, user: None };
             (self.recorder.record(record), outcome, locked_out)
         };
         committed.await?;
-        if locked_out {
+        if locked_out.0 {
             tracing::warn!(home = home_id, device, "device locked out after wrong codes");
+        }
+        if locked_out.1 {
+            tracing::warn!(home = home_id, device, "every device of the home locked out after wrong codes across it");
         }
         Ok(outcome)
     }
@@ -146,7 +152,7 @@ impl Access {
         let home = self.registry.home(home_id)?;
         let state = home.lock().await;
         let target = target(&state, device, action)?;
-        let lockout = state.lockouts.get(device).unwrap_or(CLEAR);
+        let lockout = state.lockouts_of(device);
         let tz = state.home.zone.tz();
         let directory = state.directory(&self.vault);
         let decision = match subject {

@@ -9,8 +9,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use keyward_core::{CodeDirectory, LockoutState, User};
-use keyward_store::{CodeMac, HomeRecord, LockRecord, Snapshot, UserRecord, Vault};
+use keyward_core::{CodeDirectory, LockoutState, Lockouts, User};
+use keyward_store::{CodeMac, HomeRecord, LockRecord, LockoutRecord, Snapshot, UserRecord, Vault};
 use tokio::sync::Mutex;
 
 use crate::AppError;
@@ -24,6 +24,8 @@ pub(crate) struct HomeState {
     pub users: HashMap<String, UserRecord>,
     pub by_mac: HashMap<CodeMac, String>,
     pub lockouts: HashMap<String, LockoutState>,
+    /// Wrong codes across the whole home (`LockoutPolicy::home_wide`).
+    pub home_lockout: LockoutState,
     /// Users whose sealed code cannot be unsealed (a damaged row, a bad
     /// restore): their code still opens (it is found by its keyed digest),
     /// but it cannot be revealed or checked against new codes, so they need
@@ -39,6 +41,7 @@ impl HomeState {
             users: HashMap::new(),
             by_mac: HashMap::new(),
             lockouts: HashMap::new(),
+            home_lockout: LockoutState::CLEAR,
             damaged: HashSet::new(),
         }
     }
@@ -87,6 +90,12 @@ impl HomeState {
         } else {
             self.lockouts.insert(device.to_owned(), state);
         }
+    }
+
+    /// The counts an attempt at `device` is judged by.
+    pub fn lockouts_of(&self, device: &str) -> Lockouts<'_> {
+        static CLEAR: LockoutState = LockoutState::CLEAR;
+        Lockouts { device: self.lockouts.get(device).unwrap_or(&CLEAR), home: &self.home_lockout }
     }
 
     pub fn directory<'a>(&'a self, vault: &'a Vault) -> Directory<'a> {
@@ -138,7 +147,11 @@ impl Registry {
         }
         for lockout in snapshot.lockouts {
             if let Some(home) = homes.get_mut(&lockout.home_id) {
-                home.lockouts.insert(lockout.device, lockout.state);
+                if lockout.device == LockoutRecord::HOME {
+                    home.home_lockout = lockout.state;
+                } else {
+                    home.lockouts.insert(lockout.device, lockout.state);
+                }
             }
         }
         let homes = homes.into_iter().map(|(id, state)| (id, Arc::new(Mutex::new(state)))).collect();

@@ -9,7 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use keyward_core::{
-    AccessTarget, CodeDirectory, LockAccess, LockoutState, Name, Notify, PanelAction, PanelPermissions, Schedule,
+    AccessTarget, CodeDirectory, LockAccess, Lockouts, Name, Notify, PanelAction, PanelPermissions, Schedule,
     ScheduleSpec, User, UserKind, Validity, WindowSpec, decide,
 };
 
@@ -58,15 +58,15 @@ fn bench(c: &mut Criterion) {
     let home = home_of_250();
     let tz = TimeZone::get("Europe/Berlin").expect("known");
     let at: Timestamp = "2026-11-26T11:00:00Z".parse().expect("valid");
-    let clear = LockoutState::default();
+    let clear = Lockouts::CLEAR;
     let code = format!("{:06}", 100_000 + 123 * 3_571);
     let mut group = c.benchmark_group("decide, home of 250 users");
     group.bench_function("granted unlock in a weekday window", |b| {
-        b.iter(|| decide(&tz, &home, black_box(&code), AccessTarget::Lock("front"), black_box(at), &clear).is_granted())
+        b.iter(|| decide(&tz, &home, black_box(&code), AccessTarget::Lock("front"), black_box(at), clear).is_granted())
     });
     group.bench_function("unknown code", |b| {
         b.iter(|| {
-            decide(&tz, &home, black_box("999999"), AccessTarget::Panel(PanelAction::Disarm), black_box(at), &clear)
+            decide(&tz, &home, black_box("999999"), AccessTarget::Panel(PanelAction::Disarm), black_box(at), clear)
                 .is_granted()
         })
     });

@@ -18,6 +18,8 @@ pub enum ActivityKind {
     AccessDenied,
     /// Wrong codes locked a device out.
     Lockout,
+    /// Wrong codes across the home locked every device of it out.
+    HomeLockout,
     /// The owner revealed a user's code.
     CodeRevealed,
     UserCreated,
@@ -30,6 +32,7 @@ string_form!(ActivityKind {
     Departure => "departure",
     AccessDenied => "access_denied",
     Lockout => "lockout",
+    HomeLockout => "home_lockout",
     CodeRevealed => "code_revealed",
     UserCreated => "user_created",
     UserUpdated => "user_updated",

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::lockout::LockoutState;
+use crate::lockout::Lockouts;
 use crate::string_form::string_form;
 use crate::user::User;
 
@@ -137,14 +137,14 @@ pub fn decide<'u, D: CodeDirectory + ?Sized>(
     code: &str,
     target: AccessTarget<'_>,
     at: Timestamp,
-    lockout: &LockoutState,
+    lockouts: Lockouts<'_>,
 ) -> Decision<'u> {
-    if let Some(retry_after) = lockout.retry_after(at) {
+    if let Some(retry_after) = lockouts.retry_after(at) {
         return Decision::Denied { reason: DenyReason::LockedOut, user: None, retry_after: Some(retry_after) };
     }
     match users.find(code) {
         None => Decision::Denied { reason: DenyReason::UnknownCode, user: None, retry_after: None },
-        Some(user) => evaluate_user(tz, user, target, at, lockout),
+        Some(user) => evaluate_user(tz, user, target, at, lockouts),
     }
 }
 
@@ -155,9 +155,9 @@ pub fn evaluate_user<'u>(
     user: &'u User,
     target: AccessTarget<'_>,
     at: Timestamp,
-    lockout: &LockoutState,
+    lockouts: Lockouts<'_>,
 ) -> Decision<'u> {
-    if let Some(retry_after) = lockout.retry_after(at) {
+    if let Some(retry_after) = lockouts.retry_after(at) {
         return Decision::Denied { reason: DenyReason::LockedOut, user: Some(user), retry_after: Some(retry_after) };
     }
     let refuse = |reason| Decision::Denied { reason, user: Some(user), retry_after: None };
@@ -191,6 +191,7 @@ pub fn evaluate_user<'u>(
 mod tests {
     use super::*;
     use crate::home::LockoutPolicy;
+    use crate::lockout::LockoutState;
     use crate::name::Name;
     use crate::schedule::{Schedule, ScheduleSpec, WindowSpec};
     use crate::user::{LockAccess, Notify, PanelPermissions, UserKind, Validity};
@@ -253,10 +254,10 @@ mod tests {
     #[test]
     fn the_dog_walker_story() {
         let dir = directory(vec![("4719", dog_walker())]);
-        let clear = LockoutState::default();
+        let clear = Lockouts::CLEAR;
         let front = AccessTarget::Lock("front");
         let at = t(THURSDAY_NOON);
-        match decide(&berlin(), &dir, "4719", front, at, &clear) {
+        match decide(&berlin(), &dir, "4719", front, at, clear) {
             Decision::Granted(g) => {
                 assert_eq!(g.user.id, "u1");
                 assert!(!g.duress);
@@ -265,51 +266,51 @@ mod tests {
             other => panic!("expected a grant, got {other:?}"),
         }
         let disarm = AccessTarget::Panel(PanelAction::Disarm);
-        assert!(decide(&berlin(), &dir, "4719", disarm, at, &clear).is_granted());
+        assert!(decide(&berlin(), &dir, "4719", disarm, at, clear).is_granted());
         let arm = AccessTarget::Panel(PanelAction::ArmAway);
-        assert_eq!(reason(decide(&berlin(), &dir, "4719", arm, at, &clear)), Some(DenyReason::NotPermitted));
+        assert_eq!(reason(decide(&berlin(), &dir, "4719", arm, at, clear)), Some(DenyReason::NotPermitted));
         let back = AccessTarget::Lock("back");
-        assert_eq!(reason(decide(&berlin(), &dir, "4719", back, at, &clear)), Some(DenyReason::NotPermitted));
-        assert_eq!(reason(decide(&berlin(), &dir, "4710", front, at, &clear)), Some(DenyReason::UnknownCode));
+        assert_eq!(reason(decide(&berlin(), &dir, "4719", back, at, clear)), Some(DenyReason::NotPermitted));
+        assert_eq!(reason(decide(&berlin(), &dir, "4710", front, at, clear)), Some(DenyReason::UnknownCode));
         let evening = t("2026-11-26T17:00:00Z");
-        assert_eq!(reason(decide(&berlin(), &dir, "4719", front, evening, &clear)), Some(DenyReason::OutsideSchedule));
+        assert_eq!(reason(decide(&berlin(), &dir, "4719", front, evening, clear)), Some(DenyReason::OutsideSchedule));
     }
 
     #[test]
     fn every_reason_in_order() {
         let at = t(THURSDAY_NOON);
         let front = AccessTarget::Lock("front");
-        let clear = LockoutState::default();
-        let check = |user: User, lockout: &LockoutState| {
+        let clear = Lockouts::CLEAR;
+        let check = |user: User, lockout: Lockouts<'_>| {
             let dir = directory(vec![("4719", user)]);
             reason(decide(&berlin(), &dir, "4719", front, at, lockout))
         };
         let mut disabled = dog_walker();
         disabled.enabled = false;
-        assert_eq!(check(disabled, &clear), Some(DenyReason::Disabled));
+        assert_eq!(check(disabled, clear), Some(DenyReason::Disabled));
 
         let mut later = dog_walker();
         later.validity =
             Validity::new(Some(at.checked_add(jiff::SignedDuration::from_secs(1)).expect("ok")), None, None)
                 .expect("valid");
-        assert_eq!(check(later, &clear), Some(DenyReason::NotYetValid));
+        assert_eq!(check(later, clear), Some(DenyReason::NotYetValid));
 
         let mut from_now = dog_walker();
         from_now.validity =
             Validity::new(Some(at), Some(at.checked_add(jiff::SignedDuration::from_secs(1)).expect("ok")), None)
                 .expect("valid");
-        assert_eq!(check(from_now, &clear), None, "valid_from is inclusive");
+        assert_eq!(check(from_now, clear), None, "valid_from is inclusive");
 
         let mut expired = dog_walker();
         expired.validity = Validity::new(None, Some(at), None).expect("valid");
-        assert_eq!(check(expired, &clear), Some(DenyReason::Expired), "valid_until is exclusive");
+        assert_eq!(check(expired, clear), Some(DenyReason::Expired), "valid_until is exclusive");
 
         let mut used = dog_walker();
         used.validity = Validity::new(None, None, Some(2)).expect("valid");
         used.uses = 2;
-        assert_eq!(check(used.clone(), &clear), Some(DenyReason::UsesExhausted));
+        assert_eq!(check(used.clone(), clear), Some(DenyReason::UsesExhausted));
         used.uses = 1;
-        assert_eq!(check(used, &clear), None);
+        assert_eq!(check(used, clear), None);
 
         let mut locked = LockoutState::default();
         for second in 0..3 {
@@ -318,7 +319,14 @@ mod tests {
                 at.checked_add(jiff::SignedDuration::from_secs(second - 10)).expect("ok"),
             );
         }
-        assert_eq!(check(dog_walker(), &locked), Some(DenyReason::LockedOut), "even the right code");
+        let device_locked = Lockouts { device: &locked, home: &LockoutState::CLEAR };
+        assert_eq!(check(dog_walker(), device_locked), Some(DenyReason::LockedOut), "even the right code");
+        let home_locked = Lockouts { device: &LockoutState::CLEAR, home: &locked };
+        assert_eq!(
+            check(dog_walker(), home_locked),
+            Some(DenyReason::LockedOut),
+            "the home's lockout holds everywhere"
+        );
     }
 
     #[test]
@@ -326,7 +334,7 @@ mod tests {
         let mut user = dog_walker();
         user.kind = UserKind::Duress;
         let dir = directory(vec![("4719", user)]);
-        match decide(&berlin(), &dir, "4719", AccessTarget::Lock("front"), t(THURSDAY_NOON), &LockoutState::default()) {
+        match decide(&berlin(), &dir, "4719", AccessTarget::Lock("front"), t(THURSDAY_NOON), Lockouts::CLEAR) {
             Decision::Granted(g) => assert!(g.duress),
             other => panic!("expected a grant, got {other:?}"),
         }
@@ -338,14 +346,7 @@ mod tests {
         user.panel.arm = true;
         let dir = directory(vec![("4719", user)]);
         for action in [PanelAction::ArmAway, PanelAction::ArmStay] {
-            match decide(
-                &berlin(),
-                &dir,
-                "4719",
-                AccessTarget::Panel(action),
-                t(THURSDAY_NOON),
-                &LockoutState::default(),
-            ) {
+            match decide(&berlin(), &dir, "4719", AccessTarget::Panel(action), t(THURSDAY_NOON), Lockouts::CLEAR) {
                 Decision::Granted(g) => assert_eq!(g.movement, Movement::Departure),
                 other => panic!("expected a grant, got {other:?}"),
             }
@@ -374,7 +375,7 @@ mod tests {
             user.locks = LockAccess::All;
             let dir = directory(vec![("4719", user)]);
             let at = Timestamp::from_second(1_790_000_000 + second).expect("in range");
-            let d = decide(&berlin(), &dir, &code, AccessTarget::Lock("front"), at, &LockoutState::default());
+            let d = decide(&berlin(), &dir, &code, AccessTarget::Lock("front"), at, Lockouts::CLEAR);
             prop_assert_eq!(reason(d), Some(DenyReason::UnknownCode));
         }
     }

@@ -102,4 +102,23 @@ impl LockoutPolicy {
     pub fn lockout_seconds(&self) -> u8 {
         self.lockout_seconds
     }
+
+    /// The limit on wrong codes across every device of the home, which a
+    /// grant does not reset: [`HOME_MAX_FAILURES`] within
+    /// [`HOME_WINDOW_SECONDS`] (or the device limits, when larger) lock
+    /// every device for this policy's lockout time. Without it, whoever
+    /// holds one valid code could reset a keypad's count between guesses,
+    /// and a device token could spread guesses over every lock.
+    pub fn home_wide(&self) -> Self {
+        Self {
+            max_attempts: self.max_attempts.max(HOME_MAX_FAILURES),
+            window_seconds: self.window_seconds.max(HOME_WINDOW_SECONDS),
+            lockout_seconds: self.lockout_seconds,
+        }
+    }
 }
+
+/// Wrong codes across a home that lock all its devices…
+pub const HOME_MAX_FAILURES: u8 = 10;
+/// …within this many seconds.
+pub const HOME_WINDOW_SECONDS: u32 = 600;

@@ -29,7 +29,7 @@ pub use decide::{
     evaluate_user,
 };
 pub use home::{LockoutPolicy, PolicyError, TimeZoneError, ZoneName};
-pub use lockout::LockoutState;
+pub use lockout::{LockoutState, Lockouts};
 pub use name::{Name, NameError};
 pub use password::{PasswordError, check_password};
 pub use record::{Attempt, Consequences, UseCount, consequences};

@@ -14,6 +14,9 @@ pub struct LockoutState {
 }
 
 impl LockoutState {
+    /// No failures, not locked.
+    pub const CLEAR: Self = Self { failures: Vec::new(), locked_until: None };
+
     /// Whole seconds until the device accepts codes again, if it is locked.
     pub fn retry_after(&self, at: Timestamp) -> Option<u32> {
         let until = self.locked_until?;
@@ -52,6 +55,24 @@ impl LockoutState {
 
     pub fn is_clear(&self) -> bool {
         self.failures.is_empty() && self.locked_until.is_none()
+    }
+}
+
+/// The counts an attempt is judged by: its device's own, and the home's as
+/// a whole (see `LockoutPolicy::home_wide`).
+#[derive(Debug, Clone, Copy)]
+pub struct Lockouts<'a> {
+    pub device: &'a LockoutState,
+    pub home: &'a LockoutState,
+}
+
+impl Lockouts<'_> {
+    pub const CLEAR: Lockouts<'static> = Lockouts { device: &LockoutState::CLEAR, home: &LockoutState::CLEAR };
+
+    /// Whole seconds until the device accepts codes again: the later of its
+    /// own lockout and the home's.
+    pub fn retry_after(&self, at: Timestamp) -> Option<u32> {
+        self.device.retry_after(at).max(self.home.retry_after(at))
     }
 }
 

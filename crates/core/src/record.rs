@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use crate::activity::{ActivityKind, Event, Outcome, UserRef};
 use crate::decide::{Action, Decision, DenyReason, Movement};
 use crate::home::LockoutPolicy;
-use crate::lockout::LockoutState;
+use crate::lockout::{LockoutState, Lockouts};
 
 /// A code typed at a device, for an action, at an instant.
 #[derive(Debug, Clone, Copy)]
@@ -29,10 +29,13 @@ pub struct UseCount {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consequences {
-    /// The attempt; then a lockout entry when this attempt locked the device.
+    /// The attempt; then a lockout entry when this attempt locked the
+    /// device, and a home lockout entry when it locked the whole home.
     pub events: Vec<Event>,
     /// The device's lockout state, when the attempt changed it.
     pub lockout: Option<LockoutState>,
+    /// The home's lockout state, when the attempt changed it.
+    pub home_lockout: Option<LockoutState>,
     /// On a grant: the user's new use count.
     pub use_counted: Option<UseCount>,
 }
@@ -42,26 +45,34 @@ impl Consequences {
     pub fn locked_out(&self) -> bool {
         self.events.iter().any(|e| e.kind == ActivityKind::Lockout)
     }
+
+    /// Whether this attempt locked every device of the home out.
+    pub fn home_locked_out(&self) -> bool {
+        self.events.iter().any(|e| e.kind == ActivityKind::HomeLockout)
+    }
 }
 
 /// What an attempt that was decided as `decision` changes, given the
-/// device's lockout state before it.
+/// device's and the home's lockout states before it.
 ///
-/// - A grant clears the device's wrong-code count and counts a use.
-/// - Every refusal counts towards the lockout, a known code's too: a lockout
-///   that only unknown codes could trigger would tell an attacker which
-///   codes exist. Attempts during a lockout are refused and not counted again.
+/// - A grant clears the device's wrong-code count and counts a use; it does
+///   not clear the home's count, so a valid code does not buy more guesses.
+/// - Every refusal counts towards both lockouts, a known code's too: a
+///   lockout that only unknown codes could trigger would tell an attacker
+///   which codes exist. Attempts during a lockout are refused and not counted
+///   again.
 pub fn consequences(
     decision: &Decision<'_>,
     attempt: Attempt<'_>,
-    lockout: &LockoutState,
+    lockouts: Lockouts<'_>,
     policy: &LockoutPolicy,
 ) -> Consequences {
-    let mut next = lockout.clone();
-    let mut locked_now = false;
+    let mut device = lockouts.device.clone();
+    let mut home = lockouts.home.clone();
+    let (mut device_locked, mut home_locked) = (false, false);
     let (kind, outcome, reason, user, duress) = match decision {
         Decision::Granted(grant) => {
-            next.record_success();
+            device.record_success();
             let kind = match grant.movement {
                 Movement::Arrival => ActivityKind::Arrival,
                 Movement::Departure => ActivityKind::Departure,
@@ -70,7 +81,8 @@ pub fn consequences(
         }
         Decision::Denied { reason, user, .. } => {
             if *reason != DenyReason::LockedOut {
-                locked_now = next.record_failure(policy, attempt.at);
+                device_locked = device.record_failure(policy, attempt.at);
+                home_locked = home.record_failure(&policy.home_wide(), attempt.at);
             }
             (ActivityKind::AccessDenied, Outcome::Denied, Some(*reason), *user, false)
         }
@@ -94,18 +106,19 @@ pub fn consequences(
         }),
         Decision::Denied { .. } => None,
     };
-    let lockout_entry = locked_now.then(|| Event {
-        kind: ActivityKind::Lockout,
-        action: None,
-        outcome: None,
-        reason: None,
-        user: None,
-        duress: false,
-        ..entry.clone()
-    });
-    // The attempt first, then the lockout it caused.
-    let events = std::iter::once(entry).chain(lockout_entry).collect();
-    Consequences { events, lockout: (next != *lockout).then_some(next), use_counted }
+    // A lockout entry names the device where the last wrong code was typed.
+    let lockout_entry =
+        |kind| Event { kind, action: None, outcome: None, reason: None, user: None, duress: false, ..entry.clone() };
+    let device_entry = device_locked.then(|| lockout_entry(ActivityKind::Lockout));
+    let home_entry = home_locked.then(|| lockout_entry(ActivityKind::HomeLockout));
+    // The attempt first, then the lockouts it caused.
+    let events = std::iter::once(entry).chain(device_entry).chain(home_entry).collect();
+    Consequences {
+        events,
+        lockout: (device != *lockouts.device).then_some(device),
+        home_lockout: (home != *lockouts.home).then_some(home),
+        use_counted,
+    }
 }
 
 #[cfg(test)]
@@ -149,9 +162,11 @@ mod tests {
         let grant = Decision::Granted(Grant { user: &user, duress: true, movement: Movement::Arrival });
         let mut before = LockoutState::default();
         before.record_failure(&LockoutPolicy::default(), at(0));
-        let c = consequences(&grant, attempt(5), &before, &LockoutPolicy::default());
+        let c =
+            consequences(&grant, attempt(5), Lockouts { device: &before, home: &before }, &LockoutPolicy::default());
         assert_eq!(c.use_counted, Some(UseCount { user_id: "u1".into(), uses: 5, last_used: at(5) }));
         assert_eq!(c.lockout, Some(LockoutState::default()), "a grant resets the count");
+        assert_eq!(c.home_lockout, None, "but not the home's");
         assert_eq!(c.events.len(), 1);
         let e = &c.events[0];
         assert_eq!(
@@ -161,7 +176,7 @@ mod tests {
         assert_eq!(e.user, Some(UserRef { id: "u1".into(), name: "Dog walker".into() }));
         assert_eq!((e.device.as_deref(), e.action, e.at), (Some("front"), Some(Action::Unlock), at(5)));
 
-        let clean = consequences(&grant, attempt(6), &LockoutState::default(), &LockoutPolicy::default());
+        let clean = consequences(&grant, attempt(6), Lockouts::CLEAR, &LockoutPolicy::default());
         assert_eq!(clean.lockout, None, "nothing to write when the count was clear");
     }
 
@@ -169,7 +184,7 @@ mod tests {
     fn arming_is_logged_as_a_departure() {
         let user = walker();
         let grant = Decision::Granted(Grant { user: &user, duress: false, movement: Movement::Departure });
-        let c = consequences(&grant, attempt(0), &LockoutState::default(), &LockoutPolicy::default());
+        let c = consequences(&grant, attempt(0), Lockouts::CLEAR, &LockoutPolicy::default());
         assert_eq!(c.events[0].kind, ActivityKind::Departure);
     }
 
@@ -178,16 +193,22 @@ mod tests {
         let user = walker();
         let policy = LockoutPolicy::default();
         let mut state = LockoutState::default();
+        let home = LockoutState::default();
         for (second, decision) in
             [(0, refused(DenyReason::UnknownCode, None)), (1, refused(DenyReason::OutsideSchedule, Some(&user)))]
         {
-            let c = consequences(&decision, attempt(second), &state, &policy);
+            let c = consequences(&decision, attempt(second), Lockouts { device: &state, home: &home }, &policy);
             assert!(!c.locked_out());
             assert_eq!(c.use_counted, None);
             assert_eq!(c.events[0].kind, ActivityKind::AccessDenied);
             state = c.lockout.expect("a refusal changes the count");
         }
-        let c = consequences(&refused(DenyReason::Disabled, Some(&user)), attempt(2), &state, &policy);
+        let c = consequences(
+            &refused(DenyReason::Disabled, Some(&user)),
+            attempt(2),
+            Lockouts { device: &state, home: &home },
+            &policy,
+        );
         assert!(c.locked_out());
         let kinds: Vec<_> = c.events.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, [ActivityKind::AccessDenied, ActivityKind::Lockout]);
@@ -198,9 +219,58 @@ mod tests {
         assert_eq!(locked.locked_until, Some(at(92)));
 
         // Refused during the lockout: not counted again, nothing to write.
-        let during = consequences(&refused(DenyReason::LockedOut, None), attempt(3), &locked, &policy);
-        assert_eq!(during.lockout, None);
+        let during = consequences(
+            &refused(DenyReason::LockedOut, None),
+            attempt(3),
+            Lockouts { device: &locked, home: &home },
+            &policy,
+        );
+        assert_eq!((&during.lockout, &during.home_lockout), (&None, &None));
         assert!(!during.locked_out());
         assert_eq!(during.events[0].reason, Some(DenyReason::LockedOut));
+    }
+
+    #[test]
+    fn grants_between_guesses_do_not_stop_the_home_lockout() {
+        let user = walker();
+        let policy = LockoutPolicy::default();
+        let grant = Decision::Granted(Grant { user: &user, duress: false, movement: Movement::Arrival });
+        let (mut device, mut home) = (LockoutState::default(), LockoutState::default());
+        let apply = |c: Consequences, device: &mut LockoutState, home: &mut LockoutState| {
+            let locked = c.home_locked_out();
+            if let Some(next) = c.lockout {
+                *device = next;
+            }
+            if let Some(next) = c.home_lockout {
+                *home = next;
+            }
+            locked
+        };
+        // A wrong guess, then the valid code to reset the keypad, nine times.
+        for i in 0..9 {
+            let wrong = consequences(
+                &refused(DenyReason::UnknownCode, None),
+                attempt(i * 10),
+                Lockouts { device: &device, home: &home },
+                &policy,
+            );
+            assert!(!apply(wrong, &mut device, &mut home));
+            let right = consequences(&grant, attempt(i * 10 + 1), Lockouts { device: &device, home: &home }, &policy);
+            assert!(!apply(right, &mut device, &mut home));
+            assert!(device.is_clear(), "the grant clears the keypad");
+        }
+        // The tenth wrong guess within ten minutes locks the whole home.
+        let tenth = consequences(
+            &refused(DenyReason::UnknownCode, None),
+            attempt(95),
+            Lockouts { device: &device, home: &home },
+            &policy,
+        );
+        let kinds: Vec<_> = tenth.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [ActivityKind::AccessDenied, ActivityKind::HomeLockout]);
+        assert_eq!(tenth.events[1].device.as_deref(), Some("front"), "where the last guess was typed");
+        assert!(apply(tenth, &mut device, &mut home));
+        assert_eq!(home.retry_after(at(95)), Some(90), "for the home's lockout time");
+        assert!(Lockouts { device: &LockoutState::CLEAR, home: &home }.retry_after(at(100)).is_some());
     }
 }

@@ -424,7 +424,7 @@ async fn write_bulk<'a>(
         if let Some(count) = &record.uses {
             uses.insert(&count.user_id, count);
         }
-        if let Some(lockout) = &record.lockout {
+        for lockout in &record.lockouts {
             lockouts.insert((&lockout.home_id, &lockout.device), lockout);
         }
     }

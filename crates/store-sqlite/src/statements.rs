@@ -194,7 +194,7 @@ pub fn record(conn: &Connection, record: &Record) -> StoreResult<()> {
     for entry in &record.entries {
         insert_activity(conn, entry)?;
     }
-    if let Some(lockout) = &record.lockout {
+    for lockout in &record.lockouts {
         save_lockout(conn, lockout)?;
     }
     if let Some(uses) = &record.uses {

@@ -65,12 +65,19 @@ impl fmt::Debug for UserRecord {
     }
 }
 
-/// A device's wrong-code count. A clear state means "no row".
+/// A device's wrong-code count (or, under [`LockoutRecord::HOME`], the
+/// home's as a whole). A clear state means "no row".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockoutRecord {
     pub home_id: String,
     pub device: String,
     pub state: LockoutState,
+}
+
+impl LockoutRecord {
+    /// The device key of a home's own count: never a lock id (those are
+    /// hex) nor the panel.
+    pub const HOME: &str = "*home";
 }
 
 #[derive(Debug, Clone)]
@@ -83,11 +90,12 @@ pub enum UserChange {
 }
 
 /// Everything one event changes, written in one transaction: the activity
-/// entries, a device's lockout count, a user's use count, a user.
+/// entries, lockout counts (a device's, the home's), a user's use count, a
+/// user.
 #[derive(Debug, Default)]
 pub struct Record {
     pub entries: Vec<ActivityEntry>,
-    pub lockout: Option<LockoutRecord>,
+    pub lockouts: Vec<LockoutRecord>,
     pub uses: Option<UseCount>,
     pub user: Option<UserChange>,
 }

@@ -500,7 +500,7 @@ impl From<AccessOutcome> for PreviewResponse {
 pub struct ActivityDto {
     pub id: String,
     pub at: String,
-    /// arrival, departure, access_denied, lockout, code_revealed, user_created, user_updated, user_deleted
+    /// arrival, departure, access_denied, lockout, home_lockout, code_revealed, user_created, user_updated, user_deleted
     pub kind: String,
     pub device: Option<String>,
     pub action: Option<String>,

@@ -419,6 +419,74 @@ async fn wrong_codes_lock_the_device_out(backend: Backend) {
     );
 }
 
+async fn lockout_cannot_be_sidestepped(backend: Backend) {
+    // Whoever holds one valid code resets the keypad between guesses.
+    let f = Fixture::new(backend).await;
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    let back = f.admin.create_lock(&f.home, "Back door").await;
+    let device = f.token("device", None);
+    f.admin
+        .create_user(&f.home, json!({"name": "Walker", "code": "4719", "locks": "all", "panel": {"disarm": true}}))
+        .await;
+    for guess in 0..9 {
+        let wrong = device.access(&f.home, &format!("{:04}", 1000 + guess), &front, "unlock").await.expect(200);
+        assert_eq!(wrong["granted"], false);
+        let right = device.access(&f.home, "4719", &front, "unlock").await.expect(200);
+        assert_eq!(right["granted"], true, "guess {guess}: the keypad is not locked yet");
+    }
+    device.access(&f.home, "1009", &front, "unlock").await.expect(200);
+    // The tenth wrong code within ten minutes locks every device of the home.
+    for (place, action) in [(front.as_str(), "unlock"), (back.as_str(), "unlock"), ("panel", "disarm")] {
+        let refused = device.access(&f.home, "4719", place, action).await.expect(200);
+        assert_eq!(refused["granted"], false, "{place}: even the valid code waits");
+        let retry = refused["retry_after_seconds"].as_u64().expect("retry_after_seconds");
+        assert!((85..=90).contains(&retry), "{retry}");
+    }
+    // The owner sees it.
+    let log = f.admin.get(&f.path("/activity?limit=500")).await.expect(200);
+    let items = log["items"].as_array().expect("items");
+    assert_eq!(items.iter().filter(|e| e["kind"] == "home_lockout").count(), 1);
+    assert!(items.iter().any(|e| e["kind"] == "home_lockout" && e["device"] == front.as_str()));
+    let mut owner = crate::ui::signed_in(&f.server, &f.place).await;
+    let page = owner.get("/activity").await.body;
+    assert!(page.contains("Every keypad and lock locked out after wrong codes across the home"), "{page}");
+
+    // A device token spreads its guesses over every lock and the panel,
+    // staying under each device's limit of three.
+    let f = Fixture::new(backend).await;
+    let mut devices = Vec::new();
+    for name in ["Front door", "Back door", "Garage", "Cellar"] {
+        devices.push((f.admin.create_lock(&f.home, name).await, "unlock"));
+    }
+    devices.push(("panel".to_owned(), "disarm"));
+    let device = f.token("device", None);
+    f.admin
+        .create_user(&f.home, json!({"name": "Walker", "code": "4719", "locks": "all", "panel": {"disarm": true}}))
+        .await;
+    let mut guess = 1000;
+    for round in 0..2 {
+        for (place, action) in &devices {
+            let answer = device.access(&f.home, &guess.to_string(), place, action).await.expect(200);
+            assert_eq!(answer["granted"], false);
+            assert!(round == 1 || answer.get("retry_after_seconds").is_none(), "no device is locked by itself");
+            guess += 1;
+        }
+    }
+    let refused = device.access(&f.home, "4719", &devices[0].0, "unlock").await.expect(200);
+    assert_eq!(refused["granted"], false, "ten guesses over five devices lock the home");
+    let log = f.admin.get(&f.path("/activity?limit=500")).await.expect(200);
+    let kinds: Vec<&str> = log["items"].as_array().expect("items").iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(kinds.contains(&"home_lockout") && !kinds.contains(&"lockout"), "{kinds:?}");
+
+    // The lockout holds across a restart.
+    let Fixture { place, server, .. } = f;
+    drop(server);
+    let server = place.start();
+    let device = server.api(&place.token("device", None));
+    let home = server.api(&place.token("admin", None)).home_id().await;
+    assert_eq!(device.access(&home, "4719", &devices[1].0, "unlock").await.expect(200)["granted"], false);
+}
+
 async fn preview_has_no_side_effects(backend: Backend) {
     let f = Fixture::with_args(backend, &["--timezone", "Europe/Berlin"]).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
@@ -655,6 +723,7 @@ on_both_backends!(
     changing_and_deleting_codes,
     access_decisions_and_what_each_caller_sees,
     wrong_codes_lock_the_device_out,
+    lockout_cannot_be_sidestepped,
     preview_has_no_side_effects,
     activity_log_filters_and_pages,
     reveal_is_admin_only_and_audited,

@@ -179,7 +179,7 @@ async fn the_snapshot_reads_back_what_was_written(backend: Backend) {
     let written = user("u1", "h1", 7, LockAccess::Only(vec!["l2".into(), "l1".into()]));
     let lockout = LockoutState { failures: vec![at(20), at(21)], locked_until: Some(at(30)) };
     let record = Record {
-        lockout: Some(LockoutRecord { home_id: "h1".into(), device: "l1".into(), state: lockout.clone() }),
+        lockouts: vec![LockoutRecord { home_id: "h1".into(), device: "l1".into(), state: lockout.clone() }],
         uses: Some(UseCount { user_id: "u1".into(), uses: 4, last_used: at(60) }),
         ..put(written.clone(), vec![entry("e1", "h1", 40)])
     };
@@ -205,7 +205,7 @@ async fn the_snapshot_reads_back_what_was_written(backend: Backend) {
 
     // A clear lockout is no row.
     let clear = LockoutRecord { home_id: "h1".into(), device: "l1".into(), state: LockoutState::default() };
-    store.record(Record { lockout: Some(clear), ..Record::default() }).committed().await.expect("cleared");
+    store.record(Record { lockouts: vec![clear], ..Record::default() }).committed().await.expect("cleared");
     assert!(store.load().await.expect("load").lockouts.is_empty());
     s.close().await;
 }
@@ -242,7 +242,7 @@ async fn deleting_a_lock_clears_its_place_in_lists_and_its_lockout(backend: Back
     store.put_lock(lock("l2", "h1")).await.expect("lock");
     let locked = LockoutState { failures: vec![], locked_until: Some(at(9)) };
     let record = Record {
-        lockout: Some(LockoutRecord { home_id: "h1".into(), device: "l1".into(), state: locked }),
+        lockouts: vec![LockoutRecord { home_id: "h1".into(), device: "l1".into(), state: locked }],
         ..put(user("u1", "h1", 1, LockAccess::Only(vec!["l1".into(), "l2".into()])), vec![])
     };
     store.record(record).committed().await.expect("recorded");
@@ -266,7 +266,7 @@ async fn concurrent_records_commit_in_the_order_they_were_queued(backend: Backen
             store.record(Record {
                 entries: vec![entry(&format!("e{i:03}"), "h1", i64::from(i))],
                 uses: Some(UseCount { user_id: "u1".into(), uses: i + 1, last_used: at(i64::from(i)) }),
-                lockout: Some(LockoutRecord { home_id: "h1".into(), device: "front".into(), state: lockout }),
+                lockouts: vec![LockoutRecord { home_id: "h1".into(), device: "front".into(), state: lockout }],
                 user: None,
             })
         })

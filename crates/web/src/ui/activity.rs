@@ -110,6 +110,7 @@ fn event_words(kind: ActivityKind, duress: bool) -> &'static str {
         ActivityKind::Departure => "Left",
         ActivityKind::AccessDenied => "Refused",
         ActivityKind::Lockout => "Locked out after wrong codes",
+        ActivityKind::HomeLockout => "Every keypad and lock locked out after wrong codes across the home",
         ActivityKind::CodeRevealed => "Code revealed",
         ActivityKind::UserCreated => "User added",
         ActivityKind::UserUpdated => "User changed",
@@ -148,17 +149,19 @@ impl Names {
     pub fn line(&self, entry: &ActivityEntry) -> Line {
         let e = &entry.event;
         let at = self.tz.to_datetime(e.at).strftime("%a %-d %b %H:%M:%S").to_string();
+        let device_name =
+            |device: &str| self.devices.get(device).cloned().unwrap_or_else(|| "A removed lock".to_owned());
         let place = match (&e.device, e.action) {
-            (Some(device), Some(action)) => {
-                let name = self.devices.get(device).cloned().unwrap_or_else(|| "A removed lock".to_owned());
-                format!("{name} ({})", action_words(action))
-            }
+            (Some(device), Some(action)) => format!("{} ({})", device_name(device), action_words(action)),
+            // A lockout names where the last wrong code was typed.
+            (Some(device), None) => device_name(device),
             _ => String::new(),
         };
-        let who = match (&e.user, e.kind) {
-            (Some(user), _) => user.name.clone(),
-            (None, ActivityKind::Lockout) => String::new(),
-            (None, _) => "Unknown code".to_owned(),
+        let lockout = matches!(e.kind, ActivityKind::Lockout | ActivityKind::HomeLockout);
+        let who = match &e.user {
+            Some(user) => user.name.clone(),
+            None if lockout => String::new(),
+            None => "Unknown code".to_owned(),
         };
         let detail = match (e.reason, &e.actor) {
             (Some(reason), _) => reason_words(reason).to_owned(),
@@ -167,7 +170,9 @@ impl Names {
         };
         let class = if e.duress {
             "duress"
-        } else if e.outcome == Some(Outcome::Denied) || e.kind == ActivityKind::Lockout {
+        } else if e.kind == ActivityKind::HomeLockout {
+            "alarm"
+        } else if e.outcome == Some(Outcome::Denied) || lockout {
             "denied"
         } else {
             ""
