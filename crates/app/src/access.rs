@@ -95,7 +95,7 @@ impl Access {
     ) -> Result<AccessOutcome, AppError> {
         let home = self.registry.home(home_id)?;
         let (committed, outcome, locked_out) = {
-            let mut state = home.lock().await;
+            let mut state = self.recorder.lock(&home).await?;
             let at = self.clock.now();
             let target = target(&state, device, action)?;
             let before = state.lockouts_of(device);
@@ -125,10 +125,22 @@ impl Access {
                 record.last_used = Some(counted.last_used);
             }
             let entries = change.events.into_iter().map(|event| entry(home_id, event)).collect();
-            let record = Record { entries, lockouts, uses: change.use_counted, user: None };
+            let record = Record {
+                home_id: home_id.to_owned(),
+                applied_ahead: true,
+                entries,
+                lockouts,
+                uses: change.use_counted,
+                user: None,
+            };
             (self.recorder.record(record), outcome, locked_out)
         };
-        committed.await?;
+        if let Err(e) = committed.await {
+            // Memory counted this attempt; the store did not. Read the home's
+            // counts back before it is used again.
+            home.lock().await.stale = true;
+            return Err(e.into());
+        }
         if locked_out.0 {
             tracing::warn!(home = home_id, device, "device locked out after wrong codes");
         }
@@ -150,7 +162,7 @@ impl Access {
     ) -> Result<AccessOutcome, AppError> {
         let at = at.unwrap_or_else(|| self.clock.now());
         let home = self.registry.home(home_id)?;
-        let state = home.lock().await;
+        let state = self.recorder.lock(&home).await?;
         let target = target(&state, device, action)?;
         let lockout = state.lockouts_of(device);
         let tz = state.home.zone.tz();

@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use keyward_core::{ActivityEntry, Event};
 use keyward_store::{HomeStore, Record, StoreError};
-use tokio::sync::broadcast;
+use tokio::sync::{MutexGuard, broadcast};
 
+use crate::AppError;
+use crate::registry::{HomeState, SharedHome};
 use crate::secrets::new_id;
 
 pub(crate) struct Recorder {
@@ -37,6 +39,20 @@ impl Recorder {
             }
             Ok(())
         }
+    }
+
+    /// Locks a home for a use case. When a write of the home failed after
+    /// its counts were applied in memory, the home's counts are first read
+    /// back from the store (see `keyward_store::Quarantine`), so memory is
+    /// exactly what was committed.
+    pub async fn lock<'a>(&self, home: &'a SharedHome) -> Result<MutexGuard<'a, HomeState>, AppError> {
+        let mut state = home.lock().await;
+        if state.stale {
+            let counts = self.store.resync_home(state.id().to_owned()).await?;
+            state.apply_counts(counts);
+            tracing::info!(home = state.id(), "the home's counts were read back after a failed write");
+        }
+        Ok(state)
     }
 
     /// Live activity: every entry after it is committed. A receiver that

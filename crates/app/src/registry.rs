@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use keyward_core::{CodeDirectory, LockoutState, Lockouts, User};
-use keyward_store::{CodeMac, HomeRecord, LockRecord, LockoutRecord, Snapshot, UserRecord, Vault};
+use keyward_store::{
+    CodeMac, HomeCounts, HomeRecord, LockRecord, LockoutRecord, Snapshot, StoredUses, UserRecord, Vault,
+};
 use tokio::sync::Mutex;
 
 use crate::AppError;
@@ -26,6 +28,9 @@ pub(crate) struct HomeState {
     pub lockouts: HashMap<String, LockoutState>,
     /// Wrong codes across the whole home (`LockoutPolicy::home_wide`).
     pub home_lockout: LockoutState,
+    /// A write of this home failed after memory had counted it: its counts
+    /// are read back before the home is used again (`Recorder::lock`).
+    pub stale: bool,
     /// Users whose sealed code cannot be unsealed (a damaged row, a bad
     /// restore): their code still opens (it is found by its keyed digest),
     /// but it cannot be revealed or checked against new codes, so they need
@@ -42,6 +47,7 @@ impl HomeState {
             by_mac: HashMap::new(),
             lockouts: HashMap::new(),
             home_lockout: LockoutState::CLEAR,
+            stale: false,
             damaged: HashSet::new(),
         }
     }
@@ -90,6 +96,26 @@ impl HomeState {
         } else {
             self.lockouts.insert(device.to_owned(), state);
         }
+    }
+
+    /// Replaces the use and lockout counts with those stored.
+    pub fn apply_counts(&mut self, counts: HomeCounts) {
+        let mut stored: HashMap<String, StoredUses> = counts.uses.into_iter().map(|u| (u.user_id.clone(), u)).collect();
+        for record in self.users.values_mut() {
+            let uses = stored.remove(&record.user.id);
+            record.user.uses = uses.as_ref().map_or(0, |u| u.uses);
+            record.last_used = uses.and_then(|u| u.last_used);
+        }
+        self.lockouts.clear();
+        self.home_lockout = LockoutState::CLEAR;
+        for lockout in counts.lockouts {
+            if lockout.device == LockoutRecord::HOME {
+                self.home_lockout = lockout.state;
+            } else {
+                self.lockouts.insert(lockout.device, lockout.state);
+            }
+        }
+        self.stale = false;
     }
 
     /// The counts an attempt at `device` is judged by.

@@ -132,7 +132,7 @@ impl Users {
     /// The home's users, oldest first.
     pub async fn list(&self, home_id: &str) -> Result<Vec<UserView>, AppError> {
         let home = self.registry.home(home_id)?;
-        let state = home.lock().await;
+        let state = self.recorder.lock(&home).await?;
         let mut users: Vec<&UserRecord> = state.users.values().collect();
         users.sort_by(|a, b| (a.created_at, &a.user.id).cmp(&(b.created_at, &b.user.id)));
         Ok(users.into_iter().map(|u| UserView::of(&state, u)).collect())
@@ -140,13 +140,13 @@ impl Users {
 
     pub async fn get(&self, home_id: &str, user_id: &str) -> Result<UserView, AppError> {
         let home = self.registry.home(home_id)?;
-        let state = home.lock().await;
+        let state = self.recorder.lock(&home).await?;
         state.users.get(user_id).map(|u| UserView::of(&state, u)).ok_or(AppError::UserNotFound)
     }
 
     pub async fn create(&self, home_id: &str, input: UserInput, actor: Actor) -> Result<UserView, AppError> {
         let home = self.registry.home(home_id)?;
-        let mut state = home.lock().await;
+        let mut state = self.recorder.lock(&home).await?;
         let now = self.clock.now();
         let id = new_id();
         let fields = Fields {
@@ -176,7 +176,7 @@ impl Users {
         actor: Actor,
     ) -> Result<UserView, AppError> {
         let home = self.registry.home(home_id)?;
-        let mut state = home.lock().await;
+        let mut state = self.recorder.lock(&home).await?;
         let current = state.users.get(user_id).cloned().ok_or(AppError::UserNotFound)?;
         let was = &current.user;
         let fields = Fields {
@@ -222,16 +222,16 @@ impl Users {
     /// Deletes a user. The code stops working at once and is free to be given again.
     pub async fn delete(&self, home_id: &str, user_id: &str, actor: Actor) -> Result<(), AppError> {
         let home = self.registry.home(home_id)?;
-        let mut state = home.lock().await;
+        let mut state = self.recorder.lock(&home).await?;
         let record = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
         let audit = self.audit(&state, record, ActivityKind::UserDeleted, actor);
-        self.recorder
-            .record(Record {
-                entries: vec![audit],
-                user: Some(UserChange::Delete(user_id.to_owned())),
-                ..Record::default()
-            })
-            .await?;
+        let record = Record {
+            home_id: home_id.to_owned(),
+            entries: vec![audit],
+            user: Some(UserChange::Delete(user_id.to_owned())),
+            ..Record::default()
+        };
+        recorded(&mut state, self.recorder.record(record).await)?;
         state.remove_user(user_id);
         Ok(())
     }
@@ -240,11 +240,12 @@ impl Users {
     /// activity log before the code is returned.
     pub async fn reveal_code(&self, home_id: &str, user_id: &str, actor: Actor) -> Result<Zeroizing<String>, AppError> {
         let home = self.registry.home(home_id)?;
-        let state = home.lock().await;
+        let mut state = self.recorder.lock(&home).await?;
         let record = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
         let code = self.vault.unseal(home_id, user_id, &record.code.sealed).map_err(|_| AppError::CodeDamaged)?;
         let audit = self.audit(&state, record, ActivityKind::CodeRevealed, actor);
-        self.recorder.record(Record { entries: vec![audit], ..Record::default() }).await?;
+        let record = Record { home_id: home_id.to_owned(), entries: vec![audit], ..Record::default() };
+        recorded(&mut state, self.recorder.record(record).await)?;
         tracing::info!(home = home_id, user = user_id, "code revealed");
         Ok(code)
     }
@@ -258,7 +259,7 @@ impl Users {
         user_id: Option<&str>,
     ) -> Result<Zeroizing<String>, AppError> {
         let home = self.registry.home(home_id)?;
-        let mut state = home.lock().await;
+        let mut state = self.recorder.lock(&home).await?;
         let others = self.other_codes(&mut state, user_id.unwrap_or(""));
         let existing: Vec<ExistingCode<'_>> =
             others.iter().map(|(digits, kind)| ExistingCode { digits, kind: *kind }).collect();
@@ -322,17 +323,28 @@ impl Users {
         actor: Actor,
     ) -> Result<UserView, AppError> {
         let audit = self.audit(state, &record, kind, actor);
-        let written =
-            Record { entries: vec![audit], user: Some(UserChange::Put(Box::new(record.clone()))), ..Record::default() };
+        let written = Record {
+            home_id: record.home_id.clone(),
+            entries: vec![audit],
+            user: Some(UserChange::Put(Box::new(record.clone()))),
+            ..Record::default()
+        };
         match self.recorder.record(written).await {
             // The UNIQUE index settles a race the in-memory check could not see.
             Err(StoreError::Conflict) => return Err(CodeError::InUse.into()),
-            other => other?,
+            other => recorded(state, other)?,
         }
         let id = record.user.id.clone();
         state.put_user(record);
         state.users.get(&id).map(|r| UserView::of(state, r)).ok_or(AppError::UserNotFound)
     }
+}
+
+/// A failed write of a home may follow one that memory had counted ahead
+/// (the store then refuses the home's writes, `OutOfStep`): the home's
+/// counts are read back before its next use.
+fn recorded(state: &mut HomeState, written: Result<(), StoreError>) -> Result<(), AppError> {
+    written.inspect_err(|_| state.stale = true).map_err(AppError::from)
 }
 
 /// Parses the owner's description of a user, in the order the form shows the

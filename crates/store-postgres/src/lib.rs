@@ -18,9 +18,9 @@ use jiff::Timestamp;
 use keyward_core::{ActivityEntry, sign_in};
 use keyward_store::columns::{HomeColumns, LockColumns, micros};
 use keyward_store::{
-    ActivityFilter, ActivityPage, ActivityStore, BoxFuture, Digest, HomeRecord, HomeStore, InviteRecord, LockRecord,
-    MetaStore, OwnerRecord, OwnerStore, Pending, Record, SessionRecord, SignInFailures, Snapshot, StoreResult,
-    TokenRecord, TokenStore,
+    ActivityFilter, ActivityPage, ActivityStore, BoxFuture, Digest, HomeCounts, HomeRecord, HomeStore, InviteRecord,
+    LockRecord, MetaStore, OwnerRecord, OwnerStore, Pending, Record, SessionRecord, SignInFailures, Snapshot,
+    StoreResult, TokenRecord, TokenStore,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
@@ -170,6 +170,17 @@ impl HomeStore for PostgresStore {
             execute(&c, "DELETE FROM locks WHERE id = $1 AND home_id = $2", &[&lock_id, &home_id]).await?;
             execute(&c, "DELETE FROM lockouts WHERE home_id = $1 AND device = $2", &[&home_id, &lock_id]).await?;
             Ok(())
+        }))
+    }
+
+    fn resync_home(&self, home_id: String) -> BoxFuture<'_, StoreResult<HomeCounts>> {
+        let quarantine = self.writer.quarantine.clone();
+        Box::pin(self.writer.write(move |c| async move {
+            let counts = reads::home_counts(&c, &home_id).await?;
+            // Nothing of this home can be queued while the hub reads it back
+            // (it holds the home's lock), so its records may come again.
+            quarantine.release(&home_id);
+            Ok(counts)
         }))
     }
 

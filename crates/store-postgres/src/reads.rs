@@ -8,8 +8,8 @@ use keyward_store::columns::{
     HomeColumns, LockColumns, OwnerColumns, StoredActivity, TokenColumns, UserColumns, instant, lockout_record, micros,
 };
 use keyward_store::{
-    ActivityFilter, ActivityPage, Digest, OwnerRecord, SessionRecord, SignInFailures, Snapshot, StoreError,
-    StoreResult, TokenRecord,
+    ActivityFilter, ActivityPage, Digest, HomeCounts, OwnerRecord, SessionRecord, SignInFailures, Snapshot, StoreError,
+    StoreResult, StoredUses, TokenRecord,
 };
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, Row};
@@ -265,6 +265,37 @@ pub async fn login_failures(client: &Client, keys: &[String]) -> StoreResult<Vec
         by_key.insert(col::<String>(r, 0)?, failures);
     }
     Ok(keys.iter().map(|k| by_key.get(k).copied()).collect())
+}
+
+/// A home's stored counts (see `HomeStore::resync_home`).
+pub async fn home_counts(client: &Client, home_id: &str) -> StoreResult<HomeCounts> {
+    let uses = rows(
+        client,
+        "SELECT user_uses.user_id, user_uses.uses, user_uses.last_used_at
+         FROM user_uses JOIN users ON users.id = user_uses.user_id WHERE users.home_id = $1",
+        &[&home_id],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let uses: i64 = col(r, 1)?;
+        let last_used: Option<i64> = col(r, 2)?;
+        Ok(StoredUses {
+            user_id: col(r, 0)?,
+            uses: u32::try_from(uses).map_err(|_| StoreError::Corrupt("a use count is out of range"))?,
+            last_used: last_used.map(instant).transpose()?,
+        })
+    })
+    .collect::<StoreResult<_>>()?;
+    let lockouts = rows(client, "SELECT device, failures, locked_until FROM lockouts WHERE home_id = $1", &[&home_id])
+        .await?
+        .iter()
+        .map(|r| {
+            let failures: Vec<i64> = col(r, 1)?;
+            lockout_record(home_id.to_owned(), col(r, 0)?, &failures, col(r, 2)?)
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok(HomeCounts { uses, lockouts })
 }
 
 pub async fn device_owner(client: &Client, device: &Digest, since: Timestamp) -> StoreResult<Option<String>> {

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use keyward_core::{ActivityEntry, UseCount};
 use keyward_store::columns::{ActivityColumns, UserColumns, lockout_columns, micros};
-use keyward_store::{BoxFuture, LockoutRecord, Pending, Record, Reply, StoreError, StoreResult, UserChange};
+use keyward_store::{
+    BoxFuture, LockoutRecord, Pending, Quarantine, Record, Reply, StoreError, StoreResult, UserChange,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
@@ -76,9 +78,12 @@ enum Job {
 }
 
 impl Job {
-    fn fail(self, error: &StoreError) {
+    fn fail(self, error: &StoreError, quarantine: &Quarantine) {
         match self {
-            Self::Record(_, reply) => reply.send(Err(failed(error))),
+            Self::Record(record, reply) => {
+                quarantine.failed(&record);
+                reply.send(Err(failed(error)));
+            }
             Self::Operation(op) => op.fail(failed(error)),
             Self::Stop => {}
         }
@@ -104,6 +109,8 @@ fn failed(error: &StoreError) -> StoreError {
 #[derive(Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::UnboundedSender<Job>,
+    /// Homes whose records wait for a resync (see `Quarantine`).
+    pub quarantine: Arc<Quarantine>,
 }
 
 impl Writer {
@@ -221,11 +228,13 @@ impl Connection {
 pub(crate) async fn spawn(config: Config, serving: bool) -> StoreResult<(Writer, JoinHandle<()>)> {
     let client = Some(Connection::open(&config, serving).await?);
     let (jobs, inbox) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(Connection { config, serving, client, statements: None }, inbox));
-    Ok((Writer { jobs }, task))
+    let quarantine = Arc::new(Quarantine::default());
+    let connection = Connection { config, serving, client, statements: None };
+    let task = tokio::spawn(run(connection, inbox, quarantine.clone()));
+    Ok((Writer { jobs, quarantine }, task))
 }
 
-async fn run(mut connection: Connection, mut inbox: mpsc::UnboundedReceiver<Job>) {
+async fn run(mut connection: Connection, mut inbox: mpsc::UnboundedReceiver<Job>, quarantine: Arc<Quarantine>) {
     let mut stopping = false;
     while !stopping && let Some(first) = inbox.recv().await {
         let mut batch = vec![first];
@@ -244,41 +253,51 @@ async fn run(mut connection: Connection, mut inbox: mpsc::UnboundedReceiver<Job>
             continue;
         }
         match connection.ready().await {
-            Ok((client, statements)) => commit_batch(client, statements, batch).await,
+            Ok((client, statements)) => commit_batch(client, statements, batch, &quarantine).await,
             Err(e) => {
                 // Each caller logs its failure at the edge.
                 for job in batch {
-                    job.fail(&e);
+                    job.fail(&e, &quarantine);
                 }
             }
         }
     }
 }
 
-async fn commit_batch(client: &Arc<Client>, statements: &Statements, batch: Vec<Job>) {
+async fn commit_batch(client: &Arc<Client>, statements: &Statements, batch: Vec<Job>, quarantine: &Arc<Quarantine>) {
     let mut finishers: Vec<Finish> = Vec::with_capacity(batch.len());
     let mut run: Vec<(Box<Record>, Reply<Vec<ActivityEntry>>)> = Vec::new();
     let mut failure: Option<StoreError> = client.batch_execute("BEGIN").await.map_err(pg_error).err();
     for job in batch {
         if let Some(e) = &failure {
-            job.fail(e);
+            job.fail(e, quarantine);
             continue;
         }
+        let job = match job {
+            Job::Record(record, reply) => match quarantine.admit(&record) {
+                Ok(()) => Job::Record(record, reply),
+                Err(refused) => {
+                    reply.send(Err(refused));
+                    continue;
+                }
+            },
+            job => job,
+        };
         match job {
             Job::Record(record, reply) if record.user.is_none() => run.push((record, reply)),
             job => {
                 // Earlier access records first: the order of writes is kept.
-                failure = write_run(client, statements, &mut run, &mut finishers).await.err();
+                failure = write_run(client, statements, &mut run, &mut finishers, quarantine).await.err();
                 if let Some(e) = &failure {
-                    job.fail(e);
+                    job.fail(e, quarantine);
                     continue;
                 }
-                failure = in_savepoint(client, job, statements, &mut finishers).await.err();
+                failure = in_savepoint(client, job, statements, &mut finishers, quarantine).await.err();
             }
         }
     }
     if failure.is_none() {
-        failure = write_run(client, statements, &mut run, &mut finishers).await.err();
+        failure = write_run(client, statements, &mut run, &mut finishers, quarantine).await.err();
     }
     let committed = match failure {
         None => client.batch_execute("COMMIT").await.map_err(pg_error),
@@ -299,18 +318,32 @@ async fn in_savepoint(
     job: Job,
     statements: &Statements,
     finishers: &mut Vec<Finish>,
+    quarantine: &Arc<Quarantine>,
 ) -> StoreResult<()> {
     client.batch_execute("SAVEPOINT job").await.map_err(pg_error)?;
     let ok = match job {
         Job::Record(record, reply) => {
             let outcome = write_record(client, statements, &record).await;
             let ok = outcome.is_ok();
+            if !ok {
+                // Later records of the home in this batch must see it.
+                quarantine.failed(&record);
+            }
+            let quarantine = quarantine.clone();
             finishers.push(Box::new(move |committed| {
-                reply.send(match (committed, outcome) {
+                let result = match (committed, outcome) {
                     (Ok(()), Ok(())) => Ok(record.entries),
                     (Ok(()), Err(e)) | (Err(_), Err(e)) => Err(e),
                     (Err(e), Ok(())) => Err(failed(e)),
-                })
+                };
+                if result.is_err() {
+                    quarantine.failed(&Record {
+                        home_id: record.home_id,
+                        applied_ahead: record.applied_ahead,
+                        ..Record::default()
+                    });
+                }
+                reply.send(result)
             }));
             ok
         }
@@ -332,13 +365,21 @@ async fn write_run(
     statements: &Statements,
     run: &mut Vec<(Box<Record>, Reply<Vec<ActivityEntry>>)>,
     finishers: &mut Vec<Finish>,
+    quarantine: &Arc<Quarantine>,
 ) -> StoreResult<()> {
     if run.is_empty() {
         return Ok(());
     }
     let written = write_bulk(client, statements, run.iter().map(|(record, _)| record.as_ref())).await;
     for (record, reply) in run.drain(..) {
-        finishers.push(Box::new(move |committed| reply.send(committed.map(|()| record.entries).map_err(failed))));
+        let quarantine = quarantine.clone();
+        finishers.push(Box::new(move |committed| match committed {
+            Ok(()) => reply.send(Ok(record.entries)),
+            Err(e) => {
+                quarantine.failed(&record);
+                reply.send(Err(failed(e)));
+            }
+        }));
     }
     written
 }

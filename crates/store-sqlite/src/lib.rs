@@ -16,9 +16,9 @@ use jiff::Timestamp;
 use keyward_core::ActivityEntry;
 use keyward_store::columns::micros;
 use keyward_store::{
-    ActivityFilter, ActivityPage, ActivityStore, BoxFuture, Digest, HomeRecord, HomeStore, InviteRecord, LockRecord,
-    MetaStore, OwnerRecord, OwnerStore, Pending, Record, SessionRecord, SignInFailures, Snapshot, StoreError,
-    StoreResult, TokenRecord, TokenStore,
+    ActivityFilter, ActivityPage, ActivityStore, BoxFuture, Digest, HomeCounts, HomeRecord, HomeStore, InviteRecord,
+    LockRecord, MetaStore, OwnerRecord, OwnerStore, Pending, Quarantine, Record, SessionRecord, SignInFailures,
+    Snapshot, StoreError, StoreResult, TokenRecord, TokenStore,
 };
 use rusqlite::Connection;
 
@@ -31,6 +31,7 @@ pub const DATABASE_FILE: &str = "keyward.db";
 pub struct SqliteStore {
     db: Arc<Db>,
     writer: Writer,
+    quarantine: Arc<Quarantine>,
 }
 
 /// Stops the writer once everything queued is committed.
@@ -59,7 +60,7 @@ pub struct Opened {
 pub fn open(path: &Path, create: bool) -> StoreResult<Opened> {
     let (db, connection, created) = Db::open(path, create)?;
     let (writer, threads) = Writer::spawn(connection)?;
-    let store = SqliteStore { db: Arc::new(db), writer: writer.clone() };
+    let store = SqliteStore { db: Arc::new(db), writer: writer.clone(), quarantine: Arc::default() };
     Ok(Opened { store, handle: SqliteHandle { writer, threads }, created })
 }
 
@@ -107,11 +108,41 @@ impl HomeStore for SqliteStore {
     }
 
     fn record(&self, record: Record) -> Pending<Vec<ActivityEntry>> {
-        self.writer.submit(move |conn| {
-            statements::record(conn, &record)?;
-            // Handed back after the commit, for live views: no copy on the
-            // access path.
-            Ok(record.entries)
+        // What the failure hook needs, taken only when it can matter.
+        let ahead = record.applied_ahead.then(|| Record {
+            home_id: record.home_id.clone(),
+            applied_ahead: true,
+            ..Record::default()
+        });
+        let (quarantine, on_failure) = (self.quarantine.clone(), self.quarantine.clone());
+        self.writer.submit_observed(
+            move |conn| {
+                quarantine.admit(&record)?;
+                if let Err(e) = statements::record(conn, &record) {
+                    // Later records of the home in this same batch must see it.
+                    quarantine.failed(&record);
+                    return Err(e);
+                }
+                // Handed back after the commit, for live views: no copy on the
+                // access path.
+                Ok(record.entries)
+            },
+            move || {
+                if let Some(ahead) = ahead {
+                    on_failure.failed(&ahead);
+                }
+            },
+        )
+    }
+
+    fn resync_home(&self, home_id: String) -> BoxFuture<'_, StoreResult<HomeCounts>> {
+        let quarantine = self.quarantine.clone();
+        self.write(move |conn| {
+            let counts = statements::home_counts(conn, &home_id)?;
+            // Nothing of this home can be queued while the hub reads it back
+            // (it holds the home's lock), so its records may come again.
+            quarantine.release(&home_id);
+            Ok(counts)
         })
     }
 }

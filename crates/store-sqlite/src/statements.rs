@@ -5,12 +5,12 @@ use std::collections::HashMap;
 
 use keyward_core::{ActivityEntry, UseCount};
 use keyward_store::columns::{
-    ActivityColumns, HomeColumns, LockColumns, StoredActivity, TokenColumns, UserColumns, lockout_columns,
+    ActivityColumns, HomeColumns, LockColumns, StoredActivity, TokenColumns, UserColumns, instant, lockout_columns,
     lockout_record, micros,
 };
 use keyward_store::{
-    ActivityFilter, ActivityPage, Digest, HomeRecord, LockRecord, LockoutRecord, Record, Snapshot, StoreResult,
-    TokenRecord, UserChange, UserRecord,
+    ActivityFilter, ActivityPage, Digest, HomeCounts, HomeRecord, LockRecord, LockoutRecord, Record, Snapshot,
+    StoreError, StoreResult, StoredUses, TokenRecord, UserChange, UserRecord,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -85,6 +85,39 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
         })
         .collect::<StoreResult<_>>()?;
     Ok(Snapshot { homes, locks, users, lockouts })
+}
+
+/// A home's stored counts (see `HomeStore::resync_home`).
+pub fn home_counts(conn: &Connection, home_id: &str) -> StoreResult<HomeCounts> {
+    let uses = conn
+        .prepare_cached(
+            "SELECT user_uses.user_id, user_uses.uses, user_uses.last_used_at
+             FROM user_uses JOIN users ON users.id = user_uses.user_id WHERE users.home_id = ?1",
+        )
+        .sql()?
+        .query_map([home_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?)))
+        .sql()?
+        .map(|r| {
+            let (user_id, uses, last_used) = r.sql()?;
+            Ok(StoredUses {
+                user_id,
+                uses: u32::try_from(uses).map_err(|_| StoreError::Corrupt("a use count is out of range"))?,
+                last_used: last_used.map(instant).transpose()?,
+            })
+        })
+        .collect::<StoreResult<_>>()?;
+    let lockouts = conn
+        .prepare_cached("SELECT device, failures, locked_until FROM lockouts WHERE home_id = ?1")
+        .sql()?
+        .query_map([home_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))
+        .sql()?
+        .map(|r| {
+            let (device, failures, locked_until) = r.sql()?;
+            let failures: Vec<i64> = failures.split(',').filter_map(|t| t.parse().ok()).collect();
+            lockout_record(home_id.to_owned(), device, &failures, locked_until)
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok(HomeCounts { uses, lockouts })
 }
 
 fn home_columns(r: &Row<'_>) -> rusqlite::Result<HomeColumns> {

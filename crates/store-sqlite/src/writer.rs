@@ -117,6 +117,17 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit_observed(f, || ())
+    }
+
+    /// As [`Writer::submit`]; `on_failure` runs on the writer when the write
+    /// fails (itself, or its batch's commit), before the next batch begins.
+    pub fn submit_observed<T, F, O>(&self, f: F, on_failure: O) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        O: FnOnce() + Send + 'static,
+    {
         let (reply, pending) = Pending::new();
         let work: Work = Box::new(move |conn: Option<&Connection>| {
             let outcome = match conn {
@@ -129,6 +140,9 @@ impl Writer {
                     (Err(_), Ok(_)) => Err(StoreError::Corrupt("the batch holding this write failed to commit")),
                     (Err(_), Err(e)) => Err(e),
                 };
+                if result.is_err() {
+                    on_failure();
+                }
                 reply.send(result);
             })
         });

@@ -23,6 +23,10 @@ pub enum StoreError {
     /// A UNIQUE constraint refused the write: the key is taken.
     #[error("a row with this key already exists")]
     Conflict,
+    /// An earlier write of this home failed after the hub counted it; the
+    /// home's records wait until its counts are read back (see `Quarantine`).
+    #[error("an earlier write of this home failed; its counts are being read back")]
+    OutOfStep,
 }
 
 impl StoreError {

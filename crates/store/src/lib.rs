@@ -9,12 +9,14 @@
 pub mod columns;
 mod error;
 mod pending;
+mod quarantine;
 mod records;
 mod store;
 mod vault;
 
 pub use error::{StoreError, StoreResult};
 pub use pending::{BoxFuture, Pending, Reply};
+pub use quarantine::Quarantine;
 pub use records::*;
 pub use store::{ActivityStore, HomeStore, MetaStore, OwnerStore, Store, TokenStore};
 pub use vault::{Vault, VaultError};

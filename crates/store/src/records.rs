@@ -94,10 +94,32 @@ pub enum UserChange {
 /// user.
 #[derive(Debug, Default)]
 pub struct Record {
+    /// The home the record belongs to.
+    pub home_id: String,
+    /// True when the hub's memory already holds this record's counts (an
+    /// access attempt): its failure then puts the home in [`crate::Quarantine`].
+    pub applied_ahead: bool,
     pub entries: Vec<ActivityEntry>,
     pub lockouts: Vec<LockoutRecord>,
     pub uses: Option<UseCount>,
     pub user: Option<UserChange>,
+}
+
+/// A home's counts as stored: each user's uses and last use, and the
+/// lockout counts (the home's own under [`LockoutRecord::HOME`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HomeCounts {
+    pub uses: Vec<StoredUses>,
+    pub lockouts: Vec<LockoutRecord>,
+}
+
+/// A user's stored use count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUses {
+    pub user_id: String,
+    pub uses: u32,
+    /// Unknown for uses counted before keyward kept it.
+    pub last_used: Option<Timestamp>,
 }
 
 /// Everything the hub keeps in memory, read once at start.

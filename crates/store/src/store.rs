@@ -11,8 +11,8 @@ use keyward_core::ActivityEntry;
 use crate::StoreResult;
 use crate::pending::{BoxFuture, Pending};
 use crate::records::{
-    ActivityFilter, ActivityPage, Digest, HomeRecord, InviteRecord, LockRecord, OwnerRecord, Record, SessionRecord,
-    SignInFailures, Snapshot, TokenRecord,
+    ActivityFilter, ActivityPage, Digest, HomeCounts, HomeRecord, InviteRecord, LockRecord, OwnerRecord, Record,
+    SessionRecord, SignInFailures, Snapshot, TokenRecord,
 };
 
 /// Homes, their locks and users, and the one recording path.
@@ -37,6 +37,12 @@ pub trait HomeStore: Send + Sync {
     /// record's entries handed back (for live views). When the record's
     /// user change is refused (`Conflict`), nothing of the record is written.
     fn record(&self, record: Record) -> Pending<Vec<ActivityEntry>>;
+
+    /// Reads a home's counts back, in order with every write queued before
+    /// (they have all been answered when this is), and admits the home's
+    /// records again (see [`crate::Quarantine`]). Users who were never used
+    /// have no entry in `uses`.
+    fn resync_home(&self, home_id: String) -> BoxFuture<'_, StoreResult<HomeCounts>>;
 }
 
 pub trait ActivityStore: Send + Sync {

@@ -380,18 +380,7 @@ async fn a_failed_write_is_an_error_logged_once_and_the_hub_carries_on(backend: 
     let front = f.admin.create_lock(&f.home, "Front door").await;
     f.admin.create_user(&f.home, json!({"name": "Walker", "code": "73914682", "locks": "all"})).await;
     // The database refuses every new activity entry, as a full disk would.
-    let (refuse, allow) = match backend {
-        Backend::Sqlite => (
-            "CREATE TRIGGER refuse BEFORE INSERT ON activity BEGIN SELECT RAISE(ABORT, 'no space left (test)'); END;",
-            "DROP TRIGGER refuse;",
-        ),
-        Backend::Postgres => (
-            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN RAISE EXCEPTION 'no space left (test)'; END $$;
-             CREATE TRIGGER refuse BEFORE INSERT ON activity FOR EACH STATEMENT EXECUTE FUNCTION refuse();",
-            "DROP TRIGGER refuse ON activity; DROP FUNCTION refuse();",
-        ),
-    };
+    let (refuse, allow) = refusing_activity_writes(backend);
     f.place.execute(refuse);
     let device = f.token("device", None);
     let client = reqwest::Client::new();
@@ -417,6 +406,57 @@ async fn a_failed_write_is_an_error_logged_once_and_the_hub_carries_on(backend: 
     assert_eq!(granted["granted"], true, "the hub carries on once the database takes writes again");
     let log = f.admin.get(&f.path("/activity?outcome=granted")).await.expect(200);
     assert_eq!(log["items"].as_array().map(Vec::len), Some(1), "only the acknowledged attempt is in the log");
+}
+
+/// SQL that makes the database refuse every new activity entry (as a full
+/// disk would), and SQL that lets it take them again.
+fn refusing_activity_writes(backend: Backend) -> (&'static str, &'static str) {
+    match backend {
+        Backend::Sqlite => (
+            "CREATE TRIGGER refuse BEFORE INSERT ON activity BEGIN SELECT RAISE(ABORT, 'no space left (test)'); END;",
+            "DROP TRIGGER refuse;",
+        ),
+        Backend::Postgres => (
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'no space left (test)'; END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON activity FOR EACH STATEMENT EXECUTE FUNCTION refuse();",
+            "DROP TRIGGER refuse ON activity; DROP FUNCTION refuse();",
+        ),
+    }
+}
+
+async fn a_failed_write_leaves_the_counts_as_they_were(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    let walker = f.admin.create_user(&f.home, json!({"name": "Walker", "code": "4719", "locks": "all"})).await;
+    let device = f.token("device", None);
+    let uses = || async { f.admin.get(&f.path(&format!("/users/{walker}"))).await.expect(200)["uses"].clone() };
+    let (refuse, allow) = refusing_activity_writes(backend);
+    f.place.execute(refuse);
+    // A grant and two wrong codes, none of which could be written: each is
+    // answered with an error, and none may be counted.
+    for code in ["4719", "1000", "1001", "4719"] {
+        let answer = device.access(&f.home, code, &front, "unlock").await;
+        assert_eq!(answer.status.as_u16(), 500, "{code}: {}", answer.text);
+    }
+    assert_eq!(uses().await, 0, "no use was counted");
+    f.place.execute(allow);
+
+    // Two wrong codes now are the device's first two: the third would lock
+    // it, so the right code still opens.
+    for code in ["1002", "1003"] {
+        assert_eq!(device.access(&f.home, code, &front, "unlock").await.expect(200)["granted"], false);
+    }
+    assert_eq!(device.access(&f.home, "4719", &front, "unlock").await.expect(200)["granted"], true);
+    assert_eq!(uses().await, 1);
+    // And the store agrees with memory.
+    let Fixture { place, server, .. } = f;
+    drop(server);
+    let server = place.start();
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    let stored = admin.get(&format!("/api/v1/homes/{home}/users/{walker}")).await.expect(200);
+    assert_eq!(stored["uses"], 1);
 }
 
 fn device_secret(api: &Api) -> String {
@@ -639,6 +679,7 @@ on_both_backends!(
     every_command_reads_the_same_configuration,
     every_request_has_an_id_in_its_answer_and_its_log_lines,
     a_failed_write_is_an_error_logged_once_and_the_hub_carries_on,
+    a_failed_write_leaves_the_counts_as_they_were,
     data_files_are_private_whatever_the_directory_mode,
     an_emptied_database_beside_its_key_is_refused,
     a_damaged_stored_code_is_reported_and_the_home_keeps_working,

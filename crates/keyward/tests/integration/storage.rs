@@ -254,6 +254,46 @@ async fn deleting_a_lock_clears_its_place_in_lists_and_its_lockout(backend: Back
     s.close().await;
 }
 
+async fn a_failed_record_held_in_memory_stops_its_home_until_resynced(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    store.put_home(home("h1")).await.expect("home");
+    store.put_home(home("h2")).await.expect("home");
+    store.record(put(user("u1", "h1", 1, LockAccess::All), vec![])).committed().await.expect("user");
+    let counted = |id: &str, home: &str, uses: u32| Record {
+        home_id: home.into(),
+        applied_ahead: true,
+        entries: vec![entry(id, home, i64::from(uses))],
+        uses: (home == "h1").then(|| UseCount { user_id: "u1".into(), uses, last_used: at(i64::from(uses)) }),
+        ..Record::default()
+    };
+    store.record(counted("a1", "h1", 1)).committed().await.expect("recorded");
+    // A lockout row of no home: this record fails, and so does every later
+    // record of its home, even one that would have succeeded…
+    let no_home = LockoutRecord {
+        home_id: "gone".into(),
+        device: "front".into(),
+        state: LockoutState { failures: vec![at(1)], locked_until: None },
+    };
+    let failing = store.record(Record { lockouts: vec![no_home.clone()], ..counted("a2", "h1", 2) });
+    let after = store.record(counted("a3", "h1", 3));
+    assert!(failing.committed().await.is_err());
+    // (On PostgreSQL a failed batch fails whole; either way it is not written.)
+    assert!(after.committed().await.is_err());
+    store.record(counted("b1", "h2", 1)).committed().await.expect("other homes go on");
+    assert!(matches!(store.record(counted("a4", "h1", 4)).committed().await, Err(StoreError::OutOfStep)));
+    // …until the home's counts are read back: exactly what was committed.
+    let counts = store.resync_home("h1".into()).await.expect("resync");
+    assert_eq!(counts.uses.iter().map(|u| (u.user_id.as_str(), u.uses)).collect::<Vec<_>>(), [("u1", 1)]);
+    store.record(counted("a5", "h1", 2)).committed().await.expect("admitted again");
+    // A failed record that memory did not hold stops nothing.
+    let plain = Record { home_id: "h1".into(), lockouts: vec![no_home], ..Record::default() };
+    assert!(store.record(plain).committed().await.is_err());
+    store.record(counted("a6", "h1", 3)).committed().await.expect("still admitted");
+    s.close().await;
+}
+
 async fn concurrent_records_commit_in_the_order_they_were_queued(backend: Backend) {
     let place = Place::new(backend);
     let s = open(&place, true).await.expect("open");
@@ -264,6 +304,8 @@ async fn concurrent_records_commit_in_the_order_they_were_queued(backend: Backen
         .map(|i| {
             let lockout = LockoutState { failures: vec![at(i64::from(i))], locked_until: None };
             store.record(Record {
+                home_id: "h1".into(),
+                applied_ahead: true,
                 entries: vec![entry(&format!("e{i:03}"), "h1", i64::from(i))],
                 uses: Some(UseCount { user_id: "u1".into(), uses: i + 1, last_used: at(i64::from(i)) }),
                 lockouts: vec![LockoutRecord { home_id: "h1".into(), device: "front".into(), state: lockout }],
@@ -493,6 +535,7 @@ on_both_backends!(
     a_taken_code_refuses_the_whole_record,
     deleting_a_lock_clears_its_place_in_lists_and_its_lockout,
     concurrent_records_commit_in_the_order_they_were_queued,
+    a_failed_record_held_in_memory_stops_its_home_until_resynced,
     activity_pages_and_filters,
     tokens_are_found_by_digest_until_revoked,
     owners_sessions_throttling_setup_codes_and_invitations,
