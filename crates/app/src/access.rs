@@ -170,7 +170,7 @@ impl Access {
         let decision = match subject {
             PreviewSubject::Code(code) => decide(tz, &directory, code, target, at, lockout),
             PreviewSubject::User(user_id) => {
-                let record = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
+                let record = state.users.get(user_id).ok_or(AppError::UnknownUser)?;
                 evaluate_user(tz, &record.user, target, at, lockout)
             }
         };

@@ -34,20 +34,34 @@ pub struct ActivityPage {
 
 /// Why an activity query was refused.
 #[derive(Debug, Clone, Copy)]
-pub struct QueryError(pub &'static str);
+pub enum QueryError {
+    /// Not of the documented form.
+    Invalid(&'static str),
+    /// A cursor this server did not give for this home.
+    Cursor,
+}
+
+impl QueryError {
+    pub fn message(&self) -> &'static str {
+        match self {
+            Self::Invalid(message) => message,
+            Self::Cursor => "cursor is not one this server gave for this home",
+        }
+    }
+}
 
 impl ActivityQuery {
     fn filter(self, home_id: &str, vault: &Vault) -> Result<ActivityFilter, QueryError> {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         let limit = u32::try_from(limit).ok().filter(|l| (1..=MAX_PAGE).contains(&i64::from(*l)));
-        let limit = limit.ok_or(QueryError("limit must be 1 to 500"))?;
+        let limit = limit.ok_or(QueryError::Invalid("limit must be 1 to 500"))?;
         let outcome = match self.outcome.as_deref() {
             None => None,
-            Some(text) => Some(Outcome::parse(text).ok_or(QueryError("outcome must be granted or denied"))?),
+            Some(text) => Some(Outcome::parse(text).ok_or(QueryError::Invalid("outcome must be granted or denied"))?),
         };
         let before = match &self.cursor {
             None => None,
-            Some(c) => Some(vault.open_cursor(home_id, c).ok_or(QueryError("cursor is not one this server gave"))?),
+            Some(c) => Some(vault.open_cursor(home_id, c).ok_or(QueryError::Cursor)?),
         };
         Ok(ActivityFilter {
             home_id: home_id.to_owned(),

@@ -14,6 +14,9 @@ pub enum AppError {
     LockNotFound,
     #[error("no device with this id in this home (a lock id, or \"panel\")")]
     DeviceNotFound,
+    /// A user named in a request (not in its path) that the home does not have.
+    #[error("no user with this id in this home")]
+    UnknownUser,
     #[error("this action does not fit this device: locks unlock; the panel disarms, arms away or arms stay")]
     ActionInvalid,
     #[error("every lock in `locks` must be a lock of this home, or `locks` must be \"all\"")]

@@ -203,7 +203,8 @@ impl Users {
         let code = match (patch.code, user.kind != was.kind) {
             (Some(code), _) => self.seal_new_code(&mut state, &user, &code)?,
             (None, true) => {
-                let digits = self.vault.unseal(home_id, user_id, &current.code.sealed).map_err(StoreError::from)?;
+                let digits =
+                    self.vault.unseal(home_id, user_id, &current.code.sealed).map_err(|_| AppError::CodeDamaged)?;
                 self.seal_new_code(&mut state, &user, &digits)?
             }
             (None, false) => current.code.clone(),

@@ -35,8 +35,11 @@ impl CodePolicy {
 
     pub fn new(min_length: i64, max_length: i64, reject_weak: bool) -> Result<Self, PolicyError> {
         let range = i64::from(Self::SHORTEST)..=i64::from(Self::LONGEST);
-        if !range.contains(&min_length) || !range.contains(&max_length) || min_length > max_length {
+        if !range.contains(&min_length) || !range.contains(&max_length) {
             return Err(PolicyError::CodeLengths);
+        }
+        if min_length > max_length {
+            return Err(PolicyError::CodeLengthOrder);
         }
         // In range 4..=8, so the casts cannot truncate.
         Ok(Self { min_length: min_length as u8, max_length: max_length as u8, reject_weak })
@@ -58,8 +61,12 @@ impl CodePolicy {
 /// Why a code was refused. The messages never contain a code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodeError {
-    #[error("a code must be {min} to {max} digits")]
-    Invalid { min: u8, max: u8 },
+    /// Not 4 to 8 digits: no home takes it.
+    #[error("a code is 4 to 8 digits")]
+    Invalid,
+    /// Digits, but not of a length this home's policy takes.
+    #[error("a code in this home must be {min} to {max} digits")]
+    Length { min: u8, max: u8 },
     #[error("this code is too easy to guess: repeated digits, a run up or down, or one of the most common PINs")]
     TooWeak,
     #[error("this code is already used by someone in this home")]
@@ -86,11 +93,12 @@ impl Code {
     /// code that is being given to a user.
     pub fn parse(candidate: &str, policy: &CodePolicy) -> Result<Self, CodeError> {
         let len = candidate.len();
-        let well_formed = candidate.bytes().all(|b| b.is_ascii_digit())
-            && len >= usize::from(policy.min_length)
-            && len <= usize::from(policy.max_length);
-        if !well_formed {
-            return Err(CodeError::Invalid { min: policy.min_length, max: policy.max_length });
+        let digits = candidate.bytes().all(|b| b.is_ascii_digit());
+        if !digits || len < usize::from(CodePolicy::SHORTEST) || len > usize::from(CodePolicy::LONGEST) {
+            return Err(CodeError::Invalid);
+        }
+        if len < usize::from(policy.min_length) || len > usize::from(policy.max_length) {
+            return Err(CodeError::Length { min: policy.min_length, max: policy.max_length });
         }
         Ok(Self(Zeroizing::new(candidate.to_owned())))
     }
@@ -224,7 +232,7 @@ mod tests {
 
     #[test]
     fn format_rules() {
-        let invalid = Err(CodeError::Invalid { min: 4, max: 8 });
+        let invalid = Err(CodeError::Invalid);
         for bad in ["", "123", "123456789", "12a4", " 4719", "4719 ", "٤٧١٩", "-4719", "+4719"] {
             assert_eq!(check(bad, UserKind::Standard, &[]), invalid, "{bad:?}");
         }
@@ -235,12 +243,14 @@ mod tests {
     #[test]
     fn policy_lengths_are_respected() {
         let policy = CodePolicy::new(6, 6, true).expect("valid policy");
-        assert!(Code::parse("47193", &policy).is_err());
+        let length = Err(CodeError::Length { min: 6, max: 6 });
+        assert_eq!(Code::parse("47193", &policy).map(|_| ()), length);
         assert!(Code::parse("471935", &policy).is_ok());
-        assert!(Code::parse("4719352", &policy).is_err());
+        assert_eq!(Code::parse("4719352", &policy).map(|_| ()), length);
+        assert_eq!(Code::parse("123456789", &policy).map(|_| ()), Err(CodeError::Invalid), "no home takes nine");
         assert_eq!(CodePolicy::new(3, 8, true), Err(PolicyError::CodeLengths));
         assert_eq!(CodePolicy::new(4, 9, true), Err(PolicyError::CodeLengths));
-        assert_eq!(CodePolicy::new(7, 6, true), Err(PolicyError::CodeLengths));
+        assert_eq!(CodePolicy::new(7, 6, true), Err(PolicyError::CodeLengthOrder));
     }
 
     #[test]

@@ -24,8 +24,21 @@ impl ZoneName {
             return Err(TimeZoneError);
         }
         let tz = TimeZone::get(name).map_err(|_| TimeZoneError)?;
-        let canonical = tz.iana_name().unwrap_or(name).to_owned();
-        Ok(Self { name: canonical, tz })
+        // Exactly as the database spells it: one name, one zone, as listed
+        // by [`ZoneName::all`] (the lookup itself ignores case).
+        if tz.iana_name() != Some(name) {
+            return Err(TimeZoneError);
+        }
+        Ok(Self { name: name.to_owned(), tz })
+    }
+
+    /// Every name [`ZoneName::parse`] takes, sorted.
+    pub fn all() -> Vec<String> {
+        let mut names: Vec<String> =
+            jiff::tz::db().available().map(|n| n.to_string()).filter(|n| Self::parse(n).is_ok()).collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     pub fn utc() -> Self {
@@ -55,8 +68,11 @@ impl PartialEq for ZoneName {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
-    #[error("code lengths must satisfy 4 <= min_length <= max_length <= 8")]
+    #[error("code lengths are 4 to 8")]
     CodeLengths,
+    /// In range, but the shortest is longer than the longest.
+    #[error("min_length must not be greater than max_length")]
+    CodeLengthOrder,
     #[error("max_attempts must be 1 to 255")]
     MaxAttempts,
     #[error("window_seconds must be 1 to 86400")]

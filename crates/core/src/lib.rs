@@ -12,6 +12,7 @@ pub mod activity;
 pub mod code;
 pub mod decide;
 pub mod home;
+pub mod instant;
 pub mod lockout;
 pub mod name;
 pub mod password;

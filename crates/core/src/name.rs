@@ -2,53 +2,91 @@
 
 use std::fmt;
 
-/// The longest name, in characters, after trimming.
+/// The longest name, in characters (spaces included).
 pub const MAX_NAME_CHARS: usize = 64;
-/// A bound on the untrimmed text, so that padding cannot smuggle in megabytes.
-const MAX_RAW_CHARS: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "a name must have 1 to {MAX_NAME_CHARS} characters (not counting spaces around it), at least one of them visible, \
-     and no control characters"
-)]
+#[error("a name must have 1 to {MAX_NAME_CHARS} characters, at least one of them visible, and no control characters")]
 pub struct NameError;
+
+/// Inclusive ranges of characters.
+type Ranges = &'static [(char, char)];
+
+/// Control characters, and the bidirectional embeddings, overrides and
+/// isolates, which can make a name in the log read as something else.
+const REFUSED: Ranges =
+    &[('\u{0}', '\u{1F}'), ('\u{7F}', '\u{9F}'), ('\u{202A}', '\u{202E}'), ('\u{2066}', '\u{2069}')];
+
+/// Unicode White_Space (what `char::is_whitespace` says).
+const WHITESPACE: Ranges = &[
+    ('\u{9}', '\u{D}'),
+    ('\u{20}', '\u{20}'),
+    ('\u{85}', '\u{85}'),
+    ('\u{A0}', '\u{A0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200A}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202F}', '\u{202F}'),
+    ('\u{205F}', '\u{205F}'),
+    ('\u{3000}', '\u{3000}'),
+];
 
 /// Characters that take no space on screen: zero-width spaces and joiners,
 /// direction marks, the byte order mark, soft hyphens, fillers, variation
 /// selectors and tags. A name made only of these (and spaces) shows nothing.
-fn invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
-        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{1D173}'..='\u{1D17A}'
-        | '\u{E0000}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
+const INVISIBLE: Ranges = &[
+    ('\u{AD}', '\u{AD}'),
+    ('\u{34F}', '\u{34F}'),
+    ('\u{61C}', '\u{61C}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0000}', '\u{E007F}'),
+    ('\u{E0100}', '\u{E01EF}'),
+];
+
+fn within(c: char, ranges: Ranges) -> bool {
+    ranges.iter().any(|(low, high)| (*low..=*high).contains(&c))
 }
 
-/// Control characters, and the bidirectional embeddings, overrides and
-/// isolates, which can make a name in the log read as something else.
-fn refused(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+fn visible(c: char) -> bool {
+    !within(c, REFUSED) && !within(c, WHITESPACE) && !within(c, INVISIBLE)
 }
 
-/// A name of 1–64 characters after trimming, with at least one visible
-/// character and no control characters. Any other Unicode text is allowed,
-/// and the text is kept exactly as given (surrounding spaces included): what
-/// the owner typed is what they get back.
+/// A name of 1–64 characters with at least one visible character and no
+/// control characters. Any other Unicode text is allowed, and the text is
+/// kept exactly as given (surrounding spaces included): what the owner typed
+/// is what they get back.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Name(String);
 
 impl Name {
     pub fn parse(raw: impl Into<String>) -> Result<Self, NameError> {
         let raw = raw.into();
-        let trimmed = raw.trim().chars().count();
-        if trimmed == 0 || trimmed > MAX_NAME_CHARS || raw.chars().count() > MAX_RAW_CHARS {
-            return Err(NameError);
-        }
-        if raw.chars().any(refused) || !raw.chars().any(|c| !c.is_whitespace() && !invisible(c)) {
+        if raw.chars().count() > MAX_NAME_CHARS || raw.chars().any(|c| within(c, REFUSED)) || !raw.chars().any(visible)
+        {
             return Err(NameError);
         }
         Ok(Self(raw))
+    }
+
+    /// The rule of [`Name::parse`] as a regular expression (with `maxLength`
+    /// 64 beside it), for the API's schema: no refused character, and at
+    /// least one visible one. It is written with `\uXXXX` escapes for the
+    /// Basic Multilingual Plane and literal characters beyond it, which
+    /// ECMAScript, Python and Rust read alike.
+    pub fn pattern() -> String {
+        let refused = class(&[REFUSED]);
+        let hidden = class(&[REFUSED, WHITESPACE, INVISIBLE]);
+        format!("^[^{refused}]*[^{hidden}][^{refused}]*$")
     }
 
     /// Wraps a name that was valid when it was stored. The rules may have
@@ -75,17 +113,73 @@ impl fmt::Display for Name {
     }
 }
 
+/// The members of a regex character class for these ranges.
+fn class(sets: &[Ranges]) -> String {
+    let one = |c: char| {
+        if u32::from(c) <= 0xFFFF { format!("\\u{:04X}", u32::from(c)) } else { c.to_string() }
+    };
+    let mut out = String::new();
+    for (low, high) in sets.iter().flat_map(|ranges| ranges.iter()) {
+        out.push_str(&one(*low));
+        if high != low {
+            out.push('-');
+            out.push_str(&one(*high));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn counts_characters_after_trimming_and_keeps_text_exactly() {
+    fn the_tables_say_what_the_standard_library_says() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(within(c, WHITESPACE), c.is_whitespace(), "{:X}", u32::from(c));
+            let control = within(c, REFUSED) && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+            assert_eq!(control, c.is_control(), "{:X}", u32::from(c));
+        }
+    }
+
+    #[test]
+    fn the_pattern_is_the_rule() {
+        let pattern = regex::Regex::new(&Name::pattern()).expect("a regex");
+        let rule = |text: &str| pattern.is_match(text) && text.chars().count() <= MAX_NAME_CHARS;
+        for text in [
+            "Dog walker",
+            "  Dog walker ",
+            "",
+            "   ",
+            "\u{200B}",
+            "\u{E0020}\u{E0041}",
+            "Dog\nwalker",
+            "\u{202E}x",
+            "x\u{2067}",
+            "\u{1D173}a",
+            "é",
+        ] {
+            assert_eq!(rule(text), Name::parse(text).is_ok(), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_pattern_agrees_with_the_rule_on_any_text(text in "\\PC{0,3}[\\x00-\\x20\\u{200B}-\\u{206F}\\u{E0000}-\\u{E0080}]{0,3}\\PC{0,2}") {
+            let pattern = regex::Regex::new(&Name::pattern()).expect("a regex");
+            let rule = pattern.is_match(&text) && text.chars().count() <= MAX_NAME_CHARS;
+            proptest::prop_assert_eq!(rule, Name::parse(text.clone()).is_ok(), "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn counts_every_character_and_keeps_text_exactly() {
         assert_eq!(Name::parse("  Dog walker ").map(|n| n.as_str().to_owned()), Ok("  Dog walker ".to_owned()));
         assert_eq!(Name::parse("   "), Err(NameError));
         assert_eq!(Name::parse(""), Err(NameError));
         assert!(Name::parse("é".repeat(64)).is_ok());
         assert_eq!(Name::parse("é".repeat(65)), Err(NameError));
+        assert_eq!(Name::parse(format!(" {} ", "é".repeat(63))), Err(NameError), "spaces count");
         assert!(Name::parse("🐕 walker <img src=x>").is_ok());
     }
 

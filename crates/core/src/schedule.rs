@@ -18,12 +18,19 @@ const SECONDS_PER_DAY: u32 = 86_400;
 pub const MAX_WINDOWS: usize = 28;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ScheduleError(&'static str);
+pub enum ScheduleError {
+    /// Not of the documented shape (days, times, counts).
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// Well-formed, but a window ends when it starts.
+    #[error("a window's end must differ from its start")]
+    EmptyWindow,
+}
 
 /// The wire form of a schedule, as the API and the store read and write it:
 /// `{"always": true}` or `{"windows": [{"days": ["mon"], "start": "11:00", "end": "14:00"}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub always: Option<bool>,
@@ -32,6 +39,7 @@ pub struct ScheduleSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WindowSpec {
     pub days: Vec<String>,
     pub start: String,
@@ -76,14 +84,14 @@ impl Schedule {
             (Some(true), None) => Ok(Self::Always),
             (None, Some(windows)) => {
                 if windows.is_empty() {
-                    return Err(ScheduleError("a schedule needs at least one window, or {\"always\": true}"));
+                    return Err(ScheduleError::Invalid("a schedule needs at least one window, or {\"always\": true}"));
                 }
                 if windows.len() > MAX_WINDOWS {
-                    return Err(ScheduleError("a schedule may have at most 28 windows"));
+                    return Err(ScheduleError::Invalid("a schedule may have at most 28 windows"));
                 }
                 windows.iter().map(Window::parse).collect::<Result<_, _>>().map(Self::Windows)
             }
-            _ => Err(ScheduleError("a schedule is either {\"always\": true} or {\"windows\": [...]}")),
+            _ => Err(ScheduleError::Invalid("a schedule is either {\"always\": true} or {\"windows\": [...]}")),
         }
     }
 
@@ -108,24 +116,24 @@ impl Schedule {
 impl Window {
     fn parse(spec: &WindowSpec) -> Result<Self, ScheduleError> {
         if spec.days.is_empty() {
-            return Err(ScheduleError("every window needs at least one day"));
+            return Err(ScheduleError::Invalid("every window needs at least one day"));
         }
         let mut days = DaySet::default();
         for name in &spec.days {
             let index = DAY_NAMES
                 .iter()
                 .position(|d| *d == name.as_str())
-                .ok_or(ScheduleError("days are mon, tue, wed, thu, fri, sat, sun"))?;
+                .ok_or(ScheduleError::Invalid("days are mon, tue, wed, thu, fri, sat, sun"))?;
             let bit = 1u8 << index;
             if days.0 & bit != 0 {
-                return Err(ScheduleError("a day is listed twice in one window"));
+                return Err(ScheduleError::Invalid("a day is listed twice in one window"));
             }
             days.0 |= bit;
         }
         let start = parse_time(&spec.start, false)?;
         let end = parse_time(&spec.end, true)?;
         if start == end {
-            return Err(ScheduleError("a window's end must differ from its start"));
+            return Err(ScheduleError::EmptyWindow);
         }
         Ok(Self { days, start, end })
     }
@@ -172,7 +180,8 @@ fn seconds_of_day(wall: DateTime) -> u32 {
 
 /// "HH:MM" or "HH:MM:SS", 24-hour; "24:00" only as an end.
 fn parse_time(text: &str, is_end: bool) -> Result<u32, ScheduleError> {
-    const BAD: ScheduleError = ScheduleError("times are HH:MM or HH:MM:SS, 00:00 to 23:59:59 (an end may be 24:00)");
+    const BAD: ScheduleError =
+        ScheduleError::Invalid("times are HH:MM or HH:MM:SS, 00:00 to 23:59:59 (an end may be 24:00)");
     let parts: Vec<&str> = text.split(':').collect();
     if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit())) {
         return Err(BAD);

@@ -50,7 +50,7 @@ pub struct Notify {
 pub enum ValidityError {
     #[error("valid_until must be later than valid_from")]
     Empty,
-    #[error("valid_from and valid_until must lie between 2000-01-01 and 2199-12-31 (UTC)")]
+    #[error("valid_from and valid_until must lie in the years 2000 to 2199")]
     OutOfRange,
     #[error("max_uses must be at least 1, or null for no limit")]
     MaxUses,
@@ -66,10 +66,12 @@ pub struct Validity {
 }
 
 impl Validity {
-    /// 2000-01-01T00:00:00Z: no bound before it.
-    pub const EARLIEST: Timestamp = Timestamp::constant(946_684_800, 0);
-    /// 2200-01-01T00:00:00Z: no bound at or after it.
-    pub const LATEST: Timestamp = Timestamp::constant(7_258_118_400, 0);
+    /// 1999-12-31T00:00:00Z: no bound before it. Bounds are dates of the
+    /// years 2000 to 2199 as written, in any offset (the API's instants,
+    /// `crate::instant`), so a day's slack lies on either side in UTC.
+    pub const EARLIEST: Timestamp = Timestamp::constant(946_598_400, 0);
+    /// 2200-01-02T00:00:00Z: no bound at or after it.
+    pub const LATEST: Timestamp = Timestamp::constant(7_258_204_800, 0);
 
     pub fn new(
         from: Option<Timestamp>,
@@ -151,12 +153,12 @@ mod tests {
     #[test]
     fn bounds_lie_between_2000_and_2200() {
         let t = |s: &str| s.parse::<Timestamp>().ok();
-        assert_eq!(Validity::EARLIEST, "2000-01-01T00:00:00Z".parse::<Timestamp>().expect("instant"));
-        assert_eq!(Validity::LATEST, "2200-01-01T00:00:00Z".parse::<Timestamp>().expect("instant"));
-        assert!(Validity::new(t("2000-01-01T00:00:00Z"), t("2199-12-31T23:59:59Z"), None).is_ok());
+        assert_eq!(Validity::EARLIEST, "1999-12-31T00:00:00Z".parse::<Timestamp>().expect("instant"));
+        assert_eq!(Validity::LATEST, "2200-01-02T00:00:00Z".parse::<Timestamp>().expect("instant"));
+        assert!(Validity::new(t("2000-01-01T00:00:00+14:00"), t("2199-12-31T23:59:59-12:00"), None).is_ok());
         for (from, until) in [
-            (t("1999-12-31T23:59:59Z"), None),
-            (None, t("2200-01-01T00:00:00Z")),
+            (t("1999-12-30T23:59:59Z"), None),
+            (None, t("2200-01-02T00:00:00Z")),
             (t("9999-12-30T00:00:00Z"), None),
             (None, t("1970-01-01T00:00:00Z")),
         ] {

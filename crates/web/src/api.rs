@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use jiff::Timestamp;
-use keyward_app::{ActivityQuery, PreviewSubject, UserInput, UserPatch};
+use keyward_app::{ActivityQuery, PreviewSubject, QueryError, UserInput, UserPatch};
 use keyward_core::{Notify, PanelPermissions};
 
 use crate::AppState;
@@ -45,12 +45,13 @@ pub async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take this method")
 }
 
+/// An instant of the API's one grammar (`keyward_core::instant`).
 fn instant(field: &'static str, text: &str) -> ApiResult<Timestamp> {
-    text.parse().map_err(|_| {
+    keyward_core::instant::parse(text).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
-            format!("`{field}` must be an RFC 3339 instant, such as 2026-12-05T09:00:00Z"),
+            format!("`{field}` must be an RFC 3339 instant of the years 2000 to 2199, such as 2026-12-05T09:00:00Z"),
         )
     })
 }
@@ -348,10 +349,16 @@ async fn activity(
         user_id: p.user_id,
         device: p.device,
         outcome: p.outcome,
-        limit: p.limit,
+        limit: match p.limit.as_deref() {
+            None => None,
+            Some(text) => Some(Integer::from_text(text).ok_or_else(|| query_invalid("limit must be 1 to 500"))?),
+        },
         cursor: p.cursor,
     };
-    let page = s.app.activity.query(&home_id, query).await?.map_err(|e| query_invalid(e.0))?;
+    let page = s.app.activity.query(&home_id, query).await?.map_err(|e| match e {
+        QueryError::Invalid(message) => query_invalid(message),
+        QueryError::Cursor => ApiError::new(StatusCode::CONFLICT, "cursor_invalid", e.message()),
+    })?;
     let admin = caller.is_admin();
     Ok(Json(ActivityPageDto {
         items: page.items.into_iter().map(|item| ActivityDto::new(item, admin)).collect(),

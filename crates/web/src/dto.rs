@@ -31,6 +31,54 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A JSON Schema integer is any number without a fraction: `8` and `8.0`
+/// alike. Out of `i64`, it is refused (every integer field has a smaller
+/// maximum anyway).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Integer(pub i64);
+
+impl<'de> Deserialize<'de> for Integer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Integer;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Integer, E> {
+                Ok(Integer(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Integer, E> {
+                i64::try_from(v).map(Integer).map_err(|_| E::custom("out of range"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Integer, E> {
+                // Exactly representable, and within i64.
+                let whole = v.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v);
+                if whole { Ok(Integer(v as i64)) } else { Err(E::custom("not an integer")) }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl Integer {
+    /// The same rule for an integer in a query string ("8" or "8.0").
+    pub fn from_text(text: &str) -> Option<i64> {
+        text.parse::<i64>().ok().or_else(|| {
+            let v: f64 = text.parse().ok()?;
+            (v.is_finite() && v.fract() == 0.0 && v.abs() < 9.2e18).then_some(v as i64)
+        })
+    }
+}
+
+fn integers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Option::<Integer>::deserialize(d).map(|n| n.map(|n| n.0))
+}
+
+fn nullable_integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    integers(d).map(Some)
+}
+
 pub fn time(t: Timestamp) -> String {
     t.to_string()
 }
@@ -102,26 +150,35 @@ impl From<HomeView> for HomeDto {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateHome {
     pub name: String,
     pub timezone: String,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct PatchCodePolicy {
+    #[serde(default, deserialize_with = "integers")]
     pub min_length: Option<i64>,
+    #[serde(default, deserialize_with = "integers")]
     pub max_length: Option<i64>,
     pub reject_weak: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct PatchLockout {
+    #[serde(default, deserialize_with = "integers")]
     pub max_attempts: Option<i64>,
+    #[serde(default, deserialize_with = "integers")]
     pub window_seconds: Option<i64>,
+    #[serde(default, deserialize_with = "integers")]
     pub lockout_seconds: Option<i64>,
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PatchHome {
     pub name: Option<String>,
     pub timezone: Option<String>,
@@ -163,6 +220,7 @@ impl From<LockView> for LockDto {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LockName {
     pub name: String,
 }
@@ -196,6 +254,7 @@ impl From<UserKind> for KindDto {
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
 pub struct PanelDto {
     /// May arm the alarm (a departure).
     #[serde(default)]
@@ -206,12 +265,14 @@ pub struct PanelDto {
 }
 
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct PatchPanel {
     pub arm: Option<bool>,
     pub disarm: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
 pub struct NotifyDto {
     #[serde(default)]
     pub arrive: bool,
@@ -220,6 +281,7 @@ pub struct NotifyDto {
 }
 
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct PatchNotify {
     pub arrive: Option<bool>,
     pub leave: Option<bool>,
@@ -340,6 +402,7 @@ fn no_locks() -> LocksDto {
 /// A new user. Unless given: a standard code, no panel rights, no locks,
 /// at all times, no dates, no limit of uses, no notifications, enabled.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateUser {
     #[schema(example = "Dog walker")]
     pub name: String,
@@ -359,6 +422,7 @@ pub struct CreateUser {
     pub valid_from: Option<String>,
     /// RFC 3339; exclusive.
     pub valid_until: Option<String>,
+    #[serde(default, deserialize_with = "integers")]
     pub max_uses: Option<i64>,
     #[serde(default)]
     pub notify: NotifyDto,
@@ -373,6 +437,7 @@ fn standard() -> KindDto {
 /// A partial change: absent fields stay as they are; `valid_from`,
 /// `valid_until` and `max_uses` may be set to null.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PatchUser {
     pub name: Option<String>,
     #[schema(value_type = Option<String>)]
@@ -388,7 +453,7 @@ pub struct PatchUser {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub valid_until: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_integer")]
     #[schema(value_type = Option<i64>)]
     pub max_uses: Option<Option<i64>>,
     pub notify: Option<PatchNotify>,
@@ -423,6 +488,7 @@ impl From<ActionDto> for Action {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AccessRequest {
     #[schema(value_type = String, example = "4719")]
     pub code: SecretCode,
@@ -465,6 +531,7 @@ impl AccessResponse {
 
 /// Exactly one of `code` (admin only) and `user_id`.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
     #[schema(value_type = Option<String>)]
     pub code: Option<SecretCode>,
@@ -553,7 +620,8 @@ pub struct ActivityParams {
     /// RFC 3339, exclusive.
     pub until: Option<String>,
     /// 1–500, default 50.
-    pub limit: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyward_app::AppError;
-use keyward_core::{CodeError, ValidityError};
+use keyward_core::{CodeError, PolicyError, ScheduleError, ValidityError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -60,29 +60,40 @@ impl IntoResponse for ApiError {
 }
 
 impl From<AppError> for ApiError {
+    /// 404 is for the resource in the path; 422 for a request that does not
+    /// fit the documented schema; 409 for a well-formed request that cannot
+    /// be applied: it conflicts with the home's codes or policy, names a
+    /// device, lock or user the home does not have, or its fields contradict
+    /// each other in a way no schema can say.
     fn from(e: AppError) -> Self {
         let unprocessable = |code| Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string());
+        let conflict = |code| Self::new(StatusCode::CONFLICT, code, e.to_string());
         match &e {
             AppError::HomeNotFound => Self::new(StatusCode::NOT_FOUND, "home_not_found", e.to_string()),
             AppError::UserNotFound => Self::new(StatusCode::NOT_FOUND, "user_not_found", e.to_string()),
             AppError::LockNotFound => Self::new(StatusCode::NOT_FOUND, "lock_not_found", e.to_string()),
-            AppError::DeviceNotFound => Self::new(StatusCode::NOT_FOUND, "device_not_found", e.to_string()),
             AppError::TokenNotFound => Self::new(StatusCode::NOT_FOUND, "token_not_found", e.to_string()),
-            AppError::CodeDamaged => Self::new(StatusCode::CONFLICT, "code_damaged", e.to_string()),
+            AppError::DeviceNotFound => conflict("device_not_found"),
+            AppError::UnknownUser => conflict("user_not_found"),
+            AppError::LocksInvalid => conflict("locks_invalid"),
+            AppError::CodeDamaged => conflict("code_damaged"),
             AppError::ActionInvalid => unprocessable("action_invalid"),
-            AppError::LocksInvalid => unprocessable("locks_invalid"),
-            AppError::Code(code) => unprocessable(match code {
-                CodeError::Invalid { .. } => "code_invalid",
+            AppError::Code(CodeError::Invalid) => unprocessable("code_invalid"),
+            AppError::Code(code) => conflict(match code {
+                CodeError::Invalid | CodeError::Length { .. } => "code_length",
                 CodeError::TooWeak => "code_too_weak",
                 CodeError::InUse => "code_in_use",
                 CodeError::PrefixConflict => "code_prefix_conflict",
                 CodeError::TooClose => "code_too_close",
             }),
-            AppError::Schedule(_) => unprocessable("schedule_invalid"),
+            AppError::Schedule(ScheduleError::Invalid(_)) => unprocessable("schedule_invalid"),
+            AppError::Schedule(ScheduleError::EmptyWindow) => conflict("window_empty"),
             AppError::Name(_) => unprocessable("name_invalid"),
             AppError::TimeZone(_) => unprocessable("timezone_invalid"),
+            AppError::Policy(PolicyError::CodeLengthOrder) => conflict("policy_conflict"),
             AppError::Policy(_) => unprocessable("policy_invalid"),
-            AppError::Validity(ValidityError::Empty | ValidityError::OutOfRange) => unprocessable("validity_invalid"),
+            AppError::Validity(ValidityError::Empty) => conflict("validity_empty"),
+            AppError::Validity(ValidityError::OutOfRange) => unprocessable("validity_invalid"),
             AppError::Validity(ValidityError::MaxUses) => unprocessable("max_uses_invalid"),
             AppError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
             AppError::Store(_) | AppError::Poisoned => {

@@ -7,7 +7,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed};
 
 use crate::error::ApiError;
 
@@ -35,6 +35,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    check_shape(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -42,6 +43,146 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end().map_err(|e| refusal(".", e))?;
     Ok(value)
+}
+
+/// The fields whose value is a list; every other value that is a list is
+/// refused. (serde would read a list as the fields of a struct in order,
+/// which the schema does not allow, and unknown fields are refused anyway.)
+const LIST_FIELDS: &[&str] = &["locks", "windows", "days"];
+
+/// Checks that lists stand only where the schema has them, and that the
+/// body is an object, without keeping any value (a code stays only in the
+/// typed, zeroizing request).
+fn check_shape(bytes: &[u8]) -> Result<(), ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match Shape::Body.deserialize(&mut de) {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_syntax() || e.is_eof() => Err(refusal(".", e)),
+        Err(e) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", e.to_string())),
+    }
+}
+
+/// Where a value stands, for [`check_shape`].
+#[derive(Clone, Copy)]
+enum Shape {
+    /// The whole body: an object.
+    Body,
+    /// The value of a field that may be a list.
+    List,
+    /// The value of any other field (named when it is one of the API's):
+    /// anything but a list.
+    Field(Option<&'static str>),
+    /// An item of a list: anything but a list.
+    Item,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Shape {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Shape {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.not_body()
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.not_body()
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.not_body()
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.not_body()
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.not_body()
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.not_body()
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        match self {
+            Self::List => {
+                while items.next_element_seed(Self::Item)?.is_some() {}
+                Ok(())
+            }
+            Self::Body => Err(serde::de::Error::custom("the body must be a JSON object of the documented shape")),
+            Self::Field(Some(field)) => Err(serde::de::Error::custom(format!("`{field}` must not be a list"))),
+            Self::Field(None) => Err(serde::de::Error::custom("a field that is not documented holds a list")),
+            Self::Item => Err(serde::de::Error::custom("a list may not hold lists")),
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut fields: A) -> Result<(), A::Error> {
+        while let Some(key) = fields.next_key::<std::borrow::Cow<'de, str>>()? {
+            let list = LIST_FIELDS.iter().find(|f| **f == key);
+            let name = known_field(&key);
+            fields.next_value_seed(if list.is_some() { Self::List } else { Self::Field(name) })?;
+        }
+        Ok(())
+    }
+}
+
+impl Shape {
+    fn not_body<E: serde::de::Error>(self) -> Result<(), E> {
+        match self {
+            Self::Body => Err(E::custom("the body must be a JSON object of the documented shape")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A field name of the API, to name in a refusal (an unknown key is never
+/// repeated: it could be anything).
+fn known_field(key: &str) -> Option<&'static str> {
+    const FIELDS: &[&str] = &[
+        "name",
+        "timezone",
+        "code_policy",
+        "lockout",
+        "min_length",
+        "max_length",
+        "reject_weak",
+        "max_attempts",
+        "window_seconds",
+        "lockout_seconds",
+        "code",
+        "kind",
+        "panel",
+        "arm",
+        "disarm",
+        "schedule",
+        "always",
+        "start",
+        "end",
+        "valid_from",
+        "valid_until",
+        "max_uses",
+        "notify",
+        "arrive",
+        "leave",
+        "enabled",
+        "device",
+        "action",
+        "user_id",
+        "at",
+    ];
+    FIELDS.iter().find(|f| **f == key).copied()
 }
 
 fn refusal(path: &str, inner: serde_json::Error) -> ApiError {
@@ -90,6 +231,11 @@ mod tests {
         assert!(!e.message.contains("4719"));
         let e = parse::<Probe>(br#"{"code": "4719"} x"#).expect_err("trailing");
         assert_eq!(e.code, "malformed_json");
-        assert!(parse::<Probe>(br#"{"code": "4719", "unknown": [1]}"#).is_ok(), "unknown fields are ignored");
+        let e = parse::<Probe>(br#"{"code": ["4719"]}"#).expect_err("a list for a string");
+        assert_eq!(e.code, "invalid_request");
+        assert!(e.message.starts_with("`code` must not be a list") && !e.message.contains("4719"), "{}", e.message);
+        assert_eq!(parse::<Probe>(br#"["4719", 1]"#).expect_err("a list for the body").code, "invalid_request");
+        assert!(parse::<Probe>(br#"{"code": "4719", "locks": ["a"]}"#).is_ok());
+        assert!(parse::<Probe>(br#"{"code": "4719", "locks": [["a"]]}"#).is_err(), "no lists in lists");
     }
 }

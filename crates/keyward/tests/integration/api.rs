@@ -81,7 +81,6 @@ async fn homes(backend: Backend) {
     for bad in [
         json!({"code_policy": {"min_length": 3}}),
         json!({"code_policy": {"max_length": 9}}),
-        json!({"code_policy": {"min_length": 8, "max_length": 7}}),
         json!({"lockout": {"max_attempts": 0}}),
         json!({"lockout": {"max_attempts": 256}}),
         json!({"lockout": {"window_seconds": 86401}}),
@@ -89,6 +88,12 @@ async fn homes(backend: Backend) {
     ] {
         f.admin.patch(&path, bad).await.expect_error(422, "policy_invalid");
     }
+    let crossed = json!({"code_policy": {"min_length": 8, "max_length": 7}});
+    f.admin.patch(&path, crossed).await.expect_error(409, "policy_conflict");
+    // With max_length 6 stored, a min_length of 7 alone conflicts with it.
+    f.admin.patch(&path, json!({"code_policy": {"max_length": 6}})).await.expect(200);
+    f.admin.patch(&path, json!({"code_policy": {"min_length": 7}})).await.expect_error(409, "policy_conflict");
+    f.admin.patch(&path, json!({"code_policy": {"max_length": 8}})).await.expect(200);
     f.admin.patch(&path, json!({"timezone": "Nowhere"})).await.expect_error(422, "timezone_invalid");
     let unchanged = f.admin.get(&path).await.expect(200);
     assert_eq!(
@@ -118,7 +123,7 @@ async fn locks(backend: Backend) {
     f.admin.delete(&f.path(&format!("/locks/{back}"))).await.expect_error(404, "lock_not_found");
     let user = f.admin.get(&f.path(&format!("/users/{user}"))).await.expect(200);
     assert_eq!(user["locks"], json!([front]));
-    f.admin.access(&f.home, "583062", &back, "unlock").await.expect_error(404, "device_not_found");
+    f.admin.access(&f.home, "583062", &back, "unlock").await.expect_error(409, "device_not_found");
 }
 
 async fn users_crud_never_shows_a_code(backend: Backend) {
@@ -197,55 +202,63 @@ async fn every_refusal_has_its_code_and_changes_nothing(backend: Backend) {
     f.admin.create_user(&f.home, json!({"name": "Owner", "code": "4719", "locks": "all"})).await;
     f.admin.create_user(&f.home, json!({"name": "Duress", "code": "8306", "kind": "duress"})).await;
     let users = f.path("/users");
+    // 422: the body does not fit its schema; 409: it does, but the home's
+    // codes, policy or locks refuse it, or its fields contradict each other.
     let refused = [
-        (json!({"name": "A", "code": "471"}), "code_invalid"),
-        (json!({"name": "A", "code": "123456789"}), "code_invalid"),
-        (json!({"name": "A", "code": "47a9"}), "code_invalid"),
-        (json!({"name": "A", "code": "4719"}), "code_in_use"),
-        (json!({"name": "A", "code": "47195"}), "code_prefix_conflict"),
-        (json!({"name": "A", "code": "471"}), "code_invalid"),
-        (json!({"name": "A", "code": "1234"}), "code_too_weak"),
-        (json!({"name": "A", "code": "0000"}), "code_too_weak"),
-        (json!({"name": "A", "code": "987654"}), "code_too_weak"),
-        (json!({"name": "A", "code": "4112"}), "code_too_weak"),
-        (json!({"name": "A", "code": "8307"}), "code_too_close"),
-        (json!({"name": "A", "code": "4718", "kind": "duress"}), "code_too_close"),
+        (json!({"name": "A", "code": "471"}), 422, "code_invalid"),
+        (json!({"name": "A", "code": "123456789"}), 422, "code_invalid"),
+        (json!({"name": "A", "code": "47a9"}), 422, "code_invalid"),
+        (json!({"name": "A", "code": "4719"}), 409, "code_in_use"),
+        (json!({"name": "A", "code": "47195"}), 409, "code_prefix_conflict"),
+        (json!({"name": "A", "code": "1234"}), 409, "code_too_weak"),
+        (json!({"name": "A", "code": "0000"}), 409, "code_too_weak"),
+        (json!({"name": "A", "code": "987654"}), 409, "code_too_weak"),
+        (json!({"name": "A", "code": "4112"}), 409, "code_too_weak"),
+        (json!({"name": "A", "code": "8307"}), 409, "code_too_close"),
+        (json!({"name": "A", "code": "4718", "kind": "duress"}), 409, "code_too_close"),
         (
             json!({"name": "A", "code": "5928", "schedule": {"windows": [{"days": ["mon"], "start": "11:00", "end": "11:00"}]}}),
-            "schedule_invalid",
+            409,
+            "window_empty",
         ),
         (
             json!({"name": "A", "code": "5928", "schedule": {"windows": [{"days": ["funday"], "start": "11:00", "end": "12:00"}]}}),
+            422,
             "schedule_invalid",
         ),
-        (json!({"name": "A", "code": "5928", "schedule": {"always": false}}), "schedule_invalid"),
-        (json!({"name": "A", "code": "5928", "locks": ["no-such-lock"]}), "locks_invalid"),
-        (json!({"name": "A", "code": "5928", "locks": "some"}), "locks_invalid"),
+        (json!({"name": "A", "code": "5928", "schedule": {"always": false}}), 422, "schedule_invalid"),
+        (json!({"name": "A", "code": "5928", "locks": ["no-such-lock"]}), 409, "locks_invalid"),
+        (json!({"name": "A", "code": "5928", "locks": "some"}), 409, "locks_invalid"),
         (
             json!({"name": "A", "code": "5928", "valid_from": "2027-01-02T00:00:00Z", "valid_until": "2027-01-01T00:00:00Z"}),
-            "validity_invalid",
+            409,
+            "validity_empty",
         ),
-        (json!({"name": "A", "code": "5928", "valid_from": "tomorrow"}), "validity_invalid"),
-        // Instants outside years 2000 to 2200 are refused, never stored to
+        (json!({"name": "A", "code": "5928", "valid_from": "tomorrow"}), 422, "validity_invalid"),
+        // Instants outside years 2000 to 2199 are refused, never stored to
         // read back as something else (a far-future start once read back as
         // 1970, and the code worked at once).
-        (json!({"name": "A", "code": "5928", "valid_from": "9999-12-30T00:00:00Z"}), "validity_invalid"),
-        (json!({"name": "A", "code": "5928", "valid_from": "2200-01-01T00:00:00Z"}), "validity_invalid"),
-        (json!({"name": "A", "code": "5928", "valid_until": "1969-12-31T00:00:00Z"}), "validity_invalid"),
-        (json!({"name": "A", "code": "5928", "valid_until": "1999-12-31T23:59:59Z"}), "validity_invalid"),
-        (json!({"name": "A", "code": "5928", "max_uses": 0}), "max_uses_invalid"),
-        (json!({"name": "", "code": "5928"}), "name_invalid"),
-        (json!({"name": "x".repeat(65), "code": "5928"}), "name_invalid"),
-        (json!({"name": "A", "code": 5928}), "invalid_request"),
-        (json!({"name": "A"}), "invalid_request"),
-        (json!({"name": "A", "code": "5928", "kind": "boss"}), "invalid_request"),
+        (json!({"name": "A", "code": "5928", "valid_from": "9999-12-30T00:00:00Z"}), 422, "validity_invalid"),
+        (json!({"name": "A", "code": "5928", "valid_from": "2200-01-01T00:00:00Z"}), 422, "validity_invalid"),
+        (json!({"name": "A", "code": "5928", "valid_until": "1969-12-31T00:00:00Z"}), 422, "validity_invalid"),
+        (json!({"name": "A", "code": "5928", "valid_until": "1999-12-31T23:59:59Z"}), 422, "validity_invalid"),
+        (json!({"name": "A", "code": "5928", "valid_until": "2026-02-30T00:00:00Z"}), 422, "validity_invalid"),
+        (json!({"name": "A", "code": "5928", "max_uses": 0}), 422, "max_uses_invalid"),
+        (json!({"name": "", "code": "5928"}), 422, "name_invalid"),
+        (json!({"name": "x".repeat(65), "code": "5928"}), 422, "name_invalid"),
+        (json!({"name": "A", "code": 5928}), 422, "invalid_request"),
+        (json!({"name": "A"}), 422, "invalid_request"),
+        (json!({"name": "A", "code": "5928", "kind": "boss"}), 422, "invalid_request"),
+        // A misspelt field is refused, not ignored; a list is no object.
+        (json!({"name": "A", "code": "5928", "vaild_from": "2027-01-01T00:00:00Z"}), 422, "invalid_request"),
+        (json!({"name": "A", "code": "5928", "panel": [true, true]}), 422, "invalid_request"),
     ];
-    for (body, code) in refused {
+    for (body, status, code) in refused {
         let reply = f.admin.post(&users, body.clone()).await;
         for digits in ["471", "4719", "47195", "8307", "4718", "5928", "1234", "123456789", "987654"] {
             assert!(!reply.text.contains(digits), "{code}: an error never echoes a code: {}", reply.text);
         }
-        reply.expect_error(422, code);
+        reply.expect_error(status, code);
     }
     assert_eq!(f.admin.get(&users).await.expect(200)["items"].as_array().map(Vec::len), Some(2), "nothing was saved");
 
@@ -255,16 +268,15 @@ async fn every_refusal_has_its_code_and_changes_nothing(backend: Backend) {
     raw.expect_error(400, "malformed_json");
     let big = format!("{{\"name\": \"A\", \"code\": \"5928\", \"pad\": \"{}\"}}", "x".repeat(70 * 1024));
     f.admin.raw(reqwest::Method::POST, &users, big.into_bytes()).await.expect_error(413, "payload_too_large");
-    // Unknown fields are ignored.
-    f.admin.post(&users, json!({"name": "Guest", "code": "5928", "favourite_colour": "blue"})).await.expect(201);
+    f.admin.post(&users, json!({"name": "Guest", "code": "5928"})).await.expect(201);
 
     // A refused change of code leaves the old code working.
     let walker = f.admin.create_user(&f.home, dog_walker("602931", &front)).await;
     let walker_path = f.path(&format!("/users/{walker}"));
-    f.admin.patch(&walker_path, json!({"code": "4719"})).await.expect_error(422, "code_in_use");
+    f.admin.patch(&walker_path, json!({"code": "4719"})).await.expect_error(409, "code_in_use");
     f.admin.patch(&walker_path, json!({"code": "6029x"})).await.expect_error(422, "code_invalid");
-    f.admin.patch(&walker_path, json!({"name": "New", "code": "1111"})).await.expect_error(422, "code_too_weak");
-    f.admin.patch(&walker_path, json!({"kind": "duress", "code": "4710"})).await.expect_error(422, "code_too_close");
+    f.admin.patch(&walker_path, json!({"name": "New", "code": "1111"})).await.expect_error(409, "code_too_weak");
+    f.admin.patch(&walker_path, json!({"kind": "duress", "code": "4710"})).await.expect_error(409, "code_too_close");
     let unchanged = f.admin.get(&walker_path).await.expect(200);
     assert_eq!(unchanged["name"], "Dog walker");
     let preview = f.path("/access/preview");
@@ -278,7 +290,7 @@ async fn every_refusal_has_its_code_and_changes_nothing(backend: Backend) {
 
     // A kind change re-checks the current code against the others.
     f.admin.create_user(&f.home, json!({"name": "Near", "code": "602932"})).await;
-    f.admin.patch(&walker_path, json!({"kind": "duress"})).await.expect_error(422, "code_too_close");
+    f.admin.patch(&walker_path, json!({"kind": "duress"})).await.expect_error(409, "code_too_close");
 }
 
 async fn changing_and_deleting_codes(backend: Backend) {
@@ -374,7 +386,7 @@ async fn access_decisions_and_what_each_caller_sees(backend: Backend) {
     assert_eq!(used["reason"], "uses_exhausted");
 
     // Devices and actions that do not exist or do not fit.
-    device.access(&f.home, "4719", "garage", "unlock").await.expect_error(404, "device_not_found");
+    device.access(&f.home, "4719", "garage", "unlock").await.expect_error(409, "device_not_found");
     device.access(&f.home, "4719", &front, "disarm").await.expect_error(422, "action_invalid");
     device.access(&f.home, "4719", "panel", "unlock").await.expect_error(422, "action_invalid");
     device.access(&f.home, "4719", &front, "open_sesame").await.expect_error(422, "invalid_request");
@@ -523,7 +535,7 @@ async fn preview_has_no_side_effects(backend: Backend) {
     f.admin
         .post(&preview, ask(json!({"user_id": "nobody"}), "2026-11-26T10:00:00Z"))
         .await
-        .expect_error(404, "user_not_found");
+        .expect_error(409, "user_not_found");
     f.admin.post(&preview, ask(json!({"user_id": walker}), "noon")).await.expect_error(422, "invalid_request");
     // Many wrong codes in previews: no lockout, no log, no use counted.
     for wrong in ["1000", "1001", "1002", "1003"] {
@@ -611,9 +623,10 @@ async fn activity_log_filters_and_pages(backend: Backend) {
     assert_ne!(again["next_cursor"].as_str(), Some(cursor.as_str()), "the same place gives a new cursor");
     let other = f.admin.post("/api/v1/homes", json!({"name": "Cabin", "timezone": "UTC"})).await.expect(201);
     let other = other["id"].as_str().expect("id").to_owned();
-    f.admin.get(&format!("/api/v1/homes/{other}/activity?cursor={cursor}")).await.expect_error(422, "query_invalid");
+    f.admin.get(&format!("/api/v1/homes/{other}/activity?cursor={cursor}")).await.expect_error(409, "cursor_invalid");
 
-    for bad in ["limit=0", "limit=501", "limit=x", "outcome=maybe", "since=yesterday", "cursor=zz"] {
+    f.admin.get(&f.path("/activity?cursor=zz")).await.expect_error(409, "cursor_invalid");
+    for bad in ["limit=0", "limit=501", "limit=x", "limit=2.5", "outcome=maybe", "since=yesterday"] {
         f.admin.get(&f.path(&format!("/activity?{bad}"))).await.expect_error(422, "query_invalid");
     }
 }

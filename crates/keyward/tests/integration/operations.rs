@@ -207,7 +207,7 @@ async fn no_code_reaches_the_database_or_the_output(backend: Backend) {
     let b =
         f.admin.create_user(&f.home, json!({"name": "B", "code": codes[1], "kind": "duress", "locks": "all"})).await;
     f.admin.patch(&f.path(&format!("/users/{a}")), json!({"code": codes[2]})).await.expect(200);
-    f.admin.post(&f.path("/users"), json!({"name": "C", "code": codes[2]})).await.expect_error(422, "code_in_use");
+    f.admin.post(&f.path("/users"), json!({"name": "C", "code": codes[2]})).await.expect_error(409, "code_in_use");
     f.admin
         .post(&f.path("/users"), json!({"name": "C", "code": codes[3].parse::<u64>().expect("digits")}))
         .await

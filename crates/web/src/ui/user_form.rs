@@ -272,7 +272,8 @@ pub struct Checked {
 /// Where the hub's refusal goes on the form, in plain words.
 pub fn field_error(e: &AppError) -> Option<(&'static str, String)> {
     Some(match e {
-        AppError::Code(CodeError::Invalid { min, max }) => ("code", format!("Use {min} to {max} digits.")),
+        AppError::Code(CodeError::Invalid) => ("code", "Use 4 to 8 digits.".into()),
+        AppError::Code(CodeError::Length { min, max }) => ("code", format!("Use {min} to {max} digits.")),
         AppError::Code(CodeError::InUse) => ("code", "This code is already used by someone in this home.".into()),
         AppError::Code(CodeError::PrefixConflict) => {
             ("code", "A code can't start with another user's code, nor another code with this one.".into())

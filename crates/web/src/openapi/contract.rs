@@ -1,0 +1,337 @@
+//! What the derived document cannot say by itself, added after it is built:
+//! every path parameter, every error status an operation can answer with,
+//! and request schemas that carry exactly the rules the server enforces, no
+//! more and no fewer. Exactness is checked by schemathesis in CI (`.ci/run`):
+//! a request the schema allows is never refused as malformed (422), and one
+//! it forbids is never taken.
+//!
+//! The statuses: 404 for the resource in the path; 422 for a request that
+//! does not fit its schema; 409 for a well-formed request that cannot be
+//! applied (it conflicts with the home's codes or policy, names a device,
+//! lock or user the home does not have, or its fields contradict each other
+//! in a way no schema can say).
+
+use keyward_core::{Name, ZoneName};
+use serde_json::{Map, Value, json};
+
+/// Adds the path parameters, the error responses and the exact request
+/// schemas to the derived document.
+pub fn apply(doc: &mut Value) {
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        for (name, mut schema) in request_schemas() {
+            close_objects(&mut schema);
+            schemas.insert(name.to_owned(), schema);
+        }
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for (method, operation) in item.iter_mut() {
+            let Some(operation) = operation.as_object_mut() else { continue };
+            add_path_parameters(path, operation);
+            if method == "get" && path.ends_with("/activity") {
+                constrain_activity_query(operation);
+            }
+            add_error_responses(method, path, operation);
+        }
+    }
+}
+
+/// Request objects take no fields but their own (the server refuses others,
+/// so a misspelt field is an error, not silently ignored).
+fn close_objects(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.get("type").and_then(Value::as_str) == Some("object") {
+                map.insert("additionalProperties".to_owned(), Value::Bool(false));
+            }
+            map.values_mut().for_each(close_objects);
+        }
+        Value::Array(items) => items.iter_mut().for_each(close_objects),
+        _ => {}
+    }
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn nullable(schema: Value) -> Value {
+    json!({"oneOf": [schema, {"type": "null"}]})
+}
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+/// 00:00 to 23:59:59, with or without seconds.
+const START: &str = "^(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?$";
+/// As a start, or 24:00 (the end of the day).
+const END: &str = "^(?:(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?|24:00(?::00)?)$";
+
+/// The request bodies and the values they share.
+fn request_schemas() -> Vec<(&'static str, Value)> {
+    let integer = |min: i64, max: i64| json!({"type": "integer", "minimum": min, "maximum": max});
+    let boolean = json!({"type": "boolean"});
+    let nullable_boolean = nullable(boolean.clone());
+    let instant = nullable(reference("Instant"));
+    let device_and_action = json!({"oneOf": [
+        {"properties": {"device": {"const": "panel"}, "action": {"enum": ["disarm", "arm_away", "arm_stay"]}}},
+        {"properties": {"device": {"not": {"const": "panel"}}, "action": {"const": "unlock"}}},
+    ]});
+    let action = json!({"type": "string", "enum": ["unlock", "disarm", "arm_away", "arm_stay"]});
+    let max_uses = nullable(integer(1, i64::from(u32::MAX)));
+    vec![
+        (
+            "Name",
+            json!({
+                "type": "string", "minLength": 1, "maxLength": keyward_core::name::MAX_NAME_CHARS, "pattern": Name::pattern(),
+                "description": "1 to 64 characters, at least one of them visible, no control characters; kept exactly as given.",
+            }),
+        ),
+        (
+            "TimeZone",
+            json!({"type": "string", "enum": ZoneName::all(), "description": "An IANA time zone name, spelled as the time zone database spells it."}),
+        ),
+        (
+            "Instant",
+            json!({
+                "type": "string", "format": "date-time", "pattern": keyward_core::instant::PATTERN,
+                "description": "RFC 3339, in the years 2000 to 2199: 2026-12-05T09:00:00Z, or with an offset such as +01:00.",
+            }),
+        ),
+        (
+            "Code",
+            json!({"type": "string", "pattern": "^[0-9]{4,8}$", "description": "4 to 8 digits; the home's code policy may take fewer lengths (409 code_length)."}),
+        ),
+        (
+            "Locks",
+            json!({"oneOf": [
+                {"type": "string", "const": "all"},
+                {"type": "array", "items": {"type": "string"}, "description": "Lock ids of this home (409 locks_invalid otherwise)."},
+            ]}),
+        ),
+        (
+            "Window",
+            json!({
+                "type": "object", "required": ["days", "start", "end"],
+                "description": "`days` are the days it starts on; `start` is inclusive, `end` exclusive; an end earlier than the start runs past midnight; an end equal to the start is refused (409 window_empty).",
+                "properties": {
+                    "days": {"type": "array", "minItems": 1, "maxItems": 7, "uniqueItems": true, "items": {"type": "string", "enum": DAYS}},
+                    "start": {"type": "string", "pattern": START, "example": "11:00"},
+                    "end": {"type": "string", "pattern": END, "example": "14:00"},
+                },
+            }),
+        ),
+        (
+            "Schedule",
+            json!({"oneOf": [
+            {"type": "object", "required": ["always"], "properties": {"always": {"const": true}, "windows": {"type": "null"}}},
+            {"type": "object", "required": ["windows"], "properties": {
+                "always": {"type": "null"},
+                "windows": {"type": "array", "minItems": 1, "maxItems": keyward_core::schedule::MAX_WINDOWS, "items": reference("Window")},
+            }},
+        ], "description": "`{\"always\": true}`, or `{\"windows\": [...]}` in the home's wall-clock time."}),
+        ),
+        (
+            "CreateHome",
+            json!({
+                "type": "object", "required": ["name", "timezone"],
+                "properties": {"name": reference("Name"), "timezone": reference("TimeZone")},
+            }),
+        ),
+        (
+            "PatchHome",
+            json!({
+                "type": "object",
+                "description": "Absent or null fields stay as they are. min_length above max_length is refused (409 policy_conflict).",
+                "properties": {
+                    "name": nullable(reference("Name")),
+                    "timezone": nullable(reference("TimeZone")),
+                    "code_policy": nullable(json!({"type": "object", "properties": {
+                        "min_length": nullable(integer(4, 8)),
+                        "max_length": nullable(integer(4, 8)),
+                        "reject_weak": nullable_boolean,
+                    }})),
+                    "lockout": nullable(json!({"type": "object", "properties": {
+                        "max_attempts": nullable(integer(1, 255)),
+                        "window_seconds": nullable(integer(1, 86_400)),
+                        "lockout_seconds": nullable(integer(1, 255)),
+                    }})),
+                },
+            }),
+        ),
+        ("LockName", json!({"type": "object", "required": ["name"], "properties": {"name": reference("Name")}})),
+        (
+            "CreateUser",
+            json!({
+                "type": "object", "required": ["name", "code"],
+                "description": "Unless given: a standard code, no panel rights, no locks, at all times, no dates, no limit of uses, no notifications, enabled. valid_until must be later than valid_from (409 validity_empty).",
+                "properties": {
+                    "name": reference("Name"),
+                    "code": reference("Code"),
+                    "kind": {"type": "string", "enum": ["standard", "duress"]},
+                    "panel": {"type": "object", "properties": {"arm": boolean, "disarm": boolean}},
+                    "locks": reference("Locks"),
+                    "schedule": reference("Schedule"),
+                    "valid_from": instant,
+                    "valid_until": instant,
+                    "max_uses": max_uses,
+                    "notify": {"type": "object", "properties": {"arrive": boolean, "leave": boolean}},
+                    "enabled": boolean,
+                },
+            }),
+        ),
+        (
+            "PatchUser",
+            json!({
+                "type": "object",
+                "description": "A partial change: absent fields stay as they are, as do null ones, except valid_from, valid_until and max_uses, which null clears.",
+                "properties": {
+                    "name": nullable(reference("Name")),
+                    "code": nullable(reference("Code")),
+                    "kind": nullable(json!({"type": "string", "enum": ["standard", "duress"]})),
+                    "panel": nullable(json!({"type": "object", "properties": {"arm": nullable_boolean, "disarm": nullable_boolean}})),
+                    "locks": nullable(reference("Locks")),
+                    "schedule": nullable(reference("Schedule")),
+                    "valid_from": instant,
+                    "valid_until": instant,
+                    "max_uses": max_uses,
+                    "notify": nullable(json!({"type": "object", "properties": {"arrive": nullable_boolean, "leave": nullable_boolean}})),
+                    "enabled": nullable_boolean,
+                },
+            }),
+        ),
+        (
+            "AccessRequest",
+            json!({
+                "type": "object", "required": ["code", "device", "action"],
+                "description": "Locks unlock; the panel disarms, arms away or arms stay.",
+                "properties": {
+                    "code": {"type": "string", "description": "As typed; anything that is not a code of the home is simply refused."},
+                    "device": {"type": "string", "description": "A lock id of this home, or \"panel\" (409 device_not_found otherwise)."},
+                    "action": action,
+                },
+                "allOf": [device_and_action],
+            }),
+        ),
+        (
+            "PreviewRequest",
+            json!({
+                "type": "object", "required": ["device", "action"],
+                "description": "Exactly one of `code` (admin only) and `user_id`.",
+                "properties": {
+                    "code": nullable(json!({"type": "string"})),
+                    "user_id": nullable(json!({"type": "string"})),
+                    "device": {"type": "string"},
+                    "action": action,
+                    "at": instant,
+                },
+                "allOf": [device_and_action, {"oneOf": [
+                    {"required": ["code"], "properties": {"code": {"type": "string"}, "user_id": {"type": "null"}}},
+                    {"required": ["user_id"], "properties": {"user_id": {"type": "string"}, "code": {"type": "null"}}},
+                ]}],
+            }),
+        ),
+    ]
+}
+
+fn add_path_parameters(path: &str, operation: &mut Map<String, Value>) {
+    let described = |name: &str| match name {
+        "home_id" => "A home's id.",
+        "lock_id" => "A lock's id in this home.",
+        "user_id" => "A user's id in this home.",
+        _ => "",
+    };
+    let parameters = operation.entry("parameters").or_insert_with(|| json!([]));
+    let Some(parameters) = parameters.as_array_mut() else { return };
+    for name in path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
+        let declared = parameters.iter().any(|p| p["name"] == name && p["in"] == "path");
+        if !declared {
+            parameters.push(json!({
+                "name": name, "in": "path", "required": true, "description": described(name), "schema": {"type": "string"},
+            }));
+        }
+    }
+}
+
+fn constrain_activity_query(operation: &mut Map<String, Value>) {
+    let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else { return };
+    for parameter in parameters.iter_mut().filter(|p| p["in"] == "query") {
+        let schema = match parameter["name"].as_str() {
+            Some("outcome") => json!({"type": "string", "enum": ["granted", "denied"]}),
+            Some("since" | "until") => reference("Instant"),
+            Some("limit") => json!({"type": "integer", "minimum": 1, "maximum": 500}),
+            _ => json!({"type": "string"}),
+        };
+        parameter["schema"] = schema;
+        parameter["required"] = json!(false);
+    }
+}
+
+/// The error statuses of an operation, each with the codes it can carry.
+fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Value>) {
+    if !path.starts_with("/api/v1/homes") {
+        return;
+    }
+    let has_body = operation.contains_key("requestBody");
+    let mut errors: Vec<(u16, Vec<&str>)> = vec![(401, vec!["unauthorized"]), (403, vec!["forbidden"])];
+    let mut not_found = Vec::new();
+    if path.contains("{home_id}") {
+        not_found.push("home_not_found");
+    }
+    if path.contains("{lock_id}") {
+        not_found.push("lock_not_found");
+    }
+    if path.contains("{user_id}") {
+        not_found.push("user_not_found");
+    }
+    errors.push((404, if not_found.is_empty() { vec!["not_found"] } else { not_found }));
+    if has_body {
+        errors.push((400, vec!["malformed_json", "body_unreadable"]));
+        errors.push((413, vec!["payload_too_large"]));
+    }
+    let (unprocessable, conflict): (Vec<&str>, Vec<&str>) = match (method, path) {
+        ("post", "/api/v1/homes") => (vec!["name_invalid", "timezone_invalid"], vec![]),
+        ("patch", "/api/v1/homes/{home_id}") => {
+            (vec!["name_invalid", "timezone_invalid", "policy_invalid"], vec!["policy_conflict"])
+        }
+        ("post" | "patch", p) if p.contains("/locks") => (vec!["name_invalid"], vec![]),
+        ("post", "/api/v1/homes/{home_id}/users") | ("patch", "/api/v1/homes/{home_id}/users/{user_id}") => (
+            vec!["name_invalid", "code_invalid", "schedule_invalid", "validity_invalid", "max_uses_invalid"],
+            vec![
+                "code_length",
+                "code_too_weak",
+                "code_in_use",
+                "code_prefix_conflict",
+                "code_too_close",
+                "code_damaged",
+                "locks_invalid",
+                "window_empty",
+                "validity_empty",
+            ],
+        ),
+        ("post", p) if p.ends_with("/reveal") => (vec![], vec!["code_damaged"]),
+        ("post", p) if p.ends_with("/access") => (vec!["action_invalid"], vec!["device_not_found"]),
+        ("post", p) if p.ends_with("/preview") => (vec!["action_invalid"], vec!["device_not_found", "user_not_found"]),
+        ("get", p) if p.ends_with("/activity") => (vec!["query_invalid"], vec!["cursor_invalid"]),
+        _ => (vec![], vec![]),
+    };
+    if has_body || !unprocessable.is_empty() {
+        let mut codes = if has_body { vec!["invalid_request"] } else { vec![] };
+        codes.extend(unprocessable);
+        errors.push((422, codes));
+    }
+    if !conflict.is_empty() {
+        errors.push((409, conflict));
+    }
+    let responses = operation.entry("responses").or_insert_with(|| json!({}));
+    let Some(responses) = responses.as_object_mut() else { return };
+    for (status, codes) in errors {
+        let codes: Vec<String> = codes.iter().map(|c| format!("`{c}`")).collect();
+        responses.insert(
+            status.to_string(),
+            json!({
+                "description": format!("`error.code` is one of {}", codes.join(", ")),
+                "content": {"application/json": {"schema": reference("ErrorBody")}},
+            }),
+        );
+    }
+}
