@@ -65,7 +65,7 @@ storage=0
 # One file per thread (callgrind.out-NN).
 for part in "$work"/callgrind.out-*; do
     count=$(awk '/^totals:/ {print $2}' "$part")
-    if grep -q "writer::run\|checkpoint_until_closed" "$part"; then
+    if grep -q "writer::run\|checkpoint_until_closed\|writer::in_savepoint\|writer::checkpoint" "$part"; then
         storage=$((storage + ${count:-0}))
     else
         request=$((request + ${count:-0}))
