@@ -739,7 +739,20 @@ async fn invitation_links_never_use_an_injected_host(backend: Backend) {
     assert!(!invited.body.contains("evil.example"));
 }
 
+async fn refusals_are_pages_in_plain_words(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start();
+    let mut owner = owner_browser(&server).await;
+    let missing = owner.get("/users/u_00000000000000000000000000").await;
+    assert_eq!(missing.status, 404);
+    let kind = missing.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(kind.starts_with("text/html"), "{kind}");
+    assert!(missing.body.contains("Not found"), "{}", missing.body);
+    assert!(!missing.body.contains("\"code\""), "no JSON error: {}", missing.body);
+}
+
 on_both_backends!(
+    refusals_are_pages_in_plain_words,
     first_run_setup_sign_in_and_out,
     failed_sign_ins_are_throttled_visibly,
     the_users_screen_escapes_names_and_never_shows_codes,

@@ -93,9 +93,27 @@ pub(crate) struct ConfirmPage<'a> {
     pub back: String,
 }
 
-/// A failure that is not the owner's to fix: the API's error answer.
+/// A refusal or failure as a page, in plain words: the status and the
+/// sentence the API would give, never its JSON.
 pub(crate) fn failed(e: keyward_app::AppError) -> Response {
-    crate::ApiError::from(e).into_response()
+    let error = crate::ApiError::from(e);
+    let title = match error.status.as_u16() {
+        404 => "Not found",
+        409 => "This cannot be done",
+        503 => "keyward is busy",
+        500.. => "Something went wrong",
+        _ => "This cannot be done",
+    };
+    let message = if error.status.is_server_error() && error.status.as_u16() != 503 {
+        "keyward could not complete this. Nothing was changed; try again, and if it keeps failing, look at the hub's log.".to_owned()
+    } else {
+        first_upper(&error.message)
+    };
+    let mut response = (error.status, page(&Message { title, message: &message, link: "/users" })).into_response();
+    if error.status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// Keeps a page out of every cache: it shows a code, a token or a link that is a credential.
