@@ -13,6 +13,7 @@ pub mod code;
 pub mod decide;
 pub mod home;
 pub mod instant;
+pub mod lock_sync;
 pub mod lockout;
 pub mod name;
 pub mod password;
@@ -30,6 +31,7 @@ pub use decide::{
     evaluate_user,
 };
 pub use home::{LockoutPolicy, PolicyError, TimeZoneError, ZoneName};
+pub use lock_sync::{Allocation, CodeStatus, FailureReason, SlotRange, SlotRangeError};
 pub use lockout::{LockoutState, Lockouts};
 pub use name::{Name, NameError};
 pub use password::{PasswordError, check_password};

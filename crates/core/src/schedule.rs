@@ -10,7 +10,9 @@
 
 use std::fmt;
 
-use jiff::civil::{DateTime, Weekday};
+use jiff::civil::{DateTime, Time, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 const SECONDS_PER_DAY: u32 = 86_400;
@@ -111,6 +113,53 @@ impl Schedule {
             Self::Windows(windows) => windows.iter().any(|w| w.is_open(wall)),
         }
     }
+
+    /// Whether the schedule is open at an instant, seen from the home's zone.
+    pub fn is_open_at(&self, tz: &TimeZone, at: Timestamp) -> bool {
+        self.is_open(tz.to_datetime(at))
+    }
+
+    /// The first instant after `after` at which the schedule opens or closes
+    /// (`None`: it never does, as `Always`).
+    ///
+    /// Openness can only change where the wall clock reaches a window's start
+    /// or end, or jumps (a DST transition), so those instants are the
+    /// candidates: every boundary of the days around `after` (both instants
+    /// of a wall time that occurs twice), and the zone's next transitions.
+    /// A week's windows repeat, so nine days of candidates always hold the
+    /// next change of a schedule that changes at all.
+    pub fn next_change(&self, tz: &TimeZone, after: Timestamp) -> Option<Timestamp> {
+        let Self::Windows(windows) = self else { return None };
+        let first_day = tz.to_datetime(after).date();
+        let mut candidates: Vec<Timestamp> = Vec::new();
+        for offset in -1..=8 {
+            let Ok(day) = first_day.checked_add(jiff::Span::new().days(offset)) else { continue };
+            for window in windows {
+                for boundary in [window.start, window.end % SECONDS_PER_DAY] {
+                    let wall = day.to_datetime(wall_time(boundary));
+                    let both = tz.to_ambiguous_timestamp(wall);
+                    candidates.extend(both.earlier().ok());
+                    candidates.extend(both.later().ok());
+                }
+            }
+        }
+        candidates.extend(tz.following(after).take(4).map(|transition| transition.timestamp()));
+        candidates.retain(|candidate| *candidate > after);
+        candidates.sort_unstable();
+        candidates.dedup();
+        let second = SignedDuration::from_secs(1);
+        candidates.into_iter().find(|candidate| {
+            candidate
+                .checked_sub(second)
+                .is_ok_and(|before| self.is_open_at(tz, *candidate) != self.is_open_at(tz, before))
+        })
+    }
+}
+
+fn wall_time(seconds: u32) -> Time {
+    // Below 86 400 by construction: each part is in range.
+    let part = |n: u32| i8::try_from(n).unwrap_or(0);
+    Time::new(part(seconds / 3600), part(seconds % 3600 / 60), part(seconds % 60), 0).unwrap_or(Time::midnight())
 }
 
 impl Window {
@@ -358,6 +407,53 @@ mod tests {
         assert!(!open_at(&night, "Europe/Berlin", "2026-03-29T04:00:00Z")); // 06:00 CEST
     }
 
+    fn next_change(s: &Schedule, zone: &str, after: &str) -> String {
+        let tz = TimeZone::get(zone).expect("known zone");
+        let after: Timestamp = after.parse().expect("valid instant");
+        s.next_change(&tz, after).map_or("never".to_owned(), |t| t.to_string())
+    }
+
+    #[test]
+    fn next_change_finds_the_next_opening_and_closing_to_the_second() {
+        let s = weekdays_11_to_14();
+        // 2026-11-26 is a Thursday.
+        assert_eq!(next_change(&s, "UTC", "2026-11-26T10:00:00Z"), "2026-11-26T11:00:00Z");
+        assert_eq!(next_change(&s, "UTC", "2026-11-26T10:59:59Z"), "2026-11-26T11:00:00Z");
+        assert_eq!(next_change(&s, "UTC", "2026-11-26T11:00:00Z"), "2026-11-26T14:00:00Z");
+        // Friday's close, then Monday's opening over the weekend.
+        assert_eq!(next_change(&s, "UTC", "2026-11-27T14:00:00Z"), "2026-11-30T11:00:00Z");
+        // In the home's zone: 11:00 in New York is 16:00 UTC in winter.
+        assert_eq!(next_change(&s, "America/New_York", "2026-11-26T12:00:00Z"), "2026-11-26T16:00:00Z");
+        assert_eq!(next_change(&Schedule::Always, "UTC", "2026-11-26T12:00:00Z"), "never");
+        let overnight = schedule(vec![window(&["sat"], "22:00", "06:00")]);
+        assert_eq!(next_change(&overnight, "UTC", "2026-10-31T12:00:00Z"), "2026-10-31T22:00:00Z");
+        assert_eq!(next_change(&overnight, "UTC", "2026-10-31T22:00:00Z"), "2026-11-01T06:00:00Z");
+        assert_eq!(next_change(&overnight, "UTC", "2026-11-01T06:00:00Z"), "2026-11-07T22:00:00Z");
+        // Two windows that touch are one opening.
+        let touching = schedule(vec![window(&["mon"], "09:00", "12:00"), window(&["mon"], "12:00", "15:00")]);
+        assert_eq!(next_change(&touching, "UTC", "2026-11-30T10:00:00Z"), "2026-11-30T15:00:00Z");
+    }
+
+    #[test]
+    fn next_change_across_daylight_saving_time() {
+        // Berlin springs forward on 2026-03-29: 02:00 CET becomes 03:00 CEST
+        // (01:00 UTC). A window from 02:30 opens when the clock jumps past it.
+        let spring = schedule(vec![window(&["sun"], "02:30", "04:00")]);
+        assert_eq!(next_change(&spring, "Europe/Berlin", "2026-03-29T00:00:00Z"), "2026-03-29T01:00:00Z");
+        assert_eq!(next_change(&spring, "Europe/Berlin", "2026-03-29T01:00:00Z"), "2026-03-29T02:00:00Z");
+        // Berlin falls back on 2026-10-25: 03:00 CEST becomes 02:00 CET
+        // (01:00 UTC). 01:00-02:30 is open, closes at the first 02:30, opens
+        // again when the clock goes back to 02:00, and closes at the second 02:30.
+        let autumn = schedule(vec![window(&["sun"], "01:00", "02:30")]);
+        assert_eq!(next_change(&autumn, "Europe/Berlin", "2026-10-24T22:00:00Z"), "2026-10-24T23:00:00Z");
+        assert_eq!(next_change(&autumn, "Europe/Berlin", "2026-10-24T23:00:00Z"), "2026-10-25T00:30:00Z");
+        assert_eq!(next_change(&autumn, "Europe/Berlin", "2026-10-25T00:30:00Z"), "2026-10-25T01:00:00Z");
+        assert_eq!(next_change(&autumn, "Europe/Berlin", "2026-10-25T01:00:00Z"), "2026-10-25T01:30:00Z");
+        // A window wholly inside the spring gap never opens that night: the next change is a week on.
+        let in_gap = schedule(vec![window(&["sun"], "02:10", "02:50")]);
+        assert_eq!(next_change(&in_gap, "Europe/Berlin", "2026-03-28T12:00:00Z"), "2026-04-05T00:10:00Z");
+    }
+
     proptest! {
         #[test]
         fn a_window_is_open_exactly_when_the_wall_clock_says_so(
@@ -396,6 +492,41 @@ mod tests {
                 .count() as u32;
             let length = if start_min < end_min { end_min - start_min } else { 1440 - start_min + end_min };
             prop_assert_eq!(open_minutes, length);
+        }
+
+        #[test]
+        fn nothing_changes_before_the_next_change(
+            start in 0u32..86_400, end in 0u32..=86_400, days in 1u8..128,
+            instant in 1_700_000_000i64..1_900_000_000, samples in prop::collection::vec(0.0f64..1.0, 16),
+            zone in prop::sample::select(vec!["UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Pacific/Chatham"]),
+        ) {
+            prop_assume!(start != end);
+            let names: Vec<&str> = (0..7).filter(|i| days & (1 << i) != 0).map(|i| DAY_NAMES[i]).collect();
+            let s = schedule(vec![window(&names, &format_time(start), &format_time(end))]);
+            let tz = TimeZone::get(zone).expect("known zone");
+            let after = Timestamp::from_second(instant).expect("in range");
+            let open_after = s.is_open_at(&tz, after);
+            match s.next_change(&tz, after) {
+                None => {
+                    // Only a schedule open all week never changes.
+                    for hour in 0..24 * 8 {
+                        let t = Timestamp::from_second(instant + hour * 3600).expect("in range");
+                        prop_assert_eq!(s.is_open_at(&tz, t), open_after);
+                    }
+                }
+                Some(change) => {
+                    prop_assert!(change > after);
+                    prop_assert!(change.as_second() - instant <= 8 * 86_400);
+                    prop_assert_ne!(s.is_open_at(&tz, change), open_after);
+                    let span = (change.as_second() - instant) as f64;
+                    for f in samples {
+                        let t = Timestamp::from_second(instant + (f * span) as i64).expect("in range");
+                        if t < change {
+                            prop_assert_eq!(s.is_open_at(&tz, t), open_after, "changed at {} before {}", t, change);
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -173,7 +173,7 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
     browser.find("form[action='/locks'] button").await.click().await;
     browser.wait_for_text("Garage").await;
 
-    // Sign out; five wrong passwords, then the sixth attempt is throttled, visibly.
+    // Sign out; wrong passwords, then an attempt inside the wait is throttled, visibly.
     browser.find("button.link").await.click().await;
     browser.wait_for_url("/login").await;
     shoot(&browser, backend, "login").await;
@@ -183,12 +183,23 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
         browser.find("button[type=submit]").await.click().await;
         browser.wait_for_text("The email or the password is wrong").await;
     }
+    // Two more, each after its wait (1 s, then 2 s), so that the next wait
+    // is 4 s: long enough for a loaded machine to see it.
+    for wait in [1100, 2100] {
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        fill(&browser, "#email", "anna@example.org").await;
+        fill(&browser, "#password", "not my password").await;
+        browser.find("button[type=submit]").await.click().await;
+        browser.wait_for_text("The email or the password is wrong").await;
+    }
+    // The old page said so too: let the new one load.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     fill(&browser, "#email", "anna@example.org").await;
     fill(&browser, "#password", PASSWORD).await;
     browser.find("button[type=submit]").await.click().await;
     browser.wait_for_text("Too many failed sign-ins: try again in").await;
     shoot(&browser, backend, "login-throttled").await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     fill(&browser, "#email", "anna@example.org").await;
     fill(&browser, "#password", PASSWORD).await;
     browser.find("button[type=submit]").await.click().await;
