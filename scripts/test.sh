@@ -5,7 +5,10 @@
 # - PostgreSQL at 127.0.0.1:5432 (or KEYWARD_TEST_POSTGRES_URL), because every
 #   storage and integration test runs on SQLite and on PostgreSQL (started
 #   when it is installed but not running).
-# It stops loudly when either is impossible: no test is ever skipped.
+# - Node.js and npm, for the real Z-Wave JS driver and server the lock tests
+#   run against (sim/zwave-js: versions pinned in its package-lock.json,
+#   installed with `npm ci` when missing or changed).
+# It stops loudly when any of them is impossible: no test is ever skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +28,19 @@ if ! pg_isready -q -d "$postgres_url" 2>/dev/null && command -v pg_ctlcluster >/
 fi
 pg_isready -d "$postgres_url" || {
     echo "FATAL: PostgreSQL is not reachable at $postgres_url; the storage and integration tests run on it too" >&2
+    exit 1
+}
+
+command -v node >/dev/null && command -v npm >/dev/null || {
+    echo "FATAL: Node.js and npm are needed for the Z-Wave JS tests (apt-get install nodejs npm)" >&2
+    exit 1
+}
+if ! cmp -s sim/zwave-js/package-lock.json sim/zwave-js/node_modules/.installed-from-lock; then
+    echo "== installing the Z-Wave JS driver and server (npm ci)"
+    (cd sim/zwave-js && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.installed-from-lock)
+fi
+[ -x sim/zwave-js/node_modules/.bin/zwave-server ] && [ -x sim/zwave-js/node_modules/.bin/mock-server ] || {
+    echo "FATAL: npm ci in sim/zwave-js did not install zwave-server and mock-server" >&2
     exit 1
 }
 

@@ -17,6 +17,7 @@
 mod access;
 mod activity;
 pub mod clock;
+pub mod devices;
 mod error;
 pub mod hashing;
 mod homes;

@@ -10,3 +10,4 @@ mod operations;
 mod sign_in;
 mod storage;
 mod ui;
+mod zwave_js;

@@ -1,0 +1,190 @@
+//! The port every lock protocol adapter implements (Z-Wave JS now,
+//! Zigbee2MQTT next): what the sync engine and the lock services need of a
+//! network of locks, and nothing of how it is reached.
+//!
+//! The one rule adapters must keep: a code's write or clear answers with
+//! what the lock *read back* afterwards, never with "sent".
+
+use std::fmt;
+
+use keyward_store::BoxFuture;
+use tokio::sync::broadcast;
+use zeroize::Zeroizing;
+
+/// A lock protocol keyward speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    ZwaveJs,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ZwaveJs => "zwave_js",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        (text == "zwave_js").then_some(Self::ZwaveJs)
+    }
+}
+
+/// One lock on a network: the protocol and the node's number there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceRef {
+    pub protocol: Protocol,
+    pub node_id: u32,
+}
+
+impl fmt::Display for DeviceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} node {}", self.protocol.as_str(), self.node_id)
+    }
+}
+
+/// What the lock last reported of itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LockState {
+    /// `None`: not reported yet.
+    pub locked: Option<bool>,
+    pub jammed: bool,
+    /// Percent.
+    pub battery: Option<u8>,
+}
+
+/// A lock a network offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub device: DeviceRef,
+    pub label: String,
+    pub manufacturer: String,
+    pub model: String,
+    /// How many code slots the lock has (`None`: not known yet).
+    pub slots: Option<u16>,
+    pub online: bool,
+    pub state: LockState,
+}
+
+/// What a lock's memory holds in one slot, as read back from the lock.
+pub enum SlotReading {
+    Empty,
+    /// The code, as the lock reports it (a secret: compare it, never log it).
+    Code(Zeroizing<String>),
+    /// Occupied, but the lock does not say by what (masked codes, or the
+    /// all-zero answer some locks give).
+    Occupied,
+    /// The lock did not answer the read.
+    Unknown,
+}
+
+impl fmt::Debug for SlotReading {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "Empty",
+            Self::Code(_) => "Code(..)",
+            Self::Occupied => "Occupied",
+            Self::Unknown => "Unknown",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    #[error("the lock did not answer (offline)")]
+    Offline,
+    #[error("not connected to the network")]
+    Disconnected,
+    #[error("the lock refused the code: another slot holds it")]
+    Duplicate,
+    #[error("the lock's code memory is full")]
+    MemoryFull,
+    #[error("the lock refused the command: {0}")]
+    Rejected(String),
+    #[error("no such lock on the network")]
+    NoSuchDevice,
+}
+
+/// How a lock was operated without a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// By hand (thumb turn, key).
+    Manual,
+    /// By radio command (keyward, Home Assistant, ...).
+    Remote,
+    /// The lock relocked itself.
+    Auto,
+}
+
+/// What a network tells about its locks as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceEvent {
+    /// A code from `slot` was typed at the lock's keypad.
+    Keypad {
+        device: DeviceRef,
+        slot: u16,
+        unlocked: bool,
+    },
+    Operated {
+        device: DeviceRef,
+        operation: Operation,
+        unlocked: bool,
+    },
+    Jammed {
+        device: DeviceRef,
+    },
+    /// A wrong code was typed at the keypad (when the lock tells).
+    WrongCode {
+        device: DeviceRef,
+    },
+    /// Every code was deleted at the lock.
+    CodesCleared {
+        device: DeviceRef,
+    },
+    /// A slot's code changed outside keyward's writes (added or deleted at the lock).
+    SlotChanged {
+        device: DeviceRef,
+        slot: u16,
+    },
+    /// The lock refused a new code for `slot` because another slot holds it.
+    DuplicateRefused {
+        device: DeviceRef,
+        slot: u16,
+    },
+    /// Lock state or battery changed; `devices()` has the new values.
+    StateChanged {
+        device: DeviceRef,
+    },
+    Online {
+        device: DeviceRef,
+        online: bool,
+    },
+    /// The connection to the network came or went. After it comes back the
+    /// locks' memory may have changed unseen: read back.
+    Network {
+        connected: bool,
+    },
+}
+
+/// A network of locks reached through one protocol.
+pub trait LockNetwork: Send + Sync {
+    fn protocol(&self) -> Protocol;
+    /// Whether the network is reachable now.
+    fn connected(&self) -> bool;
+    /// The locks the network offers now.
+    fn devices(&self) -> Vec<DeviceInfo>;
+    /// Events from now on.
+    fn subscribe(&self) -> broadcast::Receiver<DeviceEvent>;
+    /// Writes a code into a slot and answers with the slot read back afterwards.
+    fn write_code<'a>(
+        &'a self,
+        node_id: u32,
+        slot: u16,
+        code: &'a str,
+    ) -> BoxFuture<'a, Result<SlotReading, DeviceError>>;
+    /// Empties a slot and answers with the slot read back afterwards.
+    fn clear_code(&self, node_id: u32, slot: u16) -> BoxFuture<'_, Result<SlotReading, DeviceError>>;
+    /// Reads a slot from the lock itself (not from a cache).
+    fn read_slot(&self, node_id: u32, slot: u16) -> BoxFuture<'_, Result<SlotReading, DeviceError>>;
+    /// Locks or unlocks.
+    fn operate(&self, node_id: u32, lock: bool) -> BoxFuture<'_, Result<(), DeviceError>>;
+}
