@@ -19,11 +19,28 @@
 //
 // It also splits what the driver writes into single frames: mock-server
 // 15.29 fails with "does not start with SOF (ZW0001)" when an ACK and the
-// next frame arrive in one TCP chunk.
+// next frame arrive in one TCP chunk. And it keeps the mock controller alive
+// when the driver goes away mid-message (zwave-server killed, as the tests
+// do): a real controller stick does not die with its host, but mock-server
+// 15.29 exits on the unanswered ACK's rejected promise or the socket's reset.
 
 "use strict";
 
 const http = require("node:http");
+
+process.on("unhandledRejection", (reason) => {
+	console.error(`mock: the host went away mid-message (${reason && reason.message ? reason.message : reason})`);
+});
+// mock-server's socket has no error handler: a host killed with data in
+// flight (ECONNRESET, EPIPE) would take the controller down with it.
+process.on("uncaughtException", (error) => {
+	if (error && (error.code === "ECONNRESET" || error.code === "EPIPE")) {
+		console.error(`mock: the host's connection broke (${error.code})`);
+		return;
+	}
+	console.error(error);
+	process.exit(1);
+});
 
 module.exports.default = function config({ require }) {
 	const cc = require("@zwave-js/cc");
@@ -121,6 +138,20 @@ module.exports.default = function config({ require }) {
 				}
 			}
 			return true;
+		},
+	};
+
+	// A new driver session starts with a capabilities query (after a soft
+	// reset): a real stick has forgotten the old host's unfinished command by
+	// then, so the mock controller forgets it too (mock-server 15.29 stays
+	// "busy" for ever after a host vanished mid-command).
+	const newSessionForgetsTheOldOne = {
+		async onHostMessage(controller, message) {
+			const name = message && message.constructor ? message.constructor.name : "";
+			if (name === "GetSerialApiCapabilitiesRequest" || name === "SoftResetRequest") {
+				controller.state.set("communicationState", 0);
+			}
+			return false;
 		},
 	};
 
@@ -239,5 +270,5 @@ module.exports.default = function config({ require }) {
 		}
 	}
 
-	return { controller: { behaviors: [oneFrameAtATime] }, nodes, onInit };
+	return { controller: { behaviors: [oneFrameAtATime, newSessionForgetsTheOldOne] }, nodes, onInit };
 };

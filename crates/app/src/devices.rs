@@ -7,40 +7,10 @@
 
 use std::fmt;
 
+pub use keyward_core::lock_sync::{DeviceRef, Protocol};
 use keyward_store::BoxFuture;
 use tokio::sync::broadcast;
 use zeroize::Zeroizing;
-
-/// A lock protocol keyward speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Protocol {
-    ZwaveJs,
-}
-
-impl Protocol {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ZwaveJs => "zwave_js",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        (text == "zwave_js").then_some(Self::ZwaveJs)
-    }
-}
-
-/// One lock on a network: the protocol and the node's number there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeviceRef {
-    pub protocol: Protocol,
-    pub node_id: u32,
-}
-
-impl fmt::Display for DeviceRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} node {}", self.protocol.as_str(), self.node_id)
-    }
-}
 
 /// What the lock last reported of itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

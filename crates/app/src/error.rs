@@ -33,6 +33,12 @@ pub enum AppError {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Validity(#[from] ValidityError),
+    #[error("no lock with this id on a connected network: pick one from GET /api/v1/devices")]
+    DeviceUnavailable,
+    #[error("this device is already bound to another lock")]
+    DeviceInUse,
+    #[error("slots run from a first slot of 1 or more to a last slot at or after it, within the lock's slots")]
+    SlotsInvalid,
     #[error("no token with this id")]
     TokenNotFound,
     #[error("this user's stored code is damaged and cannot be read: give them a new code")]

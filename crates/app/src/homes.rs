@@ -3,13 +3,15 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use keyward_core::{CodePolicy, LockAccess, LockoutPolicy, Name, ZoneName};
+use keyward_core::{CodePolicy, DeviceBinding, DeviceRef, LockAccess, LockoutPolicy, Name, SlotRange, ZoneName};
 use keyward_store::{HomeRecord, HomeStore, LockRecord};
 
 use crate::AppError;
 use crate::clock::Clock;
+use crate::devices::LockNetwork;
 use crate::registry::{HomeState, Registry};
 use crate::secrets::new_id;
+use crate::sync::SyncSignal;
 
 /// A home as the adapters see it.
 #[derive(Debug, Clone)]
@@ -41,14 +43,29 @@ impl From<&HomeRecord> for HomeView {
 pub struct LockView {
     pub id: String,
     pub name: String,
+    pub device: Option<DeviceBinding>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
 impl From<&LockRecord> for LockView {
     fn from(l: &LockRecord) -> Self {
-        Self { id: l.id.clone(), name: l.name.as_str().to_owned(), created_at: l.created_at, updated_at: l.updated_at }
+        Self {
+            id: l.id.clone(),
+            name: l.name.as_str().to_owned(),
+            device: l.device,
+            created_at: l.created_at,
+            updated_at: l.updated_at,
+        }
     }
+}
+
+/// A lock's device as asked for: the device, and the slots keyward may use
+/// (`None`: all the lock has).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceRequest {
+    pub device: DeviceRef,
+    pub slots: Option<(i64, i64)>,
 }
 
 /// A partial change to a home; `None` leaves a field as it is.
@@ -81,11 +98,53 @@ pub struct Homes {
     registry: Arc<Registry>,
     store: Arc<dyn HomeStore>,
     clock: Arc<dyn Clock>,
+    signal: SyncSignal,
+    networks: Vec<Arc<dyn LockNetwork>>,
 }
 
 impl Homes {
-    pub(crate) fn new(registry: Arc<Registry>, store: Arc<dyn HomeStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { registry, store, clock }
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        store: Arc<dyn HomeStore>,
+        clock: Arc<dyn Clock>,
+        signal: SyncSignal,
+        networks: Vec<Arc<dyn LockNetwork>>,
+    ) -> Self {
+        Self { registry, store, clock, signal, networks }
+    }
+
+    /// Checks a lock's device: a lock a connected network offers, bound to
+    /// no other lock, with a slot range inside the lock's slots.
+    async fn binding(&self, lock_id: &str, request: Option<DeviceRequest>) -> Result<Option<DeviceBinding>, AppError> {
+        let Some(request) = request else { return Ok(None) };
+        let slots = request
+            .slots
+            .map(|(first, last)| {
+                let number = |n: i64| u16::try_from(n).map_err(|_| AppError::SlotsInvalid);
+                SlotRange::new(number(first)?, number(last)?).map_err(|_| AppError::SlotsInvalid)
+            })
+            .transpose()?;
+        let network = self
+            .networks
+            .iter()
+            .find(|n| n.protocol() == request.device.protocol)
+            .ok_or(AppError::DeviceUnavailable)?;
+        let offered = network.devices().into_iter().find(|d| d.device == request.device);
+        let Some(offered) = offered else { return Err(AppError::DeviceUnavailable) };
+        if let (Some(range), Some(count)) = (slots, offered.slots)
+            && range.last() > count
+        {
+            return Err(AppError::SlotsInvalid);
+        }
+        for home in self.registry.all()? {
+            let state = home.lock().await;
+            let taken =
+                state.locks.values().any(|l| l.id != lock_id && l.device.is_some_and(|b| b.device == request.device));
+            if taken {
+                return Err(AppError::DeviceInUse);
+            }
+        }
+        Ok(Some(DeviceBinding { device: request.device, slots }))
     }
 
     /// Every home, oldest first.
@@ -154,27 +213,60 @@ impl Homes {
         state.locks.get(lock_id).map(LockView::from).ok_or(AppError::LockNotFound)
     }
 
-    pub async fn create_lock(&self, home_id: &str, name: &str) -> Result<LockView, AppError> {
+    pub async fn create_lock(
+        &self,
+        home_id: &str,
+        name: &str,
+        device: Option<DeviceRequest>,
+    ) -> Result<LockView, AppError> {
         let name = Name::parse(name)?;
+        self.registry.home(home_id)?;
+        let id = new_id();
+        let device = self.binding(&id, device).await?;
         let home = self.registry.home(home_id)?;
         let mut state = home.lock().await;
         let now = self.clock.now();
-        let record = LockRecord { id: new_id(), home_id: home_id.to_owned(), name, created_at: now, updated_at: now };
-        self.store.put_lock(record.clone()).await?;
+        let record = LockRecord { id, home_id: home_id.to_owned(), name, device, created_at: now, updated_at: now };
+        self.store.put_lock(record.clone()).await.map_err(device_conflict)?;
         let view = LockView::from(&record);
         state.locks.insert(record.id.clone(), record);
+        drop(state);
+        self.signal.home_changed(home_id);
         Ok(view)
     }
 
     pub async fn rename_lock(&self, home_id: &str, lock_id: &str, name: &str) -> Result<LockView, AppError> {
+        self.update_lock(home_id, lock_id, Some(name), None).await
+    }
+
+    /// Renames a lock and/or binds it to a device (`Some(None)`: unbinds it).
+    pub async fn update_lock(
+        &self,
+        home_id: &str,
+        lock_id: &str,
+        name: Option<&str>,
+        device: Option<Option<DeviceRequest>>,
+    ) -> Result<LockView, AppError> {
+        let name = name.map(Name::parse).transpose()?;
+        let device = match device {
+            Some(request) => Some(self.binding(lock_id, request).await?),
+            None => None,
+        };
         let home = self.registry.home(home_id)?;
         let mut state = home.lock().await;
         let mut record = state.locks.get(lock_id).cloned().ok_or(AppError::LockNotFound)?;
-        record.name = Name::parse(name)?;
+        if let Some(name) = name {
+            record.name = name;
+        }
+        if let Some(device) = device {
+            record.device = device;
+        }
         record.updated_at = self.clock.now();
-        self.store.put_lock(record.clone()).await?;
+        self.store.put_lock(record.clone()).await.map_err(device_conflict)?;
         let view = LockView::from(&record);
         state.locks.insert(record.id.clone(), record);
+        drop(state);
+        self.signal.home_changed(home_id);
         Ok(view)
     }
 
@@ -188,6 +280,7 @@ impl Homes {
         }
         self.store.delete_lock(home_id.to_owned(), lock_id.to_owned()).await?;
         state.locks.remove(lock_id);
+        self.signal.home_changed(home_id);
         state.lockouts.remove(lock_id);
         for record in state.users.values_mut() {
             if let LockAccess::Only(ids) = &mut record.user.locks {
@@ -195,5 +288,13 @@ impl Homes {
             }
         }
         Ok(())
+    }
+}
+
+/// Two locks bound to one device at once lose to the store's unique index.
+fn device_conflict(error: keyward_store::StoreError) -> AppError {
+    match error {
+        keyward_store::StoreError::Conflict => AppError::DeviceInUse,
+        other => AppError::Store(other),
     }
 }

@@ -25,6 +25,7 @@ pub mod owners;
 mod recorder;
 mod registry;
 pub mod secrets;
+mod sync;
 mod tokens;
 mod users;
 
@@ -37,9 +38,10 @@ pub use access::{Access, AccessOutcome, PreviewSubject};
 pub use activity::{Activity, ActivityPage, ActivityQuery, QueryError};
 pub use clock::{Clock, ManualClock};
 pub use error::AppError;
-pub use homes::{HomePatch, HomeView, Homes, LockView};
+pub use homes::{DeviceRequest, HomePatch, HomeView, Homes, LockView};
 pub use owners::Owners;
 pub use registry::PANEL;
+pub use sync::{LockCodeView, LockSync, SlotView, SyncSignal};
 pub use tokens::{TokenInfo, TokenView, Tokens};
 pub use users::{UserInput, UserPatch, UserView, Users};
 
@@ -54,6 +56,7 @@ pub struct App {
     pub activity: Activity,
     pub owners: Owners,
     pub tokens: Tokens,
+    pub locks: LockSync,
 }
 
 impl App {
@@ -64,6 +67,7 @@ impl App {
         vault: Arc<Vault>,
         clock: Arc<dyn Clock>,
         first_home_zone: &ZoneName,
+        networks: Vec<Arc<dyn devices::LockNetwork>>,
     ) -> Result<Self, AppError> {
         let mut snapshot = store.load().await?;
         if snapshot.homes.is_empty() {
@@ -73,15 +77,26 @@ impl App {
             tracing::info!(timezone = first_home_zone.as_str(), "created the first home");
             snapshot.homes.push(home);
         }
+        let slots = std::mem::take(&mut snapshot.slots);
         let registry = Arc::new(Registry::from_snapshot(snapshot, &vault));
         let recorder = Arc::new(Recorder::new(store.clone()));
+        let signal = SyncSignal::new();
+        let locks = LockSync::new(registry.clone(), vault.clone(), store.clone(), clock.clone(), networks, slots);
+        locks.start(&signal);
         Ok(Self {
-            homes: Homes::new(registry.clone(), store.clone(), clock.clone()),
-            users: Users::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone()),
+            homes: Homes::new(
+                registry.clone(),
+                store.clone(),
+                clock.clone(),
+                signal.clone(),
+                locks.networks().to_vec(),
+            ),
+            users: Users::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), signal),
             access: Access::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone()),
             activity: Activity::new(registry, store.clone(), recorder, vault),
             owners: Owners::new(store.clone(), clock.clone()),
             tokens: Tokens::new(store.clone(), store, clock),
+            locks,
         })
     }
 }

@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::recorder::{Recorder, entry};
 use crate::registry::{HomeState, Registry};
 use crate::secrets::{new_id, random_hex};
+use crate::sync::SyncSignal;
 
 /// A new user, as the owner described it. `code` is wiped from memory on drop.
 pub struct UserInput {
@@ -117,6 +118,8 @@ pub struct Users {
     vault: Arc<Vault>,
     recorder: Arc<Recorder>,
     clock: Arc<dyn Clock>,
+    /// Every change reaches the locks' sync engine.
+    signal: SyncSignal,
 }
 
 impl Users {
@@ -125,8 +128,9 @@ impl Users {
         vault: Arc<Vault>,
         recorder: Arc<Recorder>,
         clock: Arc<dyn Clock>,
+        signal: SyncSignal,
     ) -> Self {
-        Self { registry, vault, recorder, clock }
+        Self { registry, vault, recorder, clock, signal }
     }
 
     /// The home's users, oldest first.
@@ -165,7 +169,9 @@ impl Users {
         let code = self.seal_new_code(&mut state, &user, &input.code)?;
         let record =
             UserRecord { home_id: home_id.to_owned(), user, code, last_used: None, created_at: now, updated_at: now };
-        self.save(&mut state, record, ActivityKind::UserCreated, actor).await
+        let view = self.save(&mut state, record, ActivityKind::UserCreated, actor).await?;
+        self.signal.home_changed(home_id);
+        Ok(view)
     }
 
     pub async fn update(
@@ -217,7 +223,9 @@ impl Users {
             created_at: current.created_at,
             updated_at: self.clock.now(),
         };
-        self.save(&mut state, record, ActivityKind::UserUpdated, actor).await
+        let view = self.save(&mut state, record, ActivityKind::UserUpdated, actor).await?;
+        self.signal.home_changed(home_id);
+        Ok(view)
     }
 
     /// Deletes a user. The code stops working at once and is free to be given again.
@@ -234,6 +242,7 @@ impl Users {
         };
         recorded(&mut state, self.recorder.record(record).await)?;
         state.remove_user(user_id);
+        self.signal.home_changed(home_id);
         Ok(())
     }
 

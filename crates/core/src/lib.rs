@@ -31,7 +31,9 @@ pub use decide::{
     evaluate_user,
 };
 pub use home::{LockoutPolicy, PolicyError, TimeZoneError, ZoneName};
-pub use lock_sync::{Allocation, CodeStatus, FailureReason, SlotRange, SlotRangeError};
+pub use lock_sync::{
+    Allocation, CodeStatus, DeviceBinding, DeviceRef, FailureReason, Protocol, SlotRange, SlotRangeError,
+};
 pub use lockout::{LockoutState, Lockouts};
 pub use name::{Name, NameError};
 pub use password::{PasswordError, check_password};

@@ -8,6 +8,7 @@
 //! the application layer acts on it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -63,6 +64,45 @@ pub fn next_review(user: &User, tz: &TimeZone, now: Timestamp, lead: SignedDurat
         }
     }
     candidates.into_iter().filter(|t| *t > now).min()
+}
+
+/// A lock protocol keyward speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    ZwaveJs,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ZwaveJs => "zwave_js",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        (text == "zwave_js").then_some(Self::ZwaveJs)
+    }
+}
+
+/// One lock on a network: the protocol and the node's number there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceRef {
+    pub protocol: Protocol,
+    pub node_id: u32,
+}
+
+impl fmt::Display for DeviceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} node {}", self.protocol.as_str(), self.node_id)
+    }
+}
+
+/// A lock keyward programs: the device, and the slots it may use (`None`:
+/// every slot the lock reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceBinding {
+    pub device: DeviceRef,
+    pub slots: Option<SlotRange>,
 }
 
 /// The slots of a lock keyward may use, inclusive. Slots outside it (codes

@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// the client; repeat the flag, or separate with commas [default: none].
     #[arg(long = "trusted-proxy", env = "KEYWARD_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
+    /// A Z-Wave JS server to reach Z-Wave locks through, e.g.
+    /// ws://127.0.0.1:3000 (Home Assistant's add-on or Z-Wave JS UI).
+    #[arg(long, env = "KEYWARD_ZWAVE_JS_URL")]
+    pub zwave_js_url: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -318,7 +322,17 @@ impl Config {
                 ca_file: env_file("KEYWARD_MQTT_CA_FILE").or(mqtt.ca_file),
             }),
         };
-        let zwave_js = env.var("KEYWARD_ZWAVE_JS_URL").or(file.zwave_js.url).map(|url| ZwaveJsConfig { url });
+        let zwave_js = match serve
+            .and_then(|s| s.zwave_js_url.clone())
+            .or(env.var("KEYWARD_ZWAVE_JS_URL"))
+            .or(file.zwave_js.url)
+        {
+            Some(url) if url.starts_with("ws://") && url.len() > "ws://".len() => Some(ZwaveJsConfig { url }),
+            Some(url) => bail!(
+                "zwave_js url {url:?} must look like ws://127.0.0.1:3000 (wss:// is not supported: keep Z-Wave JS on the local network or a tunnel)"
+            ),
+            None => None,
+        };
         let smtp = file.smtp;
         let smtp = match env.var("KEYWARD_SMTP_HOST").or(smtp.host) {
             None => None,
@@ -366,7 +380,7 @@ impl Config {
 
     /// The integrations configured that this version does not run yet.
     pub fn not_yet_supported(&self) -> Vec<&'static str> {
-        [(self.mqtt.is_some(), "[mqtt]"), (self.zwave_js.is_some(), "[zwave_js]"), (self.smtp.is_some(), "[smtp]")]
+        [(self.mqtt.is_some(), "[mqtt]"), (self.smtp.is_some(), "[smtp]")]
             .into_iter()
             .filter_map(|(set, name)| set.then_some(name))
             .collect()
@@ -559,7 +573,7 @@ mod tests {
         let smtp = c.smtp.as_ref().expect("smtp");
         assert_eq!(smtp.password.as_ref().map(Secret::expose), Some("from-env"), "the environment wins");
         assert_eq!(c.zwave_js.as_ref().map(|z| z.url.as_str()), Some("ws://127.0.0.1:3000"));
-        assert_eq!(c.not_yet_supported(), ["[mqtt]", "[zwave_js]", "[smtp]"]);
+        assert_eq!(c.not_yet_supported(), ["[mqtt]", "[smtp]"]);
 
         std::fs::write(&config, "[smtp]\nhost = \"mail.example\"\nsecurity = \"ssl\"\n").expect("write");
         assert!(Config::resolve(&global, None, &env(&[])).is_err(), "security is one of three");

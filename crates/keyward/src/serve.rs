@@ -50,7 +50,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let setup_code =
         if storage.created { Owners::new(storage.store.clone(), clock.clone()).new_setup_code().await? } else { None };
-    let app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone).await?;
+    let mut networks: Vec<Arc<dyn keyward_app::devices::LockNetwork>> = Vec::new();
+    if let Some(zwave_js) = &config.zwave_js {
+        tracing::info!(url = zwave_js.url.as_str(), "reaching Z-Wave locks through Z-Wave JS");
+        networks.push(Arc::new(keyward_zwave_js::ZwaveJs::start(&zwave_js.url)));
+    }
+    let app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone, networks).await?;
     if storage.created {
         print_first_start(config, setup_code.as_deref());
     }

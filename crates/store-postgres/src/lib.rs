@@ -16,11 +16,11 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use keyward_core::{ActivityEntry, sign_in};
-use keyward_store::columns::{HomeColumns, LockColumns, micros};
+use keyward_store::columns::{HomeColumns, LockColumns, SlotColumns, micros};
 use keyward_store::{
     ActivityFilter, ActivityPage, ActivityStore, BoxFuture, Digest, HomeCounts, HomeRecord, HomeStore, InviteRecord,
-    LockRecord, MetaStore, OwnerRecord, OwnerStore, Pending, Record, SessionRecord, SignInFailures, Snapshot,
-    StoreResult, TokenRecord, TokenStore,
+    LockRecord, MetaStore, OwnerRecord, OwnerStore, Pending, Record, SessionRecord, SignInFailures, SlotRecord,
+    Snapshot, StoreResult, TokenRecord, TokenStore,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
@@ -156,12 +156,61 @@ impl HomeStore for PostgresStore {
         Box::pin(self.writer.write(move |c| async move {
             execute(
                 &c,
-                "INSERT INTO locks (id, home_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (id) DO UPDATE SET name = $3, updated_at = $5",
-                &[&l.id, &l.home_id, &l.name, &l.created_at, &l.updated_at],
+                "INSERT INTO locks (id, home_id, name, device_protocol, device_node, slot_first, slot_last,
+                                    created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (id) DO UPDATE SET name = $3, device_protocol = $4, device_node = $5,
+                                                slot_first = $6, slot_last = $7, updated_at = $9",
+                &[
+                    &l.id,
+                    &l.home_id,
+                    &l.name,
+                    &l.device_protocol,
+                    &l.device_node,
+                    &l.slot_first,
+                    &l.slot_last,
+                    &l.created_at,
+                    &l.updated_at,
+                ],
             )
             .await
             .map(drop)
+        }))
+    }
+
+    fn put_slot(&self, slot: SlotRecord) -> BoxFuture<'_, StoreResult<()>> {
+        let s = SlotColumns::of(&slot);
+        Box::pin(self.writer.write(move |c| async move {
+            execute(
+                &c,
+                "INSERT INTO lock_slots (lock_id, slot, user_id, content, code_mac, status, reason, detail,
+                                         attempts, retry_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (lock_id, slot) DO UPDATE SET user_id = $3, content = $4, code_mac = $5,
+                     status = $6, reason = $7, detail = $8, attempts = $9, retry_at = $10, updated_at = $11",
+                &[
+                    &s.lock_id,
+                    &s.slot,
+                    &s.user_id,
+                    &s.content,
+                    &s.code_mac,
+                    &s.status,
+                    &s.reason,
+                    &s.detail,
+                    &s.attempts,
+                    &s.retry_at,
+                    &s.updated_at,
+                ],
+            )
+            .await
+            .map(drop)
+        }))
+    }
+
+    fn delete_slot(&self, lock_id: String, slot: u16) -> BoxFuture<'_, StoreResult<()>> {
+        let slot = i64::from(slot);
+        Box::pin(self.writer.write(move |c| async move {
+            execute(&c, "DELETE FROM lock_slots WHERE lock_id = $1 AND slot = $2", &[&lock_id, &slot]).await.map(drop)
         }))
     }
 

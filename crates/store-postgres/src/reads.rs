@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use keyward_store::columns::{
-    HomeColumns, LockColumns, OwnerColumns, StoredActivity, TokenColumns, UserColumns, instant, lockout_record, micros,
+    HomeColumns, LockColumns, OwnerColumns, SlotColumns, StoredActivity, TokenColumns, UserColumns, instant,
+    lockout_record, micros,
 };
 use keyward_store::{
     ActivityFilter, ActivityPage, Digest, HomeCounts, OwnerRecord, SessionRecord, SignInFailures, Snapshot, StoreError,
@@ -55,21 +56,29 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
         .into_record()
     })
     .collect::<StoreResult<_>>()?;
-    let locks =
-        rows(client, "SELECT id, home_id, name, created_at, updated_at FROM locks ORDER BY created_at, id", &[])
-            .await?
-            .iter()
-            .map(|r| {
-                LockColumns {
-                    id: col(r, 0)?,
-                    home_id: col(r, 1)?,
-                    name: col(r, 2)?,
-                    created_at: col(r, 3)?,
-                    updated_at: col(r, 4)?,
-                }
-                .into_record()
-            })
-            .collect::<StoreResult<_>>()?;
+    let locks = rows(
+        client,
+        "SELECT id, home_id, name, device_protocol, device_node, slot_first, slot_last, created_at, updated_at
+             FROM locks ORDER BY created_at, id",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        LockColumns {
+            id: col(r, 0)?,
+            home_id: col(r, 1)?,
+            name: col(r, 2)?,
+            device_protocol: col(r, 3)?,
+            device_node: col(r, 4)?,
+            slot_first: col(r, 5)?,
+            slot_last: col(r, 6)?,
+            created_at: col(r, 7)?,
+            updated_at: col(r, 8)?,
+        }
+        .into_record()
+    })
+    .collect::<StoreResult<_>>()?;
     let mut user_locks: HashMap<String, Vec<String>> = HashMap::new();
     for r in rows(client, "SELECT user_id, lock_id FROM user_locks", &[]).await? {
         user_locks.entry(col(&r, 0)?).or_default().push(col(&r, 1)?);
@@ -122,7 +131,32 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
             lockout_record(col(r, 0)?, col(r, 1)?, &failures, col(r, 3)?)
         })
         .collect::<StoreResult<_>>()?;
-    Ok(Snapshot { homes, locks, users, lockouts })
+    let slots = rows(
+        client,
+        "SELECT lock_id, slot, user_id, content, code_mac, status, reason, detail, attempts, retry_at, updated_at
+         FROM lock_slots ORDER BY lock_id, slot",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        SlotColumns {
+            lock_id: col(r, 0)?,
+            slot: col(r, 1)?,
+            user_id: col(r, 2)?,
+            content: col(r, 3)?,
+            code_mac: col(r, 4)?,
+            status: col(r, 5)?,
+            reason: col(r, 6)?,
+            detail: col(r, 7)?,
+            attempts: col(r, 8)?,
+            retry_at: col(r, 9)?,
+            updated_at: col(r, 10)?,
+        }
+        .into_record()
+    })
+    .collect::<StoreResult<_>>()?;
+    Ok(Snapshot { homes, locks, users, lockouts, slots })
 }
 
 pub async fn home_exists(client: &Client, id: &str) -> StoreResult<bool> {

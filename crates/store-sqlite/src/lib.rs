@@ -18,7 +18,7 @@ use keyward_store::columns::micros;
 use keyward_store::{
     ActivityFilter, ActivityPage, ActivityStore, BoxFuture, Digest, HomeCounts, HomeRecord, HomeStore, InviteRecord,
     LockRecord, MetaStore, OwnerRecord, OwnerStore, Pending, Quarantine, Record, SessionRecord, SignInFailures,
-    Snapshot, StoreError, StoreResult, TokenRecord, TokenStore,
+    SlotRecord, Snapshot, StoreError, StoreResult, TokenRecord, TokenStore,
 };
 use rusqlite::Connection;
 
@@ -105,6 +105,14 @@ impl HomeStore for SqliteStore {
 
     fn delete_lock(&self, home_id: String, lock_id: String) -> BoxFuture<'_, StoreResult<()>> {
         self.write(move |conn| statements::delete_lock(conn, &home_id, &lock_id))
+    }
+
+    fn put_slot(&self, slot: SlotRecord) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| statements::put_slot(conn, &slot))
+    }
+
+    fn delete_slot(&self, lock_id: String, slot: u16) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| statements::delete_slot(conn, &lock_id, slot))
     }
 
     fn record(&self, record: Record) -> Pending<Vec<ActivityEntry>> {

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_last_used.sql"),
     include_str!("migrations/0004_invites.sql"),
     include_str!("migrations/0005_sign_in.sql"),
+    include_str!("migrations/0006_lock_sync.sql"),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 
 use keyward_core::{ActivityEntry, UseCount};
 use keyward_store::columns::{
-    ActivityColumns, HomeColumns, LockColumns, StoredActivity, TokenColumns, UserColumns, instant, lockout_columns,
-    lockout_record, micros,
+    ActivityColumns, HomeColumns, LockColumns, SlotColumns, StoredActivity, TokenColumns, UserColumns, instant,
+    lockout_columns, lockout_record, micros,
 };
 use keyward_store::{
-    ActivityFilter, ActivityPage, Digest, HomeCounts, HomeRecord, LockRecord, LockoutRecord, Record, Snapshot,
-    StoreError, StoreResult, StoredUses, TokenRecord, UserChange, UserRecord,
+    ActivityFilter, ActivityPage, Digest, HomeCounts, HomeRecord, LockRecord, LockoutRecord, Record, SlotRecord,
+    Snapshot, StoreError, StoreResult, StoredUses, TokenRecord, UserChange, UserRecord,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -36,15 +36,22 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
         .map(|r| r.sql().and_then(HomeColumns::into_record))
         .collect::<StoreResult<_>>()?;
     let locks = conn
-        .prepare("SELECT id, home_id, name, created_at, updated_at FROM locks ORDER BY created_at, id")
+        .prepare(
+            "SELECT id, home_id, name, device_protocol, device_node, slot_first, slot_last, created_at, updated_at
+             FROM locks ORDER BY created_at, id",
+        )
         .sql()?
         .query_map([], |r| {
             Ok(LockColumns {
                 id: r.get(0)?,
                 home_id: r.get(1)?,
                 name: r.get(2)?,
-                created_at: r.get(3)?,
-                updated_at: r.get(4)?,
+                device_protocol: r.get(3)?,
+                device_node: r.get(4)?,
+                slot_first: r.get(5)?,
+                slot_last: r.get(6)?,
+                created_at: r.get(7)?,
+                updated_at: r.get(8)?,
             })
         })
         .sql()?
@@ -84,7 +91,31 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
             lockout_record(home_id, device, &failures, locked_until)
         })
         .collect::<StoreResult<_>>()?;
-    Ok(Snapshot { homes, locks, users, lockouts })
+    let slots = conn
+        .prepare(
+            "SELECT lock_id, slot, user_id, content, code_mac, status, reason, detail, attempts, retry_at, updated_at
+             FROM lock_slots ORDER BY lock_id, slot",
+        )
+        .sql()?
+        .query_map([], |r| {
+            Ok(SlotColumns {
+                lock_id: r.get(0)?,
+                slot: r.get(1)?,
+                user_id: r.get(2)?,
+                content: r.get(3)?,
+                code_mac: r.get(4)?,
+                status: r.get(5)?,
+                reason: r.get(6)?,
+                detail: r.get(7)?,
+                attempts: r.get(8)?,
+                retry_at: r.get(9)?,
+                updated_at: r.get(10)?,
+            })
+        })
+        .sql()?
+        .map(|r| r.sql().and_then(SlotColumns::into_record))
+        .collect::<StoreResult<_>>()?;
+    Ok(Snapshot { homes, locks, users, lockouts, slots })
 }
 
 /// A home's stored counts (see `HomeStore::resync_home`).
@@ -197,12 +228,60 @@ pub fn put_home(conn: &Connection, home: &HomeRecord) -> StoreResult<()> {
 pub fn put_lock(conn: &Connection, lock: &LockRecord) -> StoreResult<()> {
     let l = LockColumns::of(lock);
     conn.prepare_cached(
-        "INSERT INTO locks (id, home_id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (id) DO UPDATE SET name = ?3, updated_at = ?5",
+        "INSERT INTO locks (id, home_id, name, device_protocol, device_node, slot_first, slot_last, created_at,
+                            updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET name = ?3, device_protocol = ?4, device_node = ?5, slot_first = ?6,
+                                        slot_last = ?7, updated_at = ?9",
     )
     .sql()?
-    .execute(params![l.id, l.home_id, l.name, l.created_at, l.updated_at])
+    .execute(params![
+        l.id,
+        l.home_id,
+        l.name,
+        l.device_protocol,
+        l.device_node,
+        l.slot_first,
+        l.slot_last,
+        l.created_at,
+        l.updated_at
+    ])
     .sql()?;
+    Ok(())
+}
+
+pub fn put_slot(conn: &Connection, slot: &SlotRecord) -> StoreResult<()> {
+    let s = SlotColumns::of(slot);
+    conn.prepare_cached(
+        "INSERT INTO lock_slots (lock_id, slot, user_id, content, code_mac, status, reason, detail, attempts,
+                                 retry_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (lock_id, slot) DO UPDATE SET user_id = ?3, content = ?4, code_mac = ?5, status = ?6,
+             reason = ?7, detail = ?8, attempts = ?9, retry_at = ?10, updated_at = ?11",
+    )
+    .sql()?
+    .execute(params![
+        s.lock_id,
+        s.slot,
+        s.user_id,
+        s.content,
+        s.code_mac,
+        s.status,
+        s.reason,
+        s.detail,
+        s.attempts,
+        s.retry_at,
+        s.updated_at
+    ])
+    .sql()?;
+    Ok(())
+}
+
+pub fn delete_slot(conn: &Connection, lock_id: &str, slot: u16) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM lock_slots WHERE lock_id = ?1 AND slot = ?2")
+        .sql()?
+        .execute(params![lock_id, slot])
+        .sql()?;
     Ok(())
 }
 

@@ -5,12 +5,14 @@
 
 use jiff::Timestamp;
 use keyward_core::{
-    Action, ActivityEntry, ActivityKind, Actor, CodePolicy, DenyReason, Event, LockAccess, LockoutPolicy, LockoutState,
-    Name, Notify, Outcome, PanelPermissions, Schedule, ScheduleSpec, Scope, User, UserKind, UserRef, Validity,
-    ZoneName,
+    Action, ActivityEntry, ActivityKind, Actor, CodePolicy, CodeStatus, DenyReason, DeviceBinding, DeviceRef, Event,
+    FailureReason, LockAccess, LockoutPolicy, LockoutState, Name, Notify, Outcome, PanelPermissions, Protocol,
+    Schedule, ScheduleSpec, Scope, SlotRange, User, UserKind, UserRef, Validity, ZoneName,
 };
 
-use crate::records::{HomeRecord, LockRecord, LockoutRecord, OwnerRecord, SealedCode, TokenRecord, UserRecord};
+use crate::records::{
+    HomeRecord, LockRecord, LockoutRecord, OwnerRecord, SealedCode, SlotContent, SlotRecord, TokenRecord, UserRecord,
+};
 use crate::{StoreError, StoreResult};
 
 /// How every instant is stored.
@@ -84,28 +86,120 @@ pub struct LockColumns {
     pub id: String,
     pub home_id: String,
     pub name: String,
+    pub device_protocol: Option<String>,
+    pub device_node: Option<i64>,
+    pub slot_first: Option<i64>,
+    pub slot_last: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 impl LockColumns {
     pub fn of(l: &LockRecord) -> Self {
+        let device = l.device.as_ref();
+        let range = device.and_then(|d| d.slots);
         Self {
             id: l.id.clone(),
             home_id: l.home_id.clone(),
             name: l.name.as_str().to_owned(),
+            device_protocol: device.map(|d| d.device.protocol.as_str().to_owned()),
+            device_node: device.map(|d| i64::from(d.device.node_id)),
+            slot_first: range.map(|r| i64::from(r.first())),
+            slot_last: range.map(|r| i64::from(r.last())),
             created_at: micros(l.created_at),
             updated_at: micros(l.updated_at),
         }
     }
 
     pub fn into_record(self) -> StoreResult<LockRecord> {
+        const BAD: StoreError = StoreError::Corrupt("a stored lock device is not valid");
+        let device = match (self.device_protocol, self.device_node) {
+            (None, None) => None,
+            (Some(protocol), Some(node)) => {
+                let protocol = Protocol::parse(&protocol).ok_or(BAD)?;
+                let node_id = u32::try_from(node).map_err(|_| BAD)?;
+                let slots = match (self.slot_first, self.slot_last) {
+                    (None, None) => None,
+                    (Some(first), Some(last)) => Some(
+                        SlotRange::new(u16::try_from(first).map_err(|_| BAD)?, u16::try_from(last).map_err(|_| BAD)?)
+                            .map_err(|_| BAD)?,
+                    ),
+                    _ => return Err(BAD),
+                };
+                Some(DeviceBinding { device: DeviceRef { protocol, node_id }, slots })
+            }
+            _ => return Err(BAD),
+        };
         Ok(LockRecord {
             name: Name::from_stored(self.name),
+            device,
             created_at: instant(self.created_at)?,
             updated_at: instant(self.updated_at)?,
             id: self.id,
             home_id: self.home_id,
+        })
+    }
+}
+
+pub struct SlotColumns {
+    pub lock_id: String,
+    pub slot: i64,
+    pub user_id: Option<String>,
+    pub content: String,
+    pub code_mac: Option<Vec<u8>>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub detail: Option<i64>,
+    pub attempts: i64,
+    pub retry_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+impl SlotColumns {
+    pub fn of(s: &SlotRecord) -> Self {
+        let (content, code_mac) = match s.content {
+            SlotContent::Empty => ("empty", None),
+            SlotContent::Code(mac) => ("code", Some(mac.to_vec())),
+            SlotContent::Foreign => ("foreign", None),
+            SlotContent::Refused(mac) => ("refused", Some(mac.to_vec())),
+            SlotContent::Unknown => ("unknown", None),
+        };
+        Self {
+            lock_id: s.lock_id.clone(),
+            slot: i64::from(s.slot),
+            user_id: s.user_id.clone(),
+            content: content.to_owned(),
+            code_mac,
+            status: s.status.as_str().to_owned(),
+            reason: s.reason.map(|r| r.as_str().to_owned()),
+            detail: s.detail.map(i64::from),
+            attempts: i64::from(s.attempts),
+            retry_at: s.retry_at.map(micros),
+            updated_at: micros(s.updated_at),
+        }
+    }
+
+    pub fn into_record(self) -> StoreResult<SlotRecord> {
+        const BAD: StoreError = StoreError::Corrupt("a stored lock slot is not valid");
+        let content = match (self.content.as_str(), self.code_mac) {
+            ("empty", None) => SlotContent::Empty,
+            ("code", Some(mac)) => SlotContent::Code(mac.try_into().map_err(|_| BAD)?),
+            ("foreign", None) => SlotContent::Foreign,
+            ("refused", Some(mac)) => SlotContent::Refused(mac.try_into().map_err(|_| BAD)?),
+            ("unknown", None) => SlotContent::Unknown,
+            _ => return Err(BAD),
+        };
+        Ok(SlotRecord {
+            slot: u16::try_from(self.slot).map_err(|_| BAD)?,
+            user_id: self.user_id,
+            content,
+            status: CodeStatus::parse(&self.status).ok_or(BAD)?,
+            reason: self.reason.map(|r| FailureReason::parse(&r).ok_or(BAD)).transpose()?,
+            detail: self.detail.map(|d| u16::try_from(d).map_err(|_| BAD)).transpose()?,
+            attempts: u32::try_from(self.attempts).map_err(|_| BAD)?,
+            retry_at: optional_instant(self.retry_at)?,
+            updated_at: instant(self.updated_at)?,
+            lock_id: self.lock_id,
         })
     }
 }

@@ -5,7 +5,8 @@ use std::fmt;
 
 use jiff::Timestamp;
 use keyward_core::{
-    ActivityEntry, CodePolicy, LockoutPolicy, LockoutState, Name, Outcome, Scope, UseCount, User, ZoneName,
+    ActivityEntry, CodePolicy, CodeStatus, DeviceBinding, FailureReason, LockoutPolicy, LockoutState, Name, Outcome,
+    Scope, UseCount, User, ZoneName,
 };
 
 /// HMAC-SHA-256 of (home id, code) under the vault's key.
@@ -30,6 +31,9 @@ pub struct LockRecord {
     pub id: String,
     pub home_id: String,
     pub name: Name,
+    /// The device keyward programs, if any (`None`: keyward only decides
+    /// for this lock).
+    pub device: Option<DeviceBinding>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -129,6 +133,40 @@ pub struct Snapshot {
     pub locks: Vec<LockRecord>,
     pub users: Vec<UserRecord>,
     pub lockouts: Vec<LockoutRecord>,
+    pub slots: Vec<SlotRecord>,
+}
+
+/// What a lock's slot held when keyward last read it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotContent {
+    Empty,
+    /// Keyward's code for the slot's user: the keyed MAC of the code read back.
+    Code(CodeMac),
+    /// A code keyward did not put there (or cannot read: masked).
+    Foreign,
+    /// Empty: the lock refused keyward's code (the keyed MAC of that code) as
+    /// a duplicate or for a full memory; not retried while the code is the same.
+    Refused(CodeMac),
+    /// Not read yet, or the lock did not answer.
+    Unknown,
+}
+
+/// Keyward's knowledge of one slot of a bound lock, kept so a restart resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotRecord {
+    pub lock_id: String,
+    pub slot: u16,
+    /// The user keyward gave the slot to.
+    pub user_id: Option<String>,
+    pub content: SlotContent,
+    pub status: CodeStatus,
+    pub reason: Option<FailureReason>,
+    /// For a duplicate: the slot that already holds the code, when known.
+    pub detail: Option<u16>,
+    /// Failed attempts since the last success, for the backoff.
+    pub attempts: u32,
+    pub retry_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
 }
 
 /// A page of a home's activity, newest first. `before` is the cursor.

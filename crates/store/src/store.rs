@@ -12,7 +12,7 @@ use crate::StoreResult;
 use crate::pending::{BoxFuture, Pending};
 use crate::records::{
     ActivityFilter, ActivityPage, Digest, HomeCounts, HomeRecord, InviteRecord, LockRecord, OwnerRecord, Record,
-    SessionRecord, SignInFailures, Snapshot, TokenRecord,
+    SessionRecord, SignInFailures, SlotRecord, Snapshot, TokenRecord,
 };
 
 /// Homes, their locks and users, and the one recording path.
@@ -27,6 +27,12 @@ pub trait HomeStore: Send + Sync {
 
     /// Inserts or replaces a lock.
     fn put_lock(&self, lock: LockRecord) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Inserts or replaces what keyward knows of a lock's slot.
+    fn put_slot(&self, slot: SlotRecord) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Forgets a lock's slot (keyward no longer uses it).
+    fn delete_slot(&self, lock_id: String, slot: u16) -> BoxFuture<'_, StoreResult<()>>;
 
     /// Deletes a lock, its place in every user's list, and its lockout count.
     fn delete_lock(&self, home_id: String, lock_id: String) -> BoxFuture<'_, StoreResult<()>>;

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use jiff::Timestamp;
-use keyward_app::{ActivityQuery, PreviewSubject, QueryError, UserInput, UserPatch};
+use keyward_app::{ActivityQuery, AppError, DeviceRequest, PreviewSubject, QueryError, UserInput, UserPatch};
 use keyward_core::{Notify, PanelPermissions};
 
 use crate::AppState;
@@ -20,6 +20,7 @@ type Router = axum::Router<AppState>;
 
 pub fn routes() -> Router {
     Router::new()
+        .edge_route("/api/v1/devices", get(list_devices))
         .edge_route("/api/v1/homes", get(list_homes).post(create_home))
         .edge_route("/api/v1/homes/{home_id}", get(get_home).patch(update_home))
         .edge_route("/api/v1/homes/{home_id}/locks", get(list_locks).post(create_lock))
@@ -27,6 +28,7 @@ pub fn routes() -> Router {
         .edge_route("/api/v1/homes/{home_id}/users", get(list_users).post(create_user))
         .edge_route("/api/v1/homes/{home_id}/users/{user_id}", get(get_user).patch(update_user).delete(delete_user))
         .edge_route("/api/v1/homes/{home_id}/users/{user_id}/reveal", post(reveal_code))
+        .edge_route("/api/v1/homes/{home_id}/users/{user_id}/retry", post(retry_user_codes))
         .edge_route("/api/v1/homes/{home_id}/access", post(access))
         .edge_route("/api/v1/homes/{home_id}/access/preview", post(preview))
         .edge_route("/api/v1/homes/{home_id}/activity", get(activity))
@@ -126,7 +128,7 @@ async fn list_locks(
     Ok(Json(List { items }))
 }
 
-#[utoipa::path(post, path = "/api/v1/homes/{home_id}/locks", tag = "locks", security(("bearer" = [])), request_body = LockName,
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/locks", tag = "locks", security(("bearer" = [])), request_body = CreateLock,
     responses((status = 201, body = LockDto)))]
 async fn create_lock(
     State(s): State<AppState>,
@@ -135,22 +137,54 @@ async fn create_lock(
     body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<LockDto>)> {
     caller.require(Need::Admin, Some(&home_id))?;
-    let body: LockName = body.parse()?;
-    Ok((StatusCode::CREATED, Json(s.app.homes.create_lock(&home_id, &body.name).await?.into())))
+    let body: CreateLock = body.parse()?;
+    if body.device.is_none() && body.slots.is_some() {
+        return Err(AppError::SlotsInvalid.into());
+    }
+    let device = body.device.as_ref().map(|d| d.request(body.slots)).transpose()?;
+    Ok((StatusCode::CREATED, Json(s.app.homes.create_lock(&home_id, &body.name, device).await?.into())))
 }
 
 #[utoipa::path(get, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])),
-    responses((status = 200, body = LockDto), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = LockDetailDto), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_lock(
     State(s): State<AppState>,
     caller: Caller,
     Path((home_id, lock_id)): Path<(String, String)>,
-) -> ApiResult<Json<LockDto>> {
+) -> ApiResult<Json<LockDetailDto>> {
     caller.require(Need::Read, Some(&home_id))?;
-    Ok(Json(s.app.homes.get_lock(&home_id, &lock_id).await?.into()))
+    let lock = s.app.homes.get_lock(&home_id, &lock_id).await?;
+    let device = lock.device.and_then(|binding| {
+        let network = s.app.locks.networks().iter().find(|n| n.protocol() == binding.device.protocol)?;
+        network.devices().into_iter().find(|d| d.device == binding.device)
+    });
+    let bound = lock.device.is_some();
+    let slots = s
+        .app
+        .locks
+        .slots(&lock_id)
+        .into_iter()
+        .map(|v| SlotDto {
+            slot: v.slot,
+            user_id: v.user_id,
+            status: v.status.as_str().to_owned(),
+            reason: v.reason.map(|r| r.as_str().to_owned()),
+            foreign: v.foreign,
+        })
+        .collect();
+    Ok(Json(LockDetailDto {
+        online: bound.then(|| device.as_ref().is_some_and(|d| d.online)),
+        state: device.map(|d| LockStateDto {
+            locked: d.state.locked,
+            jammed: d.state.jammed,
+            battery: d.state.battery,
+        }),
+        slots,
+        lock: lock.into(),
+    }))
 }
 
-#[utoipa::path(patch, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])), request_body = LockName,
+#[utoipa::path(patch, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])), request_body = PatchLock,
     responses((status = 200, body = LockDto)))]
 async fn rename_lock(
     State(s): State<AppState>,
@@ -159,8 +193,64 @@ async fn rename_lock(
     body: JsonBody,
 ) -> ApiResult<Json<LockDto>> {
     caller.require(Need::Admin, Some(&home_id))?;
-    let body: LockName = body.parse()?;
-    Ok(Json(s.app.homes.rename_lock(&home_id, &lock_id, &body.name).await?.into()))
+    let body: PatchLock = body.parse()?;
+    let device = match (&body.device, body.slots) {
+        (Some(Some(device)), slots) => Some(Some(device.request(slots)?)),
+        (Some(None), None) => Some(None),
+        (None, None) => None,
+        // A range without a device: applied to the device the lock has.
+        (None, Some(slots)) => {
+            let current = s.app.homes.get_lock(&home_id, &lock_id).await?.device.ok_or(AppError::SlotsInvalid)?;
+            Some(Some(DeviceRequest { device: current.device, slots: Some((slots.first, slots.last)) }))
+        }
+        (Some(None), Some(_)) => return Err(AppError::SlotsInvalid.into()),
+    };
+    Ok(Json(s.app.homes.update_lock(&home_id, &lock_id, body.name.as_deref(), device).await?.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/users/{user_id}/retry", tag = "users", security(("bearer" = [])),
+    responses((status = 202, description = "the user's failed lock codes are tried again now")))]
+async fn retry_user_codes(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, user_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    s.app.users.get(&home_id, &user_id).await?;
+    s.app.locks.retry_user(&user_id);
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(get, path = "/api/v1/devices", tag = "locks", security(("bearer" = [])),
+    responses((status = 200, body = DeviceList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+async fn list_devices(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<DeviceList>> {
+    caller.require(Need::Admin, None)?;
+    let mut bound = std::collections::HashMap::new();
+    for home in s.app.homes.list().await? {
+        for lock in s.app.homes.list_locks(&home.id).await? {
+            if let Some(binding) = lock.device {
+                bound.insert(binding.device, lock.id);
+            }
+        }
+    }
+    let items = s
+        .app
+        .locks
+        .networks()
+        .iter()
+        .flat_map(|n| n.devices())
+        .map(|d| DeviceInfoDto {
+            protocol: d.device.protocol.as_str().to_owned(),
+            node_id: d.device.node_id,
+            bound_to: bound.get(&d.device).cloned(),
+            label: d.label,
+            manufacturer: d.manufacturer,
+            model: d.model,
+            slots: d.slots,
+            online: d.online,
+        })
+        .collect();
+    Ok(Json(DeviceList { items }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])),
@@ -186,7 +276,10 @@ async fn list_users(
 ) -> ApiResult<Json<List<UserDto>>> {
     caller.require(Need::Read, Some(&home_id))?;
     let admin = caller.is_admin();
-    let items = s.app.users.list(&home_id).await?.into_iter().map(|u| UserDto::new(u, admin)).collect();
+    let mut items = Vec::new();
+    for user in s.app.users.list(&home_id).await? {
+        items.push(with_lock_codes(&s, &home_id, UserDto::new(user, admin)).await);
+    }
     Ok(Json(List { items }))
 }
 
@@ -214,7 +307,7 @@ async fn create_user(
         code: body.code.0,
     };
     let user = s.app.users.create(&home_id, input, caller.actor()).await?;
-    Ok((StatusCode::CREATED, Json(UserDto::new(user, caller.is_admin()))))
+    Ok((StatusCode::CREATED, Json(with_lock_codes(&s, &home_id, UserDto::new(user, caller.is_admin())).await)))
 }
 
 #[utoipa::path(get, path = "/api/v1/homes/{home_id}/users/{user_id}", tag = "users", security(("bearer" = [])),
@@ -225,7 +318,14 @@ async fn get_user(
     Path((home_id, user_id)): Path<(String, String)>,
 ) -> ApiResult<Json<UserDto>> {
     caller.require(Need::Read, Some(&home_id))?;
-    Ok(Json(UserDto::new(s.app.users.get(&home_id, &user_id).await?, caller.is_admin())))
+    let user = UserDto::new(s.app.users.get(&home_id, &user_id).await?, caller.is_admin());
+    Ok(Json(with_lock_codes(&s, &home_id, user).await))
+}
+
+/// A user with where their code stands on each lock keyward programs.
+async fn with_lock_codes(s: &AppState, home_id: &str, mut user: UserDto) -> UserDto {
+    user.lock_codes = s.app.locks.lock_codes(home_id, &user.id).await.into_iter().map(LockCodeDto::from).collect();
+    user
 }
 
 #[utoipa::path(patch, path = "/api/v1/homes/{home_id}/users/{user_id}", tag = "users", security(("bearer" = [])), request_body = PatchUser,
@@ -255,7 +355,8 @@ async fn update_user(
         enabled: body.enabled,
         code: body.code.map(|c| c.0),
     };
-    Ok(Json(UserDto::new(s.app.users.update(&home_id, &user_id, patch, caller.actor()).await?, caller.is_admin())))
+    let user = UserDto::new(s.app.users.update(&home_id, &user_id, patch, caller.actor()).await?, caller.is_admin());
+    Ok(Json(with_lock_codes(&s, &home_id, user).await))
 }
 
 #[utoipa::path(delete, path = "/api/v1/homes/{home_id}/users/{user_id}", tag = "users", security(("bearer" = [])),

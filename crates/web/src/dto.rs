@@ -4,7 +4,7 @@
 use std::fmt;
 
 use jiff::Timestamp;
-use keyward_app::{AccessOutcome, HomeView, LockView, UserView};
+use keyward_app::{AccessOutcome, AppError, DeviceRequest, HomeView, LockView, UserView};
 use keyward_core::{Action, ActivityEntry, DenyReason, LockAccess, ScheduleSpec, UserKind};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -209,20 +209,158 @@ impl From<PatchHome> for keyward_app::HomePatch {
 pub struct LockDto {
     pub id: String,
     pub name: String,
+    /// The device keyward programs; null: keyward only decides for this lock.
+    pub device: Option<DeviceDto>,
+    /// The slots keyward may use; null: every slot the lock has.
+    pub slot_range: Option<SlotRangeDto>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 impl From<LockView> for LockDto {
     fn from(l: LockView) -> Self {
-        Self { created_at: time(l.created_at), updated_at: time(l.updated_at), id: l.id, name: l.name }
+        Self {
+            created_at: time(l.created_at),
+            updated_at: time(l.updated_at),
+            device: l
+                .device
+                .map(|b| DeviceDto { protocol: b.device.protocol.as_str().to_owned(), node_id: b.device.node_id }),
+            slot_range: l
+                .device
+                .and_then(|b| b.slots)
+                .map(|r| SlotRangeDto { first: i64::from(r.first()), last: i64::from(r.last()) }),
+            id: l.id,
+            name: l.name,
+        }
+    }
+}
+
+/// A lock on a network keyward reaches.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceDto {
+    /// "zwave_js".
+    pub protocol: String,
+    pub node_id: u32,
+}
+
+/// The slots keyward may use on a lock, inclusive.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Copy, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SlotRangeDto {
+    pub first: i64,
+    pub last: i64,
+}
+
+impl DeviceDto {
+    /// The device as the services take it; an unknown protocol is a 409.
+    pub fn request(&self, slots: Option<SlotRangeDto>) -> Result<DeviceRequest, AppError> {
+        let protocol = keyward_core::Protocol::parse(&self.protocol).ok_or(AppError::DeviceUnavailable)?;
+        Ok(DeviceRequest {
+            device: keyward_core::DeviceRef { protocol, node_id: self.node_id },
+            slots: slots.map(|r| (r.first, r.last)),
+        })
     }
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LockName {
+pub struct CreateLock {
     pub name: String,
+    #[serde(default)]
+    pub device: Option<DeviceDto>,
+    #[serde(default)]
+    pub slots: Option<SlotRangeDto>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchLock {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// null unbinds the lock from its device.
+    #[serde(default, deserialize_with = "nullable")]
+    pub device: Option<Option<DeviceDto>>,
+    #[serde(default)]
+    pub slots: Option<SlotRangeDto>,
+}
+
+/// A lock as `GET …/locks/{id}` shows it: with its device's state and slots.
+#[derive(Serialize, ToSchema)]
+pub struct LockDetailDto {
+    #[serde(flatten)]
+    pub lock: LockDto,
+    /// Whether the lock answers (null: not bound to a device).
+    pub online: Option<bool>,
+    pub state: Option<LockStateDto>,
+    pub slots: Vec<SlotDto>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LockStateDto {
+    /// null: not reported yet.
+    pub locked: Option<bool>,
+    pub jammed: bool,
+    /// Percent.
+    pub battery: Option<u8>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SlotDto {
+    pub slot: u16,
+    pub user_id: Option<String>,
+    /// adding, on_lock, removing, off_lock or failed.
+    pub status: String,
+    pub reason: Option<String>,
+    /// A code keyward did not put there; cleared only when the owner takes the slot over.
+    pub foreign: bool,
+}
+
+/// One user's code on one lock.
+#[derive(Serialize, ToSchema)]
+pub struct LockCodeDto {
+    pub lock_id: String,
+    pub slot: Option<u16>,
+    /// adding, on_lock, removing, off_lock (not on the lock, as intended) or failed.
+    pub status: String,
+    /// For failed: offline, duplicate_on_lock, memory_full, rejected, no_confirmation or no_free_slot.
+    pub reason: Option<String>,
+    /// For duplicate_on_lock: the slot that already holds the code, when known.
+    pub other_slot: Option<u16>,
+    pub updated_at: Option<String>,
+}
+
+impl From<keyward_app::LockCodeView> for LockCodeDto {
+    fn from(v: keyward_app::LockCodeView) -> Self {
+        Self {
+            lock_id: v.lock_id,
+            slot: v.slot,
+            status: v.status.as_str().to_owned(),
+            reason: v.reason.map(|r| r.as_str().to_owned()),
+            other_slot: v.other_slot,
+            updated_at: v.updated_at.map(time),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceList {
+    pub items: Vec<DeviceInfoDto>,
+}
+
+/// A lock a connected network offers.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceInfoDto {
+    pub protocol: String,
+    pub node_id: u32,
+    pub label: String,
+    pub manufacturer: String,
+    pub model: String,
+    /// How many code slots it has (null: not known yet).
+    pub slots: Option<u16>,
+    pub online: bool,
+    /// The lock it is bound to, if any.
+    pub bound_to: Option<String>,
 }
 
 // ---- users
@@ -359,6 +497,8 @@ pub struct UserDto {
     /// The stored code is damaged and cannot be read: give the user a new
     /// code (the old one still opens until then).
     pub needs_new_code: bool,
+    /// Where the user's code stands on each lock keyward programs.
+    pub lock_codes: Vec<LockCodeDto>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -381,6 +521,7 @@ impl UserDto {
             notify: NotifyDto { arrive: u.notify.arrive, leave: u.notify.leave },
             enabled: u.enabled,
             needs_new_code: u.needs_new_code,
+            lock_codes: Vec::new(),
             created_at: time(u.created_at),
             updated_at: time(u.updated_at),
         }

@@ -77,6 +77,9 @@ impl From<AppError> for ApiError {
             AppError::UnknownUser => conflict("user_not_found"),
             AppError::LocksInvalid => conflict("locks_invalid"),
             AppError::CodeDamaged => conflict("code_damaged"),
+            AppError::DeviceUnavailable => conflict("device_unavailable"),
+            AppError::DeviceInUse => conflict("device_in_use"),
+            AppError::SlotsInvalid => conflict("slots_invalid"),
             AppError::ActionInvalid => unprocessable("action_invalid"),
             AppError::Code(CodeError::Invalid) => unprocessable("code_invalid"),
             AppError::Code(code) => conflict(match code {

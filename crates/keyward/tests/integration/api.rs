@@ -145,6 +145,7 @@ async fn users_crud_never_shows_a_code(backend: Backend) {
         "notify",
         "enabled",
         "needs_new_code",
+        "lock_codes",
         "created_at",
         "updated_at",
         "last_used_at",

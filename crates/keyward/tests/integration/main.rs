@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod browser;
 mod connections;
+mod lock_sync;
 mod operations;
 mod sign_in;
 mod storage;

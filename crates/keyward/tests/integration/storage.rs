@@ -73,6 +73,7 @@ fn lock(id: &str, home_id: &str) -> LockRecord {
         id: id.to_owned(),
         home_id: home_id.to_owned(),
         name: Name::parse(format!("Lock {id}")).expect("name"),
+        device: None,
         created_at: at(2),
         updated_at: at(2),
     }

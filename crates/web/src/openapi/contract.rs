@@ -158,7 +158,36 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                 },
             }),
         ),
-        ("LockName", json!({"type": "object", "required": ["name"], "properties": {"name": reference("Name")}})),
+        (
+            "CreateLock",
+            json!({"type": "object", "required": ["name"], "properties": {
+                "name": reference("Name"),
+                "device": nullable(reference("Device")),
+                "slots": nullable(reference("SlotRange")),
+            }, "description": "`device` binds the lock to a lock a connected network offers (GET /api/v1/devices; 409 device_unavailable or device_in_use otherwise); `slots`, only with a device, limits the slots keyward may use (409 slots_invalid beyond the lock's slots)."}),
+        ),
+        (
+            "PatchLock",
+            json!({"type": "object", "properties": {
+                "name": nullable(reference("Name")),
+                "device": nullable(reference("Device")),
+                "slots": nullable(reference("SlotRange")),
+            }, "description": "Absent fields stay as they are; `device: null` unbinds the lock."}),
+        ),
+        (
+            "Device",
+            json!({"type": "object", "required": ["protocol", "node_id"], "properties": {
+                "protocol": {"type": "string", "enum": ["zwave_js"]},
+                "node_id": integer(1, 4000),
+            }}),
+        ),
+        (
+            "SlotRange",
+            json!({"type": "object", "required": ["first", "last"], "description": "Inclusive; last at or after first (409 slots_invalid otherwise).", "properties": {
+                "first": integer(1, 65_535),
+                "last": integer(1, 65_535),
+            }}),
+        ),
         (
             "CreateUser",
             json!({
@@ -293,7 +322,9 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Val
         ("patch", "/api/v1/homes/{home_id}") => {
             (vec!["name_invalid", "timezone_invalid", "policy_invalid"], vec!["policy_conflict"])
         }
-        ("post" | "patch", p) if p.contains("/locks") => (vec!["name_invalid"], vec![]),
+        ("post" | "patch", p) if p.contains("/locks") => {
+            (vec!["name_invalid"], vec!["device_unavailable", "device_in_use", "slots_invalid"])
+        }
         ("post", "/api/v1/homes/{home_id}/users") | ("patch", "/api/v1/homes/{home_id}/users/{user_id}") => (
             vec!["name_invalid", "code_invalid", "schedule_invalid", "validity_invalid", "max_uses_invalid"],
             vec![

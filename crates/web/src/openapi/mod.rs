@@ -15,7 +15,7 @@ mod contract;
     paths(
         api::healthz,
         api::list_homes, api::create_home, api::get_home, api::update_home,
-        api::list_locks, api::create_lock, api::get_lock, api::rename_lock, api::delete_lock,
+        api::list_devices, api::retry_user_codes, api::list_locks, api::create_lock, api::get_lock, api::rename_lock, api::delete_lock,
         api::list_users, api::create_user, api::get_user, api::update_user, api::delete_user, api::reveal_code,
         api::access, api::preview, api::activity,
     ),
@@ -99,9 +99,16 @@ mod tests {
         assert_eq!(schemas["Instant"]["pattern"], keyward_core::instant::PATTERN);
         let zones = schemas["TimeZone"]["enum"].as_array().expect("an enum");
         assert!(zones.iter().any(|z| z == "Europe/Berlin") && !zones.iter().any(|z| z == "europe/berlin"));
-        for body in
-            ["CreateHome", "PatchHome", "LockName", "CreateUser", "PatchUser", "AccessRequest", "PreviewRequest"]
-        {
+        for body in [
+            "CreateHome",
+            "PatchHome",
+            "CreateLock",
+            "PatchLock",
+            "CreateUser",
+            "PatchUser",
+            "AccessRequest",
+            "PreviewRequest",
+        ] {
             assert_eq!(schemas[body]["additionalProperties"], false, "{body} takes no unknown fields");
         }
         assert_eq!(schemas["CreateUser"]["required"], serde_json::json!(["name", "code"]));

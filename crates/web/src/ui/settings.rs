@@ -64,7 +64,7 @@ pub async fn add_lock(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/locks");
     }
-    let added = async { s.app.homes.create_lock(&first_home(&s).await?.id, &form.name).await }.await;
+    let added = async { s.app.homes.create_lock(&first_home(&s).await?.id, &form.name, None).await }.await;
     match added {
         Ok(_) => Redirect::to("/locks").into_response(),
         Err(e @ AppError::Name(_)) => locks_view(&s, &owner.email, &csrf, Some(sentence(&e))).await,

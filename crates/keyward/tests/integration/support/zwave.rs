@@ -71,6 +71,7 @@ impl ZwaveSim {
 
     async fn start_server(&mut self) {
         let log_path = self.dir.path().join("server.log");
+        let before = std::fs::read_to_string(&log_path).unwrap_or_default().matches("All nodes are ready").count();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).expect("log");
         let server = Command::new(tool("zwave-server"))
             .arg(format!("tcp://127.0.0.1:{}", self.mock_port))
@@ -84,14 +85,16 @@ impl ZwaveSim {
             .spawn()
             .expect("zwave-server starts");
         self.server = Some(server);
-        let before = std::fs::read_to_string(&log_path).unwrap_or_default().matches("All nodes are ready").count();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let text = std::fs::read_to_string(&log_path).unwrap_or_default();
             if text.matches("All nodes are ready").count() > before && text.contains("listening on") {
                 return;
             }
-            assert!(Instant::now() < deadline, "zwave-server did not get ready:\n{text}");
+            if Instant::now() >= deadline {
+                let mock = std::fs::read_to_string(self.dir.path().join("mock.log")).unwrap_or_default();
+                panic!("zwave-server did not get ready:\n{text}\nmock-server said:\n{mock}");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
