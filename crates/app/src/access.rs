@@ -14,6 +14,7 @@ use crate::AppError;
 use crate::clock::Clock;
 use crate::recorder::{Recorder, entry};
 use crate::registry::{HomeState, PANEL, Registry};
+use crate::sync::LockSync;
 
 /// What an attempt came to. Adapters decide how much of it the device may
 /// see: a device learns granted or not, and who, on a grant; the owner also
@@ -72,6 +73,8 @@ pub struct Access {
     vault: Arc<Vault>,
     recorder: Arc<Recorder>,
     clock: Arc<dyn Clock>,
+    /// Grants unlock bound locks, and spent codes leave the locks.
+    locks: Arc<LockSync>,
 }
 
 impl Access {
@@ -80,8 +83,9 @@ impl Access {
         vault: Arc<Vault>,
         recorder: Arc<Recorder>,
         clock: Arc<dyn Clock>,
+        locks: Arc<LockSync>,
     ) -> Self {
-        Self { registry, vault, recorder, clock }
+        Self { registry, vault, recorder, clock, locks }
     }
 
     /// A code typed at a device, now. The attempt, granted or refused, is
@@ -146,6 +150,9 @@ impl Access {
         }
         if locked_out.1 {
             tracing::warn!(home = home_id, device, "every device of the home locked out after wrong codes across it");
+        }
+        if outcome.granted && device != PANEL {
+            self.locks.granted(home_id, device, action == Action::Unlock);
         }
         Ok(outcome)
     }

@@ -35,6 +35,8 @@ pub enum AppError {
     Validity(#[from] ValidityError),
     #[error("no lock with this id on a connected network: pick one from GET /api/v1/devices")]
     DeviceUnavailable,
+    #[error("the lock did not carry out the command (offline, or it refused)")]
+    DeviceFailed,
     #[error("this device is already bound to another lock")]
     DeviceInUse,
     #[error("slots run from a first slot of 1 or more to a last slot at or after it, within the lock's slots")]

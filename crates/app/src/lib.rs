@@ -56,7 +56,7 @@ pub struct App {
     pub activity: Activity,
     pub owners: Owners,
     pub tokens: Tokens,
-    pub locks: LockSync,
+    pub locks: Arc<LockSync>,
 }
 
 impl App {
@@ -81,8 +81,17 @@ impl App {
         let registry = Arc::new(Registry::from_snapshot(snapshot, &vault));
         let recorder = Arc::new(Recorder::new(store.clone()));
         let signal = SyncSignal::new();
-        let locks = LockSync::new(registry.clone(), vault.clone(), store.clone(), clock.clone(), networks, slots);
-        locks.start(&signal);
+        let locks = Arc::new(LockSync::new(
+            registry.clone(),
+            recorder.clone(),
+            signal.clone(),
+            vault.clone(),
+            store.clone(),
+            clock.clone(),
+            networks,
+            slots,
+        ));
+        locks.start();
         Ok(Self {
             homes: Homes::new(
                 registry.clone(),
@@ -92,7 +101,7 @@ impl App {
                 locks.networks().to_vec(),
             ),
             users: Users::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), signal),
-            access: Access::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone()),
+            access: Access::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), locks.clone()),
             activity: Activity::new(registry, store.clone(), recorder, vault),
             owners: Owners::new(store.clone(), clock.clone()),
             tokens: Tokens::new(store.clone(), store, clock),

@@ -28,8 +28,10 @@ use keyward_core::{CodeStatus, DeviceBinding, FailureReason, Protocol, SlotRange
 use keyward_store::{CodeMac, HomeStore, SlotContent, SlotRecord, Vault};
 use tokio::sync::{Notify, broadcast};
 
+use crate::AppError;
 use crate::clock::Clock;
-use crate::devices::{DeviceError, DeviceEvent, LockNetwork, SlotReading};
+use crate::devices::{DeviceError, DeviceEvent, LockNetwork, Operation, SlotReading};
+use crate::recorder::{Recorder, entry};
 use crate::registry::Registry;
 
 /// How often a lock's memory is read back in full even when nothing
@@ -82,6 +84,8 @@ pub struct LockSync {
 
 struct Inner {
     registry: Arc<Registry>,
+    recorder: Arc<Recorder>,
+    signal: SyncSignal,
     vault: Arc<Vault>,
     store: Arc<dyn HomeStore>,
     clock: Arc<dyn Clock>,
@@ -125,8 +129,11 @@ struct View {
 }
 
 impl LockSync {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         registry: Arc<Registry>,
+        recorder: Arc<Recorder>,
+        signal: SyncSignal,
         vault: Arc<Vault>,
         store: Arc<dyn HomeStore>,
         clock: Arc<dyn Clock>,
@@ -140,6 +147,8 @@ impl LockSync {
         Self {
             inner: Arc::new(Inner {
                 registry,
+                recorder,
+                signal,
                 vault,
                 store,
                 clock,
@@ -157,9 +166,9 @@ impl LockSync {
 
     /// Starts a worker for every bound lock, and follows changes and device
     /// events. Needs a tokio runtime.
-    pub(crate) fn start(&self, signal: &SyncSignal) {
+    pub(crate) fn start(&self) {
         let inner = self.inner.clone();
-        let mut changed = signal.changed.subscribe();
+        let mut changed = self.inner.signal.changed.subscribe();
         tokio::spawn(async move {
             inner.ensure_workers().await;
             loop {
@@ -265,6 +274,73 @@ impl LockSync {
             .unwrap_or_default()
     }
 
+    /// A code was granted at a lock through keyward: a spent code leaves the
+    /// locks, and an unlock opens a bound lock (in the background: the
+    /// decision is answered without waiting for the radio).
+    pub(crate) fn granted(&self, home_id: &str, lock_id: &str, unlock: bool) {
+        self.inner.signal.home_changed(home_id);
+        if !unlock {
+            return;
+        }
+        let (sync, home_id, lock_id) = (Self { inner: self.inner.clone() }, home_id.to_owned(), lock_id.to_owned());
+        tokio::spawn(async move {
+            match sync.operate(&home_id, &lock_id, false).await {
+                Ok(()) | Err(AppError::DeviceUnavailable) => {}
+                Err(error) => {
+                    tracing::warn!(lock = lock_id.as_str(), %error, "a granted unlock did not reach the lock")
+                }
+            }
+        });
+    }
+
+    /// An owner's or an admin token's lock or unlock command: carried out,
+    /// then written to the activity log under who asked.
+    pub async fn command(
+        &self,
+        home_id: &str,
+        lock_id: &str,
+        lock: bool,
+        actor: keyward_core::Actor,
+    ) -> Result<(), AppError> {
+        use keyward_core::{ActivityKind, Event};
+        self.operate(home_id, lock_id, lock).await?;
+        let home = self.inner.registry.home(home_id)?;
+        let committed = {
+            let _state = self.inner.recorder.lock(&home).await?;
+            let event = Event {
+                at: self.inner.clock.now(),
+                kind: if lock { ActivityKind::Locked } else { ActivityKind::Unlocked },
+                device: Some(lock_id.to_owned()),
+                action: None,
+                outcome: None,
+                reason: None,
+                user: None,
+                duress: false,
+                actor: Some(actor),
+            };
+            let record = keyward_store::Record {
+                home_id: home_id.to_owned(),
+                entries: vec![entry(home_id, event)],
+                ..keyward_store::Record::default()
+            };
+            self.inner.recorder.record(record)
+        };
+        committed.await?;
+        Ok(())
+    }
+
+    /// Locks or unlocks a lock's device now.
+    pub async fn operate(&self, home_id: &str, lock_id: &str, lock: bool) -> Result<(), AppError> {
+        let home = self.inner.registry.home(home_id)?;
+        let binding = home.lock().await.locks.get(lock_id).ok_or(AppError::LockNotFound)?.device;
+        let binding = binding.ok_or(AppError::DeviceUnavailable)?;
+        let network = self.inner.network(binding.device.protocol).ok_or(AppError::DeviceUnavailable)?;
+        network.operate(binding.device.node_id, lock).await.map_err(|error| {
+            tracing::warn!(lock = lock_id, %error, "the lock did not carry out the command");
+            AppError::DeviceFailed
+        })
+    }
+
     /// Clears the failures of a user's codes so they are tried again now.
     pub fn retry_user(&self, user_id: &str) {
         let mut locks = Vec::new();
@@ -362,6 +438,7 @@ impl Inner {
     }
 
     async fn device_event(&self, event: DeviceEvent) {
+        self.record_lock_event(&event).await;
         match event {
             DeviceEvent::Network { connected: true } => self.rescan_all(),
             DeviceEvent::Network { connected: false } => {}
@@ -387,6 +464,106 @@ impl Inner {
             }
             _ => {}
         }
+    }
+
+    /// What a lock reports of its own use becomes the home's activity: a
+    /// code typed at the keypad is the user's arrival (or departure) and
+    /// counts as a use, committed before anything else follows from it; a
+    /// use that spends the user's last one takes the code off every lock.
+    async fn record_lock_event(&self, event: &DeviceEvent) {
+        use keyward_core::{Action, ActivityKind, Actor, Event, Outcome, UseCount, UserKind, UserRef};
+        let (device, kind, how, user_slot) = match *event {
+            DeviceEvent::Keypad { device, slot, unlocked } => {
+                let kind = if unlocked { ActivityKind::Arrival } else { ActivityKind::Departure };
+                (device, kind, "keypad", Some(slot))
+            }
+            DeviceEvent::Operated { device, operation, unlocked } => {
+                let kind = if unlocked { ActivityKind::Unlocked } else { ActivityKind::Locked };
+                let how = match operation {
+                    Operation::Manual => "manual",
+                    Operation::Remote => "remote",
+                    Operation::Auto => "auto",
+                };
+                (device, kind, how, None)
+            }
+            DeviceEvent::Jammed { device } => (device, ActivityKind::Jammed, "manual", None),
+            DeviceEvent::WrongCode { device } => (device, ActivityKind::AccessDenied, "keypad", None),
+            _ => return,
+        };
+        let Some(lock_id) = self.lock_of(device).await else { return };
+        let user_id = user_slot.and_then(|slot| {
+            guard(&self.slots).get(&lock_id).and_then(|s| s.get(&slot)).and_then(|r| r.user_id.clone())
+        });
+        let Some(home_id) = self.home_of(&lock_id).await else { return };
+        let Ok(home) = self.registry.home(&home_id) else { return };
+        let (committed, spent) = {
+            let Ok(mut state) = self.recorder.lock(&home).await else { return };
+            let at = self.clock.now();
+            let user = user_id.as_ref().and_then(|id| state.users.get_mut(id));
+            // A keypad code keyward did not give is an unlock by someone unknown.
+            let kind = match (kind, &user) {
+                (ActivityKind::Arrival, None) => ActivityKind::Unlocked,
+                (ActivityKind::Departure, None) => ActivityKind::Locked,
+                (kind, _) => kind,
+            };
+            let mut uses = None;
+            let mut spent = false;
+            let mut named = None;
+            let mut duress = false;
+            if let Some(record) = user {
+                let count = record.user.uses.saturating_add(1);
+                record.user.uses = count;
+                record.last_used = Some(at);
+                spent = record.user.validity.max_uses().is_some_and(|max| count >= max);
+                duress = record.user.kind == UserKind::Duress;
+                named = Some(UserRef { id: record.user.id.clone(), name: record.user.name.as_str().to_owned() });
+                uses = Some(UseCount { user_id: record.user.id.clone(), uses: count, last_used: at });
+            }
+            let granted = matches!(kind, ActivityKind::Arrival | ActivityKind::Departure);
+            let event = Event {
+                at,
+                kind,
+                device: Some(lock_id.clone()),
+                action: (kind == ActivityKind::Arrival).then_some(Action::Unlock),
+                outcome: if granted {
+                    Some(Outcome::Granted)
+                } else if kind == ActivityKind::AccessDenied {
+                    Some(Outcome::Denied)
+                } else {
+                    None
+                },
+                reason: (kind == ActivityKind::AccessDenied).then_some(keyward_core::DenyReason::UnknownCode),
+                user: named,
+                duress,
+                actor: Some(Actor::Lock(how.to_owned())),
+            };
+            let record = keyward_store::Record {
+                home_id: home_id.clone(),
+                applied_ahead: uses.is_some(),
+                entries: vec![entry(&home_id, event)],
+                uses,
+                ..keyward_store::Record::default()
+            };
+            (self.recorder.record(record), spent)
+        };
+        if let Err(error) = committed.await {
+            home.lock().await.stale = true;
+            tracing::error!(lock = lock_id.as_str(), %error, "a lock's event could not be recorded");
+            return;
+        }
+        if spent {
+            self.signal.home_changed(&home_id);
+        }
+    }
+
+    async fn home_of(&self, lock_id: &str) -> Option<String> {
+        for home in self.registry.all().ok()? {
+            let state = home.lock().await;
+            if state.locks.contains_key(lock_id) {
+                return Some(state.id().to_owned());
+            }
+        }
+        None
     }
 
     fn reset_offline(&self, lock_id: &str) {

@@ -25,6 +25,14 @@ pub enum ActivityKind {
     UserCreated,
     UserUpdated,
     UserDeleted,
+    /// A lock reported it was unlocked without a code keyward knows (by
+    /// hand, by radio, a code nobody was given); `actor` says how.
+    Unlocked,
+    /// A lock reported it was locked (by hand, by radio, by itself, or at
+    /// the keypad without a user's code).
+    Locked,
+    /// A lock reported its bolt jammed.
+    Jammed,
 }
 
 string_form!(ActivityKind {
@@ -37,6 +45,9 @@ string_form!(ActivityKind {
     UserCreated => "user_created",
     UserUpdated => "user_updated",
     UserDeleted => "user_deleted",
+    Unlocked => "unlocked",
+    Locked => "locked",
+    Jammed => "jammed",
 });
 
 /// How an access attempt ended.
@@ -58,17 +69,22 @@ pub enum Actor {
     Owner(String),
     /// An API token, by name.
     Token(String),
+    /// The lock itself reported it, and how it was operated: "keypad",
+    /// "manual", "remote" or "auto".
+    Lock(String),
 }
 
 impl Actor {
     const OWNER: &'static str = "owner:";
     const TOKEN: &'static str = "token:";
+    const LOCK: &'static str = "lock:";
 
-    /// The one string form: `owner:<email>` or `token:<name>`.
+    /// The one string form: `owner:<email>`, `token:<name>` or `lock:<how>`.
     pub fn to_text(&self) -> String {
         match self {
             Self::Owner(email) => format!("{}{email}", Self::OWNER),
             Self::Token(name) => format!("{}{name}", Self::TOKEN),
+            Self::Lock(how) => format!("{}{how}", Self::LOCK),
         }
     }
 
@@ -76,13 +92,16 @@ impl Actor {
         if let Some(email) = text.strip_prefix(Self::OWNER) {
             return Some(Self::Owner(email.to_owned()));
         }
+        if let Some(how) = text.strip_prefix(Self::LOCK) {
+            return Some(Self::Lock(how.to_owned()));
+        }
         text.strip_prefix(Self::TOKEN).map(|name| Self::Token(name.to_owned()))
     }
 
-    /// The email or the token's name, for people.
+    /// The email, the token's name, or how the lock was operated, for people.
     pub fn name(&self) -> &str {
         match self {
-            Self::Owner(name) | Self::Token(name) => name,
+            Self::Owner(name) | Self::Token(name) | Self::Lock(name) => name,
         }
     }
 }

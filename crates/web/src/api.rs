@@ -25,6 +25,8 @@ pub fn routes() -> Router {
         .edge_route("/api/v1/homes/{home_id}", get(get_home).patch(update_home))
         .edge_route("/api/v1/homes/{home_id}/locks", get(list_locks).post(create_lock))
         .edge_route("/api/v1/homes/{home_id}/locks/{lock_id}", get(get_lock).patch(rename_lock).delete(delete_lock))
+        .edge_route("/api/v1/homes/{home_id}/locks/{lock_id}/lock", post(lock_lock))
+        .edge_route("/api/v1/homes/{home_id}/locks/{lock_id}/unlock", post(unlock_lock))
         .edge_route("/api/v1/homes/{home_id}/users", get(list_users).post(create_user))
         .edge_route("/api/v1/homes/{home_id}/users/{user_id}", get(get_user).patch(update_user).delete(delete_user))
         .edge_route("/api/v1/homes/{home_id}/users/{user_id}/reveal", post(reveal_code))
@@ -37,6 +39,18 @@ pub fn routes() -> Router {
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Readiness)))]
+pub async fn readyz(State(s): State<AppState>) -> Json<Readiness> {
+    let networks = s
+        .app
+        .locks
+        .networks()
+        .iter()
+        .map(|n| (n.protocol().as_str().to_owned(), if n.connected() { "connected" } else { "disconnected" }))
+        .collect();
+    Json(Readiness { status: "ready", networks })
 }
 
 pub async fn not_found() -> ApiError {
@@ -219,6 +233,34 @@ async fn retry_user_codes(
     s.app.users.get(&home_id, &user_id).await?;
     s.app.locks.retry_user(&user_id);
     Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/locks/{lock_id}/lock", tag = "locks", security(("bearer" = [])),
+    responses((status = 204, description = "the lock carried out the command; logged under the caller"),
+        (status = 409, description = "`device_unavailable`: the lock is not bound to a connected device", body = crate::error::ErrorBody),
+        (status = 502, description = "`device_failed`: the lock did not carry it out", body = crate::error::ErrorBody)))]
+async fn lock_lock(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, lock_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    s.app.locks.command(&home_id, &lock_id, true, caller.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/locks/{lock_id}/unlock", tag = "locks", security(("bearer" = [])),
+    responses((status = 204, description = "the lock carried out the command; logged under the caller"),
+        (status = 409, description = "`device_unavailable`: the lock is not bound to a connected device", body = crate::error::ErrorBody),
+        (status = 502, description = "`device_failed`: the lock did not carry it out", body = crate::error::ErrorBody)))]
+async fn unlock_lock(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, lock_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    s.app.locks.command(&home_id, &lock_id, false, caller.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/devices", tag = "locks", security(("bearer" = [])),

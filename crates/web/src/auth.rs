@@ -1,5 +1,5 @@
 //! Who is calling: `Authorization: Bearer <token>`, checked on every
-//! request but `/healthz` and the OpenAPI document.
+//! request but `/healthz`, `/readyz` and the OpenAPI document.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;

@@ -75,6 +75,26 @@ fn integers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Option::<Integer>::deserialize(d).map(|n| n.map(|n| n.0))
 }
 
+fn protocol<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    match keyward_core::Protocol::parse(&text) {
+        Some(_) => Ok(text),
+        None => Err(serde::de::Error::custom("not a protocol keyward speaks")),
+    }
+}
+
+/// A Z-Wave node id: 1 to 4000 (Long Range included).
+fn node_id<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = Integer::deserialize(d)?.0;
+    u32::try_from(n).ok().filter(|n| (1..=4000).contains(n)).ok_or_else(|| serde::de::Error::custom("out of range"))
+}
+
+/// A lock's code slot number: 1 to 65535.
+fn slot_number<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = Integer::deserialize(d)?.0;
+    if (1..=65_535).contains(&n) { Ok(n) } else { Err(serde::de::Error::custom("out of range")) }
+}
+
 fn nullable_integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
     integers(d).map(Some)
 }
@@ -86,6 +106,16 @@ pub fn time(t: Timestamp) -> String {
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     pub status: &'static str,
+}
+
+/// Whether keyward is serving, and how its lock networks are.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// "ready": the store is loaded and requests are served (access
+    /// decisions do not need the lock networks).
+    pub status: &'static str,
+    /// Each configured lock network: "connected" or "disconnected".
+    pub networks: std::collections::BTreeMap<String, &'static str>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -240,7 +270,9 @@ impl From<LockView> for LockDto {
 #[serde(deny_unknown_fields)]
 pub struct DeviceDto {
     /// "zwave_js".
+    #[serde(deserialize_with = "protocol")]
     pub protocol: String,
+    #[serde(deserialize_with = "node_id")]
     pub node_id: u32,
 }
 
@@ -248,7 +280,9 @@ pub struct DeviceDto {
 #[derive(Serialize, Deserialize, ToSchema, Clone, Copy, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct SlotRangeDto {
+    #[serde(deserialize_with = "slot_number")]
     pub first: i64,
+    #[serde(deserialize_with = "slot_number")]
     pub last: i64,
 }
 
@@ -708,7 +742,8 @@ impl From<AccessOutcome> for PreviewResponse {
 pub struct ActivityDto {
     pub id: String,
     pub at: String,
-    /// arrival, departure, access_denied, lockout, home_lockout, code_revealed, user_created, user_updated, user_deleted
+    /// arrival, departure, access_denied, lockout, home_lockout, code_revealed, user_created, user_updated,
+    /// user_deleted, unlocked, locked, jammed
     pub kind: String,
     pub device: Option<String>,
     pub action: Option<String>,
@@ -716,7 +751,8 @@ pub struct ActivityDto {
     pub outcome: Option<String>,
     pub reason: Option<String>,
     pub user: Option<UserRef>,
-    /// Which token made an owner's change or reveal.
+    /// Who made an owner's change, reveal or lock command (`owner:…`, `token:…`), or how a lock
+    /// reported it was operated (`lock:keypad`, `lock:manual`, `lock:remote`, `lock:auto`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
     /// Only for an admin token, and only on a duress grant.

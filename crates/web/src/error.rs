@@ -79,6 +79,7 @@ impl From<AppError> for ApiError {
             AppError::CodeDamaged => conflict("code_damaged"),
             AppError::DeviceUnavailable => conflict("device_unavailable"),
             AppError::DeviceInUse => conflict("device_in_use"),
+            AppError::DeviceFailed => Self::new(StatusCode::BAD_GATEWAY, "device_failed", e.to_string()),
             AppError::SlotsInvalid => conflict("slots_invalid"),
             AppError::ActionInvalid => unprocessable("action_invalid"),
             AppError::Code(CodeError::Invalid) => unprocessable("code_invalid"),

@@ -80,6 +80,7 @@ pub fn router(app: Arc<App>, config: WebConfig) -> Router {
     };
     Router::new()
         .edge_route("/healthz", get(api::healthz))
+        .edge_route("/readyz", get(api::readyz))
         .edge_route("/api/v1/openapi.json", get(openapi::serve))
         .merge(api::routes())
         .merge(ui::routes())

@@ -155,7 +155,72 @@ async fn an_offline_lock_and_a_restarted_server_are_caught_up(backend: Backend) 
     sim.wait_for_codes(2, &[(1, "1618"), (2, "2718")], Duration::from_secs(40)).await;
 }
 
+/// Waits until the home's activity has an entry that satisfies `wanted`.
+async fn wait_for_entry(f: &Fixture, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + SOON;
+    loop {
+        let page = f.admin.get(&f.path("/activity?limit=50")).await.expect(200);
+        if let Some(entry) = page["items"].as_array().and_then(|items| items.iter().find(|e| wanted(e))) {
+            return entry.clone();
+        }
+        assert!(Instant::now() < deadline, "never logged: {what}; the log: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn keypad_entries_are_attributed_and_count_as_uses(backend: Backend) {
+    let sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 6 }]).await;
+    let f = hub(backend, &sim, 1).await;
+    let ready = f.admin.get("/readyz").await.expect(200);
+    assert_eq!(ready["networks"]["zwave_js"], "connected");
+    let front = bound_lock(&f, "Front door", 2).await;
+    let walker = f
+        .admin
+        .create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "locks": "all", "max_uses": 2}))
+        .await;
+    wait_for_status(&f, &walker, &front, "on_lock", None).await;
+
+    // Typed at the lock itself: the lock decides, keyward names who it was.
+    assert!(sim.type_code(2, "4719").await.is_some());
+    let arrival = wait_for_entry(&f, "the dog walker's arrival", |e| e["kind"] == "arrival").await;
+    assert_eq!(arrival["user"]["name"], "Dog walker");
+    assert_eq!(arrival["device"], front.as_str());
+    assert_eq!(arrival["actor"], "lock:keypad");
+    assert_eq!(f.admin.get(&f.path(&format!("/users/{walker}"))).await.expect(200)["uses"], 1);
+
+    // The second use is the last: the code leaves the lock.
+    assert!(sim.type_code(2, "4719").await.is_some());
+    sim.wait_for_codes(2, &[], SOON).await;
+    assert_eq!(f.admin.get(&f.path(&format!("/users/{walker}"))).await.expect(200)["uses"], 2);
+    assert_eq!(sim.type_code(2, "4719").await, None, "the lock no longer knows it");
+
+    // Operated by hand: logged without a user.
+    sim.operate_by_hand(2, true).await;
+    wait_for_entry(&f, "a manual unlock", |e| e["kind"] == "unlocked" && e["actor"] == "lock:manual").await;
+
+    // Commanded through keyward: carried out and logged under who asked.
+    f.admin.post(&f.path(&format!("/locks/{front}/lock")), json!({})).await.expect(204);
+    wait_for_entry(&f, "the admin's lock command", |e| e["kind"] == "locked" && e["actor"] == "token:admin").await;
+    let deadline = Instant::now() + SOON;
+    while f.admin.get(&f.path(&format!("/locks/{front}"))).await.expect(200)["state"]["locked"] != true {
+        assert!(Instant::now() < deadline, "the lock never reported locked");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A code granted through keyward's own access check opens the lock too.
+    f.admin.create_user(&f.home, json!({"name": "Cleaner", "code": "8642", "locks": "all"})).await;
+    assert_eq!(f.admin.access(&f.home, "8642", &front, "unlock").await.expect(200)["granted"], true);
+    let deadline = Instant::now() + SOON;
+    while f.admin.get(&f.path(&format!("/locks/{front}"))).await.expect(200)["state"]["locked"] != false {
+        assert!(Instant::now() < deadline, "the lock never opened for a granted code");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let unbound = f.admin.create_lock(&f.home, "Shed").await;
+    f.admin.post(&f.path(&format!("/locks/{unbound}/unlock")), json!({})).await.expect_error(409, "device_unavailable");
+}
+
 on_both_backends!(
+    keypad_entries_are_attributed_and_count_as_uses,
     add_change_and_delete_a_code_on_two_locks,
     a_duplicate_a_foreign_code_and_an_emptied_lock,
     an_offline_lock_and_a_restarted_server_are_caught_up,

@@ -14,8 +14,9 @@ mod contract;
     info(title = "keyward", description = "A self-hosted access hub for the home: users with unique codes, schedules, and an activity log of every attempt."),
     paths(
         api::healthz,
+        api::readyz,
         api::list_homes, api::create_home, api::get_home, api::update_home,
-        api::list_devices, api::retry_user_codes, api::list_locks, api::create_lock, api::get_lock, api::rename_lock, api::delete_lock,
+        api::list_devices, api::retry_user_codes, api::lock_lock, api::unlock_lock, api::list_locks, api::create_lock, api::get_lock, api::rename_lock, api::delete_lock,
         api::list_users, api::create_user, api::get_user, api::update_user, api::delete_user, api::reveal_code,
         api::access, api::preview, api::activity,
     ),

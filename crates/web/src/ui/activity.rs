@@ -115,6 +115,9 @@ fn event_words(kind: ActivityKind, duress: bool) -> &'static str {
         ActivityKind::UserCreated => "User added",
         ActivityKind::UserUpdated => "User changed",
         ActivityKind::UserDeleted => "User deleted",
+        ActivityKind::Unlocked => "Unlocked",
+        ActivityKind::Locked => "Locked",
+        ActivityKind::Jammed => "Jammed",
     }
 }
 
@@ -165,6 +168,13 @@ impl Names {
         };
         let detail = match (e.reason, &e.actor) {
             (Some(reason), _) => reason_words(reason).to_owned(),
+            (None, Some(keyward_core::Actor::Lock(how))) => match how.as_str() {
+                "keypad" => "at the lock's keypad".to_owned(),
+                "manual" => "by hand".to_owned(),
+                "remote" => "by radio".to_owned(),
+                "auto" => "by itself".to_owned(),
+                other => format!("by {other}"),
+            },
             (None, Some(actor)) => format!("by {}", actor.name()),
             (None, None) => String::new(),
         };
