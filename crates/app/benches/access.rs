@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
         let store: Arc<dyn Store> =
             Arc::new(keyward_store_sqlite::open(&dir.path().join("keyward.db"), true).expect("open").store);
         let vault = Vault::open(store.as_ref(), &dir.path().join(KEY_FILE), true).await.expect("key");
-        let app = App::start(store, Arc::new(vault), clock, &zone, Vec::new()).await.expect("start");
+        let app = App::start(store, Arc::new(vault), clock, &zone, Default::default()).await.expect("start");
         let home = app.homes.list().await.expect("homes")[0].id.clone();
         let lock = app.homes.create_lock(&home, "Front door", None).await.expect("lock").id;
         let mut made = Vec::new();

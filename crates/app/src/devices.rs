@@ -110,6 +110,11 @@ pub enum DeviceEvent {
     CodesCleared {
         device: DeviceRef,
     },
+    /// The network interviewed the lock again (a reinstalled Z-Wave JS
+    /// clears every code on a first interview): its memory must be read back.
+    Reinterviewed {
+        device: DeviceRef,
+    },
     /// A slot's code changed outside keyward's writes (added or deleted at the lock).
     SlotChanged {
         device: DeviceRef,

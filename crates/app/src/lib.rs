@@ -41,7 +41,7 @@ pub use error::AppError;
 pub use homes::{DeviceRequest, HomePatch, HomeView, Homes, LockView};
 pub use owners::Owners;
 pub use registry::PANEL;
-pub use sync::{LockCodeView, LockSync, SlotView, SyncSignal};
+pub use sync::{LockCodeView, LockOptions, LockSync, SlotView, SyncSignal};
 pub use tokens::{TokenInfo, TokenView, Tokens};
 pub use users::{UserInput, UserPatch, UserView, Users};
 
@@ -67,7 +67,7 @@ impl App {
         vault: Arc<Vault>,
         clock: Arc<dyn Clock>,
         first_home_zone: &ZoneName,
-        networks: Vec<Arc<dyn devices::LockNetwork>>,
+        locks: LockOptions,
     ) -> Result<Self, AppError> {
         let mut snapshot = store.load().await?;
         if snapshot.homes.is_empty() {
@@ -88,7 +88,7 @@ impl App {
             vault.clone(),
             store.clone(),
             clock.clone(),
-            networks,
+            locks,
             slots,
         ));
         locks.start();

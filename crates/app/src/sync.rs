@@ -55,6 +55,19 @@ impl SyncSignal {
     }
 }
 
+/// The lock networks keyward reaches, and how early a code goes on.
+pub struct LockOptions {
+    pub networks: Vec<Arc<dyn LockNetwork>>,
+    /// How long before a window opens (or a stay begins) a code is put on.
+    pub lead: SignedDuration,
+}
+
+impl Default for LockOptions {
+    fn default() -> Self {
+        Self { networks: Vec::new(), lead: DEFAULT_LEAD }
+    }
+}
+
 /// Where one user's code stands on one lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockCodeView {
@@ -137,7 +150,7 @@ impl LockSync {
         vault: Arc<Vault>,
         store: Arc<dyn HomeStore>,
         clock: Arc<dyn Clock>,
-        networks: Vec<Arc<dyn LockNetwork>>,
+        options: LockOptions,
         stored: Vec<SlotRecord>,
     ) -> Self {
         let mut slots: HashMap<String, BTreeMap<u16, SlotRecord>> = HashMap::new();
@@ -152,8 +165,8 @@ impl LockSync {
                 vault,
                 store,
                 clock,
-                lead: DEFAULT_LEAD,
-                networks,
+                lead: options.lead,
+                networks: options.networks,
                 slots: Mutex::new(slots),
                 without_slot: Mutex::new(HashMap::new()),
                 workers: Mutex::new(HashMap::new()),
@@ -451,7 +464,7 @@ impl Inner {
                     self.wake(&lock_id, online);
                 }
             }
-            DeviceEvent::CodesCleared { device } => {
+            DeviceEvent::CodesCleared { device } | DeviceEvent::Reinterviewed { device } => {
                 if let Some(lock_id) = self.lock_of(device).await {
                     self.wake(&lock_id, true);
                 }
@@ -662,9 +675,8 @@ impl Inner {
             guard(&self.without_slot).insert(lock_id.to_owned(), without);
             let Some((slot, want)) = self.next_work(lock_id, &desired, &mut next, now) else {
                 self.settle_statuses(lock_id, &desired, now).await;
-                if review_at.is_some_and(|at| at <= now) || next.is_some_and(|at| at <= now) {
-                    continue;
-                }
+                // A time already past (the clock moved during the pass) makes
+                // the worker come straight back for a fresh pass.
                 return [next, review_at, self.earliest_retry(lock_id, now)].into_iter().flatten().min();
             };
             self.act(lock_id, view, &*network, slot, want, now).await;
@@ -878,7 +890,13 @@ impl Inner {
                     .await;
                     return;
                 };
-                self.mark(lock_id, slot, Some(&user_id), CodeStatus::Adding);
+                // The intent is durable before the write: after a crash
+                // mid-write, the code found in this slot is known as keyward's.
+                self.update(lock_id, slot, now, |r| {
+                    r.user_id = Some(user_id.clone());
+                    r.status = CodeStatus::Adding;
+                })
+                .await;
                 let outcome = network.write_code(node_id, slot, &code).await;
                 drop(code);
                 let now = self.clock.now();

@@ -38,7 +38,8 @@ async fn start() -> Hub {
     let clock = Arc::new(ManualClock::new(start_time()));
     let owners = Owners::new(store.clone(), clock.clone());
     let setup_code = owners.new_setup_code().await.expect("code").expect("no owner yet");
-    let app = App::start(store, Arc::new(vault), clock.clone(), &ZoneName::utc(), Vec::new()).await.expect("start");
+    let app =
+        App::start(store, Arc::new(vault), clock.clone(), &ZoneName::utc(), Default::default()).await.expect("start");
     Hub { _dir: dir, path, app, clock, setup_code }
 }
 

@@ -78,6 +78,8 @@ struct FileConfig {
     #[serde(default)]
     zwave_js: ZwaveJsSection,
     #[serde(default)]
+    locks: LocksSection,
+    #[serde(default)]
     smtp: SmtpSection,
 }
 
@@ -114,6 +116,12 @@ struct HttpSection {
 #[serde(deny_unknown_fields)]
 struct ZwaveJsSection {
     url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LocksSection {
+    lead_seconds: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -234,6 +242,8 @@ pub struct Config {
     pub file: Option<PathBuf>,
     pub mqtt: Option<MqttConfig>,
     pub zwave_js: Option<ZwaveJsConfig>,
+    /// How long before a window opens a code is put into the locks.
+    pub lock_lead: jiff::SignedDuration,
     pub smtp: Option<SmtpConfig>,
 }
 
@@ -301,6 +311,15 @@ impl Config {
         };
         let trusted_proxies = TrustedProxies::parse(&proxies).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         let http = http_limits(file.http, env)?;
+        let lead_seconds = match env.var("KEYWARD_LOCK_LEAD_SECONDS") {
+            Some(text) => Some(text.parse::<u64>().context("KEYWARD_LOCK_LEAD_SECONDS is not a whole number")?),
+            None => file.locks.lead_seconds,
+        };
+        let lock_lead = match lead_seconds {
+            None => keyward_core::lock_sync::DEFAULT_LEAD,
+            Some(seconds @ 0..=3600) => jiff::SignedDuration::from_secs(seconds as i64),
+            Some(_) => bail!("[locks] lead_seconds must be 0 to 3600"),
+        };
         let mqtt = file.mqtt;
         let mqtt = match env.var("KEYWARD_MQTT_URL").or(mqtt.url) {
             None => None,
@@ -374,6 +393,7 @@ impl Config {
             file: file_path,
             mqtt,
             zwave_js,
+            lock_lead,
             smtp,
         })
     }

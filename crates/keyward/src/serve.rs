@@ -55,7 +55,8 @@ async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> any
         tracing::info!(url = zwave_js.url.as_str(), "reaching Z-Wave locks through Z-Wave JS");
         networks.push(Arc::new(keyward_zwave_js::ZwaveJs::start(&zwave_js.url)));
     }
-    let app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone, networks).await?;
+    let locks = keyward_app::LockOptions { networks, lead: config.lock_lead };
+    let app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone, locks).await?;
     if storage.created {
         print_first_start(config, setup_code.as_deref());
     }

@@ -14,7 +14,9 @@ use crate::messages::{self, NOTIFICATION, USER_CODE, device, lock_node, value_id
 use crate::{Answer, SCHEMA_VERSION, Shared, guard};
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
-const LAST_RETRY: Duration = Duration::from_secs(30);
+/// A reconnection attempt to a server on the local network costs nothing;
+/// a long wait would leave the locks unsynced for longer than needed.
+const LAST_RETRY: Duration = Duration::from_secs(5);
 /// A connection that lasted this long was healthy: the next retry starts over.
 const HEALTHY: Duration = Duration::from_secs(60);
 
@@ -209,7 +211,10 @@ fn happened(shared: &Arc<Shared>, event: &Value) {
             known.insert(node_id, messages::Node { slots, ..lock });
             drop(known);
             let shared = shared.clone();
-            tokio::spawn(async move { read_slot_count(&shared, node_id).await });
+            tokio::spawn(async move {
+                read_slot_count(&shared, node_id).await;
+                shared.emit(DeviceEvent::Reinterviewed { device: device(node_id) });
+            });
         }
         _ => {}
     }

@@ -1,0 +1,173 @@
+//! The lock sync engine against an in-memory lock, with time moved by a
+//! test clock: a schedule's window puts the code on a lead time early and
+//! takes it off when it closes, to the second.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use keyward_app::devices::{
+    DeviceError, DeviceEvent, DeviceInfo, DeviceRef, LockNetwork, LockState, Protocol, SlotReading,
+};
+use keyward_app::{App, Clock, DeviceRequest, LockOptions, ManualClock, UserInput};
+use keyward_core::{Actor, LockAccess, Notify, PanelPermissions, ScheduleSpec, UserKind, WindowSpec, ZoneName};
+use keyward_store::{BoxFuture, KEY_FILE, Store, Vault};
+use tokio::sync::broadcast;
+use zeroize::Zeroizing;
+
+/// A lock that holds codes in memory and logs when each change happened.
+struct MemoryLock {
+    clock: Arc<ManualClock>,
+    slots: Mutex<BTreeMap<u16, String>>,
+    changes: Mutex<Vec<(Timestamp, u16, Option<String>)>>,
+    events: broadcast::Sender<DeviceEvent>,
+}
+
+const NODE: u32 = 7;
+
+impl LockNetwork for MemoryLock {
+    fn protocol(&self) -> Protocol {
+        Protocol::ZwaveJs
+    }
+
+    fn connected(&self) -> bool {
+        true
+    }
+
+    fn devices(&self) -> Vec<DeviceInfo> {
+        vec![DeviceInfo {
+            device: DeviceRef { protocol: Protocol::ZwaveJs, node_id: NODE },
+            label: "Test lock".into(),
+            manufacturer: "Test".into(),
+            model: "T1".into(),
+            slots: Some(4),
+            online: true,
+            state: LockState::default(),
+        }]
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<DeviceEvent> {
+        self.events.subscribe()
+    }
+
+    fn write_code<'a>(&'a self, _: u32, slot: u16, code: &'a str) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
+        Box::pin(async move {
+            self.slots.lock().expect("lock").insert(slot, code.to_owned());
+            self.changes.lock().expect("lock").push((self.clock.now(), slot, Some(code.to_owned())));
+            Ok(SlotReading::Code(Zeroizing::new(code.to_owned())))
+        })
+    }
+
+    fn clear_code(&self, _: u32, slot: u16) -> BoxFuture<'_, Result<SlotReading, DeviceError>> {
+        Box::pin(async move {
+            self.slots.lock().expect("lock").remove(&slot);
+            self.changes.lock().expect("lock").push((self.clock.now(), slot, None));
+            Ok(SlotReading::Empty)
+        })
+    }
+
+    fn read_slot(&self, _: u32, slot: u16) -> BoxFuture<'_, Result<SlotReading, DeviceError>> {
+        Box::pin(async move {
+            Ok(match self.slots.lock().expect("lock").get(&slot) {
+                Some(code) => SlotReading::Code(Zeroizing::new(code.clone())),
+                None => SlotReading::Empty,
+            })
+        })
+    }
+
+    fn operate(&self, _: u32, _: bool) -> BoxFuture<'_, Result<(), DeviceError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn t(s: &str) -> Timestamp {
+    s.parse().expect("instant")
+}
+
+/// Gives the engine's tasks (on other threads) real time to run; the
+/// engine's own time is the test clock, which only the test moves.
+#[allow(clippy::disallowed_methods)]
+async fn let_run(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// Lets the engine's tasks run until the lock's memory is `expected`.
+async fn settles_to(lock: &MemoryLock, expected: &[(u16, &str)]) {
+    let want: BTreeMap<u16, String> = expected.iter().map(|(s, c)| (*s, (*c).to_owned())).collect();
+    for _ in 0..400 {
+        if *lock.slots.lock().expect("lock") == want {
+            return;
+        }
+        let_run(5).await;
+    }
+    panic!("the lock holds {:?}, expected {want:?}", lock.slots.lock().expect("lock"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_moves_the_code_on_a_lead_early_and_off_at_its_close_to_the_second() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opened = keyward_store_sqlite::open(&dir.path().join("keyward.db"), true).expect("open");
+    let store: Arc<dyn Store> = Arc::new(opened.store);
+    let vault = Vault::open(store.as_ref(), &dir.path().join(KEY_FILE), true).await.expect("key");
+    // Thursday 2026-11-26, 09:00 UTC = 10:00 in Berlin.
+    let clock = Arc::new(ManualClock::new(t("2026-11-26T09:00:00Z")));
+    let lock = Arc::new(MemoryLock {
+        clock: clock.clone(),
+        slots: Mutex::new(BTreeMap::new()),
+        changes: Mutex::new(Vec::new()),
+        events: broadcast::channel(16).0,
+    });
+    let berlin = ZoneName::parse("Europe/Berlin").expect("zone");
+    let app = App::start(
+        store,
+        Arc::new(vault),
+        clock.clone(),
+        &berlin,
+        LockOptions { networks: vec![lock.clone()], ..Default::default() },
+    )
+    .await
+    .expect("start");
+    let home = app.homes.list().await.expect("homes")[0].id.clone();
+    let device = DeviceRequest { device: DeviceRef { protocol: Protocol::ZwaveJs, node_id: NODE }, slots: None };
+    app.homes.create_lock(&home, "Front door", Some(device)).await.expect("bound lock");
+    let window = WindowSpec { days: vec!["thu".into()], start: "11:00".into(), end: "14:00".into() };
+    let input = UserInput {
+        name: "Dog walker".into(),
+        kind: UserKind::Standard,
+        panel: PanelPermissions::default(),
+        locks: LockAccess::All,
+        schedule: ScheduleSpec { always: None, windows: Some(vec![window]) },
+        valid_from: None,
+        valid_until: None,
+        max_uses: None,
+        notify: Notify::default(),
+        enabled: true,
+        code: Zeroizing::new("4719".into()),
+    };
+    app.users.create(&home, input, Actor::Token("test".into())).await.expect("user");
+
+    // Not yet: the window opens at 11:00 Berlin (10:00 UTC).
+    settles_to(&lock, &[]).await;
+    clock.set(t("2026-11-26T09:58:59Z"));
+    let_run(200).await;
+    assert!(lock.slots.lock().expect("lock").is_empty(), "not before the lead time");
+    // A minute early, so the code works at 11:00 sharp at the lock.
+    clock.set(t("2026-11-26T09:59:00Z"));
+    settles_to(&lock, &[(1, "4719")]).await;
+    clock.set(t("2026-11-26T12:59:59Z"));
+    let_run(200).await;
+    assert_eq!(lock.slots.lock().expect("lock").len(), 1, "still inside the window");
+    // Off when the window closes at 14:00 Berlin (13:00 UTC).
+    clock.set(t("2026-11-26T13:00:00Z"));
+    settles_to(&lock, &[]).await;
+    let changes = lock.changes.lock().expect("lock").clone();
+    assert_eq!(
+        changes,
+        vec![(t("2026-11-26T09:59:00Z"), 1, Some("4719".to_owned())), (t("2026-11-26T13:00:00Z"), 1, None)],
+        "each change at its second, and nothing else"
+    );
+    // And back the next Thursday, a minute early.
+    clock.advance(SignedDuration::from_hours(24 * 7 - 3) - SignedDuration::from_secs(60));
+    settles_to(&lock, &[(1, "4719")]).await;
+}
