@@ -325,7 +325,6 @@ async fn lock_sync_figures() {
     let mut confirmed = Vec::new();
     for n in 0..5 {
         let code = format!("{}", 40_000 + n * 1_111);
-        let started = Instant::now();
         let body = json!({"name": format!("Single {n}"), "code": code, "locks": [front]});
         let user = f.admin.create_user(&f.home, body).await;
         let answered = Instant::now();
@@ -335,7 +334,6 @@ async fn lock_sync_figures() {
         written.push(answered.elapsed());
         wait_for_status(&f, &user, &front, "on_lock", None).await;
         confirmed.push(answered.elapsed());
-        let _ = started;
     }
     println!("single code: API answer -> in the lock's memory {written:?}; -> confirmed by read-back {confirmed:?}");
 
@@ -352,7 +350,10 @@ async fn lock_sync_figures() {
         assert!(Instant::now() < deadline, "30 codes never all arrived");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!("30 users onto an empty 30-slot lock: created in {created:?}, all 30 in the lock's memory after {:?}", started.elapsed());
+    println!(
+        "30 users onto an empty 30-slot lock: created in {created:?}, all 30 in the lock's memory after {:?}",
+        started.elapsed()
+    );
 
     // Idle CPU while a lock is offline and its codes wait.
     sim.set_online(2, false).await;
