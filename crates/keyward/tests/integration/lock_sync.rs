@@ -324,7 +324,7 @@ async fn lock_sync_figures() {
     let mut written = Vec::new();
     let mut confirmed = Vec::new();
     for n in 0..5 {
-        let code = format!("{}", 40_000 + n * 1_111);
+        let code = format!("{}", 318_271 + n * 19_937);
         let body = json!({"name": format!("Single {n}"), "code": code, "locks": [front]});
         let user = f.admin.create_user(&f.home, body).await;
         let answered = Instant::now();
@@ -338,7 +338,7 @@ async fn lock_sync_figures() {
     println!("single code: API answer -> in the lock's memory {written:?}; -> confirmed by read-back {confirmed:?}");
 
     // 30 users onto an empty 30-slot lock.
-    let back_users: Vec<String> = (0..30).map(|n| format!("{}", 50_000 + n * 37)).collect();
+    let back_users: Vec<String> = (0..30).map(|n| format!("{}", 502_913 + n * 13_331)).collect();
     let started = Instant::now();
     for (n, code) in back_users.iter().enumerate() {
         let lock = f.admin.get(&f.path("/locks")).await.expect(200)["items"][1]["id"].as_str().expect("id").to_owned();
@@ -357,7 +357,7 @@ async fn lock_sync_figures() {
 
     // Idle CPU while a lock is offline and its codes wait.
     sim.set_online(2, false).await;
-    f.admin.create_user(&f.home, json!({"name": "Waiting", "code": "60606", "locks": [front]})).await;
+    f.admin.create_user(&f.home, json!({"name": "Waiting", "code": "946281", "locks": [front]})).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let before = f.server.cpu_ticks();
     tokio::time::sleep(Duration::from_secs(60)).await;
