@@ -767,6 +767,14 @@ impl Inner {
         self.update(lock_id, slot, now, |r| {
             r.content = content;
             r.retry_at = None;
+            if content == SlotContent::Foreign && r.user_id.is_some() {
+                // Someone else's code now sits in a user's slot (programmed
+                // at the lock): the slot is no longer theirs, never reported
+                // as holding their code; the user gets another slot.
+                r.user_id = None;
+                r.status = CodeStatus::OffLock;
+                r.reason = None;
+            }
         })
         .await;
     }

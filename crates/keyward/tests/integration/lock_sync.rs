@@ -136,6 +136,22 @@ async fn a_duplicate_a_foreign_code_and_an_emptied_lock(backend: Backend) {
     // The foreign code went with the wipe, so the twin fits now, after a retry.
     f.admin.post(&f.path(&format!("/users/{twin}/retry")), json!({})).await.expect(202);
     wait_for_status(&f, &twin, &front, "on_lock", None).await;
+
+    // A code programmed at the lock over a user's code: that slot is no
+    // longer the user's, and the user's code goes into another slot.
+    sim.program_at_lock(2, slot, "9753").await;
+    let deadline = Instant::now() + SOON;
+    loop {
+        let codes = sim.codes(2).await;
+        let moved = codes.iter().any(|(s, c)| *s != slot && c == "2468");
+        if codes.get(&slot).map(String::as_str) == Some("9753") && moved {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the guest never moved off the overwritten slot: {codes:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = wait_for_status(&f, &guest, &front, "on_lock", None).await;
+    assert_ne!(status["slot"], slot, "{status}");
 }
 
 async fn an_offline_lock_and_a_restarted_server_are_caught_up(backend: Backend) {
