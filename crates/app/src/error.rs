@@ -35,6 +35,8 @@ pub enum AppError {
     Validity(#[from] ValidityError),
     #[error("no lock with this id on a connected network: pick one from GET /api/v1/devices")]
     DeviceUnavailable,
+    #[error("this slot holds no code that keyward did not put there")]
+    SlotNotForeign,
     #[error("the lock did not carry out the command (offline, or it refused)")]
     DeviceFailed,
     #[error("this device is already bound to another lock")]

@@ -25,6 +25,7 @@ pub fn routes() -> Router {
         .edge_route("/api/v1/homes/{home_id}", get(get_home).patch(update_home))
         .edge_route("/api/v1/homes/{home_id}/locks", get(list_locks).post(create_lock))
         .edge_route("/api/v1/homes/{home_id}/locks/{lock_id}", get(get_lock).patch(rename_lock).delete(delete_lock))
+        .edge_route("/api/v1/homes/{home_id}/locks/{lock_id}/slots/{slot}/take-over", post(take_over_slot))
         .edge_route("/api/v1/homes/{home_id}/locks/{lock_id}/lock", post(lock_lock))
         .edge_route("/api/v1/homes/{home_id}/locks/{lock_id}/unlock", post(unlock_lock))
         .edge_route("/api/v1/homes/{home_id}/users", get(list_users).post(create_user))
@@ -232,6 +233,24 @@ async fn retry_user_codes(
     caller.require(Need::Admin, Some(&home_id))?;
     s.app.users.get(&home_id, &user_id).await?;
     s.app.locks.retry_user(&user_id);
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/locks/{lock_id}/slots/{slot}/take-over", tag = "locks", security(("bearer" = [])),
+    params(("slot" = u16, Path, description = "A slot of the lock holding a foreign code.", minimum = 1, maximum = 65535)),
+    responses((status = 202, description = "keyward clears the foreign code and may use the slot"),
+        (status = 409, description = "`slot_not_foreign`: the slot holds no code keyward did not put there", body = crate::error::ErrorBody)))]
+async fn take_over_slot(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, lock_id, slot)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    s.app.homes.get_lock(&home_id, &lock_id).await?;
+    let slot = slot.parse::<u16>().ok().filter(|s| *s >= 1).ok_or(AppError::SlotNotForeign)?;
+    if !s.app.locks.take_over(&lock_id, slot) {
+        return Err(AppError::SlotNotForeign.into());
+    }
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -79,6 +79,7 @@ impl From<AppError> for ApiError {
             AppError::CodeDamaged => conflict("code_damaged"),
             AppError::DeviceUnavailable => conflict("device_unavailable"),
             AppError::DeviceInUse => conflict("device_in_use"),
+            AppError::SlotNotForeign => conflict("slot_not_foreign"),
             AppError::DeviceFailed => Self::new(StatusCode::BAD_GATEWAY, "device_failed", e.to_string()),
             AppError::SlotsInvalid => conflict("slots_invalid"),
             AppError::ActionInvalid => unprocessable("action_invalid"),

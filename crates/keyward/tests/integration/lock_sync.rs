@@ -125,6 +125,18 @@ async fn a_duplicate_a_foreign_code_and_an_emptied_lock(backend: Backend) {
     let status = wait_for_status(&f, &twin, &front, "failed", Some("duplicate_on_lock")).await;
     assert_eq!(status["other_slot"], 5, "{status}");
     assert_eq!(sim.codes(2).await, [(5, "1357".to_owned())].into());
+    // Not retried on its own: the duplicate stays diagnosed.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(wait_for_status(&f, &twin, &front, "failed", Some("duplicate_on_lock")).await["other_slot"], 5);
+    f.admin
+        .post(&f.path(&format!("/locks/{front}/slots/1/take-over")), json!({}))
+        .await
+        .expect_error(409, "slot_not_foreign");
+    // The owner takes slot 5 over: the foreign code is cleared and the twin's goes on.
+    f.admin.post(&f.path(&format!("/locks/{front}/slots/5/take-over")), json!({})).await.expect(202);
+    let status = wait_for_status(&f, &twin, &front, "on_lock", None).await;
+    let twin_slot = status["slot"].as_u64().expect("a slot") as u16;
+    assert_eq!(sim.codes(2).await, [(twin_slot, "1357".to_owned())].into());
 
     // Another user goes on; the lock is then emptied behind keyward's back
     // (all codes deleted at the lock) and refilled.
@@ -132,8 +144,8 @@ async fn a_duplicate_a_foreign_code_and_an_emptied_lock(backend: Backend) {
     wait_for_status(&f, &guest, &front, "on_lock", None).await;
     let slot = sim.codes(2).await.into_iter().find(|(_, code)| code == "2468").map(|(slot, _)| slot).expect("on");
     sim.wipe(2).await;
-    sim.wait_for_codes(2, &[(slot, "2468")], SOON).await;
-    // The foreign code went with the wipe, so the twin fits now, after a retry.
+    sim.wait_for_codes(2, &[(twin_slot, "1357"), (slot, "2468")], SOON).await;
+    // Retrying a user whose codes are fine changes nothing.
     f.admin.post(&f.path(&format!("/users/{twin}/retry")), json!({})).await.expect(202);
     wait_for_status(&f, &twin, &front, "on_lock", None).await;
 

@@ -341,6 +341,7 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Val
         ),
         ("post", p) if p.ends_with("/reveal") => (vec![], vec!["code_damaged"]),
         ("post", p) if p.ends_with("/lock") || p.ends_with("/unlock") => (vec![], vec!["device_unavailable"]),
+        ("post", p) if p.ends_with("/take-over") => (vec![], vec!["slot_not_foreign"]),
         ("post", p) if p.ends_with("/access") => (vec!["action_invalid"], vec!["device_not_found"]),
         ("post", p) if p.ends_with("/preview") => (vec!["action_invalid"], vec!["device_not_found", "user_not_found"]),
         ("get", p) if p.ends_with("/activity") => (vec!["query_invalid"], vec!["cursor_invalid"]),
