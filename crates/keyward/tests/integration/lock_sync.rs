@@ -325,7 +325,28 @@ async fn keyward_killed_mid_sync_resumes_and_a_full_lock_says_so(backend: Backen
     assert_eq!(sim.codes(2).await.len(), 5);
 }
 
+async fn the_locks_page_offers_devices_and_shows_their_state(backend: Backend) {
+    let sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 6 }]).await;
+    let f = hub(backend, &sim, 1).await;
+    let mut owner = crate::ui::owner_browser(&f.server).await;
+    let page = owner.get("/locks").await;
+    assert!(page.body.contains("<option value=\"zwave_js:2\">"), "{}", page.body);
+    let csrf = page.csrf();
+    let added = owner.post("/locks", &[("csrf", &csrf), ("name", "Front door"), ("device", "zwave_js:2")]).await;
+    assert_eq!(added.location(), "/locks");
+    let page = owner.get("/locks").await;
+    assert!(page.body.contains("Z-Wave node 2 (Allegion BE469) · online"), "{}", page.body);
+    assert!(!page.body.contains("<option value=\"zwave_js:2\">"), "a bound device is not offered again");
+    let locks = f.admin.get(&f.path("/locks")).await.expect(200);
+    assert_eq!(locks["items"][0]["device"]["node_id"], 2);
+    // A device that is not there is refused in words beside the form.
+    let refused = owner.post("/locks", &[("csrf", &csrf), ("name", "Back door"), ("device", "zwave_js:9")]).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("connected network"), "{}", refused.body);
+}
+
 on_both_backends!(
+    the_locks_page_offers_devices_and_shows_their_state,
     a_window_opening_and_closing_moves_the_code,
     keyward_killed_mid_sync_resumes_and_a_full_lock_says_so,
     keypad_entries_are_attributed_and_count_as_uses,

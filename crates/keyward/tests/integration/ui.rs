@@ -240,7 +240,7 @@ pub(crate) async fn signed_in(server: &Server, place: &Place) -> Browser {
 }
 
 /// Sets up the owner and returns a signed-in browser.
-async fn owner_browser(server: &Server) -> Browser {
+pub(crate) async fn owner_browser(server: &Server) -> Browser {
     let mut browser = Browser::new(server);
     let csrf = browser.get("/setup").await.csrf();
     let code = setup_code(server);

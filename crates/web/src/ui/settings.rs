@@ -25,8 +25,50 @@ struct LocksPage<'a> {
     active: &'a str,
     csrf: &'a str,
     email: &'a str,
-    locks: Vec<(String, String)>,
+    /// Id, name, and what its device says, in words.
+    locks: Vec<(String, String, String)>,
+    /// Devices the networks offer that no lock is bound to: value, words.
+    offered: Vec<(String, String)>,
     error: Option<String>,
+}
+
+/// A bound lock's device and state in plain words.
+fn device_words(s: &AppState, lock: &keyward_app::LockView) -> String {
+    let Some(binding) = lock.device else {
+        return "No device: keyward decides for it, but holds no codes in it.".into();
+    };
+    let info = s
+        .app
+        .locks
+        .networks()
+        .iter()
+        .find(|n| n.protocol() == binding.device.protocol)
+        .and_then(|n| n.devices().into_iter().find(|d| d.device == binding.device));
+    let Some(info) = info else { return format!("Z-Wave node {}: not reachable now.", binding.device.node_id) };
+    let mut words = vec![format!("Z-Wave node {} ({} {})", binding.device.node_id, info.manufacturer, info.model)];
+    words.push(if info.online { "online".into() } else { "offline".into() });
+    match info.state.locked {
+        Some(true) => words.push("locked".into()),
+        Some(false) => words.push("unlocked".into()),
+        None => {}
+    }
+    if info.state.jammed {
+        words.push("jammed".into());
+    }
+    if let Some(battery) = info.state.battery {
+        words.push(format!("battery {battery} %"));
+    }
+    let slots = s.app.locks.slots(&lock.id);
+    let used = slots.iter().filter(|v| v.user_id.is_some()).count();
+    let foreign = slots.iter().filter(|v| v.foreign).count();
+    let mut text = words.join(" · ");
+    if let Some(count) = binding.slots.map(|r| usize::from(r.last() - r.first()) + 1).or(info.slots.map(usize::from)) {
+        text.push_str(&format!(" · {used} of {count} code slots used by keyward"));
+    }
+    if foreign > 0 {
+        text.push_str(&format!(", {foreign} holding codes programmed at the lock"));
+    }
+    text
 }
 
 async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String>) -> Response {
@@ -34,8 +76,21 @@ async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String
     match locks {
         Ok(locks) => {
             let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-            let locks = locks.into_iter().map(|l| (l.id, l.name)).collect();
-            let view = LocksPage { active: "locks", csrf: &csrf.token, email: owner, locks, error };
+            let bound: Vec<_> = locks.iter().filter_map(|l| l.device.map(|b| b.device)).collect();
+            let offered = s
+                .app
+                .locks
+                .networks()
+                .iter()
+                .flat_map(|n| n.devices())
+                .filter(|d| !bound.contains(&d.device))
+                .map(|d| {
+                    let value = format!("{}:{}", d.device.protocol.as_str(), d.device.node_id);
+                    (value, format!("{} — {} {}, Z-Wave node {}", d.label, d.manufacturer, d.model, d.device.node_id))
+                })
+                .collect();
+            let locks = locks.iter().map(|l| (l.id.clone(), l.name.clone(), device_words(s, l))).collect();
+            let view = LocksPage { active: "locks", csrf: &csrf.token, email: owner, locks, offered, error };
             (status, csrf.attach(page(&view))).into_response()
         }
         Err(e) => failed(e),
@@ -52,6 +107,20 @@ pub struct NameForm {
     csrf: String,
     #[serde(default)]
     name: String,
+    /// "zwave_js:2", or empty for a lock without a device.
+    #[serde(default)]
+    device: String,
+}
+
+/// The device picked in the Add lock form.
+fn picked_device(value: &str) -> Result<Option<keyward_app::DeviceRequest>, AppError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let (protocol, node) = value.split_once(':').ok_or(AppError::DeviceUnavailable)?;
+    let protocol = keyward_core::Protocol::parse(protocol).ok_or(AppError::DeviceUnavailable)?;
+    let node_id = node.parse().map_err(|_| AppError::DeviceUnavailable)?;
+    Ok(Some(keyward_app::DeviceRequest { device: keyward_core::DeviceRef { protocol, node_id }, slots: None }))
 }
 
 pub async fn add_lock(
@@ -64,10 +133,16 @@ pub async fn add_lock(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/locks");
     }
-    let added = async { s.app.homes.create_lock(&first_home(&s).await?.id, &form.name, None).await }.await;
+    let added = async {
+        let device = picked_device(&form.device)?;
+        s.app.homes.create_lock(&first_home(&s).await?.id, &form.name, device).await
+    }
+    .await;
     match added {
         Ok(_) => Redirect::to("/locks").into_response(),
-        Err(e @ AppError::Name(_)) => locks_view(&s, &owner.email, &csrf, Some(sentence(&e))).await,
+        Err(e @ (AppError::Name(_) | AppError::DeviceUnavailable | AppError::DeviceInUse)) => {
+            locks_view(&s, &owner.email, &csrf, Some(sentence(&e))).await
+        }
         Err(e) => failed(e),
     }
 }
