@@ -128,6 +128,22 @@ struct Worker {
     scanned_at: Mutex<Option<Timestamp>>,
 }
 
+/// A slot keyward has not read yet.
+fn unread_slot(lock_id: &str, slot: u16, now: Timestamp) -> SlotRecord {
+    SlotRecord {
+        lock_id: lock_id.to_owned(),
+        slot,
+        user_id: None,
+        content: SlotContent::Unknown,
+        status: CodeStatus::OffLock,
+        reason: None,
+        detail: None,
+        attempts: 0,
+        retry_at: None,
+        updated_at: now,
+    }
+}
+
 fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -688,18 +704,7 @@ impl Inner {
         let mut slots = guard(&self.slots);
         let slots = slots.entry(lock_id.to_owned()).or_default();
         for slot in range.slots() {
-            let record = slots.entry(slot).or_insert_with(|| SlotRecord {
-                lock_id: lock_id.to_owned(),
-                slot,
-                user_id: None,
-                content: SlotContent::Unknown,
-                status: CodeStatus::OffLock,
-                reason: None,
-                detail: None,
-                attempts: 0,
-                retry_at: None,
-                updated_at: now,
-            });
+            let record = slots.entry(slot).or_insert_with(|| unread_slot(lock_id, slot, now));
             if !matches!(record.content, SlotContent::Refused(_)) {
                 guard(&self.to_read).insert((lock_id.to_owned(), slot));
             }
@@ -1098,18 +1103,11 @@ impl Inner {
     async fn update(&self, lock_id: &str, slot: u16, now: Timestamp, change: impl FnOnce(&mut SlotRecord)) {
         let record = {
             let mut slots = guard(&self.slots);
-            let record = slots.entry(lock_id.to_owned()).or_default().entry(slot).or_insert_with(|| SlotRecord {
-                lock_id: lock_id.to_owned(),
-                slot,
-                user_id: None,
-                content: SlotContent::Unknown,
-                status: CodeStatus::OffLock,
-                reason: None,
-                detail: None,
-                attempts: 0,
-                retry_at: None,
-                updated_at: now,
-            });
+            let record = slots
+                .entry(lock_id.to_owned())
+                .or_default()
+                .entry(slot)
+                .or_insert_with(|| unread_slot(lock_id, slot, now));
             change(record);
             record.updated_at = now;
             record.clone()

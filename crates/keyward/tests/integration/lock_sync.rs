@@ -343,6 +343,26 @@ async fn the_locks_page_offers_devices_and_shows_their_state(backend: Backend) {
     let refused = owner.post("/locks", &[("csrf", &csrf), ("name", "Back door"), ("device", "zwave_js:9")]).await;
     assert_eq!(refused.status, 422);
     assert!(refused.body.contains("connected network"), "{}", refused.body);
+
+    // The user's page says, in plain words, where the code stands.
+    let front = locks["items"][0]["id"].as_str().expect("id").to_owned();
+    sim.program_at_lock(2, 5, "1357").await;
+    let twin = f.admin.create_user(&f.home, json!({"name": "Neighbour", "code": "1357", "locks": "all"})).await;
+    wait_for_status(&f, &twin, &front, "failed", Some("duplicate_on_lock")).await;
+    let page = owner.get(&format!("/users/{twin}")).await;
+    assert!(
+        page.body.contains("Front door: the lock already has this code in slot 5, programmed at the lock."),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Try again"));
+    let retried = owner.post(&format!("/users/{twin}/retry"), &[("csrf", &page.csrf())]).await;
+    assert_eq!(retried.location(), format!("/users/{twin}"));
+    let walker = f.admin.create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "locks": "all"})).await;
+    wait_for_status(&f, &walker, &front, "on_lock", None).await;
+    let page = owner.get(&format!("/users/{walker}")).await;
+    assert!(page.body.contains("Front door: on the lock (slot"), "{}", page.body);
+    assert!(!page.body.contains("Try again"));
 }
 
 on_both_backends!(

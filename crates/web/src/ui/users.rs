@@ -27,6 +27,10 @@ struct FormPage<'a> {
     form: UserForm,
     locks: Vec<(String, String, bool)>,
     errors: FieldErrors,
+    /// Where the user's code stands on each lock, in words.
+    lock_codes: Vec<String>,
+    /// Some code failed: offer to try again.
+    can_retry: bool,
 }
 
 #[derive(Template)]
@@ -57,11 +61,14 @@ fn form_page(
     form: UserForm,
     locks: &[LockView],
     errors: FieldErrors,
+    codes: Vec<keyward_app::LockCodeView>,
 ) -> Response {
     let (heading, action, submit, editing) = match user {
         Some((id, name)) => (format!("Update {name}"), format!("/users/{id}"), "Save changes", true),
         None => ("Add user".to_owned(), "/users/new".to_owned(), "Add user", false),
     };
+    let can_retry = codes.iter().any(|c| c.status == keyward_core::CodeStatus::Failed);
+    let lock_codes = codes.iter().map(|c| code_words(c, locks)).collect();
     let locks = form.lock_choices(locks);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     // The form can hold a code (a generated one, or one being changed):
@@ -78,15 +85,53 @@ fn form_page(
         form,
         locks,
         errors,
+        lock_codes,
+        can_retry,
     };
     (status, no_store(csrf.attach(page(&view)))).into_response()
 }
 
+/// One lock's copy of the user's code, in plain words.
+fn code_words(code: &keyward_app::LockCodeView, locks: &[LockView]) -> String {
+    use keyward_core::{CodeStatus, FailureReason};
+    let lock = locks.iter().find(|l| l.id == code.lock_id).map_or("A lock", |l| l.name.as_str());
+    let slot = code.slot.map(|s| format!(" (slot {s})")).unwrap_or_default();
+    match (code.status, code.reason) {
+        (CodeStatus::OnLock, _) => format!("{lock}: on the lock{slot}."),
+        (CodeStatus::Adding, _) => format!("{lock}: being put on the lock."),
+        (CodeStatus::Removing, _) => format!("{lock}: being taken off the lock."),
+        (CodeStatus::OffLock, _) => {
+            format!("{lock}: not on the lock now, as intended (outside their times, or not allowed now).")
+        }
+        (CodeStatus::Failed, Some(FailureReason::DuplicateOnLock)) => match code.other_slot {
+            Some(other) => format!(
+                "{lock}: the lock already has this code in slot {other}, programmed at the lock. Choose another code, or take over slot {other} (Locks)."
+            ),
+            None => format!("{lock}: the lock already has this code in another slot. Choose another code."),
+        },
+        (CodeStatus::Failed, Some(FailureReason::Offline)) => {
+            format!("{lock}: the lock is not answering; keyward keeps trying.")
+        }
+        (CodeStatus::Failed, Some(FailureReason::MemoryFull)) => format!("{lock}: the lock's code memory is full."),
+        (CodeStatus::Failed, Some(FailureReason::NoFreeSlot)) => {
+            format!("{lock}: every code slot keyward may use on this lock is taken.")
+        }
+        (CodeStatus::Failed, _) => format!("{lock}: the lock did not take the code; keyward will try again."),
+    }
+}
+
 pub async fn new_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
     match home(&s).await {
-        Ok((home, locks, _)) => {
-            form_page(&csrf, &owner.email, None, home.zone.as_str(), UserForm::new_user(), &locks, FieldErrors::new())
-        }
+        Ok((home, locks, _)) => form_page(
+            &csrf,
+            &owner.email,
+            None,
+            home.zone.as_str(),
+            UserForm::new_user(),
+            &locks,
+            FieldErrors::new(),
+            Vec::new(),
+        ),
         Err(e) => failed(e),
     }
 }
@@ -106,6 +151,7 @@ pub async fn edit_page(
     match loaded {
         Ok((home, locks, zone, user)) => {
             let form = UserForm::from_user(&user, zone.tz());
+            let codes = s.app.locks.lock_codes(&home.id, &user.id).await;
             form_page(
                 &csrf,
                 &owner.email,
@@ -114,6 +160,7 @@ pub async fn edit_page(
                 form,
                 &locks,
                 FieldErrors::new(),
+                codes,
             )
         }
         Err(e) => failed(e),
@@ -178,7 +225,7 @@ async fn submit(
             }
         }
         // A proposed code is shown, not saved: the owner saves it with the form.
-        return form_page(&csrf, &owner.email, who, home.zone.as_str(), form, &locks, errors);
+        return form_page(&csrf, &owner.email, who, home.zone.as_str(), form, &locks, errors, Vec::new());
     }
 
     let checked = form.check(zone.tz(), current.is_some(), &mut errors);
@@ -195,14 +242,14 @@ async fn submit(
             Some((field, message)) => {
                 errors.insert(field, message);
                 form.code.clear();
-                form_page(&csrf, &owner.email, who, home.zone.as_str(), form, &locks, errors)
+                form_page(&csrf, &owner.email, who, home.zone.as_str(), form, &locks, errors, Vec::new())
             }
             None => failed(e),
         },
         None => {
             // The code is never sent back to the browser.
             form.code.clear();
-            form_page(&csrf, &owner.email, who, home.zone.as_str(), form, &locks, errors)
+            form_page(&csrf, &owner.email, who, home.zone.as_str(), form, &locks, errors, Vec::new())
         }
     }
 }
@@ -325,6 +372,31 @@ pub async fn reveal(
             };
             // Never cached: the page holds a code.
             no_store(csrf.attach(page(&view)))
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// "Try again" for a user's failed lock codes.
+pub async fn retry(
+    State(s): State<AppState>,
+    SignedIn(_owner): SignedIn,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused(&format!("/users/{user_id}"));
+    }
+    let found = async {
+        let (home, _, _) = home(&s).await?;
+        s.app.users.get(&home.id, &user_id).await
+    }
+    .await;
+    match found {
+        Ok(user) => {
+            s.app.locks.retry_user(&user.id);
+            Redirect::to(&format!("/users/{}", user.id)).into_response()
         }
         Err(e) => failed(e),
     }
