@@ -363,6 +363,8 @@ async fn the_locks_page_offers_devices_and_shows_their_state(backend: Backend) {
     let page = owner.get(&format!("/users/{walker}")).await;
     assert!(page.body.contains("Front door: on the lock (slot"), "{}", page.body);
     assert!(!page.body.contains("Try again"));
+    let users = owner.get("/users").await;
+    assert!(users.body.contains("Problem on a lock") && users.body.contains("On 1 lock"), "{}", users.body);
 }
 
 on_both_backends!(

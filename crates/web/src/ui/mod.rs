@@ -378,6 +378,28 @@ struct UserRowView {
     notify: &'static str,
     enabled: bool,
     last_used: String,
+    /// Where the code stands on the locks keyward programs, in a word or
+    /// three (empty: no such lock), and whether it is a problem.
+    on_locks: String,
+    lock_problem: bool,
+}
+
+/// A user's codes on the locks, summed up for the Users screen.
+fn on_locks(codes: &[keyward_app::LockCodeView]) -> (String, bool) {
+    use keyward_core::CodeStatus;
+    let count = |status| codes.iter().filter(|c| c.status == status).count();
+    if codes.is_empty() {
+        (String::new(), false)
+    } else if count(CodeStatus::Failed) > 0 {
+        ("Problem on a lock".to_owned(), true)
+    } else if count(CodeStatus::Adding) + count(CodeStatus::Removing) > 0 {
+        ("Updating the locks".to_owned(), false)
+    } else if count(CodeStatus::OnLock) > 0 {
+        let on = count(CodeStatus::OnLock);
+        (format!("On {on} lock{}", if on == 1 { "" } else { "s" }), false)
+    } else {
+        ("Not on the locks now".to_owned(), false)
+    }
 }
 
 #[derive(Template)]
@@ -397,9 +419,14 @@ async fn users_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: 
         let locks = s.app.homes.list_locks(&home.id).await?;
         let users = s.app.users.list(&home.id).await?;
         let tz = &home.zone;
+        let mut statuses = Vec::with_capacity(users.len());
+        for user in &users {
+            statuses.push(on_locks(&s.app.locks.lock_codes(&home.id, &user.id).await));
+        }
         let rows = users
             .iter()
-            .map(|u| UserRowView {
+            .zip(statuses)
+            .map(|(u, (on_locks, lock_problem))| UserRowView {
                 id: u.id.clone(),
                 name: u.name.clone(),
                 duress: u.kind == keyward_core::UserKind::Duress,
@@ -412,6 +439,8 @@ async fn users_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: 
                     || "Never".to_owned(),
                     |t| tz.tz().to_datetime(t).strftime("%a %-d %b %H:%M").to_string(),
                 ),
+                on_locks,
+                lock_problem,
             })
             .collect();
         Ok::<_, keyward_app::AppError>(UsersPage {
