@@ -37,6 +37,7 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/users/{user_id}/delete", get(users::delete_page).post(users::delete))
         .edge_route("/users/{user_id}/reveal", get(users::reveal_page).post(users::reveal))
         .edge_route("/users/{user_id}/retry", post(users::retry))
+        .edge_route("/locks/{lock_id}/slots/{slot}/take-over", post(users::take_over))
         .edge_route("/activity", get(activity::page_view))
         .edge_route("/activity.csv", get(activity::csv))
         .edge_route("/activity/stream", get(activity::stream))

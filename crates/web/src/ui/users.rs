@@ -31,6 +31,8 @@ struct FormPage<'a> {
     lock_codes: Vec<String>,
     /// Some code failed: offer to try again.
     can_retry: bool,
+    /// Slots holding this user's code, programmed at a lock: (lock id, slot).
+    take_overs: Vec<(String, u16)>,
 }
 
 #[derive(Template)]
@@ -68,6 +70,11 @@ fn form_page(
         None => ("Add user".to_owned(), "/users/new".to_owned(), "Add user", false),
     };
     let can_retry = codes.iter().any(|c| c.status == keyward_core::CodeStatus::Failed);
+    let take_overs = codes
+        .iter()
+        .filter(|c| c.reason == Some(keyward_core::FailureReason::DuplicateOnLock))
+        .filter_map(|c| c.other_slot.map(|slot| (c.lock_id.clone(), slot)))
+        .collect();
     let lock_codes = codes.iter().map(|c| code_words(c, locks)).collect();
     let locks = form.lock_choices(locks);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
@@ -87,6 +94,7 @@ fn form_page(
         errors,
         lock_codes,
         can_retry,
+        take_overs,
     };
     (status, no_store(csrf.attach(page(&view)))).into_response()
 }
@@ -105,7 +113,7 @@ fn code_words(code: &keyward_app::LockCodeView, locks: &[LockView]) -> String {
         }
         (CodeStatus::Failed, Some(FailureReason::DuplicateOnLock)) => match code.other_slot {
             Some(other) => format!(
-                "{lock}: the lock already has this code in slot {other}, programmed at the lock. Choose another code, or take over slot {other} (Locks)."
+                "{lock}: the lock already has this code in slot {other}, programmed at the lock. Choose another code, or take over slot {other}."
             ),
             None => format!("{lock}: the lock already has this code in another slot. Choose another code."),
         },
@@ -397,6 +405,46 @@ pub async fn retry(
         Ok(user) => {
             s.app.locks.retry_user(&user.id);
             Redirect::to(&format!("/users/{}", user.id)).into_response()
+        }
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct TakeOverForm {
+    #[serde(default)]
+    csrf: String,
+    /// The user page the owner came from.
+    #[serde(default)]
+    user: String,
+}
+
+/// "Take over slot N": keyward clears the code programmed at the lock and may use the slot.
+pub async fn take_over(
+    State(s): State<AppState>,
+    SignedIn(_owner): SignedIn,
+    headers: HeaderMap,
+    Path((lock_id, slot)): Path<(String, u16)>,
+    Form(form): Form<TakeOverForm>,
+) -> Response {
+    // Back to the user's page, and only to a user's page.
+    let back = if !form.user.is_empty() && form.user.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        format!("/users/{}", form.user)
+    } else {
+        "/users".to_owned()
+    };
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused(&back);
+    }
+    let found = async {
+        let (home, _, _) = home(&s).await?;
+        s.app.homes.get_lock(&home.id, &lock_id).await
+    }
+    .await;
+    match found {
+        Ok(lock) => {
+            s.app.locks.take_over(&lock.id, slot);
+            Redirect::to(&back).into_response()
         }
         Err(e) => failed(e),
     }
