@@ -230,6 +230,13 @@ impl LockSync {
         &self.inner.networks
     }
 
+    /// What its network says of a device now (`None`: no such network, or
+    /// the network does not offer it).
+    pub fn device_info(&self, device: keyward_core::DeviceRef) -> Option<crate::devices::DeviceInfo> {
+        let network = self.inner.network(device.protocol)?;
+        network.devices().into_iter().find(|d| d.device == device)
+    }
+
     /// Where a user's code stands on each bound lock the user may use or
     /// still occupies.
     pub async fn lock_codes(&self, home_id: &str, user_id: &str) -> Vec<LockCodeView> {
@@ -519,11 +526,10 @@ impl Inner {
             DeviceEvent::WrongCode { device } => (device, ActivityKind::AccessDenied, "keypad", None),
             _ => return,
         };
-        let Some(lock_id) = self.lock_of(device).await else { return };
+        let Some((home_id, lock_id)) = self.bound_lock(device).await else { return };
         let user_id = user_slot.and_then(|slot| {
             guard(&self.slots).get(&lock_id).and_then(|s| s.get(&slot)).and_then(|r| r.user_id.clone())
         });
-        let Some(home_id) = self.home_of(&lock_id).await else { return };
         let Ok(home) = self.registry.home(&home_id) else { return };
         let (committed, spent) = {
             let Ok(mut state) = self.recorder.lock(&home).await else { return };
@@ -585,16 +591,6 @@ impl Inner {
         }
     }
 
-    async fn home_of(&self, lock_id: &str) -> Option<String> {
-        for home in self.registry.all().ok()? {
-            let state = home.lock().await;
-            if state.locks.contains_key(lock_id) {
-                return Some(state.id().to_owned());
-            }
-        }
-        None
-    }
-
     fn reset_offline(&self, lock_id: &str) {
         if let Some(slots) = guard(&self.slots).get_mut(lock_id) {
             for record in slots.values_mut().filter(|r| r.reason == Some(FailureReason::Offline)) {
@@ -605,10 +601,15 @@ impl Inner {
 
     /// The lock bound to a device, in whichever home.
     async fn lock_of(&self, device: keyward_core::DeviceRef) -> Option<String> {
+        self.bound_lock(device).await.map(|(_, lock_id)| lock_id)
+    }
+
+    /// The home and the lock bound to a device, found in one pass.
+    async fn bound_lock(&self, device: keyward_core::DeviceRef) -> Option<(String, String)> {
         for home in self.registry.all().ok()? {
             let state = home.lock().await;
             if let Some(lock) = state.locks.values().find(|l| l.device.is_some_and(|b| b.device == device)) {
-                return Some(lock.id.clone());
+                return Some((state.id().to_owned(), lock.id.clone()));
             }
         }
         None

@@ -169,10 +169,7 @@ async fn get_lock(
 ) -> ApiResult<Json<LockDetailDto>> {
     caller.require(Need::Read, Some(&home_id))?;
     let lock = s.app.homes.get_lock(&home_id, &lock_id).await?;
-    let device = lock.device.and_then(|binding| {
-        let network = s.app.locks.networks().iter().find(|n| n.protocol() == binding.device.protocol)?;
-        network.devices().into_iter().find(|d| d.device == binding.device)
-    });
+    let device = lock.device.and_then(|binding| s.app.locks.device_info(binding.device));
     let bound = lock.device.is_some();
     let slots = s
         .app

@@ -37,13 +37,7 @@ fn device_words(s: &AppState, lock: &keyward_app::LockView) -> String {
     let Some(binding) = lock.device else {
         return "No device: keyward decides for it, but holds no codes in it.".into();
     };
-    let info = s
-        .app
-        .locks
-        .networks()
-        .iter()
-        .find(|n| n.protocol() == binding.device.protocol)
-        .and_then(|n| n.devices().into_iter().find(|d| d.device == binding.device));
+    let info = s.app.locks.device_info(binding.device);
     let Some(info) = info else { return format!("Z-Wave node {}: not reachable now.", binding.device.node_id) };
     let mut words = vec![format!("Z-Wave node {} ({} {})", binding.device.node_id, info.manufacturer, info.model)];
     words.push(if info.online { "online".into() } else { "offline".into() });
