@@ -88,6 +88,8 @@ pub struct SlotView {
     pub status: CodeStatus,
     pub reason: Option<FailureReason>,
     pub foreign: bool,
+    /// Not read back from the lock yet: keyward does not know what it holds.
+    pub unread: bool,
 }
 
 /// The engine. `start` spawns its workers; the services ask it for status.
@@ -304,6 +306,7 @@ impl LockSync {
                         status: r.status,
                         reason: r.reason,
                         foreign: r.content == SlotContent::Foreign && r.user_id.is_none(),
+                        unread: r.content == SlotContent::Unknown,
                     })
                     .collect()
             })

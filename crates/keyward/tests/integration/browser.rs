@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::support::webdriver::Browser;
+use crate::support::zwave::{SimLock, ZwaveSim};
 use crate::support::*;
 
 const PASSWORD: &str = "tangerine kite 42";
@@ -206,4 +207,83 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
     browser.wait_for_url("/users").await;
 }
 
-on_both_backends!(the_owner_adds_edits_reveals_and_deletes_the_dog_walker,);
+/// Reloads `path` until its text holds `text`: pages that are not live
+/// show what the locks report when they are loaded.
+async fn reload_until(browser: &Browser, url: &str, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        browser.goto(url).await;
+        let page = browser.page_text().await;
+        if page.contains(text) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{url} never said {text:?}: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn the_owner_binds_a_lock_and_watches_the_code_reach_it(backend: Backend) {
+    let sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 6 }]).await;
+    let place = Place::new(backend);
+    let server = place.start_with(&["--timezone", "Europe/Berlin", "--zwave-js-url", &sim.url()], &[]);
+    let setup_code = server.setup_code();
+    let base = server.base.clone();
+    let browser = Browser::start().await;
+    browser.resize(1280, 900).await;
+    browser.goto(&format!("{base}/setup")).await;
+    fill(&browser, "#setup_code", &setup_code).await;
+    fill(&browser, "#email", "anna@example.org").await;
+    fill(&browser, "#password", PASSWORD).await;
+    browser.find("button[type=submit]").await.click().await;
+    browser.wait_for_url("/users").await;
+
+    // Add the front door, picking the lock the Z-Wave network offers.
+    reload_until(&browser, &format!("{base}/locks"), "Device").await;
+    fill(&browser, "#new_lock", "Front door").await;
+    browser.find("#new_lock_device option[value='zwave_js:2']").await.click().await;
+    browser.find("form[action='/locks'] button").await.click().await;
+    browser.wait_for_text("Z-Wave node 2").await;
+
+    // The dog walker, on the front door at all times.
+    browser.goto(&format!("{base}/users/new")).await;
+    fill(&browser, "#name", "Dog walker").await;
+    fill(&browser, "#code", "4719").await;
+    browser.find("input[name=lock]").await.click().await;
+    browser.find("button[value=save]").await.click().await;
+    browser.wait_for_url("/users").await;
+    reload_until(&browser, &format!("{base}/users"), "On 1 lock").await;
+    sim.wait_for_codes(2, &[(1, "4719")], Duration::from_secs(20)).await;
+    shoot(&browser, backend, "users-on-locks").await;
+    browser.find("a[href^='/users/']:not([href='/users/new'])").await.click().await;
+    browser.wait_for_text("Front door: on the lock (slot 1).").await;
+    shoot(&browser, backend, "user-on-lock").await;
+
+    // The Locks page: the device's state and, folded, its slots.
+    browser.goto(&format!("{base}/locks")).await;
+    browser.find("details.slots summary").await.click().await;
+    let text = browser.page_text().await;
+    assert!(text.contains("Dog walker") && text.contains("Code on the lock"), "{text}");
+    assert!(!shows_code(&text, "4719"));
+    shoot(&browser, backend, "locks").await;
+
+    // Lock and unlock from the page; the lock's report comes back to it.
+    browser.find("form[action$='/lock'] button").await.click().await;
+    browser.wait_for_url("/locks").await;
+    reload_until(&browser, &format!("{base}/locks"), "online · locked").await;
+    browser.find("form[action$='/unlock'] button").await.click().await;
+    browser.wait_for_url("/locks").await;
+    reload_until(&browser, &format!("{base}/locks"), "online · unlocked").await;
+
+    // The code typed at the lock's keypad, live in the activity log under the dog walker.
+    browser.goto(&format!("{base}/activity")).await;
+    browser.wait_for_text("by anna@example.org").await;
+    assert_eq!(sim.type_code(2, "4719").await, Some(1));
+    browser.wait_for_text("at the lock's keypad").await;
+    let text = browser.page_text().await;
+    assert!(text.lines().any(|l| l.contains("Dog walker") && l.contains("at the lock's keypad")), "{text}");
+}
+
+on_both_backends!(
+    the_owner_adds_edits_reveals_and_deletes_the_dog_walker,
+    the_owner_binds_a_lock_and_watches_the_code_reach_it,
+);

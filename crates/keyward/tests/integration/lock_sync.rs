@@ -342,7 +342,7 @@ async fn the_locks_page_offers_devices_and_shows_their_state(backend: Backend) {
     // A device that is not there is refused in words beside the form.
     let refused = owner.post("/locks", &[("csrf", &csrf), ("name", "Back door"), ("device", "zwave_js:9")]).await;
     assert_eq!(refused.status, 422);
-    assert!(refused.body.contains("connected network"), "{}", refused.body);
+    assert!(refused.body.contains("This device is not reachable now"), "{}", refused.body);
 
     // The user's page says, in plain words, where the code stands.
     let front = locks["items"][0]["id"].as_str().expect("id").to_owned();
@@ -373,6 +373,51 @@ async fn the_locks_page_offers_devices_and_shows_their_state(backend: Backend) {
     assert!(!page.body.contains("Try again"));
     let users = owner.get("/users").await;
     assert!(users.body.contains("On 1 lock") && !users.body.contains("Problem on a lock"), "{}", users.body);
+
+    // The Locks page lists every slot: whose code, and a code programmed at
+    // the lock, which the owner may take over from there.
+    sim.program_at_lock(2, 6, "8080").await;
+    let deadline = Instant::now() + SOON;
+    let page = loop {
+        let page = owner.get("/locks").await;
+        if page.body.contains("Take over slot 6") {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "the foreign code never showed: {}", page.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(page.body.contains(&format!("<a href=\"/users/{walker}\">Dog walker</a>")), "{}", page.body);
+    assert!(page.body.contains("A code programmed at the lock"), "{}", page.body);
+    assert!(page.body.contains("Code slots: 2 used by keyward of 6"), "{}", page.body);
+    let taken = owner.post(&format!("/locks/{front}/slots/6/take-over"), &[("csrf", &page.csrf())]).await;
+    assert_eq!(taken.location(), "/locks");
+    let deadline = Instant::now() + SOON;
+    while sim.codes(2).await.contains_key(&6) {
+        assert!(Instant::now() < deadline, "the taken-over slot was never cleared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The owner's Lock and Unlock buttons work the lock and are logged under the owner.
+    let unlocked = owner.post(&format!("/locks/{front}/unlock"), &[("csrf", &page.csrf())]).await;
+    assert_eq!(unlocked.location(), "/locks");
+    wait_for_entry(&f, "the owner's unlock", |e| e["kind"] == "unlocked" && e["actor"] == "owner:o@example.org").await;
+    let deadline = Instant::now() + SOON;
+    while !owner.get("/locks").await.body.contains("online · unlocked") {
+        assert!(Instant::now() < deadline, "the Locks page never said unlocked");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let locked = owner.post(&format!("/locks/{front}/lock"), &[("csrf", &page.csrf())]).await;
+    assert_eq!(locked.location(), "/locks");
+    wait_for_entry(&f, "the owner's lock", |e| e["kind"] == "locked" && e["actor"] == "owner:o@example.org").await;
+    // Without a device there is nothing to command, and the page says so.
+    let plain = f.admin.post(&f.path("/locks"), json!({"name": "Shed"})).await.expect(201);
+    let plain = plain["id"].as_str().expect("id");
+    let refused = owner.post(&format!("/locks/{plain}/unlock"), &[("csrf", &page.csrf())]).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("This device is not reachable now"), "{}", refused.body);
+    // Without the form's token nothing moves.
+    let forged = owner.post(&format!("/locks/{front}/unlock"), &[("csrf", "forged")]).await;
+    assert_eq!(forged.status, 403);
 }
 
 on_both_backends!(

@@ -44,6 +44,8 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/locks", get(settings::locks).post(settings::add_lock))
         .edge_route("/locks/{lock_id}", post(settings::rename_lock))
         .edge_route("/locks/{lock_id}/delete", get(settings::remove_lock_page).post(settings::remove_lock))
+        .edge_route("/locks/{lock_id}/lock", post(settings::lock_lock))
+        .edge_route("/locks/{lock_id}/unlock", post(settings::unlock_lock))
         .edge_route("/settings", get(settings::settings).post(settings::save_settings))
         .edge_route("/settings/tokens", post(settings::create_token))
         .edge_route("/settings/sign-out-everywhere", post(settings::sign_out_everywhere))

@@ -25,15 +25,78 @@ struct LocksPage<'a> {
     active: &'a str,
     csrf: &'a str,
     email: &'a str,
-    /// Id, name, and what its device says, in words.
-    locks: Vec<(String, String, String)>,
+    locks: Vec<LockCard>,
     /// Devices the networks offer that no lock is bound to: value, words.
     offered: Vec<(String, String)>,
     error: Option<String>,
 }
 
+/// One lock on the Locks page.
+struct LockCard {
+    id: String,
+    name: String,
+    /// What its device says, in words.
+    state: String,
+    /// Bound to a device: it can be locked and unlocked from here.
+    bound: bool,
+    /// Each code slot keyward may use, in order.
+    slots: Vec<SlotLine>,
+    /// How many of them hold a user's code or are kept for one.
+    used: usize,
+}
+
+/// One code slot of a lock, in words.
+struct SlotLine {
+    slot: u16,
+    /// The user it belongs to: id and name.
+    user: Option<(String, String)>,
+    /// What is in it, when no user is: "Empty", "Not read yet", "A code
+    /// programmed at the lock".
+    holds: &'static str,
+    status: &'static str,
+    /// A code programmed at the lock: the owner may let keyward take the slot over.
+    foreign: bool,
+    problem: bool,
+}
+
+/// A slot's state in a few words.
+fn slot_line(view: keyward_app::SlotView, names: &std::collections::HashMap<String, String>) -> SlotLine {
+    use keyward_core::{CodeStatus, FailureReason};
+    let status = match (view.status, view.reason) {
+        _ if view.user_id.is_none() => "",
+        (CodeStatus::OnLock, _) => "Code on the lock",
+        (CodeStatus::Adding, _) => "Being put on the lock",
+        (CodeStatus::Removing, _) => "Being taken off the lock",
+        (CodeStatus::OffLock, _) => "Kept for them; not on the lock now",
+        (CodeStatus::Failed, Some(FailureReason::DuplicateOnLock)) => {
+            "Refused: the lock already has this code in another slot"
+        }
+        (CodeStatus::Failed, Some(FailureReason::MemoryFull)) => "Refused: the lock's memory is full",
+        (CodeStatus::Failed, Some(FailureReason::Offline)) => "Waiting: the lock is not answering",
+        (CodeStatus::Failed, Some(FailureReason::NoFreeSlot)) => "No free slot",
+        (CodeStatus::Failed, _) => "The lock did not confirm the code; keyward tries again",
+    };
+    let holds = match (&view.user_id, view.foreign, view.unread) {
+        (Some(_), _, _) => "",
+        (None, true, _) => "A code programmed at the lock",
+        (None, false, true) => "Not read yet",
+        (None, false, false) => "Empty",
+    };
+    SlotLine {
+        slot: view.slot,
+        user: view.user_id.map(|id| {
+            let name = names.get(&id).cloned().unwrap_or_else(|| "A deleted user".to_owned());
+            (id, name)
+        }),
+        holds,
+        status,
+        foreign: view.foreign,
+        problem: view.status == keyward_core::CodeStatus::Failed,
+    }
+}
+
 /// A bound lock's device and state in plain words.
-fn device_words(s: &AppState, lock: &keyward_app::LockView) -> String {
+fn device_words(s: &AppState, lock: &keyward_app::LockView, used: usize, foreign: usize) -> String {
     let Some(binding) = lock.device else {
         return "No device: keyward decides for it, but holds no codes in it.".into();
     };
@@ -52,9 +115,6 @@ fn device_words(s: &AppState, lock: &keyward_app::LockView) -> String {
     if let Some(battery) = info.state.battery {
         words.push(format!("battery {battery} %"));
     }
-    let slots = s.app.locks.slots(&lock.id);
-    let used = slots.iter().filter(|v| v.user_id.is_some()).count();
-    let foreign = slots.iter().filter(|v| v.foreign).count();
     let mut text = words.join(" · ");
     if let Some(count) = binding.slots.map(|r| usize::from(r.last() - r.first()) + 1).or(info.slots.map(usize::from)) {
         text.push_str(&format!(" · {used} of {count} code slots used by keyward"));
@@ -65,11 +125,28 @@ fn device_words(s: &AppState, lock: &keyward_app::LockView) -> String {
     text
 }
 
+/// A refusal about a lock's device, in the owner's words rather than the API's.
+fn device_sentence(e: &AppError) -> String {
+    match e {
+        AppError::DeviceUnavailable => "This device is not reachable now: check that the Z-Wave network is connected (see Locks in the README), then pick it again.".into(),
+        AppError::DeviceInUse => "This device already belongs to another lock.".into(),
+        AppError::DeviceFailed => "The lock did not carry out the command: it is offline or refused it. Nothing was changed.".into(),
+        other => sentence(other),
+    }
+}
+
 async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String>) -> Response {
-    let locks = async { s.app.homes.list_locks(&first_home(s).await?.id).await }.await;
-    match locks {
-        Ok(locks) => {
+    let found = async {
+        let home = first_home(s).await?;
+        let locks = s.app.homes.list_locks(&home.id).await?;
+        let users = s.app.users.list(&home.id).await?;
+        Ok::<_, AppError>((locks, users))
+    }
+    .await;
+    match found {
+        Ok((locks, users)) => {
             let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            let names: std::collections::HashMap<String, String> = users.into_iter().map(|u| (u.id, u.name)).collect();
             let bound: Vec<_> = locks.iter().filter_map(|l| l.device.map(|b| b.device)).collect();
             let offered = s
                 .app
@@ -83,7 +160,26 @@ async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String
                     (value, format!("{} — {} {}, Z-Wave node {}", d.label, d.manufacturer, d.model, d.device.node_id))
                 })
                 .collect();
-            let locks = locks.iter().map(|l| (l.id.clone(), l.name.clone(), device_words(s, l))).collect();
+            let locks = locks
+                .iter()
+                .map(|l| {
+                    let slots: Vec<SlotLine> = if l.device.is_some() {
+                        s.app.locks.slots(&l.id).into_iter().map(|v| slot_line(v, &names)).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let used = slots.iter().filter(|v| v.user.is_some()).count();
+                    let foreign = slots.iter().filter(|v| v.foreign).count();
+                    LockCard {
+                        id: l.id.clone(),
+                        name: l.name.clone(),
+                        state: device_words(s, l, used, foreign),
+                        bound: l.device.is_some(),
+                        slots,
+                        used,
+                    }
+                })
+                .collect();
             let view = LocksPage { active: "locks", csrf: &csrf.token, email: owner, locks, offered, error };
             (status, csrf.attach(page(&view))).into_response()
         }
@@ -135,7 +231,7 @@ pub async fn add_lock(
     match added {
         Ok(_) => Redirect::to("/locks").into_response(),
         Err(e @ (AppError::Name(_) | AppError::DeviceUnavailable | AppError::DeviceInUse)) => {
-            locks_view(&s, &owner.email, &csrf, Some(sentence(&e))).await
+            locks_view(&s, &owner.email, &csrf, Some(device_sentence(&e))).await
         }
         Err(e) => failed(e),
     }
@@ -197,6 +293,55 @@ pub async fn remove_lock(
         Ok(()) => Redirect::to("/locks").into_response(),
         Err(e) => failed(e),
     }
+}
+
+/// The owner's Lock and Unlock buttons: the lock carries it out, and the
+/// activity log records it under the owner.
+async fn command_lock(
+    s: AppState,
+    owner: String,
+    headers: HeaderMap,
+    csrf: Csrf,
+    id: String,
+    form: CsrfOnly,
+    lock: bool,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/locks");
+    }
+    let home = match first_home(&s).await {
+        Ok(home) => home,
+        Err(e) => return failed(e),
+    };
+    match s.app.locks.command(&home.id, &id, lock, keyward_core::Actor::Owner(owner.clone())).await {
+        Ok(()) => Redirect::to("/locks").into_response(),
+        Err(e @ (AppError::DeviceUnavailable | AppError::DeviceFailed)) => {
+            locks_view(&s, &owner, &csrf, Some(device_sentence(&e))).await
+        }
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn lock_lock(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    command_lock(s, owner.email, headers, csrf, id, form, true).await
+}
+
+pub async fn unlock_lock(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    command_lock(s, owner.email, headers, csrf, id, form, false).await
 }
 
 // ---- settings

@@ -414,7 +414,7 @@ pub async fn retry(
 pub struct TakeOverForm {
     #[serde(default)]
     csrf: String,
-    /// The user page the owner came from.
+    /// The user page the owner came from; empty from the Locks page.
     #[serde(default)]
     user: String,
 }
@@ -427,11 +427,12 @@ pub async fn take_over(
     Path((lock_id, slot)): Path<(String, u16)>,
     Form(form): Form<TakeOverForm>,
 ) -> Response {
-    // Back to the user's page, and only to a user's page.
+    // Back to the user's page it was chosen on, or else to the Locks page;
+    // never anywhere the form names.
     let back = if !form.user.is_empty() && form.user.bytes().all(|b| b.is_ascii_alphanumeric()) {
         format!("/users/{}", form.user)
     } else {
-        "/users".to_owned()
+        "/locks".to_owned()
     };
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused(&back);
