@@ -8,13 +8,16 @@
 //     notification 15, "new user code not added due to duplicate code"), and
 //     the slot stays empty, as Schlage and Kwikset locks do;
 //   - it answers Battery Gets;
+//   - with "masked": true it hides codes in its answers ("****"), as many
+//     Yale and some Kwikset models do: a Get says whether a slot is occupied,
+//     never by what;
 //   - it can be dropped off the network (it stops acknowledging frames);
 //   - codes typed at its keypad, codes programmed at the lock, a factory
 //     wipe, manual operation and jams, driven by the tests through a small
 //     HTTP control port on 127.0.0.1.
 //
 // Configuration (environment):
-//   KEYWARD_SIM_LOCKS         JSON list of locks: [{"id": 2, "slots": 30}], default one 30-slot lock
+//   KEYWARD_SIM_LOCKS         JSON list of locks: [{"id": 2, "slots": 30, "masked": false}], default one 30-slot lock
 //   KEYWARD_SIM_CONTROL_PORT  the control port (default 0: none)
 //
 // It also splits what the driver writes into single frames: mock-server
@@ -107,6 +110,20 @@ module.exports.default = function config({ require }) {
 		},
 	};
 
+	// A lock that hides its codes: the slot's status, and stars for the code.
+	const answerMasked = {
+		handleCC(controller, self, received) {
+			if (!(received instanceof cc.UserCodeCCGet) || !self.keywardMasked) return;
+			if (received.userId < 1 || received.userId > slotsOf(self)) return;
+			const status = slotStatus(self, received.userId);
+			const userCode = status === AVAILABLE ? "" : "*".repeat(codeText(slotCode(self, received.userId)).length);
+			return {
+				action: "sendCC",
+				cc: new cc.UserCodeCCReport({ nodeId: controller.ownNodeId, userId: received.userId, userIdStatus: status, userCode }),
+			};
+		},
+	};
+
 	const answerBattery = {
 		handleCC(controller, self, received) {
 			if (received instanceof cc.BatteryCCGet) {
@@ -177,13 +194,14 @@ module.exports.default = function config({ require }) {
 				{ ccId: CommandClasses.Battery, version: 1 },
 			],
 		},
-		behaviors: [offNetwork, refuseDuplicates, answerBattery],
+		behaviors: [offNetwork, refuseDuplicates, answerMasked, answerBattery],
 	}));
 
 	function onInit(controller, mockNodes) {
 		for (const node of mockNodes) {
 			node.keywardSlots = locks.find((l) => l.id === node.id).slots;
 			node.keywardOffline = false;
+			node.keywardMasked = Boolean(locks.find((l) => l.id === node.id).masked);
 		}
 		const port = Number(process.env.KEYWARD_SIM_CONTROL_PORT || 0);
 		if (!port) return;
@@ -263,6 +281,7 @@ module.exports.default = function config({ require }) {
 				return {};
 			case "POST online":
 				node.keywardOffline = false;
+			node.keywardMasked = Boolean(locks.find((l) => l.id === node.id).masked);
 				node.autoAckControllerFrames = true;
 				return {};
 			default:

@@ -741,7 +741,13 @@ impl Inner {
     async fn learn(&self, lock_id: &str, view: &View, slot: u16, reading: SlotReading, now: Timestamp) {
         let known = guard(&self.slots).get(lock_id).and_then(|s| s.get(&slot)).cloned();
         let content = match reading {
-            SlotReading::Empty => SlotContent::Empty,
+            SlotReading::Empty => match known.as_ref().map(|r| r.content) {
+                // An empty slot is what the lock's refusal left: it stays
+                // refused until the code changes or the owner acts, or a
+                // read-back after the refusal would start the retries again.
+                Some(refused @ SlotContent::Refused(_)) => refused,
+                _ => SlotContent::Empty,
+            },
             SlotReading::Code(code) => {
                 let mac = self.vault.code_mac(&view.home_id, &code);
                 let assigned = known.as_ref().and_then(|r| r.user_id.clone());

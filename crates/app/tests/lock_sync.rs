@@ -17,11 +17,29 @@ use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
 /// A lock that holds codes in memory and logs when each change happened.
+/// Like a real keypad lock it refuses a code another slot holds (and says
+/// so with an event, then reports the slot as changed, as the Z-Wave driver
+/// does after its own read-back); `masked` makes it hide codes when read.
 struct MemoryLock {
     clock: Arc<ManualClock>,
     slots: Mutex<BTreeMap<u16, String>>,
     changes: Mutex<Vec<(Timestamp, u16, Option<String>)>>,
     events: broadcast::Sender<DeviceEvent>,
+    masked: bool,
+    refusals: Mutex<u32>,
+}
+
+impl MemoryLock {
+    fn new(clock: Arc<ManualClock>, masked: bool) -> Self {
+        Self {
+            clock,
+            slots: Mutex::new(BTreeMap::new()),
+            changes: Mutex::new(Vec::new()),
+            events: broadcast::channel(16).0,
+            masked,
+            refusals: Mutex::new(0),
+        }
+    }
 }
 
 const NODE: u32 = 7;
@@ -53,6 +71,13 @@ impl LockNetwork for MemoryLock {
 
     fn write_code<'a>(&'a self, _: u32, slot: u16, code: &'a str) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
         Box::pin(async move {
+            let device = DeviceRef { protocol: Protocol::ZwaveJs, node_id: NODE };
+            if self.slots.lock().expect("lock").iter().any(|(s, c)| *s != slot && c == code) {
+                *self.refusals.lock().expect("lock") += 1;
+                let _ = self.events.send(DeviceEvent::DuplicateRefused { device, slot });
+                let _ = self.events.send(DeviceEvent::SlotChanged { device, slot });
+                return Err(DeviceError::Duplicate);
+            }
             self.slots.lock().expect("lock").insert(slot, code.to_owned());
             self.changes.lock().expect("lock").push((self.clock.now(), slot, Some(code.to_owned())));
             Ok(SlotReading::Code(Zeroizing::new(code.to_owned())))
@@ -70,6 +95,7 @@ impl LockNetwork for MemoryLock {
     fn read_slot(&self, _: u32, slot: u16) -> BoxFuture<'_, Result<SlotReading, DeviceError>> {
         Box::pin(async move {
             Ok(match self.slots.lock().expect("lock").get(&slot) {
+                Some(_) if self.masked => SlotReading::Occupied,
                 Some(code) => SlotReading::Code(Zeroizing::new(code.clone())),
                 None => SlotReading::Empty,
             })
@@ -112,12 +138,7 @@ async fn a_window_moves_the_code_on_a_lead_early_and_off_at_its_close_to_the_sec
     let vault = Vault::open(store.as_ref(), &dir.path().join(KEY_FILE), true).await.expect("key");
     // Thursday 2026-11-26, 09:00 UTC = 10:00 in Berlin.
     let clock = Arc::new(ManualClock::new(t("2026-11-26T09:00:00Z")));
-    let lock = Arc::new(MemoryLock {
-        clock: clock.clone(),
-        slots: Mutex::new(BTreeMap::new()),
-        changes: Mutex::new(Vec::new()),
-        events: broadcast::channel(16).0,
-    });
+    let lock = Arc::new(MemoryLock::new(clock.clone(), false));
     let berlin = ZoneName::parse("Europe/Berlin").expect("zone");
     let app = App::start(
         store,
@@ -170,4 +191,75 @@ async fn a_window_moves_the_code_on_a_lead_early_and_off_at_its_close_to_the_sec
     // And back the next Thursday, a minute early.
     clock.advance(SignedDuration::from_hours(24 * 7 - 3) - SignedDuration::from_secs(60));
     settles_to(&lock, &[(1, "4719")]).await;
+}
+
+fn dog_walker(code: &str) -> UserInput {
+    UserInput {
+        name: format!("User {code}"),
+        kind: UserKind::Standard,
+        panel: PanelPermissions::default(),
+        locks: LockAccess::All,
+        schedule: ScheduleSpec { always: Some(true), windows: None },
+        valid_from: None,
+        valid_until: None,
+        max_uses: None,
+        notify: Notify::default(),
+        enabled: true,
+        code: Zeroizing::new(code.into()),
+    }
+}
+
+/// A lock that hides its codes refuses a duplicate: keyward cannot see which
+/// slot holds it, so it learns of the refusal only from the write. The slot
+/// then reads back empty, and that read must not undo the diagnosis: one
+/// write, then nothing until something changes (Lock Code Manager's endless
+/// retry, its issue #848).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_refused_by_a_lock_that_hides_codes_is_written_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opened = keyward_store_sqlite::open(&dir.path().join("keyward.db"), true).expect("open");
+    let store: Arc<dyn Store> = Arc::new(opened.store);
+    let vault = Vault::open(store.as_ref(), &dir.path().join(KEY_FILE), true).await.expect("key");
+    let clock = Arc::new(ManualClock::new(t("2026-11-26T09:00:00Z")));
+    let lock = Arc::new(MemoryLock::new(clock.clone(), true));
+    // Programmed at the lock's own keypad, in a slot keyward then reads as "occupied".
+    lock.slots.lock().expect("lock").insert(4, "8080".into());
+    let berlin = ZoneName::parse("Europe/Berlin").expect("zone");
+    let options = LockOptions { networks: vec![lock.clone()], ..Default::default() };
+    let app = App::start(store, Arc::new(vault), clock.clone(), &berlin, options).await.expect("start");
+    let home = app.homes.list().await.expect("homes")[0].id.clone();
+    let device = DeviceRequest { device: DeviceRef { protocol: Protocol::ZwaveJs, node_id: NODE }, slots: None };
+    let front = app.homes.create_lock(&home, "Front door", Some(device)).await.expect("bound lock").id;
+    let twin = app.users.create(&home, dog_walker("8080"), Actor::Token("test".into())).await.expect("user").id;
+
+    let mut refused = false;
+    for _ in 0..400 {
+        let codes = app.locks.lock_codes(&home, &twin).await;
+        if codes.iter().any(|c| c.lock_id == front && c.reason == Some(keyward_core::FailureReason::DuplicateOnLock)) {
+            refused = true;
+            break;
+        }
+        let_run(5).await;
+    }
+    assert!(refused, "the duplicate was never diagnosed: {:?}", app.locks.lock_codes(&home, &twin).await);
+    // Hours pass, past every retry delay: still one attempt, still diagnosed.
+    for _ in 0..6 {
+        clock.advance(SignedDuration::from_mins(20));
+        let_run(100).await;
+    }
+    assert_eq!(*lock.refusals.lock().expect("lock"), 1, "written once, never retried on its own");
+    let codes = app.locks.lock_codes(&home, &twin).await;
+    assert!(codes.iter().all(|c| c.reason == Some(keyward_core::FailureReason::DuplicateOnLock)), "{codes:?}");
+    // Another user's code goes on beside it (slot 1 stays the refused one's),
+    // confirmed by the occupied read-back.
+    let walker = app.users.create(&home, dog_walker("4719"), Actor::Token("test".into())).await.expect("user").id;
+    settles_to(&lock, &[(2, "4719"), (4, "8080")]).await;
+    for _ in 0..400 {
+        let codes = app.locks.lock_codes(&home, &walker).await;
+        if codes.iter().any(|c| c.status == keyward_core::CodeStatus::OnLock) {
+            return;
+        }
+        let_run(5).await;
+    }
+    panic!("never confirmed: {:?}", app.locks.lock_codes(&home, &walker).await);
 }

@@ -223,7 +223,7 @@ async fn reload_until(browser: &Browser, url: &str, text: &str) {
 }
 
 async fn the_owner_binds_a_lock_and_watches_the_code_reach_it(backend: Backend) {
-    let sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 6 }]).await;
+    let sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 6, ..SimLock::default() }]).await;
     let place = Place::new(backend);
     let server = place.start_with(&["--timezone", "Europe/Berlin", "--zwave-js-url", &sim.url()], &[]);
     let setup_code = server.setup_code();

@@ -43,7 +43,11 @@ fn code_of(reading: SlotReading) -> Option<String> {
 
 #[tokio::test]
 async fn writes_are_read_back_and_keypad_events_name_the_slot() {
-    let mut sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 5 }, SimLock { node_id: 3, slots: 3 }]).await;
+    let mut sim = ZwaveSim::start(&[
+        SimLock { node_id: 2, slots: 5, ..SimLock::default() },
+        SimLock { node_id: 3, slots: 3, ..SimLock::default() },
+    ])
+    .await;
     let network = ZwaveJs::start(&sim.url());
     until_connected(&network, true).await;
     let mut events = network.subscribe();

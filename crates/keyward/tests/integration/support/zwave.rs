@@ -36,17 +36,22 @@ pub struct ZwaveSim {
     http: reqwest::Client,
 }
 
-/// One simulated lock: its node id and how many code slots it has.
+/// One simulated lock: its node id, how many code slots it has, and whether
+/// it hides codes when they are read ("****").
+#[derive(Default)]
 pub struct SimLock {
     pub node_id: u32,
     pub slots: u16,
+    pub masked: bool,
 }
 
 impl ZwaveSim {
     pub async fn start(locks: &[SimLock]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mock_port, control_port, server_port) = (free_port(), free_port(), free_port());
-        let locks_json = Value::Array(locks.iter().map(|l| json!({"id": l.node_id, "slots": l.slots})).collect());
+        let locks_json = Value::Array(
+            locks.iter().map(|l| json!({"id": l.node_id, "slots": l.slots, "masked": l.masked})).collect(),
+        );
         let mock_log = std::fs::File::create(dir.path().join("mock.log")).expect("log");
         let mock = Command::new(tool("mock-server"))
             .args(["--port", &mock_port.to_string(), "--config"])
