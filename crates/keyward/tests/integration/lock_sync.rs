@@ -420,6 +420,7 @@ async fn the_locks_page_offers_devices_and_shows_their_state(backend: Backend) {
     wait_for_status(&f, &walker, &front, "on_lock", None).await;
     let page = owner.get(&format!("/users/{walker}")).await;
     assert!(page.body.contains("Front door: on the lock (slot"), "{}", page.body);
+    assert!(page.body.contains("The lock: online · "), "the lock's state on the user's page: {}", page.body);
     assert!(!page.body.contains("Try again"));
     let users = owner.get("/users").await;
     assert!(users.body.contains("On 1 lock") && !users.body.contains("Problem on a lock"), "{}", users.body);

@@ -3,6 +3,7 @@
 //! state-changing request without a valid one changes nothing.
 
 mod activity;
+mod lock_state;
 mod settings;
 mod summary;
 mod user_form;

@@ -100,22 +100,12 @@ fn device_words(s: &AppState, lock: &keyward_app::LockView, used: usize, foreign
     let Some(binding) = lock.device else {
         return "No device: keyward decides for it, but holds no codes in it.".into();
     };
-    let info = s.app.locks.device_info(binding.device);
-    let Some(info) = info else { return format!("Z-Wave node {}: not reachable now.", binding.device.node_id) };
-    let mut words = vec![format!("Z-Wave node {} ({} {})", binding.device.node_id, info.manufacturer, info.model)];
-    words.push(if info.online { "online".into() } else { "offline".into() });
-    match info.state.locked {
-        Some(true) => words.push("locked".into()),
-        Some(false) => words.push("unlocked".into()),
-        None => {}
-    }
-    if info.state.jammed {
-        words.push("jammed".into());
-    }
-    if let Some(battery) = info.state.battery {
-        words.push(format!("battery {battery} %"));
-    }
-    let mut text = words.join(" · ");
+    let node = binding.device.node_id;
+    let Some(info) = s.app.locks.device_info(binding.device) else {
+        return format!("Z-Wave node {node}: not reachable now.");
+    };
+    let state = super::lock_state::words(s, lock).unwrap_or_default();
+    let mut text = format!("Z-Wave node {node} ({} {}) · {state}", info.manufacturer, info.model);
     if let Some(count) = binding.slots.map(|r| usize::from(r.last() - r.first()) + 1).or(info.slots.map(usize::from)) {
         text.push_str(&format!(" · {used} of {count} code slots used by keyward"));
     }

@@ -64,6 +64,7 @@ fn form_page(
     locks: &[LockView],
     errors: FieldErrors,
     codes: Vec<keyward_app::LockCodeView>,
+    lock_states: &std::collections::HashMap<String, String>,
 ) -> Response {
     let (heading, action, submit, editing) = match user {
         Some((id, name)) => (format!("Update {name}"), format!("/users/{id}"), "Save changes", true),
@@ -75,7 +76,13 @@ fn form_page(
         .filter(|c| c.reason == Some(keyward_core::FailureReason::DuplicateOnLock))
         .filter_map(|c| c.other_slot.map(|slot| (c.lock_id.clone(), slot)))
         .collect();
-    let lock_codes = codes.iter().map(|c| code_words(c, locks)).collect();
+    let lock_codes = codes
+        .iter()
+        .map(|c| match lock_states.get(&c.lock_id) {
+            Some(state) => format!("{} The lock: {state}.", code_words(c, locks)),
+            None => code_words(c, locks),
+        })
+        .collect();
     let locks = form.lock_choices(locks);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     // The form can hold a code (a generated one, or one being changed):
@@ -139,6 +146,7 @@ pub async fn new_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf
             &locks,
             FieldErrors::new(),
             Vec::new(),
+            &Default::default(),
         ),
         Err(e) => failed(e),
     }
@@ -160,6 +168,7 @@ pub async fn edit_page(
         Ok((home, locks, zone, user)) => {
             let form = UserForm::from_user(&user, zone.tz());
             let codes = s.app.locks.lock_codes(&home.id, &user.id).await;
+            let states = locks.iter().filter_map(|l| Some((l.id.clone(), super::lock_state::words(&s, l)?))).collect();
             form_page(
                 &csrf,
                 &owner.email,
@@ -169,6 +178,7 @@ pub async fn edit_page(
                 &locks,
                 FieldErrors::new(),
                 codes,
+                &states,
             )
         }
         Err(e) => failed(e),
@@ -233,7 +243,17 @@ async fn submit(
             }
         }
         // A proposed code is shown, not saved: the owner saves it with the form.
-        return form_page(&csrf, &owner.email, who, home.zone.as_str(), form, &locks, errors, Vec::new());
+        return form_page(
+            &csrf,
+            &owner.email,
+            who,
+            home.zone.as_str(),
+            form,
+            &locks,
+            errors,
+            Vec::new(),
+            &Default::default(),
+        );
     }
 
     let checked = form.check(zone.tz(), current.is_some(), &mut errors);
@@ -250,14 +270,34 @@ async fn submit(
             Some((field, message)) => {
                 errors.insert(field, message);
                 form.code.clear();
-                form_page(&csrf, &owner.email, who, home.zone.as_str(), form, &locks, errors, Vec::new())
+                form_page(
+                    &csrf,
+                    &owner.email,
+                    who,
+                    home.zone.as_str(),
+                    form,
+                    &locks,
+                    errors,
+                    Vec::new(),
+                    &Default::default(),
+                )
             }
             None => failed(e),
         },
         None => {
             // The code is never sent back to the browser.
             form.code.clear();
-            form_page(&csrf, &owner.email, who, home.zone.as_str(), form, &locks, errors, Vec::new())
+            form_page(
+                &csrf,
+                &owner.email,
+                who,
+                home.zone.as_str(),
+                form,
+                &locks,
+                errors,
+                Vec::new(),
+                &Default::default(),
+            )
         }
     }
 }
