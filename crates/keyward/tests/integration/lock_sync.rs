@@ -231,9 +231,19 @@ async fn an_offline_lock_and_a_restarted_server_are_caught_up(backend: Backend) 
     sim.wait_for_codes(2, &[(1, "3141"), (2, "2718")], Duration::from_secs(60)).await;
     wait_for_status(&f, &second, &front, "on_lock", None).await;
 
-    // Z-Wave JS restarted during a change: the change still lands.
+    // Z-Wave JS restarted during a change: the change still lands. While it
+    // is away, /readyz and the Locks page say so.
+    let mut owner = crate::ui::owner_browser(&f.server).await;
+    assert!(owner.get("/locks").await.body.contains("Z-Wave JS: connected."));
     sim.stop_server();
     f.admin.patch(&f.path(&format!("/users/{first}")), json!({"code": "1618"})).await.expect(200);
+    let deadline = Instant::now() + SOON;
+    while f.admin.get("/readyz").await.expect(200)["networks"]["zwave_js"] == "connected" {
+        assert!(Instant::now() < deadline, "/readyz never noticed the server gone");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let page = owner.get("/locks").await;
+    assert!(page.body.contains("Z-Wave JS: not connected; keyward keeps trying."), "{}", page.body);
     sim.restart_server(false).await;
     sim.wait_for_codes(2, &[(1, "1618"), (2, "2718")], Duration::from_secs(60)).await;
 

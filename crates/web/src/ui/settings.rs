@@ -28,6 +28,8 @@ struct LocksPage<'a> {
     locks: Vec<LockCard>,
     /// Devices the networks offer that no lock is bound to: value, words.
     offered: Vec<(String, String)>,
+    /// Each configured device network and whether keyward is connected to it.
+    networks: Vec<(&'static str, bool)>,
     error: Option<String>,
 }
 
@@ -115,6 +117,13 @@ fn device_words(s: &AppState, lock: &keyward_app::LockView, used: usize, foreign
     text
 }
 
+/// A device network as the owner knows it.
+fn network_name(protocol: keyward_core::Protocol) -> &'static str {
+    match protocol {
+        keyward_core::Protocol::ZwaveJs => "Z-Wave JS",
+    }
+}
+
 /// A refusal about a lock's device, in the owner's words rather than the API's.
 fn device_sentence(e: &AppError) -> String {
     match e {
@@ -170,7 +179,8 @@ async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String
                     }
                 })
                 .collect();
-            let view = LocksPage { active: "locks", csrf: &csrf.token, email: owner, locks, offered, error };
+            let networks = s.app.locks.networks().iter().map(|n| (network_name(n.protocol()), n.connected())).collect();
+            let view = LocksPage { active: "locks", csrf: &csrf.token, email: owner, locks, offered, networks, error };
             (status, csrf.attach(page(&view))).into_response()
         }
         Err(e) => failed(e),
