@@ -150,16 +150,17 @@ pub trait LockNetwork: Send + Sync {
     /// Events from now on.
     fn subscribe(&self) -> broadcast::Receiver<DeviceEvent>;
     /// Writes a code into a slot and answers with the slot read back afterwards.
+    /// (A device of another protocol is `NoSuchDevice`.)
     fn write_code<'a>(
         &'a self,
-        node_id: u32,
+        device: &'a DeviceRef,
         slot: u16,
         code: &'a str,
     ) -> BoxFuture<'a, Result<SlotReading, DeviceError>>;
     /// Empties a slot and answers with the slot read back afterwards.
-    fn clear_code(&self, node_id: u32, slot: u16) -> BoxFuture<'_, Result<SlotReading, DeviceError>>;
+    fn clear_code<'a>(&'a self, device: &'a DeviceRef, slot: u16) -> BoxFuture<'a, Result<SlotReading, DeviceError>>;
     /// Reads a slot from the lock itself (not from a cache).
-    fn read_slot(&self, node_id: u32, slot: u16) -> BoxFuture<'_, Result<SlotReading, DeviceError>>;
+    fn read_slot<'a>(&'a self, device: &'a DeviceRef, slot: u16) -> BoxFuture<'a, Result<SlotReading, DeviceError>>;
     /// Locks or unlocks.
-    fn operate(&self, node_id: u32, lock: bool) -> BoxFuture<'_, Result<(), DeviceError>>;
+    fn operate<'a>(&'a self, device: &'a DeviceRef, lock: bool) -> BoxFuture<'a, Result<(), DeviceError>>;
 }

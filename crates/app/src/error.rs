@@ -41,8 +41,14 @@ pub enum AppError {
     DeviceFailed,
     #[error("this device is already bound to another lock")]
     DeviceInUse,
-    #[error("slots run from a first slot of 1 or more to a last slot at or after it, within the lock's slots")]
+    #[error(
+        "slots run from a first slot to a last slot at or after it, within the lock's slots (Z-Wave numbers them from 1, Zigbee from 0)"
+    )]
     SlotsInvalid,
+    #[error(
+        "a Z-Wave JS device is named by node_id, a Zigbee2MQTT device by friendly_name (1 to 128 characters, without + or #)"
+    )]
+    DeviceInvalid,
     #[error("no token with this id")]
     TokenNotFound,
     #[error("this user's stored code is damaged and cannot be read: give them a new code")]

@@ -53,7 +53,7 @@ impl From<&LockRecord> for LockView {
         Self {
             id: l.id.clone(),
             name: l.name.as_str().to_owned(),
-            device: l.device,
+            device: l.device.clone(),
             created_at: l.created_at,
             updated_at: l.updated_at,
         }
@@ -62,7 +62,7 @@ impl From<&LockRecord> for LockView {
 
 /// A lock's device as asked for: the device, and the slots keyward may use
 /// (`None`: all the lock has).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRequest {
     pub device: DeviceRef,
     pub slots: Option<(i64, i64)>,
@@ -127,19 +127,25 @@ impl Homes {
         let network = self
             .networks
             .iter()
-            .find(|n| n.protocol() == request.device.protocol)
+            .find(|n| n.protocol() == request.device.protocol())
             .ok_or(AppError::DeviceUnavailable)?;
         let offered = network.devices().into_iter().find(|d| d.device == request.device);
         let Some(offered) = offered else { return Err(AppError::DeviceUnavailable) };
-        if let (Some(range), Some(count)) = (slots, offered.slots)
-            && range.last() > count
-        {
-            return Err(AppError::SlotsInvalid);
+        // Slots the protocol never numbers (Z-Wave's 0), or past the lock's last.
+        let protocol = request.device.protocol();
+        if let Some(range) = slots {
+            let of_lock = offered.slots.and_then(|count| SlotRange::of_lock(protocol, count));
+            let inside = of_lock.map_or(range.first() >= protocol.first_slot(), |all| range.within(&all));
+            if !inside {
+                return Err(AppError::SlotsInvalid);
+            }
         }
         for home in self.registry.all()? {
             let state = home.lock().await;
-            let taken =
-                state.locks.values().any(|l| l.id != lock_id && l.device.is_some_and(|b| b.device == request.device));
+            let taken = state
+                .locks
+                .values()
+                .any(|l| l.id != lock_id && l.device.as_ref().is_some_and(|b| b.device == request.device));
             if taken {
                 return Err(AppError::DeviceInUse);
             }

@@ -234,9 +234,9 @@ impl LockSync {
 
     /// What its network says of a device now (`None`: no such network, or
     /// the network does not offer it).
-    pub fn device_info(&self, device: keyward_core::DeviceRef) -> Option<crate::devices::DeviceInfo> {
-        let network = self.inner.network(device.protocol)?;
-        network.devices().into_iter().find(|d| d.device == device)
+    pub fn device_info(&self, device: &keyward_core::DeviceRef) -> Option<crate::devices::DeviceInfo> {
+        let network = self.inner.network(device.protocol())?;
+        network.devices().into_iter().find(|d| d.device == *device)
     }
 
     /// Where a user's code stands on each bound lock the user may use or
@@ -371,10 +371,10 @@ impl LockSync {
     /// Locks or unlocks a lock's device now.
     pub async fn operate(&self, home_id: &str, lock_id: &str, lock: bool) -> Result<(), AppError> {
         let home = self.inner.registry.home(home_id)?;
-        let binding = home.lock().await.locks.get(lock_id).ok_or(AppError::LockNotFound)?.device;
+        let binding = home.lock().await.locks.get(lock_id).ok_or(AppError::LockNotFound)?.device.clone();
         let binding = binding.ok_or(AppError::DeviceUnavailable)?;
-        let network = self.inner.network(binding.device.protocol).ok_or(AppError::DeviceUnavailable)?;
-        network.operate(binding.device.node_id, lock).await.map_err(|error| {
+        let network = self.inner.network(binding.device.protocol()).ok_or(AppError::DeviceUnavailable)?;
+        network.operate(&binding.device, lock).await.map_err(|error| {
             tracing::warn!(lock = lock_id, %error, "the lock did not carry out the command");
             AppError::DeviceFailed
         })
@@ -482,7 +482,7 @@ impl Inner {
             DeviceEvent::Network { connected: true } => self.rescan_all(),
             DeviceEvent::Network { connected: false } => {}
             DeviceEvent::Online { device, online } => {
-                if let Some(lock_id) = self.lock_of(device).await {
+                if let Some(lock_id) = self.lock_of(&device).await {
                     if online {
                         // Back: try what waited for it now, and look at its memory again.
                         self.reset_offline(&lock_id);
@@ -491,12 +491,12 @@ impl Inner {
                 }
             }
             DeviceEvent::CodesCleared { device } | DeviceEvent::Reinterviewed { device } => {
-                if let Some(lock_id) = self.lock_of(device).await {
+                if let Some(lock_id) = self.lock_of(&device).await {
                     self.wake(&lock_id, true);
                 }
             }
             DeviceEvent::SlotChanged { device, slot } | DeviceEvent::DuplicateRefused { device, slot } => {
-                if let Some(lock_id) = self.lock_of(device).await {
+                if let Some(lock_id) = self.lock_of(&device).await {
                     guard(&self.to_read).insert((lock_id.clone(), slot));
                     self.wake(&lock_id, false);
                 }
@@ -511,7 +511,7 @@ impl Inner {
     /// use that spends the user's last one takes the code off every lock.
     async fn record_lock_event(&self, event: &DeviceEvent) {
         use keyward_core::{Action, ActivityKind, Actor, Event, Outcome, UseCount, UserKind, UserRef};
-        let (device, kind, how, user_slot) = match *event {
+        let (device, kind, how, user_slot) = match event.clone() {
             DeviceEvent::Keypad { device, slot, unlocked } => {
                 let kind = if unlocked { ActivityKind::Arrival } else { ActivityKind::Departure };
                 (device, kind, "keypad", Some(slot))
@@ -529,7 +529,7 @@ impl Inner {
             DeviceEvent::WrongCode { device } => (device, ActivityKind::AccessDenied, "keypad", None),
             _ => return,
         };
-        let Some((home_id, lock_id)) = self.bound_lock(device).await else { return };
+        let Some((home_id, lock_id)) = self.bound_lock(&device).await else { return };
         let user_id = user_slot.and_then(|slot| {
             guard(&self.slots).get(&lock_id).and_then(|s| s.get(&slot)).and_then(|r| r.user_id.clone())
         });
@@ -603,15 +603,15 @@ impl Inner {
     }
 
     /// The lock bound to a device, in whichever home.
-    async fn lock_of(&self, device: keyward_core::DeviceRef) -> Option<String> {
+    async fn lock_of(&self, device: &keyward_core::DeviceRef) -> Option<String> {
         self.bound_lock(device).await.map(|(_, lock_id)| lock_id)
     }
 
     /// The home and the lock bound to a device, found in one pass.
-    async fn bound_lock(&self, device: keyward_core::DeviceRef) -> Option<(String, String)> {
+    async fn bound_lock(&self, device: &keyward_core::DeviceRef) -> Option<(String, String)> {
         for home in self.registry.all().ok()? {
             let state = home.lock().await;
-            if let Some(lock) = state.locks.values().find(|l| l.device.is_some_and(|b| b.device == device)) {
+            if let Some(lock) = state.locks.values().find(|l| l.device.as_ref().is_some_and(|b| b.device == *device)) {
                 return Some((state.id().to_owned(), lock.id.clone()));
             }
         }
@@ -624,7 +624,7 @@ impl Inner {
         for home in self.registry.all().ok()? {
             let state = home.lock().await;
             let Some(lock) = state.locks.get(lock_id) else { continue };
-            let binding = lock.device?;
+            let binding = lock.device.clone()?;
             let mut users: Vec<_> = state.users.values().collect();
             users.sort_by(|a, b| (a.created_at, &a.user.id).cmp(&(b.created_at, &b.user.id)));
             return Some(View {
@@ -663,15 +663,15 @@ impl Inner {
     /// One pass over a lock: acts on every difference it may act on now, and
     /// answers when it should look again (`None`: only when woken).
     async fn pass(&self, lock_id: &str, view: &View, worker: &Worker) -> Option<Timestamp> {
-        let network = self.network(view.binding.device.protocol)?;
+        let device = &view.binding.device;
+        let network = self.network(device.protocol())?;
         if !network.connected() {
             return None;
         }
-        let node_id = view.binding.device.node_id;
-        let info = network.devices().into_iter().find(|d| d.device == view.binding.device);
+        let info = network.devices().into_iter().find(|d| d.device == *device);
         let range = match (view.binding.slots, info.as_ref().and_then(|d| d.slots)) {
             (Some(range), _) => range,
-            (None, Some(count)) => SlotRange::new(1, count).ok()?,
+            (None, Some(count)) => SlotRange::of_lock(device.protocol(), count)?,
             (None, None) => return None,
         };
         let now = self.clock.now();
@@ -685,7 +685,7 @@ impl Inner {
             let now = self.clock.now();
             // Slots not read yet are read first: nothing is written blind.
             if let Some(slot) = self.first_unknown(lock_id, range) {
-                match network.read_slot(node_id, slot).await {
+                match network.read_slot(device, slot).await {
                     Ok(reading) => self.learn(lock_id, view, slot, reading, now).await,
                     Err(error) => return self.device_failed(lock_id, None, slot, error, now).await,
                 }
@@ -893,7 +893,7 @@ impl Inner {
         want: Option<(String, CodeMac)>,
         now: Timestamp,
     ) {
-        let node_id = view.binding.device.node_id;
+        let device = &view.binding.device;
         match want {
             Some((user_id, mac)) => {
                 // The lock would refuse a code another of its slots holds: say so without trying.
@@ -920,7 +920,7 @@ impl Inner {
                     r.status = CodeStatus::Adding;
                 })
                 .await;
-                let outcome = network.write_code(node_id, slot, &code).await;
+                let outcome = network.write_code(device, slot, &code).await;
                 drop(code);
                 let now = self.clock.now();
                 match outcome {
@@ -947,7 +947,7 @@ impl Inner {
             None => {
                 let owner = guard(&self.slots).get(lock_id).and_then(|s| s.get(&slot)).and_then(|r| r.user_id.clone());
                 self.mark(lock_id, slot, owner.as_deref(), CodeStatus::Removing);
-                let outcome = network.clear_code(node_id, slot).await;
+                let outcome = network.clear_code(device, slot).await;
                 let now = self.clock.now();
                 match outcome {
                     Ok(SlotReading::Empty) => {

@@ -55,7 +55,7 @@ impl LockNetwork for MemoryLock {
 
     fn devices(&self) -> Vec<DeviceInfo> {
         vec![DeviceInfo {
-            device: DeviceRef { protocol: Protocol::ZwaveJs, node_id: NODE },
+            device: DeviceRef::ZwaveJs { node_id: NODE },
             label: "Test lock".into(),
             manufacturer: "Test".into(),
             model: "T1".into(),
@@ -69,12 +69,17 @@ impl LockNetwork for MemoryLock {
         self.events.subscribe()
     }
 
-    fn write_code<'a>(&'a self, _: u32, slot: u16, code: &'a str) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
+    fn write_code<'a>(
+        &'a self,
+        _: &'a DeviceRef,
+        slot: u16,
+        code: &'a str,
+    ) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
         Box::pin(async move {
-            let device = DeviceRef { protocol: Protocol::ZwaveJs, node_id: NODE };
+            let device = DeviceRef::ZwaveJs { node_id: NODE };
             if self.slots.lock().expect("lock").iter().any(|(s, c)| *s != slot && c == code) {
                 *self.refusals.lock().expect("lock") += 1;
-                let _ = self.events.send(DeviceEvent::DuplicateRefused { device, slot });
+                let _ = self.events.send(DeviceEvent::DuplicateRefused { device: device.clone(), slot });
                 let _ = self.events.send(DeviceEvent::SlotChanged { device, slot });
                 return Err(DeviceError::Duplicate);
             }
@@ -84,7 +89,7 @@ impl LockNetwork for MemoryLock {
         })
     }
 
-    fn clear_code(&self, _: u32, slot: u16) -> BoxFuture<'_, Result<SlotReading, DeviceError>> {
+    fn clear_code<'a>(&'a self, _: &'a DeviceRef, slot: u16) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
         Box::pin(async move {
             self.slots.lock().expect("lock").remove(&slot);
             self.changes.lock().expect("lock").push((self.clock.now(), slot, None));
@@ -92,7 +97,7 @@ impl LockNetwork for MemoryLock {
         })
     }
 
-    fn read_slot(&self, _: u32, slot: u16) -> BoxFuture<'_, Result<SlotReading, DeviceError>> {
+    fn read_slot<'a>(&'a self, _: &'a DeviceRef, slot: u16) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
         Box::pin(async move {
             Ok(match self.slots.lock().expect("lock").get(&slot) {
                 Some(_) if self.masked => SlotReading::Occupied,
@@ -102,7 +107,7 @@ impl LockNetwork for MemoryLock {
         })
     }
 
-    fn operate(&self, _: u32, _: bool) -> BoxFuture<'_, Result<(), DeviceError>> {
+    fn operate<'a>(&'a self, _: &'a DeviceRef, _: bool) -> BoxFuture<'a, Result<(), DeviceError>> {
         Box::pin(async { Ok(()) })
     }
 }
@@ -150,7 +155,7 @@ async fn a_window_moves_the_code_on_a_lead_early_and_off_at_its_close_to_the_sec
     .await
     .expect("start");
     let home = app.homes.list().await.expect("homes")[0].id.clone();
-    let device = DeviceRequest { device: DeviceRef { protocol: Protocol::ZwaveJs, node_id: NODE }, slots: None };
+    let device = DeviceRequest { device: DeviceRef::ZwaveJs { node_id: NODE }, slots: None };
     app.homes.create_lock(&home, "Front door", Some(device)).await.expect("bound lock");
     let window = WindowSpec { days: vec!["thu".into()], start: "11:00".into(), end: "14:00".into() };
     let input = UserInput {
@@ -228,7 +233,7 @@ async fn a_duplicate_refused_by_a_lock_that_hides_codes_is_written_once() {
     let options = LockOptions { networks: vec![lock.clone()], ..Default::default() };
     let app = App::start(store, Arc::new(vault), clock.clone(), &berlin, options).await.expect("start");
     let home = app.homes.list().await.expect("homes")[0].id.clone();
-    let device = DeviceRequest { device: DeviceRef { protocol: Protocol::ZwaveJs, node_id: NODE }, slots: None };
+    let device = DeviceRequest { device: DeviceRef::ZwaveJs { node_id: NODE }, slots: None };
     let front = app.homes.create_lock(&home, "Front door", Some(device)).await.expect("bound lock").id;
     let twin = app.users.create(&home, dog_walker("8080"), Actor::Token("test".into())).await.expect("user").id;
 

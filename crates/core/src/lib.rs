@@ -32,7 +32,8 @@ pub use decide::{
 };
 pub use home::{LockoutPolicy, PolicyError, TimeZoneError, ZoneName};
 pub use lock_sync::{
-    Allocation, CodeStatus, DeviceBinding, DeviceRef, FailureReason, Protocol, SlotRange, SlotRangeError,
+    Allocation, CodeStatus, DeviceBinding, DeviceRef, FailureReason, FriendlyName, FriendlyNameError, Protocol,
+    SlotRange, SlotRangeError,
 };
 pub use lockout::{LockoutState, Lockouts};
 pub use name::{Name, NameError};

@@ -70,36 +70,88 @@ pub fn next_review(user: &User, tz: &TimeZone, now: Timestamp, lead: SignedDurat
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
     ZwaveJs,
+    Zigbee2Mqtt,
 }
 
 impl Protocol {
+    pub const ALL: [Self; 2] = [Self::ZwaveJs, Self::Zigbee2Mqtt];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ZwaveJs => "zwave_js",
+            Self::Zigbee2Mqtt => "zigbee2mqtt",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        (text == "zwave_js").then_some(Self::ZwaveJs)
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// The lowest slot number the protocol has: Z-Wave numbers user codes
+    /// from 1, Zigbee (and Zigbee2MQTT's `user`) from 0.
+    pub fn first_slot(self) -> u16 {
+        match self {
+            Self::ZwaveJs => 1,
+            Self::Zigbee2Mqtt => 0,
+        }
     }
 }
 
-/// One lock on a network: the protocol and the node's number there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeviceRef {
-    pub protocol: Protocol,
-    pub node_id: u32,
+/// One lock on a network, as that network names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeviceRef {
+    /// A Z-Wave node, by its number.
+    ZwaveJs { node_id: u32 },
+    /// A Zigbee2MQTT device, by its friendly name (its MQTT topic).
+    Zigbee2Mqtt { friendly_name: FriendlyName },
+}
+
+impl DeviceRef {
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Self::ZwaveJs { .. } => Protocol::ZwaveJs,
+            Self::Zigbee2Mqtt { .. } => Protocol::Zigbee2Mqtt,
+        }
+    }
 }
 
 impl fmt::Display for DeviceRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} node {}", self.protocol.as_str(), self.node_id)
+        match self {
+            Self::ZwaveJs { node_id } => write!(f, "Z-Wave node {node_id}"),
+            Self::Zigbee2Mqtt { friendly_name } => write!(f, "Zigbee device {}", friendly_name.as_str()),
+        }
+    }
+}
+
+/// A Zigbee2MQTT friendly name: it is part of MQTT topics, so it may not
+/// hold MQTT wildcards, control characters, or empty levels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FriendlyName(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a Zigbee2MQTT friendly name has 1 to 128 characters, without +, #, control characters or empty topic levels")]
+pub struct FriendlyNameError;
+
+impl FriendlyName {
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(text: &str) -> Result<Self, FriendlyNameError> {
+        let fine = !text.is_empty()
+            && text.chars().count() <= Self::MAX_CHARS
+            && !text.chars().any(|c| c == '+' || c == '#' || c.is_control())
+            && text.split('/').all(|level| !level.is_empty());
+        if fine { Ok(Self(text.to_owned())) } else { Err(FriendlyNameError) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
 /// A lock keyward programs: the device, and the slots it may use (`None`:
 /// every slot the lock reports).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceBinding {
     pub device: DeviceRef,
     pub slots: Option<SlotRange>,
@@ -114,15 +166,28 @@ pub struct SlotRange {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a slot range runs from a first slot of 1 or more to a last slot at or after it")]
+#[error("a slot range runs from a first slot to a last slot at or after it, inside the lock's slots")]
 pub struct SlotRangeError;
 
 impl SlotRange {
+    /// Any ordered range; whether the lock has those slots is
+    /// [`SlotRange::within`] its [`SlotRange::of_lock`].
     pub fn new(first: u16, last: u16) -> Result<Self, SlotRangeError> {
-        if first == 0 || last < first {
+        if last < first {
             return Err(SlotRangeError);
         }
         Ok(Self { first, last })
+    }
+
+    /// Every slot of a lock with `count` slots, numbered as its protocol does.
+    pub fn of_lock(protocol: Protocol, count: u16) -> Option<Self> {
+        let first = protocol.first_slot();
+        let last = first.checked_add(count.checked_sub(1)?)?;
+        Some(Self { first, last })
+    }
+
+    pub fn within(&self, outer: &SlotRange) -> bool {
+        outer.first <= self.first && self.last <= outer.last
     }
 
     pub fn first(&self) -> u16 {
@@ -378,8 +443,16 @@ mod tests {
         let narrowed = SlotRange::new(2, 3).expect("valid");
         let allocation = allocate(narrowed, &held, &users[2..3], &BTreeSet::new());
         assert_eq!(allocation.slots, BTreeMap::from([(2, "c".to_owned())]));
-        assert_eq!(SlotRange::new(0, 3), Err(SlotRangeError));
         assert_eq!(SlotRange::new(5, 4), Err(SlotRangeError));
+        // Z-Wave numbers its slots from 1, Zigbee from 0.
+        let zwave = SlotRange::of_lock(Protocol::ZwaveJs, 30).expect("slots");
+        assert_eq!((zwave.first(), zwave.last()), (1, 30));
+        let zigbee = SlotRange::of_lock(Protocol::Zigbee2Mqtt, 30).expect("slots");
+        assert_eq!((zigbee.first(), zigbee.last()), (0, 29));
+        assert!(!SlotRange::new(0, 3).expect("ordered").within(&zwave));
+        assert!(SlotRange::new(0, 3).expect("ordered").within(&zigbee));
+        assert!(!SlotRange::new(1, 30).expect("ordered").within(&zigbee));
+        assert_eq!(SlotRange::of_lock(Protocol::ZwaveJs, 0), None);
     }
 
     #[test]

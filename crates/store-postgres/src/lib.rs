@@ -157,10 +157,10 @@ impl HomeStore for PostgresStore {
             execute(
                 &c,
                 "INSERT INTO locks (id, home_id, name, device_protocol, device_node, slot_first, slot_last,
-                                    created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                    created_at, updated_at, device_name)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (id) DO UPDATE SET name = $3, device_protocol = $4, device_node = $5,
-                                                slot_first = $6, slot_last = $7, updated_at = $9",
+                                                slot_first = $6, slot_last = $7, updated_at = $9, device_name = $10",
                 &[
                     &l.id,
                     &l.home_id,
@@ -171,6 +171,7 @@ impl HomeStore for PostgresStore {
                     &l.slot_last,
                     &l.created_at,
                     &l.updated_at,
+                    &l.device_name,
                 ],
             )
             .await

@@ -58,7 +58,8 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
     .collect::<StoreResult<_>>()?;
     let locks = rows(
         client,
-        "SELECT id, home_id, name, device_protocol, device_node, slot_first, slot_last, created_at, updated_at
+        "SELECT id, home_id, name, device_protocol, device_node, slot_first, slot_last, created_at, updated_at,
+                device_name
              FROM locks ORDER BY created_at, id",
         &[],
     )
@@ -71,6 +72,7 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
             name: col(r, 2)?,
             device_protocol: col(r, 3)?,
             device_node: col(r, 4)?,
+            device_name: col(r, 9)?,
             slot_first: col(r, 5)?,
             slot_last: col(r, 6)?,
             created_at: col(r, 7)?,

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_invites.sql"),
     include_str!("migrations/0005_sign_in.sql"),
     include_str!("migrations/0006_lock_sync.sql"),
+    include_str!("migrations/0007_zigbee_devices.sql"),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

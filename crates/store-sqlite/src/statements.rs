@@ -37,7 +37,8 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
         .collect::<StoreResult<_>>()?;
     let locks = conn
         .prepare(
-            "SELECT id, home_id, name, device_protocol, device_node, slot_first, slot_last, created_at, updated_at
+            "SELECT id, home_id, name, device_protocol, device_node, slot_first, slot_last, created_at, updated_at,
+                    device_name
              FROM locks ORDER BY created_at, id",
         )
         .sql()?
@@ -48,6 +49,7 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
                 name: r.get(2)?,
                 device_protocol: r.get(3)?,
                 device_node: r.get(4)?,
+                device_name: r.get(9)?,
                 slot_first: r.get(5)?,
                 slot_last: r.get(6)?,
                 created_at: r.get(7)?,
@@ -229,10 +231,10 @@ pub fn put_lock(conn: &Connection, lock: &LockRecord) -> StoreResult<()> {
     let l = LockColumns::of(lock);
     conn.prepare_cached(
         "INSERT INTO locks (id, home_id, name, device_protocol, device_node, slot_first, slot_last, created_at,
-                            updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                            updated_at, device_name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (id) DO UPDATE SET name = ?3, device_protocol = ?4, device_node = ?5, slot_first = ?6,
-                                        slot_last = ?7, updated_at = ?9",
+                                        slot_last = ?7, updated_at = ?9, device_name = ?10",
     )
     .sql()?
     .execute(params![
@@ -244,7 +246,8 @@ pub fn put_lock(conn: &Connection, lock: &LockRecord) -> StoreResult<()> {
         l.slot_first,
         l.slot_last,
         l.created_at,
-        l.updated_at
+        l.updated_at,
+        l.device_name
     ])
     .sql()?;
     Ok(())

@@ -6,8 +6,8 @@
 use jiff::Timestamp;
 use keyward_core::{
     Action, ActivityEntry, ActivityKind, Actor, CodePolicy, CodeStatus, DenyReason, DeviceBinding, DeviceRef, Event,
-    FailureReason, LockAccess, LockoutPolicy, LockoutState, Name, Notify, Outcome, PanelPermissions, Protocol,
-    Schedule, ScheduleSpec, Scope, SlotRange, User, UserKind, UserRef, Validity, ZoneName,
+    FailureReason, FriendlyName, LockAccess, LockoutPolicy, LockoutState, Name, Notify, Outcome, PanelPermissions,
+    Protocol, Schedule, ScheduleSpec, Scope, SlotRange, User, UserKind, UserRef, Validity, ZoneName,
 };
 
 use crate::records::{
@@ -88,6 +88,8 @@ pub struct LockColumns {
     pub name: String,
     pub device_protocol: Option<String>,
     pub device_node: Option<i64>,
+    /// A Zigbee2MQTT device's friendly name.
+    pub device_name: Option<String>,
     pub slot_first: Option<i64>,
     pub slot_last: Option<i64>,
     pub created_at: i64,
@@ -102,8 +104,15 @@ impl LockColumns {
             id: l.id.clone(),
             home_id: l.home_id.clone(),
             name: l.name.as_str().to_owned(),
-            device_protocol: device.map(|d| d.device.protocol.as_str().to_owned()),
-            device_node: device.map(|d| i64::from(d.device.node_id)),
+            device_protocol: device.map(|d| d.device.protocol().as_str().to_owned()),
+            device_node: device.and_then(|d| match d.device {
+                DeviceRef::ZwaveJs { node_id } => Some(i64::from(node_id)),
+                DeviceRef::Zigbee2Mqtt { .. } => None,
+            }),
+            device_name: device.and_then(|d| match &d.device {
+                DeviceRef::Zigbee2Mqtt { friendly_name } => Some(friendly_name.as_str().to_owned()),
+                DeviceRef::ZwaveJs { .. } => None,
+            }),
             slot_first: range.map(|r| i64::from(r.first())),
             slot_last: range.map(|r| i64::from(r.last())),
             created_at: micros(l.created_at),
@@ -113,11 +122,19 @@ impl LockColumns {
 
     pub fn into_record(self) -> StoreResult<LockRecord> {
         const BAD: StoreError = StoreError::Corrupt("a stored lock device is not valid");
-        let device = match (self.device_protocol, self.device_node) {
-            (None, None) => None,
-            (Some(protocol), Some(node)) => {
-                let protocol = Protocol::parse(&protocol).ok_or(BAD)?;
-                let node_id = u32::try_from(node).map_err(|_| BAD)?;
+        let device = match self.device_protocol {
+            None if self.device_node.is_none() && self.device_name.is_none() => None,
+            None => return Err(BAD),
+            Some(protocol) => {
+                let device = match (Protocol::parse(&protocol).ok_or(BAD)?, self.device_node, self.device_name) {
+                    (Protocol::ZwaveJs, Some(node), None) => {
+                        DeviceRef::ZwaveJs { node_id: u32::try_from(node).map_err(|_| BAD)? }
+                    }
+                    (Protocol::Zigbee2Mqtt, None, Some(name)) => {
+                        DeviceRef::Zigbee2Mqtt { friendly_name: FriendlyName::parse(&name).map_err(|_| BAD)? }
+                    }
+                    _ => return Err(BAD),
+                };
                 let slots = match (self.slot_first, self.slot_last) {
                     (None, None) => None,
                     (Some(first), Some(last)) => Some(
@@ -126,9 +143,8 @@ impl LockColumns {
                     ),
                     _ => return Err(BAD),
                 };
-                Some(DeviceBinding { device: DeviceRef { protocol, node_id }, slots })
+                Some(DeviceBinding { device, slots })
             }
-            _ => return Err(BAD),
         };
         Ok(LockRecord {
             name: Name::from_stored(self.name),

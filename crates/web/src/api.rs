@@ -169,7 +169,7 @@ async fn get_lock(
 ) -> ApiResult<Json<LockDetailDto>> {
     caller.require(Need::Read, Some(&home_id))?;
     let lock = s.app.homes.get_lock(&home_id, &lock_id).await?;
-    let device = lock.device.and_then(|binding| s.app.locks.device_info(binding.device));
+    let device = lock.device.as_ref().and_then(|binding| s.app.locks.device_info(&binding.device));
     let bound = lock.device.is_some();
     let slots = s
         .app
@@ -297,15 +297,19 @@ async fn list_devices(State(s): State<AppState>, caller: Caller) -> ApiResult<Js
         .networks()
         .iter()
         .flat_map(|n| n.devices())
-        .map(|d| DeviceInfoDto {
-            protocol: d.device.protocol.as_str().to_owned(),
-            node_id: d.device.node_id,
-            bound_to: bound.get(&d.device).cloned(),
-            label: d.label,
-            manufacturer: d.manufacturer,
-            model: d.model,
-            slots: d.slots,
-            online: d.online,
+        .map(|d| {
+            let named = DeviceDto::of(&d.device);
+            DeviceInfoDto {
+                protocol: named.protocol,
+                node_id: named.node_id,
+                friendly_name: named.friendly_name,
+                bound_to: bound.get(&d.device).cloned(),
+                label: d.label,
+                manufacturer: d.manufacturer,
+                model: d.model,
+                slots: d.slots,
+                online: d.online,
+            }
         })
         .collect();
     Ok(Json(DeviceList { items }))

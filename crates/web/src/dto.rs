@@ -89,10 +89,15 @@ fn node_id<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     u32::try_from(n).ok().filter(|n| (1..=4000).contains(n)).ok_or_else(|| serde::de::Error::custom("out of range"))
 }
 
-/// A lock's code slot number: 1 to 65535.
+fn optional_node_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    node_id(d).map(Some)
+}
+
+/// A lock's code slot number: 0 to 65535 (whether the lock has it is the
+/// service's question: Z-Wave numbers slots from 1, Zigbee from 0).
 fn slot_number<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let n = Integer::deserialize(d)?.0;
-    if (1..=65_535).contains(&n) { Ok(n) } else { Err(serde::de::Error::custom("out of range")) }
+    if (0..=65_535).contains(&n) { Ok(n) } else { Err(serde::de::Error::custom("out of range")) }
 }
 
 fn nullable_integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
@@ -252,9 +257,7 @@ impl From<LockView> for LockDto {
         Self {
             created_at: time(l.created_at),
             updated_at: time(l.updated_at),
-            device: l
-                .device
-                .map(|b| DeviceDto { protocol: b.device.protocol.as_str().to_owned(), node_id: b.device.node_id }),
+            device: l.device.as_ref().map(|b| DeviceDto::of(&b.device)),
             slot_range: l
                 .device
                 .and_then(|b| b.slots)
@@ -265,15 +268,22 @@ impl From<LockView> for LockDto {
     }
 }
 
-/// A lock on a network keyward reaches.
+/// A lock on a network keyward reaches: a Z-Wave node by `node_id`, or a
+/// Zigbee2MQTT device by `friendly_name`.
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceDto {
-    /// "zwave_js".
+    /// "zwave_js" or "zigbee2mqtt".
     #[serde(deserialize_with = "protocol")]
     pub protocol: String,
-    #[serde(deserialize_with = "node_id")]
-    pub node_id: u32,
+    /// A Z-Wave node (zwave_js).
+    #[serde(default, deserialize_with = "optional_node_id", skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 4000)]
+    pub node_id: Option<u32>,
+    /// A Zigbee2MQTT friendly name (zigbee2mqtt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 128)]
+    pub friendly_name: Option<String>,
 }
 
 /// The slots keyward may use on a lock, inclusive.
@@ -289,11 +299,24 @@ pub struct SlotRangeDto {
 impl DeviceDto {
     /// The device as the services take it; an unknown protocol is a 409.
     pub fn request(&self, slots: Option<SlotRangeDto>) -> Result<DeviceRequest, AppError> {
-        let protocol = keyward_core::Protocol::parse(&self.protocol).ok_or(AppError::DeviceUnavailable)?;
-        Ok(DeviceRequest {
-            device: keyward_core::DeviceRef { protocol, node_id: self.node_id },
-            slots: slots.map(|r| (r.first, r.last)),
-        })
+        use keyward_core::{DeviceRef, FriendlyName, Protocol};
+        let protocol = Protocol::parse(&self.protocol).ok_or(AppError::DeviceUnavailable)?;
+        let device = match (protocol, self.node_id, &self.friendly_name) {
+            (Protocol::ZwaveJs, Some(node_id), None) => DeviceRef::ZwaveJs { node_id },
+            (Protocol::Zigbee2Mqtt, None, Some(name)) => DeviceRef::Zigbee2Mqtt {
+                friendly_name: FriendlyName::parse(name).map_err(|_| AppError::DeviceInvalid)?,
+            },
+            _ => return Err(AppError::DeviceInvalid),
+        };
+        Ok(DeviceRequest { device, slots: slots.map(|r| (r.first, r.last)) })
+    }
+
+    pub fn of(device: &keyward_core::DeviceRef) -> Self {
+        let (node_id, friendly_name) = match device {
+            keyward_core::DeviceRef::ZwaveJs { node_id } => (Some(*node_id), None),
+            keyward_core::DeviceRef::Zigbee2Mqtt { friendly_name } => (None, Some(friendly_name.as_str().to_owned())),
+        };
+        Self { protocol: device.protocol().as_str().to_owned(), node_id, friendly_name }
     }
 }
 
@@ -386,7 +409,12 @@ pub struct DeviceList {
 #[derive(Serialize, ToSchema)]
 pub struct DeviceInfoDto {
     pub protocol: String,
-    pub node_id: u32,
+    /// A Z-Wave node (zwave_js).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<u32>,
+    /// A Zigbee2MQTT friendly name (zigbee2mqtt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub friendly_name: Option<String>,
     pub label: String,
     pub manufacturer: String,
     pub model: String,

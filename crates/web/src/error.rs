@@ -83,6 +83,7 @@ impl From<AppError> for ApiError {
             AppError::DeviceFailed => Self::new(StatusCode::BAD_GATEWAY, "device_failed", e.to_string()),
             AppError::SlotsInvalid => conflict("slots_invalid"),
             AppError::ActionInvalid => unprocessable("action_invalid"),
+            AppError::DeviceInvalid => unprocessable("device_invalid"),
             AppError::Code(CodeError::Invalid) => unprocessable("code_invalid"),
             AppError::Code(code) => conflict(match code {
                 CodeError::Invalid | CodeError::Length { .. } => "code_length",

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use keyward_app::devices::{DeviceError, DeviceEvent, DeviceInfo, LockNetwork, Protocol, SlotReading};
+use keyward_app::devices::{DeviceError, DeviceEvent, DeviceInfo, DeviceRef, LockNetwork, Protocol, SlotReading};
 use keyward_store::BoxFuture;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -172,6 +172,14 @@ impl Shared {
     }
 }
 
+/// The Z-Wave node a device is; a device of another network is not here.
+fn node_of(device: &DeviceRef) -> Result<u32, DeviceError> {
+    match device {
+        DeviceRef::ZwaveJs { node_id } => Ok(*node_id),
+        _ => Err(DeviceError::NoSuchDevice),
+    }
+}
+
 impl LockNetwork for ZwaveJs {
     fn protocol(&self) -> Protocol {
         Protocol::ZwaveJs
@@ -202,11 +210,12 @@ impl LockNetwork for ZwaveJs {
 
     fn write_code<'a>(
         &'a self,
-        node_id: u32,
+        device: &'a DeviceRef,
         slot: u16,
         code: &'a str,
     ) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
         Box::pin(async move {
+            let node_id = node_of(device)?;
             let shared = &self.shared;
             shared.known_lock(node_id)?;
             shared.take_refusal(node_id, slot);
@@ -222,8 +231,9 @@ impl LockNetwork for ZwaveJs {
         })
     }
 
-    fn clear_code(&self, node_id: u32, slot: u16) -> BoxFuture<'_, Result<SlotReading, DeviceError>> {
+    fn clear_code<'a>(&'a self, device: &'a DeviceRef, slot: u16) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
         Box::pin(async move {
+            let node_id = node_of(device)?;
             let shared = &self.shared;
             shared.known_lock(node_id)?;
             shared.set_value(node_id, value_id(USER_CODE, "userIdStatus", Some(slot)), json!(0)).await?;
@@ -231,15 +241,17 @@ impl LockNetwork for ZwaveJs {
         })
     }
 
-    fn read_slot(&self, node_id: u32, slot: u16) -> BoxFuture<'_, Result<SlotReading, DeviceError>> {
+    fn read_slot<'a>(&'a self, device: &'a DeviceRef, slot: u16) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
         Box::pin(async move {
+            let node_id = node_of(device)?;
             self.shared.known_lock(node_id)?;
             self.shared.read(node_id, slot).await
         })
     }
 
-    fn operate(&self, node_id: u32, lock: bool) -> BoxFuture<'_, Result<(), DeviceError>> {
+    fn operate<'a>(&'a self, device: &'a DeviceRef, lock: bool) -> BoxFuture<'a, Result<(), DeviceError>> {
         Box::pin(async move {
+            let node_id = node_of(device)?;
             self.shared.known_lock(node_id)?;
             let mode = if lock { 255 } else { 0 };
             self.shared.set_value(node_id, value_id(DOOR_LOCK, "targetMode", None), json!(mode)).await

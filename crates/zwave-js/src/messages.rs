@@ -5,7 +5,7 @@
 //! `userCode` per slot, `supportedUsers`), 113 Notification (Access Control
 //! events, type 6), 128 Battery (`level`).
 
-use keyward_app::devices::{DeviceEvent, DeviceRef, LockState, Operation, Protocol};
+use keyward_app::devices::{DeviceEvent, DeviceRef, LockState, Operation};
 use serde_json::{Value, json};
 
 pub const DOOR_LOCK: u64 = 98;
@@ -18,7 +18,7 @@ const ACCESS_CONTROL: u64 = 6;
 const STATUS_DEAD: u64 = 3;
 
 pub fn device(node_id: u32) -> DeviceRef {
-    DeviceRef { protocol: Protocol::ZwaveJs, node_id }
+    DeviceRef::ZwaveJs { node_id }
 }
 
 /// A node as the server describes it, reduced to a lock's facts.
@@ -105,7 +105,7 @@ pub fn access_control_event(node_id: u32, args: &Value) -> Option<DeviceEvent> {
             .and_then(|s| u16::try_from(s).ok())
             .filter(|s| *s > 0)
     };
-    let operated = |operation, unlocked| Some(DeviceEvent::Operated { device, operation, unlocked });
+    let operated = |operation, unlocked| Some(DeviceEvent::Operated { device: device.clone(), operation, unlocked });
     match args.get("event").and_then(Value::as_u64)? {
         1 => operated(Operation::Manual, false),
         2 => operated(Operation::Manual, true),
@@ -164,17 +164,22 @@ mod tests {
     fn access_control_notifications_become_events() {
         let event =
             |e: u64, params: Value| access_control_event(2, &json!({"type": 6, "event": e, "parameters": params}));
-        let device = device(2);
-        assert_eq!(event(6, json!({"userId": 3})), Some(DeviceEvent::Keypad { device, slot: 3, unlocked: true }));
-        assert_eq!(event(5, json!({"userId": 3})), Some(DeviceEvent::Keypad { device, slot: 3, unlocked: false }));
+        assert_eq!(
+            event(6, json!({"userId": 3})),
+            Some(DeviceEvent::Keypad { device: device(2), slot: 3, unlocked: true })
+        );
+        assert_eq!(
+            event(5, json!({"userId": 3})),
+            Some(DeviceEvent::Keypad { device: device(2), slot: 3, unlocked: false })
+        );
         assert_eq!(event(6, json!({})), None, "a keypad event without its slot names nobody");
-        assert_eq!(event(15, json!({"userId": 4})), Some(DeviceEvent::DuplicateRefused { device, slot: 4 }));
+        assert_eq!(event(15, json!({"userId": 4})), Some(DeviceEvent::DuplicateRefused { device: device(2), slot: 4 }));
         assert_eq!(
             event(2, Value::Null),
-            Some(DeviceEvent::Operated { device, operation: Operation::Manual, unlocked: true })
+            Some(DeviceEvent::Operated { device: device(2), operation: Operation::Manual, unlocked: true })
         );
-        assert_eq!(event(11, Value::Null), Some(DeviceEvent::Jammed { device }));
-        assert_eq!(event(12, Value::Null), Some(DeviceEvent::CodesCleared { device }));
+        assert_eq!(event(11, Value::Null), Some(DeviceEvent::Jammed { device: device(2) }));
+        assert_eq!(event(12, Value::Null), Some(DeviceEvent::CodesCleared { device: device(2) }));
         assert_eq!(access_control_event(2, &json!({"type": 7, "event": 3})), None, "home security is not a lock's");
     }
 }

@@ -112,9 +112,25 @@ async fn locks(backend: Backend) {
     let names: Vec<&str> = list["items"].as_array().expect("items").iter().filter_map(|l| l["name"].as_str()).collect();
     assert_eq!(names, ["Front door", "Back door"]);
     assert_eq!(f.admin.get(&f.path(&format!("/locks/{front}"))).await.expect(200)["name"], "Front door");
+    let garage = |l: &serde_json::Value| l["name"] == "Garage";
     let renamed = f.admin.patch(&f.path(&format!("/locks/{front}")), json!({"name": "Front"})).await.expect(200);
     assert_eq!(renamed["name"], "Front");
     f.admin.post(&f.path("/locks"), json!({"name": ""})).await.expect_error(422, "name_invalid");
+    // A device is a Z-Wave node by number or a Zigbee2MQTT device by name,
+    // never a mix; one no connected network offers is refused. Nothing is made.
+    for (device, status, code) in [
+        (json!({"protocol": "zwave_js", "friendly_name": "front_door"}), 422, "device_invalid"),
+        (json!({"protocol": "zigbee2mqtt", "node_id": 2}), 422, "device_invalid"),
+        (json!({"protocol": "zigbee2mqtt", "friendly_name": "hall/#"}), 422, "device_invalid"),
+        (json!({"protocol": "zigbee2mqtt", "friendly_name": "a//b"}), 422, "device_invalid"),
+        (json!({"protocol": "zigbee2mqtt", "friendly_name": "front_door"}), 409, "device_unavailable"),
+        (json!({"protocol": "zwave_js", "node_id": 2}), 409, "device_unavailable"),
+    ] {
+        let body = json!({"name": "Garage", "device": device});
+        f.admin.post(&f.path("/locks"), body).await.expect_error(status, code);
+    }
+    let list = f.admin.get(&f.path("/locks")).await.expect(200);
+    assert!(!list["items"].as_array().expect("items").iter().any(garage), "{list}");
 
     // A user given both locks keeps the other when one is removed.
     let user = f.admin.create_user(&f.home, json!({"name": "Cleaner", "code": "583062", "locks": [front, back]})).await;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use keyward_core::{
-    Action, ActivityEntry, ActivityKind, Actor, CodePolicy, DenyReason, Event, LockAccess, LockoutPolicy, LockoutState,
-    Name, Notify, Outcome, PanelPermissions, Schedule, ScheduleSpec, Scope, UseCount, User, UserKind, UserRef,
-    Validity, WindowSpec, ZoneName,
+    Action, ActivityEntry, ActivityKind, Actor, CodePolicy, DenyReason, DeviceBinding, DeviceRef, Event, FriendlyName,
+    LockAccess, LockoutPolicy, LockoutState, Name, Notify, Outcome, PanelPermissions, Schedule, ScheduleSpec, Scope,
+    SlotRange, UseCount, User, UserKind, UserRef, Validity, WindowSpec, ZoneName,
 };
 use keyward_store::{
     ActivityFilter, HomeRecord, InviteRecord, LockRecord, LockoutRecord, OwnerRecord, Record, SealedCode, Store,
@@ -189,10 +189,29 @@ async fn the_snapshot_reads_back_what_was_written(backend: Backend) {
     assert!(store.home_exists("h1".into()).await.expect("query"));
     assert!(!store.home_exists("h2".into()).await.expect("query"));
 
+    // Locks bound to a Z-Wave node (with a slot range) and to a Zigbee2MQTT
+    // device by its friendly name.
+    let zwave =
+        DeviceBinding { device: DeviceRef::ZwaveJs { node_id: 2 }, slots: Some(SlotRange::new(1, 20).expect("range")) };
+    let zigbee = DeviceBinding {
+        device: DeviceRef::Zigbee2Mqtt { friendly_name: FriendlyName::parse("hall/front door").expect("name") },
+        slots: Some(SlotRange::new(0, 9).expect("range")),
+    };
+    store.put_lock(LockRecord { device: Some(zwave), ..lock("l3", "h1") }).await.expect("z-wave lock");
+    store.put_lock(LockRecord { device: Some(zigbee), ..lock("l4", "h1") }).await.expect("zigbee lock");
+
     let snapshot = store.load().await.expect("load");
     assert_eq!(snapshot.homes, vec![home("h1")]);
-    assert_eq!(snapshot.locks.len(), 2);
+    assert_eq!(snapshot.locks.len(), 4);
     assert!(snapshot.locks.contains(&lock("l1", "h1")) && snapshot.locks.contains(&lock("l2", "h1")));
+    let device_of = |id: &str| snapshot.locks.iter().find(|l| l.id == id).and_then(|l| l.device.clone());
+    assert_eq!(
+        device_of("l3").map(|b| (b.device, b.slots.map(|r| (r.first(), r.last())))),
+        Some((DeviceRef::ZwaveJs { node_id: 2 }, Some((1, 20))))
+    );
+    let read = device_of("l4").expect("bound");
+    assert_eq!(read.device.to_string(), "Zigbee device hall/front door");
+    assert_eq!(read.slots.map(|r| (r.first(), r.last())), Some((0, 9)));
     let [read] = &snapshot.users[..] else { panic!("one user: {:?}", snapshot.users) };
     let (r, w) = (&read.user, &written.user);
     assert_eq!(r.locks, LockAccess::Only(vec!["l1".into(), "l2".into()]), "lock lists come back sorted");

@@ -60,6 +60,9 @@ fn nullable(schema: Value) -> Value {
     json!({"oneOf": [schema, {"type": "null"}]})
 }
 
+/// A Zigbee2MQTT friendly name: topic levels without MQTT wildcards or
+/// control characters (as `keyward_core::FriendlyName` checks).
+const FRIENDLY_NAME: &str = "^[^/+#\\u0000-\\u001f\\u007f-\\u009f]+(?:/[^/+#\\u0000-\\u001f\\u007f-\\u009f]+)*$";
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /// 00:00 to 23:59:59, with or without seconds.
 const START: &str = "^(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?$";
@@ -176,16 +179,22 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
         ),
         (
             "Device",
-            json!({"type": "object", "required": ["protocol", "node_id"], "properties": {
-                "protocol": {"type": "string", "enum": ["zwave_js"]},
-                "node_id": integer(1, 4000),
-            }}),
+            json!({"description": "A Z-Wave node by its number, or a Zigbee2MQTT device by its friendly name (its MQTT topic: no +, #, control characters or empty levels).", "oneOf": [
+                {"type": "object", "required": ["protocol", "node_id"], "properties": {
+                    "protocol": {"type": "string", "enum": ["zwave_js"]},
+                    "node_id": integer(1, 4000),
+                }},
+                {"type": "object", "required": ["protocol", "friendly_name"], "properties": {
+                    "protocol": {"type": "string", "enum": ["zigbee2mqtt"]},
+                    "friendly_name": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": FRIENDLY_NAME},
+                }},
+            ]}),
         ),
         (
             "SlotRange",
-            json!({"type": "object", "required": ["first", "last"], "description": "Inclusive; last at or after first (409 slots_invalid otherwise).", "properties": {
-                "first": integer(1, 65_535),
-                "last": integer(1, 65_535),
+            json!({"type": "object", "required": ["first", "last"], "description": "Inclusive; last at or after first, inside the lock's slots: Z-Wave numbers them from 1, Zigbee from 0 (409 slots_invalid otherwise).", "properties": {
+                "first": integer(0, 65_535),
+                "last": integer(0, 65_535),
             }}),
         ),
         (
@@ -323,7 +332,7 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Val
             (vec!["name_invalid", "timezone_invalid", "policy_invalid"], vec!["policy_conflict"])
         }
         ("post" | "patch", p) if p.contains("/locks") => {
-            (vec!["name_invalid"], vec!["device_unavailable", "device_in_use", "slots_invalid"])
+            (vec!["name_invalid", "device_invalid"], vec!["device_unavailable", "device_in_use", "slots_invalid"])
         }
         ("post", "/api/v1/homes/{home_id}/users") | ("patch", "/api/v1/homes/{home_id}/users/{user_id}") => (
             vec!["name_invalid", "code_invalid", "schedule_invalid", "validity_invalid", "max_uses_invalid"],

@@ -8,8 +8,8 @@ use crate::AppState;
 /// "online · locked · battery 87 %", "offline", "not reachable now", or
 /// `None` for a lock without a device.
 pub(super) fn words(s: &AppState, lock: &LockView) -> Option<String> {
-    let binding = lock.device?;
-    let Some(info) = s.app.locks.device_info(binding.device) else {
+    let binding = lock.device.as_ref()?;
+    let Some(info) = s.app.locks.device_info(&binding.device) else {
         return Some("not reachable now".into());
     };
     let mut words = vec![if info.online { "online" } else { "offline" }.to_owned()];

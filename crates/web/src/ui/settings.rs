@@ -99,15 +99,15 @@ fn slot_line(view: keyward_app::SlotView, names: &std::collections::HashMap<Stri
 
 /// A bound lock's device and state in plain words.
 fn device_words(s: &AppState, lock: &keyward_app::LockView, used: usize, foreign: usize) -> String {
-    let Some(binding) = lock.device else {
+    let Some(binding) = &lock.device else {
         return "No device: keyward decides for it, but holds no codes in it.".into();
     };
-    let node = binding.device.node_id;
-    let Some(info) = s.app.locks.device_info(binding.device) else {
-        return format!("Z-Wave node {node}: not reachable now.");
+    let device = &binding.device;
+    let Some(info) = s.app.locks.device_info(device) else {
+        return format!("{device}: not reachable now.");
     };
     let state = super::lock_state::words(s, lock).unwrap_or_default();
-    let mut text = format!("Z-Wave node {node} ({} {}) · {state}", info.manufacturer, info.model);
+    let mut text = format!("{device} ({} {}) · {state}", info.manufacturer, info.model);
     if let Some(count) = binding.slots.map(|r| usize::from(r.last() - r.first()) + 1).or(info.slots.map(usize::from)) {
         text.push_str(&format!(" · {used} of {count} code slots used by keyward"));
     }
@@ -121,6 +121,7 @@ fn device_words(s: &AppState, lock: &keyward_app::LockView, used: usize, foreign
 fn network_name(protocol: keyward_core::Protocol) -> &'static str {
     match protocol {
         keyward_core::Protocol::ZwaveJs => "Z-Wave JS",
+        keyward_core::Protocol::Zigbee2Mqtt => "Zigbee2MQTT",
     }
 }
 
@@ -146,7 +147,7 @@ async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String
         Ok((locks, users)) => {
             let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
             let names: std::collections::HashMap<String, String> = users.into_iter().map(|u| (u.id, u.name)).collect();
-            let bound: Vec<_> = locks.iter().filter_map(|l| l.device.map(|b| b.device)).collect();
+            let bound: Vec<_> = locks.iter().filter_map(|l| l.device.as_ref().map(|b| b.device.clone())).collect();
             let offered = s
                 .app
                 .locks
@@ -154,10 +155,7 @@ async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String
                 .iter()
                 .flat_map(|n| n.devices())
                 .filter(|d| !bound.contains(&d.device))
-                .map(|d| {
-                    let value = format!("{}:{}", d.device.protocol.as_str(), d.device.node_id);
-                    (value, format!("{} — {} {}, Z-Wave node {}", d.label, d.manufacturer, d.model, d.device.node_id))
-                })
+                .map(|d| (form_value(&d.device), format!("{} — {} {}, {}", d.label, d.manufacturer, d.model, d.device)))
                 .collect();
             let locks = locks
                 .iter()
@@ -202,15 +200,29 @@ pub struct NameForm {
     device: String,
 }
 
+/// A device as the Add lock form's picker names it: "zwave_js:2",
+/// "zigbee2mqtt:front_door".
+fn form_value(device: &keyward_core::DeviceRef) -> String {
+    match device {
+        keyward_core::DeviceRef::ZwaveJs { node_id } => format!("zwave_js:{node_id}"),
+        keyward_core::DeviceRef::Zigbee2Mqtt { friendly_name } => format!("zigbee2mqtt:{}", friendly_name.as_str()),
+    }
+}
+
 /// The device picked in the Add lock form.
 fn picked_device(value: &str) -> Result<Option<keyward_app::DeviceRequest>, AppError> {
+    use keyward_core::{DeviceRef, FriendlyName, Protocol};
     if value.is_empty() {
         return Ok(None);
     }
-    let (protocol, node) = value.split_once(':').ok_or(AppError::DeviceUnavailable)?;
-    let protocol = keyward_core::Protocol::parse(protocol).ok_or(AppError::DeviceUnavailable)?;
-    let node_id = node.parse().map_err(|_| AppError::DeviceUnavailable)?;
-    Ok(Some(keyward_app::DeviceRequest { device: keyward_core::DeviceRef { protocol, node_id }, slots: None }))
+    let (protocol, address) = value.split_once(':').ok_or(AppError::DeviceUnavailable)?;
+    let device = match Protocol::parse(protocol).ok_or(AppError::DeviceUnavailable)? {
+        Protocol::ZwaveJs => DeviceRef::ZwaveJs { node_id: address.parse().map_err(|_| AppError::DeviceUnavailable)? },
+        Protocol::Zigbee2Mqtt => DeviceRef::Zigbee2Mqtt {
+            friendly_name: FriendlyName::parse(address).map_err(|_| AppError::DeviceUnavailable)?,
+        },
+    };
+    Ok(Some(keyward_app::DeviceRequest { device, slots: None }))
 }
 
 pub async fn add_lock(
