@@ -5,6 +5,9 @@
 # - PostgreSQL at 127.0.0.1:5432 (or KEYWARD_TEST_POSTGRES_URL), because every
 #   storage and integration test runs on SQLite and on PostgreSQL (started
 #   when it is installed but not running).
+# - Mosquitto at 127.0.0.1:1883, and its binary (the MQTT tests also run a
+#   broker of their own to restart it) (started when installed but not
+#   running, installed from Debian when missing);
 # - Node.js and npm, for the real Z-Wave JS driver and server the lock tests
 #   run against (sim/zwave-js: versions pinned in its package-lock.json,
 #   installed with `npm ci` when missing or changed).
@@ -28,6 +31,22 @@ if ! pg_isready -q -d "$postgres_url" 2>/dev/null && command -v pg_ctlcluster >/
 fi
 pg_isready -d "$postgres_url" || {
     echo "FATAL: PostgreSQL is not reachable at $postgres_url; the storage and integration tests run on it too" >&2
+    exit 1
+}
+
+if ! [ -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null; then
+    echo "== installing mosquitto for the MQTT tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
+fi
+broker_up() { (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; }
+if ! broker_up; then
+    echo "== starting Mosquitto"
+    mosquitto -d -c /etc/mosquitto/mosquitto.conf 2>/dev/null || /usr/sbin/mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
+    for _ in $(seq 1 20); do broker_up && break; sleep 0.5; done
+fi
+broker_up || {
+    echo "FATAL: Mosquitto is not reachable at 127.0.0.1:1883; the MQTT tests run against it" >&2
     exit 1
 }
 
