@@ -931,7 +931,20 @@ impl Inner {
                     Ok(SlotReading::Occupied) => {
                         self.succeed(lock_id, slot, Some(user_id), SlotContent::Code(mac), now).await;
                     }
-                    Ok(_) => self.fail(lock_id, slot, Some(user_id), FailureReason::NoConfirmation, None, now).await,
+                    Ok(_) => {
+                        // Bounded: a refusal the network does not pass on
+                        // must not become an endless retry.
+                        let attempts = guard(&self.slots)
+                            .get(lock_id)
+                            .and_then(|s| s.get(&slot))
+                            .map_or(0, |r| r.attempts)
+                            .saturating_add(1);
+                        if attempts >= keyward_core::lock_sync::MAX_UNCONFIRMED_WRITES {
+                            self.refuse(lock_id, slot, user_id, mac, FailureReason::NoConfirmation, None, now).await
+                        } else {
+                            self.fail(lock_id, slot, Some(user_id), FailureReason::NoConfirmation, None, now).await
+                        }
+                    }
                     Err(DeviceError::Duplicate) => {
                         let other = self.slot_holding(lock_id, mac);
                         self.refuse(lock_id, slot, user_id, mac, FailureReason::DuplicateOnLock, other, now).await

@@ -27,6 +27,10 @@ struct MemoryLock {
     events: broadcast::Sender<DeviceEvent>,
     masked: bool,
     refusals: Mutex<u32>,
+    /// Takes writes without error and keeps nothing, as a Zigbee lock whose
+    /// refusal Zigbee2MQTT does not pass on.
+    drops_writes: bool,
+    writes: Mutex<u32>,
 }
 
 impl MemoryLock {
@@ -38,6 +42,8 @@ impl MemoryLock {
             events: broadcast::channel(16).0,
             masked,
             refusals: Mutex::new(0),
+            drops_writes: false,
+            writes: Mutex::new(0),
         }
     }
 }
@@ -82,6 +88,10 @@ impl LockNetwork for MemoryLock {
                 let _ = self.events.send(DeviceEvent::DuplicateRefused { device: device.clone(), slot });
                 let _ = self.events.send(DeviceEvent::SlotChanged { device, slot });
                 return Err(DeviceError::Duplicate);
+            }
+            *self.writes.lock().expect("lock") += 1;
+            if self.drops_writes {
+                return Ok(SlotReading::Empty);
             }
             self.slots.lock().expect("lock").insert(slot, code.to_owned());
             self.changes.lock().expect("lock").push((self.clock.now(), slot, Some(code.to_owned())));
@@ -267,4 +277,44 @@ async fn a_duplicate_refused_by_a_lock_that_hides_codes_is_written_once() {
         let_run(5).await;
     }
     panic!("never confirmed: {:?}", app.locks.lock_codes(&home, &walker).await);
+}
+
+/// A write the lock takes but never confirms is tried a bounded number of
+/// times (with backoff), then reported as `no_confirmation` and left until
+/// something changes: never an endless retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_the_lock_never_confirms_is_written_a_bounded_number_of_times() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opened = keyward_store_sqlite::open(&dir.path().join("keyward.db"), true).expect("open");
+    let store: Arc<dyn Store> = Arc::new(opened.store);
+    let vault = Vault::open(store.as_ref(), &dir.path().join(KEY_FILE), true).await.expect("key");
+    let clock = Arc::new(ManualClock::new(t("2026-11-26T09:00:00Z")));
+    let lock = Arc::new(MemoryLock { drops_writes: true, ..MemoryLock::new(clock.clone(), false) });
+    let berlin = ZoneName::parse("Europe/Berlin").expect("zone");
+    let options = LockOptions { networks: vec![lock.clone()], ..Default::default() };
+    let app = App::start(store, Arc::new(vault), clock.clone(), &berlin, options).await.expect("start");
+    let home = app.homes.list().await.expect("homes")[0].id.clone();
+    let device = DeviceRequest { device: DeviceRef::ZwaveJs { node_id: NODE }, slots: None };
+    app.homes.create_lock(&home, "Front door", Some(device)).await.expect("bound lock");
+    let walker = app.users.create(&home, dog_walker("4719"), Actor::Token("test".into())).await.expect("user").id;
+    // A day of retries, each after its backoff.
+    for _ in 0..200 {
+        clock.advance(SignedDuration::from_mins(10));
+        let_run(10).await;
+    }
+    let writes = *lock.writes.lock().expect("lock");
+    assert_eq!(writes, keyward_core::lock_sync::MAX_UNCONFIRMED_WRITES, "bounded");
+    let codes = app.locks.lock_codes(&home, &walker).await;
+    assert!(
+        codes.iter().all(|c| c.status == keyward_core::CodeStatus::Failed
+            && c.reason == Some(keyward_core::FailureReason::NoConfirmation)),
+        "{codes:?}"
+    );
+    // The owner's "Try again" gives it another round.
+    app.locks.retry_user(&walker);
+    for _ in 0..20 {
+        clock.advance(SignedDuration::from_mins(10));
+        let_run(10).await;
+    }
+    assert!(*lock.writes.lock().expect("lock") > writes, "tried again when asked");
 }

@@ -308,6 +308,12 @@ impl FailureReason {
     }
 }
 
+/// How many times a code the lock took without error but never confirmed
+/// (a refusal the protocol does not pass on: Zigbee2MQTT drops the lock's
+/// "duplicate" and "memory full" answers) is written before keyward stops
+/// and reports `no_confirmation` until the code changes or the owner retries.
+pub const MAX_UNCONFIRMED_WRITES: u32 = 5;
+
 /// The wait before the `attempt`-th retry (1-based): doubling from 5 s, at
 /// most 10 minutes.
 pub fn retry_delay(attempt: u32) -> SignedDuration {
