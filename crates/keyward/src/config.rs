@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// ws://127.0.0.1:3000 (Home Assistant's add-on or Z-Wave JS UI).
     #[arg(long, env = "KEYWARD_ZWAVE_JS_URL")]
     pub zwave_js_url: Option<String>,
+    /// An MQTT broker, e.g. mqtt://127.0.0.1:1883 or mqtts://host:8883
+    /// (Zigbee locks through Zigbee2MQTT); user and password in [mqtt].
+    #[arg(long, env = "KEYWARD_MQTT_URL")]
+    pub mqtt_url: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -77,6 +81,8 @@ struct FileConfig {
     mqtt: MqttSection,
     #[serde(default)]
     zwave_js: ZwaveJsSection,
+    #[serde(default)]
+    zigbee2mqtt: Zigbee2MqttSection,
     #[serde(default)]
     locks: LocksSection,
     #[serde(default)]
@@ -116,6 +122,13 @@ struct HttpSection {
 #[serde(deny_unknown_fields)]
 struct ZwaveJsSection {
     url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Zigbee2MqttSection {
+    base_topic: Option<String>,
+    answer_timeout_seconds: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -190,12 +203,10 @@ impl DatabaseUrl {
     }
 }
 
-// Read by its integration when that lands (issues 8–10); until then `serve`
-// warns that the section is configured but unused.
-#[allow(dead_code)]
+/// The MQTT broker keyward connects to.
 #[derive(Debug)]
 pub struct MqttConfig {
-    pub url: String,
+    pub address: keyward_mqtt::BrokerAddress,
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub client_id: Option<String>,
@@ -203,9 +214,6 @@ pub struct MqttConfig {
     pub ca_file: Option<PathBuf>,
 }
 
-// Read by its integration when that lands (issues 8–10); until then `serve`
-// warns that the section is configured but unused.
-#[allow(dead_code)]
 #[derive(Debug)]
 pub struct ZwaveJsConfig {
     pub url: String,
@@ -222,6 +230,14 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub from: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Zigbee2MqttConfig {
+    /// Zigbee2MQTT's `base_topic` (default `zigbee2mqtt`).
+    pub base_topic: String,
+    /// How long a lock may take to answer a read.
+    pub answer_timeout: std::time::Duration,
 }
 
 /// The resolved configuration.
@@ -242,6 +258,8 @@ pub struct Config {
     pub file: Option<PathBuf>,
     pub mqtt: Option<MqttConfig>,
     pub zwave_js: Option<ZwaveJsConfig>,
+    /// Zigbee2MQTT, followed whenever MQTT is configured.
+    pub zigbee2mqtt: Zigbee2MqttConfig,
     /// How long before a window opens a code is put into the locks.
     pub lock_lead: jiff::SignedDuration,
     pub smtp: Option<SmtpConfig>,
@@ -321,10 +339,11 @@ impl Config {
             Some(_) => bail!("[locks] lead_seconds must be 0 to 3600"),
         };
         let mqtt = file.mqtt;
-        let mqtt = match env.var("KEYWARD_MQTT_URL").or(mqtt.url) {
+        let mqtt_url = serve.and_then(|s| s.mqtt_url.clone()).or(env.var("KEYWARD_MQTT_URL")).or(mqtt.url);
+        let mqtt = match mqtt_url {
             None => None,
             Some(url) => Some(MqttConfig {
-                url,
+                address: keyward_mqtt::BrokerAddress::parse(&url).map_err(|e| anyhow::anyhow!("[mqtt] url: {e}"))?,
                 username: env.var("KEYWARD_MQTT_USERNAME").or(mqtt.username),
                 password: secret(
                     [
@@ -340,6 +359,18 @@ impl Config {
                 },
                 ca_file: env_file("KEYWARD_MQTT_CA_FILE").or(mqtt.ca_file),
             }),
+        };
+        let zigbee2mqtt = Zigbee2MqttConfig {
+            base_topic: match env.var("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC").or(file.zigbee2mqtt.base_topic) {
+                None => "zigbee2mqtt".to_owned(),
+                Some(base) if keyward_core::FriendlyName::parse(&base).is_ok() => base,
+                Some(base) => bail!("[zigbee2mqtt] base_topic {base:?} is not an MQTT topic without wildcards"),
+            },
+            answer_timeout: match file.zigbee2mqtt.answer_timeout_seconds {
+                None => keyward_zigbee2mqtt::DEFAULT_ANSWER_TIMEOUT,
+                Some(seconds @ 1..=120) => std::time::Duration::from_secs(seconds),
+                Some(_) => bail!("[zigbee2mqtt] answer_timeout_seconds must be 1 to 120"),
+            },
         };
         let zwave_js = match serve
             .and_then(|s| s.zwave_js_url.clone())
@@ -393,6 +424,7 @@ impl Config {
             file: file_path,
             mqtt,
             zwave_js,
+            zigbee2mqtt,
             lock_lead,
             smtp,
         })
@@ -400,10 +432,7 @@ impl Config {
 
     /// The integrations configured that this version does not run yet.
     pub fn not_yet_supported(&self) -> Vec<&'static str> {
-        [(self.mqtt.is_some(), "[mqtt]"), (self.smtp.is_some(), "[smtp]")]
-            .into_iter()
-            .filter_map(|(set, name)| set.then_some(name))
-            .collect()
+        [(self.smtp.is_some(), "[smtp]")].into_iter().filter_map(|(set, name)| set.then_some(name)).collect()
     }
 }
 
@@ -587,13 +616,16 @@ mod tests {
         let global = GlobalArgs { config: Some(config.clone()), ..GlobalArgs::default() };
         let c = Config::resolve(&global, None, &env(&[("KEYWARD_SMTP_PASSWORD", "from-env")])).expect("resolves");
         let mqtt = c.mqtt.as_ref().expect("mqtt");
-        assert_eq!((mqtt.url.as_str(), mqtt.username.as_deref()), ("mqtt://127.0.0.1:1883", Some("kw")));
+        assert_eq!(
+            (mqtt.address.to_string().as_str(), mqtt.username.as_deref()),
+            ("mqtt://127.0.0.1:1883", Some("kw"))
+        );
         assert_eq!(mqtt.password.as_ref().map(Secret::expose), Some("broker-pass"));
         assert!(!format!("{c:?}").contains("broker-pass"), "secrets never print");
         let smtp = c.smtp.as_ref().expect("smtp");
         assert_eq!(smtp.password.as_ref().map(Secret::expose), Some("from-env"), "the environment wins");
         assert_eq!(c.zwave_js.as_ref().map(|z| z.url.as_str()), Some("ws://127.0.0.1:3000"));
-        assert_eq!(c.not_yet_supported(), ["[mqtt]", "[smtp]"]);
+        assert_eq!(c.not_yet_supported(), ["[smtp]"]);
 
         std::fs::write(&config, "[smtp]\nhost = \"mail.example\"\nsecurity = \"ssl\"\n").expect("write");
         assert!(Config::resolve(&global, None, &env(&[])).is_err(), "security is one of three");

@@ -55,12 +55,43 @@ async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> any
         tracing::info!(url = zwave_js.url.as_str(), "reaching Z-Wave locks through Z-Wave JS");
         networks.push(Arc::new(keyward_zwave_js::ZwaveJs::start(&zwave_js.url)));
     }
+    if let Some(mqtt) = &config.mqtt {
+        let options = keyward_mqtt::MqttOptions {
+            address: mqtt.address.clone(),
+            username: mqtt.username.clone(),
+            password: mqtt.password.as_ref().map(|p| zeroize::Zeroizing::new(p.expose().to_owned())),
+            client_id: mqtt.client_id.clone().unwrap_or_else(|| default_client_id(&config.data_dir)),
+            keep_alive: std::time::Duration::from_secs(u64::from(mqtt.keep_alive_seconds.unwrap_or(30))),
+            ca_file: mqtt.ca_file.clone(),
+        };
+        let connection = keyward_mqtt::Mqtt::start(options).context("MQTT")?;
+        let z2m = &config.zigbee2mqtt;
+        tracing::info!(broker = %mqtt.address, base_topic = z2m.base_topic.as_str(), "reaching Zigbee locks through Zigbee2MQTT");
+        networks.push(Arc::new(keyward_zigbee2mqtt::Zigbee2Mqtt::start(
+            connection,
+            &z2m.base_topic,
+            z2m.answer_timeout,
+        )));
+    }
     let locks = keyward_app::LockOptions { networks, lead: config.lock_lead };
     let app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone, locks).await?;
     if storage.created {
         print_first_start(config, setup_code.as_deref());
     }
     Ok(app)
+}
+
+/// A client id stable across restarts (the broker keeps keyward's session
+/// by it) and distinct for each installation on a host: two keywards with
+/// one id would throw each other off the broker.
+fn default_client_id(data_dir: &std::path::Path) -> String {
+    let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+    // FNV-1a: a stable, dependency-free digest of the path (not a secret).
+    let digest =
+        dir.as_os_str().as_encoded_bytes().iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    format!("keyward-{digest:016x}")
 }
 
 async fn listen(config: &Config, app: App, storage: &Storage) -> anyhow::Result<()> {

@@ -11,4 +11,5 @@ mod operations;
 mod sign_in;
 mod storage;
 mod ui;
+mod zigbee2mqtt;
 mod zwave_js;

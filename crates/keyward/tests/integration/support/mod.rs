@@ -7,6 +7,7 @@
 
 pub mod postgres;
 pub mod webdriver;
+pub mod zigbee;
 pub mod zwave;
 
 use std::io::{BufRead, BufReader, Read};

@@ -1,0 +1,241 @@
+//! A Zigbee2MQTT keypad lock for the tests, written from Zigbee2MQTT's
+//! documentation of its payloads (zigbee2mqtt.io device pages, the
+//! zigbee-herdsman-converters lock converters), on its own MQTT client: it
+//! shares no code with keyward's adapter or with `keyward sim`.
+//!
+//! Like Zigbee2MQTT it publishes the retained `bridge/devices` entry and the
+//! lock's availability, takes `pin_code` sets and gets, publishes the
+//! device's whole cached state (with the `users` map) after each answer,
+//! never passes the lock's refusal of a duplicate on to MQTT, and shows
+//! codes only with `expose_pin`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct Memory {
+    /// Slot → code held by the lock.
+    codes: BTreeMap<u16, String>,
+    /// Slots Zigbee2MQTT has read, so in its cached `users` map.
+    known: BTreeMap<u16, bool>,
+    locked: bool,
+    online: bool,
+    last_save: Option<u64>,
+    last_clear: Option<u64>,
+}
+
+pub struct ZigbeeLock {
+    pub base: String,
+    pub name: String,
+    slots: u16,
+    expose_pin: bool,
+    client: AsyncClient,
+    memory: Arc<Mutex<Memory>>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl ZigbeeLock {
+    /// A lock under a base topic of its own (tests run side by side on the
+    /// machine's Mosquitto).
+    pub async fn start(name: &str, slots: u16, expose_pin: bool) -> Arc<Self> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+        let base = format!("kwtest-{}-{nanos}", std::process::id());
+        let mut options = MqttOptions::new(format!("{base}-z2m"), "127.0.0.1", 1883);
+        options.set_keep_alive(Duration::from_secs(10));
+        options.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut events) = AsyncClient::new(options, 64);
+        let lock = Arc::new(Self {
+            base,
+            name: name.to_owned(),
+            slots,
+            expose_pin,
+            client,
+            memory: Arc::new(Mutex::new(Memory { online: true, locked: true, ..Memory::default() })),
+        });
+        lock.client.subscribe(format!("{}/{name}/set", lock.base), QoS::AtLeastOnce).await.expect("subscribe");
+        lock.client.subscribe(format!("{}/{name}/get", lock.base), QoS::AtLeastOnce).await.expect("subscribe");
+        let devices = json!([
+            {"friendly_name": "Coordinator", "type": "Coordinator", "ieee_address": "0x00124b0000000000"},
+            {"friendly_name": name, "type": "EndDevice", "ieee_address": "0x000d6f0000000001",
+             "definition": {"vendor": "Yale", "model": "YRD226HA2619", "description": "Assure lock",
+                "exposes": [
+                    {"type": "lock", "features": [{"type": "binary", "name": "state", "property": "state"},
+                                                   {"type": "enum", "name": "lock_state", "property": "lock_state"}]},
+                    {"type": "numeric", "name": "battery", "property": "battery"},
+                    {"type": "composite", "name": "pin_code", "property": "pin_code", "features": [
+                        {"type": "numeric", "name": "user", "property": "user", "value_min": 0, "value_max": slots - 1},
+                        {"type": "enum", "name": "user_type", "property": "user_type"},
+                        {"type": "binary", "name": "user_enabled", "property": "user_enabled"},
+                        {"type": "text", "name": "pin_code", "property": "pin_code"}]}]}}
+        ]);
+        let retained = |topic: String, body: Value| {
+            let client = lock.client.clone();
+            async move { client.publish(topic, QoS::AtLeastOnce, true, body.to_string()).await.expect("publish") }
+        };
+        retained(format!("{}/bridge/devices", lock.base), devices).await;
+        retained(format!("{}/{name}/availability", lock.base), json!({"state": "online"})).await;
+        let me = lock.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let body = serde_json::from_slice::<Value>(&p.payload).unwrap_or(Value::Null);
+                        me.command(&p.topic, &body).await;
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        });
+        lock
+    }
+
+    async fn command(&self, topic: &str, body: &Value) {
+        if !self.memory.lock().expect("memory").online {
+            return;
+        }
+        let get = topic.ends_with("/get");
+        if let Some(pin) = body.get("pin_code") {
+            let Some(slot) = pin.get("user").and_then(Value::as_u64).map(|u| u as u16) else { return };
+            if slot >= self.slots {
+                return;
+            }
+            if !get {
+                let mut memory = self.memory.lock().expect("memory");
+                match pin.get("pin_code").and_then(Value::as_str) {
+                    Some(code) => {
+                        // The lock refuses a duplicate; Zigbee2MQTT says nothing of it.
+                        if memory.codes.iter().any(|(s, c)| *s != slot && c == code) {
+                            return;
+                        }
+                        memory.codes.insert(slot, code.to_owned());
+                        memory.last_save = Some(now_ms());
+                    }
+                    None => {
+                        memory.codes.remove(&slot);
+                        memory.last_clear = Some(now_ms());
+                    }
+                }
+                // Set commands publish nothing by themselves.
+                return;
+            }
+            self.memory.lock().expect("memory").known.insert(slot, true);
+            self.publish_state(json!({})).await;
+            return;
+        }
+        if let Some(state) = body.get("state").and_then(Value::as_str) {
+            if get {
+                self.publish_state(json!({})).await;
+                return;
+            }
+            let locked = state == "LOCK";
+            self.memory.lock().expect("memory").locked = locked;
+            self.publish_state(json!({"action": if locked { "lock" } else { "unlock" }, "action_source_name": "rf"}))
+                .await;
+        }
+    }
+
+    /// The device's whole cached state, as Zigbee2MQTT publishes it, with `extra` (an action).
+    async fn publish_state(&self, extra: Value) {
+        let body = {
+            let memory = self.memory.lock().expect("memory");
+            let mut users = serde_json::Map::new();
+            for slot in memory.known.keys() {
+                let mut entry = serde_json::Map::new();
+                match memory.codes.get(slot) {
+                    Some(code) => {
+                        entry.insert("status".into(), json!("enabled"));
+                        if self.expose_pin {
+                            entry.insert("pin_code".into(), json!(code));
+                        }
+                    }
+                    None => {
+                        entry.insert("status".into(), json!("available"));
+                    }
+                }
+                users.insert(slot.to_string(), Value::Object(entry));
+            }
+            let mut body = json!({
+                "users": users,
+                "lock_state": if memory.locked { "locked" } else { "unlocked" },
+                "state": if memory.locked { "LOCK" } else { "UNLOCK" },
+                "battery": 91,
+                "linkquality": 120,
+            });
+            if let Some(at) = memory.last_save {
+                body["last_successful_pincode_save"] = json!(at);
+            }
+            if let Some(at) = memory.last_clear {
+                body["last_successful_pincode_clear"] = json!(at);
+            }
+            if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+                body.extend(extra.clone());
+            }
+            body
+        };
+        let topic = format!("{}/{}", self.base, self.name);
+        self.client.publish(topic, QoS::AtLeastOnce, false, body.to_string()).await.expect("publish");
+    }
+
+    /// What the lock's memory holds.
+    pub fn codes(&self) -> BTreeMap<u16, String> {
+        self.memory.lock().expect("memory").codes.clone()
+    }
+
+    pub async fn wait_for_codes(&self, expected: &[(u16, &str)], within: Duration) {
+        let want: BTreeMap<u16, String> = expected.iter().map(|(s, c)| (*s, (*c).to_owned())).collect();
+        let deadline = std::time::Instant::now() + within;
+        while self.codes() != want {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the Zigbee lock holds {:?}, expected {want:?}",
+                self.codes()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A code typed at the keypad: an unlock by that user, or a failure.
+    pub async fn type_code(&self, code: &str) -> Option<u16> {
+        let slot = self.memory.lock().expect("memory").codes.iter().find(|(_, c)| *c == code).map(|(s, _)| *s);
+        let extra = match slot {
+            Some(slot) => {
+                self.memory.lock().expect("memory").locked = false;
+                json!({"action": "unlock", "action_user": slot, "action_source": 0, "action_source_name": "keypad"})
+            }
+            None => json!({"action": "unlock_failure_invalid_pin_or_id", "action_source_name": "keypad"}),
+        };
+        self.publish_state(extra).await;
+        slot
+    }
+
+    /// A code programmed at the lock itself: the lock reports it.
+    pub async fn program_at_lock(&self, slot: u16, code: &str) {
+        self.memory.lock().expect("memory").codes.insert(slot, code.to_owned());
+        self.publish_state(json!({"action": "pin_code_added", "action_user": slot, "action_source_name": "keypad"}))
+            .await;
+    }
+
+    /// Takes the retained messages back off the broker (the machine's
+    /// Mosquitto outlives the test).
+    pub async fn remove(&self) {
+        for topic in [format!("{}/bridge/devices", self.base), format!("{}/{}/availability", self.base, self.name)] {
+            self.client.publish(topic, QoS::AtLeastOnce, true, Vec::<u8>::new()).await.expect("publish");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    pub async fn set_online(&self, online: bool) {
+        self.memory.lock().expect("memory").online = online;
+        let state = if online { "online" } else { "offline" };
+        let topic = format!("{}/{}/availability", self.base, self.name);
+        self.client.publish(topic, QoS::AtLeastOnce, true, json!({"state": state}).to_string()).await.expect("publish");
+    }
+}

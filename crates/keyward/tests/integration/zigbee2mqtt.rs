@@ -1,0 +1,144 @@
+//! Zigbee locks through Zigbee2MQTT: the real keyward binary on the
+//! machine's Mosquitto, against a Zigbee2MQTT lock simulated from
+//! Zigbee2MQTT's documented payloads. What a test calls "on the lock" it
+//! reads from the simulated lock's memory.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::zigbee::ZigbeeLock;
+use crate::support::*;
+
+const SOON: Duration = Duration::from_secs(30);
+
+async fn hub(backend: Backend, lock: &ZigbeeLock) -> Fixture {
+    let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", lock.base.as_str())];
+    let f = Fixture::with_env(backend, &["--mqtt-url", "mqtt://127.0.0.1:1883"], &env).await;
+    let deadline = Instant::now() + SOON;
+    loop {
+        let devices = f.admin.get("/api/v1/devices").await.expect(200);
+        let offered =
+            devices["items"].as_array().is_some_and(|d| d.iter().any(|d| d["friendly_name"] == lock.name.as_str()));
+        if offered {
+            return f;
+        }
+        assert!(Instant::now() < deadline, "the Zigbee lock was never offered: {devices}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn bound_lock(f: &Fixture, lock: &ZigbeeLock) -> String {
+    let body = json!({"name": "Front door", "device": {"protocol": "zigbee2mqtt", "friendly_name": lock.name}});
+    let made = f.admin.post(&f.path("/locks"), body).await.expect(201);
+    assert_eq!(made["device"], json!({"protocol": "zigbee2mqtt", "friendly_name": lock.name}));
+    made["id"].as_str().expect("id").to_owned()
+}
+
+async fn wait_for_status(f: &Fixture, user: &str, lock: &str, status: &str, reason: Option<&str>) -> Value {
+    let deadline = Instant::now() + SOON;
+    loop {
+        let body = f.admin.get(&f.path(&format!("/users/{user}"))).await.expect(200);
+        let code = body["lock_codes"].as_array().and_then(|c| c.iter().find(|c| c["lock_id"] == lock)).cloned();
+        if let Some(code) = &code
+            && code["status"] == status
+            && reason.is_none_or(|r| code["reason"] == r)
+        {
+            return code.clone();
+        }
+        assert!(Instant::now() < deadline, "{user} on {lock} never became {status} {reason:?}: {}", body["lock_codes"]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_for_entry(f: &Fixture, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + SOON;
+    loop {
+        let page = f.admin.get(&f.path("/activity?limit=50")).await.expect(200);
+        if let Some(entry) = page["items"].as_array().and_then(|items| items.iter().find(|e| wanted(e))) {
+            return entry.clone();
+        }
+        assert!(Instant::now() < deadline, "never logged: {what}; the log: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn codes_follow_users_and_keypad_entries_are_attributed(backend: Backend) {
+    let lock: Arc<ZigbeeLock> = ZigbeeLock::start("front_door", 10, true).await;
+    // A code programmed at the lock itself, in the last slot.
+    lock.program_at_lock(9, "8080").await;
+    let f = hub(backend, &lock).await;
+    let devices = f.admin.get("/api/v1/devices").await.expect(200);
+    let offered = devices["items"].as_array().and_then(|d| d.iter().find(|d| d["protocol"] == "zigbee2mqtt")).cloned();
+    let offered = offered.expect("offered");
+    assert_eq!((offered["model"].as_str(), offered["slots"].as_u64()), (Some("YRD226HA2619"), Some(10)));
+    let front = bound_lock(&f, &lock).await;
+    assert_eq!(f.admin.get("/readyz").await.expect(200)["networks"]["zigbee2mqtt"], "connected");
+
+    // Added: in the lock's memory (Zigbee numbers slots from 0), confirmed by read-back.
+    let walker = f.admin.create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "locks": "all"})).await;
+    lock.wait_for_codes(&[(0, "4719"), (9, "8080")], SOON).await;
+    assert_eq!(wait_for_status(&f, &walker, &front, "on_lock", None).await["slot"], 0);
+    // The foreign code is shown and left alone.
+    let detail = f.admin.get(&f.path(&format!("/locks/{front}"))).await.expect(200);
+    let slot9 = detail["slots"].as_array().and_then(|s| s.iter().find(|s| s["slot"] == 9)).cloned();
+    assert_eq!(slot9.map(|s| s["foreign"].clone()), Some(json!(true)), "{detail}");
+
+    // Changed, then typed at the keypad: attributed to the dog walker.
+    f.admin.patch(&f.path(&format!("/users/{walker}")), json!({"code": "5820"})).await.expect(200);
+    lock.wait_for_codes(&[(0, "5820"), (9, "8080")], SOON).await;
+    wait_for_status(&f, &walker, &front, "on_lock", None).await;
+    assert_eq!(lock.type_code("5820").await, Some(0));
+    let arrival = wait_for_entry(&f, "the arrival", |e| e["kind"] == "arrival").await;
+    assert_eq!(
+        (arrival["user"]["name"].as_str(), arrival["actor"].as_str()),
+        (Some("Dog walker"), Some("lock:keypad"))
+    );
+    assert_eq!(arrival["device"], front.as_str());
+    lock.type_code("0000").await;
+    wait_for_entry(&f, "a wrong code at the lock", |e| e["kind"] == "access_denied" && e["actor"] == "lock:keypad")
+        .await;
+
+    // The same code as the one programmed at the lock: a duplicate, named
+    // with its slot, and not retried.
+    let twin = f.admin.create_user(&f.home, json!({"name": "Neighbour", "code": "8080", "locks": "all"})).await;
+    let status = wait_for_status(&f, &twin, &front, "failed", Some("duplicate_on_lock")).await;
+    assert_eq!(status["other_slot"], 9, "{status}");
+
+    // Unlocked from keyward: the lock carries it out and reports it.
+    f.admin.post(&f.path(&format!("/locks/{front}/lock")), json!({})).await.expect(204);
+    f.admin.post(&f.path(&format!("/locks/{front}/unlock")), json!({})).await.expect(204);
+    assert_eq!(f.admin.get(&f.path(&format!("/locks/{front}"))).await.expect(200)["state"]["locked"], false);
+
+    // Deleted: off the lock.
+    f.admin.delete(&f.path(&format!("/users/{walker}"))).await.expect(204);
+    lock.wait_for_codes(&[(9, "8080")], SOON).await;
+    let output = f.server.output();
+    assert!(!shows_code(&output, "5820") && !shows_code(&output, "4719"), "no code in the log");
+    lock.remove().await;
+}
+
+/// A lock whose codes Zigbee2MQTT does not show (`expose_pin` off): a code
+/// counts as on the lock when its slot reads occupied together with a save
+/// after keyward's write.
+async fn a_lock_that_hides_its_codes(backend: Backend) {
+    let lock = ZigbeeLock::start("back_door", 6, false).await;
+    let f = hub(backend, &lock).await;
+    let back = bound_lock(&f, &lock).await;
+    let walker = f.admin.create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "locks": "all"})).await;
+    lock.wait_for_codes(&[(0, "4719")], SOON).await;
+    wait_for_status(&f, &walker, &back, "on_lock", None).await;
+    // Offline: a change waits, and is caught up when the lock is back.
+    lock.set_online(false).await;
+    f.admin.patch(&f.path(&format!("/users/{walker}")), json!({"code": "5820"})).await.expect(200);
+    wait_for_status(&f, &walker, &back, "failed", Some("offline")).await;
+    lock.set_online(true).await;
+    lock.wait_for_codes(&[(0, "5820")], Duration::from_secs(60)).await;
+    wait_for_status(&f, &walker, &back, "on_lock", None).await;
+    f.admin.delete(&f.path(&format!("/users/{walker}"))).await.expect(204);
+    lock.wait_for_codes(&[], SOON).await;
+    lock.remove().await;
+}
+
+on_both_backends!(codes_follow_users_and_keypad_entries_are_attributed, a_lock_that_hides_its_codes,);

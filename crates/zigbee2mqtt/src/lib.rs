@@ -1,0 +1,405 @@
+//! Zigbee keypad locks reached through Zigbee2MQTT over keyward's MQTT
+//! connection.
+//!
+//! What "success" means here: Zigbee2MQTT publishes nothing when a PIN is
+//! set, and it does not pass on the lock's refusal (duplicate, memory
+//! full). So every write and clear is followed by a `/get` of the slot, and
+//! answers with what the slot then reports: the code (when the device
+//! exposes codes), or — when it hides them — "occupied" only together with
+//! a `last_successful_pincode_save` newer than keyward's write. A set the
+//! lock did not take reads back `available`: when the code can be seen in
+//! another slot that is a duplicate; otherwise the engine retries a bounded
+//! number of times and reports `no_confirmation`.
+//!
+//! Topics (base `zigbee2mqtt` by default): the retained `<base>/bridge/devices`
+//! offers the locks (devices exposing `pin_code`); each lock's state
+//! `<base>/<friendly_name>` and `<base>/<friendly_name>/availability` are
+//! subscribed to; commands go to `/set` and `/get` with QoS 1, never
+//! retained. The one payload that carries a code is the `pin_code` set.
+
+mod messages;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use keyward_app::devices::{
+    DeviceError, DeviceEvent, DeviceInfo, DeviceRef, LockNetwork, LockState, Protocol, SlotReading,
+};
+use keyward_core::FriendlyName;
+use keyward_mqtt::{Message, Mqtt};
+use keyward_store::BoxFuture;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use zeroize::Zeroizing;
+
+use messages::{Offered, SlotState};
+
+/// The default wait for a lock's answer to a `/get` (battery locks wake
+/// only every few seconds).
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct Zigbee2Mqtt {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    mqtt: Mqtt,
+    base: String,
+    answer_timeout: Duration,
+    bridge_seen: AtomicBool,
+    locks: Mutex<BTreeMap<FriendlyName, LockEntry>>,
+    subscribed: Mutex<BTreeSet<FriendlyName>>,
+    events: broadcast::Sender<DeviceEvent>,
+    /// A lock's state message arrived: the lock and the slots it reported.
+    reports: broadcast::Sender<(FriendlyName, Vec<u16>)>,
+}
+
+struct LockEntry {
+    offered: Offered,
+    online: bool,
+    state: LockState,
+    users: BTreeMap<u16, SlotState>,
+    last_save: Option<i64>,
+}
+
+fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn name_of(device: &DeviceRef) -> Result<&FriendlyName, DeviceError> {
+    match device {
+        DeviceRef::Zigbee2Mqtt { friendly_name } => Ok(friendly_name),
+        _ => Err(DeviceError::NoSuchDevice),
+    }
+}
+
+impl Zigbee2Mqtt {
+    /// Starts following Zigbee2MQTT under `base` (its `base_topic`).
+    pub fn start(mqtt: Mqtt, base: &str, answer_timeout: Duration) -> Self {
+        let shared = Arc::new(Shared {
+            mqtt,
+            base: base.trim_end_matches('/').to_owned(),
+            answer_timeout,
+            bridge_seen: AtomicBool::new(false),
+            locks: Mutex::new(BTreeMap::new()),
+            subscribed: Mutex::new(BTreeSet::new()),
+            events: broadcast::channel(256).0,
+            reports: broadcast::channel(256).0,
+        });
+        tokio::spawn(follow(shared.clone()));
+        Self { shared }
+    }
+}
+
+/// Reads everything Zigbee2MQTT says of the locks, for as long as keyward runs.
+async fn follow(shared: Arc<Shared>) {
+    let mut messages = shared.mqtt.messages();
+    let mut state = shared.mqtt.state();
+    let devices_topic = format!("{}/bridge/devices", shared.base);
+    if shared.mqtt.subscribe(&devices_topic).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            changed = state.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let connected = *state.borrow_and_update();
+                let _ = shared.events.send(DeviceEvent::Network { connected });
+            }
+            received = messages.recv() => match received {
+                Ok(message) => shared.take(&devices_topic, message).await,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    // Messages were lost: the locks may have changed unseen.
+                    tracing::warn!(missed, "Zigbee2MQTT messages were dropped; reading the locks again");
+                    let _ = shared.events.send(DeviceEvent::Network { connected: true });
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+impl Shared {
+    async fn take(&self, devices_topic: &str, message: Message) {
+        if message.topic == devices_topic {
+            let Ok(devices) = serde_json::from_slice::<Value>(&message.payload) else { return };
+            self.offer(messages::offered_locks(&devices)).await;
+            return;
+        }
+        let Some(rest) = message.topic.strip_prefix(&self.base).and_then(|r| r.strip_prefix('/')) else { return };
+        let (name, availability) = match rest.strip_suffix("/availability") {
+            Some(name) => (name, true),
+            None => (rest, false),
+        };
+        let Ok(name) = FriendlyName::parse(name) else { return };
+        let device = DeviceRef::Zigbee2Mqtt { friendly_name: name.clone() };
+        if availability {
+            let Some(online) = messages::availability(&message.payload) else { return };
+            let changed = guard(&self.locks).get_mut(&name).is_some_and(|lock| {
+                let changed = lock.online != online;
+                lock.online = online;
+                changed
+            });
+            if changed {
+                let _ = self.events.send(DeviceEvent::Online { device, online });
+            }
+            return;
+        }
+        let Ok(payload) = serde_json::from_slice::<Value>(&message.payload) else { return };
+        let report = messages::state_report(&payload);
+        let slots: Vec<u16> = report.users.keys().copied().collect();
+        let state_changed = {
+            let mut locks = guard(&self.locks);
+            let Some(lock) = locks.get_mut(&name) else { return };
+            lock.users.extend(report.users);
+            if report.last_save.is_some() {
+                lock.last_save = report.last_save;
+            }
+            report.state.apply(&mut lock.state)
+        };
+        if state_changed {
+            let _ = self.events.send(DeviceEvent::StateChanged { device: device.clone() });
+        }
+        if report.state.jammed == Some(true) && state_changed {
+            let _ = self.events.send(DeviceEvent::Jammed { device: device.clone() });
+        }
+        if let Some(event) = report.action.as_ref().and_then(|action| messages::action_event(&device, action)) {
+            let _ = self.events.send(event);
+        }
+        let _ = self.reports.send((name, slots));
+    }
+
+    async fn offer(&self, offered: Vec<Offered>) {
+        let fresh: Vec<FriendlyName> = {
+            let mut locks = guard(&self.locks);
+            locks.retain(|name, _| offered.iter().any(|o| o.name == *name));
+            for lock in &offered {
+                match locks.get_mut(&lock.name) {
+                    Some(entry) => entry.offered = lock.clone(),
+                    None => {
+                        locks.insert(
+                            lock.name.clone(),
+                            LockEntry {
+                                offered: lock.clone(),
+                                // Without availability reports (turned off in
+                                // Zigbee2MQTT) a lock counts as reachable.
+                                online: true,
+                                state: LockState::default(),
+                                users: BTreeMap::new(),
+                                last_save: None,
+                            },
+                        );
+                    }
+                }
+            }
+            let mut subscribed = guard(&self.subscribed);
+            offered.iter().map(|o| o.name.clone()).filter(|name| subscribed.insert(name.clone())).collect()
+        };
+        for name in fresh {
+            let topic = format!("{}/{}", self.base, name.as_str());
+            let subscribed = self.mqtt.subscribe(&topic).await.is_ok()
+                && self.mqtt.subscribe(&format!("{topic}/availability")).await.is_ok();
+            if !subscribed {
+                guard(&self.subscribed).remove(&name);
+            }
+            // Ask for the state at once (lock state, battery).
+            let _ = self.mqtt.publish(&format!("{topic}/get"), json!({"state": ""}).to_string().into_bytes()).await;
+        }
+        self.bridge_seen.store(true, Ordering::Release);
+    }
+
+    /// A lock keyward may command now.
+    fn ready(&self, name: &FriendlyName) -> Result<(), DeviceError> {
+        if !self.mqtt.connected() {
+            return Err(DeviceError::Disconnected);
+        }
+        match guard(&self.locks).get(name) {
+            None => Err(DeviceError::NoSuchDevice),
+            Some(lock) if !lock.online => Err(DeviceError::Offline),
+            Some(_) => Ok(()),
+        }
+    }
+
+    async fn send(&self, name: &FriendlyName, command: &str, body: Value) -> Result<(), DeviceError> {
+        let topic = format!("{}/{}/{command}", self.base, name.as_str());
+        // The body is never logged: a `pin_code` set carries the code.
+        self.mqtt.publish(&topic, body.to_string().into_bytes()).await.map_err(|_| DeviceError::Disconnected)
+    }
+
+    fn slot(&self, name: &FriendlyName, slot: u16) -> Option<SlotState> {
+        guard(&self.locks).get(name).and_then(|lock| lock.users.get(&slot).cloned())
+    }
+
+    /// Asks the lock for a slot and waits until a report satisfies `done`
+    /// (or the answer time is up). Answers whether any report of the slot came.
+    async fn ask(
+        &self,
+        name: &FriendlyName,
+        slot: u16,
+        done: impl Fn(&SlotState) -> bool,
+    ) -> Result<bool, DeviceError> {
+        let mut reports = self.reports.subscribe();
+        self.send(name, "get", json!({"pin_code": {"user": slot}})).await?;
+        let deadline = tokio::time::Instant::now() + self.answer_timeout;
+        let mut heard = false;
+        loop {
+            match tokio::time::timeout_at(deadline, reports.recv()).await {
+                Ok(Ok((reported, slots))) if reported == *name && slots.contains(&slot) => {
+                    heard = true;
+                    if self.slot(name, slot).is_some_and(|s| done(&s)) {
+                        return Ok(true);
+                    }
+                }
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Err(DeviceError::Disconnected),
+                Err(_) => return Ok(heard),
+            }
+        }
+    }
+
+    fn reading(&self, name: &FriendlyName, slot: u16) -> SlotReading {
+        match self.slot(name, slot) {
+            None => SlotReading::Unknown,
+            Some(s) if !s.occupied() => SlotReading::Empty,
+            Some(SlotState { pin: Some(pin), .. }) => SlotReading::Code(pin),
+            Some(_) => SlotReading::Occupied,
+        }
+    }
+
+    /// Another slot of the lock holds `code` (only visible when codes are exposed).
+    fn held_elsewhere(&self, name: &FriendlyName, slot: u16, code: &str) -> bool {
+        guard(&self.locks).get(name).is_some_and(|lock| {
+            lock.users.iter().any(|(s, state)| {
+                *s != slot && state.occupied() && state.pin.as_deref().map(String::as_str) == Some(code)
+            })
+        })
+    }
+
+    fn last_save(&self, name: &FriendlyName) -> Option<i64> {
+        guard(&self.locks).get(name).and_then(|lock| lock.last_save)
+    }
+}
+
+impl LockNetwork for Zigbee2Mqtt {
+    fn protocol(&self) -> Protocol {
+        Protocol::Zigbee2Mqtt
+    }
+
+    fn connected(&self) -> bool {
+        self.shared.mqtt.connected() && self.shared.bridge_seen.load(Ordering::Acquire)
+    }
+
+    fn devices(&self) -> Vec<DeviceInfo> {
+        guard(&self.shared.locks)
+            .values()
+            .map(|lock| DeviceInfo {
+                device: DeviceRef::Zigbee2Mqtt { friendly_name: lock.offered.name.clone() },
+                label: lock.offered.label.clone(),
+                manufacturer: lock.offered.manufacturer.clone(),
+                model: lock.offered.model.clone(),
+                slots: lock.offered.slots,
+                online: lock.online,
+                state: lock.state,
+            })
+            .collect()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<DeviceEvent> {
+        self.shared.events.subscribe()
+    }
+
+    fn write_code<'a>(
+        &'a self,
+        device: &'a DeviceRef,
+        slot: u16,
+        code: &'a str,
+    ) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
+        Box::pin(async move {
+            let shared = &self.shared;
+            let name = name_of(device)?;
+            shared.ready(name)?;
+            let before = shared.last_save(name);
+            let body = json!({"pin_code": {"user": slot, "user_type": "unrestricted", "user_enabled": true, "pin_code": code}});
+            shared.send(name, "set", body).await?;
+            let code = Zeroizing::new(code.to_owned());
+            let saved_since =
+                |before: Option<i64>| shared.last_save(name).is_some_and(|at| before.is_none_or(|b| at > b));
+            let heard = shared
+                .ask(name, slot, |s| {
+                    s.occupied()
+                        && match &s.pin {
+                            Some(pin) => pin.as_str() == code.as_str(),
+                            None => saved_since(before),
+                        }
+                })
+                .await?;
+            if !heard {
+                return Err(DeviceError::Offline);
+            }
+            match shared.reading(name, slot) {
+                SlotReading::Code(pin) if pin.as_str() == code.as_str() => Ok(SlotReading::Code(pin)),
+                SlotReading::Occupied if saved_since(before) => Ok(SlotReading::Occupied),
+                // Occupied without a save after keyward's write: not confirmed.
+                SlotReading::Occupied => Ok(SlotReading::Unknown),
+                SlotReading::Empty if shared.held_elsewhere(name, slot, &code) => Err(DeviceError::Duplicate),
+                other => Ok(other),
+            }
+        })
+    }
+
+    fn clear_code<'a>(&'a self, device: &'a DeviceRef, slot: u16) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
+        Box::pin(async move {
+            let shared = &self.shared;
+            let name = name_of(device)?;
+            shared.ready(name)?;
+            shared
+                .send(name, "set", json!({"pin_code": {"user": slot, "user_enabled": false, "pin_code": null}}))
+                .await?;
+            if !shared.ask(name, slot, |s| !s.occupied()).await? {
+                return Err(DeviceError::Offline);
+            }
+            Ok(shared.reading(name, slot))
+        })
+    }
+
+    fn read_slot<'a>(&'a self, device: &'a DeviceRef, slot: u16) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
+        Box::pin(async move {
+            let shared = &self.shared;
+            let name = name_of(device)?;
+            shared.ready(name)?;
+            if !shared.ask(name, slot, |_| true).await? {
+                return Ok(SlotReading::Unknown);
+            }
+            Ok(shared.reading(name, slot))
+        })
+    }
+
+    fn operate<'a>(&'a self, device: &'a DeviceRef, lock: bool) -> BoxFuture<'a, Result<(), DeviceError>> {
+        Box::pin(async move {
+            let shared = &self.shared;
+            let name = name_of(device)?;
+            shared.ready(name)?;
+            let mut reports = shared.reports.subscribe();
+            shared.send(name, "set", json!({"state": if lock { "LOCK" } else { "UNLOCK" }})).await?;
+            let deadline = tokio::time::Instant::now() + shared.answer_timeout;
+            loop {
+                match tokio::time::timeout_at(deadline, reports.recv()).await {
+                    Ok(Ok((reported, _))) if reported == *name => {
+                        let locked = guard(&shared.locks).get(name).and_then(|l| l.state.locked);
+                        if locked == Some(lock) {
+                            return Ok(());
+                        }
+                    }
+                    Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return Err(DeviceError::Disconnected),
+                    Err(_) => return Err(DeviceError::Offline),
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,283 @@
+//! Zigbee2MQTT's payloads, read into a lock's facts (pure: no I/O). The
+//! shapes are Zigbee2MQTT's own (zigbee-herdsman-converters): the retained
+//! `bridge/devices` list, a device's merged state object, its availability.
+
+use std::collections::BTreeMap;
+
+use keyward_app::devices::{DeviceEvent, DeviceRef, LockState, Operation};
+use keyward_core::FriendlyName;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+/// A lock as `bridge/devices` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offered {
+    pub name: FriendlyName,
+    pub label: String,
+    pub manufacturer: String,
+    pub model: String,
+    /// How many PIN slots (`user` 0 … slots−1), when the expose says.
+    pub slots: Option<u16>,
+}
+
+/// The locks in a `bridge/devices` payload: devices exposing `pin_code`.
+pub fn offered_locks(devices: &Value) -> Vec<Offered> {
+    let Some(devices) = devices.as_array() else { return Vec::new() };
+    devices
+        .iter()
+        .filter_map(|device| {
+            let definition = device.get("definition")?;
+            let pin = find_feature(definition.get("exposes")?, "pin_code")?;
+            let name = FriendlyName::parse(device.get("friendly_name")?.as_str()?).ok()?;
+            let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
+            // The `user` feature's largest value is the last slot.
+            let slots = find_feature(pin, "user")
+                .and_then(|user| user.get("value_max"))
+                .and_then(Value::as_u64)
+                .and_then(|max| u16::try_from(max + 1).ok());
+            Some(Offered {
+                label: text(definition.get("description")).if_empty(name.as_str()),
+                manufacturer: text(definition.get("vendor")),
+                model: text(definition.get("model")),
+                slots,
+                name,
+            })
+        })
+        .collect()
+}
+
+trait IfEmpty {
+    fn if_empty(self, other: &str) -> String;
+}
+
+impl IfEmpty for String {
+    fn if_empty(self, other: &str) -> String {
+        if self.is_empty() { other.to_owned() } else { self }
+    }
+}
+
+/// A feature by name anywhere in an exposes tree.
+fn find_feature<'a>(exposes: &'a Value, name: &str) -> Option<&'a Value> {
+    match exposes {
+        Value::Array(items) => items.iter().find_map(|item| find_feature(item, name)),
+        Value::Object(object) => {
+            let named = |key| object.get(key).and_then(Value::as_str) == Some(name);
+            if named("name") || named("property") {
+                return Some(exposes);
+            }
+            object.get("features").and_then(|features| find_feature(features, name))
+        }
+        _ => None,
+    }
+}
+
+/// One PIN slot as the state's `users` map reports it.
+#[derive(Clone)]
+pub struct SlotState {
+    /// `available`, `enabled`, `disabled`, or `not_supported…`.
+    pub status: String,
+    /// The code, when the device exposes codes (`expose_pin`).
+    pub pin: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for SlotState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotState")
+            .field("status", &self.status)
+            .field("pin", &self.pin.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
+impl SlotState {
+    pub fn occupied(&self) -> bool {
+        self.status == "enabled" || self.status == "disabled"
+    }
+}
+
+/// What one state message says.
+#[derive(Debug, Default)]
+pub struct StateReport {
+    pub users: BTreeMap<u16, SlotState>,
+    pub state: StateChange,
+    pub last_save: Option<i64>,
+    pub last_clear: Option<i64>,
+    pub action: Option<Action>,
+}
+
+/// Lock state fields present in a message.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange {
+    pub locked: Option<bool>,
+    pub jammed: Option<bool>,
+    pub battery: Option<u8>,
+}
+
+impl StateChange {
+    pub fn apply(&self, state: &mut LockState) -> bool {
+        let before = *state;
+        if let Some(locked) = self.locked {
+            state.locked = Some(locked);
+        }
+        if let Some(jammed) = self.jammed {
+            state.jammed = jammed;
+        }
+        if let Some(battery) = self.battery {
+            state.battery = Some(battery);
+        }
+        *state != before
+    }
+}
+
+/// An `action` with its user and source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub action: String,
+    pub user: Option<u16>,
+    pub source: Option<String>,
+}
+
+pub fn state_report(payload: &Value) -> StateReport {
+    let mut report = StateReport::default();
+    if let Some(users) = payload.get("users").and_then(Value::as_object) {
+        for (slot, entry) in users {
+            let Ok(slot) = slot.parse::<u16>() else { continue };
+            let Some(status) = entry.get("status").and_then(Value::as_str) else { continue };
+            let pin = entry.get("pin_code").and_then(Value::as_str).map(|p| Zeroizing::new(p.to_owned()));
+            report.users.insert(slot, SlotState { status: status.to_owned(), pin });
+        }
+    }
+    report.state.locked = match payload.get("lock_state").and_then(Value::as_str) {
+        Some("locked") => Some(true),
+        Some("unlocked" | "not_fully_locked") => Some(false),
+        _ => match payload.get("state").and_then(Value::as_str) {
+            Some("LOCK") => Some(true),
+            Some("UNLOCK") => Some(false),
+            _ => None,
+        },
+    };
+    report.state.jammed = payload.get("door_state").and_then(Value::as_str).map(|d| d == "error_jammed");
+    report.state.battery = payload.get("battery").and_then(Value::as_u64).and_then(|b| u8::try_from(b.min(100)).ok());
+    report.last_save = payload.get("last_successful_pincode_save").and_then(Value::as_i64);
+    report.last_clear = payload.get("last_successful_pincode_clear").and_then(Value::as_i64);
+    report.action = payload.get("action").and_then(Value::as_str).filter(|a| !a.is_empty()).map(|action| Action {
+        action: action.to_owned(),
+        user: payload.get("action_user").and_then(Value::as_u64).and_then(|u| u16::try_from(u).ok()),
+        source: payload.get("action_source_name").and_then(Value::as_str).map(str::to_owned),
+    });
+    report
+}
+
+/// The lock event an action is, if any.
+pub fn action_event(device: &DeviceRef, action: &Action) -> Option<DeviceEvent> {
+    let device = device.clone();
+    let keypad = action.source.as_deref() == Some("keypad");
+    let operated = |operation, unlocked| Some(DeviceEvent::Operated { device: device.clone(), operation, unlocked });
+    match action.action.as_str() {
+        "unlock" | "lock" if keypad => Some(DeviceEvent::Keypad {
+            device: device.clone(),
+            slot: action.user?,
+            unlocked: action.action == "unlock",
+        }),
+        "unlock" => operated(remote_or_manual(action), true),
+        "lock" => operated(remote_or_manual(action), false),
+        "manual_unlock" | "key_unlock" => operated(Operation::Manual, true),
+        "manual_lock" | "key_lock" | "one_touch_lock" => operated(Operation::Manual, false),
+        "auto_lock" | "schedule_lock" => operated(Operation::Auto, false),
+        "schedule_unlock" => operated(Operation::Auto, true),
+        "lock_failure_invalid_pin_or_id" | "unlock_failure_invalid_pin_or_id" => {
+            Some(DeviceEvent::WrongCode { device: device.clone() })
+        }
+        "pin_code_added" | "pin_code_deleted" | "pin_code_changed" => {
+            Some(DeviceEvent::SlotChanged { device: device.clone(), slot: action.user? })
+        }
+        _ => None,
+    }
+}
+
+fn remote_or_manual(action: &Action) -> Operation {
+    match action.source.as_deref() {
+        Some("manual") => Operation::Manual,
+        _ => Operation::Remote,
+    }
+}
+
+/// `{"state": "online"}`, or the plain `online` of older installs.
+pub fn availability(payload: &[u8]) -> Option<bool> {
+    let text = std::str::from_utf8(payload).ok()?.trim();
+    let state = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(object)) => object.get("state")?.as_str()?.to_owned(),
+        _ => text.to_owned(),
+    };
+    match state.as_str() {
+        "online" => Some(true),
+        "offline" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn name(text: &str) -> FriendlyName {
+        FriendlyName::parse(text).expect("name")
+    }
+
+    #[test]
+    fn locks_are_the_devices_exposing_pin_code() {
+        let devices = json!([
+            {"friendly_name": "Coordinator", "type": "Coordinator"},
+            {"friendly_name": "hall/front_door", "definition": {"vendor": "Yale", "model": "YRD256HA20BP",
+                "description": "Assure lock SL", "exposes": [
+                    {"type": "lock", "features": [{"name": "state", "property": "state"}]},
+                    {"type": "composite", "name": "pin_code", "property": "pin_code", "features": [
+                        {"type": "numeric", "name": "user", "property": "user", "value_min": 0, "value_max": 249},
+                        {"type": "text", "name": "pin_code", "property": "pin_code"}]}]}},
+            {"friendly_name": "kitchen_motion", "definition": {"vendor": "Aqara", "model": "RTCGQ11LM",
+                "exposes": [{"type": "binary", "name": "occupancy"}]}},
+        ]);
+        let locks = offered_locks(&devices);
+        assert_eq!(locks.len(), 1);
+        assert_eq!(locks[0].name, name("hall/front_door"));
+        assert_eq!((locks[0].manufacturer.as_str(), locks[0].model.as_str()), ("Yale", "YRD256HA20BP"));
+        assert_eq!(locks[0].slots, Some(250));
+    }
+
+    #[test]
+    fn state_messages_give_slots_state_and_actions() {
+        let report = state_report(&json!({
+            "users": {"0": {"status": "enabled", "pin_code": "4719"}, "1": {"status": "available", "pin_code": "1357"}},
+            "lock_state": "locked", "door_state": "closed", "battery": 87,
+            "last_successful_pincode_save": 1_795_000_000_000_i64,
+            "action": "unlock", "action_user": 0, "action_source_name": "keypad"}));
+        assert!(report.users[&0].occupied() && !report.users[&1].occupied());
+        assert_eq!(report.users[&0].pin.as_deref().map(String::as_str), Some("4719"));
+        assert_eq!(report.state, StateChange { locked: Some(true), jammed: Some(false), battery: Some(87) });
+        let device = DeviceRef::Zigbee2Mqtt { friendly_name: name("front_door") };
+        let action = report.action.expect("an action");
+        assert_eq!(
+            action_event(&device, &action),
+            Some(DeviceEvent::Keypad { device: device.clone(), slot: 0, unlocked: true })
+        );
+        let manual = Action { action: "manual_unlock".into(), user: None, source: Some("manual".into()) };
+        assert!(matches!(
+            action_event(&device, &manual),
+            Some(DeviceEvent::Operated { operation: Operation::Manual, unlocked: true, .. })
+        ));
+        let added = Action { action: "pin_code_added".into(), user: Some(7), source: Some("keypad".into()) };
+        assert_eq!(action_event(&device, &added), Some(DeviceEvent::SlotChanged { device: device.clone(), slot: 7 }));
+        // A message without an action (Zigbee2MQTT clears it) is none.
+        assert!(state_report(&json!({"action": ""})).action.is_none());
+        // A slot's debug form never shows its code.
+        assert!(!format!("{:?}", report.users[&0]).contains("4719"));
+    }
+
+    #[test]
+    fn availability_in_both_forms() {
+        assert_eq!(availability(br#"{"state":"online"}"#), Some(true));
+        assert_eq!(availability(b"offline"), Some(false));
+        assert_eq!(availability(b"{}"), None);
+    }
+}
