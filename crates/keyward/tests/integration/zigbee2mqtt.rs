@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::zigbee::ZigbeeLock;
+use crate::support::zigbee::{Spy, ZigbeeLock};
 use crate::support::*;
 
 const SOON: Duration = Duration::from_secs(30);
@@ -65,6 +65,7 @@ async fn wait_for_entry(f: &Fixture, what: &str, wanted: impl Fn(&Value) -> bool
 }
 
 async fn codes_follow_users_and_keypad_entries_are_attributed(backend: Backend) {
+    let spy = Spy::start().await;
     let lock: Arc<ZigbeeLock> = ZigbeeLock::start("front_door", 10, true).await;
     // A code programmed at the lock itself, in the last slot.
     lock.program_at_lock(9, "8080").await;
@@ -116,6 +117,29 @@ async fn codes_follow_users_and_keypad_entries_are_attributed(backend: Backend) 
     lock.wait_for_codes(&[(9, "8080")], SOON).await;
     let output = f.server.output();
     assert!(!shows_code(&output, "5820") && !shows_code(&output, "4719"), "no code in the log");
+
+    // On the broker: keyward's messages carry a code only in the pin_code
+    // set itself, and keyward retains nothing.
+    let commands = format!("{}/{}/", lock.base, lock.name);
+    let keywards: Vec<_> = spy
+        .under(&lock.base)
+        .into_iter()
+        .filter(|(topic, _, _)| topic.ends_with("/set") || topic.ends_with("/get") || !topic.starts_with(&commands))
+        .filter(|(topic, _, _)| !topic.ends_with("/bridge/devices") && !topic.ends_with("/availability"))
+        .filter(|(topic, _, _)| *topic != format!("{}/{}", lock.base, lock.name))
+        .collect();
+    assert!(keywards.iter().any(|(t, _, _)| t.ends_with("/set")), "keyward's commands were seen: {keywards:?}");
+    for (topic, payload, retained) in &keywards {
+        assert!(!retained, "keyward retained {topic}");
+        let has_code = ["4719", "5820", "8080"].iter().any(|code| payload.contains(code));
+        if has_code {
+            let body: Value = serde_json::from_str(payload).expect("json");
+            assert!(
+                topic.ends_with("/set") && body["pin_code"]["pin_code"].is_string(),
+                "a code outside a pin_code set: {topic} {payload}"
+            );
+        }
+    }
     lock.remove().await;
 }
 

@@ -239,3 +239,41 @@ impl ZigbeeLock {
         self.client.publish(topic, QoS::AtLeastOnce, true, json!({"state": state}).to_string()).await.expect("publish");
     }
 }
+
+/// Every message on the broker, as a subscriber to `#` sees it.
+pub struct Spy {
+    seen: Arc<Mutex<Vec<(String, String, bool)>>>,
+}
+
+impl Spy {
+    pub async fn start() -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+        let mut options = MqttOptions::new(format!("kwspy-{}-{nanos}", std::process::id()), "127.0.0.1", 1883);
+        options.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut events) = AsyncClient::new(options, 16);
+        client.subscribe("#", QoS::AtLeastOnce).await.expect("subscribe");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let _client = client;
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let text = String::from_utf8_lossy(&p.payload).into_owned();
+                        log.lock().expect("spy").push((p.topic.clone(), text, p.retain));
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Self { seen }
+    }
+
+    /// Topic, payload and retain flag of each message under `base`.
+    pub fn under(&self, base: &str) -> Vec<(String, String, bool)> {
+        let prefix = format!("{base}/");
+        self.seen.lock().expect("spy").iter().filter(|(t, _, _)| t.starts_with(&prefix)).cloned().collect()
+    }
+}
