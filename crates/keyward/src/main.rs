@@ -6,6 +6,7 @@ mod config;
 mod console;
 mod owner;
 mod serve;
+mod sim_lock;
 mod storage;
 mod token;
 
@@ -38,6 +39,16 @@ enum Command {
     /// Owner accounts of the web UI: reset a password, or make a new setup code.
     #[command(subcommand)]
     Owner(owner::OwnerCommand),
+    /// Simulated devices, to try keyward without hardware.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// A virtual Zigbee keypad lock speaking Zigbee2MQTT's payloads over MQTT;
+    /// type codes at its prompt.
+    Lock(sim_lock::SimLockArgs),
 }
 
 /// mimalloc keeps freed memory committed for reuse by default; on a small
@@ -79,6 +90,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Token(command) => token::run(&cli.global, command),
         Command::Owner(command) => owner::run(&cli.global, command),
+        Command::Sim(SimCommand::Lock(args)) => sim_lock::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

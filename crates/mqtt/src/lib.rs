@@ -172,6 +172,15 @@ impl Mqtt {
     }
 }
 
+impl Mqtt {
+    /// Publishes a retained state (QoS 1): for descriptions and states a
+    /// newcomer must find (a device list, an availability), never for
+    /// anything that carries a code.
+    pub async fn publish_retained(&self, topic: &str, payload: Vec<u8>) -> Result<(), MqttError> {
+        self.client.publish(topic, QoS::AtLeastOnce, true, payload).await.map_err(|_| MqttError::Closed)
+    }
+}
+
 /// Drives the connection: rumqttc reconnects on the next poll after an
 /// error; this loop spaces those polls out and keeps the state.
 async fn run(mut events: EventLoop, client: AsyncClient, shared: Arc<Shared>, address: String) {

@@ -165,4 +165,111 @@ async fn a_lock_that_hides_its_codes(backend: Backend) {
     lock.remove().await;
 }
 
-on_both_backends!(codes_follow_users_and_keypad_entries_are_attributed, a_lock_that_hides_its_codes,);
+/// `keyward sim lock`, the virtual lock a person can try keyward with,
+/// driven through its prompt as a person would.
+struct VirtualLock {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    output: Arc<std::sync::Mutex<String>>,
+    base: String,
+}
+
+impl VirtualLock {
+    fn start(extra: &[&str]) -> Self {
+        use std::io::BufRead;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+        let base = format!("kwvirtual-{}-{nanos}", std::process::id());
+        let mut child = std::process::Command::new(BIN)
+            .args(["sim", "lock", "--mqtt-url", "mqtt://127.0.0.1:1883", "--base-topic", &base, "--slots", "6"])
+            .args(extra)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("keyward sim lock starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let output = Arc::new(std::sync::Mutex::new(String::new()));
+        let log = output.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut log = log.lock().expect("log");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self { child, stdin, output, base }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        writeln!(self.stdin, "{line}").expect("typed");
+        self.stdin.flush().expect("flushed");
+    }
+
+    async fn wait_for_output(&self, text: &str) {
+        let deadline = Instant::now() + SOON;
+        while !self.output.lock().expect("log").contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "the virtual lock never said {text:?}: {}",
+                self.output.lock().expect("log")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for VirtualLock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn the_virtual_lock_takes_codes_and_reports_the_keypad(backend: Backend) {
+    let mut lock = VirtualLock::start(&["--name", "front_door", "--code", "5:1357"]);
+    let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", lock.base.as_str())];
+    let f = Fixture::with_env(backend, &["--mqtt-url", "mqtt://127.0.0.1:1883"], &env).await;
+    let deadline = Instant::now() + SOON;
+    while !f.admin.get("/api/v1/devices").await.expect(200)["items"].to_string().contains("virtual-lock") {
+        assert!(Instant::now() < deadline, "the virtual lock was never offered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = json!({"name": "Front door", "device": {"protocol": "zigbee2mqtt", "friendly_name": "front_door"}});
+    let front = f.admin.post(&f.path("/locks"), body).await.expect(201)["id"].as_str().expect("id").to_owned();
+    let walker = f.admin.create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "locks": "all"})).await;
+    lock.wait_for_output("slot 0: a code was saved").await;
+    wait_for_status(&f, &walker, &front, "on_lock", None).await;
+
+    // Typed at the virtual keypad: the dog walker arrived.
+    lock.type_line("4719");
+    lock.wait_for_output("unlocked: the code of slot 0").await;
+    let arrival = wait_for_entry(&f, "the arrival", |e| e["kind"] == "arrival").await;
+    assert_eq!(arrival["user"]["name"], "Dog walker");
+
+    // The code programmed at the lock: a user with the same code is refused, named.
+    let twin = f.admin.create_user(&f.home, json!({"name": "Neighbour", "code": "1357", "locks": "all"})).await;
+    let status = wait_for_status(&f, &twin, &front, "failed", Some("duplicate_on_lock")).await;
+    assert_eq!(status["other_slot"], 5);
+
+    // Offline at the prompt: keyward says so, and catches up when it is back.
+    lock.type_line("offline");
+    let deadline = Instant::now() + SOON;
+    while f.admin.get(&f.path(&format!("/locks/{front}"))).await.expect(200)["online"] != false {
+        assert!(Instant::now() < deadline, "the lock never showed offline");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    f.admin.delete(&f.path(&format!("/users/{walker}"))).await.expect(204);
+    lock.type_line("online");
+    lock.wait_for_output("slot 0: cleared").await;
+    lock.type_line("codes");
+    lock.wait_for_output("slot 5: 1357").await;
+    assert!(!lock.output.lock().expect("log").contains("slot 0: 4719"), "the walker's code is gone");
+    lock.type_line("quit");
+}
+
+on_both_backends!(
+    codes_follow_users_and_keypad_entries_are_attributed,
+    a_lock_that_hides_its_codes,
+    the_virtual_lock_takes_codes_and_reports_the_keypad,
+);
