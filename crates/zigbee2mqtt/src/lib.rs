@@ -210,7 +210,12 @@ impl Shared {
             // Ask for the state at once (lock state, battery).
             let _ = self.mqtt.publish(&format!("{topic}/get"), json!({"state": ""}).to_string().into_bytes()).await;
         }
-        self.bridge_seen.store(true, Ordering::Release);
+        // The first device list makes the network usable: every lock that
+        // waited for it is looked at now (after a restart, keyward's
+        // workers found no network yet and sleep until told).
+        if !self.bridge_seen.swap(true, Ordering::AcqRel) {
+            let _ = self.events.send(DeviceEvent::Network { connected: true });
+        }
     }
 
     /// A lock keyward may command now.

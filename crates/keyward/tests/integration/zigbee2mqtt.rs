@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::broker::OwnBroker;
 use crate::support::zigbee::{Spy, ZigbeeLock};
 use crate::support::*;
 
@@ -165,6 +166,65 @@ async fn a_lock_that_hides_its_codes(backend: Backend) {
     lock.remove().await;
 }
 
+/// The broker restarted mid-sync (every session and retained message
+/// gone), keyward killed mid-sync, a full lock, and a code spent by its uses.
+async fn restarts_resume_a_full_lock_says_so_and_spent_codes_leave(backend: Backend) {
+    let mut broker = OwnBroker::start();
+    let lock = ZigbeeLock::start_on(broker.port, "front_door", 3, true).await;
+    let place = Place::new(backend);
+    let url = broker.url();
+    let args = ["--mqtt-url", url.as_str()];
+    let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", lock.base.as_str())];
+    let server = place.start_with(&args, &env);
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    let f = Fixture { place, server, admin, home };
+    let deadline = Instant::now() + SOON;
+    while !f.admin.get("/api/v1/devices").await.expect(200)["items"].to_string().contains("front_door") {
+        assert!(Instant::now() < deadline, "never offered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let front = bound_lock(&f, &lock).await;
+    let first =
+        f.admin.create_user(&f.home, json!({"name": "First", "code": "3141", "locks": "all", "max_uses": 1})).await;
+    lock.wait_for_codes(&[(0, "3141")], SOON).await;
+
+    // The broker goes away during a change; the change lands once it is back.
+    broker.stop();
+    let second = f.admin.create_user(&f.home, json!({"name": "Second", "code": "2718", "locks": "all"})).await;
+    let deadline = Instant::now() + SOON;
+    while f.admin.get("/readyz").await.expect(200)["networks"]["zigbee2mqtt"] == "connected" {
+        assert!(Instant::now() < deadline, "/readyz never noticed the broker gone");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    broker.run();
+    lock.wait_for_codes(&[(0, "3141"), (1, "2718")], Duration::from_secs(60)).await;
+    wait_for_status(&f, &second, &front, "on_lock", None).await;
+
+    // keyward killed with a code still to write; restarted, it resumes.
+    let third = f.admin.create_user(&f.home, json!({"name": "Third", "code": "1618", "locks": "all"})).await;
+    let Fixture { place, server, admin, home } = f;
+    server.kill_9();
+    let server = place.start_with(&args, &env);
+    let admin = server.api(admin.token().expect("token"));
+    let f = Fixture { admin, place, server, home };
+    lock.wait_for_codes(&[(0, "3141"), (1, "2718"), (2, "1618")], Duration::from_secs(60)).await;
+    wait_for_status(&f, &third, &front, "on_lock", None).await;
+
+    // A fourth user on a three-slot lock: an error on that user.
+    let fourth = f.admin.create_user(&f.home, json!({"name": "Fourth", "code": "5772", "locks": "all"})).await;
+    wait_for_status(&f, &fourth, &front, "failed", Some("no_free_slot")).await;
+
+    // The first user's one use, at the keypad: the code leaves the lock, and
+    // its slot goes to the user who had none.
+    assert_eq!(lock.type_code("3141").await, Some(0));
+    wait_for_entry(&f, "the first user's arrival", |e| e["kind"] == "arrival" && e["user"]["name"] == "First").await;
+    lock.wait_for_codes(&[(0, "5772"), (1, "2718"), (2, "1618")], SOON).await;
+    assert_eq!(f.admin.get(&f.path(&format!("/users/{first}"))).await.expect(200)["uses"], 1);
+    wait_for_status(&f, &fourth, &front, "on_lock", None).await;
+    lock.remove().await;
+}
+
 /// `keyward sim lock`, the virtual lock a person can try keyward with,
 /// driven through its prompt as a person would.
 struct VirtualLock {
@@ -272,4 +332,5 @@ on_both_backends!(
     codes_follow_users_and_keypad_entries_are_attributed,
     a_lock_that_hides_its_codes,
     the_virtual_lock_takes_codes_and_reports_the_keypad,
+    restarts_resume_a_full_lock_says_so_and_spent_codes_leave,
 );

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod postgres;
 pub mod webdriver;
 pub mod zigbee;
@@ -22,6 +23,12 @@ use serde_json::{Value, json};
 pub use postgres::TestDatabase;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_keyward");
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("addr").port()
+}
 
 /// Where a test's hub keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -23,10 +22,7 @@ pub struct Browser {
     session: String,
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("addr").port()
-}
+use super::free_port;
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium. Panics, loudly, when

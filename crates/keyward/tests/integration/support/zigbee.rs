@@ -45,9 +45,16 @@ impl ZigbeeLock {
     /// A lock under a base topic of its own (tests run side by side on the
     /// machine's Mosquitto).
     pub async fn start(name: &str, slots: u16, expose_pin: bool) -> Arc<Self> {
+        Self::start_on(1883, name, slots, expose_pin).await
+    }
+
+    /// On the broker at 127.0.0.1:`port`. Like Zigbee2MQTT, it subscribes
+    /// and publishes its device list and availability again whenever it
+    /// (re)connects, so a restarted broker learns them again.
+    pub async fn start_on(port: u16, name: &str, slots: u16, expose_pin: bool) -> Arc<Self> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
         let base = format!("kwtest-{}-{nanos}", std::process::id());
-        let mut options = MqttOptions::new(format!("{base}-z2m"), "127.0.0.1", 1883);
+        let mut options = MqttOptions::new(format!("{base}-z2m"), "127.0.0.1", port);
         options.set_keep_alive(Duration::from_secs(10));
         options.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut events) = AsyncClient::new(options, 64);
@@ -59,8 +66,6 @@ impl ZigbeeLock {
             client,
             memory: Arc::new(Mutex::new(Memory { online: true, locked: true, ..Memory::default() })),
         });
-        lock.client.subscribe(format!("{}/{name}/set", lock.base), QoS::AtLeastOnce).await.expect("subscribe");
-        lock.client.subscribe(format!("{}/{name}/get", lock.base), QoS::AtLeastOnce).await.expect("subscribe");
         let devices = json!([
             {"friendly_name": "Coordinator", "type": "Coordinator", "ieee_address": "0x00124b0000000000"},
             {"friendly_name": name, "type": "EndDevice", "ieee_address": "0x000d6f0000000001",
@@ -75,16 +80,34 @@ impl ZigbeeLock {
                         {"type": "binary", "name": "user_enabled", "property": "user_enabled"},
                         {"type": "text", "name": "pin_code", "property": "pin_code"}]}]}}
         ]);
-        let retained = |topic: String, body: Value| {
-            let client = lock.client.clone();
-            async move { client.publish(topic, QoS::AtLeastOnce, true, body.to_string()).await.expect("publish") }
-        };
-        retained(format!("{}/bridge/devices", lock.base), devices).await;
-        retained(format!("{}/{name}/availability", lock.base), json!({"state": "online"})).await;
+        let (connected, mut connections) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let announcer = lock.clone();
+        tokio::spawn(async move {
+            while connections.recv().await.is_some() {
+                let me = &announcer;
+                let (base, name) = (&me.base, &me.name);
+                for command in ["set", "get"] {
+                    let _ = me.client.subscribe(format!("{base}/{name}/{command}"), QoS::AtLeastOnce).await;
+                }
+                let online = if me.memory.lock().expect("memory").online { "online" } else { "offline" };
+                let _ = me
+                    .client
+                    .publish(format!("{base}/bridge/devices"), QoS::AtLeastOnce, true, devices.to_string())
+                    .await;
+                let availability = json!({"state": online}).to_string();
+                let _ = me
+                    .client
+                    .publish(format!("{base}/{name}/availability"), QoS::AtLeastOnce, true, availability)
+                    .await;
+            }
+        });
         let me = lock.clone();
         tokio::spawn(async move {
             loop {
                 match events.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        let _ = connected.send(());
+                    }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let body = serde_json::from_slice::<Value>(&p.payload).unwrap_or(Value::Null);
                         me.command(&p.topic, &body).await;

@@ -5,7 +5,6 @@
 //! type at a keypad, program a code at the lock, wipe it or take it off the
 //! network; `codes` reads what the lock's memory really holds.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,9 +15,7 @@ fn sim_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sim/zwave-js")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port()
-}
+use super::free_port;
 
 fn tool(name: &str) -> PathBuf {
     let path = sim_dir().join("node_modules/.bin").join(name);
