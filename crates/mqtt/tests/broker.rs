@@ -83,10 +83,17 @@ struct OwnBroker {
 
 impl OwnBroker {
     fn start() -> Self {
+        Self::start_with(|_, _| String::new())
+    }
+
+    /// With more of the listener's configuration, written by `extra` from
+    /// the broker's folder and port.
+    fn start_with(extra: impl Fn(&std::path::Path, u16) -> String) -> Self {
         let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("mosquitto.conf");
-        std::fs::write(&config, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"))
+        let more = extra(dir.path(), port);
+        std::fs::write(&config, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{more}"))
             .expect("config");
         let mut broker = Self { port, dir, process: None };
         broker.run();
@@ -155,4 +162,77 @@ fn a_ca_file_that_is_not_one_is_refused_at_start() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let refused = runtime.block_on(async { Mqtt::start(settings).err() });
     assert!(refused.is_some_and(|e| e.to_string().contains("no certificate")), "refused with its reason");
+}
+
+/// Makes a CA and a certificate for 127.0.0.1 signed by it, with openssl.
+fn certificates(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let done = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+        assert!(done.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&done.stderr));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=keyward test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+}
+
+/// mqtts:// with a CA file: a broker whose certificate the CA signed is
+/// reached; without that CA (the system's roots) it is refused.
+#[tokio::test]
+async fn mqtts_trusts_the_ca_file_and_nothing_else() {
+    let broker = OwnBroker::start_with(|dir, _| {
+        certificates(dir);
+        // As root, Mosquitto drops to its own user before it reads the key.
+        format!("cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\nuser root\n", dir.display())
+    });
+    let url = format!("mqtts://127.0.0.1:{}", broker.port);
+    let mut trusting = options(&url, "kw-tls-trusting");
+    trusting.ca_file = Some(broker.dir.path().join("ca.pem"));
+    let trusting = Mqtt::start(trusting).expect("start");
+    until("connected over TLS", || trusting.connected()).await;
+
+    let system_roots = Mqtt::start(options(&url, "kw-tls-stranger")).expect("start");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!system_roots.connected(), "a certificate the system does not trust is refused");
 }
