@@ -39,6 +39,10 @@ if ! [ -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
 fi
+command -v openssl >/dev/null || {
+    echo "== installing openssl (the MQTT TLS test makes its certificates with it)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+}
 broker_up() { (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; }
 if ! broker_up; then
     echo "== starting Mosquitto"
