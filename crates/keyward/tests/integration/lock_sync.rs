@@ -41,23 +41,6 @@ async fn bound_lock(f: &Fixture, name: &str, node_id: u32) -> String {
     lock["id"].as_str().expect("id").to_owned()
 }
 
-/// Waits until the user's code on `lock` has this status (and reason).
-async fn wait_for_status(f: &Fixture, user: &str, lock: &str, status: &str, reason: Option<&str>) -> Value {
-    let deadline = Instant::now() + SOON;
-    loop {
-        let body = f.admin.get(&f.path(&format!("/users/{user}"))).await.expect(200);
-        let code = body["lock_codes"].as_array().and_then(|c| c.iter().find(|c| c["lock_id"] == lock)).cloned();
-        if let Some(code) = &code
-            && code["status"] == status
-            && reason.is_none_or(|r| code["reason"] == r)
-        {
-            return code.clone();
-        }
-        assert!(Instant::now() < deadline, "{user} on {lock} never became {status} {reason:?}: {}", body["lock_codes"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn add_change_and_delete_a_code_on_two_locks(backend: Backend) {
     let sim = ZwaveSim::start(&[
         SimLock { node_id: 2, slots: 10, ..SimLock::default() },
@@ -251,19 +234,6 @@ async fn an_offline_lock_and_a_restarted_server_are_caught_up(backend: Backend) 
     // code; keyward notices on reconnection and puts them back.
     sim.restart_server(true).await;
     sim.wait_for_codes(2, &[(1, "1618"), (2, "2718")], Duration::from_secs(60)).await;
-}
-
-/// Waits until the home's activity has an entry that satisfies `wanted`.
-async fn wait_for_entry(f: &Fixture, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + SOON;
-    loop {
-        let page = f.admin.get(&f.path("/activity?limit=50")).await.expect(200);
-        if let Some(entry) = page["items"].as_array().and_then(|items| items.iter().find(|e| wanted(e))) {
-            return entry.clone();
-        }
-        assert!(Instant::now() < deadline, "never logged: {what}; the log: {page}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn keypad_entries_are_attributed_and_count_as_uses(backend: Backend) {

@@ -37,34 +37,6 @@ async fn bound_lock(f: &Fixture, lock: &ZigbeeLock) -> String {
     made["id"].as_str().expect("id").to_owned()
 }
 
-async fn wait_for_status(f: &Fixture, user: &str, lock: &str, status: &str, reason: Option<&str>) -> Value {
-    let deadline = Instant::now() + SOON;
-    loop {
-        let body = f.admin.get(&f.path(&format!("/users/{user}"))).await.expect(200);
-        let code = body["lock_codes"].as_array().and_then(|c| c.iter().find(|c| c["lock_id"] == lock)).cloned();
-        if let Some(code) = &code
-            && code["status"] == status
-            && reason.is_none_or(|r| code["reason"] == r)
-        {
-            return code.clone();
-        }
-        assert!(Instant::now() < deadline, "{user} on {lock} never became {status} {reason:?}: {}", body["lock_codes"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_for_entry(f: &Fixture, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + SOON;
-    loop {
-        let page = f.admin.get(&f.path("/activity?limit=50")).await.expect(200);
-        if let Some(entry) = page["items"].as_array().and_then(|items| items.iter().find(|e| wanted(e))) {
-            return entry.clone();
-        }
-        assert!(Instant::now() < deadline, "never logged: {what}; the log: {page}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn codes_follow_users_and_keypad_entries_are_attributed(backend: Backend) {
     let spy = Spy::start().await;
     let lock: Arc<ZigbeeLock> = ZigbeeLock::start("front_door", 10, true).await;

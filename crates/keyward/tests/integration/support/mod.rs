@@ -544,3 +544,46 @@ pub fn shows_code(text: &str, code: &str) -> bool {
         .filter(|word| !(word.len() >= 16 && word.chars().all(|c| c.is_ascii_hexdigit())))
         .any(|word| word.contains(code))
 }
+
+/// How long the lock tests wait for something a lock or keyward does.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits until the user's code on `lock` has this status (and reason).
+pub async fn wait_for_status(
+    f: &Fixture,
+    user: &str,
+    lock: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let body = f.admin.get(&f.path(&format!("/users/{user}"))).await.expect(200);
+        let code = body["lock_codes"].as_array().and_then(|c| c.iter().find(|c| c["lock_id"] == lock)).cloned();
+        if let Some(code) = &code
+            && code["status"] == status
+            && reason.is_none_or(|r| code["reason"] == r)
+        {
+            return code.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{user} on {lock} never became {status} {reason:?}: {}",
+            body["lock_codes"]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the home's activity has an entry that satisfies `wanted`.
+pub async fn wait_for_entry(f: &Fixture, what: &str, wanted: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let page = f.admin.get(&f.path("/activity?limit=50")).await.expect(200);
+        if let Some(entry) = page["items"].as_array().and_then(|items| items.iter().find(|e| wanted(e))) {
+            return entry.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "never logged: {what}; the log: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
