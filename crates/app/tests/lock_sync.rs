@@ -145,28 +145,36 @@ async fn settles_to(lock: &MemoryLock, expected: &[(u16, &str)]) {
     panic!("the lock holds {:?}, expected {want:?}", lock.slots.lock().expect("lock"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_window_moves_the_code_on_a_lead_early_and_off_at_its_close_to_the_second() {
+/// A hub in Europe/Berlin on a fresh SQLite store, with the front door bound
+/// to `lock`, running on the test clock.
+struct Hub {
+    app: App,
+    home: String,
+    front: String,
+    /// The store's folder: kept while the hub runs.
+    _dir: tempfile::TempDir,
+}
+
+async fn hub(clock: &Arc<ManualClock>, lock: &Arc<MemoryLock>) -> Hub {
     let dir = tempfile::tempdir().expect("tempdir");
     let opened = keyward_store_sqlite::open(&dir.path().join("keyward.db"), true).expect("open");
     let store: Arc<dyn Store> = Arc::new(opened.store);
     let vault = Vault::open(store.as_ref(), &dir.path().join(KEY_FILE), true).await.expect("key");
+    let berlin = ZoneName::parse("Europe/Berlin").expect("zone");
+    let options = LockOptions { networks: vec![lock.clone()], ..Default::default() };
+    let app = App::start(store, Arc::new(vault), clock.clone(), &berlin, options).await.expect("start");
+    let home = app.homes.list().await.expect("homes")[0].id.clone();
+    let device = DeviceRequest { device: DeviceRef::ZwaveJs { node_id: NODE }, slots: None };
+    let front = app.homes.create_lock(&home, "Front door", Some(device)).await.expect("bound lock").id;
+    Hub { app, home, front, _dir: dir }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_moves_the_code_on_a_lead_early_and_off_at_its_close_to_the_second() {
     // Thursday 2026-11-26, 09:00 UTC = 10:00 in Berlin.
     let clock = Arc::new(ManualClock::new(t("2026-11-26T09:00:00Z")));
     let lock = Arc::new(MemoryLock::new(clock.clone(), false));
-    let berlin = ZoneName::parse("Europe/Berlin").expect("zone");
-    let app = App::start(
-        store,
-        Arc::new(vault),
-        clock.clone(),
-        &berlin,
-        LockOptions { networks: vec![lock.clone()], ..Default::default() },
-    )
-    .await
-    .expect("start");
-    let home = app.homes.list().await.expect("homes")[0].id.clone();
-    let device = DeviceRequest { device: DeviceRef::ZwaveJs { node_id: NODE }, slots: None };
-    app.homes.create_lock(&home, "Front door", Some(device)).await.expect("bound lock");
+    let Hub { app, home, _dir, .. } = hub(&clock, &lock).await;
     let window = WindowSpec { days: vec!["thu".into()], start: "11:00".into(), end: "14:00".into() };
     let input = UserInput {
         name: "Dog walker".into(),
@@ -231,20 +239,11 @@ fn dog_walker(code: &str) -> UserInput {
 /// retry, its issue #848).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_refused_by_a_lock_that_hides_codes_is_written_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let opened = keyward_store_sqlite::open(&dir.path().join("keyward.db"), true).expect("open");
-    let store: Arc<dyn Store> = Arc::new(opened.store);
-    let vault = Vault::open(store.as_ref(), &dir.path().join(KEY_FILE), true).await.expect("key");
     let clock = Arc::new(ManualClock::new(t("2026-11-26T09:00:00Z")));
     let lock = Arc::new(MemoryLock::new(clock.clone(), true));
     // Programmed at the lock's own keypad, in a slot keyward then reads as "occupied".
     lock.slots.lock().expect("lock").insert(4, "8080".into());
-    let berlin = ZoneName::parse("Europe/Berlin").expect("zone");
-    let options = LockOptions { networks: vec![lock.clone()], ..Default::default() };
-    let app = App::start(store, Arc::new(vault), clock.clone(), &berlin, options).await.expect("start");
-    let home = app.homes.list().await.expect("homes")[0].id.clone();
-    let device = DeviceRequest { device: DeviceRef::ZwaveJs { node_id: NODE }, slots: None };
-    let front = app.homes.create_lock(&home, "Front door", Some(device)).await.expect("bound lock").id;
+    let Hub { app, home, front, _dir } = hub(&clock, &lock).await;
     let twin = app.users.create(&home, dog_walker("8080"), Actor::Token("test".into())).await.expect("user").id;
 
     let mut refused = false;
@@ -284,18 +283,9 @@ async fn a_duplicate_refused_by_a_lock_that_hides_codes_is_written_once() {
 /// something changes: never an endless retry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_the_lock_never_confirms_is_written_a_bounded_number_of_times() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let opened = keyward_store_sqlite::open(&dir.path().join("keyward.db"), true).expect("open");
-    let store: Arc<dyn Store> = Arc::new(opened.store);
-    let vault = Vault::open(store.as_ref(), &dir.path().join(KEY_FILE), true).await.expect("key");
     let clock = Arc::new(ManualClock::new(t("2026-11-26T09:00:00Z")));
     let lock = Arc::new(MemoryLock { drops_writes: true, ..MemoryLock::new(clock.clone(), false) });
-    let berlin = ZoneName::parse("Europe/Berlin").expect("zone");
-    let options = LockOptions { networks: vec![lock.clone()], ..Default::default() };
-    let app = App::start(store, Arc::new(vault), clock.clone(), &berlin, options).await.expect("start");
-    let home = app.homes.list().await.expect("homes")[0].id.clone();
-    let device = DeviceRequest { device: DeviceRef::ZwaveJs { node_id: NODE }, slots: None };
-    app.homes.create_lock(&home, "Front door", Some(device)).await.expect("bound lock");
+    let Hub { app, home, _dir, .. } = hub(&clock, &lock).await;
     let walker = app.users.create(&home, dog_walker("4719"), Actor::Token("test".into())).await.expect("user").id;
     // A day of retries, each after its backoff.
     for _ in 0..200 {

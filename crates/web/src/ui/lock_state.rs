@@ -12,6 +12,11 @@ pub(super) fn words(s: &AppState, lock: &LockView) -> Option<String> {
     let Some(info) = s.app.locks.device_info(&binding.device) else {
         return Some("not reachable now".into());
     };
+    Some(describe(&info))
+}
+
+/// "online · locked · battery 87 %" for a device the network reports.
+pub(super) fn describe(info: &keyward_app::devices::DeviceInfo) -> String {
     let mut words = vec![if info.online { "online" } else { "offline" }.to_owned()];
     match info.state.locked {
         Some(true) => words.push("locked".into()),
@@ -24,5 +29,5 @@ pub(super) fn words(s: &AppState, lock: &LockView) -> Option<String> {
     if let Some(battery) = info.state.battery {
         words.push(format!("battery {battery} %"));
     }
-    Some(words.join(" · "))
+    words.join(" · ")
 }

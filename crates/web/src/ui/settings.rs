@@ -106,7 +106,7 @@ fn device_words(s: &AppState, lock: &keyward_app::LockView, used: usize, foreign
     let Some(info) = s.app.locks.device_info(device) else {
         return format!("{device}: not reachable now.");
     };
-    let state = super::lock_state::words(s, lock).unwrap_or_default();
+    let state = super::lock_state::describe(&info);
     let mut text = format!("{device} ({} {}) · {state}", info.manufacturer, info.model);
     if let Some(count) = binding.slots.map(|r| usize::from(r.last() - r.first()) + 1).or(info.slots.map(usize::from)) {
         text.push_str(&format!(" · {used} of {count} code slots used by keyward"));
