@@ -21,6 +21,7 @@ pub mod devices;
 mod error;
 pub mod hashing;
 mod homes;
+pub mod links;
 pub mod owners;
 mod recorder;
 mod registry;
@@ -57,6 +58,8 @@ pub struct App {
     pub owners: Owners,
     pub tokens: Tokens,
     pub locks: Arc<LockSync>,
+    /// Connections outside the lock networks (an MQTT broker), for their state.
+    pub links: Vec<Arc<dyn links::Link>>,
 }
 
 impl App {
@@ -105,6 +108,7 @@ impl App {
             activity: Activity::new(registry, store.clone(), recorder, vault),
             owners: Owners::new(store.clone(), clock.clone()),
             tokens: Tokens::new(store.clone(), store, clock),
+            links: Vec::new(),
             locks,
         })
     }

@@ -77,6 +77,9 @@ pub struct LockCodeView {
     pub reason: Option<FailureReason>,
     /// For a duplicate: the slot that holds the code already, when known.
     pub other_slot: Option<u16>,
+    /// For a failure: when keyward tries again by itself; none when it
+    /// waits for the owner (or for the code or the lock to change).
+    pub retry_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,
 }
 
@@ -266,6 +269,7 @@ impl LockSync {
                     status: record.status,
                     reason: record.reason,
                     other_slot: record.detail,
+                    retry_at: record.retry_at.filter(|_| record.status == CodeStatus::Failed),
                     updated_at: Some(record.updated_at),
                 });
             } else if without.get(&lock_id).is_some_and(|users| users.iter().any(|u| u == user_id)) {
@@ -275,6 +279,7 @@ impl LockSync {
                     status: CodeStatus::Failed,
                     reason: Some(FailureReason::NoFreeSlot),
                     other_slot: None,
+                    retry_at: None,
                     updated_at: None,
                 });
             } else if let Some(user) = user.as_ref().filter(|u| u.locks.allows(&lock_id)) {
@@ -286,6 +291,7 @@ impl LockSync {
                     slot: None,
                     reason: None,
                     other_slot: None,
+                    retry_at: None,
                     updated_at: None,
                 });
             }
@@ -753,7 +759,9 @@ impl Inner {
                 let assigned = known.as_ref().and_then(|r| r.user_id.clone());
                 let theirs = assigned.is_some_and(|user| view.users.iter().any(|(u, m)| u.id == user && *m == mac));
                 // Keyward's own earlier code (the user's code changed since) is still keyward's.
-                let earlier = known.as_ref().is_some_and(|r| r.content == SlotContent::Code(mac));
+                let earlier = known
+                    .as_ref()
+                    .is_some_and(|r| matches!(r.content, SlotContent::Code(m) | SlotContent::Sent(m) if m == mac));
                 if theirs || earlier {
                     SlotContent::Code(mac)
                 } else {
@@ -762,9 +770,12 @@ impl Inner {
                 }
             }
             SlotReading::Occupied => {
-                // Unreadable: keyward's own only if keyward confirmed its code there.
+                // Unreadable: keyward's own if keyward confirmed its code
+                // there, or sent it there without an answer (then written
+                // again, or cleared, until the lock confirms).
                 match known.map(|r| r.content) {
                     Some(SlotContent::Code(mac)) => SlotContent::Code(mac),
+                    Some(SlotContent::Sent(mac)) => SlotContent::Sent(mac),
                     _ => SlotContent::Foreign,
                 }
             }
@@ -819,7 +830,7 @@ impl Inner {
                     .filter(|r| {
                         let former = r.user_id.as_ref().is_some_and(|u| !wanting.contains(u));
                         (r.content == SlotContent::Foreign && r.user_id.is_none())
-                            || (former && matches!(r.content, SlotContent::Code(_)))
+                            || (former && matches!(r.content, SlotContent::Code(_) | SlotContent::Sent(_)))
                     })
                     .map(|r| r.slot)
                     .collect()
@@ -858,6 +869,8 @@ impl Inner {
             let wrong = match (&record.content, wanted_mac) {
                 (SlotContent::Code(have), Some(mac)) => *have != mac,
                 (SlotContent::Code(_), None) => true,
+                // Sent without an answer: written again until confirmed, or cleared.
+                (SlotContent::Sent(_), _) => true,
                 (SlotContent::Empty, Some(_)) => true,
                 (SlotContent::Refused(refused), Some(mac)) => *refused != mac,
                 (SlotContent::Refused(_), None) => false,
@@ -914,10 +927,12 @@ impl Inner {
                     return;
                 };
                 // The intent is durable before the write: after a crash
-                // mid-write, the code found in this slot is known as keyward's.
+                // mid-write, or an answer lost, the code found in this slot
+                // is known as keyward's.
                 self.update(lock_id, slot, now, |r| {
                     r.user_id = Some(user_id.clone());
                     r.status = CodeStatus::Adding;
+                    r.content = SlotContent::Sent(mac);
                 })
                 .await;
                 let outcome = network.write_code(device, slot, &code).await;

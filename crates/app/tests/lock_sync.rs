@@ -31,6 +31,9 @@ struct MemoryLock {
     /// refusal Zigbee2MQTT does not pass on.
     drops_writes: bool,
     writes: Mutex<u32>,
+    /// Writes still to come whose answer is lost on the way back: the lock
+    /// keeps the code, the network says the lock did not answer.
+    lost_answers: Mutex<u32>,
 }
 
 impl MemoryLock {
@@ -44,6 +47,7 @@ impl MemoryLock {
             refusals: Mutex::new(0),
             drops_writes: false,
             writes: Mutex::new(0),
+            lost_answers: Mutex::new(0),
         }
     }
 }
@@ -95,6 +99,11 @@ impl LockNetwork for MemoryLock {
             }
             self.slots.lock().expect("lock").insert(slot, code.to_owned());
             self.changes.lock().expect("lock").push((self.clock.now(), slot, Some(code.to_owned())));
+            let mut lost = self.lost_answers.lock().expect("lock");
+            if *lost > 0 {
+                *lost -= 1;
+                return Err(DeviceError::Offline);
+            }
             Ok(SlotReading::Code(Zeroizing::new(code.to_owned())))
         })
     }
@@ -307,4 +316,33 @@ async fn a_code_the_lock_never_confirms_is_written_a_bounded_number_of_times() {
         let_run(10).await;
     }
     assert!(*lock.writes.lock().expect("lock") > writes, "tried again when asked");
+}
+
+/// A lock that hides its codes took keyward's code but its answer was lost:
+/// the slot then reads "occupied". That is keyward's code, unconfirmed: it
+/// is written again in the same slot until confirmed, never taken for
+/// someone else's code (which sent the user to another slot, where the lock
+/// refused the same code as a duplicate, for ever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_was_lost_is_confirmed_in_the_same_slot() {
+    let clock = Arc::new(ManualClock::new(t("2026-11-26T09:00:00Z")));
+    let lock = Arc::new(MemoryLock::new(clock.clone(), true));
+    *lock.lost_answers.lock().expect("lock") = 1;
+    let Hub { app, home, front, _dir } = hub(&clock, &lock).await;
+    let walker = app.users.create(&home, dog_walker("4719"), Actor::Token("test".into())).await.expect("user").id;
+    settles_to(&lock, &[(1, "4719")]).await;
+    let failed = app.locks.lock_codes(&home, &walker).await;
+    assert!(failed.iter().any(|c| c.reason == Some(keyward_core::FailureReason::Offline)), "{failed:?}");
+    for _ in 0..400 {
+        clock.advance(SignedDuration::from_secs(10));
+        let_run(5).await;
+        let codes = app.locks.lock_codes(&home, &walker).await;
+        if codes.iter().any(|c| c.status == keyward_core::CodeStatus::OnLock) {
+            assert_eq!(codes[0].slot, Some(1), "{codes:?}");
+            assert_eq!(*lock.slots.lock().expect("lock"), [(1, "4719".to_owned())].into());
+            assert!(app.locks.slots(&front).iter().all(|s| !s.foreign), "nothing foreign");
+            return;
+        }
+    }
+    panic!("never confirmed: {:?}", app.locks.lock_codes(&home, &walker).await);
 }

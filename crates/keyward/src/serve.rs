@@ -47,10 +47,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The broker connection, as the owner and `/readyz` see it.
+struct MqttLink {
+    connection: keyward_mqtt::Mqtt,
+    address: String,
+}
+
+impl keyward_app::links::Link for MqttLink {
+    fn name(&self) -> &'static str {
+        "mqtt"
+    }
+
+    fn label(&self) -> String {
+        format!("MQTT broker {}", self.address)
+    }
+
+    fn connected(&self) -> bool {
+        self.connection.connected()
+    }
+}
+
 async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let setup_code =
         if storage.created { Owners::new(storage.store.clone(), clock.clone()).new_setup_code().await? } else { None };
     let mut networks: Vec<Arc<dyn keyward_app::devices::LockNetwork>> = Vec::new();
+    let mut links: Vec<Arc<dyn keyward_app::links::Link>> = Vec::new();
     if let Some(zwave_js) = &config.zwave_js {
         tracing::info!(url = zwave_js.url.as_str(), "reaching Z-Wave locks through Z-Wave JS");
         networks.push(Arc::new(keyward_zwave_js::ZwaveJs::start(&zwave_js.url)));
@@ -65,6 +86,7 @@ async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> any
             ca_file: mqtt.ca_file.clone(),
         };
         let connection = keyward_mqtt::Mqtt::start(options).context("MQTT")?;
+        links.push(Arc::new(MqttLink { connection: connection.clone(), address: mqtt.address.to_string() }));
         let z2m = &config.zigbee2mqtt;
         tracing::info!(broker = %mqtt.address, base_topic = z2m.base_topic.as_str(), "reaching Zigbee locks through Zigbee2MQTT");
         networks.push(Arc::new(keyward_zigbee2mqtt::Zigbee2Mqtt::start(
@@ -74,7 +96,8 @@ async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> any
         )));
     }
     let locks = keyward_app::LockOptions { networks, lead: config.lock_lead };
-    let app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone, locks).await?;
+    let mut app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone, locks).await?;
+    app.links = links;
     if storage.created {
         print_first_start(config, setup_code.as_deref());
     }

@@ -178,6 +178,7 @@ impl SlotColumns {
             SlotContent::Code(mac) => ("code", Some(mac.to_vec())),
             SlotContent::Foreign => ("foreign", None),
             SlotContent::Refused(mac) => ("refused", Some(mac.to_vec())),
+            SlotContent::Sent(mac) => ("sent", Some(mac.to_vec())),
             SlotContent::Unknown => ("unknown", None),
         };
         Self {
@@ -202,6 +203,7 @@ impl SlotColumns {
             ("code", Some(mac)) => SlotContent::Code(mac.try_into().map_err(|_| BAD)?),
             ("foreign", None) => SlotContent::Foreign,
             ("refused", Some(mac)) => SlotContent::Refused(mac.try_into().map_err(|_| BAD)?),
+            ("sent", Some(mac)) => SlotContent::Sent(mac.try_into().map_err(|_| BAD)?),
             ("unknown", None) => SlotContent::Unknown,
             _ => return Err(BAD),
         };

@@ -147,6 +147,11 @@ pub enum SlotContent {
     /// Empty: the lock refused keyward's code (the keyed MAC of that code) as
     /// a duplicate or for a full memory; not retried while the code is the same.
     Refused(CodeMac),
+    /// Keyward sent its code (the keyed MAC) to the slot and the lock's
+    /// answer never came: the slot may hold it. A slot that then reads
+    /// "occupied" (codes hidden) is keyward's to write again or clear, never
+    /// taken for someone else's code.
+    Sent(CodeMac),
     /// Not read yet, or the lock did not answer.
     Unknown,
 }

@@ -44,13 +44,10 @@ pub async fn healthz() -> Json<Health> {
 
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Readiness)))]
 pub async fn readyz(State(s): State<AppState>) -> Json<Readiness> {
-    let networks = s
-        .app
-        .locks
-        .networks()
-        .iter()
-        .map(|n| (n.protocol().as_str().to_owned(), if n.connected() { "connected" } else { "disconnected" }))
-        .collect();
+    let words = |connected: bool| if connected { "connected" } else { "disconnected" };
+    let mut networks: std::collections::BTreeMap<String, &'static str> =
+        s.app.locks.networks().iter().map(|n| (n.protocol().as_str().to_owned(), words(n.connected()))).collect();
+    networks.extend(s.app.links.iter().map(|l| (l.name().to_owned(), words(l.connected()))));
     Json(Readiness { status: "ready", networks })
 }
 

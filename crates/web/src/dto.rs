@@ -119,7 +119,9 @@ pub struct Readiness {
     /// "ready": the store is loaded and requests are served (access
     /// decisions do not need the lock networks).
     pub status: &'static str,
-    /// Each configured lock network: "connected" or "disconnected".
+    /// Each configured lock network (`zwave_js`, `zigbee2mqtt`) and the
+    /// connections they go through (`mqtt`, the broker): "connected" or
+    /// "disconnected".
     pub networks: std::collections::BTreeMap<String, &'static str>,
 }
 
@@ -384,6 +386,9 @@ pub struct LockCodeDto {
     pub reason: Option<String>,
     /// For duplicate_on_lock: the slot that already holds the code, when known.
     pub other_slot: Option<u16>,
+    /// For failed: when keyward tries again by itself; null when it waits
+    /// for the owner ("Try again"), a new code or a change at the lock.
+    pub retry_at: Option<String>,
     pub updated_at: Option<String>,
 }
 
@@ -395,6 +400,7 @@ impl From<keyward_app::LockCodeView> for LockCodeDto {
             status: v.status.as_str().to_owned(),
             reason: v.reason.map(|r| r.as_str().to_owned()),
             other_slot: v.other_slot,
+            retry_at: v.retry_at.map(time),
             updated_at: v.updated_at.map(time),
         }
     }

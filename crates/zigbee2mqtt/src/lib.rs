@@ -241,30 +241,37 @@ impl Shared {
     }
 
     /// Asks the lock for a slot and waits until a report satisfies `done`
-    /// (or the answer time is up). Answers whether any report of the slot came.
+    /// (or the answer time is up). Answers whether any report of the slot
+    /// came. A question that got no answer at all is asked once more: Zigbee
+    /// loses messages, and one lost read must not fail a write the lock took.
     async fn ask(
         &self,
         name: &FriendlyName,
         slot: u16,
         done: impl Fn(&SlotState) -> bool,
     ) -> Result<bool, DeviceError> {
+        const QUESTIONS: u32 = 2;
         let mut reports = self.reports.subscribe();
-        self.send(name, "get", json!({"pin_code": {"user": slot}})).await?;
-        let deadline = tokio::time::Instant::now() + self.answer_timeout;
-        let mut heard = false;
-        loop {
-            match tokio::time::timeout_at(deadline, reports.recv()).await {
-                Ok(Ok((reported, slots))) if reported == *name && slots.contains(&slot) => {
-                    heard = true;
-                    if self.slot(name, slot).is_some_and(|s| done(&s)) {
-                        return Ok(true);
+        for _ in 0..QUESTIONS {
+            self.send(name, "get", json!({"pin_code": {"user": slot}})).await?;
+            let deadline = tokio::time::Instant::now() + self.answer_timeout;
+            let mut heard = false;
+            loop {
+                match tokio::time::timeout_at(deadline, reports.recv()).await {
+                    Ok(Ok((reported, slots))) if reported == *name && slots.contains(&slot) => {
+                        heard = true;
+                        if self.slot(name, slot).is_some_and(|s| done(&s)) {
+                            return Ok(true);
+                        }
                     }
+                    Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return Err(DeviceError::Disconnected),
+                    Err(_) if heard => return Ok(true),
+                    Err(_) => break,
                 }
-                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
-                Ok(Err(broadcast::error::RecvError::Closed)) => return Err(DeviceError::Disconnected),
-                Err(_) => return Ok(heard),
             }
         }
+        Ok(false)
     }
 
     fn reading(&self, name: &FriendlyName, slot: u16) -> SlotReading {

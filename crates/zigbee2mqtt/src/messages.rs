@@ -188,6 +188,11 @@ pub fn action_event(device: &DeviceRef, action: &Action) -> Option<DeviceEvent> 
         "lock_failure_invalid_pin_or_id" | "unlock_failure_invalid_pin_or_id" => {
             Some(DeviceEvent::WrongCode { device: device.clone() })
         }
+        // The ZCL programming event for every user at once carries user id
+        // 0xFF or 0xFFFF (by lock make), or none: the whole memory is read back.
+        "pin_code_deleted" if matches!(action.user, None | Some(0xFF | 0xFFFF)) => {
+            Some(DeviceEvent::CodesCleared { device: device.clone() })
+        }
         "pin_code_added" | "pin_code_deleted" | "pin_code_changed" => {
             Some(DeviceEvent::SlotChanged { device: device.clone(), slot: action.user? })
         }
@@ -268,6 +273,10 @@ mod tests {
         ));
         let added = Action { action: "pin_code_added".into(), user: Some(7), source: Some("keypad".into()) };
         assert_eq!(action_event(&device, &added), Some(DeviceEvent::SlotChanged { device: device.clone(), slot: 7 }));
+        let all = Action { action: "pin_code_deleted".into(), user: Some(0xFFFF), source: Some("keypad".into()) };
+        assert_eq!(action_event(&device, &all), Some(DeviceEvent::CodesCleared { device: device.clone() }));
+        let one = Action { user: Some(3), ..all };
+        assert_eq!(action_event(&device, &one), Some(DeviceEvent::SlotChanged { device: device.clone(), slot: 3 }));
         // A message without an action (Zigbee2MQTT clears it) is none.
         assert!(state_report(&json!({"action": ""})).action.is_none());
         // A slot's debug form never shows its code.

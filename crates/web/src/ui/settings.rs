@@ -29,7 +29,7 @@ struct LocksPage<'a> {
     /// Devices the networks offer that no lock is bound to: value, words.
     offered: Vec<(String, String)>,
     /// Each configured device network and whether keyward is connected to it.
-    networks: Vec<(&'static str, bool)>,
+    networks: Vec<(String, bool)>,
     error: Option<String>,
 }
 
@@ -177,7 +177,9 @@ async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String
                     }
                 })
                 .collect();
-            let networks = s.app.locks.networks().iter().map(|n| (network_name(n.protocol()), n.connected())).collect();
+            let mut networks: Vec<(String, bool)> = s.app.links.iter().map(|l| (l.label(), l.connected())).collect();
+            networks
+                .extend(s.app.locks.networks().iter().map(|n| (network_name(n.protocol()).to_owned(), n.connected())));
             let view = LocksPage { active: "locks", csrf: &csrf.token, email: owner, locks, offered, networks, error };
             (status, csrf.attach(page(&view))).into_response()
         }

@@ -1,13 +1,14 @@
-//! A Zigbee2MQTT keypad lock for the tests, written from Zigbee2MQTT's
+//! Zigbee2MQTT with keypad locks, for the tests, written from Zigbee2MQTT's
 //! documentation of its payloads (zigbee2mqtt.io device pages, the
-//! zigbee-herdsman-converters lock converters), on its own MQTT client: it
-//! shares no code with keyward's adapter or with `keyward sim`.
+//! zigbee-herdsman-converters lock converters) and the ZCL Door Lock
+//! cluster, on its own MQTT client: it shares no code with keyward's adapter
+//! or with `keyward sim`.
 //!
-//! Like Zigbee2MQTT it publishes the retained `bridge/devices` entry and the
-//! lock's availability, takes `pin_code` sets and gets, publishes the
-//! device's whole cached state (with the `users` map) after each answer,
-//! never passes the lock's refusal of a duplicate on to MQTT, and shows
-//! codes only with `expose_pin`.
+//! Like Zigbee2MQTT it publishes the retained `bridge/devices` list and each
+//! lock's availability (again on every reconnection), takes `pin_code` sets
+//! and gets, publishes the device's whole cached state (with the `users`
+//! map) after each answer, never passes the lock's refusal of a duplicate on
+//! to MQTT, and shows codes only with `expose_pin`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,25 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
+
+/// One lock of the simulated network.
+#[derive(Clone, Copy)]
+pub struct LockSpec {
+    pub name: &'static str,
+    pub slots: u16,
+    /// Zigbee2MQTT's `expose_pin`: the `users` map carries the codes.
+    pub expose_pin: bool,
+}
+
+impl LockSpec {
+    pub fn new(name: &'static str, slots: u16) -> Self {
+        Self { name, slots, expose_pin: true }
+    }
+
+    pub fn hiding_codes(self) -> Self {
+        Self { expose_pin: false, ..self }
+    }
+}
 
 #[derive(Default)]
 struct Memory {
@@ -26,82 +46,87 @@ struct Memory {
     online: bool,
     last_save: Option<u64>,
     last_clear: Option<u64>,
+    /// `pin_code` sets received that carried a code.
+    code_sets: u32,
 }
 
-pub struct ZigbeeLock {
+struct SimulatedLock {
+    spec: LockSpec,
+    memory: Mutex<Memory>,
+}
+
+pub struct ZigbeeNet {
     pub base: String,
-    pub name: String,
-    slots: u16,
-    expose_pin: bool,
     client: AsyncClient,
-    memory: Arc<Mutex<Memory>>,
+    locks: BTreeMap<String, SimulatedLock>,
 }
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-impl ZigbeeLock {
-    /// A lock under a base topic of its own (tests run side by side on the
-    /// machine's Mosquitto).
-    pub async fn start(name: &str, slots: u16, expose_pin: bool) -> Arc<Self> {
-        Self::start_on(1883, name, slots, expose_pin).await
+fn device_entry(spec: &LockSpec, n: usize) -> Value {
+    json!({"friendly_name": spec.name, "type": "EndDevice", "ieee_address": format!("0x000d6f00000000{n:02x}"),
+     "definition": {"vendor": "Yale", "model": "YRD226HA2619", "description": "Assure lock",
+        "exposes": [
+            {"type": "lock", "features": [{"type": "binary", "name": "state", "property": "state"},
+                                           {"type": "enum", "name": "lock_state", "property": "lock_state"}]},
+            {"type": "numeric", "name": "battery", "property": "battery"},
+            {"type": "composite", "name": "pin_code", "property": "pin_code", "features": [
+                {"type": "numeric", "name": "user", "property": "user", "value_min": 0, "value_max": spec.slots - 1},
+                {"type": "enum", "name": "user_type", "property": "user_type"},
+                {"type": "binary", "name": "user_enabled", "property": "user_enabled"},
+                {"type": "text", "name": "pin_code", "property": "pin_code"}]}]}})
+}
+
+impl ZigbeeNet {
+    /// A network under a base topic of its own (tests run side by side on
+    /// the machine's Mosquitto).
+    pub async fn start(locks: &[LockSpec]) -> Arc<Self> {
+        Self::start_on(1883, locks).await
     }
 
     /// On the broker at 127.0.0.1:`port`. Like Zigbee2MQTT, it subscribes
     /// and publishes its device list and availability again whenever it
     /// (re)connects, so a restarted broker learns them again.
-    pub async fn start_on(port: u16, name: &str, slots: u16, expose_pin: bool) -> Arc<Self> {
+    pub async fn start_on(port: u16, locks: &[LockSpec]) -> Arc<Self> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
         let base = format!("kwtest-{}-{nanos}", std::process::id());
         let mut options = MqttOptions::new(format!("{base}-z2m"), "127.0.0.1", port);
         options.set_keep_alive(Duration::from_secs(10));
         options.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut events) = AsyncClient::new(options, 64);
-        let lock = Arc::new(Self {
+        let net = Arc::new(Self {
             base,
-            name: name.to_owned(),
-            slots,
-            expose_pin,
             client,
-            memory: Arc::new(Mutex::new(Memory { online: true, locked: true, ..Memory::default() })),
+            locks: locks
+                .iter()
+                .map(|spec| {
+                    let memory = Memory { online: true, locked: true, ..Memory::default() };
+                    (spec.name.to_owned(), SimulatedLock { spec: *spec, memory: Mutex::new(memory) })
+                })
+                .collect(),
         });
-        let devices = json!([
-            {"friendly_name": "Coordinator", "type": "Coordinator", "ieee_address": "0x00124b0000000000"},
-            {"friendly_name": name, "type": "EndDevice", "ieee_address": "0x000d6f0000000001",
-             "definition": {"vendor": "Yale", "model": "YRD226HA2619", "description": "Assure lock",
-                "exposes": [
-                    {"type": "lock", "features": [{"type": "binary", "name": "state", "property": "state"},
-                                                   {"type": "enum", "name": "lock_state", "property": "lock_state"}]},
-                    {"type": "numeric", "name": "battery", "property": "battery"},
-                    {"type": "composite", "name": "pin_code", "property": "pin_code", "features": [
-                        {"type": "numeric", "name": "user", "property": "user", "value_min": 0, "value_max": slots - 1},
-                        {"type": "enum", "name": "user_type", "property": "user_type"},
-                        {"type": "binary", "name": "user_enabled", "property": "user_enabled"},
-                        {"type": "text", "name": "pin_code", "property": "pin_code"}]}]}}
-        ]);
+        let mut devices = vec![json!({"friendly_name": "Coordinator", "type": "Coordinator"})];
+        devices.extend(locks.iter().enumerate().map(|(n, spec)| device_entry(spec, n)));
+        let devices = Value::Array(devices).to_string();
         let (connected, mut connections) = tokio::sync::mpsc::unbounded_channel::<()>();
-        let announcer = lock.clone();
+        let announcer = net.clone();
         tokio::spawn(async move {
             while connections.recv().await.is_some() {
                 let me = &announcer;
-                let (base, name) = (&me.base, &me.name);
-                for command in ["set", "get"] {
-                    let _ = me.client.subscribe(format!("{base}/{name}/{command}"), QoS::AtLeastOnce).await;
+                for (name, lock) in &me.locks {
+                    for command in ["set", "get"] {
+                        let _ = me.client.subscribe(format!("{}/{name}/{command}", me.base), QoS::AtLeastOnce).await;
+                    }
+                    let online = lock.memory.lock().expect("memory").online;
+                    me.publish_availability(name, online).await;
                 }
-                let online = if me.memory.lock().expect("memory").online { "online" } else { "offline" };
-                let _ = me
-                    .client
-                    .publish(format!("{base}/bridge/devices"), QoS::AtLeastOnce, true, devices.to_string())
-                    .await;
-                let availability = json!({"state": online}).to_string();
-                let _ = me
-                    .client
-                    .publish(format!("{base}/{name}/availability"), QoS::AtLeastOnce, true, availability)
-                    .await;
+                let topic = format!("{}/bridge/devices", me.base);
+                let _ = me.client.publish(topic, QoS::AtLeastOnce, true, devices.clone()).await;
             }
         });
-        let me = lock.clone();
+        let me = net.clone();
         tokio::spawn(async move {
             loop {
                 match events.poll().await {
@@ -117,23 +142,38 @@ impl ZigbeeLock {
                 }
             }
         });
-        lock
+        net
+    }
+
+    fn lock(&self, name: &str) -> &SimulatedLock {
+        self.locks.get(name).unwrap_or_else(|| panic!("no simulated lock {name}"))
+    }
+
+    fn memory(&self, name: &str) -> std::sync::MutexGuard<'_, Memory> {
+        self.lock(name).memory.lock().expect("memory")
     }
 
     async fn command(&self, topic: &str, body: &Value) {
-        if !self.memory.lock().expect("memory").online {
+        let Some(rest) = topic.strip_prefix(&format!("{}/", self.base)) else { return };
+        let (name, get) = match (rest.strip_suffix("/get"), rest.strip_suffix("/set")) {
+            (Some(name), _) => (name, true),
+            (None, Some(name)) => (name, false),
+            _ => return,
+        };
+        let Some(lock) = self.locks.get(name) else { return };
+        if !lock.memory.lock().expect("memory").online {
             return;
         }
-        let get = topic.ends_with("/get");
         if let Some(pin) = body.get("pin_code") {
             let Some(slot) = pin.get("user").and_then(Value::as_u64).map(|u| u as u16) else { return };
-            if slot >= self.slots {
+            if slot >= lock.spec.slots {
                 return;
             }
             if !get {
-                let mut memory = self.memory.lock().expect("memory");
+                let mut memory = lock.memory.lock().expect("memory");
                 match pin.get("pin_code").and_then(Value::as_str) {
                     Some(code) => {
+                        memory.code_sets += 1;
                         // The lock refuses a duplicate; Zigbee2MQTT says nothing of it.
                         if memory.codes.iter().any(|(s, c)| *s != slot && c == code) {
                             return;
@@ -149,33 +189,34 @@ impl ZigbeeLock {
                 // Set commands publish nothing by themselves.
                 return;
             }
-            self.memory.lock().expect("memory").known.insert(slot, true);
-            self.publish_state(json!({})).await;
+            lock.memory.lock().expect("memory").known.insert(slot, true);
+            self.publish_state(name, json!({})).await;
             return;
         }
         if let Some(state) = body.get("state").and_then(Value::as_str) {
             if get {
-                self.publish_state(json!({})).await;
+                self.publish_state(name, json!({})).await;
                 return;
             }
             let locked = state == "LOCK";
-            self.memory.lock().expect("memory").locked = locked;
-            self.publish_state(json!({"action": if locked { "lock" } else { "unlock" }, "action_source_name": "rf"}))
-                .await;
+            lock.memory.lock().expect("memory").locked = locked;
+            let action = json!({"action": if locked { "lock" } else { "unlock" }, "action_source_name": "rf"});
+            self.publish_state(name, action).await;
         }
     }
 
     /// The device's whole cached state, as Zigbee2MQTT publishes it, with `extra` (an action).
-    async fn publish_state(&self, extra: Value) {
+    async fn publish_state(&self, name: &str, extra: Value) {
+        let lock = self.lock(name);
         let body = {
-            let memory = self.memory.lock().expect("memory");
+            let memory = lock.memory.lock().expect("memory");
             let mut users = serde_json::Map::new();
             for slot in memory.known.keys() {
                 let mut entry = serde_json::Map::new();
                 match memory.codes.get(slot) {
                     Some(code) => {
                         entry.insert("status".into(), json!("enabled"));
-                        if self.expose_pin {
+                        if lock.spec.expose_pin {
                             entry.insert("pin_code".into(), json!(code));
                         }
                     }
@@ -203,63 +244,93 @@ impl ZigbeeLock {
             }
             body
         };
-        let topic = format!("{}/{}", self.base, self.name);
+        let topic = format!("{}/{name}", self.base);
         self.client.publish(topic, QoS::AtLeastOnce, false, body.to_string()).await.expect("publish");
     }
 
-    /// What the lock's memory holds.
-    pub fn codes(&self) -> BTreeMap<u16, String> {
-        self.memory.lock().expect("memory").codes.clone()
+    async fn publish_availability(&self, name: &str, online: bool) {
+        let state = if online { "online" } else { "offline" };
+        let topic = format!("{}/{name}/availability", self.base);
+        let _ = self.client.publish(topic, QoS::AtLeastOnce, true, json!({"state": state}).to_string()).await;
     }
 
-    pub async fn wait_for_codes(&self, expected: &[(u16, &str)], within: Duration) {
+    /// What the lock's memory holds.
+    pub fn codes(&self, name: &str) -> BTreeMap<u16, String> {
+        self.memory(name).codes.clone()
+    }
+
+    /// How many `pin_code` sets with a code the lock received.
+    pub fn code_sets(&self, name: &str) -> u32 {
+        self.memory(name).code_sets
+    }
+
+    pub async fn wait_for_codes(&self, name: &str, expected: &[(u16, &str)], within: Duration) {
         let want: BTreeMap<u16, String> = expected.iter().map(|(s, c)| (*s, (*c).to_owned())).collect();
         let deadline = std::time::Instant::now() + within;
-        while self.codes() != want {
+        while self.codes(name) != want {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the Zigbee lock holds {:?}, expected {want:?}",
-                self.codes()
+                "the Zigbee lock {name} holds {:?}, expected {want:?}",
+                self.codes(name)
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// A code typed at the keypad: an unlock by that user, or a failure.
-    pub async fn type_code(&self, code: &str) -> Option<u16> {
-        let slot = self.memory.lock().expect("memory").codes.iter().find(|(_, c)| *c == code).map(|(s, _)| *s);
+    pub async fn type_code(&self, name: &str, code: &str) -> Option<u16> {
+        let slot = self.memory(name).codes.iter().find(|(_, c)| *c == code).map(|(s, _)| *s);
         let extra = match slot {
             Some(slot) => {
-                self.memory.lock().expect("memory").locked = false;
+                self.memory(name).locked = false;
                 json!({"action": "unlock", "action_user": slot, "action_source": 0, "action_source_name": "keypad"})
             }
             None => json!({"action": "unlock_failure_invalid_pin_or_id", "action_source_name": "keypad"}),
         };
-        self.publish_state(extra).await;
+        self.publish_state(name, extra).await;
         slot
     }
 
+    /// Turned by hand from inside.
+    pub async fn operate_by_hand(&self, name: &str, unlock: bool) {
+        self.memory(name).locked = !unlock;
+        let action = if unlock { "manual_unlock" } else { "manual_lock" };
+        self.publish_state(name, json!({"action": action, "action_source_name": "manual"})).await;
+    }
+
     /// A code programmed at the lock itself: the lock reports it.
-    pub async fn program_at_lock(&self, slot: u16, code: &str) {
-        self.memory.lock().expect("memory").codes.insert(slot, code.to_owned());
-        self.publish_state(json!({"action": "pin_code_added", "action_user": slot, "action_source_name": "keypad"}))
-            .await;
+    pub async fn program_at_lock(&self, name: &str, slot: u16, code: &str) {
+        self.memory(name).codes.insert(slot, code.to_owned());
+        let action = json!({"action": "pin_code_added", "action_user": slot, "action_source_name": "keypad"});
+        self.publish_state(name, action).await;
+    }
+
+    /// Every code deleted at the lock: the ZCL programming event for all
+    /// users carries user id 0xFFFF.
+    pub async fn wipe(&self, name: &str) {
+        {
+            let mut memory = self.memory(name);
+            memory.codes.clear();
+            memory.last_clear = Some(now_ms());
+        }
+        let action = json!({"action": "pin_code_deleted", "action_user": 0xFFFF, "action_source_name": "keypad"});
+        self.publish_state(name, action).await;
     }
 
     /// Takes the retained messages back off the broker (the machine's
     /// Mosquitto outlives the test).
     pub async fn remove(&self) {
-        for topic in [format!("{}/bridge/devices", self.base), format!("{}/{}/availability", self.base, self.name)] {
+        let mut topics = vec![format!("{}/bridge/devices", self.base)];
+        topics.extend(self.locks.keys().map(|name| format!("{}/{name}/availability", self.base)));
+        for topic in topics {
             self.client.publish(topic, QoS::AtLeastOnce, true, Vec::<u8>::new()).await.expect("publish");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    pub async fn set_online(&self, online: bool) {
-        self.memory.lock().expect("memory").online = online;
-        let state = if online { "online" } else { "offline" };
-        let topic = format!("{}/{}/availability", self.base, self.name);
-        self.client.publish(topic, QoS::AtLeastOnce, true, json!({"state": state}).to_string()).await.expect("publish");
+    pub async fn set_online(&self, name: &str, online: bool) {
+        self.memory(name).online = online;
+        self.publish_availability(name, online).await;
     }
 }
 
