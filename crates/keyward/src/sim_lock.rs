@@ -86,7 +86,9 @@ fn now_ms() -> u64 {
 }
 
 async fn simulate(args: &SimLockArgs, address: BrokerAddress) -> anyhow::Result<()> {
-    let client_id = format!("keyward-sim-{}", args.name.replace('/', "-"));
+    // One client id per simulated lock (base topic and name): two virtual
+    // locks with one id would throw each other off the broker.
+    let client_id = format!("keyward-sim-{}-{}", args.base_topic, args.name).replace('/', "-");
     let options = MqttOptions {
         address,
         username: None,

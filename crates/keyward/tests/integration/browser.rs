@@ -8,7 +8,7 @@ use crate::support::webdriver::Browser;
 use crate::support::zwave::{SimLock, ZwaveSim};
 use crate::support::*;
 
-const PASSWORD: &str = "tangerine kite 42";
+pub(crate) const PASSWORD: &str = "tangerine kite 42";
 
 /// Where the screenshots go: one folder per backend, as the two runs go on
 /// side by side.
@@ -28,7 +28,7 @@ async fn shoot(browser: &Browser, backend: Backend, name: &str) {
     browser.screenshot(&screenshots(backend).join(format!("{name}-desktop.png"))).await;
 }
 
-async fn fill(browser: &Browser, css: &str, text: &str) {
+pub(crate) async fn fill(browser: &Browser, css: &str, text: &str) {
     let field = browser.find(css).await;
     field.clear().await;
     field.type_text(text).await;
@@ -209,7 +209,7 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
 
 /// Reloads `path` until its text holds `text`: pages that are not live
 /// show what the locks report when they are loaded.
-async fn reload_until(browser: &Browser, url: &str, text: &str) {
+pub(crate) async fn reload_until(browser: &Browser, url: &str, text: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         browser.goto(url).await;

@@ -537,6 +537,63 @@ async fn the_virtual_lock_slow_forgetful_and_hiding_its_codes(backend: Backend) 
     lock.type_line("quit");
 }
 
+/// The README's five-minute tour, in a real Chromium: the virtual lock is
+/// added on the Locks page, the dog walker's code reaches it, and the code
+/// typed at its keypad appears live in the activity log.
+async fn the_five_minute_tour_in_a_browser(backend: Backend) {
+    use crate::browser::{PASSWORD, fill, reload_until};
+    let mut lock = VirtualLock::start(&["--name", "front_door", "--code", "5:1357"]);
+    let place = Place::new(backend);
+    let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", lock.base.as_str())];
+    let server = place.start_with(&["--timezone", "Europe/Berlin", "--mqtt-url", "mqtt://127.0.0.1:1883"], &env);
+    let setup_code = server.setup_code();
+    let base = server.base.clone();
+    let browser = crate::support::webdriver::Browser::start().await;
+    browser.resize(1280, 900).await;
+    browser.goto(&format!("{base}/setup")).await;
+    fill(&browser, "#setup_code", &setup_code).await;
+    fill(&browser, "#email", "anna@example.org").await;
+    fill(&browser, "#password", PASSWORD).await;
+    browser.find("button[type=submit]").await.click().await;
+    browser.wait_for_url("/users").await;
+
+    // 2. Locks: the broker and Zigbee2MQTT connected, the virtual lock offered.
+    reload_until(&browser, &format!("{base}/locks"), "Virtual keypad lock (keyward sim)").await;
+    let text = browser.page_text().await;
+    assert!(text.contains("MQTT broker mqtt://127.0.0.1:1883: connected."), "{text}");
+    assert!(text.contains("Zigbee2MQTT: connected."), "{text}");
+    fill(&browser, "#new_lock", "Front door").await;
+    browser.find("#new_lock_device option[value='zigbee2mqtt:front_door']").await.click().await;
+    browser.find("form[action='/locks'] button").await.click().await;
+    reload_until(&browser, &format!("{base}/locks"), "1 holds a code programmed at the lock").await;
+
+    // 3. The dog walker, on the front door: the code reaches the lock.
+    browser.goto(&format!("{base}/users/new")).await;
+    fill(&browser, "#name", "Dog walker").await;
+    fill(&browser, "#code", "4719").await;
+    browser.find("input[name=lock]").await.click().await;
+    browser.find("button[value=save]").await.click().await;
+    browser.wait_for_url("/users").await;
+    lock.wait_for_output("slot 0: a code was saved").await;
+    reload_until(&browser, &format!("{base}/users"), "On 1 lock").await;
+    browser.find("a[href^='/users/']:not([href='/users/new'])").await.click().await;
+    browser.wait_for_text("Front door: on the lock (slot 0).").await;
+
+    // 4. Typed at the virtual keypad: live in the activity log.
+    browser.goto(&format!("{base}/activity")).await;
+    browser.wait_for_text("Dog walker").await;
+    lock.type_line("4719");
+    lock.wait_for_output("unlocked: the code of slot 0").await;
+    browser.wait_for_text("at the lock's keypad").await;
+    let text = browser.page_text().await;
+    assert!(
+        text.lines()
+            .any(|l| l.contains("Dog walker") && l.contains("Front door") && l.contains("at the lock's keypad")),
+        "{text}"
+    );
+    lock.type_line("quit");
+}
+
 on_both_backends!(
     codes_follow_users_and_keypad_entries_are_attributed,
     a_user_on_two_locks_and_a_lock_turned_by_hand,
@@ -545,5 +602,6 @@ on_both_backends!(
     a_window_opening_and_closing_moves_the_code,
     the_virtual_lock_takes_codes_and_reports_the_keypad,
     the_virtual_lock_slow_forgetful_and_hiding_its_codes,
+    the_five_minute_tour_in_a_browser,
     restarts_resume_a_full_lock_says_so_and_spent_codes_leave,
 );

@@ -112,7 +112,8 @@ fn device_words(s: &AppState, lock: &keyward_app::LockView, used: usize, foreign
         text.push_str(&format!(" · {used} of {count} code slots used by keyward"));
     }
     if foreign > 0 {
-        text.push_str(&format!(", {foreign} holding codes programmed at the lock"));
+        let holds = if foreign == 1 { "holds a code" } else { "hold codes" };
+        text.push_str(&format!(", {foreign} {holds} programmed at the lock"));
     }
     text
 }

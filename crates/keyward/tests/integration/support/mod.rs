@@ -536,13 +536,16 @@ pub fn form_fields(html: &str, action: &str, button: &str) -> Vec<(String, Strin
     fields
 }
 
-/// Whether `text` shows `code` anywhere a person or program would read it.
-/// Long hex words (ids, cursors, digests, tokens) are random and may hold
-/// any four digits by chance, so they are skipped: they are not the code.
+/// Whether `text` shows `code` anywhere a person or program would read it:
+/// as a run of digits of its own ("4719", "pin4719", `"4719"`). Long hex
+/// words (ids, cursors, digests, tokens) are random and may hold any four
+/// digits by chance, so they are skipped; so are the code's digits inside a
+/// longer run of digits (a timestamp's fraction, a nanosecond count in a
+/// temporary name), which is another number, not the code.
 pub fn shows_code(text: &str, code: &str) -> bool {
     text.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|word| !(word.len() >= 16 && word.chars().all(|c| c.is_ascii_hexdigit())))
-        .any(|word| word.contains(code))
+        .any(|word| word.split(|c: char| !c.is_ascii_digit()).any(|digits| digits == code))
 }
 
 /// How long the lock tests wait for something a lock or keyward does.
@@ -586,4 +589,14 @@ pub async fn wait_for_entry(f: &Fixture, what: &str, wanted: impl Fn(&serde_json
         assert!(std::time::Instant::now() < deadline, "never logged: {what}; the log: {page}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+#[test]
+fn shows_code_sees_a_code_and_not_other_numbers() {
+    assert!(shows_code("code=4719", "4719"));
+    assert!(shows_code(r#"{"pin_code":"4719"}"#, "4719"));
+    assert!(shows_code("pin4719", "4719"));
+    assert!(!shows_code("2026-11-27T10:47:19.847193Z", "4719"), "a timestamp's fraction");
+    assert!(!shows_code("base_topic=kwtest-17437-1795773184719000123", "4719"), "a nanosecond count");
+    assert!(!shows_code("user 0482a616638b1f9021b64719", "4719"), "an id");
 }
