@@ -236,3 +236,34 @@ async fn mqtts_trusts_the_ca_file_and_nothing_else() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(!system_roots.connected(), "a certificate the system does not trust is refused");
 }
+
+/// A broker that wants a user and password: keyward's are taken, wrong ones
+/// are refused.
+#[tokio::test]
+async fn a_user_and_password_are_what_the_broker_checks() {
+    let broker = OwnBroker::start_with(|dir, _| {
+        let file = dir.join("passwords");
+        let made = Command::new("mosquitto_passwd")
+            .args(["-b", "-c"])
+            .arg(&file)
+            .args(["keyward", "tangerine kite 42"])
+            .status()
+            .expect("mosquitto_passwd runs");
+        assert!(made.success(), "mosquitto_passwd");
+        // As root, Mosquitto drops to its own user before it reads the file.
+        format!("allow_anonymous false\npassword_file {}\nuser root\n", file.display())
+    });
+    let mut member = options(&broker.url(), "kw-auth-member");
+    member.username = Some("keyward".into());
+    member.password = Some(zeroize::Zeroizing::new("tangerine kite 42".into()));
+    let member = Mqtt::start(member).expect("start");
+    until("connected with the password", || member.connected()).await;
+
+    let mut stranger = options(&broker.url(), "kw-auth-stranger");
+    stranger.username = Some("keyward".into());
+    stranger.password = Some(zeroize::Zeroizing::new("wrong".into()));
+    let stranger = Mqtt::start(stranger).expect("start");
+    let anonymous = Mqtt::start(options(&broker.url(), "kw-auth-anonymous")).expect("start");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!stranger.connected() && !anonymous.connected(), "refused without the right password");
+}
