@@ -101,16 +101,7 @@ impl std::fmt::Debug for SessionToken {
 /// Lower-cases and checks an email address (no verification mail: the owner
 /// types it on their own hub).
 pub fn normalize_email(email: &str) -> Option<String> {
-    let email = email.trim().to_lowercase();
-    let (local, domain) = email.split_once('@')?;
-    let plausible = !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && email.len() <= 254
-        && !email.chars().any(char::is_whitespace);
-    plausible.then_some(email)
+    keyward_core::email::EmailAddress::parse(email).ok().map(|e| e.as_str().to_owned())
 }
 
 fn hash_password(password: &str) -> Result<String, AppError> {

@@ -9,13 +9,16 @@
 //! values (`Code`, `Name`, `Schedule`, policies); the inside never re-checks.
 
 pub mod activity;
+pub mod channel;
 pub mod code;
 pub mod decide;
+pub mod email;
 pub mod home;
 pub mod instant;
 pub mod lock_sync;
 pub mod lockout;
 pub mod name;
+pub mod notify;
 pub mod password;
 pub mod record;
 pub mod schedule;

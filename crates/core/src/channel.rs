@@ -1,0 +1,203 @@
+//! Where a home's alerts go: a channel's kind and target, checked. Whether a
+//! target's address is private or on the hub itself is the delivery
+//! adapter's question (it resolves names); here only the shape is checked.
+
+use crate::email::EmailAddress;
+use crate::name::Name;
+use crate::string_form::string_form;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelKind {
+    Webhook,
+    Email,
+    Ntfy,
+    Mqtt,
+}
+
+string_form!(ChannelKind {
+    Webhook => "webhook",
+    Email => "email",
+    Ntfy => "ntfy",
+    Mqtt => "mqtt",
+});
+
+/// An http(s) URL a notification is sent to: no credentials in it (they go
+/// in a file), no spaces, at most 2000 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    text: String,
+    host: String,
+    port: u16,
+    https: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelError {
+    #[error("the address must be an http:// or https:// URL such as https://example.org/hooks/keyward")]
+    Url,
+    #[error("a password or token does not go in the URL: give it as a file")]
+    CredentialsInUrl,
+    #[error("an email address looks like name@example.org")]
+    Email,
+    #[error("an MQTT topic is 1 to 200 characters, without + or # or empty levels")]
+    Topic,
+}
+
+impl HttpUrl {
+    pub fn parse(text: &str) -> Result<Self, ChannelError> {
+        let text = text.trim();
+        if text.len() > 2000 || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ChannelError::Url);
+        }
+        let (https, rest) = if let Some(rest) = text.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = text.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(ChannelError::Url);
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('@') {
+            return Err(ChannelError::CredentialsInUrl);
+        }
+        let (host, port) = match authority.strip_prefix('[') {
+            // [IPv6]:port
+            Some(v6) => {
+                let (host, after) = v6.split_once(']').ok_or(ChannelError::Url)?;
+                (host, after.strip_prefix(':'))
+            }
+            None => match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            },
+        };
+        let valid_host = !host.is_empty()
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:".contains(c))
+            && !host.starts_with(['.', '-']);
+        if !valid_host {
+            return Err(ChannelError::Url);
+        }
+        let port = match port {
+            None => {
+                if https {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or(ChannelError::Url)?,
+        };
+        Ok(Self { text: text.to_owned(), host: host.to_ascii_lowercase(), port, https })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The host name or address (IPv6 without brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn https(&self) -> bool {
+        self.https
+    }
+}
+
+/// Where a channel delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelTarget {
+    /// Signed as the Standard Webhooks specification says.
+    Webhook {
+        url: HttpUrl,
+    },
+    Email {
+        to: EmailAddress,
+    },
+    /// An ntfy topic URL; its access token, if any, read from a file.
+    Ntfy {
+        url: HttpUrl,
+        token_file: Option<String>,
+    },
+    /// JSON on this topic of keyward's MQTT broker, not retained.
+    Mqtt {
+        topic: String,
+    },
+}
+
+impl ChannelTarget {
+    pub fn kind(&self) -> ChannelKind {
+        match self {
+            Self::Webhook { .. } => ChannelKind::Webhook,
+            Self::Email { .. } => ChannelKind::Email,
+            Self::Ntfy { .. } => ChannelKind::Ntfy,
+            Self::Mqtt { .. } => ChannelKind::Mqtt,
+        }
+    }
+
+    pub fn mqtt_topic(topic: &str) -> Result<String, ChannelError> {
+        let valid = !topic.is_empty()
+            && topic.len() <= 200
+            && !topic.contains(['+', '#', '\0'])
+            && !topic.chars().any(char::is_control)
+            && topic.split('/').all(|level| !level.is_empty());
+        if valid { Ok(topic.to_owned()) } else { Err(ChannelError::Topic) }
+    }
+
+    pub fn email(to: &str) -> Result<Self, ChannelError> {
+        EmailAddress::parse(to).map(|to| Self::Email { to }).map_err(|_| ChannelError::Email)
+    }
+}
+
+/// A channel of a home.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub id: String,
+    pub home_id: String,
+    pub name: Name,
+    pub target: ChannelTarget,
+    /// Receives duress and the other home alerts.
+    pub emergency: bool,
+    pub quiet: Option<crate::notify::QuietHours>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_http_or_https_without_credentials() {
+        let url = HttpUrl::parse("https://Hooks.Example.org/keyward?x=1").expect("url");
+        assert_eq!((url.host(), url.port(), url.https()), ("hooks.example.org", 443, true));
+        let local = HttpUrl::parse("http://192.168.1.20:8123/api/webhook/abc").expect("url");
+        assert_eq!((local.host(), local.port(), local.https()), ("192.168.1.20", 8123, false));
+        let v6 = HttpUrl::parse("http://[::1]:9000/").expect("url");
+        assert_eq!((v6.host(), v6.port()), ("::1", 9000));
+        for bad in [
+            "",
+            "ftp://x.org",
+            "https://",
+            "https://x.org:0/",
+            "https://x.org:99999/",
+            "https://a b.org",
+            "https://-x.org",
+        ] {
+            assert_eq!(HttpUrl::parse(bad), Err(ChannelError::Url), "{bad:?}");
+        }
+        assert_eq!(HttpUrl::parse("https://user:secret@x.org/"), Err(ChannelError::CredentialsInUrl));
+    }
+
+    #[test]
+    fn topics_and_emails_are_checked() {
+        assert_eq!(ChannelTarget::mqtt_topic("keyward/alerts"), Ok("keyward/alerts".into()));
+        for bad in ["", "keyward/#", "a/+/b", "a//b", "/a"] {
+            assert_eq!(ChannelTarget::mqtt_topic(bad), Err(ChannelError::Topic), "{bad:?}");
+        }
+        assert_eq!(ChannelTarget::email("Owner@Example.org").map(|t| t.kind()), Ok(ChannelKind::Email));
+        assert_eq!(ChannelTarget::email("nobody"), Err(ChannelError::Email));
+    }
+}
