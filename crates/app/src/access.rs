@@ -136,6 +136,8 @@ impl Access {
                 lockouts,
                 uses: change.use_counted,
                 user: None,
+                // Alerts are added by the notification planner (issue 10).
+                notifications: Vec::new(),
             };
             (self.recorder.record(record), outcome, locked_out)
         };

@@ -9,6 +9,7 @@
 
 mod connect;
 mod migrate;
+mod notify;
 mod reads;
 mod writer;
 
@@ -16,11 +17,11 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use keyward_core::{ActivityEntry, sign_in};
-use keyward_store::columns::{HomeColumns, LockColumns, SlotColumns, micros};
+use keyward_store::columns::{ChannelColumns, HomeColumns, LockColumns, OutboxColumns, SlotColumns, micros};
 use keyward_store::{
-    ActivityFilter, ActivityPage, ActivityStore, BoxFuture, Digest, HomeCounts, HomeRecord, HomeStore, InviteRecord,
-    LockRecord, MetaStore, OwnerRecord, OwnerStore, Pending, Record, SessionRecord, SignInFailures, SlotRecord,
-    Snapshot, StoreResult, TokenRecord, TokenStore,
+    ActivityFilter, ActivityPage, ActivityStore, BoxFuture, ChannelRecord, DeliveryUpdate, Digest, HomeCounts,
+    HomeRecord, HomeStore, InviteRecord, LockRecord, MetaStore, NotifyStore, OutboxRecord, OwnerRecord, OwnerStore,
+    Pending, Record, SessionRecord, SignInFailures, SlotRecord, Snapshot, StoreResult, TokenRecord, TokenStore,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
@@ -515,6 +516,43 @@ impl OwnerStore for PostgresStore {
             insert_session(&c, &session, &owner.id, micros(now)).await?;
             Ok(true)
         }))
+    }
+}
+
+impl NotifyStore for PostgresStore {
+    fn put_channel(&self, channel: ChannelRecord) -> BoxFuture<'_, StoreResult<()>> {
+        let columns = ChannelColumns::of(&channel);
+        Box::pin(self.writer.write(move |c| async move { notify::put_channel(&c, &columns).await }))
+    }
+
+    fn delete_channel(&self, home_id: String, channel_id: String) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(self.writer.write(move |c| async move { notify::delete_channel(&c, &home_id, &channel_id).await }))
+    }
+
+    fn channels(&self) -> BoxFuture<'_, StoreResult<Vec<ChannelRecord>>> {
+        self.read(move |c| async move { notify::channels(&c).await })
+    }
+
+    fn enqueue(&self, notifications: Vec<OutboxRecord>) -> BoxFuture<'_, StoreResult<()>> {
+        let rows: Vec<OutboxColumns> = notifications.iter().map(OutboxColumns::of).collect();
+        Box::pin(self.writer.write(move |c| async move {
+            for row in &rows {
+                notify::insert_notification(&c, row).await?;
+            }
+            Ok(())
+        }))
+    }
+
+    fn pending_notifications(&self, per_channel: u32) -> BoxFuture<'_, StoreResult<Vec<OutboxRecord>>> {
+        self.read(move |c| async move { notify::pending(&c, per_channel).await })
+    }
+
+    fn update_delivery(&self, update: DeliveryUpdate) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move { notify::update_delivery(&c, &update).await }))
+    }
+
+    fn deliveries(&self, channel_id: String, limit: u32) -> BoxFuture<'_, StoreResult<Vec<OutboxRecord>>> {
+        self.read(move |c| async move { notify::deliveries(&c, &channel_id, limit).await })
     }
 }
 

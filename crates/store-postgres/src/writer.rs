@@ -458,6 +458,7 @@ async fn write_bulk<'a>(
     // Counts are absolute: the last one of a user or a device wins.
     let mut uses: HashMap<&str, &UseCount> = HashMap::new();
     let mut lockouts: HashMap<(&str, &str), &LockoutRecord> = HashMap::new();
+    let mut notifications = Vec::new();
     for record in records {
         for entry in &record.entries {
             activity.push(ActivityColumns::of(entry));
@@ -468,6 +469,7 @@ async fn write_bulk<'a>(
         for lockout in &record.lockouts {
             lockouts.insert((&lockout.home_id, &lockout.device), lockout);
         }
+        notifications.extend(record.notifications.iter().map(keyward_store::columns::OutboxColumns::of));
     }
     let use_ids: Vec<&str> = uses.keys().copied().collect();
     let use_counts: Vec<i64> = uses.values().map(|u| i64::from(u.uses)).collect();
@@ -502,6 +504,9 @@ async fn write_bulk<'a>(
         }
     }
     futures_util::future::try_join_all(sent).await.map_err(pg_error)?;
+    for notification in &notifications {
+        crate::notify::insert_notification(client, notification).await?;
+    }
     Ok(())
 }
 

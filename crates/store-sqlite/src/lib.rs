@@ -5,6 +5,7 @@
 
 mod db;
 mod migrate;
+mod notify;
 mod owners;
 mod statements;
 mod writer;
@@ -16,9 +17,10 @@ use jiff::Timestamp;
 use keyward_core::ActivityEntry;
 use keyward_store::columns::micros;
 use keyward_store::{
-    ActivityFilter, ActivityPage, ActivityStore, BoxFuture, Digest, HomeCounts, HomeRecord, HomeStore, InviteRecord,
-    LockRecord, MetaStore, OwnerRecord, OwnerStore, Pending, Quarantine, Record, SessionRecord, SignInFailures,
-    SlotRecord, Snapshot, StoreError, StoreResult, TokenRecord, TokenStore,
+    ActivityFilter, ActivityPage, ActivityStore, BoxFuture, ChannelRecord, DeliveryUpdate, Digest, HomeCounts,
+    HomeRecord, HomeStore, InviteRecord, LockRecord, MetaStore, NotifyStore, OutboxRecord, OwnerRecord, OwnerStore,
+    Pending, Quarantine, Record, SessionRecord, SignInFailures, SlotRecord, Snapshot, StoreError, StoreResult,
+    TokenRecord, TokenStore,
 };
 use rusqlite::Connection;
 
@@ -281,6 +283,36 @@ impl OwnerStore for SqliteStore {
         now: Timestamp,
     ) -> BoxFuture<'_, StoreResult<bool>> {
         self.write(move |conn| owners::accept_invite(conn, &invite, &owner, &session, micros(now)))
+    }
+}
+
+impl NotifyStore for SqliteStore {
+    fn put_channel(&self, channel: ChannelRecord) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| notify::put_channel(conn, &channel))
+    }
+
+    fn delete_channel(&self, home_id: String, channel_id: String) -> BoxFuture<'_, StoreResult<bool>> {
+        self.write(move |conn| notify::delete_channel(conn, &home_id, &channel_id))
+    }
+
+    fn channels(&self) -> BoxFuture<'_, StoreResult<Vec<ChannelRecord>>> {
+        self.read(notify::channels)
+    }
+
+    fn enqueue(&self, notifications: Vec<OutboxRecord>) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| notifications.iter().try_for_each(|n| notify::insert_notification(conn, n)))
+    }
+
+    fn pending_notifications(&self, per_channel: u32) -> BoxFuture<'_, StoreResult<Vec<OutboxRecord>>> {
+        self.read(move |conn| notify::pending(conn, per_channel))
+    }
+
+    fn update_delivery(&self, update: DeliveryUpdate) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| notify::update_delivery(conn, &update))
+    }
+
+    fn deliveries(&self, channel_id: String, limit: u32) -> BoxFuture<'_, StoreResult<Vec<OutboxRecord>>> {
+        self.read(move |conn| notify::deliveries(conn, &channel_id, limit))
     }
 }
 

@@ -315,6 +315,9 @@ pub fn record(conn: &Connection, record: &Record) -> StoreResult<()> {
     if let Some(uses) = &record.uses {
         set_uses(conn, uses)?;
     }
+    for notification in &record.notifications {
+        crate::notify::insert_notification(conn, notification)?;
+    }
     Ok(())
 }
 

@@ -11,7 +11,8 @@ use keyward_core::{
 };
 
 use crate::records::{
-    HomeRecord, LockRecord, LockoutRecord, OwnerRecord, SealedCode, SlotContent, SlotRecord, TokenRecord, UserRecord,
+    ChannelRecord, DeliveryState, HomeRecord, LockRecord, LockoutRecord, OutboxRecord, OwnerRecord, SealedCode,
+    SlotContent, SlotRecord, TokenRecord, UserRecord,
 };
 use crate::{StoreError, StoreResult};
 
@@ -454,6 +455,173 @@ impl OwnerColumns {
             id: self.id,
             email: self.email,
             password_hash: self.password_hash,
+        })
+    }
+}
+
+pub struct ChannelColumns {
+    pub id: String,
+    pub home_id: String,
+    pub name: String,
+    pub kind: String,
+    /// The target's settings as JSON: `{"url"}`, `{"to"}`, `{"url", "token_file"}` or `{"topic"}`.
+    pub target: String,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub emergency: bool,
+    /// Quiet hours as seconds since midnight.
+    pub quiet_start: Option<i64>,
+    pub quiet_end: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn seconds_of_day(t: jiff::civil::Time) -> i64 {
+    i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second())
+}
+
+fn time_of_day(seconds: i64) -> StoreResult<jiff::civil::Time> {
+    const BAD: StoreError = StoreError::Corrupt("a stored time of day is not valid");
+    let seconds = i32::try_from(seconds).map_err(|_| BAD)?;
+    if !(0..86_400).contains(&seconds) {
+        return Err(BAD);
+    }
+    jiff::civil::Time::new((seconds / 3600) as i8, (seconds / 60 % 60) as i8, (seconds % 60) as i8, 0).map_err(|_| BAD)
+}
+
+impl ChannelColumns {
+    pub fn of(r: &ChannelRecord) -> Self {
+        use keyward_core::channel::ChannelTarget;
+        let c = &r.channel;
+        let target = match &c.target {
+            ChannelTarget::Webhook { url } => serde_json::json!({"url": url.as_str()}),
+            ChannelTarget::Email { to } => serde_json::json!({"to": to.as_str()}),
+            ChannelTarget::Ntfy { url, token_file } => {
+                serde_json::json!({"url": url.as_str(), "token_file": token_file})
+            }
+            ChannelTarget::Mqtt { topic } => serde_json::json!({"topic": topic}),
+        };
+        Self {
+            id: c.id.clone(),
+            home_id: c.home_id.clone(),
+            name: c.name.as_str().to_owned(),
+            kind: c.target.kind().as_str().to_owned(),
+            target: target.to_string(),
+            secret_sealed: r.secret_sealed.clone(),
+            emergency: c.emergency,
+            quiet_start: c.quiet.map(|q| seconds_of_day(q.start)),
+            quiet_end: c.quiet.map(|q| seconds_of_day(q.end)),
+            created_at: micros(r.created_at),
+            updated_at: micros(r.updated_at),
+        }
+    }
+
+    pub fn into_record(self) -> StoreResult<ChannelRecord> {
+        use keyward_core::channel::{Channel, ChannelKind, ChannelTarget, HttpUrl};
+        const BAD: StoreError = StoreError::Corrupt("a stored channel is not valid");
+        let target: serde_json::Value = serde_json::from_str(&self.target).map_err(|_| BAD)?;
+        let text = |key: &str| target.get(key).and_then(serde_json::Value::as_str).ok_or(BAD);
+        let target = match ChannelKind::parse(&self.kind).ok_or(BAD)? {
+            ChannelKind::Webhook => ChannelTarget::Webhook { url: HttpUrl::parse(text("url")?).map_err(|_| BAD)? },
+            ChannelKind::Email => ChannelTarget::email(text("to")?).map_err(|_| BAD)?,
+            ChannelKind::Ntfy => ChannelTarget::Ntfy {
+                url: HttpUrl::parse(text("url")?).map_err(|_| BAD)?,
+                token_file: target.get("token_file").and_then(serde_json::Value::as_str).map(str::to_owned),
+            },
+            ChannelKind::Mqtt => {
+                ChannelTarget::Mqtt { topic: ChannelTarget::mqtt_topic(text("topic")?).map_err(|_| BAD)? }
+            }
+        };
+        let quiet = match (self.quiet_start, self.quiet_end) {
+            (Some(start), Some(end)) => {
+                Some(keyward_core::notify::QuietHours { start: time_of_day(start)?, end: time_of_day(end)? })
+            }
+            (None, None) => None,
+            _ => return Err(BAD),
+        };
+        Ok(ChannelRecord {
+            channel: Channel {
+                id: self.id,
+                home_id: self.home_id,
+                name: Name::parse(&self.name).map_err(|_| BAD)?,
+                target,
+                emergency: self.emergency,
+                quiet,
+            },
+            secret_sealed: self.secret_sealed,
+            created_at: instant(self.created_at)?,
+            updated_at: instant(self.updated_at)?,
+        })
+    }
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+pub struct OutboxColumns {
+    pub id: String,
+    pub home_id: String,
+    pub channel_id: String,
+    pub event_id: String,
+    pub kind: String,
+    pub created_at: i64,
+    pub title: String,
+    pub body: String,
+    pub data: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_at: i64,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+}
+
+impl OutboxColumns {
+    pub fn of(r: &OutboxRecord) -> Self {
+        Self {
+            id: r.id.clone(),
+            home_id: r.home_id.clone(),
+            channel_id: r.channel_id.clone(),
+            event_id: r.event_id.clone(),
+            kind: r.kind.as_str().to_owned(),
+            created_at: micros(r.created_at),
+            title: r.title.clone(),
+            body: r.body.clone(),
+            data: r.data.clone(),
+            state: r.state.as_str().to_owned(),
+            attempts: i64::from(r.attempts),
+            next_at: micros(r.next_at),
+            last_error: r.last_error.clone(),
+            delivered_at: r.delivered_at.map(micros),
+        }
+    }
+
+    pub fn into_record(self) -> StoreResult<OutboxRecord> {
+        const BAD: StoreError = StoreError::Corrupt("a stored notification is not valid");
+        Ok(OutboxRecord {
+            id: self.id,
+            home_id: self.home_id,
+            channel_id: self.channel_id,
+            event_id: self.event_id,
+            kind: keyward_core::notify::AlertKind::parse(&self.kind).ok_or(BAD)?,
+            created_at: instant(self.created_at)?,
+            title: self.title,
+            body: self.body,
+            data: self.data,
+            state: DeliveryState::parse(&self.state).ok_or(BAD)?,
+            attempts: u32::try_from(self.attempts).map_err(|_| BAD)?,
+            next_at: instant(self.next_at)?,
+            last_error: self.last_error,
+            delivered_at: optional_instant(self.delivered_at)?,
         })
     }
 }

@@ -107,6 +107,62 @@ pub struct Record {
     pub lockouts: Vec<LockoutRecord>,
     pub uses: Option<UseCount>,
     pub user: Option<UserChange>,
+    /// The notifications the event causes, delivered from the outbox once
+    /// committed: written with the event or not at all.
+    pub notifications: Vec<OutboxRecord>,
+}
+
+/// A channel of a home, with its webhook signing secret sealed by the vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRecord {
+    pub channel: keyward_core::channel::Channel,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Where a notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Still to deliver (tried `attempts` times).
+    Pending,
+    /// The receiver acknowledged it.
+    Delivered,
+    /// Given up after the delivery window; shown to the owner.
+    Failed,
+}
+
+/// One notification on one channel. Never holds a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    pub id: String,
+    pub home_id: String,
+    pub channel_id: String,
+    /// The activity entry that caused it (receivers drop repeats by it).
+    pub event_id: String,
+    pub kind: keyward_core::notify::AlertKind,
+    pub created_at: Timestamp,
+    pub title: String,
+    pub body: String,
+    /// The webhook's `data` object, as JSON text.
+    pub data: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_at: Timestamp,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// The outcome of a delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryUpdate {
+    pub id: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_at: Timestamp,
+    /// In words, never with a secret (no URL query, no token).
+    pub last_error: Option<String>,
+    pub delivered_at: Option<Timestamp>,
 }
 
 /// A home's counts as stored: each user's uses and last use, and the

@@ -11,8 +11,8 @@ use keyward_core::ActivityEntry;
 use crate::StoreResult;
 use crate::pending::{BoxFuture, Pending};
 use crate::records::{
-    ActivityFilter, ActivityPage, Digest, HomeCounts, HomeRecord, InviteRecord, LockRecord, OwnerRecord, Record,
-    SessionRecord, SignInFailures, SlotRecord, Snapshot, TokenRecord,
+    ActivityFilter, ActivityPage, ChannelRecord, DeliveryUpdate, Digest, HomeCounts, HomeRecord, InviteRecord,
+    LockRecord, OutboxRecord, OwnerRecord, Record, SessionRecord, SignInFailures, SlotRecord, Snapshot, TokenRecord,
 };
 
 /// Homes, their locks and users, and the one recording path.
@@ -158,6 +158,34 @@ pub trait OwnerStore: Send + Sync {
     ) -> BoxFuture<'_, StoreResult<bool>>;
 }
 
+/// Alert channels, and the outbox their notifications are delivered from.
+/// Notifications caused by an event are written by [`HomeStore::record`],
+/// in the event's transaction.
+pub trait NotifyStore: Send + Sync {
+    /// Inserts or replaces a channel. `Conflict` when another channel of the
+    /// home has its name.
+    fn put_channel(&self, channel: ChannelRecord) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Deletes a channel and its notifications; false when the home has no
+    /// such channel.
+    fn delete_channel(&self, home_id: String, channel_id: String) -> BoxFuture<'_, StoreResult<bool>>;
+
+    /// Every channel of every home, oldest first.
+    fn channels(&self) -> BoxFuture<'_, StoreResult<Vec<ChannelRecord>>>;
+
+    /// Queues notifications no event caused (a channel's test message).
+    fn enqueue(&self, notifications: Vec<OutboxRecord>) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Each channel's pending notifications in the order they were queued,
+    /// at most `per_channel` of each channel.
+    fn pending_notifications(&self, per_channel: u32) -> BoxFuture<'_, StoreResult<Vec<OutboxRecord>>>;
+
+    fn update_delivery(&self, update: DeliveryUpdate) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// A channel's latest notifications, newest first.
+    fn deliveries(&self, channel_id: String, limit: u32) -> BoxFuture<'_, StoreResult<Vec<OutboxRecord>>>;
+}
+
 /// What the database keeps about itself: which key sealed its codes.
 pub trait MetaStore: Send + Sync {
     fn key_check(&self) -> BoxFuture<'_, StoreResult<Option<Vec<u8>>>>;
@@ -169,6 +197,6 @@ pub trait MetaStore: Send + Sync {
 }
 
 /// Everything keyward stores.
-pub trait Store: HomeStore + ActivityStore + TokenStore + OwnerStore + MetaStore {}
+pub trait Store: HomeStore + ActivityStore + TokenStore + OwnerStore + NotifyStore + MetaStore {}
 
-impl<T: HomeStore + ActivityStore + TokenStore + OwnerStore + MetaStore> Store for T {}
+impl<T: HomeStore + ActivityStore + TokenStore + OwnerStore + NotifyStore + MetaStore> Store for T {}

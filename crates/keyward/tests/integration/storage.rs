@@ -10,8 +10,8 @@ use keyward_core::{
     SlotRange, UseCount, User, UserKind, UserRef, Validity, WindowSpec, ZoneName,
 };
 use keyward_store::{
-    ActivityFilter, HomeRecord, InviteRecord, LockRecord, LockoutRecord, OwnerRecord, Record, SealedCode, Store,
-    StoreError, TokenRecord, UserChange, UserRecord,
+    ActivityFilter, ChannelRecord, DeliveryState, DeliveryUpdate, HomeRecord, InviteRecord, LockRecord, LockoutRecord,
+    OutboxRecord, OwnerRecord, Record, SealedCode, Store, StoreError, TokenRecord, UserChange, UserRecord,
 };
 
 use crate::support::*;
@@ -330,6 +330,7 @@ async fn concurrent_records_commit_in_the_order_they_were_queued(backend: Backen
                 uses: Some(UseCount { user_id: "u1".into(), uses: i + 1, last_used: at(i64::from(i)) }),
                 lockouts: vec![LockoutRecord { home_id: "h1".into(), device: "front".into(), state: lockout }],
                 user: None,
+                notifications: Vec::new(),
             })
         })
         .collect();
@@ -549,7 +550,107 @@ async fn a_stopped_store_takes_no_more_writes(backend: Backend) {
     assert!(matches!(late.committed().await, Err(StoreError::WriterGone)));
 }
 
+fn channel(id: &str, name: &str, target: keyward_core::channel::ChannelTarget) -> ChannelRecord {
+    let night = keyward_core::notify::QuietHours {
+        start: jiff::civil::Time::constant(22, 0, 0, 0),
+        end: jiff::civil::Time::constant(7, 0, 0, 0),
+    };
+    ChannelRecord {
+        channel: keyward_core::channel::Channel {
+            id: id.into(),
+            home_id: "h1".into(),
+            name: Name::parse(name).expect("name"),
+            target,
+            emergency: id == "c2",
+            quiet: (id == "c1").then_some(night),
+        },
+        secret_sealed: (id == "c1").then(|| vec![7; 40]),
+        created_at: at(i64::from(id.as_bytes()[1])),
+        updated_at: at(100),
+    }
+}
+
+fn notification(id: &str, channel_id: &str, event_id: &str) -> OutboxRecord {
+    OutboxRecord {
+        id: id.into(),
+        home_id: "h1".into(),
+        channel_id: channel_id.into(),
+        event_id: event_id.into(),
+        kind: keyward_core::notify::AlertKind::Arrival,
+        created_at: at(10),
+        title: "Dog walker arrived".into(),
+        body: "Dog walker arrived · Front door · 11:42".into(),
+        data: r#"{"user":"Dog walker"}"#.into(),
+        state: DeliveryState::Pending,
+        attempts: 0,
+        next_at: at(10),
+        last_error: None,
+        delivered_at: None,
+    }
+}
+
+async fn channels_and_the_outbox(backend: Backend) {
+    use keyward_core::channel::{ChannelTarget, HttpUrl};
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    store.put_home(home("h1")).await.expect("home");
+    let webhook =
+        channel("c1", "Phone", ChannelTarget::Webhook { url: HttpUrl::parse("https://x.org/h").expect("url") });
+    let email = channel("c2", "Mail", ChannelTarget::email("owner@example.org").expect("email"));
+    store.put_channel(webhook.clone()).await.expect("channel");
+    store.put_channel(email.clone()).await.expect("channel");
+    let twin = channel("c3", "Phone", ChannelTarget::Mqtt { topic: "keyward/alerts".into() });
+    assert!(matches!(store.put_channel(twin).await, Err(StoreError::Conflict)), "names are unique per home");
+    assert_eq!(store.channels().await.expect("channels"), [webhook.clone(), email.clone()]);
+
+    // Written with the event, or not at all.
+    let arrival = Record {
+        home_id: "h1".into(),
+        entries: vec![entry("e1", "h1", 1)],
+        notifications: vec![notification("n1", "c1", "e1"), notification("n2", "c2", "e1")],
+        ..Record::default()
+    };
+    store.record(arrival).committed().await.expect("recorded");
+    store.record(put(user("a", "h1", 1, LockAccess::All), vec![])).committed().await.expect("a");
+    let mut refused = put(user("b", "h1", 1, LockAccess::All), vec![entry("e2", "h1", 2)]);
+    refused.notifications = vec![notification("n-refused", "c1", "e2")];
+    assert!(matches!(store.record(refused).committed().await, Err(StoreError::Conflict)));
+    store.enqueue(vec![notification("n3", "c1", "test")]).await.expect("queued");
+
+    // Each channel's queue in order; a limit per channel.
+    let ids = |list: Vec<OutboxRecord>| list.into_iter().map(|n| n.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.pending_notifications(10).await.expect("pending")), ["n1", "n3", "n2"]);
+    assert_eq!(ids(store.pending_notifications(1).await.expect("pending")), ["n1", "n2"]);
+    let pending = store.pending_notifications(10).await.expect("pending");
+    assert_eq!(pending[0], notification("n1", "c1", "e1"), "read back as written");
+
+    // Delivered: off the queue, on the channel's page.
+    let delivered = DeliveryUpdate {
+        id: "n1".into(),
+        state: DeliveryState::Delivered,
+        attempts: 2,
+        next_at: at(12),
+        last_error: Some("HTTP 503 at the first try".into()),
+        delivered_at: Some(at(12)),
+    };
+    store.update_delivery(delivered).await.expect("updated");
+    assert_eq!(ids(store.pending_notifications(10).await.expect("pending")), ["n3", "n2"]);
+    let page = store.deliveries("c1".into(), 10).await.expect("deliveries");
+    assert_eq!(ids(page.clone()), ["n3", "n1"], "newest first");
+    assert_eq!((page[1].state, page[1].attempts, page[1].delivered_at), (DeliveryState::Delivered, 2, Some(at(12))));
+
+    // A deleted channel takes its queue with it.
+    assert!(store.delete_channel("h1".into(), "c2".into()).await.expect("deleted"));
+    assert!(!store.delete_channel("h1".into(), "c2".into()).await.expect("gone"));
+    assert!(!store.delete_channel("h2".into(), "c1".into()).await.expect("not that home's"));
+    assert_eq!(ids(store.pending_notifications(10).await.expect("pending")), ["n3"]);
+    assert_eq!(store.channels().await.expect("channels"), [webhook]);
+    s.close().await;
+}
+
 on_both_backends!(
+    channels_and_the_outbox,
     opening_makes_the_schema_once_and_commands_need_existing_data,
     the_snapshot_reads_back_what_was_written,
     a_taken_code_refuses_the_whole_record,
