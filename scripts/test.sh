@@ -11,6 +11,8 @@
 # - Node.js and npm, for the real Z-Wave JS driver and server the lock tests
 #   run against (sim/zwave-js: versions pinned in its package-lock.json,
 #   installed with `npm ci` when missing or changed).
+# - Python 3 with venv and pip, for the receivers the notification tests
+#   verify with (scripts/receivers/requirements.txt, into target/receivers-venv).
 # It stops loudly when any of them is impossible: no test is ever skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,5 +68,19 @@ fi
     echo "FATAL: npm ci in sim/zwave-js did not install zwave-server and mock-server" >&2
     exit 1
 }
+
+# The receivers the notification tests verify keyward's deliveries with
+# (the Standard Webhooks reference library, an SMTP server), in a venv under
+# target/, made again when scripts/receivers/requirements.txt changes.
+venv=target/receivers-venv
+if ! cmp -s scripts/receivers/requirements.txt "$venv/requirements.txt" || ! [ -x "$venv/bin/python" ]; then
+    echo "== installing the test receivers into $venv (pip)"
+    python3 -m venv --clear "$venv" || {
+        echo "FATAL: python3 -m venv failed (apt-get install python3-venv)" >&2
+        exit 1
+    }
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/receivers/requirements.txt
+    cp scripts/receivers/requirements.txt "$venv/requirements.txt"
+fi
 
 cargo test --workspace --locked
