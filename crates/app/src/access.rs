@@ -136,10 +136,10 @@ impl Access {
                 lockouts,
                 uses: change.use_counted,
                 user: None,
-                // Alerts are added by the notification planner (issue 10).
+                // Planned by the recorder from the home's channels.
                 notifications: Vec::new(),
             };
-            (self.recorder.record(record), outcome, locked_out)
+            (self.recorder.record(&state, record, at), outcome, locked_out)
         };
         if let Err(e) = committed.await {
             // Memory counted this attempt; the store did not. Read the home's

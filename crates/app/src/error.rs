@@ -51,6 +51,10 @@ pub enum AppError {
     DeviceInvalid,
     #[error("no token with this id")]
     TokenNotFound,
+    #[error("no channel with this id in this home")]
+    ChannelNotFound,
+    #[error("another channel of this home has this name")]
+    ChannelNameTaken,
     #[error("this user's stored code is damaged and cannot be read: give them a new code")]
     CodeDamaged,
     #[error("keyward is busy checking other passwords: try again in a moment")]

@@ -16,6 +16,8 @@
 
 mod access;
 mod activity;
+mod alerts;
+mod channels;
 pub mod clock;
 pub mod devices;
 mod error;
@@ -37,6 +39,7 @@ use keyward_store::{Store, Vault};
 
 pub use access::{Access, AccessOutcome, PreviewSubject};
 pub use activity::{Activity, ActivityPage, ActivityQuery, QueryError};
+pub use channels::{ChannelInput, Channels};
 pub use clock::{Clock, ManualClock};
 pub use error::AppError;
 pub use homes::{DeviceRequest, HomePatch, HomeView, Homes, LockView};
@@ -58,6 +61,7 @@ pub struct App {
     pub owners: Owners,
     pub tokens: Tokens,
     pub locks: Arc<LockSync>,
+    pub channels: Channels,
     /// Connections outside the lock networks (an MQTT broker), for their state.
     pub links: Vec<Arc<dyn links::Link>>,
 }
@@ -82,6 +86,11 @@ impl App {
         }
         let slots = std::mem::take(&mut snapshot.slots);
         let registry = Arc::new(Registry::from_snapshot(snapshot, &vault));
+        for record in store.channels().await? {
+            if let Ok(home) = registry.home(&record.channel.home_id) {
+                home.lock().await.channels.push(record.channel);
+            }
+        }
         let recorder = Arc::new(Recorder::new(store.clone()));
         let signal = SyncSignal::new();
         let locks = Arc::new(LockSync::new(
@@ -105,6 +114,7 @@ impl App {
             ),
             users: Users::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), signal),
             access: Access::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), locks.clone()),
+            channels: Channels::new(registry.clone(), store.clone(), vault.clone(), clock.clone()),
             activity: Activity::new(registry, store.clone(), recorder, vault),
             owners: Owners::new(store.clone(), clock.clone()),
             tokens: Tokens::new(store.clone(), store, clock),

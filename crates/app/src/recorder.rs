@@ -24,11 +24,18 @@ impl Recorder {
         Self { store, feed: broadcast::channel(256).0 }
     }
 
-    /// Queues the record now, in order with every write before it (callers
-    /// that must order it against their in-memory state call this while
-    /// holding their lock); the returned future resolves once it is durably
-    /// committed, and then publishes its entries.
-    pub fn record(&self, record: Record) -> impl Future<Output = Result<(), StoreError>> + Send + '_ {
+    /// Queues the record now, with the notifications its entries cause on
+    /// the home's channels, in order with every write before it (callers
+    /// call this while holding the home's lock, so it is ordered against
+    /// their in-memory state); the returned future resolves once it is
+    /// durably committed, and then publishes its entries.
+    pub fn record<'a>(
+        &'a self,
+        state: &HomeState,
+        mut record: Record,
+        now: jiff::Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + use<'a> {
+        record.notifications.extend(crate::alerts::plan(state, &record.entries, now));
         let pending = self.store.record(record);
         async move {
             let entries = pending.committed().await?;

@@ -36,6 +36,8 @@ pub(crate) struct HomeState {
     /// but it cannot be revealed or checked against new codes, so they need
     /// a new one.
     pub damaged: HashSet<String>,
+    /// Where the home's alerts go.
+    pub channels: Vec<keyward_core::channel::Channel>,
 }
 
 impl HomeState {
@@ -49,6 +51,7 @@ impl HomeState {
             home_lockout: LockoutState::CLEAR,
             stale: false,
             damaged: HashSet::new(),
+            channels: Vec::new(),
         }
     }
 

@@ -351,7 +351,7 @@ impl LockSync {
         self.operate(home_id, lock_id, lock).await?;
         let home = self.inner.registry.home(home_id)?;
         let committed = {
-            let _state = self.inner.recorder.lock(&home).await?;
+            let state = self.inner.recorder.lock(&home).await?;
             let event = Event {
                 at: self.inner.clock.now(),
                 kind: if lock { ActivityKind::Locked } else { ActivityKind::Unlocked },
@@ -368,7 +368,7 @@ impl LockSync {
                 entries: vec![entry(home_id, event)],
                 ..keyward_store::Record::default()
             };
-            self.inner.recorder.record(record)
+            self.inner.recorder.record(&state, record, self.inner.clock.now())
         };
         committed.await?;
         Ok(())
@@ -588,7 +588,7 @@ impl Inner {
                 uses,
                 ..keyward_store::Record::default()
             };
-            (self.recorder.record(record), spent)
+            (self.recorder.record(&state, record, at), spent)
         };
         if let Err(error) = committed.await {
             home.lock().await.stale = true;

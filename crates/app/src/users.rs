@@ -240,7 +240,8 @@ impl Users {
             user: Some(UserChange::Delete(user_id.to_owned())),
             ..Record::default()
         };
-        recorded(&mut state, self.recorder.record(record).await)?;
+        let committed = self.recorder.record(&state, record, self.clock.now());
+        recorded(&mut state, committed.await)?;
         state.remove_user(user_id);
         self.signal.home_changed(home_id);
         Ok(())
@@ -255,7 +256,8 @@ impl Users {
         let code = self.vault.unseal(home_id, user_id, &record.code.sealed).map_err(|_| AppError::CodeDamaged)?;
         let audit = self.audit(&state, record, ActivityKind::CodeRevealed, actor);
         let record = Record { home_id: home_id.to_owned(), entries: vec![audit], ..Record::default() };
-        recorded(&mut state, self.recorder.record(record).await)?;
+        let committed = self.recorder.record(&state, record, self.clock.now());
+        recorded(&mut state, committed.await)?;
         tracing::info!(home = home_id, user = user_id, "code revealed");
         Ok(code)
     }
@@ -339,7 +341,7 @@ impl Users {
             user: Some(UserChange::Put(Box::new(record.clone()))),
             ..Record::default()
         };
-        match self.recorder.record(written).await {
+        match self.recorder.record(state, written, self.clock.now()).await {
             // The UNIQUE index settles a race the in-memory check could not see.
             Err(StoreError::Conflict) => return Err(CodeError::InUse.into()),
             other => recorded(state, other)?,

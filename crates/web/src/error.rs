@@ -73,6 +73,8 @@ impl From<AppError> for ApiError {
             AppError::UserNotFound => Self::new(StatusCode::NOT_FOUND, "user_not_found", e.to_string()),
             AppError::LockNotFound => Self::new(StatusCode::NOT_FOUND, "lock_not_found", e.to_string()),
             AppError::TokenNotFound => Self::new(StatusCode::NOT_FOUND, "token_not_found", e.to_string()),
+            AppError::ChannelNotFound => Self::new(StatusCode::NOT_FOUND, "channel_not_found", e.to_string()),
+            AppError::ChannelNameTaken => conflict("channel_name_taken"),
             AppError::DeviceNotFound => conflict("device_not_found"),
             AppError::UnknownUser => conflict("user_not_found"),
             AppError::LocksInvalid => conflict("locks_invalid"),

@@ -1,0 +1,154 @@
+//! Alerts are planned when an event is recorded and written with it, to the
+//! right channels, in words, never with a code: the outbox as the delivery
+//! worker will find it.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use keyward_app::{App, ChannelInput, ManualClock, UserInput};
+use keyward_core::channel::{ChannelTarget, HttpUrl};
+use keyward_core::notify::AlertKind;
+use keyward_core::{Action, Actor, LockAccess, Notify, PanelPermissions, ScheduleSpec, UserKind, ZoneName};
+use keyward_store::{KEY_FILE, OutboxRecord, Store, Vault};
+use zeroize::Zeroizing;
+
+fn user(name: &str, code: &str, kind: UserKind, arrive: bool) -> UserInput {
+    UserInput {
+        name: name.into(),
+        kind,
+        panel: PanelPermissions::default(),
+        locks: LockAccess::All,
+        schedule: ScheduleSpec { always: Some(true), windows: None },
+        valid_from: None,
+        valid_until: None,
+        max_uses: None,
+        notify: Notify { arrive, leave: false },
+        enabled: true,
+        code: Zeroizing::new(code.into()),
+    }
+}
+
+async fn start(
+    dir: &std::path::Path,
+    clock: &Arc<ManualClock>,
+    create: bool,
+) -> (App, Arc<dyn Store>, keyward_store_sqlite::SqliteHandle) {
+    let opened = keyward_store_sqlite::open(&dir.join("keyward.db"), create).expect("open");
+    let store: Arc<dyn Store> = Arc::new(opened.store);
+    let vault = Vault::open(store.as_ref(), &dir.join(KEY_FILE), create).await.expect("key");
+    let berlin = ZoneName::parse("Europe/Berlin").expect("zone");
+    let app =
+        App::start(store.clone(), Arc::new(vault), clock.clone(), &berlin, Default::default()).await.expect("app");
+    (app, store, opened.handle)
+}
+
+fn summary(list: &[OutboxRecord], channels: &[(&str, &str)]) -> Vec<(String, AlertKind, String)> {
+    let name = |id: &str| channels.iter().find(|(i, _)| *i == id).map_or("?", |(_, n)| *n).to_owned();
+    list.iter().map(|n| (name(&n.channel_id), n.kind, n.body.clone())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_write_their_alerts_to_the_right_channels_in_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Thursday 2026-11-26, 10:42 UTC = 11:42 in Berlin.
+    let clock = Arc::new(ManualClock::new("2026-11-26T10:42:00Z".parse::<Timestamp>().expect("instant")));
+    let (app, store, handle) = start(dir.path(), &clock, true).await;
+    let home = app.homes.list().await.expect("homes")[0].id.clone();
+    let front = app.homes.create_lock(&home, "Front door", None).await.expect("lock").id;
+    let phone = ChannelInput {
+        name: "Phone".into(),
+        target: ChannelTarget::Mqtt { topic: "keyward/alerts".into() },
+        emergency: false,
+        quiet: None,
+    };
+    let (phone, secret) = app.channels.create(&home, phone).await.expect("channel");
+    assert!(secret.is_none(), "only webhooks have a signing secret");
+    let siren = ChannelInput {
+        name: "Siren".into(),
+        target: ChannelTarget::Webhook { url: HttpUrl::parse("http://127.0.0.1:9/hook").expect("url") },
+        emergency: true,
+        quiet: None,
+    };
+    let (siren, secret) = app.channels.create(&home, siren).await.expect("channel");
+    assert_eq!(secret.map(|s| s.len()), Some(24));
+    let taken = ChannelInput {
+        name: "Phone".into(),
+        target: ChannelTarget::Mqtt { topic: "keyward/other".into() },
+        emergency: false,
+        quiet: None,
+    };
+    assert!(matches!(app.channels.create(&home, taken).await, Err(keyward_app::AppError::ChannelNameTaken)));
+    let names = [(phone.id.as_str(), "Phone"), (siren.id.as_str(), "Siren")];
+
+    app.users
+        .create(&home, user("Dog walker", "4719", UserKind::Standard, true), Actor::Token("t".into()))
+        .await
+        .expect("user");
+    app.users
+        .create(&home, user("Nanny", "8642", UserKind::Duress, false), Actor::Token("t".into()))
+        .await
+        .expect("user");
+    app.users
+        .create(&home, user("Cleaner", "1357", UserKind::Standard, false), Actor::Token("t".into()))
+        .await
+        .expect("user");
+    assert!(store.pending_notifications(100).await.expect("pending").is_empty(), "owner changes are not alerts");
+
+    // The dog walker arrives: on every channel of the home (the default).
+    assert!(app.access.attempt(&home, "4719", &front, Action::Unlock).await.expect("attempt").granted);
+    let arrival = "Dog walker arrived · Front door · 11:42".to_owned();
+    assert_eq!(
+        summary(&store.pending_notifications(100).await.expect("pending"), &names),
+        [("Phone".into(), AlertKind::Arrival, arrival.clone()), ("Siren".into(), AlertKind::Arrival, arrival.clone())]
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    let first = store.pending_notifications(100).await.expect("pending");
+    let data: serde_json::Value = serde_json::from_str(&first[0].data).expect("json");
+    assert_eq!(
+        (data["user"]["name"].as_str(), data["device"]["name"].as_str()),
+        (Some("Dog walker"), Some("Front door"))
+    );
+    assert_eq!(data["local_time"], "2026-11-26T11:42:00");
+
+    // The cleaner's arrival: nobody asked to be told.
+    assert!(app.access.attempt(&home, "1357", &front, Action::Unlock).await.expect("attempt").granted);
+    assert_eq!(store.pending_notifications(100).await.expect("pending").len(), 2);
+
+    // Duress: told to the emergency channel only, in words.
+    let duress = app.access.attempt(&home, "8642", &front, Action::Unlock).await.expect("attempt");
+    assert!(duress.granted);
+    let all = store.pending_notifications(100).await.expect("pending");
+    let told = summary(&all, &names);
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert_eq!((told[2].0.as_str(), told[2].1), ("Siren", AlertKind::Duress));
+    assert!(told[2].2.contains("Nanny used their duress code · Front door · 11:42"), "{}", told[2].2);
+
+    // Wrong codes until the keypad locks out: one alert, to the emergency channel.
+    for _ in 0..10 {
+        app.access.attempt(&home, "0000", &front, Action::Unlock).await.expect("attempt");
+    }
+    let all = store.pending_notifications(100).await.expect("pending");
+    let lockouts: Vec<_> = all.iter().filter(|n| n.kind == AlertKind::Lockout).collect();
+    assert_eq!(lockouts.len(), 1, "{:?}", summary(&all, &names));
+    assert_eq!(lockouts[0].channel_id, siren.id);
+    for n in &all {
+        for code in ["4719", "8642", "1357", "0000"] {
+            assert!(!n.body.contains(code) && !n.data.contains(code) && !n.title.contains(code), "a code in {n:?}");
+        }
+    }
+
+    // After a restart the channels are still there and alerts still flow.
+    drop((app, store));
+    tokio::task::spawn_blocking(move || handle.close()).await.expect("closed");
+    let (app, store, _handle) = start(dir.path(), &clock, false).await;
+    assert_eq!(app.channels.list(&home).await.expect("channels").len(), 2);
+    let before = store.pending_notifications(100).await.expect("pending").len();
+    clock.advance(jiff::SignedDuration::from_mins(5));
+    assert!(app.access.attempt(&home, "4719", &front, Action::Unlock).await.expect("attempt").granted);
+    assert_eq!(store.pending_notifications(100).await.expect("pending").len(), before + 2);
+    // A removed channel takes its queue with it.
+    app.channels.delete(&home, &phone.id).await.expect("deleted");
+    let left = store.pending_notifications(100).await.expect("pending");
+    assert!(left.iter().all(|n| n.channel_id == siren.id));
+}
