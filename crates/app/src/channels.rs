@@ -26,11 +26,14 @@ pub struct ChannelInput {
     pub quiet: Option<QuietHours>,
 }
 
+#[derive(Clone)]
 pub struct Channels {
     registry: Arc<Registry>,
     store: Arc<dyn NotifyStore>,
     vault: Arc<Vault>,
     clock: Arc<dyn Clock>,
+    /// Wakes the delivery worker.
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 /// The vault's associated data for a channel's secret: apart from users' codes.
@@ -44,8 +47,57 @@ impl Channels {
         store: Arc<dyn NotifyStore>,
         vault: Arc<Vault>,
         clock: Arc<dyn Clock>,
+        outbox: Arc<tokio::sync::Notify>,
     ) -> Self {
-        Self { registry, store, vault, clock }
+        Self { registry, store, vault, clock, outbox }
+    }
+
+    pub(crate) fn store(&self) -> Arc<dyn NotifyStore> {
+        self.store.clone()
+    }
+
+    pub(crate) fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// Queues a test message on a channel.
+    pub async fn test(&self, home_id: &str, channel_id: &str) -> Result<(), AppError> {
+        let home = self.registry.home(home_id)?;
+        let state = home.lock().await;
+        if !state.channels.iter().any(|c| c.id == channel_id) {
+            return Err(AppError::ChannelNotFound);
+        }
+        let now = self.clock.now();
+        let kind = keyward_core::notify::AlertKind::Test;
+        let names = keyward_core::notify::Names { user: None, device: None, home: state.home.name.as_str() };
+        let message = keyward_core::notify::message(kind, names, state.home.zone.tz().to_datetime(now));
+        let id = new_id();
+        let data = serde_json::json!({
+            "event_id": id,
+            "home": {"id": home_id, "name": state.home.name.as_str()},
+            "at": now.to_string(),
+            "title": message.title,
+            "message": message.body,
+        });
+        let test = keyward_store::OutboxRecord {
+            id: id.clone(),
+            home_id: home_id.to_owned(),
+            channel_id: channel_id.to_owned(),
+            event_id: id,
+            kind,
+            created_at: now,
+            title: message.title,
+            body: message.body,
+            data: data.to_string(),
+            state: keyward_store::DeliveryState::Pending,
+            attempts: 0,
+            next_at: now,
+            last_error: None,
+            delivered_at: None,
+        };
+        self.store.enqueue(vec![test]).await?;
+        self.outbox.notify_one();
+        Ok(())
     }
 
     /// Adds a channel; a webhook's new signing secret comes back with it,

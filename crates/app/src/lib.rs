@@ -19,6 +19,7 @@ mod activity;
 mod alerts;
 mod channels;
 pub mod clock;
+pub mod delivery;
 pub mod devices;
 mod error;
 pub mod hashing;
@@ -64,6 +65,8 @@ pub struct App {
     pub channels: Channels,
     /// Connections outside the lock networks (an MQTT broker), for their state.
     pub links: Vec<Arc<dyn links::Link>>,
+    /// Wakes the delivery worker.
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -91,7 +94,8 @@ impl App {
                 home.lock().await.channels.push(record.channel);
             }
         }
-        let recorder = Arc::new(Recorder::new(store.clone()));
+        let outbox = Arc::new(tokio::sync::Notify::new());
+        let recorder = Arc::new(Recorder::new(store.clone(), outbox.clone()));
         let signal = SyncSignal::new();
         let locks = Arc::new(LockSync::new(
             registry.clone(),
@@ -114,12 +118,28 @@ impl App {
             ),
             users: Users::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), signal),
             access: Access::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), locks.clone()),
-            channels: Channels::new(registry.clone(), store.clone(), vault.clone(), clock.clone()),
+            channels: Channels::new(registry.clone(), store.clone(), vault.clone(), clock.clone(), outbox.clone()),
+            outbox,
             activity: Activity::new(registry, store.clone(), recorder, vault),
             owners: Owners::new(store.clone(), clock.clone()),
             tokens: Tokens::new(store.clone(), store, clock),
             links: Vec::new(),
             locks,
         })
+    }
+
+    /// Starts delivering the outbox through these senders (one per kind of
+    /// channel); a kind without a sender is retried until one exists, and
+    /// after 24 hours given up.
+    pub fn start_deliveries(&self, senders: Vec<Arc<dyn delivery::Sender>>) {
+        let channels = self.channels.clone();
+        let deliveries = delivery::Deliveries::new(
+            self.channels.store(),
+            self.channels.clock(),
+            senders,
+            self.outbox.clone(),
+            Box::new(move |record| channels.secret(record)),
+        );
+        deliveries.start();
     }
 }

@@ -17,11 +17,13 @@ pub(crate) struct Recorder {
     store: Arc<dyn HomeStore>,
     /// Every entry, once committed, for live views.
     feed: broadcast::Sender<ActivityEntry>,
+    /// Woken when notifications were committed: the delivery worker.
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 impl Recorder {
-    pub fn new(store: Arc<dyn HomeStore>) -> Self {
-        Self { store, feed: broadcast::channel(256).0 }
+    pub fn new(store: Arc<dyn HomeStore>, outbox: Arc<tokio::sync::Notify>) -> Self {
+        Self { store, feed: broadcast::channel(256).0, outbox }
     }
 
     /// Queues the record now, with the notifications its entries cause on
@@ -36,9 +38,13 @@ impl Recorder {
         now: jiff::Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + use<'a> {
         record.notifications.extend(crate::alerts::plan(state, &record.entries, now));
+        let notifies = !record.notifications.is_empty();
         let pending = self.store.record(record);
         async move {
             let entries = pending.committed().await?;
+            if notifies {
+                self.outbox.notify_one();
+            }
             if self.feed.receiver_count() > 0 {
                 for entry in entries {
                     let _ = self.feed.send(entry);

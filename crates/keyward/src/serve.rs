@@ -98,6 +98,13 @@ async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> any
     let locks = keyward_app::LockOptions { networks, lead: config.lock_lead };
     let mut app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone, locks).await?;
     app.links = links;
+    let mut senders: Vec<Arc<dyn keyward_app::delivery::Sender>> = Vec::new();
+    match keyward_notify::http::client() {
+        Ok(client) => senders.push(Arc::new(keyward_notify::webhook::WebhookSender::new(client))),
+        // Webhooks wait in the outbox (and are given up after 24 hours).
+        Err(error) => tracing::error!(%error, "webhooks cannot be sent"),
+    }
+    app.start_deliveries(senders);
     if storage.created {
         print_first_start(config, setup_code.as_deref());
     }

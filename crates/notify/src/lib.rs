@@ -2,4 +2,5 @@
 //! into what its receiver expects. Built so far: the Standard Webhooks
 //! signature (`webhook`).
 
+pub mod http;
 pub mod webhook;

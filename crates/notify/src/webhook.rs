@@ -85,6 +85,59 @@ impl WebhookSecret {
     }
 }
 
+/// Delivers webhook channels' notifications: `POST` of
+/// `{"type", "timestamp", "data"}` signed with the channel's secret; the
+/// notification's id is the `webhook-id` (the same on every retry, so a
+/// receiver drops repeats), and `data.event_id` names the event.
+pub struct WebhookSender {
+    client: crate::http::HttpClient,
+}
+
+impl WebhookSender {
+    pub fn new(client: crate::http::HttpClient) -> Self {
+        Self { client }
+    }
+}
+
+impl keyward_app::delivery::Sender for WebhookSender {
+    fn kind(&self) -> keyward_core::channel::ChannelKind {
+        keyward_core::channel::ChannelKind::Webhook
+    }
+
+    fn send<'a>(
+        &'a self,
+        channel: &'a keyward_core::channel::Channel,
+        secret: Option<&'a [u8]>,
+        notification: &'a keyward_store::OutboxRecord,
+    ) -> keyward_store::BoxFuture<'a, Result<(), keyward_app::delivery::SendError>> {
+        use keyward_app::delivery::SendError;
+        Box::pin(async move {
+            let keyward_core::channel::ChannelTarget::Webhook { url } = &channel.target else {
+                return Err(SendError("not a webhook channel".into()));
+            };
+            let Some(secret) = secret else {
+                return Err(SendError("the channel's signing secret cannot be read".into()));
+            };
+            let secret = WebhookSecret::from_bytes(Zeroizing::new(secret.to_vec()));
+            let data: serde_json::Value = serde_json::from_str(&notification.data).unwrap_or(serde_json::Value::Null);
+            let body = serde_json::json!({
+                "type": notification.kind.as_str(),
+                "timestamp": notification.created_at.to_string(),
+                "data": data,
+            })
+            .to_string();
+            let now = jiff::Timestamp::now().as_second();
+            let headers = secret.headers(&notification.id, now, body.as_bytes());
+            let status = self.client.post(url.as_str(), &headers, body.into_bytes()).await.map_err(SendError)?;
+            if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                Err(SendError(format!("the receiver answered HTTP {status}")))
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
