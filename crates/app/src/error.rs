@@ -55,6 +55,8 @@ pub enum AppError {
     ChannelNotFound,
     #[error("another channel of this home has this name")]
     ChannelNameTaken,
+    #[error("{0}")]
+    ChannelInvalid(String),
     #[error("this user's stored code is damaged and cannot be read: give them a new code")]
     CodeDamaged,
     #[error("keyward is busy checking other passwords: try again in a moment")]

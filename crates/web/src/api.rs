@@ -35,6 +35,9 @@ pub fn routes() -> Router {
         .edge_route("/api/v1/homes/{home_id}/access", post(access))
         .edge_route("/api/v1/homes/{home_id}/access/preview", post(preview))
         .edge_route("/api/v1/homes/{home_id}/activity", get(activity))
+        .edge_route("/api/v1/homes/{home_id}/channels", get(list_channels).post(create_channel))
+        .edge_route("/api/v1/homes/{home_id}/channels/{channel_id}", axum::routing::delete(delete_channel))
+        .edge_route("/api/v1/homes/{home_id}/channels/{channel_id}/test", post(test_channel))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
@@ -524,4 +527,89 @@ async fn activity(
         items: page.items.into_iter().map(|item| ActivityDto::new(item, admin)).collect(),
         next_cursor: page.next_cursor,
     }))
+}
+
+// ---- channels
+
+fn quiet_hours(dto: &QuietHoursDto) -> Result<keyward_core::notify::QuietHours, AppError> {
+    let time = |text: &str| {
+        jiff::civil::Time::strptime("%H:%M", text)
+            .ok()
+            .filter(|_| text.len() == 5)
+            .ok_or_else(|| AppError::ChannelInvalid("quiet hours are two times of day, \"HH:MM\"".into()))
+    };
+    Ok(keyward_core::notify::QuietHours { start: time(&dto.start)?, end: time(&dto.end)? })
+}
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/channels", tag = "channels", security(("bearer" = [])),
+    responses((status = 200, body = List<ChannelDto>)))]
+async fn list_channels(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+) -> ApiResult<Json<List<ChannelDto>>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    let items = s.app.channels.list(&home_id).await?.into_iter().map(ChannelDto::from).collect();
+    Ok(Json(List { items }))
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/channels", tag = "channels", security(("bearer" = [])), request_body = CreateChannel,
+    responses((status = 201, body = ChannelDto, description = "with its signing secret, shown this once")))]
+async fn create_channel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<(StatusCode, Json<ChannelDto>)> {
+    use keyward_core::channel::{ChannelTarget, HttpUrl};
+    caller.require(Need::Admin, Some(&home_id))?;
+    let body: CreateChannel = body.parse()?;
+    if body.kind != "webhook" {
+        return Err(AppError::ChannelInvalid(
+            "keyward sends webhook channels today; email, ntfy and MQTT come next".into(),
+        )
+        .into());
+    }
+    let url = HttpUrl::parse(&body.url).map_err(|e| AppError::ChannelInvalid(e.to_string()))?;
+    let quiet = body.quiet_hours.as_ref().map(quiet_hours).transpose()?;
+    let input = keyward_app::ChannelInput {
+        name: body.name,
+        target: ChannelTarget::Webhook { url },
+        emergency: body.emergency,
+        quiet,
+    };
+    let (channel, secret) = s.app.channels.create(&home_id, input).await?;
+    let mut dto = ChannelDto::from(channel);
+    dto.secret = secret.map(|bytes| webhook_secret_text(&bytes));
+    Ok((StatusCode::CREATED, Json(dto)))
+}
+
+/// A webhook secret in the Standard Webhooks form, `whsec_` and base64.
+fn webhook_secret_text(bytes: &[u8]) -> String {
+    use base64::Engine;
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+#[utoipa::path(delete, path = "/api/v1/homes/{home_id}/channels/{channel_id}", tag = "channels", security(("bearer" = [])),
+    responses((status = 204, description = "deleted, with what it had still to deliver")))]
+async fn delete_channel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, channel_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    s.app.channels.delete(&home_id, &channel_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/channels/{channel_id}/test", tag = "channels", security(("bearer" = [])),
+    responses((status = 202, description = "a test message is on its way")))]
+async fn test_channel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, channel_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    s.app.channels.test(&home_id, &channel_id).await?;
+    Ok(StatusCode::ACCEPTED)
 }

@@ -836,3 +836,61 @@ pub struct ActivityParams {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
+
+// ---- channels
+
+/// Daily quiet hours in the home's time, "HH:MM"; past midnight when end is not after start.
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHoursDto {
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    /// "webhook": the one kind keyward sends today.
+    pub kind: String,
+    pub name: String,
+    pub url: String,
+    /// Also receives duress and the other home alerts.
+    #[serde(default)]
+    pub emergency: bool,
+    #[serde(default)]
+    pub quiet_hours: Option<QuietHoursDto>,
+}
+
+/// A channel. `secret` (`whsec_…`, for verifying the signatures) only in
+/// the answer that created it.
+#[derive(Serialize, ToSchema)]
+pub struct ChannelDto {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub url: Option<String>,
+    pub emergency: bool,
+    pub quiet_hours: Option<QuietHoursDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl From<keyward_core::channel::Channel> for ChannelDto {
+    fn from(c: keyward_core::channel::Channel) -> Self {
+        use keyward_core::channel::ChannelTarget;
+        let url = match &c.target {
+            ChannelTarget::Webhook { url } | ChannelTarget::Ntfy { url, .. } => Some(url.as_str().to_owned()),
+            _ => None,
+        };
+        let hhmm = |t: jiff::civil::Time| format!("{:02}:{:02}", t.hour(), t.minute());
+        Self {
+            id: c.id,
+            name: c.name.as_str().to_owned(),
+            kind: c.target.kind().as_str().to_owned(),
+            url,
+            emergency: c.emergency,
+            quiet_hours: c.quiet.map(|q| QuietHoursDto { start: hhmm(q.start), end: hhmm(q.end) }),
+            secret: None,
+        }
+    }
+}

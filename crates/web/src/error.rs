@@ -75,6 +75,7 @@ impl From<AppError> for ApiError {
             AppError::TokenNotFound => Self::new(StatusCode::NOT_FOUND, "token_not_found", e.to_string()),
             AppError::ChannelNotFound => Self::new(StatusCode::NOT_FOUND, "channel_not_found", e.to_string()),
             AppError::ChannelNameTaken => conflict("channel_name_taken"),
+            AppError::ChannelInvalid(_) => unprocessable("channel_invalid"),
             AppError::DeviceNotFound => conflict("device_not_found"),
             AppError::UnknownUser => conflict("user_not_found"),
             AppError::LocksInvalid => conflict("locks_invalid"),

@@ -7,6 +7,7 @@ mod api;
 mod browser;
 mod connections;
 mod lock_sync;
+mod notifications;
 mod operations;
 mod sign_in;
 mod storage;

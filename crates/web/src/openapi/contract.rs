@@ -170,6 +170,22 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
             }, "description": "`device` binds the lock to a lock a connected network offers (GET /api/v1/devices; 409 device_unavailable or device_in_use otherwise); `slots`, only with a device, limits the slots keyward may use (409 slots_invalid beyond the lock's slots)."}),
         ),
         (
+            "CreateChannel",
+            json!({"type": "object", "required": ["kind", "name", "url"],
+                "description": "A webhook channel: keyward POSTs each alert as Standard Webhooks describe, signed with the secret the answer shows once. `emergency` channels also receive duress and the other home alerts; `quiet_hours` hold back all but urgent alerts (422 channel_invalid for an address that is not http(s) or carries credentials).",
+                "properties": {
+                    "kind": {"type": "string", "enum": ["webhook"]},
+                    "name": reference("Name"),
+                    "url": {"type": "string", "maxLength": 2000, "pattern": "^https?://[A-Za-z0-9][A-Za-z0-9.-]{0,200}(:[1-9][0-9]{0,3})?(/[!-~]*)?$"},
+                    "emergency": boolean,
+                    "quiet_hours": nullable(json!({"type": "object", "required": ["start", "end"], "properties": {
+                        "start": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+                        "end": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+                    }})),
+                },
+            }),
+        ),
+        (
             "PatchLock",
             json!({"type": "object", "properties": {
                 "name": nullable(reference("Name")),
@@ -276,6 +292,7 @@ fn add_path_parameters(path: &str, operation: &mut Map<String, Value>) {
         "home_id" => "A home's id.",
         "lock_id" => "A lock's id in this home.",
         "user_id" => "A user's id in this home.",
+        "channel_id" => "An alert channel's id in this home.",
         _ => "",
     };
     let parameters = operation.entry("parameters").or_insert_with(|| json!([]));
@@ -321,6 +338,9 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Val
     if path.contains("{user_id}") {
         not_found.push("user_not_found");
     }
+    if path.contains("{channel_id}") {
+        not_found.push("channel_not_found");
+    }
     errors.push((404, if not_found.is_empty() { vec!["not_found"] } else { not_found }));
     if has_body {
         errors.push((400, vec!["malformed_json", "body_unreadable"]));
@@ -354,6 +374,9 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Val
         ("post", p) if p.ends_with("/access") => (vec!["action_invalid"], vec!["device_not_found"]),
         ("post", p) if p.ends_with("/preview") => (vec!["action_invalid"], vec!["device_not_found", "user_not_found"]),
         ("get", p) if p.ends_with("/activity") => (vec!["query_invalid"], vec!["cursor_invalid"]),
+        ("post", "/api/v1/homes/{home_id}/channels") => {
+            (vec!["name_invalid", "channel_invalid"], vec!["channel_name_taken"])
+        }
         _ => (vec![], vec![]),
     };
     if has_body || !unprocessable.is_empty() {
