@@ -8,7 +8,7 @@ use crate::support::webdriver::Browser;
 use crate::support::zwave::{SimLock, ZwaveSim};
 use crate::support::*;
 
-pub(crate) const PASSWORD: &str = "tangerine kite 42";
+const PASSWORD: &str = "tangerine kite 42";
 
 /// Where the screenshots go: one folder per backend, as the two runs go on
 /// side by side.
@@ -207,6 +207,20 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
     browser.wait_for_url("/users").await;
 }
 
+/// A desktop-sized browser whose owner, anna@example.org, has just set up
+/// the hub with its setup code and landed on the Users page.
+pub(crate) async fn signed_up_owner(server: &Server) -> Browser {
+    let browser = Browser::start().await;
+    browser.resize(1280, 900).await;
+    browser.goto(&format!("{}/setup", server.base)).await;
+    fill(&browser, "#setup_code", &server.setup_code()).await;
+    fill(&browser, "#email", "anna@example.org").await;
+    fill(&browser, "#password", PASSWORD).await;
+    browser.find("button[type=submit]").await.click().await;
+    browser.wait_for_url("/users").await;
+    browser
+}
+
 /// Reloads `path` until its text holds `text`: pages that are not live
 /// show what the locks report when they are loaded.
 pub(crate) async fn reload_until(browser: &Browser, url: &str, text: &str) {
@@ -226,16 +240,8 @@ async fn the_owner_binds_a_lock_and_watches_the_code_reach_it(backend: Backend) 
     let sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 6, ..SimLock::default() }]).await;
     let place = Place::new(backend);
     let server = place.start_with(&["--timezone", "Europe/Berlin", "--zwave-js-url", &sim.url()], &[]);
-    let setup_code = server.setup_code();
     let base = server.base.clone();
-    let browser = Browser::start().await;
-    browser.resize(1280, 900).await;
-    browser.goto(&format!("{base}/setup")).await;
-    fill(&browser, "#setup_code", &setup_code).await;
-    fill(&browser, "#email", "anna@example.org").await;
-    fill(&browser, "#password", PASSWORD).await;
-    browser.find("button[type=submit]").await.click().await;
-    browser.wait_for_url("/users").await;
+    let browser = signed_up_owner(&server).await;
 
     // Add the front door, picking the lock the Z-Wave network offers.
     reload_until(&browser, &format!("{base}/locks"), "Device").await;

@@ -541,21 +541,13 @@ async fn the_virtual_lock_slow_forgetful_and_hiding_its_codes(backend: Backend) 
 /// added on the Locks page, the dog walker's code reaches it, and the code
 /// typed at its keypad appears live in the activity log.
 async fn the_five_minute_tour_in_a_browser(backend: Backend) {
-    use crate::browser::{PASSWORD, fill, reload_until};
+    use crate::browser::{fill, reload_until, signed_up_owner};
     let mut lock = VirtualLock::start(&["--name", "front_door", "--code", "5:1357"]);
     let place = Place::new(backend);
     let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", lock.base.as_str())];
     let server = place.start_with(&["--timezone", "Europe/Berlin", "--mqtt-url", "mqtt://127.0.0.1:1883"], &env);
-    let setup_code = server.setup_code();
     let base = server.base.clone();
-    let browser = crate::support::webdriver::Browser::start().await;
-    browser.resize(1280, 900).await;
-    browser.goto(&format!("{base}/setup")).await;
-    fill(&browser, "#setup_code", &setup_code).await;
-    fill(&browser, "#email", "anna@example.org").await;
-    fill(&browser, "#password", PASSWORD).await;
-    browser.find("button[type=submit]").await.click().await;
-    browser.wait_for_url("/users").await;
+    let browser = signed_up_owner(&server).await;
 
     // 2. Locks: the broker and Zigbee2MQTT connected, the virtual lock offered.
     reload_until(&browser, &format!("{base}/locks"), "Virtual keypad lock (keyward sim)").await;
