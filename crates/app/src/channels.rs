@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use keyward_core::Name;
-use keyward_core::channel::{Channel, ChannelTarget};
+use std::sync::OnceLock;
+
+use keyward_core::channel::{Channel, ChannelKind, ChannelTarget, HttpUrl};
+use keyward_core::email::EmailAddress;
 use keyward_core::notify::QuietHours;
 use keyward_store::{ChannelRecord, NotifyStore, StoreError, Vault};
 use zeroize::Zeroizing;
@@ -24,6 +27,40 @@ pub struct ChannelInput {
     pub target: ChannelTarget,
     pub emergency: bool,
     pub quiet: Option<QuietHours>,
+    /// An ntfy access token (sealed, never shown again).
+    pub token: Option<Zeroizing<String>>,
+}
+
+/// A change to a channel: `None` keeps a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelChange {
+    pub name: Option<String>,
+    /// A webhook's or ntfy channel's new address.
+    pub url: Option<HttpUrl>,
+    /// An email channel's new recipient.
+    pub to: Option<EmailAddress>,
+    /// An MQTT channel's new topic (checked).
+    pub topic: Option<String>,
+    pub emergency: Option<bool>,
+    pub quiet: Option<Option<QuietHours>>,
+    /// An ntfy channel's token: a new one, or `Some(None)` to go without.
+    pub token: Option<Option<Zeroizing<String>>>,
+}
+
+/// A channel as the owner sees it.
+#[derive(Debug, Clone)]
+pub struct ChannelView {
+    pub channel: Channel,
+    pub has_token: bool,
+}
+
+/// What this hub can deliver, known once its senders are started.
+#[derive(Debug, Clone)]
+pub struct Deliverable {
+    pub kinds: Vec<ChannelKind>,
+    /// `[notify] allow_private_targets`: receivers on the local network or
+    /// the hub itself (true by default: normal for self-hosters).
+    pub allow_private_targets: bool,
 }
 
 #[derive(Clone)]
@@ -34,6 +71,8 @@ pub struct Channels {
     clock: Arc<dyn Clock>,
     /// Wakes the delivery worker.
     outbox: Arc<tokio::sync::Notify>,
+    /// Set when deliveries start; until then any channel may be added.
+    deliverable: Arc<OnceLock<Deliverable>>,
 }
 
 /// The vault's associated data for a channel's secret: apart from users' codes.
@@ -49,7 +88,43 @@ impl Channels {
         clock: Arc<dyn Clock>,
         outbox: Arc<tokio::sync::Notify>,
     ) -> Self {
-        Self { registry, store, vault, clock, outbox }
+        Self { registry, store, vault, clock, outbox, deliverable: Arc::new(OnceLock::new()) }
+    }
+
+    pub(crate) fn set_deliverable(&self, deliverable: Deliverable) {
+        if self.deliverable.set(deliverable).is_err() {
+            tracing::warn!("deliveries were started twice; the first senders stay");
+        }
+    }
+
+    /// Refuses a target this hub cannot deliver to, or may not.
+    fn check_target(&self, target: &ChannelTarget) -> Result<(), AppError> {
+        let Some(deliverable) = self.deliverable.get() else { return Ok(()) };
+        let kind = target.kind();
+        if !deliverable.kinds.contains(&kind) {
+            return Err(AppError::ChannelUnavailable(match kind {
+                ChannelKind::Email => "this hub has no mail server set up: add [smtp] to its configuration".into(),
+                ChannelKind::Mqtt => "this hub has no MQTT broker set up: add [mqtt] to its configuration".into(),
+                other => format!("this hub cannot send {} channels", other.as_str()),
+            }));
+        }
+        let private = match target {
+            ChannelTarget::Webhook { url } | ChannelTarget::Ntfy { url } => url.private_literal(),
+            ChannelTarget::Email { .. } | ChannelTarget::Mqtt { .. } => false,
+        };
+        if private && !deliverable.allow_private_targets {
+            return Err(AppError::ChannelUnavailable(
+                "this hub does not send to private or local addresses ([notify] allow_private_targets = false)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Seals a channel's secret (a webhook's signing key, an ntfy token) as
+    /// hex text: the vault seals strings; hex keeps any bytes exact.
+    fn seal(&self, home_id: &str, channel_id: &str, bytes: &[u8]) -> Vec<u8> {
+        let hex = Zeroizing::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        self.vault.seal(home_id, &sealed_as(channel_id), &hex)
     }
 
     pub(crate) fn store(&self) -> Arc<dyn NotifyStore> {
@@ -113,6 +188,7 @@ impl Channels {
         if state.channels.iter().any(|c| c.name == name) {
             return Err(AppError::ChannelNameTaken);
         }
+        self.check_target(&input.target)?;
         let id = new_id();
         let secret = match input.target {
             ChannelTarget::Webhook { .. } => {
@@ -121,6 +197,11 @@ impl Channels {
                 Some(bytes)
             }
             _ => None,
+        };
+        let token = match (&input.target, input.token) {
+            (ChannelTarget::Ntfy { .. }, token) => token,
+            (_, Some(_)) => return Err(AppError::ChannelInvalid("only an ntfy channel takes a token".into())),
+            (_, None) => None,
         };
         let channel = Channel {
             id: id.clone(),
@@ -131,11 +212,11 @@ impl Channels {
             quiet: input.quiet,
         };
         let now = self.clock.now();
-        // Sealed as text: the vault seals strings; hex keeps the bytes exact.
-        let sealed = secret.as_ref().map(|bytes| {
-            let hex = Zeroizing::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
-            self.vault.seal(home_id, &sealed_as(&id), &hex)
-        });
+        let sealed = match (&secret, &token) {
+            (Some(bytes), _) => Some(self.seal(home_id, &id, bytes)),
+            (None, Some(token)) => Some(self.seal(home_id, &id, token.as_bytes())),
+            (None, None) => None,
+        };
         let record =
             ChannelRecord { channel: channel.clone(), secret_sealed: sealed, created_at: now, updated_at: now };
         match self.store.put_channel(record).await {
@@ -146,10 +227,92 @@ impl Channels {
         Ok((channel, secret))
     }
 
-    pub async fn list(&self, home_id: &str) -> Result<Vec<Channel>, AppError> {
+    /// The home's channels, each with whether it holds a token (an ntfy
+    /// channel's; a webhook's signing secret is not a token).
+    pub async fn list(&self, home_id: &str) -> Result<Vec<ChannelView>, AppError> {
         let home = self.registry.home(home_id)?;
         let state = home.lock().await;
-        Ok(state.channels.clone())
+        let with_token: std::collections::HashSet<String> = self
+            .store
+            .channels()
+            .await?
+            .into_iter()
+            .filter(|r| r.channel.home_id == home_id && r.channel.target.kind() == ChannelKind::Ntfy)
+            .filter(|r| r.secret_sealed.is_some())
+            .map(|r| r.channel.id)
+            .collect();
+        Ok(state
+            .channels
+            .iter()
+            .map(|c| ChannelView { has_token: with_token.contains(&c.id), channel: c.clone() })
+            .collect())
+    }
+
+    /// Changes a channel. Its kind stays: a webhook's URL may move, it does
+    /// not become an email address. A webhook keeps its signing secret.
+    pub async fn update(
+        &self,
+        home_id: &str,
+        channel_id: &str,
+        change: ChannelChange,
+    ) -> Result<ChannelView, AppError> {
+        let home = self.registry.home(home_id)?;
+        let mut state = home.lock().await;
+        let Some(index) = state.channels.iter().position(|c| c.id == channel_id) else {
+            return Err(AppError::ChannelNotFound);
+        };
+        let mut channel = state.channels[index].clone();
+        if let Some(name) = change.name {
+            let name = Name::parse(&name)?;
+            if state.channels.iter().any(|c| c.id != channel_id && c.name == name) {
+                return Err(AppError::ChannelNameTaken);
+            }
+            channel.name = name;
+        }
+        let kind = channel.target.kind();
+        let target = match (change.url, change.to, change.topic, &channel.target) {
+            (None, None, None, _) => None,
+            (Some(url), None, None, ChannelTarget::Webhook { .. }) => Some(ChannelTarget::Webhook { url }),
+            (Some(url), None, None, ChannelTarget::Ntfy { .. }) => Some(ChannelTarget::Ntfy { url }),
+            (None, Some(to), None, ChannelTarget::Email { .. }) => Some(ChannelTarget::Email { to }),
+            (None, None, Some(topic), ChannelTarget::Mqtt { .. }) => Some(ChannelTarget::Mqtt { topic }),
+            _ => return Err(AppError::ChannelKindFixed(kind.as_str())),
+        };
+        if let Some(target) = target {
+            self.check_target(&target)?;
+            channel.target = target;
+        }
+        if let Some(emergency) = change.emergency {
+            channel.emergency = emergency;
+        }
+        if let Some(quiet) = change.quiet {
+            channel.quiet = quiet;
+        }
+        let stored = self
+            .store
+            .channels()
+            .await?
+            .into_iter()
+            .find(|r| r.channel.id == channel_id && r.channel.home_id == home_id)
+            .ok_or(AppError::ChannelNotFound)?;
+        let secret_sealed = match change.token {
+            None => stored.secret_sealed,
+            Some(_) if kind != ChannelKind::Ntfy => return Err(AppError::ChannelKindFixed(kind.as_str())),
+            Some(None) => None,
+            Some(Some(token)) => Some(self.seal(home_id, channel_id, token.as_bytes())),
+        };
+        let record = ChannelRecord {
+            channel: channel.clone(),
+            secret_sealed,
+            created_at: stored.created_at,
+            updated_at: self.clock.now(),
+        };
+        match self.store.put_channel(record.clone()).await {
+            Err(StoreError::Conflict) => return Err(AppError::ChannelNameTaken),
+            other => other?,
+        }
+        state.channels[index] = channel.clone();
+        Ok(ChannelView { has_token: kind == ChannelKind::Ntfy && record.secret_sealed.is_some(), channel })
     }
 
     pub async fn delete(&self, home_id: &str, channel_id: &str) -> Result<(), AppError> {
@@ -163,7 +326,8 @@ impl Channels {
         Ok(())
     }
 
-    /// A webhook channel's signing secret, for its deliveries.
+    /// A channel's secret, for its deliveries: a webhook's signing key, an
+    /// ntfy channel's token.
     pub fn secret(&self, record: &ChannelRecord) -> Option<Zeroizing<Vec<u8>>> {
         let sealed = record.secret_sealed.as_ref()?;
         let c = &record.channel;

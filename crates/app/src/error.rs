@@ -57,6 +57,12 @@ pub enum AppError {
     ChannelNameTaken,
     #[error("{0}")]
     ChannelInvalid(String),
+    /// A well-formed channel this hub cannot deliver (no sender for its
+    /// kind, or a private address it may not reach).
+    #[error("{0}")]
+    ChannelUnavailable(String),
+    #[error("a {0} channel stays a {0} channel: change its own settings, or add a new channel")]
+    ChannelKindFixed(&'static str),
     #[error("this user's stored code is damaged and cannot be read: give them a new code")]
     CodeDamaged,
     #[error("keyward is busy checking other passwords: try again in a moment")]

@@ -40,7 +40,7 @@ use keyward_store::{Store, Vault};
 
 pub use access::{Access, AccessOutcome, PreviewSubject};
 pub use activity::{Activity, ActivityPage, ActivityQuery, QueryError};
-pub use channels::{ChannelInput, Channels};
+pub use channels::{ChannelChange, ChannelInput, ChannelView, Channels, Deliverable};
 pub use clock::{Clock, ManualClock};
 pub use error::AppError;
 pub use homes::{DeviceRequest, HomePatch, HomeView, Homes, LockView};
@@ -129,9 +129,11 @@ impl App {
     }
 
     /// Starts delivering the outbox through these senders (one per kind of
-    /// channel); a kind without a sender is retried until one exists, and
-    /// after 24 hours given up.
-    pub fn start_deliveries(&self, senders: Vec<Arc<dyn delivery::Sender>>) {
+    /// channel); from now on a channel of a kind without a sender cannot be
+    /// added (one already stored is retried, and after 24 hours given up).
+    pub fn start_deliveries(&self, senders: Vec<Arc<dyn delivery::Sender>>, allow_private_targets: bool) {
+        self.channels
+            .set_deliverable(Deliverable { kinds: senders.iter().map(|s| s.kind()).collect(), allow_private_targets });
         let channels = self.channels.clone();
         let deliveries = delivery::Deliveries::new(
             self.channels.store(),

@@ -63,6 +63,7 @@ async fn events_write_their_alerts_to_the_right_channels_in_words() {
         target: ChannelTarget::Mqtt { topic: "keyward/alerts".into() },
         emergency: false,
         quiet: None,
+        token: None,
     };
     let (phone, secret) = app.channels.create(&home, phone).await.expect("channel");
     assert!(secret.is_none(), "only webhooks have a signing secret");
@@ -71,6 +72,7 @@ async fn events_write_their_alerts_to_the_right_channels_in_words() {
         target: ChannelTarget::Webhook { url: HttpUrl::parse("http://127.0.0.1:9/hook").expect("url") },
         emergency: true,
         quiet: None,
+        token: None,
     };
     let (siren, secret) = app.channels.create(&home, siren).await.expect("channel");
     assert_eq!(secret.map(|s| s.len()), Some(24));
@@ -79,6 +81,7 @@ async fn events_write_their_alerts_to_the_right_channels_in_words() {
         target: ChannelTarget::Mqtt { topic: "keyward/other".into() },
         emergency: false,
         quiet: None,
+        token: None,
     };
     assert!(matches!(app.channels.create(&home, taken).await, Err(keyward_app::AppError::ChannelNameTaken)));
     let names = [(phone.id.as_str(), "Phone"), (siren.id.as_str(), "Siren")];

@@ -2,6 +2,8 @@
 //! target's address is private or on the hub itself is the delivery
 //! adapter's question (it resolves names); here only the shape is checked.
 
+use std::net::IpAddr;
+
 use crate::email::EmailAddress;
 use crate::name::Name;
 use crate::string_form::string_form;
@@ -108,6 +110,50 @@ impl HttpUrl {
     }
 }
 
+/// Whether `ip` is on the hub itself, a private or link-local network, or
+/// otherwise not a public address: what `[notify] allow_private_targets =
+/// false` forbids (an installer's hub must not be made to probe the network
+/// it sits in).
+pub fn private_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                // Carrier-grade NAT (100.64.0.0/10) and benchmarking (198.18.0.0/15).
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 224
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return private_address(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                // Unique local fc00::/7 and link-local fe80::/10.
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+impl HttpUrl {
+    /// Whether the host is written as a private address or names the hub
+    /// itself (`localhost`); names are checked again when they resolve.
+    pub fn private_literal(&self) -> bool {
+        let host = self.host.trim_end_matches('.');
+        host == "localhost" || host.ends_with(".localhost") || host.parse::<IpAddr>().is_ok_and(private_address)
+    }
+}
+
 /// Where a channel delivers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelTarget {
@@ -118,10 +164,10 @@ pub enum ChannelTarget {
     Email {
         to: EmailAddress,
     },
-    /// An ntfy topic URL; its access token, if any, read from a file.
+    /// An ntfy topic URL; its access token, if any, kept sealed beside the
+    /// channel like a webhook's secret.
     Ntfy {
         url: HttpUrl,
-        token_file: Option<String>,
     },
     /// JSON on this topic of keyward's MQTT broker, not retained.
     Mqtt {
@@ -141,7 +187,7 @@ impl ChannelTarget {
 
     pub fn mqtt_topic(topic: &str) -> Result<String, ChannelError> {
         let valid = !topic.is_empty()
-            && topic.len() <= 200
+            && topic.chars().count() <= 200
             && !topic.contains(['+', '#', '\0'])
             && !topic.chars().any(char::is_control)
             && topic.split('/').all(|level| !level.is_empty());
@@ -189,6 +235,31 @@ mod tests {
             assert_eq!(HttpUrl::parse(bad), Err(ChannelError::Url), "{bad:?}");
         }
         assert_eq!(HttpUrl::parse("https://user:secret@x.org/"), Err(ChannelError::CredentialsInUrl));
+    }
+
+    #[test]
+    fn private_and_loopback_targets_are_recognised() {
+        for private in [
+            "http://localhost:8123/",
+            "http://127.0.0.1/",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://192.168.1.20:8123/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:192.168.0.1]/",
+        ] {
+            assert!(HttpUrl::parse(private).expect("url").private_literal(), "{private}");
+        }
+        for public in
+            ["https://ntfy.sh/alerts", "http://93.184.215.14/", "http://[2606:4700::1111]/", "http://172.32.0.1/"]
+        {
+            assert!(!HttpUrl::parse(public).expect("url").private_literal(), "{public}");
+        }
     }
 
     #[test]

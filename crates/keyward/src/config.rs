@@ -87,6 +87,14 @@ struct FileConfig {
     locks: LocksSection,
     #[serde(default)]
     smtp: SmtpSection,
+    #[serde(default)]
+    notify: NotifySection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NotifySection {
+    allow_private_targets: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -229,7 +237,7 @@ pub struct SmtpConfig {
     pub security: String,
     pub username: Option<String>,
     pub password: Option<Secret>,
-    pub from: Option<String>,
+    pub from: String,
 }
 
 #[derive(Debug)]
@@ -263,6 +271,9 @@ pub struct Config {
     /// How long before a window opens a code is put into the locks.
     pub lock_lead: jiff::SignedDuration,
     pub smtp: Option<SmtpConfig>,
+    /// `[notify] allow_private_targets`: alert receivers on the local
+    /// network or the hub itself (true by default; an installer may forbid them).
+    pub allow_private_targets: bool,
 }
 
 /// Where configuration values come from, besides flags: the environment (a
@@ -401,8 +412,15 @@ impl Config {
                     ],
                     "the SMTP password",
                 )?,
-                from: env.var("KEYWARD_SMTP_FROM").or(smtp.from),
+                from: env
+                    .var("KEYWARD_SMTP_FROM")
+                    .or(smtp.from)
+                    .context("[smtp] from is required: the address alerts come from, such as keyward@example.org")?,
             }),
+        };
+        let allow_private_targets = match env.var("KEYWARD_NOTIFY_ALLOW_PRIVATE_TARGETS") {
+            Some(text) => text.parse().context("KEYWARD_NOTIFY_ALLOW_PRIVATE_TARGETS is true or false")?,
+            None => file.notify.allow_private_targets.unwrap_or(true),
         };
         if let Some(smtp) = &smtp
             && !["starttls", "tls", "none"].contains(&smtp.security.as_str())
@@ -427,12 +445,8 @@ impl Config {
             zigbee2mqtt,
             lock_lead,
             smtp,
+            allow_private_targets,
         })
-    }
-
-    /// The integrations configured that this version does not run yet.
-    pub fn not_yet_supported(&self) -> Vec<&'static str> {
-        [(self.smtp.is_some(), "[smtp]")].into_iter().filter_map(|(set, name)| set.then_some(name)).collect()
     }
 }
 
@@ -516,7 +530,7 @@ mod tests {
         assert_eq!(c.database, DatabaseUrl::Sqlite(PathBuf::from("./keyward-data/keyward.db")));
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.timezone.as_str(), "UTC");
-        assert!(c.not_yet_supported().is_empty());
+        assert!(c.allow_private_targets, "local receivers are normal for self-hosters");
     }
 
     #[test]
@@ -608,7 +622,7 @@ mod tests {
         std::fs::write(
             &config,
             format!(
-                "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nusername = \"kw\"\npassword_file = {:?}\n\n[zwave_js]\nurl = \"ws://127.0.0.1:3000\"\n\n[smtp]\nhost = \"mail.example\"\nsecurity = \"tls\"\npassword = \"smtp-pass\"\n",
+                "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nusername = \"kw\"\npassword_file = {:?}\n\n[zwave_js]\nurl = \"ws://127.0.0.1:3000\"\n\n[smtp]\nhost = \"mail.example\"\nsecurity = \"tls\"\npassword = \"smtp-pass\"\nfrom = \"keyward@example.org\"\n\n[notify]\nallow_private_targets = false\n",
                 password.display().to_string()
             ),
         )
@@ -625,10 +639,14 @@ mod tests {
         let smtp = c.smtp.as_ref().expect("smtp");
         assert_eq!(smtp.password.as_ref().map(Secret::expose), Some("from-env"), "the environment wins");
         assert_eq!(c.zwave_js.as_ref().map(|z| z.url.as_str()), Some("ws://127.0.0.1:3000"));
-        assert_eq!(c.not_yet_supported(), ["[smtp]"]);
+        assert!(!c.allow_private_targets);
 
-        std::fs::write(&config, "[smtp]\nhost = \"mail.example\"\nsecurity = \"ssl\"\n").expect("write");
+        std::fs::write(&config, "[smtp]\nhost = \"mail.example\"\nsecurity = \"ssl\"\nfrom = \"k@x.org\"\n")
+            .expect("write");
         assert!(Config::resolve(&global, None, &env(&[])).is_err(), "security is one of three");
+        std::fs::write(&config, "[smtp]\nhost = \"mail.example\"\n").expect("write");
+        let e = Config::resolve(&global, None, &env(&[])).expect_err("no from").to_string();
+        assert!(e.contains("from is required"), "{e}");
         std::fs::write(&config, "[mqtt]\nurl = \"mqtt://x\"\npassword = \"hunter2\"\ncolour = 1\n").expect("write");
         let e = Config::resolve(&global, None, &env(&[])).expect_err("unknown key").to_string();
         assert!(!e.contains("hunter2"), "{e}");

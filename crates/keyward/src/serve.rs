@@ -24,9 +24,6 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         // `panic = "abort"` stop the hub.
         .log_internal_errors(false)
         .init();
-    for section in config.not_yet_supported() {
-        tracing::warn!("{section} is configured, but this version of keyward does not use it yet");
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(config))
 }
@@ -72,6 +69,7 @@ async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> any
         if storage.created { Owners::new(storage.store.clone(), clock.clone()).new_setup_code().await? } else { None };
     let mut networks: Vec<Arc<dyn keyward_app::devices::LockNetwork>> = Vec::new();
     let mut links: Vec<Arc<dyn keyward_app::links::Link>> = Vec::new();
+    let mut broker = None;
     if let Some(zwave_js) = &config.zwave_js {
         tracing::info!(url = zwave_js.url.as_str(), "reaching Z-Wave locks through Z-Wave JS");
         networks.push(Arc::new(keyward_zwave_js::ZwaveJs::start(&zwave_js.url)));
@@ -89,6 +87,7 @@ async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> any
         links.push(Arc::new(MqttLink { connection: connection.clone(), address: mqtt.address.to_string() }));
         let z2m = &config.zigbee2mqtt;
         tracing::info!(broker = %mqtt.address, base_topic = z2m.base_topic.as_str(), "reaching Zigbee locks through Zigbee2MQTT");
+        broker = Some(connection.clone());
         networks.push(Arc::new(keyward_zigbee2mqtt::Zigbee2Mqtt::start(
             connection,
             &z2m.base_topic,
@@ -98,17 +97,46 @@ async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> any
     let locks = keyward_app::LockOptions { networks, lead: config.lock_lead };
     let mut app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone, locks).await?;
     app.links = links;
-    let mut senders: Vec<Arc<dyn keyward_app::delivery::Sender>> = Vec::new();
-    match keyward_notify::http::client() {
-        Ok(client) => senders.push(Arc::new(keyward_notify::webhook::WebhookSender::new(client))),
-        // Webhooks wait in the outbox (and are given up after 24 hours).
-        Err(error) => tracing::error!(%error, "webhooks cannot be sent"),
-    }
-    app.start_deliveries(senders);
+    let senders = senders(config, broker)?;
+    app.start_deliveries(senders, config.allow_private_targets);
     if storage.created {
         print_first_start(config, setup_code.as_deref());
     }
     Ok(app)
+}
+
+/// A sender for each kind of channel this hub can deliver: webhooks and
+/// ntfy always, email with `[smtp]`, MQTT with `[mqtt]`.
+fn senders(
+    config: &Config,
+    broker: Option<keyward_mqtt::Mqtt>,
+) -> anyhow::Result<Vec<Arc<dyn keyward_app::delivery::Sender>>> {
+    use keyward_notify::{email, mqtt, ntfy, webhook};
+    let mut senders: Vec<Arc<dyn keyward_app::delivery::Sender>> = Vec::new();
+    match keyward_notify::http::client(config.allow_private_targets) {
+        Ok(client) => {
+            senders.push(Arc::new(webhook::WebhookSender::new(client.clone())));
+            senders.push(Arc::new(ntfy::NtfySender::new(client)));
+        }
+        // Their channels' alerts wait in the outbox (given up after 24 hours).
+        Err(error) => tracing::error!(%error, "webhooks and ntfy pushes cannot be sent"),
+    }
+    if let Some(smtp) = &config.smtp {
+        let settings = email::SmtpSettings {
+            host: smtp.host.clone(),
+            port: smtp.port,
+            security: email::Security::parse(&smtp.security).context("[smtp] security")?,
+            username: smtp.username.clone(),
+            password: smtp.password.as_ref().map(|p| zeroize::Zeroizing::new(p.expose().to_owned())),
+            from: smtp.from.clone(),
+        };
+        senders.push(Arc::new(email::EmailSender::new(settings)?));
+        tracing::info!(host = smtp.host.as_str(), security = smtp.security.as_str(), "sending alerts by email");
+    }
+    if let Some(broker) = broker {
+        senders.push(Arc::new(mqtt::MqttSender::new(broker)));
+    }
+    Ok(senders)
 }
 
 /// A client id stable across restarts (the broker keeps keyward's session

@@ -119,16 +119,11 @@ impl keyward_app::delivery::Sender for WebhookSender {
                 return Err(SendError("the channel's signing secret cannot be read".into()));
             };
             let secret = WebhookSecret::from_bytes(Zeroizing::new(secret.to_vec()));
-            let data: serde_json::Value = serde_json::from_str(&notification.data).unwrap_or(serde_json::Value::Null);
-            let body = serde_json::json!({
-                "type": notification.kind.as_str(),
-                "timestamp": notification.created_at.to_string(),
-                "data": data,
-            })
-            .to_string();
+            let body = crate::payload(notification).to_string();
             let now = jiff::Timestamp::now().as_second();
             let headers = secret.headers(&notification.id, now, body.as_bytes());
-            let status = self.client.post(url.as_str(), &headers, body.into_bytes()).await.map_err(SendError)?;
+            let status =
+                self.client.post(url, "application/json", &headers, body.into_bytes()).await.map_err(SendError)?;
             if (200..300).contains(&status) {
                 Ok(())
             } else {

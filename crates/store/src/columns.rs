@@ -464,7 +464,7 @@ pub struct ChannelColumns {
     pub home_id: String,
     pub name: String,
     pub kind: String,
-    /// The target's settings as JSON: `{"url"}`, `{"to"}`, `{"url", "token_file"}` or `{"topic"}`.
+    /// The target's settings as JSON: `{"url"}` (webhook, ntfy), `{"to"}` or `{"topic"}`.
     pub target: String,
     pub secret_sealed: Option<Vec<u8>>,
     pub emergency: bool,
@@ -493,11 +493,8 @@ impl ChannelColumns {
         use keyward_core::channel::ChannelTarget;
         let c = &r.channel;
         let target = match &c.target {
-            ChannelTarget::Webhook { url } => serde_json::json!({"url": url.as_str()}),
+            ChannelTarget::Webhook { url } | ChannelTarget::Ntfy { url } => serde_json::json!({"url": url.as_str()}),
             ChannelTarget::Email { to } => serde_json::json!({"to": to.as_str()}),
-            ChannelTarget::Ntfy { url, token_file } => {
-                serde_json::json!({"url": url.as_str(), "token_file": token_file})
-            }
             ChannelTarget::Mqtt { topic } => serde_json::json!({"topic": topic}),
         };
         Self {
@@ -523,10 +520,7 @@ impl ChannelColumns {
         let target = match ChannelKind::parse(&self.kind).ok_or(BAD)? {
             ChannelKind::Webhook => ChannelTarget::Webhook { url: HttpUrl::parse(text("url")?).map_err(|_| BAD)? },
             ChannelKind::Email => ChannelTarget::email(text("to")?).map_err(|_| BAD)?,
-            ChannelKind::Ntfy => ChannelTarget::Ntfy {
-                url: HttpUrl::parse(text("url")?).map_err(|_| BAD)?,
-                token_file: target.get("token_file").and_then(serde_json::Value::as_str).map(str::to_owned),
-            },
+            ChannelKind::Ntfy => ChannelTarget::Ntfy { url: HttpUrl::parse(text("url")?).map_err(|_| BAD)? },
             ChannelKind::Mqtt => {
                 ChannelTarget::Mqtt { topic: ChannelTarget::mqtt_topic(text("topic")?).map_err(|_| BAD)? }
             }

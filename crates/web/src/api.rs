@@ -36,7 +36,10 @@ pub fn routes() -> Router {
         .edge_route("/api/v1/homes/{home_id}/access/preview", post(preview))
         .edge_route("/api/v1/homes/{home_id}/activity", get(activity))
         .edge_route("/api/v1/homes/{home_id}/channels", get(list_channels).post(create_channel))
-        .edge_route("/api/v1/homes/{home_id}/channels/{channel_id}", axum::routing::delete(delete_channel))
+        .edge_route(
+            "/api/v1/homes/{home_id}/channels/{channel_id}",
+            axum::routing::delete(delete_channel).patch(patch_channel),
+        )
         .edge_route("/api/v1/homes/{home_id}/channels/{channel_id}/test", post(test_channel))
 }
 
@@ -549,39 +552,93 @@ async fn list_channels(
     Path(home_id): Path<String>,
 ) -> ApiResult<Json<List<ChannelDto>>> {
     caller.require(Need::Read, Some(&home_id))?;
-    let items = s.app.channels.list(&home_id).await?.into_iter().map(ChannelDto::from).collect();
+    let items =
+        s.app.channels.list(&home_id).await?.into_iter().map(|v| ChannelDto::new(v.channel, v.has_token)).collect();
     Ok(Json(List { items }))
 }
 
+fn invalid(message: impl Into<String>) -> AppError {
+    AppError::ChannelInvalid(message.into())
+}
+
+fn channel_url(text: &str) -> Result<keyward_core::channel::HttpUrl, AppError> {
+    keyward_core::channel::HttpUrl::parse(text).map_err(|e| invalid(e.to_string()))
+}
+
+fn channel_email(text: &str) -> Result<keyward_core::email::EmailAddress, AppError> {
+    keyward_core::email::EmailAddress::parse(text).map_err(|e| invalid(e.to_string()))
+}
+
+fn channel_topic(text: &str) -> Result<String, AppError> {
+    keyward_core::channel::ChannelTarget::mqtt_topic(text).map_err(|e| invalid(e.to_string()))
+}
+
+/// A token as a header can carry it: printable ASCII, no spaces.
+fn channel_token(token: SecretCode) -> Result<zeroize::Zeroizing<String>, AppError> {
+    let valid = (1..=200).contains(&token.0.len()) && token.0.chars().all(|c| c.is_ascii_graphic());
+    if valid { Ok(token.0) } else { Err(invalid("a token is 1 to 200 printable characters without spaces")) }
+}
+
+/// The target a new channel's fields describe: each kind with its own
+/// fields and no other.
+fn channel_target(body: &CreateChannel) -> Result<keyward_core::channel::ChannelTarget, AppError> {
+    use keyward_core::channel::ChannelTarget;
+    let fields = (body.url.as_deref(), body.to.as_deref(), body.topic.as_deref(), body.token.is_some());
+    match (body.kind.as_str(), fields) {
+        ("webhook", (Some(url), None, None, false)) => Ok(ChannelTarget::Webhook { url: channel_url(url)? }),
+        ("ntfy", (Some(url), None, None, _)) => Ok(ChannelTarget::Ntfy { url: channel_url(url)? }),
+        ("email", (None, Some(to), None, false)) => Ok(ChannelTarget::Email { to: channel_email(to)? }),
+        ("mqtt", (None, None, Some(topic), false)) => Ok(ChannelTarget::Mqtt { topic: channel_topic(topic)? }),
+        ("webhook", _) => Err(invalid("a webhook channel takes a url (and no to, topic or token)")),
+        ("ntfy", _) => Err(invalid("an ntfy channel takes a url and optionally a token (no to or topic)")),
+        ("email", _) => Err(invalid("an email channel takes a to address (and no url, topic or token)")),
+        ("mqtt", _) => Err(invalid("an MQTT channel takes a topic (and no url, to or token)")),
+        _ => Err(invalid("kind is \"webhook\", \"email\", \"ntfy\" or \"mqtt\"")),
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/homes/{home_id}/channels", tag = "channels", security(("bearer" = [])), request_body = CreateChannel,
-    responses((status = 201, body = ChannelDto, description = "with its signing secret, shown this once")))]
+    responses((status = 201, body = ChannelDto, description = "a webhook with its signing secret, shown this once")))]
 async fn create_channel(
     State(s): State<AppState>,
     caller: Caller,
     Path(home_id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<ChannelDto>)> {
-    use keyward_core::channel::{ChannelTarget, HttpUrl};
     caller.require(Need::Admin, Some(&home_id))?;
-    let body: CreateChannel = body.parse()?;
-    if body.kind != "webhook" {
-        return Err(AppError::ChannelInvalid(
-            "keyward sends webhook channels today; email, ntfy and MQTT come next".into(),
-        )
-        .into());
-    }
-    let url = HttpUrl::parse(&body.url).map_err(|e| AppError::ChannelInvalid(e.to_string()))?;
+    let mut body: CreateChannel = body.parse()?;
+    let target = channel_target(&body)?;
     let quiet = body.quiet_hours.as_ref().map(quiet_hours).transpose()?;
-    let input = keyward_app::ChannelInput {
-        name: body.name,
-        target: ChannelTarget::Webhook { url },
-        emergency: body.emergency,
-        quiet,
-    };
+    let token = body.token.take().map(channel_token).transpose()?;
+    let has_token = token.is_some();
+    let input = keyward_app::ChannelInput { name: body.name, target, emergency: body.emergency, quiet, token };
     let (channel, secret) = s.app.channels.create(&home_id, input).await?;
-    let mut dto = ChannelDto::from(channel);
+    let mut dto = ChannelDto::new(channel, has_token);
     dto.secret = secret.map(|bytes| webhook_secret_text(&bytes));
     Ok((StatusCode::CREATED, Json(dto)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/homes/{home_id}/channels/{channel_id}", tag = "channels", security(("bearer" = [])), request_body = PatchChannel,
+    responses((status = 200, body = ChannelDto)))]
+async fn patch_channel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, channel_id)): Path<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<ChannelDto>> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    let body: PatchChannel = body.parse()?;
+    let change = keyward_app::ChannelChange {
+        name: body.name,
+        url: body.url.as_deref().map(channel_url).transpose()?,
+        to: body.to.as_deref().map(channel_email).transpose()?,
+        topic: body.topic.as_deref().map(channel_topic).transpose()?,
+        emergency: body.emergency,
+        quiet: body.quiet_hours.map(|q| q.as_ref().map(quiet_hours).transpose()).transpose()?,
+        token: body.token.map(|t| t.map(channel_token).transpose()).transpose()?,
+    };
+    let view = s.app.channels.update(&home_id, &channel_id, change).await?;
+    Ok(Json(ChannelDto::new(view.channel, view.has_token)))
 }
 
 /// A webhook secret in the Standard Webhooks form, `whsec_` and base64.

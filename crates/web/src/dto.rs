@@ -10,8 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
-/// A code as it arrives in a request: wiped from memory when dropped, and
-/// never printed.
+/// A code (or a channel's token) as it arrives in a request: wiped from
+/// memory when dropped, and never printed.
 pub struct SecretCode(pub Zeroizing<String>);
 
 impl<'de> Deserialize<'de> for SecretCode {
@@ -850,10 +850,15 @@ pub struct QuietHoursDto {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannel {
-    /// "webhook": the one kind keyward sends today.
+    /// "webhook" (`url`), "email" (`to`), "ntfy" (`url`, `token`?) or "mqtt" (`topic`).
     pub kind: String,
     pub name: String,
-    pub url: String,
+    pub url: Option<String>,
+    pub to: Option<String>,
+    pub topic: Option<String>,
+    /// An ntfy access token: kept sealed, never shown again.
+    #[schema(value_type = Option<String>)]
+    pub token: Option<SecretCode>,
     /// Also receives duress and the other home alerts.
     #[serde(default)]
     pub emergency: bool,
@@ -861,26 +866,53 @@ pub struct CreateChannel {
     pub quiet_hours: Option<QuietHoursDto>,
 }
 
+/// A partial change: absent fields stay as they are; `quiet_hours` and an
+/// ntfy channel's `token` may be set to null. The kind stays.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchChannel {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub to: Option<String>,
+    pub topic: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub token: Option<Option<SecretCode>>,
+    pub emergency: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<QuietHoursDto>)]
+    pub quiet_hours: Option<Option<QuietHoursDto>>,
+}
+
 /// A channel. `secret` (`whsec_…`, for verifying the signatures) only in
-/// the answer that created it.
+/// the answer that created it; an ntfy token is never shown, only whether
+/// there is one.
 #[derive(Serialize, ToSchema)]
 pub struct ChannelDto {
     pub id: String,
     pub name: String,
     pub kind: String,
+    /// A webhook's or ntfy channel's address.
     pub url: Option<String>,
+    /// An email channel's recipient.
+    pub to: Option<String>,
+    /// An MQTT channel's topic.
+    pub topic: Option<String>,
+    /// An ntfy channel has an access token.
+    pub has_token: bool,
     pub emergency: bool,
     pub quiet_hours: Option<QuietHoursDto>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
 
-impl From<keyward_core::channel::Channel> for ChannelDto {
-    fn from(c: keyward_core::channel::Channel) -> Self {
+impl ChannelDto {
+    pub fn new(c: keyward_core::channel::Channel, has_token: bool) -> Self {
         use keyward_core::channel::ChannelTarget;
-        let url = match &c.target {
-            ChannelTarget::Webhook { url } | ChannelTarget::Ntfy { url, .. } => Some(url.as_str().to_owned()),
-            _ => None,
+        let (url, to, topic) = match &c.target {
+            ChannelTarget::Webhook { url } | ChannelTarget::Ntfy { url } => (Some(url.as_str().to_owned()), None, None),
+            ChannelTarget::Email { to } => (None, Some(to.as_str().to_owned()), None),
+            ChannelTarget::Mqtt { topic } => (None, None, Some(topic.clone())),
         };
         let hhmm = |t: jiff::civil::Time| format!("{:02}:{:02}", t.hour(), t.minute());
         Self {
@@ -888,6 +920,9 @@ impl From<keyward_core::channel::Channel> for ChannelDto {
             name: c.name.as_str().to_owned(),
             kind: c.target.kind().as_str().to_owned(),
             url,
+            to,
+            topic,
+            has_token,
             emergency: c.emergency,
             quiet_hours: c.quiet.map(|q| QuietHoursDto { start: hhmm(q.start), end: hhmm(q.end) }),
             secret: None,

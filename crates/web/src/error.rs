@@ -76,6 +76,8 @@ impl From<AppError> for ApiError {
             AppError::ChannelNotFound => Self::new(StatusCode::NOT_FOUND, "channel_not_found", e.to_string()),
             AppError::ChannelNameTaken => conflict("channel_name_taken"),
             AppError::ChannelInvalid(_) => unprocessable("channel_invalid"),
+            AppError::ChannelUnavailable(_) => conflict("channel_unavailable"),
+            AppError::ChannelKindFixed(_) => conflict("channel_kind_fixed"),
             AppError::DeviceNotFound => conflict("device_not_found"),
             AppError::UnknownUser => conflict("user_not_found"),
             AppError::LocksInvalid => conflict("locks_invalid"),

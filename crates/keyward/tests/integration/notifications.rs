@@ -1,8 +1,11 @@
-//! Alerts through the real binary to a real HTTP receiver that verifies the
-//! Standard Webhooks signatures with the reference library: a webhook
-//! channel added through the API, the dog walker's arrival delivered even
-//! across keyward being killed while the receiver was down, a test message,
-//! and bad channels refused in words.
+//! Alerts through the real binary to real receivers the tests start: an HTTP
+//! receiver verifying the Standard Webhooks signatures with the reference
+//! library (the dog walker's arrival delivered even across keyward being
+//! killed while the receiver was down), an SMTP server (aiosmtpd), a server
+//! speaking ntfy's publish API and a Mosquitto of the test's own: each rule's
+//! message on the right channels, in words and without a code, a channel
+//! that was down receiving everything once and in order, and bad channels
+//! refused in words.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +24,11 @@ async fn webhooks_arrive_signed_once_even_across_a_kill(backend: Backend) {
     let channels = f.path("/channels");
     let refused = f.admin.post(&channels, json!({"kind": "email", "name": "Mail", "url": "http://x.org/"})).await;
     refused.expect_error(422, "channel_invalid");
+    // Well formed, but this hub has no [smtp] and no [mqtt].
+    let no_smtp = f.admin.post(&channels, json!({"kind": "email", "name": "Mail", "to": "owner@example.org"})).await;
+    assert!(no_smtp.expect_error(409, "channel_unavailable").to_string().contains("[smtp]"));
+    let no_mqtt = f.admin.post(&channels, json!({"kind": "mqtt", "name": "HA", "topic": "keyward/alerts"})).await;
+    no_mqtt.expect_error(409, "channel_unavailable");
     let ftp = f.admin.post(&channels, json!({"kind": "webhook", "name": "A", "url": "ftp://x.org/"})).await;
     ftp.expect_error(422, "channel_invalid");
     let with_password = json!({"kind": "webhook", "name": "A", "url": "https://me:hunter2@x.org/"});
@@ -81,4 +89,148 @@ async fn webhooks_arrive_signed_once_even_across_a_kill(backend: Backend) {
     }
 }
 
-on_both_backends!(webhooks_arrive_signed_once_even_across_a_kill);
+/// Email, ntfy and MQTT channels side by side: arrivals to every channel,
+/// duress only to the emergency ones (urgent on the phone), the mail server,
+/// the ntfy server and the broker each down for a while and then given
+/// everything once and in order, channels edited, never a code anywhere.
+async fn email_push_and_mqtt_alerts_arrive_in_words(backend: Backend) {
+    let smtp_port = free_port();
+    let mail = Receiver::smtp(smtp_port, Some(("keyward", "mail-pass-7")), 1);
+    let ntfy_port = free_port();
+    let push = Receiver::ntfy(ntfy_port, Some("tk_phone_token_1"), 2);
+    let mut broker = crate::support::broker::OwnBroker::start();
+    let spy = crate::support::zigbee::Spy::start_on(broker.port).await;
+    let smtp_port_text = smtp_port.to_string();
+    let env = [
+        ("KEYWARD_SMTP_HOST", "127.0.0.1"),
+        ("KEYWARD_SMTP_PORT", smtp_port_text.as_str()),
+        ("KEYWARD_SMTP_SECURITY", "none"),
+        ("KEYWARD_SMTP_USERNAME", "keyward"),
+        ("KEYWARD_SMTP_PASSWORD", "mail-pass-7"),
+        ("KEYWARD_SMTP_FROM", "Keyward <keyward@example.org>"),
+    ];
+    let broker_url = broker.url();
+    let f = Fixture::with_env(backend, &["--mqtt-url", &broker_url], &env).await;
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    let walker = json!({"name": "Dog walker", "code": "4719", "locks": "all", "notify": {"arrive": true}});
+    f.admin.create_user(&f.home, walker).await;
+    f.admin.create_user(&f.home, json!({"name": "Coerced", "code": "9302", "kind": "duress", "locks": "all"})).await;
+
+    let channels = f.path("/channels");
+    let email = json!({"kind": "email", "name": "Mail", "to": "Owner@Example.org"});
+    let email = f.admin.post(&channels, email).await.expect(201);
+    assert_eq!((email["to"].as_str(), email.get("secret")), (Some("owner@example.org"), None));
+    let url = format!("http://127.0.0.1:{ntfy_port}/front-door-alerts");
+    let ntfy = json!({"kind": "ntfy", "name": "Phone", "url": url, "token": "tk_phone_token_1", "emergency": true});
+    let ntfy = f.admin.post(&channels, ntfy).await.expect(201);
+    assert_eq!((ntfy["has_token"].as_bool(), ntfy.get("secret")), (Some(true), None), "{ntfy}");
+    assert!(!ntfy.to_string().contains("tk_phone_token_1"), "a token is never shown: {ntfy}");
+    let topic = format!("kwtest-{}/alerts", std::process::id());
+    let mqtt = json!({"kind": "mqtt", "name": "Home Assistant", "topic": topic, "emergency": true});
+    f.admin.post(&channels, mqtt).await.expect(201);
+    let bad = json!({"kind": "ntfy", "name": "X", "url": url, "token": "has space"});
+    let bad = f.admin.post(&channels, bad).await.expect_error(422, "channel_invalid");
+    assert!(!bad.to_string().contains("has space"), "{bad}");
+    f.admin
+        .post(&channels, json!({"kind": "mqtt", "name": "X", "topic": "a/#"}))
+        .await
+        .expect_error(422, "channel_invalid");
+
+    // The broker goes away; two arrivals and a duress entry meanwhile.
+    broker.stop();
+    assert_eq!(f.admin.access(&f.home, "4719", &front, "unlock").await.expect(200)["granted"], true);
+    assert_eq!(f.admin.access(&f.home, "9302", &front, "unlock").await.expect(200)["granted"], true);
+    assert_eq!(f.admin.access(&f.home, "4719", &front, "unlock").await.expect(200)["granted"], true);
+
+    // Email: both arrivals (not an emergency channel: no duress), the first
+    // attempt refused with 451 and tried again; plain text and HTML.
+    let mails = mail.wait_for_accepted(2, Duration::from_secs(30)).await;
+    for m in &mails {
+        assert_eq!((m["from"].as_str(), m["to"][0].as_str()), (Some("keyward@example.org"), Some("owner@example.org")));
+        assert_eq!(m["subject"], "Dog walker arrived");
+        let text = m["text"].as_str().expect("text");
+        assert!(text.starts_with("Dog walker arrived · Front door · "), "{text}");
+        assert!(m["html"].as_str().expect("html").contains("Dog walker arrived · Front door"), "{m}");
+    }
+    assert_ne!(mails[0]["message_id"], mails[1]["message_id"]);
+    assert!(mail.lines.lock().expect("log").iter().any(|l| l["answered"] == 451), "the first was refused");
+
+    // ntfy: the two arrivals and the duress alert, in order, after two 503s.
+    let pushes = push.wait_for_accepted(3, Duration::from_secs(30)).await;
+    let titles: Vec<&str> = pushes.iter().map(|p| p["title"].as_str().unwrap_or_default()).collect();
+    assert_eq!(titles, ["Dog walker arrived", "Duress code used at Home", "Dog walker arrived"]);
+    assert_eq!((pushes[0]["priority"].as_str(), pushes[1]["priority"].as_str()), (Some("default"), Some("urgent")));
+    assert_eq!(pushes[1]["tags"], json!(["rotating_light"]));
+    assert_eq!(pushes[0]["topic"], "front-door-alerts");
+
+    // MQTT: nothing while the broker is away; then all three, in order, not retained.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(spy.under(&topic[..topic.len() - "/alerts".len()]).is_empty());
+    broker.run();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let published = loop {
+        let seen: Vec<_> = spy.under(&topic[..topic.len() - "/alerts".len()]);
+        if seen.len() >= 3 {
+            break seen;
+        }
+        assert!(Instant::now() < deadline, "the broker never got all three: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let kinds: Vec<String> = published
+        .iter()
+        .map(|(_, payload, retained)| {
+            assert!(!retained, "alerts are not retained");
+            let value: serde_json::Value = serde_json::from_str(payload).expect("json");
+            value["type"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(kinds, ["access.arrival", "alarm.duress", "access.arrival"]);
+
+    // Edited: the mail goes to another address; a field of another kind is refused.
+    let mail_path = f.path(&format!("/channels/{}", email["id"].as_str().expect("id")));
+    let moved = f.admin.patch(&mail_path, json!({"to": "someone@example.org", "emergency": true})).await.expect(200);
+    assert_eq!((moved["to"].as_str(), moved["emergency"].as_bool()), (Some("someone@example.org"), Some(true)));
+    f.admin.patch(&mail_path, json!({"topic": "x"})).await.expect_error(409, "channel_kind_fixed");
+    f.admin.post(&format!("{mail_path}/test"), json!({})).await.expect(202);
+    let mails = mail.wait_for_accepted(3, Duration::from_secs(30)).await;
+    assert_eq!(
+        (mails[2]["to"][0].as_str(), mails[2]["subject"].as_str()),
+        (Some("someone@example.org"), Some("Test from keyward (Home)"))
+    );
+    let phone_path = f.path(&format!("/channels/{}", ntfy["id"].as_str().expect("id")));
+    let tokenless = f.admin.patch(&phone_path, json!({"token": null})).await.expect(200);
+    assert_eq!(tokenless["has_token"], false);
+    f.admin.post(&format!("{phone_path}/test"), json!({})).await.expect(202);
+    push.wait_for("the tokenless test refused", |l| l["answered"] == 403 && l["authorization"] == false);
+
+    // No code, token or password anywhere.
+    let mut everything: Vec<String> = mail.lines.lock().expect("log").iter().map(|l| l.to_string()).collect();
+    everything.extend(push.lines.lock().expect("log").iter().map(|l| l.to_string()));
+    everything.extend(published.iter().map(|(_, p, _)| p.clone()));
+    everything.push(f.server.output());
+    for text in &everything {
+        assert!(!shows_code(text, "4719") && !shows_code(text, "9302"), "a code in {text}");
+        assert!(!text.contains("tk_phone_token_1") && !text.contains("mail-pass-7"), "a secret in {text}");
+    }
+}
+
+/// An installer's hub that may not reach private addresses refuses them.
+async fn a_hub_may_forbid_private_receivers(backend: Backend) {
+    let f = Fixture::with_env(backend, &[], &[("KEYWARD_NOTIFY_ALLOW_PRIVATE_TARGETS", "false")]).await;
+    let channels = f.path("/channels");
+    for url in ["http://127.0.0.1:9/hook", "http://192.168.1.20:8123/api/webhook/x", "http://localhost/hook"] {
+        let refused = f.admin.post(&channels, json!({"kind": "webhook", "name": "Local", "url": url})).await;
+        let error = refused.expect_error(409, "channel_unavailable");
+        assert!(error.to_string().contains("allow_private_targets"), "{error}");
+    }
+    f.admin
+        .post(&channels, json!({"kind": "webhook", "name": "Out", "url": "https://hooks.example.org/k"}))
+        .await
+        .expect(201);
+}
+
+on_both_backends!(
+    webhooks_arrive_signed_once_even_across_a_kill,
+    email_push_and_mqtt_alerts_arrive_in_words,
+    a_hub_may_forbid_private_receivers,
+);

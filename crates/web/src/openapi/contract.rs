@@ -52,6 +52,74 @@ fn close_objects(schema: &mut Value) {
     }
 }
 
+/// The fields a channel's kind takes, by kind, with the server's own rules.
+fn channel_fields() -> [(&'static str, Value); 5] {
+    let quiet = json!({"type": "object", "required": ["start", "end"], "properties": {
+        "start": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+        "end": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+    }});
+    [
+        (
+            "url",
+            json!({"type": "string", "maxLength": 2000, "pattern": "^https?://[A-Za-z0-9][A-Za-z0-9.-]{0,200}(:[1-9][0-9]{0,3})?(/[!-~]*)?$"}),
+        ),
+        (
+            "to",
+            json!({"type": "string", "maxLength": 254, "pattern": "^[A-Za-z0-9._%+=-]{1,64}@[A-Za-z0-9-]{1,63}(\\.[A-Za-z0-9-]{1,63}){1,4}$"}),
+        ),
+        (
+            "topic",
+            json!({"type": "string", "maxLength": 200, "pattern": "^[^+#/\\u0000-\\u001f\\u007f-\\u009f]+(/[^+#/\\u0000-\\u001f\\u007f-\\u009f]+)*$"}),
+        ),
+        ("token", json!({"type": "string", "pattern": "^[!-~]{1,200}$"})),
+        ("quiet_hours", quiet),
+    ]
+}
+
+fn channel_field(name: &str) -> Value {
+    channel_fields().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v).unwrap_or(Value::Null)
+}
+
+fn create_channel_schema() -> Value {
+    let kind = |kind: &str, fields: &[&str], required: &[&str]| {
+        let mut properties = json!({
+            "kind": {"type": "string", "enum": [kind]},
+            "name": reference("Name"),
+            "emergency": {"type": "boolean"},
+            "quiet_hours": nullable(channel_field("quiet_hours")),
+        });
+        for field in fields {
+            properties[*field] = channel_field(field);
+        }
+        let mut all = vec!["kind", "name"];
+        all.extend_from_slice(required);
+        json!({"type": "object", "required": all, "properties": properties})
+    };
+    json!({
+        "description": "A channel of one kind, with that kind's fields: `webhook` (`url`; keyward POSTs each alert as Standard Webhooks describe, signed with the `secret` the answer shows once), `email` (`to`; needs `[smtp]`), `ntfy` (`url` of the topic, `token` optional, sealed and never shown again) or `mqtt` (`topic` on keyward's broker; needs `[mqtt]`). `emergency` channels also receive duress and the other home alerts; `quiet_hours` hold back all but urgent alerts. 409 channel_unavailable when this hub cannot send that kind, or may not reach a private address (`[notify] allow_private_targets = false`).",
+        "oneOf": [
+            kind("webhook", &["url"], &["url"]),
+            kind("email", &["to"], &["to"]),
+            kind("ntfy", &["url", "token"], &["url"]),
+            kind("mqtt", &["topic"], &["topic"]),
+        ],
+    })
+}
+
+fn patch_channel_schema() -> Value {
+    json!({"type": "object",
+    "description": "Absent fields stay as they are. The kind stays: `url` is for webhook and ntfy channels, `to` for email, `topic` for MQTT, `token` (null removes it) for ntfy; another kind's field is 409 channel_kind_fixed. `quiet_hours: null` removes them.",
+    "properties": {
+        "name": reference("Name"),
+        "url": channel_field("url"),
+        "to": channel_field("to"),
+        "topic": channel_field("topic"),
+        "token": nullable(channel_field("token")),
+        "emergency": {"type": "boolean"},
+        "quiet_hours": nullable(channel_field("quiet_hours")),
+    }})
+}
+
 fn reference(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
@@ -169,22 +237,8 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                 "slots": nullable(reference("SlotRange")),
             }, "description": "`device` binds the lock to a lock a connected network offers (GET /api/v1/devices; 409 device_unavailable or device_in_use otherwise); `slots`, only with a device, limits the slots keyward may use (409 slots_invalid beyond the lock's slots)."}),
         ),
-        (
-            "CreateChannel",
-            json!({"type": "object", "required": ["kind", "name", "url"],
-                "description": "A webhook channel: keyward POSTs each alert as Standard Webhooks describe, signed with the secret the answer shows once. `emergency` channels also receive duress and the other home alerts; `quiet_hours` hold back all but urgent alerts (422 channel_invalid for an address that is not http(s) or carries credentials).",
-                "properties": {
-                    "kind": {"type": "string", "enum": ["webhook"]},
-                    "name": reference("Name"),
-                    "url": {"type": "string", "maxLength": 2000, "pattern": "^https?://[A-Za-z0-9][A-Za-z0-9.-]{0,200}(:[1-9][0-9]{0,3})?(/[!-~]*)?$"},
-                    "emergency": boolean,
-                    "quiet_hours": nullable(json!({"type": "object", "required": ["start", "end"], "properties": {
-                        "start": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
-                        "end": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
-                    }})),
-                },
-            }),
-        ),
+        ("CreateChannel", create_channel_schema()),
+        ("PatchChannel", patch_channel_schema()),
         (
             "PatchLock",
             json!({"type": "object", "properties": {
@@ -375,8 +429,12 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Val
         ("post", p) if p.ends_with("/preview") => (vec!["action_invalid"], vec!["device_not_found", "user_not_found"]),
         ("get", p) if p.ends_with("/activity") => (vec!["query_invalid"], vec!["cursor_invalid"]),
         ("post", "/api/v1/homes/{home_id}/channels") => {
-            (vec!["name_invalid", "channel_invalid"], vec!["channel_name_taken"])
+            (vec!["name_invalid", "channel_invalid"], vec!["channel_name_taken", "channel_unavailable"])
         }
+        ("patch", "/api/v1/homes/{home_id}/channels/{channel_id}") => (
+            vec!["name_invalid", "channel_invalid"],
+            vec!["channel_name_taken", "channel_unavailable", "channel_kind_fixed"],
+        ),
         _ => (vec![], vec![]),
     };
     if has_body || !unprocessable.is_empty() {

@@ -1,7 +1,8 @@
-//! An HTTP receiver for keyward's webhooks (scripts/receivers/webhook_receiver.py,
-//! in the venv scripts/test.sh makes): it verifies every delivery with the
-//! Standard Webhooks reference library, can be down for its first requests,
-//! and reports each request as a JSON line.
+//! The receivers of keyward's alerts (scripts/receivers/, in the venv
+//! scripts/test.sh makes), each a process reporting every request as a JSON
+//! line, able to be down for its first requests: an HTTP receiver verifying
+//! webhooks with the Standard Webhooks reference library, an SMTP server
+//! (aiosmtpd), and one speaking ntfy's publish API.
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -14,15 +15,32 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Listening on `port`, verifying with `secret`, answering 503 to its
-    /// first `fail_first` requests.
+    /// A webhook receiver on `port`, verifying with `secret`, answering 503
+    /// to its first `fail_first` requests.
     pub fn start(port: u16, secret: &str, fail_first: u32) -> Self {
+        Self::script("webhook_receiver.py", &[&port.to_string(), secret, &fail_first.to_string()])
+    }
+
+    /// An SMTP server on `port`, requiring `login` (user, password) if
+    /// given, refusing its first `fail_first` messages with 451.
+    pub fn smtp(port: u16, login: Option<(&str, &str)>, fail_first: u32) -> Self {
+        let (user, password) = login.unwrap_or(("-", "-"));
+        Self::script("smtp_receiver.py", &[&port.to_string(), user, password, &fail_first.to_string()])
+    }
+
+    /// An ntfy server on `port`, requiring `token` if given, answering 503
+    /// to its first `fail_first` requests.
+    pub fn ntfy(port: u16, token: Option<&str>, fail_first: u32) -> Self {
+        Self::script("ntfy_receiver.py", &[&port.to_string(), token.unwrap_or("-"), &fail_first.to_string()])
+    }
+
+    fn script(name: &str, args: &[&str]) -> Self {
         let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let python = root.join("target/receivers-venv/bin/python");
         assert!(python.exists(), "{} is missing: scripts/test.sh makes it", python.display());
         let mut child = Command::new(python)
-            .arg(root.join("scripts/receivers/webhook_receiver.py"))
-            .args([port.to_string(), secret.to_owned(), fail_first.to_string()])
+            .arg(root.join("scripts/receivers").join(name))
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .expect("the receiver starts");
@@ -49,8 +67,28 @@ impl Receiver {
         }
     }
 
+    /// What the receiver took (a 2xx answer, or SMTP's 250).
     pub fn accepted(&self) -> Vec<serde_json::Value> {
-        self.lines.lock().expect("log").iter().filter(|l| l["answered"] == 204).cloned().collect()
+        let taken = |l: &&serde_json::Value| l["answered"].as_u64().is_some_and(|s| (200..300).contains(&s));
+        self.lines.lock().expect("log").iter().filter(taken).cloned().collect()
+    }
+
+    /// Waits until the receiver has taken `count` deliveries; returns them.
+    pub async fn wait_for_accepted(&self, count: usize, within: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let accepted = self.accepted();
+            if accepted.len() >= count {
+                return accepted;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "took {} of {count}: {:?}",
+                accepted.len(),
+                self.lines.lock().expect("log")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 

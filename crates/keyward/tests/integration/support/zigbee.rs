@@ -341,20 +341,27 @@ pub struct Spy {
 
 impl Spy {
     pub async fn start() -> Self {
+        Self::start_on(1883).await
+    }
+
+    /// On the broker at 127.0.0.1:`port`.
+    pub async fn start_on(port: u16) -> Self {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
-        let mut options = MqttOptions::new(format!("kwspy-{}-{nanos}", std::process::id()), "127.0.0.1", 1883);
+        let mut options = MqttOptions::new(format!("kwspy-{}-{nanos}", std::process::id()), "127.0.0.1", port);
         options.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut events) = AsyncClient::new(options, 16);
-        client.subscribe("#", QoS::AtLeastOnce).await.expect("subscribe");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         tokio::spawn(async move {
-            let _client = client;
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let text = String::from_utf8_lossy(&p.payload).into_owned();
                         log.lock().expect("spy").push((p.topic.clone(), text, p.retain));
+                    }
+                    // A restarted broker forgot the subscription.
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        let _ = client.try_subscribe("#", QoS::AtLeastOnce);
                     }
                     Ok(_) => {}
                     Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
