@@ -40,6 +40,7 @@ fn bench(c: &mut Criterion) {
                 valid_until: None,
                 max_uses: None,
                 notify: Notify::default(),
+                alerts: Default::default(),
                 enabled: true,
                 code: Zeroizing::new(code.clone()),
             };

@@ -5,7 +5,7 @@
 
 use jiff::Timestamp;
 use keyward_core::ActivityEntry;
-use keyward_core::notify::{self, ChannelChoice, ChannelRoute, Names, UserAlerts};
+use keyward_core::notify::{self, ChannelRoute, Names, UserAlerts};
 use keyward_store::{DeliveryState, OutboxRecord};
 
 use crate::registry::HomeState;
@@ -29,8 +29,8 @@ pub(crate) fn plan(state: &HomeState, entries: &[ActivityEntry], now: Timestamp)
         let alerts = user.map(|u| UserAlerts {
             arrive: u.notify.arrive,
             leave: u.notify.leave,
-            channels: ChannelChoice::All,
-            hours: None,
+            channels: u.alerts.channels.clone(),
+            hours: u.alerts.hours.clone(),
         });
         let device = event.device.as_deref().map(|id| match state.locks.get(id) {
             Some(lock) => lock.name.as_str().to_owned(),

@@ -57,6 +57,10 @@ pub enum AppError {
     ChannelNameTaken,
     #[error("{0}")]
     ChannelInvalid(String),
+    #[error("{0}")]
+    AlertsInvalid(String),
+    #[error("alerts.channels names a channel this home does not have")]
+    AlertChannelsInvalid,
     /// A well-formed channel this hub cannot deliver (no sender for its
     /// kind, or a private address it may not reach).
     #[error("{0}")]

@@ -25,6 +25,7 @@ mod error;
 pub mod hashing;
 mod homes;
 pub mod links;
+mod no_show;
 pub mod owners;
 mod recorder;
 mod registry;
@@ -108,6 +109,7 @@ impl App {
             slots,
         ));
         locks.start();
+        no_show::NoShows::start(registry.clone(), store.clone(), recorder.clone(), clock.clone());
         Ok(Self {
             homes: Homes::new(
                 registry.clone(),

@@ -12,6 +12,9 @@ use zeroize::Zeroizing;
 
 use crate::AppError;
 use crate::clock::Clock;
+use keyward_core::ScheduleError;
+use keyward_core::notify::{AlertRules, AlertRulesError, AlertRulesSpec, ChannelChoice, ChannelsSpec, NoShowSpec};
+
 use crate::recorder::{Recorder, entry};
 use crate::registry::{HomeState, Registry};
 use crate::secrets::{new_id, random_hex};
@@ -28,6 +31,8 @@ pub struct UserInput {
     pub valid_until: Option<Timestamp>,
     pub max_uses: Option<i64>,
     pub notify: Notify,
+    /// Channels, hours and a no-show rule (default: every channel, always, none).
+    pub alerts: AlertRulesSpec,
     pub enabled: bool,
     pub code: Zeroizing<String>,
 }
@@ -47,6 +52,11 @@ pub struct UserPatch {
     pub max_uses: Option<Option<i64>>,
     pub notify_arrive: Option<bool>,
     pub notify_leave: Option<bool>,
+    pub alert_channels: Option<ChannelsSpec>,
+    /// `Some(None)`: arrivals and departures told at any hour.
+    pub alert_hours: Option<Option<ScheduleSpec>>,
+    /// `Some(None)`: no no-show rule.
+    pub no_show: Option<Option<NoShowSpec>>,
     pub enabled: Option<bool>,
     pub code: Option<Zeroizing<String>>,
 }
@@ -67,6 +77,7 @@ pub struct UserView {
     /// The last grant, if any.
     pub last_used: Option<Timestamp>,
     pub notify: Notify,
+    pub alerts: AlertRules,
     pub enabled: bool,
     /// The stored code cannot be read (damaged): the user needs a new code.
     pub needs_new_code: bool,
@@ -90,6 +101,14 @@ impl UserView {
             uses: u.uses,
             last_used: r.last_used,
             notify: u.notify,
+            alerts: {
+                // A removed channel no longer counts among the user's.
+                let mut alerts = u.alerts.clone();
+                if let ChannelChoice::Only(ids) = &mut alerts.channels {
+                    ids.retain(|id| state.channels.iter().any(|c| &c.id == id));
+                }
+                alerts
+            },
             enabled: u.enabled,
             needs_new_code: state.damaged.contains(&u.id),
             created_at: r.created_at,
@@ -104,6 +123,7 @@ struct Fields {
     kind: UserKind,
     panel: PanelPermissions,
     notify: Notify,
+    alerts: AlertRulesSpec,
     enabled: bool,
     locks: LockAccess,
     schedule: ScheduleSpec,
@@ -158,6 +178,7 @@ impl Users {
             kind: input.kind,
             panel: input.panel,
             notify: input.notify,
+            alerts: input.alerts,
             enabled: input.enabled,
             locks: input.locks,
             schedule: input.schedule,
@@ -195,6 +216,25 @@ impl Users {
             notify: Notify {
                 arrive: patch.notify_arrive.unwrap_or(was.notify.arrive),
                 leave: patch.notify_leave.unwrap_or(was.notify.leave),
+            },
+            alerts: {
+                let mut spec = was.alerts.to_spec();
+                match patch.alert_channels {
+                    Some(channels) => spec.channels = Some(channels),
+                    // Channels removed since are dropped, not held against the change.
+                    None => {
+                        if let Some(ChannelsSpec::Ids(ids)) = &mut spec.channels {
+                            ids.retain(|id| state.channels.iter().any(|c| &c.id == id));
+                        }
+                    }
+                }
+                if let Some(hours) = patch.alert_hours {
+                    spec.hours = hours;
+                }
+                if let Some(no_show) = patch.no_show {
+                    spec.no_show = no_show;
+                }
+                spec
             },
             enabled: patch.enabled.unwrap_or(was.enabled),
             locks: patch.locks.unwrap_or_else(|| was.locks.clone()),
@@ -376,6 +416,16 @@ fn parse_user(state: &HomeState, id: String, uses: u32, f: Fields) -> Result<Use
             LockAccess::Only(ids)
         }
     };
+    let alerts = AlertRules::parse(&f.alerts).map_err(|e| match e {
+        // Well formed, but empty: a conflict, as for the user's own schedule.
+        AlertRulesError::Hours(ScheduleError::EmptyWindow) => AppError::from(ScheduleError::EmptyWindow),
+        other => AppError::AlertsInvalid(other.to_string()),
+    })?;
+    if let ChannelChoice::Only(ids) = &alerts.channels
+        && ids.iter().any(|id| !state.channels.iter().any(|c| &c.id == id))
+    {
+        return Err(AppError::AlertChannelsInvalid);
+    }
     Ok(User {
         id,
         name,
@@ -386,6 +436,7 @@ fn parse_user(state: &HomeState, id: String, uses: u32, f: Fields) -> Result<Use
         validity,
         uses,
         notify: f.notify,
+        alerts,
         enabled: f.enabled,
     })
 }

@@ -23,6 +23,7 @@ fn user(name: &str, code: &str, kind: UserKind, arrive: bool) -> UserInput {
         valid_until: None,
         max_uses: None,
         notify: Notify { arrive, leave: false },
+        alerts: Default::default(),
         enabled: true,
         code: Zeroizing::new(code.into()),
     }
@@ -33,12 +34,21 @@ async fn start(
     clock: &Arc<ManualClock>,
     create: bool,
 ) -> (App, Arc<dyn Store>, keyward_store_sqlite::SqliteHandle) {
+    start_in("Europe/Berlin", dir, clock, create).await
+}
+
+/// A hub whose first home is in `zone`.
+async fn start_in(
+    zone: &str,
+    dir: &std::path::Path,
+    clock: &Arc<ManualClock>,
+    create: bool,
+) -> (App, Arc<dyn Store>, keyward_store_sqlite::SqliteHandle) {
     let opened = keyward_store_sqlite::open(&dir.join("keyward.db"), create).expect("open");
     let store: Arc<dyn Store> = Arc::new(opened.store);
     let vault = Vault::open(store.as_ref(), &dir.join(KEY_FILE), create).await.expect("key");
-    let berlin = ZoneName::parse("Europe/Berlin").expect("zone");
-    let app =
-        App::start(store.clone(), Arc::new(vault), clock.clone(), &berlin, Default::default()).await.expect("app");
+    let zone = ZoneName::parse(zone).expect("zone");
+    let app = App::start(store.clone(), Arc::new(vault), clock.clone(), &zone, Default::default()).await.expect("app");
     (app, store, opened.handle)
 }
 
@@ -159,4 +169,132 @@ async fn events_write_their_alerts_to_the_right_channels_in_words() {
     app.channels.delete(&home, &phone.id).await.expect("deleted");
     let left = store.pending_notifications(100).await.expect("pending");
     assert!(left.iter().all(|n| n.channel_id == siren.id));
+}
+
+/// The no-shows in the outbox: (when the alert says, the message).
+async fn no_shows(store: &Arc<dyn Store>) -> Vec<String> {
+    let pending = store.pending_notifications(100).await.expect("pending");
+    pending.iter().filter(|n| n.kind == AlertKind::NoShow).map(|n| n.body.clone()).collect()
+}
+
+/// Gives the watch (on another thread) real time to run; its own time is
+/// the test clock, which only the test moves.
+#[allow(clippy::disallowed_methods)]
+async fn let_run(ms: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+/// Waits (in real time, at most a second) for the watch to have told
+/// `count` no-shows; what it told by then.
+async fn wait_for_no_shows(store: &Arc<dyn Store>, count: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let told = no_shows(store).await;
+        if told.len() >= count {
+            return told;
+        }
+        let_run(10).await;
+    }
+    no_shows(store).await
+}
+
+/// "Tell me if the dog walker has not arrived by 12:30 on weekdays", in New
+/// York, across the spring-forward of Sunday 14 March 2027: told at 12:30:00
+/// local time to the second on the Friday (17:30 UTC) and on the Tuesday
+/// (16:30 UTC), not on the Monday they came, not at the weekend, and not
+/// twice after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_no_show_is_told_at_its_minute_across_daylight_saving_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let at = |s: &str| s.parse::<Timestamp>().expect("instant");
+    let clock = Arc::new(ManualClock::new(at("2027-03-12T15:00:00Z"))); // Friday 10:00 EST
+    let (app, store, handle) = start_in("America/New_York", dir.path(), &clock, true).await;
+    let home = app.homes.list().await.expect("homes")[0].id.clone();
+    let front = app.homes.create_lock(&home, "Front door", None).await.expect("lock").id;
+    let phone = ChannelInput {
+        name: "Phone".into(),
+        target: ChannelTarget::Mqtt { topic: "keyward/alerts".into() },
+        emergency: false,
+        quiet: None,
+        token: None,
+    };
+    app.channels.create(&home, phone).await.expect("channel");
+    let mut walker = user("Dog walker", "4719", UserKind::Standard, false);
+    walker.alerts = serde_json::from_value(serde_json::json!({
+        "no_show": {"days": ["mon", "tue", "wed", "thu", "fri"], "by": "12:30"}
+    }))
+    .expect("rules");
+    app.users.create(&home, walker, Actor::Token("t".into())).await.expect("user");
+
+    // Friday: nothing a second before 12:30 EST, told at 12:30:00.
+    clock.set(at("2027-03-12T17:29:59Z"));
+    assert!(wait_for_no_shows(&store, 1).await.is_empty(), "not before its time");
+    clock.set(at("2027-03-12T17:30:00Z"));
+    assert_eq!(wait_for_no_shows(&store, 1).await, ["Dog walker has not arrived by 12:30."]);
+    let log = store
+        .activity(keyward_store::ActivityFilter {
+            home_id: home.clone(),
+            user_id: None,
+            device: None,
+            outcome: None,
+            since: None,
+            until: None,
+            before: None,
+            limit: 10,
+        })
+        .await
+        .expect("activity");
+    let entry = log.entries.iter().find(|e| e.event.kind == keyward_core::ActivityKind::NoShow).expect("an entry");
+    assert_eq!(entry.event.at, at("2027-03-12T17:30:00Z"), "at 12:30:00 EST, to the second");
+
+    // The weekend, across the change to daylight saving time: nothing.
+    clock.set(at("2027-03-15T04:00:00Z")); // Monday 00:00 EDT
+    assert_eq!(wait_for_no_shows(&store, 2).await.len(), 1, "no rule at the weekend");
+
+    // Monday: the dog walker comes at 11:50 EDT, so nothing at 12:30.
+    clock.set(at("2027-03-15T15:50:00Z"));
+    assert!(app.access.attempt(&home, "4719", &front, Action::Unlock).await.expect("attempt").granted);
+    clock.set(at("2027-03-15T16:30:00Z"));
+    assert_eq!(wait_for_no_shows(&store, 2).await.len(), 1, "they came on Monday");
+
+    // Tuesday: told at 12:30 EDT, which is now 16:30 UTC (an hour earlier in UTC).
+    clock.set(at("2027-03-16T16:29:59Z"));
+    assert_eq!(wait_for_no_shows(&store, 2).await.len(), 1, "not before its time");
+    clock.set(at("2027-03-16T16:30:00Z"));
+    assert_eq!(wait_for_no_shows(&store, 2).await.len(), 2, "told at 12:30 EDT");
+
+    // A restart a little later looks back and tells nothing twice.
+    drop((app, store));
+    tokio::task::spawn_blocking(move || handle.close()).await.expect("closed");
+    clock.set(at("2027-03-16T16:45:00Z"));
+    let (_app, store, _handle) = start_in("America/New_York", dir.path(), &clock, false).await;
+    assert_eq!(wait_for_no_shows(&store, 3).await.len(), 2, "each told once");
+}
+
+/// A deadline keyward slept through (it was down at 12:30) is told when it
+/// starts again, at the deadline's time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_no_show_missed_while_down_is_told_after_the_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let at = |s: &str| s.parse::<Timestamp>().expect("instant");
+    let clock = Arc::new(ManualClock::new(at("2026-11-26T09:00:00Z"))); // Thursday 10:00 in Berlin
+    let (app, store, handle) = start(dir.path(), &clock, true).await;
+    let home = app.homes.list().await.expect("homes")[0].id.clone();
+    let phone = ChannelInput {
+        name: "Phone".into(),
+        target: ChannelTarget::Mqtt { topic: "keyward/alerts".into() },
+        emergency: false,
+        quiet: None,
+        token: None,
+    };
+    app.channels.create(&home, phone).await.expect("channel");
+    let mut cleaner = user("Cleaner", "1357", UserKind::Standard, false);
+    cleaner.alerts =
+        serde_json::from_value(serde_json::json!({"no_show": {"days": ["thu"], "by": "11:00"}})).expect("rules");
+    app.users.create(&home, cleaner, Actor::Token("t".into())).await.expect("user");
+    drop((app, store));
+    tokio::task::spawn_blocking(move || handle.close()).await.expect("closed");
+
+    clock.set(at("2026-11-26T13:00:00Z")); // 14:00: keyward was down at 11:00
+    let (_app, store, _handle) = start(dir.path(), &clock, false).await;
+    assert_eq!(wait_for_no_shows(&store, 1).await, ["Cleaner has not arrived by 11:00."]);
 }

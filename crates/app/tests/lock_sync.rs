@@ -195,6 +195,7 @@ async fn a_window_moves_the_code_on_a_lead_early_and_off_at_its_close_to_the_sec
         valid_until: None,
         max_uses: None,
         notify: Notify::default(),
+        alerts: Default::default(),
         enabled: true,
         code: Zeroizing::new("4719".into()),
     };
@@ -236,6 +237,7 @@ fn dog_walker(code: &str) -> UserInput {
         valid_until: None,
         max_uses: None,
         notify: Notify::default(),
+        alerts: Default::default(),
         enabled: true,
         code: Zeroizing::new(code.into()),
     }

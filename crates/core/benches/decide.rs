@@ -46,6 +46,7 @@ fn home_of_250() -> Directory {
                 validity: Validity::default(),
                 uses: 0,
                 notify: Notify::default(),
+                alerts: Default::default(),
                 enabled: true,
             };
             (format!("{:06}", 100_000 + i * 3_571), user)

@@ -33,6 +33,9 @@ pub enum ActivityKind {
     Locked,
     /// A lock reported its bolt jammed.
     Jammed,
+    /// A user had not arrived by the time of their no-show rule (`at` is
+    /// that time).
+    NoShow,
 }
 
 string_form!(ActivityKind {
@@ -48,6 +51,7 @@ string_form!(ActivityKind {
     Unlocked => "unlocked",
     Locked => "locked",
     Jammed => "jammed",
+    NoShow => "no_show",
 });
 
 /// How an access attempt ended.

@@ -225,6 +225,7 @@ mod tests {
             validity: Validity::default(),
             uses: 0,
             notify: Notify { arrive: true, leave: true },
+            alerts: Default::default(),
             enabled: true,
         }
     }

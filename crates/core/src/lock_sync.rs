@@ -353,6 +353,7 @@ mod tests {
             validity: Validity::default(),
             uses: 0,
             notify: Notify::default(),
+            alerts: Default::default(),
             enabled: true,
         }
     }

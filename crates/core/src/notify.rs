@@ -16,10 +16,11 @@
 use jiff::Timestamp;
 use jiff::civil::{DateTime, Time};
 use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
 
 use crate::activity::{ActivityKind, Event, Outcome};
 use crate::decide::DenyReason;
-use crate::schedule::Schedule;
+use crate::schedule::{DAY_NAMES, Schedule, ScheduleError, ScheduleSpec, format_time, parse_time, wall_time};
 use crate::string_form::string_form;
 
 /// What a notification is about; its string form is the webhook `type`.
@@ -141,6 +142,8 @@ pub fn alerts_for(event: &Event, alerts: Option<&UserAlerts>, tz: &TimeZone) -> 
         }
         ActivityKind::Lockout | ActivityKind::HomeLockout => kinds.push(AlertKind::Lockout),
         ActivityKind::Jammed => kinds.push(AlertKind::LockProblem),
+        // The rule is the user's own: told whatever their alert hours.
+        ActivityKind::NoShow => kinds.push(AlertKind::NoShow),
         _ => {}
     }
     kinds
@@ -203,6 +206,123 @@ impl NoShowRule {
         let day_start = tz.to_datetime(deadline).date().to_datetime(Time::midnight());
         let since = tz.to_ambiguous_timestamp(day_start).compatible().unwrap_or(deadline);
         last_arrival.is_none_or(|arrived| arrived < since || arrived > deadline)
+    }
+}
+
+/// Which of a user's moves the owner hears about beyond arrive and leave,
+/// and where: the channels (all of the home's by default), the hours within
+/// which arrivals and departures are told, and a no-show rule.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlertRules {
+    pub channels: ChannelChoice,
+    pub hours: Option<Schedule>,
+    pub no_show: Option<NoShowRule>,
+}
+
+/// The wire form of `AlertRules`, as the API and the store read and write
+/// it: `{"channels": "all" | ["id", …], "hours": schedule | null,
+/// "no_show": {"days": ["mon", …], "by": "12:30"} | null}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRulesSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<ChannelsSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<ScheduleSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_show: Option<NoShowSpec>,
+}
+
+/// `"all"` or a list of channel ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ChannelsSpec {
+    Word(String),
+    Ids(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoShowSpec {
+    pub days: Vec<String>,
+    pub by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlertRulesError {
+    #[error("channels is \"all\" or a list of the home's channel ids (at most 32)")]
+    Channels,
+    #[error("alert hours: {0}")]
+    Hours(ScheduleError),
+    #[error("a no-show rule names days (mon … sun, each once) and a time by which the user arrives, \"HH:MM\"")]
+    NoShow,
+}
+
+impl AlertRules {
+    pub fn parse(spec: &AlertRulesSpec) -> Result<Self, AlertRulesError> {
+        let channels = match &spec.channels {
+            None => ChannelChoice::All,
+            Some(ChannelsSpec::Word(word)) if word == "all" => ChannelChoice::All,
+            Some(ChannelsSpec::Word(_)) => return Err(AlertRulesError::Channels),
+            Some(ChannelsSpec::Ids(ids)) => {
+                let mut unique = ids.clone();
+                unique.sort();
+                unique.dedup();
+                if ids.len() > 32
+                    || unique.len() != ids.len()
+                    || ids.iter().any(|id| id.is_empty() || id.chars().count() > 64)
+                {
+                    return Err(AlertRulesError::Channels);
+                }
+                ChannelChoice::Only(ids.clone())
+            }
+        };
+        let hours = spec.hours.as_ref().map(Schedule::parse).transpose().map_err(AlertRulesError::Hours)?;
+        let no_show = spec.no_show.as_ref().map(NoShowRule::parse).transpose()?;
+        Ok(Self { channels, hours, no_show })
+    }
+
+    pub fn to_spec(&self) -> AlertRulesSpec {
+        AlertRulesSpec {
+            channels: Some(match &self.channels {
+                ChannelChoice::All => ChannelsSpec::Word("all".into()),
+                ChannelChoice::Only(ids) => ChannelsSpec::Ids(ids.clone()),
+            }),
+            hours: self.hours.as_ref().map(Schedule::to_spec),
+            no_show: self.no_show.as_ref().map(NoShowRule::to_spec),
+        }
+    }
+}
+
+impl NoShowRule {
+    pub fn parse(spec: &NoShowSpec) -> Result<Self, AlertRulesError> {
+        let mut days = Vec::new();
+        for name in &spec.days {
+            let day = DAY_NAMES.iter().position(|d| *d == name.as_str()).ok_or(AlertRulesError::NoShow)?;
+            let day = u8::try_from(day).map_err(|_| AlertRulesError::NoShow)?;
+            if days.contains(&day) {
+                return Err(AlertRulesError::NoShow);
+            }
+            days.push(day);
+        }
+        if days.is_empty() {
+            return Err(AlertRulesError::NoShow);
+        }
+        days.sort_unstable();
+        let by = parse_time(&spec.by, false).map_err(|_| AlertRulesError::NoShow)?;
+        Ok(Self { days, by: wall_time(by) })
+    }
+
+    pub fn to_spec(&self) -> NoShowSpec {
+        let seconds = |t: Time| {
+            u32::from(t.hour().unsigned_abs()) * 3600
+                + u32::from(t.minute().unsigned_abs()) * 60
+                + u32::from(t.second().unsigned_abs())
+        };
+        NoShowSpec {
+            days: self.days.iter().filter_map(|d| DAY_NAMES.get(usize::from(*d))).map(|d| (*d).to_owned()).collect(),
+            by: format_time(seconds(self.by)),
+        }
     }
 }
 
@@ -277,6 +397,31 @@ pub fn message(kind: AlertKind, names: Names<'_>, wall: DateTime) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alert_rules_round_trip_and_refuse_what_is_malformed() {
+        let spec: AlertRulesSpec = serde_json::from_str(
+            r#"{"channels": ["c1", "c2"], "hours": {"windows": [{"days": ["mon"], "start": "14:00", "end": "18:00"}]},
+                "no_show": {"days": ["fri", "mon"], "by": "12:30"}}"#,
+        )
+        .expect("json");
+        let rules = AlertRules::parse(&spec).expect("rules");
+        assert_eq!(rules.channels, ChannelChoice::Only(vec!["c1".into(), "c2".into()]));
+        assert_eq!(rules.no_show.as_ref().map(|n| n.days.clone()), Some(vec![0, 4]));
+        assert_eq!(AlertRules::parse(&rules.to_spec()), Ok(rules.clone()));
+        assert_eq!(
+            rules.to_spec().no_show.map(|n| (n.days, n.by)),
+            Some((vec!["mon".into(), "fri".into()], "12:30".into()))
+        );
+        assert_eq!(AlertRules::parse(&AlertRulesSpec::default()), Ok(AlertRules::default()));
+        let bad = |json: &str| AlertRules::parse(&serde_json::from_str(json).expect("json")).is_err();
+        assert!(bad(r#"{"channels": "some"}"#));
+        assert!(bad(r#"{"channels": ["a", "a"]}"#));
+        assert!(bad(r#"{"no_show": {"days": [], "by": "12:30"}}"#));
+        assert!(bad(r#"{"no_show": {"days": ["mon", "mon"], "by": "12:30"}}"#));
+        assert!(bad(r#"{"no_show": {"days": ["mon"], "by": "24:00"}}"#));
+        assert!(bad(r#"{"hours": {"windows": []}}"#));
+    }
     use crate::activity::{Actor, UserRef};
     use crate::schedule::{ScheduleSpec, WindowSpec};
 

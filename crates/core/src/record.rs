@@ -140,6 +140,7 @@ mod tests {
             validity: Validity::default(),
             uses: 4,
             notify: Notify::default(),
+            alerts: Default::default(),
             enabled: true,
         }
     }

@@ -68,7 +68,7 @@ pub struct Window {
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 struct DaySet(u8);
 
-const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+pub(crate) const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 impl DaySet {
     fn bit(day: Weekday) -> u8 {
@@ -156,7 +156,7 @@ impl Schedule {
     }
 }
 
-fn wall_time(seconds: u32) -> Time {
+pub(crate) fn wall_time(seconds: u32) -> Time {
     // Below 86 400 by construction: each part is in range.
     let part = |n: u32| i8::try_from(n).unwrap_or(0);
     Time::new(part(seconds / 3600), part(seconds % 3600 / 60), part(seconds % 60), 0).unwrap_or(Time::midnight())
@@ -228,7 +228,7 @@ fn seconds_of_day(wall: DateTime) -> u32 {
 }
 
 /// "HH:MM" or "HH:MM:SS", 24-hour; "24:00" only as an end.
-fn parse_time(text: &str, is_end: bool) -> Result<u32, ScheduleError> {
+pub(crate) fn parse_time(text: &str, is_end: bool) -> Result<u32, ScheduleError> {
     const BAD: ScheduleError =
         ScheduleError::Invalid("times are HH:MM or HH:MM:SS, 00:00 to 23:59:59 (an end may be 24:00)");
     let parts: Vec<&str> = text.split(':').collect();
@@ -246,7 +246,7 @@ fn parse_time(text: &str, is_end: bool) -> Result<u32, ScheduleError> {
     Ok(h * 3600 + m * 60 + s)
 }
 
-fn format_time(seconds: u32) -> String {
+pub(crate) fn format_time(seconds: u32) -> String {
     let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
     if s == 0 { format!("{h:02}:{m:02}") } else { format!("{h:02}:{m:02}:{s:02}") }
 }

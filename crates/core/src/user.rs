@@ -129,6 +129,8 @@ pub struct User {
     pub validity: Validity,
     pub uses: u32,
     pub notify: Notify,
+    /// Where and when the owner hears of this user (channels, hours, no-show).
+    pub alerts: crate::notify::AlertRules,
     pub enabled: bool,
 }
 

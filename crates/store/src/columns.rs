@@ -242,6 +242,8 @@ pub struct UserColumns {
     pub last_used_at: Option<i64>,
     pub notify_arrive: bool,
     pub notify_leave: bool,
+    /// The alert rules' wire form as JSON; none: the defaults.
+    pub alerts: Option<String>,
     pub enabled: bool,
     pub code_mac: Vec<u8>,
     pub code_sealed: Vec<u8>,
@@ -275,6 +277,14 @@ impl UserColumns {
             last_used_at: r.last_used.map(micros),
             notify_arrive: u.notify.arrive,
             notify_leave: u.notify.leave,
+            alerts: if u.alerts == keyward_core::notify::AlertRules::default() {
+                None
+            } else {
+                Some(
+                    serde_json::to_string(&u.alerts.to_spec())
+                        .map_err(|_| StoreError::Corrupt("alert rules could not be serialised"))?,
+                )
+            },
             enabled: u.enabled,
             code_mac: r.code.mac.to_vec(),
             code_sealed: r.code.sealed.clone(),
@@ -301,6 +311,15 @@ impl UserColumns {
             ),
             uses: u32::try_from(c.uses).unwrap_or(u32::MAX),
             notify: Notify { arrive: c.notify_arrive, leave: c.notify_leave },
+            alerts: match &c.alerts {
+                None => keyward_core::notify::AlertRules::default(),
+                Some(json) => {
+                    let spec: keyward_core::notify::AlertRulesSpec =
+                        serde_json::from_str(json).or_else(corrupt("stored alert rules are not valid JSON"))?;
+                    keyward_core::notify::AlertRules::parse(&spec)
+                        .or_else(corrupt("stored alert rules are not valid"))?
+                }
+            },
             enabled: c.enabled,
             id: c.id,
         };

@@ -368,6 +368,7 @@ async fn create_user(
         valid_until: validity_instant("valid_until", body.valid_until.as_deref())?,
         max_uses: body.max_uses,
         notify: Notify { arrive: body.notify.arrive, leave: body.notify.leave },
+        alerts: body.notify.alerts(),
         enabled: body.enabled,
         code: body.code.0,
     };
@@ -417,6 +418,9 @@ async fn update_user(
         max_uses: body.max_uses,
         notify_arrive: notify.arrive,
         notify_leave: notify.leave,
+        alert_channels: notify.channels,
+        alert_hours: notify.hours,
+        no_show: notify.no_show,
         enabled: body.enabled,
         code: body.code.map(|c| c.0),
     };
@@ -583,12 +587,16 @@ fn channel_token(token: SecretCode) -> Result<zeroize::Zeroizing<String>, AppErr
 /// fields and no other.
 fn channel_target(body: &CreateChannel) -> Result<keyward_core::channel::ChannelTarget, AppError> {
     use keyward_core::channel::ChannelTarget;
-    let fields = (body.url.as_deref(), body.to.as_deref(), body.topic.as_deref(), body.token.is_some());
+    fn text(field: &Option<Option<String>>) -> Option<Option<&str>> {
+        field.as_ref().map(|v| v.as_deref())
+    }
+    // Each field: absent (None), null (Some(None)) or text (Some(Some)).
+    let fields = (text(&body.url), text(&body.to), text(&body.topic), body.token.as_ref().map(Option::is_some));
     match (body.kind.as_str(), fields) {
-        ("webhook", (Some(url), None, None, false)) => Ok(ChannelTarget::Webhook { url: channel_url(url)? }),
-        ("ntfy", (Some(url), None, None, _)) => Ok(ChannelTarget::Ntfy { url: channel_url(url)? }),
-        ("email", (None, Some(to), None, false)) => Ok(ChannelTarget::Email { to: channel_email(to)? }),
-        ("mqtt", (None, None, Some(topic), false)) => Ok(ChannelTarget::Mqtt { topic: channel_topic(topic)? }),
+        ("webhook", (Some(Some(url)), None, None, None)) => Ok(ChannelTarget::Webhook { url: channel_url(url)? }),
+        ("ntfy", (Some(Some(url)), None, None, _)) => Ok(ChannelTarget::Ntfy { url: channel_url(url)? }),
+        ("email", (None, Some(Some(to)), None, None)) => Ok(ChannelTarget::Email { to: channel_email(to)? }),
+        ("mqtt", (None, None, Some(Some(topic)), None)) => Ok(ChannelTarget::Mqtt { topic: channel_topic(topic)? }),
         ("webhook", _) => Err(invalid("a webhook channel takes a url (and no to, topic or token)")),
         ("ntfy", _) => Err(invalid("an ntfy channel takes a url and optionally a token (no to or topic)")),
         ("email", _) => Err(invalid("an email channel takes a to address (and no url, topic or token)")),
@@ -609,7 +617,7 @@ async fn create_channel(
     let mut body: CreateChannel = body.parse()?;
     let target = channel_target(&body)?;
     let quiet = body.quiet_hours.as_ref().map(quiet_hours).transpose()?;
-    let token = body.token.take().map(channel_token).transpose()?;
+    let token = body.token.take().flatten().map(channel_token).transpose()?;
     let has_token = token.is_some();
     let input = keyward_app::ChannelInput { name: body.name, target, emergency: body.emergency, quiet, token };
     let (channel, secret) = s.app.channels.create(&home_id, input).await?;

@@ -5,6 +5,7 @@ use std::fmt;
 
 use jiff::Timestamp;
 use keyward_app::{AccessOutcome, AppError, DeviceRequest, HomeView, LockView, UserView};
+use keyward_core::notify::{AlertRulesSpec, ChannelsSpec, NoShowSpec};
 use keyward_core::{Action, ActivityEntry, DenyReason, LockAccess, ScheduleSpec, UserKind};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -477,20 +478,72 @@ pub struct PatchPanel {
     pub disarm: Option<bool>,
 }
 
-#[derive(Serialize, Deserialize, ToSchema, Default, Clone, Copy)]
+/// What the owner hears of a user: arrivals, departures, on which channels
+/// (`"all"`, the default, or a list of the home's channel ids), only within
+/// `hours` (a schedule; null: at any hour), and a `no_show` rule.
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyDto {
     #[serde(default)]
     pub arrive: bool,
     #[serde(default)]
     pub leave: bool,
+    #[serde(default = "all_channels")]
+    #[schema(value_type = Object)]
+    pub channels: ChannelsSpec,
+    #[serde(default)]
+    #[schema(value_type = Option<ScheduleDoc>)]
+    pub hours: Option<ScheduleSpec>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub no_show: Option<NoShowSpec>,
 }
 
+fn all_channels() -> ChannelsSpec {
+    ChannelsSpec::Word("all".into())
+}
+
+impl Default for NotifyDto {
+    fn default() -> Self {
+        Self { arrive: false, leave: false, channels: all_channels(), hours: None, no_show: None }
+    }
+}
+
+impl NotifyDto {
+    pub fn of(notify: keyward_core::Notify, alerts: &keyward_core::notify::AlertRules) -> Self {
+        let spec = alerts.to_spec();
+        Self {
+            arrive: notify.arrive,
+            leave: notify.leave,
+            channels: spec.channels.unwrap_or_else(all_channels),
+            hours: spec.hours,
+            no_show: spec.no_show,
+        }
+    }
+
+    pub fn alerts(&self) -> AlertRulesSpec {
+        AlertRulesSpec {
+            channels: Some(self.channels.clone()),
+            hours: self.hours.clone(),
+            no_show: self.no_show.clone(),
+        }
+    }
+}
+
+/// Absent fields stay as they are; `hours` and `no_show` may be set to null.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PatchNotify {
     pub arrive: Option<bool>,
     pub leave: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub channels: Option<ChannelsSpec>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<ScheduleDoc>)]
+    pub hours: Option<Option<ScheduleSpec>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub no_show: Option<Option<NoShowSpec>>,
 }
 
 /// `"all"`, or a list of lock ids of this home.
@@ -586,7 +639,7 @@ impl UserDto {
             max_uses: u.max_uses,
             uses: u.uses,
             last_used_at: u.last_used.map(time),
-            notify: NotifyDto { arrive: u.notify.arrive, leave: u.notify.leave },
+            notify: NotifyDto::of(u.notify, &u.alerts),
             enabled: u.enabled,
             needs_new_code: u.needs_new_code,
             lock_codes: Vec::new(),
@@ -777,7 +830,7 @@ pub struct ActivityDto {
     pub id: String,
     pub at: String,
     /// arrival, departure, access_denied, lockout, home_lockout, code_revealed, user_created, user_updated,
-    /// user_deleted, unlocked, locked, jammed
+    /// user_deleted, unlocked, locked, jammed, no_show
     pub kind: String,
     pub device: Option<String>,
     pub action: Option<String>,
@@ -853,12 +906,21 @@ pub struct CreateChannel {
     /// "webhook" (`url`), "email" (`to`), "ntfy" (`url`, `token`?) or "mqtt" (`topic`).
     pub kind: String,
     pub name: String,
-    pub url: Option<String>,
-    pub to: Option<String>,
-    pub topic: Option<String>,
-    /// An ntfy access token: kept sealed, never shown again.
+    // Present (even as null) or absent: a field of another kind is refused
+    // even when null, as the schema says.
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
-    pub token: Option<SecretCode>,
+    pub url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub to: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub topic: Option<Option<String>>,
+    /// An ntfy access token: kept sealed, never shown again.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub token: Option<Option<SecretCode>>,
     /// Also receives duress and the other home alerts.
     #[serde(default)]
     pub emergency: bool,

@@ -77,6 +77,8 @@ impl From<AppError> for ApiError {
             AppError::ChannelNameTaken => conflict("channel_name_taken"),
             AppError::ChannelInvalid(_) => unprocessable("channel_invalid"),
             AppError::ChannelUnavailable(_) => conflict("channel_unavailable"),
+            AppError::AlertsInvalid(_) => unprocessable("alerts_invalid"),
+            AppError::AlertChannelsInvalid => conflict("alert_channels_invalid"),
             AppError::ChannelKindFixed(_) => conflict("channel_kind_fixed"),
             AppError::DeviceNotFound => conflict("device_not_found"),
             AppError::UnknownUser => conflict("user_not_found"),

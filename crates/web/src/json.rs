@@ -52,7 +52,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// The fields whose value is a list; every other value that is a list is
 /// refused. (serde would read a list as the fields of a struct in order,
 /// which the schema does not allow, and unknown fields are refused anyway.)
-const LIST_FIELDS: &[&str] = &["locks", "windows", "days"];
+const LIST_FIELDS: &[&str] = &["locks", "windows", "days", "channels"];
 
 /// Checks that lists stand only where the schema has them, and that the
 /// body is an object, without keeping any value (a code stays only in the
@@ -185,6 +185,16 @@ fn known_field(key: &str) -> Option<&'static str> {
         "action",
         "user_id",
         "at",
+        "channels",
+        "hours",
+        "no_show",
+        "by",
+        "url",
+        "to",
+        "topic",
+        "token",
+        "emergency",
+        "quiet_hours",
     ];
     FIELDS.iter().find(|f| **f == key).copied()
 }

@@ -203,13 +203,33 @@ async fn email_push_and_mqtt_alerts_arrive_in_words(backend: Backend) {
     f.admin.post(&format!("{phone_path}/test"), json!({})).await.expect(202);
     push.wait_for("the tokenless test refused", |l| l["answered"] == 403 && l["authorization"] == false);
 
+    // The kids' arrivals go to the mail only; their rules come back as given.
+    let mail_id = email["id"].as_str().expect("id");
+    let users = f.path("/users");
+    let rules = json!({"arrive": true, "channels": [mail_id], "no_show": {"days": ["mon", "fri"], "by": "15:00"}});
+    let kids = json!({"name": "Kids", "code": "5820", "locks": "all", "notify": rules});
+    let kids = f.admin.post(&users, kids).await.expect(201);
+    assert_eq!(kids["notify"]["channels"], json!([mail_id]));
+    assert_eq!(kids["notify"]["no_show"], json!({"days": ["mon", "fri"], "by": "15:00"}));
+    let unknown = json!({"name": "X", "code": "6931", "notify": {"channels": ["no-such-channel"]}});
+    f.admin.post(&users, unknown).await.expect_error(409, "alert_channels_invalid");
+    let no_days = json!({"name": "X", "code": "6931", "notify": {"no_show": {"days": [], "by": "15:00"}}});
+    f.admin.post(&users, no_days).await.expect_error(422, "alerts_invalid");
+    assert_eq!(f.admin.access(&f.home, "5820", &front, "unlock").await.expect(200)["granted"], true);
+    let mails = mail.wait_for_accepted(4, Duration::from_secs(30)).await;
+    assert_eq!(mails[3]["subject"], "Kids arrived");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(push.accepted().len(), 3, "not on the phone: {:?}", push.accepted());
+
     // No code, token or password anywhere.
     let mut everything: Vec<String> = mail.lines.lock().expect("log").iter().map(|l| l.to_string()).collect();
     everything.extend(push.lines.lock().expect("log").iter().map(|l| l.to_string()));
     everything.extend(published.iter().map(|(_, p, _)| p.clone()));
     everything.push(f.server.output());
     for text in &everything {
-        assert!(!shows_code(text, "4719") && !shows_code(text, "9302"), "a code in {text}");
+        for code in ["4719", "9302", "5820"] {
+            assert!(!shows_code(text, code), "a code in {text}");
+        }
         assert!(!text.contains("tk_phone_token_1") && !text.contains("mail-pass-7"), "a secret in {text}");
     }
 }

@@ -100,6 +100,7 @@ fn user(id: &str, home_id: &str, mac: u8, locks: LockAccess) -> UserRecord {
             validity: Validity::new(Some(at(10)), Some(at(1000)), Some(7)).expect("validity"),
             uses: 3,
             notify: Notify { arrive: true, leave: false },
+            alerts: Default::default(),
             enabled: false,
         },
         code: SealedCode { mac: [mac; 32], sealed: vec![mac, 1, 2, 3] },

@@ -80,6 +80,24 @@ fn channel_field(name: &str) -> Value {
     channel_fields().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v).unwrap_or(Value::Null)
 }
 
+/// A user's alert channels: "all" or the ids of some of the home's
+/// channels (409 alert_channels_invalid for an id the home does not have).
+fn alert_channels() -> Value {
+    json!({"oneOf": [
+        {"type": "string", "enum": ["all"]},
+        {"type": "array", "maxItems": 32, "uniqueItems": true, "items": {"type": "string", "minLength": 1, "maxLength": 64}},
+    ]})
+}
+
+/// "Tell me if they have not arrived by 12:30 on weekdays", in the home's time.
+fn no_show() -> Value {
+    json!({"type": "object", "required": ["days", "by"], "properties": {
+        "days": {"type": "array", "minItems": 1, "maxItems": 7, "uniqueItems": true,
+                 "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}},
+        "by": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"},
+    }})
+}
+
 fn create_channel_schema() -> Value {
     let kind = |kind: &str, fields: &[&str], required: &[&str]| {
         let mut properties = json!({
@@ -89,7 +107,9 @@ fn create_channel_schema() -> Value {
             "quiet_hours": nullable(channel_field("quiet_hours")),
         });
         for field in fields {
-            properties[*field] = channel_field(field);
+            // Only the optional token may be null.
+            properties[*field] =
+                if required.contains(field) { channel_field(field) } else { nullable(channel_field(field)) };
         }
         let mut all = vec!["kind", "name"];
         all.extend_from_slice(required);
@@ -282,7 +302,13 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                     "valid_from": instant,
                     "valid_until": instant,
                     "max_uses": max_uses,
-                    "notify": {"type": "object", "properties": {"arrive": boolean, "leave": boolean}},
+                    "notify": {"type": "object", "properties": {
+                        "arrive": boolean,
+                        "leave": boolean,
+                        "channels": alert_channels(),
+                        "hours": nullable(reference("Schedule")),
+                        "no_show": nullable(no_show()),
+                    }},
                     "enabled": boolean,
                 },
             }),
@@ -302,7 +328,13 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                     "valid_from": instant,
                     "valid_until": instant,
                     "max_uses": max_uses,
-                    "notify": nullable(json!({"type": "object", "properties": {"arrive": nullable_boolean, "leave": nullable_boolean}})),
+                    "notify": nullable(json!({"type": "object", "properties": {
+                        "arrive": nullable_boolean,
+                        "leave": nullable_boolean,
+                        "channels": nullable(alert_channels()),
+                        "hours": nullable(reference("Schedule")),
+                        "no_show": nullable(no_show()),
+                    }})),
                     "enabled": nullable_boolean,
                 },
             }),
@@ -409,7 +441,14 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Val
             (vec!["name_invalid", "device_invalid"], vec!["device_unavailable", "device_in_use", "slots_invalid"])
         }
         ("post", "/api/v1/homes/{home_id}/users") | ("patch", "/api/v1/homes/{home_id}/users/{user_id}") => (
-            vec!["name_invalid", "code_invalid", "schedule_invalid", "validity_invalid", "max_uses_invalid"],
+            vec![
+                "name_invalid",
+                "code_invalid",
+                "schedule_invalid",
+                "validity_invalid",
+                "max_uses_invalid",
+                "alerts_invalid",
+            ],
             vec![
                 "code_length",
                 "code_too_weak",
@@ -420,6 +459,7 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Val
                 "locks_invalid",
                 "window_empty",
                 "validity_empty",
+                "alert_channels_invalid",
             ],
         ),
         ("post", p) if p.ends_with("/reveal") => (vec![], vec!["code_damaged"]),

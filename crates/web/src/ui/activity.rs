@@ -118,6 +118,7 @@ fn event_words(kind: ActivityKind, duress: bool) -> &'static str {
         ActivityKind::Unlocked => "Unlocked",
         ActivityKind::Locked => "Locked",
         ActivityKind::Jammed => "Jammed",
+        ActivityKind::NoShow => "Has not arrived by this time",
     }
 }
 

@@ -232,6 +232,8 @@ impl UserForm {
             valid_until: checked.until,
             max_uses: checked.max_uses,
             notify: Notify { arrive: self.notify_arrive, leave: self.notify_leave },
+            // The form does not show alert rules yet: the defaults.
+            alerts: Default::default(),
             enabled: self.enabled,
             code: Zeroizing::new(self.code.clone()),
         }
@@ -253,6 +255,10 @@ impl UserForm {
             max_uses: Some(checked.max_uses),
             notify_arrive: Some(self.notify_arrive),
             notify_leave: Some(self.notify_leave),
+            // Not on the form yet: kept as they are.
+            alert_channels: None,
+            alert_hours: None,
+            no_show: None,
             enabled: Some(self.enabled),
             code: (!self.code.is_empty()).then(|| Zeroizing::new(self.code.clone())),
         }
