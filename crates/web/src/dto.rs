@@ -489,14 +489,35 @@ pub struct NotifyDto {
     #[serde(default)]
     pub leave: bool,
     #[serde(default = "all_channels")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = ChannelsDoc)]
     pub channels: ChannelsSpec,
     #[serde(default)]
     #[schema(value_type = Option<ScheduleDoc>)]
     pub hours: Option<ScheduleSpec>,
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<NoShowDoc>)]
     pub no_show: Option<NoShowSpec>,
+}
+
+/// `"all"`, or a list of channel ids of this home (the document's shape of
+/// `keyward_core::notify::ChannelsSpec`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "the document's shape only; the values are ChannelsSpec")]
+pub enum ChannelsDoc {
+    #[schema(example = "all")]
+    Keyword(String),
+    List(Vec<String>),
+}
+
+/// "Not arrived by `by` on these days" (`keyward_core::notify::NoShowSpec`).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code, reason = "the document's shape only; the values are NoShowSpec")]
+pub struct NoShowDoc {
+    /// mon, tue, wed, thu, fri, sat, sun
+    pub days: Vec<String>,
+    /// "HH:MM" in the home's time.
+    pub by: String,
 }
 
 fn all_channels() -> ChannelsSpec {
@@ -536,13 +557,13 @@ impl NotifyDto {
 pub struct PatchNotify {
     pub arrive: Option<bool>,
     pub leave: Option<bool>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<ChannelsDoc>)]
     pub channels: Option<ChannelsSpec>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<ScheduleDoc>)]
     pub hours: Option<Option<ScheduleSpec>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<NoShowDoc>)]
     pub no_show: Option<Option<NoShowSpec>>,
 }
 
