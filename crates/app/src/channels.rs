@@ -326,6 +326,20 @@ impl Channels {
         Ok(())
     }
 
+    /// A channel's latest notifications and what became of each, newest first.
+    pub async fn deliveries(
+        &self,
+        home_id: &str,
+        channel_id: &str,
+        limit: u32,
+    ) -> Result<Vec<crate::Delivery>, AppError> {
+        let home = self.registry.home(home_id)?;
+        if !home.lock().await.channels.iter().any(|c| c.id == channel_id) {
+            return Err(AppError::ChannelNotFound);
+        }
+        Ok(self.store.deliveries(channel_id.to_owned(), limit.min(100)).await?)
+    }
+
     /// A channel's secret, for its deliveries: a webhook's signing key, an
     /// ntfy channel's token.
     pub fn secret(&self, record: &ChannelRecord) -> Option<Zeroizing<Vec<u8>>> {

@@ -45,6 +45,8 @@ pub use channels::{ChannelChange, ChannelInput, ChannelView, Channels, Deliverab
 pub use clock::{Clock, ManualClock};
 pub use error::AppError;
 pub use homes::{DeviceRequest, HomePatch, HomeView, Homes, LockView};
+/// A notification on a channel and what became of it, as the outbox keeps it.
+pub use keyward_store::{DeliveryState, OutboxRecord as Delivery};
 pub use owners::Owners;
 pub use registry::PANEL;
 pub use sync::{LockCodeView, LockOptions, LockSync, SlotView, SyncSignal};

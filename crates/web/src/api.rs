@@ -41,6 +41,7 @@ pub fn routes() -> Router {
             axum::routing::delete(delete_channel).patch(patch_channel),
         )
         .edge_route("/api/v1/homes/{home_id}/channels/{channel_id}/test", post(test_channel))
+        .edge_route("/api/v1/homes/{home_id}/channels/{channel_id}/deliveries", get(channel_deliveries))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
@@ -650,7 +651,7 @@ async fn patch_channel(
 }
 
 /// A webhook secret in the Standard Webhooks form, `whsec_` and base64.
-fn webhook_secret_text(bytes: &[u8]) -> String {
+pub(crate) fn webhook_secret_text(bytes: &[u8]) -> String {
     use base64::Engine;
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
 }
@@ -665,6 +666,18 @@ async fn delete_channel(
     caller.require(Need::Admin, Some(&home_id))?;
     s.app.channels.delete(&home_id, &channel_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/channels/{channel_id}/deliveries", tag = "channels", security(("bearer" = [])),
+    responses((status = 200, body = List<DeliveryDto>, description = "the channel's latest 50 notifications, newest first")))]
+async fn channel_deliveries(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, channel_id)): Path<(String, String)>,
+) -> ApiResult<Json<List<DeliveryDto>>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    let items = s.app.channels.deliveries(&home_id, &channel_id, 50).await?;
+    Ok(Json(List { items: items.into_iter().map(DeliveryDto::from).collect() }))
 }
 
 #[utoipa::path(post, path = "/api/v1/homes/{home_id}/channels/{channel_id}/test", tag = "channels", security(("bearer" = [])),

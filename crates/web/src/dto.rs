@@ -989,6 +989,41 @@ pub struct ChannelDto {
     pub secret: Option<String>,
 }
 
+/// One notification on a channel and what became of it.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryDto {
+    pub id: String,
+    /// access.arrival, access.departure, access.denied, alarm.duress, keypad.lockout, user.no_show,
+    /// lock.problem, device.offline, test
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub message: String,
+    /// pending (being tried), delivered, failed (given up after 24 hours)
+    pub state: String,
+    pub attempts: u32,
+    /// Why the last attempt failed, in words (never a secret).
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+}
+
+impl From<keyward_app::Delivery> for DeliveryDto {
+    fn from(o: keyward_app::Delivery) -> Self {
+        Self {
+            id: o.id,
+            kind: o.kind.as_str().to_owned(),
+            title: o.title,
+            message: o.body,
+            state: o.state.as_str().to_owned(),
+            attempts: o.attempts,
+            last_error: o.last_error,
+            created_at: o.created_at.to_string(),
+            delivered_at: o.delivered_at.map(|t| t.to_string()),
+        }
+    }
+}
+
 impl ChannelDto {
     pub fn new(c: keyward_core::channel::Channel, has_token: bool) -> Self {
         use keyward_core::channel::ChannelTarget;

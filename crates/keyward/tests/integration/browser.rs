@@ -289,7 +289,69 @@ async fn the_owner_binds_a_lock_and_watches_the_code_reach_it(backend: Backend) 
     assert!(text.lines().any(|l| l.contains("Dog walker") && l.contains("at the lock's keypad")), "{text}");
 }
 
+/// The Alerts page: a refused channel says why beside its field and keeps
+/// what was typed (never the token); the owner's phone added, a test sent
+/// and shown delivered; a webhook's secret shown once; a channel removed.
+async fn the_owner_adds_a_phone_and_sends_a_test(backend: Backend) {
+    let port = free_port();
+    let token = "tk_anna_phone_7731";
+    let phone = crate::support::receiver::Receiver::ntfy(port, Some(token), 0);
+    let place = Place::new(backend);
+    let server = place.start_with(&["--timezone", "Europe/Berlin"], &[]);
+    let base = server.base.clone();
+    let browser = signed_up_owner(&server).await;
+    browser.goto(&format!("{base}/alerts")).await;
+    browser.wait_for_text("No channels yet").await;
+
+    // A URL that is not one: said beside the address, the name kept, the token not.
+    browser.find("#kind option[value='ntfy']").await.click().await;
+    fill(&browser, "#name", "Anna's phone").await;
+    fill(&browser, "#address", "ntfy.sh/anna").await;
+    fill(&browser, "#token", token).await;
+    browser.find("form[action='/alerts'] button[type=submit]").await.click().await;
+    browser.wait_for_text("The address must be an http:// or https:// URL").await;
+    assert_eq!(browser.find("#name").await.value().await, "Anna's phone");
+    assert_eq!(browser.find("#token").await.value().await, "", "a token is never sent back");
+    assert!(browser.source().await.contains(r#"aria-describedby="address_help address_error""#));
+
+    // The phone, for emergencies too; a test reaches it and the page says so.
+    let secret_topic = "anna-7c1f9e2b";
+    fill(&browser, "#address", &format!("http://127.0.0.1:{port}/{secret_topic}")).await;
+    fill(&browser, "#token", token).await;
+    browser.find("input[name=emergency]").await.click().await;
+    browser.find("form[action='/alerts'] button[type=submit]").await.click().await;
+    browser.wait_for_text("Anna's phone added").await;
+    browser.find("form[action$='/test'] button").await.click().await;
+    browser.wait_for_url("/alerts").await;
+    let sent = phone.wait_for_accepted(1, Duration::from_secs(20)).await;
+    assert_eq!(sent[0]["title"], "Test from keyward (Home)");
+    reload_until(&browser, &format!("{base}/alerts"), "Delivered").await;
+    let source = browser.source().await;
+    assert!(!source.contains(token) && !source.contains(secret_topic), "host only, never the token: {source}");
+    assert!(browser.page_text().await.contains("Push through ntfy at http://127.0.0.1/…"));
+    shoot(&browser, backend, "alerts").await;
+
+    // A webhook: its signing secret shown this once.
+    browser.find("#kind option[value='webhook']").await.click().await;
+    fill(&browser, "#name", "Home Assistant").await;
+    fill(&browser, "#address", "http://127.0.0.1:9/api/webhook/keyward").await;
+    browser.find("form[action='/alerts'] button[type=submit]").await.click().await;
+    let secret = browser.find("#new_secret").await.text().await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    browser.goto(&format!("{base}/alerts")).await;
+    assert!(!browser.source().await.contains(&secret), "shown once");
+
+    // Removed, after a question.
+    browser.find("a[href$='/delete']").await.click().await;
+    browser.wait_for_text("Remove Anna's phone?").await;
+    browser.find("button.danger").await.click().await;
+    browser.wait_for_url("/alerts").await;
+    let text = browser.page_text().await;
+    assert!(!text.contains("Anna's phone") && text.contains("Home Assistant"), "{text}");
+}
+
 on_both_backends!(
     the_owner_adds_edits_reveals_and_deletes_the_dog_walker,
     the_owner_binds_a_lock_and_watches_the_code_reach_it,
+    the_owner_adds_a_phone_and_sends_a_test,
 );

@@ -3,6 +3,7 @@
 //! state-changing request without a valid one changes nothing.
 
 mod activity;
+mod alerts;
 mod lock_state;
 mod settings;
 mod summary;
@@ -47,6 +48,9 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/locks/{lock_id}/delete", get(settings::remove_lock_page).post(settings::remove_lock))
         .edge_route("/locks/{lock_id}/lock", post(settings::lock_lock))
         .edge_route("/locks/{lock_id}/unlock", post(settings::unlock_lock))
+        .edge_route("/alerts", get(alerts::alerts).post(alerts::add))
+        .edge_route("/alerts/{channel_id}/test", post(alerts::test))
+        .edge_route("/alerts/{channel_id}/delete", get(alerts::remove_page).post(alerts::remove))
         .edge_route("/settings", get(settings::settings).post(settings::save_settings))
         .edge_route("/settings/tokens", post(settings::create_token))
         .edge_route("/settings/sign-out-everywhere", post(settings::sign_out_everywhere))

@@ -1,0 +1,298 @@
+//! The Alerts page: the home's channels (where arrivals, duress and the
+//! other alerts go), each with what became of its latest notifications, a
+//! "Send a test" button and Remove; and a form to add one of each kind.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use keyward_app::{AppError, ChannelInput, Delivery, DeliveryState};
+use keyward_core::channel::{ChannelTarget, HttpUrl};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::web::{Csrf, SignedIn, csrf_ok};
+use super::{ConfirmPage, CsrfOnly, csrf_refused, failed, first_home, first_upper, no_store, page};
+use crate::AppState;
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage<'a> {
+    active: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    channels: Vec<ChannelCard>,
+    /// The form as typed, when it was refused.
+    form: AddForm,
+    /// Which field the refusal is about, and why, in words.
+    error: Option<(&'static str, String)>,
+    notice: Option<String>,
+    /// A new webhook's signing secret, shown this once.
+    new_secret: Option<String>,
+}
+
+struct ChannelCard {
+    id: String,
+    name: String,
+    /// "Webhook to hooks.example.org", "Email to owner@example.org".
+    target: String,
+    emergency: bool,
+    quiet: Option<String>,
+    deliveries: Vec<DeliveryLine>,
+    failed: usize,
+}
+
+struct DeliveryLine {
+    title: String,
+    state: &'static str,
+    problem: bool,
+    when: String,
+    detail: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct AddForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    /// A URL, an email address or a topic, by kind.
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    emergency: Option<String>,
+    #[serde(default)]
+    quiet_start: String,
+    #[serde(default)]
+    quiet_end: String,
+}
+
+/// A URL as the page shows it: scheme and host only (its path may be a
+/// receiver's secret, as Home Assistant's webhook ids are).
+fn host_of(url: &HttpUrl) -> String {
+    let scheme = if url.https() { "https" } else { "http" };
+    format!("{scheme}://{}/…", url.host())
+}
+
+fn target_words(target: &ChannelTarget) -> String {
+    match target {
+        ChannelTarget::Webhook { url } => format!("Webhook to {}", host_of(url)),
+        ChannelTarget::Email { to } => format!("Email to {to}"),
+        ChannelTarget::Ntfy { url } => format!("Push through ntfy at {}", host_of(url)),
+        ChannelTarget::Mqtt { topic } => format!("MQTT messages on {topic}"),
+    }
+}
+
+fn delivery_line(d: Delivery, tz: &jiff::tz::TimeZone) -> DeliveryLine {
+    let wall = |t: jiff::Timestamp| tz.to_datetime(t).strftime("%a %d %b %H:%M").to_string();
+    let (state, problem) = match d.state {
+        DeliveryState::Delivered => ("Delivered", false),
+        DeliveryState::Pending if d.attempts == 0 => ("On its way", false),
+        DeliveryState::Pending => ("Not delivered yet; keyward keeps trying", true),
+        DeliveryState::Failed => ("Failed: given up after 24 hours", true),
+    };
+    DeliveryLine {
+        title: d.title,
+        state,
+        problem,
+        when: wall(d.delivered_at.unwrap_or(d.created_at)),
+        detail: d.last_error.filter(|_| d.state != DeliveryState::Delivered).map(|e| first_upper(&e)),
+    }
+}
+
+async fn view(
+    s: &AppState,
+    owner: &str,
+    csrf: &Csrf,
+    form: AddForm,
+    error: Option<(&'static str, String)>,
+    notice: Option<String>,
+    new_secret: Option<String>,
+) -> Response {
+    let found = async {
+        let home = first_home(s).await?;
+        let tz = home.zone.tz().clone();
+        let mut cards = Vec::new();
+        for view in s.app.channels.list(&home.id).await? {
+            let c = view.channel;
+            let deliveries: Vec<DeliveryLine> = s
+                .app
+                .channels
+                .deliveries(&home.id, &c.id, 5)
+                .await?
+                .into_iter()
+                .map(|d| delivery_line(d, &tz))
+                .collect();
+            let hhmm = |t: jiff::civil::Time| format!("{:02}:{:02}", t.hour(), t.minute());
+            cards.push(ChannelCard {
+                failed: deliveries.iter().filter(|d| d.problem).count(),
+                id: c.id,
+                name: c.name.as_str().to_owned(),
+                target: target_words(&c.target),
+                emergency: c.emergency,
+                quiet: c.quiet.map(|q| format!("{}–{}", hhmm(q.start), hhmm(q.end))),
+                deliveries,
+            });
+        }
+        Ok::<_, AppError>(cards)
+    }
+    .await;
+    match found {
+        Ok(channels) => {
+            let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            let page_view = AlertsPage {
+                active: "alerts",
+                csrf: &csrf.token,
+                email: owner,
+                channels,
+                form,
+                error,
+                notice,
+                new_secret,
+            };
+            no_store(csrf.attach((status, page(&page_view))))
+        }
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn alerts(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
+    view(&s, &owner.email, &csrf, AddForm::default(), None, None, None).await
+}
+
+/// The channel the form describes, or the field at fault and why.
+fn input(form: &AddForm) -> Result<ChannelInput, (&'static str, String)> {
+    let address = form.address.trim();
+    let url = || HttpUrl::parse(address).map_err(|e| ("address", first_upper(&e.to_string())));
+    let target = match form.kind.as_str() {
+        "webhook" => ChannelTarget::Webhook { url: url()? },
+        "ntfy" => ChannelTarget::Ntfy { url: url()? },
+        "email" => ChannelTarget::email(address).map_err(|e| ("address", first_upper(&e.to_string())))?,
+        "mqtt" => ChannelTarget::Mqtt {
+            topic: ChannelTarget::mqtt_topic(address).map_err(|e| ("address", first_upper(&e.to_string())))?,
+        },
+        _ => return Err(("kind", "Choose how the alerts are sent.".to_owned())),
+    };
+    let token = form.token.trim();
+    let token = match (&target, token.is_empty()) {
+        (_, true) => None,
+        (ChannelTarget::Ntfy { .. }, false) if token.chars().all(|c| c.is_ascii_graphic()) && token.len() <= 200 => {
+            Some(Zeroizing::new(token.to_owned()))
+        }
+        (ChannelTarget::Ntfy { .. }, false) => {
+            return Err(("token", "A token is up to 200 letters, digits and signs, without spaces.".to_owned()));
+        }
+        (_, false) => return Err(("token", "Only an ntfy channel takes a token; leave it empty.".to_owned())),
+    };
+    let time = |text: &str| jiff::civil::Time::strptime("%H:%M", text).ok();
+    let quiet = match (form.quiet_start.trim(), form.quiet_end.trim()) {
+        ("", "") => None,
+        (start, end) => match (time(start), time(end)) {
+            (Some(start), Some(end)) => Some(keyward_core::notify::QuietHours { start, end }),
+            _ => return Err(("quiet_start", "Quiet hours need both times, such as 22:00 and 07:00.".to_owned())),
+        },
+    };
+    Ok(ChannelInput { name: form.name.clone(), target, emergency: form.emergency.is_some(), quiet, token })
+}
+
+pub async fn add(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Form(mut form): Form<AddForm>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/alerts");
+    }
+    // The token is never sent back to the page.
+    let parsed = input(&form);
+    form.token = String::new();
+    let channel = match parsed {
+        Ok(channel) => channel,
+        Err(error) => return view(&s, &owner.email, &csrf, form, Some(error), None, None).await,
+    };
+    let created = async { s.app.channels.create(&first_home(&s).await?.id, channel).await }.await;
+    match created {
+        Ok((channel, secret)) => {
+            let secret = secret.map(|bytes| crate::api::webhook_secret_text(&bytes));
+            let notice = format!("{} added. Send a test to check it arrives.", channel.name.as_str());
+            view(&s, &owner.email, &csrf, AddForm::default(), None, Some(notice), secret).await
+        }
+        Err(e @ AppError::Name(_)) => {
+            view(&s, &owner.email, &csrf, form, Some(("name", first_upper(&e.to_string()))), None, None).await
+        }
+        Err(e @ AppError::ChannelNameTaken) => {
+            view(&s, &owner.email, &csrf, form, Some(("name", first_upper(&e.to_string()))), None, None).await
+        }
+        Err(e @ (AppError::ChannelInvalid(_) | AppError::ChannelUnavailable(_))) => {
+            view(&s, &owner.email, &csrf, form, Some(("address", first_upper(&e.to_string()))), None, None).await
+        }
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn test(
+    State(s): State<AppState>,
+    SignedIn(_): SignedIn,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/alerts");
+    }
+    match async { s.app.channels.test(&first_home(&s).await?.id, &id).await }.await {
+        Ok(()) => Redirect::to("/alerts").into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn remove_page(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    csrf: Csrf,
+    Path(id): Path<String>,
+) -> Response {
+    let found = async {
+        let home = first_home(&s).await?;
+        let channels = s.app.channels.list(&home.id).await?;
+        channels.into_iter().find(|c| c.channel.id == id).ok_or(AppError::ChannelNotFound)
+    }
+    .await;
+    match found {
+        Ok(view) => csrf.attach(page(&ConfirmPage {
+            active: "alerts",
+            csrf: &csrf.token,
+            email: &owner.email,
+            title: format!("Remove {}?", view.channel.name.as_str()),
+            question: "Alerts stop going there, and what it had still to deliver is dropped.".to_owned(),
+            action: format!("/alerts/{}/delete", view.channel.id),
+            button: "Remove",
+            button_class: "danger",
+            back: "/alerts".to_owned(),
+        })),
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn remove(
+    State(s): State<AppState>,
+    SignedIn(_): SignedIn,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/alerts");
+    }
+    match async { s.app.channels.delete(&first_home(&s).await?.id, &id).await }.await {
+        Ok(()) => Redirect::to("/alerts").into_response(),
+        Err(e) => failed(e),
+    }
+}
