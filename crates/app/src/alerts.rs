@@ -45,7 +45,7 @@ pub(crate) fn plan(state: &HomeState, entries: &[ActivityEntry], now: Timestamp)
         let wall = tz.to_datetime(event.at);
         for kind in notify::alerts_for(event, alerts.as_ref(), tz) {
             let choice = alerts.as_ref().map(|a| a.channels.clone()).unwrap_or_default();
-            let message = notify::message(kind, names, wall);
+            let message = notify::message_for(kind, event.kind, names, wall);
             let data = serde_json::json!({
                 "event_id": entry.id,
                 "home": {"id": state.home.id, "name": state.home.name.as_str()},

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::{SignedDuration, Timestamp};
 use keyward_core::lock_sync::{self as plan, DEFAULT_LEAD};
-use keyward_core::{CodeStatus, DeviceBinding, FailureReason, Protocol, SlotRange, User};
+use keyward_core::{ActivityKind, CodeStatus, DeviceBinding, FailureReason, Protocol, SlotRange, User};
 use keyward_store::{CodeMac, HomeStore, SlotContent, SlotRecord, Vault};
 use tokio::sync::{Notify, broadcast};
 
@@ -124,6 +124,9 @@ struct Inner {
     /// record keeps what was last confirmed, so keyward knows its own
     /// earlier code when it reads it.
     to_read: Mutex<BTreeSet<(String, u16)>>,
+    /// lock id → whether its device answered when last told (unknown at
+    /// start): only a change is logged, so a restart does not alert again.
+    online: Mutex<HashMap<String, bool>>,
 }
 
 struct Worker {
@@ -194,6 +197,7 @@ impl LockSync {
                 foreign: Mutex::new(HashMap::new()),
                 taken_over: Mutex::new(BTreeSet::new()),
                 to_read: Mutex::new(BTreeSet::new()),
+                online: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -488,7 +492,14 @@ impl Inner {
             DeviceEvent::Network { connected: true } => self.rescan_all(),
             DeviceEvent::Network { connected: false } => {}
             DeviceEvent::Online { device, online } => {
-                if let Some(lock_id) = self.lock_of(&device).await {
+                if let Some((home_id, lock_id)) = self.bound_lock(&device).await {
+                    let before = guard(&self.online).insert(lock_id.clone(), online);
+                    // Offline unless known offline; online only after offline.
+                    let changed = if online { before == Some(false) } else { before != Some(false) };
+                    if changed {
+                        let kind = if online { ActivityKind::Online } else { ActivityKind::Offline };
+                        self.record_lock_entry(&home_id, &lock_id, kind, None).await;
+                    }
                     if online {
                         // Back: try what waited for it now, and look at its memory again.
                         self.reset_offline(&lock_id);
@@ -1035,6 +1046,51 @@ impl Inner {
         .await;
     }
 
+    /// Logs something that happened to a lock (not a use of it): it went
+    /// offline or came back, a user's code could not be put on it. Its
+    /// alert, if any, is planned by the recorder like any other.
+    async fn record_lock_entry(&self, home_id: &str, lock_id: &str, kind: ActivityKind, user_id: Option<&str>) {
+        let Ok(home) = self.registry.home(home_id) else { return };
+        let committed = {
+            let Ok(state) = self.recorder.lock(&home).await else { return };
+            let user = user_id
+                .and_then(|id| state.users.get(id))
+                .map(|r| keyward_core::UserRef { id: r.user.id.clone(), name: r.user.name.as_str().to_owned() });
+            let at = self.clock.now();
+            let event = keyward_core::Event {
+                at,
+                kind,
+                device: Some(lock_id.to_owned()),
+                action: None,
+                outcome: None,
+                reason: None,
+                user,
+                duress: false,
+                actor: Some(keyward_core::Actor::Lock("network".to_owned())),
+            };
+            let record = keyward_store::Record {
+                home_id: home_id.to_owned(),
+                entries: vec![entry(home_id, event)],
+                ..keyward_store::Record::default()
+            };
+            self.recorder.record(&state, record, at)
+        };
+        if let Err(error) = committed.await {
+            tracing::error!(lock = lock_id, %error, "a lock's entry could not be recorded");
+        }
+    }
+
+    /// The home a lock belongs to.
+    async fn home_of_lock(&self, lock_id: &str) -> Option<String> {
+        for home in self.registry.all().ok()? {
+            let state = home.lock().await;
+            if state.locks.contains_key(lock_id) {
+                return Some(state.id().to_owned());
+            }
+        }
+        None
+    }
+
     async fn fail(
         &self,
         lock_id: &str,
@@ -1069,6 +1125,11 @@ impl Inner {
         detail: Option<u16>,
         now: Timestamp,
     ) {
+        // Told once per refusal: not again while the slot stays refused for
+        // the same reason (across restarts too: the slot's state is stored).
+        let already = guard(&self.slots).get(lock_id).and_then(|s| s.get(&slot)).is_some_and(|r| {
+            r.status == CodeStatus::Failed && r.reason == Some(reason) && r.user_id.as_deref() == Some(user_id.as_str())
+        });
         self.update(lock_id, slot, now, |r| {
             r.user_id = Some(user_id.clone());
             r.content = SlotContent::Refused(mac);
@@ -1085,6 +1146,9 @@ impl Inner {
             reason = reason.as_str(),
             "the lock refused a code; not retried until it changes"
         );
+        if !already && let Some(home_id) = self.home_of_lock(lock_id).await {
+            self.record_lock_entry(&home_id, lock_id, ActivityKind::CodeFailed, Some(&user_id)).await;
+        }
     }
 
     async fn device_failed(

@@ -10,7 +10,9 @@ use jiff::{SignedDuration, Timestamp};
 use keyward_app::devices::{
     DeviceError, DeviceEvent, DeviceInfo, DeviceRef, LockNetwork, LockState, Protocol, SlotReading,
 };
-use keyward_app::{App, Clock, DeviceRequest, LockOptions, ManualClock, UserInput};
+use keyward_app::{App, ChannelInput, Clock, DeviceRequest, LockOptions, ManualClock, UserInput};
+use keyward_core::channel::ChannelTarget;
+use keyward_core::notify::AlertKind;
 use keyward_core::{Actor, LockAccess, Notify, PanelPermissions, ScheduleSpec, UserKind, WindowSpec, ZoneName};
 use keyward_store::{BoxFuture, KEY_FILE, Store, Vault};
 use tokio::sync::broadcast;
@@ -164,6 +166,18 @@ struct Hub {
     _dir: tempfile::TempDir,
 }
 
+/// An emergency channel (nothing sends it here: its outbox is read back).
+async fn emergency_channel(app: &App, home: &str) -> String {
+    let siren = ChannelInput {
+        name: "Siren".into(),
+        target: ChannelTarget::Mqtt { topic: "keyward/emergencies".into() },
+        emergency: true,
+        quiet: None,
+        token: None,
+    };
+    app.channels.create(home, siren).await.expect("channel").0.id
+}
+
 async fn hub(clock: &Arc<ManualClock>, lock: &Arc<MemoryLock>) -> Hub {
     let dir = tempfile::tempdir().expect("tempdir");
     let opened = keyward_store_sqlite::open(&dir.path().join("keyward.db"), true).expect("open");
@@ -255,7 +269,10 @@ async fn a_duplicate_refused_by_a_lock_that_hides_codes_is_written_once() {
     // Programmed at the lock's own keypad, in a slot keyward then reads as "occupied".
     lock.slots.lock().expect("lock").insert(4, "8080".into());
     let Hub { app, home, front, _dir } = hub(&clock, &lock).await;
-    let twin = app.users.create(&home, dog_walker("8080"), Actor::Token("test".into())).await.expect("user").id;
+    let siren = emergency_channel(&app, &home).await;
+    let mut twin = dog_walker("8080");
+    twin.name = "Twin".into();
+    let twin = app.users.create(&home, twin, Actor::Token("test".into())).await.expect("user").id;
 
     let mut refused = false;
     for _ in 0..400 {
@@ -273,6 +290,17 @@ async fn a_duplicate_refused_by_a_lock_that_hides_codes_is_written_once() {
         let_run(100).await;
     }
     assert_eq!(*lock.refusals.lock().expect("lock"), 1, "written once, never retried on its own");
+    // The owner is told once, in words, on the emergency channel.
+    let told = app.channels.deliveries(&home, &siren, 10).await.expect("deliveries");
+    let problems: Vec<_> = told.iter().filter(|d| d.kind == AlertKind::LockProblem).collect();
+    assert_eq!(problems.len(), 1, "{told:?}");
+    assert_eq!(problems[0].title, "A code did not reach Front door");
+    assert!(
+        problems[0].body.starts_with("Twin's code could not be put on Front door · 10:00."),
+        "{}",
+        problems[0].body
+    );
+    assert!(!problems[0].body.contains("8080") && !problems[0].data.contains("8080"), "never the code");
     let codes = app.locks.lock_codes(&home, &twin).await;
     assert!(codes.iter().all(|c| c.reason == Some(keyward_core::FailureReason::DuplicateOnLock)), "{codes:?}");
     // Another user's code goes on beside it (slot 1 stays the refused one's),
@@ -347,4 +375,30 @@ async fn a_write_whose_answer_was_lost_is_confirmed_in_the_same_slot() {
         }
     }
     panic!("never confirmed: {:?}", app.locks.lock_codes(&home, &walker).await);
+}
+
+/// A lock that stops answering is told once to the emergency channels; its
+/// return is logged, not alerted; a repeated report changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_going_offline_is_told_once() {
+    let clock = Arc::new(ManualClock::new(t("2026-11-26T09:00:00Z")));
+    let lock = Arc::new(MemoryLock::new(clock.clone(), false));
+    let Hub { app, home, _dir, .. } = hub(&clock, &lock).await;
+    let siren = emergency_channel(&app, &home).await;
+    let device = DeviceRef::ZwaveJs { node_id: NODE };
+    for online in [false, false, true, true] {
+        let _ = lock.events.send(DeviceEvent::Online { device: device.clone(), online });
+        let_run(50).await;
+    }
+    let mut told = Vec::new();
+    for _ in 0..100 {
+        told = app.channels.deliveries(&home, &siren, 10).await.expect("deliveries");
+        if !told.is_empty() {
+            break;
+        }
+        let_run(10).await;
+    }
+    let titles: Vec<&str> = told.iter().map(|d| d.title.as_str()).collect();
+    assert_eq!(titles, ["Front door is offline"]);
+    assert_eq!(told[0].kind, AlertKind::DeviceOffline);
 }

@@ -36,6 +36,13 @@ pub enum ActivityKind {
     /// A user had not arrived by the time of their no-show rule (`at` is
     /// that time).
     NoShow,
+    /// A lock refused a user's code for good (a duplicate, a full memory, a
+    /// write it never confirmed): keyward stops trying until something changes.
+    CodeFailed,
+    /// A lock stopped answering its network.
+    Offline,
+    /// A lock answers its network again.
+    Online,
 }
 
 string_form!(ActivityKind {
@@ -52,6 +59,9 @@ string_form!(ActivityKind {
     Locked => "locked",
     Jammed => "jammed",
     NoShow => "no_show",
+    CodeFailed => "code_failed",
+    Offline => "offline",
+    Online => "online",
 });
 
 /// How an access attempt ended.

@@ -144,6 +144,8 @@ pub fn alerts_for(event: &Event, alerts: Option<&UserAlerts>, tz: &TimeZone) -> 
         ActivityKind::Jammed => kinds.push(AlertKind::LockProblem),
         // The rule is the user's own: told whatever their alert hours.
         ActivityKind::NoShow => kinds.push(AlertKind::NoShow),
+        ActivityKind::CodeFailed => kinds.push(AlertKind::LockProblem),
+        ActivityKind::Offline => kinds.push(AlertKind::DeviceOffline),
         _ => {}
     }
     kinds
@@ -360,6 +362,27 @@ pub struct Names<'a> {
     pub home: &'a str,
 }
 
+/// The message for an alert that `cause` (the event's kind) raised, at
+/// `wall` (the home's time): a lock problem says which.
+pub fn message_for(kind: AlertKind, cause: ActivityKind, names: Names<'_>, wall: DateTime) -> Message {
+    let time = wall.strftime("%H:%M").to_string();
+    let device = names.device.unwrap_or("A lock");
+    match (kind, cause) {
+        (AlertKind::LockProblem, ActivityKind::CodeFailed) => Message {
+            title: format!("A code did not reach {device}"),
+            body: format!(
+                "{}'s code could not be put on {device} · {time}. Its page in keyward says why and offers to try again.",
+                names.user.unwrap_or("A user")
+            ),
+        },
+        (AlertKind::LockProblem, ActivityKind::Jammed) => Message {
+            title: format!("{device} is jammed"),
+            body: format!("{device} reported its bolt jammed · {time}. Check the door."),
+        },
+        _ => message(kind, names, wall),
+    }
+}
+
 /// The message for an alert at `wall` (the home's time).
 pub fn message(kind: AlertKind, names: Names<'_>, wall: DateTime) -> Message {
     let who = names.user.unwrap_or("Someone");
@@ -385,7 +408,11 @@ pub fn message(kind: AlertKind, names: Names<'_>, wall: DateTime) -> Message {
             (format!("A lock needs attention at {}", names.home), format!("A problem{place} · {time}."))
         }
         AlertKind::DeviceOffline => {
-            (format!("A device is offline at {}", names.home), format!("Offline{place} since {time}."))
+            let device = names.device.unwrap_or("A lock");
+            (
+                format!("{device} is offline"),
+                format!("{device} at {} stopped answering · {time}. Its codes wait until it is back.", names.home),
+            )
         }
         AlertKind::Test => {
             (format!("Test from keyward ({})", names.home), format!("This channel works. Sent at {time}."))
@@ -397,6 +424,24 @@ pub fn message(kind: AlertKind, names: Names<'_>, wall: DateTime) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_problems_say_which() {
+        let names = Names { user: Some("Dog walker"), device: Some("Front door"), home: "Home" };
+        let wall: DateTime = "2026-11-26T11:42:00".parse().expect("wall");
+        let failed = message_for(AlertKind::LockProblem, ActivityKind::CodeFailed, names, wall);
+        assert_eq!(failed.title, "A code did not reach Front door");
+        assert!(
+            failed.body.starts_with("Dog walker's code could not be put on Front door · 11:42."),
+            "{}",
+            failed.body
+        );
+        let jammed = message_for(AlertKind::LockProblem, ActivityKind::Jammed, names, wall);
+        assert_eq!(jammed.title, "Front door is jammed");
+        let offline = message_for(AlertKind::DeviceOffline, ActivityKind::Offline, names, wall);
+        assert_eq!(offline.title, "Front door is offline");
+        assert_eq!(offline.body, "Front door at Home stopped answering · 11:42. Its codes wait until it is back.");
+    }
 
     #[test]
     fn alert_rules_round_trip_and_refuse_what_is_malformed() {

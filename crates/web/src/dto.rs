@@ -851,7 +851,7 @@ pub struct ActivityDto {
     pub id: String,
     pub at: String,
     /// arrival, departure, access_denied, lockout, home_lockout, code_revealed, user_created, user_updated,
-    /// user_deleted, unlocked, locked, jammed, no_show
+    /// user_deleted, unlocked, locked, jammed, code_failed, offline, online, no_show
     pub kind: String,
     pub device: Option<String>,
     pub action: Option<String>,

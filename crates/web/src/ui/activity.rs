@@ -119,6 +119,9 @@ fn event_words(kind: ActivityKind, duress: bool) -> &'static str {
         ActivityKind::Locked => "Locked",
         ActivityKind::Jammed => "Jammed",
         ActivityKind::NoShow => "Has not arrived by this time",
+        ActivityKind::CodeFailed => "Code could not be put on the lock",
+        ActivityKind::Offline => "Stopped answering",
+        ActivityKind::Online => "Answers again",
     }
 }
 
