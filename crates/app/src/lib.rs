@@ -29,6 +29,7 @@ mod no_show;
 pub mod owners;
 mod recorder;
 mod registry;
+mod retention;
 pub mod secrets;
 mod sync;
 mod tokens;
@@ -130,6 +131,14 @@ impl App {
             links: Vec::new(),
             locks,
         })
+    }
+
+    /// Keeps the activity log (and finished notifications) for `days`, then
+    /// prunes it, hourly and in small batches; `0` keeps everything.
+    pub fn start_retention(&self, store: Arc<dyn keyward_store::ActivityStore>, days: u32) {
+        if days > 0 {
+            retention::start(store, self.channels.clock(), jiff::SignedDuration::from_hours(24 * i64::from(days)));
+        }
     }
 
     /// Starts delivering the outbox through these senders (one per kind of

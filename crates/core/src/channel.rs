@@ -108,6 +108,18 @@ impl HttpUrl {
     pub fn https(&self) -> bool {
         self.https
     }
+
+    /// The URL by its scheme and host only, "https://hooks.example.org/…":
+    /// how it is shown where its path or query (often the receiver's own
+    /// secret, as Home Assistant's webhook ids are) should not be.
+    pub fn host_only(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        if self.host.contains(':') {
+            format!("{scheme}://[{}]/…", self.host)
+        } else {
+            format!("{scheme}://{}/…", self.host)
+        }
+    }
 }
 
 /// Whether `ip` is on the hub itself, a private or link-local network, or
@@ -223,6 +235,8 @@ mod tests {
         assert_eq!((local.host(), local.port(), local.https()), ("192.168.1.20", 8123, false));
         let v6 = HttpUrl::parse("http://[::1]:9000/").expect("url");
         assert_eq!((v6.host(), v6.port()), ("::1", 9000));
+        assert_eq!(local.host_only(), "http://192.168.1.20/…");
+        assert_eq!(v6.host_only(), "http://[::1]/…");
         for bad in [
             "",
             "ftp://x.org",

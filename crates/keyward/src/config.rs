@@ -89,6 +89,14 @@ struct FileConfig {
     smtp: SmtpSection,
     #[serde(default)]
     notify: NotifySection,
+    #[serde(default)]
+    activity: ActivitySection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ActivitySection {
+    retention_days: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -274,6 +282,9 @@ pub struct Config {
     /// `[notify] allow_private_targets`: alert receivers on the local
     /// network or the hub itself (true by default; an installer may forbid them).
     pub allow_private_targets: bool,
+    /// `[activity] retention_days`: how long the activity log is kept (400
+    /// by default; 0 keeps it for ever).
+    pub retention_days: u32,
 }
 
 /// Where configuration values come from, besides flags: the environment (a
@@ -418,6 +429,13 @@ impl Config {
                     .context("[smtp] from is required: the address alerts come from, such as keyward@example.org")?,
             }),
         };
+        let retention_days = match env.var("KEYWARD_ACTIVITY_RETENTION_DAYS") {
+            Some(text) => text.parse().context("KEYWARD_ACTIVITY_RETENTION_DAYS is a number of days")?,
+            None => file.activity.retention_days.unwrap_or(400),
+        };
+        if retention_days > 36_500 {
+            bail!("[activity] retention_days is at most 36500 (100 years), or 0 to keep everything");
+        }
         let allow_private_targets = match env.var("KEYWARD_NOTIFY_ALLOW_PRIVATE_TARGETS") {
             Some(text) => text.parse().context("KEYWARD_NOTIFY_ALLOW_PRIVATE_TARGETS is true or false")?,
             None => file.notify.allow_private_targets.unwrap_or(true),
@@ -446,6 +464,7 @@ impl Config {
             lock_lead,
             smtp,
             allow_private_targets,
+            retention_days,
         })
     }
 }
@@ -531,6 +550,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.timezone.as_str(), "UTC");
         assert!(c.allow_private_targets, "local receivers are normal for self-hosters");
+        assert_eq!(c.retention_days, 400);
     }
 
     #[test]

@@ -99,6 +99,7 @@ async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> any
     app.links = links;
     let senders = senders(config, broker)?;
     app.start_deliveries(senders, config.allow_private_targets);
+    app.start_retention(storage.store.clone(), config.retention_days);
     if storage.created {
         print_first_start(config, setup_code.as_deref());
     }

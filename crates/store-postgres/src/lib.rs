@@ -244,6 +244,27 @@ impl ActivityStore for PostgresStore {
     fn activity(&self, filter: ActivityFilter) -> BoxFuture<'_, StoreResult<ActivityPage>> {
         self.read(move |c| async move { reads::activity(&c, &filter).await })
     }
+
+    fn prune(&self, before: Timestamp, batch: u32) -> BoxFuture<'_, StoreResult<u64>> {
+        Box::pin(self.writer.write(move |c| async move {
+            let limit = i64::from(batch);
+            let entries = execute(
+                &c,
+                "DELETE FROM activity WHERE seq IN
+                     (SELECT seq FROM activity WHERE at < $1 ORDER BY seq LIMIT $2)",
+                &[&micros(before), &limit],
+            )
+            .await?;
+            let notifications = execute(
+                &c,
+                "DELETE FROM outbox WHERE seq IN
+                     (SELECT seq FROM outbox WHERE state <> 'pending' AND created_at < $1 ORDER BY seq LIMIT $2)",
+                &[&micros(before), &limit],
+            )
+            .await?;
+            Ok(entries + notifications)
+        }))
+    }
 }
 
 impl TokenStore for PostgresStore {

@@ -161,6 +161,10 @@ impl ActivityStore for SqliteStore {
     fn activity(&self, filter: ActivityFilter) -> BoxFuture<'_, StoreResult<ActivityPage>> {
         self.read(move |conn| statements::activity(conn, &filter))
     }
+
+    fn prune(&self, before: Timestamp, batch: u32) -> BoxFuture<'_, StoreResult<u64>> {
+        self.write(move |conn| statements::prune(conn, micros(before), batch))
+    }
 }
 
 impl TokenStore for SqliteStore {

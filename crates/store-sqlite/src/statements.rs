@@ -557,3 +557,25 @@ pub fn delete_meta(conn: &Connection, key: &str) -> StoreResult<()> {
 pub fn holds_codes(conn: &Connection) -> StoreResult<bool> {
     conn.query_row("SELECT EXISTS(SELECT 1 FROM users)", [], |r| r.get(0)).sql()
 }
+
+/// Deletes up to `batch` activity entries and `batch` finished
+/// notifications from before `before` (micros), oldest first.
+pub fn prune(conn: &Connection, before: i64, batch: u32) -> StoreResult<u64> {
+    let entries = conn
+        .prepare_cached(
+            "DELETE FROM activity WHERE seq IN
+                 (SELECT seq FROM activity WHERE at < ?1 ORDER BY seq LIMIT ?2)",
+        )
+        .sql()?
+        .execute(params![before, i64::from(batch)])
+        .sql()?;
+    let notifications = conn
+        .prepare_cached(
+            "DELETE FROM outbox WHERE seq IN
+                 (SELECT seq FROM outbox WHERE state <> 'pending' AND created_at < ?1 ORDER BY seq LIMIT ?2)",
+        )
+        .sql()?
+        .execute(params![before, i64::from(batch)])
+        .sql()?;
+    Ok((entries + notifications) as u64)
+}

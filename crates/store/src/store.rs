@@ -54,6 +54,13 @@ pub trait HomeStore: Send + Sync {
 pub trait ActivityStore: Send + Sync {
     /// A page of a home's activity, newest first.
     fn activity(&self, filter: ActivityFilter) -> BoxFuture<'_, StoreResult<ActivityPage>>;
+
+    /// Deletes at most `batch` of the oldest activity entries from before
+    /// `before`, and as many finished notifications (delivered or failed)
+    /// created before it, in one short transaction; answers how many rows
+    /// went. Called again until it answers less than `batch` ×2, so no
+    /// write waits long behind it.
+    fn prune(&self, before: Timestamp, batch: u32) -> BoxFuture<'_, StoreResult<u64>>;
 }
 
 pub trait TokenStore: Send + Sync {

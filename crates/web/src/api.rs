@@ -557,8 +557,15 @@ async fn list_channels(
     Path(home_id): Path<String>,
 ) -> ApiResult<Json<List<ChannelDto>>> {
     caller.require(Need::Read, Some(&home_id))?;
-    let items =
-        s.app.channels.list(&home_id).await?.into_iter().map(|v| ChannelDto::new(v.channel, v.has_token)).collect();
+    let admin = caller.is_admin();
+    let items = s
+        .app
+        .channels
+        .list(&home_id)
+        .await?
+        .into_iter()
+        .map(|v| ChannelDto::new(v.channel, v.has_token, admin))
+        .collect();
     Ok(Json(List { items }))
 }
 
@@ -622,7 +629,7 @@ async fn create_channel(
     let has_token = token.is_some();
     let input = keyward_app::ChannelInput { name: body.name, target, emergency: body.emergency, quiet, token };
     let (channel, secret) = s.app.channels.create(&home_id, input).await?;
-    let mut dto = ChannelDto::new(channel, has_token);
+    let mut dto = ChannelDto::new(channel, has_token, true);
     dto.secret = secret.map(|bytes| webhook_secret_text(&bytes));
     Ok((StatusCode::CREATED, Json(dto)))
 }
@@ -647,7 +654,7 @@ async fn patch_channel(
         token: body.token.map(|t| t.map(channel_token).transpose()).transpose()?,
     };
     let view = s.app.channels.update(&home_id, &channel_id, change).await?;
-    Ok(Json(ChannelDto::new(view.channel, view.has_token)))
+    Ok(Json(ChannelDto::new(view.channel, view.has_token, true)))
 }
 
 /// A webhook secret in the Standard Webhooks form, `whsec_` and base64.

@@ -1025,10 +1025,14 @@ impl From<keyward_app::Delivery> for DeliveryDto {
 }
 
 impl ChannelDto {
-    pub fn new(c: keyward_core::channel::Channel, has_token: bool) -> Self {
+    /// `full_url`: the URL as given (admins), else by its host only (its
+    /// path may be the receiver's secret).
+    pub fn new(c: keyward_core::channel::Channel, has_token: bool, full_url: bool) -> Self {
         use keyward_core::channel::ChannelTarget;
         let (url, to, topic) = match &c.target {
-            ChannelTarget::Webhook { url } | ChannelTarget::Ntfy { url } => (Some(url.as_str().to_owned()), None, None),
+            ChannelTarget::Webhook { url } | ChannelTarget::Ntfy { url } => {
+                (Some(if full_url { url.as_str().to_owned() } else { url.host_only() }), None, None)
+            }
             ChannelTarget::Email { to } => (None, Some(to.as_str().to_owned()), None),
             ChannelTarget::Mqtt { topic } => (None, None, Some(topic.clone())),
         };

@@ -650,7 +650,46 @@ async fn channels_and_the_outbox(backend: Backend) {
     s.close().await;
 }
 
+/// Retention: the oldest entries and finished notifications go, in
+/// batches; newer ones and anything still to deliver stay.
+async fn pruning_takes_the_oldest_in_batches(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    store.put_home(home("h1")).await.expect("home");
+    let url = keyward_core::channel::HttpUrl::parse("https://x.org/h").expect("url");
+    store.put_channel(channel("c1", "Phone", keyward_core::channel::ChannelTarget::Webhook { url })).await.expect("c1");
+    let entries: Vec<_> = (1..=5).map(|n| entry(&format!("e{n}"), "h1", n * 10)).collect();
+    let mut done = notification("n-done", "c1", "e1");
+    done.state = DeliveryState::Delivered;
+    let waiting = notification("n-waiting", "c1", "e1");
+    let record = Record { home_id: "h1".into(), entries, notifications: vec![done, waiting], ..Record::default() };
+    store.record(record).committed().await.expect("recorded");
+
+    // Before second 35: e1, e2, e3 and the delivered notification (at 10) go, two at a time.
+    assert_eq!(store.prune(at(35), 2).await.expect("pruned"), 3, "two entries and one notification");
+    assert_eq!(store.prune(at(35), 2).await.expect("pruned"), 1, "the third entry");
+    assert_eq!(store.prune(at(35), 2).await.expect("pruned"), 0, "nothing left to go");
+    let filter = ActivityFilter {
+        home_id: "h1".into(),
+        user_id: None,
+        device: None,
+        outcome: None,
+        since: None,
+        until: None,
+        before: None,
+        limit: 10,
+    };
+    let left: Vec<String> = store.activity(filter).await.expect("page").entries.into_iter().map(|e| e.id).collect();
+    assert_eq!(left, ["e5", "e4"]);
+    let queue: Vec<String> =
+        store.deliveries("c1".into(), 10).await.expect("deliveries").into_iter().map(|n| n.id).collect();
+    assert_eq!(queue, ["n-waiting"], "what is still to deliver stays");
+    s.close().await;
+}
+
 on_both_backends!(
+    pruning_takes_the_oldest_in_batches,
     channels_and_the_outbox,
     opening_makes_the_schema_once_and_commands_need_existing_data,
     the_snapshot_reads_back_what_was_written,

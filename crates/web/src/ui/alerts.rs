@@ -72,18 +72,11 @@ pub struct AddForm {
     quiet_end: String,
 }
 
-/// A URL as the page shows it: scheme and host only (its path may be a
-/// receiver's secret, as Home Assistant's webhook ids are).
-fn host_of(url: &HttpUrl) -> String {
-    let scheme = if url.https() { "https" } else { "http" };
-    format!("{scheme}://{}/…", url.host())
-}
-
 fn target_words(target: &ChannelTarget) -> String {
     match target {
-        ChannelTarget::Webhook { url } => format!("Webhook to {}", host_of(url)),
+        ChannelTarget::Webhook { url } => format!("Webhook to {}", url.host_only()),
         ChannelTarget::Email { to } => format!("Email to {to}"),
-        ChannelTarget::Ntfy { url } => format!("Push through ntfy at {}", host_of(url)),
+        ChannelTarget::Ntfy { url } => format!("Push through ntfy at {}", url.host_only()),
         ChannelTarget::Mqtt { topic } => format!("MQTT messages on {topic}"),
     }
 }

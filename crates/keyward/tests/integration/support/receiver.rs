@@ -21,6 +21,11 @@ impl Receiver {
         Self::script("webhook_receiver.py", &[&port.to_string(), secret, &fail_first.to_string()])
     }
 
+    /// A webhook receiver that takes `delay_ms` to answer each request.
+    pub fn slow(port: u16, secret: &str, delay_ms: u32) -> Self {
+        Self::script("webhook_receiver.py", &[&port.to_string(), secret, "0", &delay_ms.to_string()])
+    }
+
     /// An SMTP server on `port`, requiring `login` (user, password) if
     /// given, refusing its first `fail_first` messages with 451.
     pub fn smtp(port: u16, login: Option<(&str, &str)>, fail_first: u32) -> Self {
