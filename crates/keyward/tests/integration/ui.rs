@@ -401,6 +401,13 @@ async fn activity_page_filters_downloads_and_streams_live(backend: Backend) {
     assert!(csv.body.starts_with("time,local time,event,user,device,action,outcome,reason,by,duress\n"));
     assert!(csv.body.contains("\"'=cmd|' /C calc'!A0\""), "a formula-like name is defused: {}", csv.body);
     assert!(!shows_code(&csv.body, "583062") && !shows_code(&csv.body, "999999"));
+    let jsonl = browser.get("/activity.jsonl").await;
+    assert_eq!(jsonl.status, 200);
+    let lines: Vec<serde_json::Value> =
+        jsonl.body.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    assert_eq!(lines.len(), csv.body.lines().count() - 1, "the same entries as the CSV");
+    assert!(lines.iter().any(|l| l["kind"] == "arrival" && l["device"]["name"] == "Front door"), "{}", jsonl.body);
+    assert!(!shows_code(&jsonl.body, "583062") && !shows_code(&jsonl.body, "999999"));
 
     // Live: an attempt made while the stream is open arrives as an event.
     let cookies: Vec<String> = browser.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -266,9 +266,27 @@ pub async fn page_view(
 
 /// Every entry that matches the filters, as CSV (at most 100,000 rows).
 pub async fn csv(State(s): State<AppState>, SignedIn(_): SignedIn, Query(filters): Query<Filters>) -> Response {
+    export(&s, filters, Export::Csv).await
+}
+
+/// The same as JSON Lines: one object per entry, for scripts and archives.
+pub async fn jsonl(State(s): State<AppState>, SignedIn(_): SignedIn, Query(filters): Query<Filters>) -> Response {
+    export(&s, filters, Export::JsonLines).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Export {
+    Csv,
+    JsonLines,
+}
+
+async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
     let result = async {
-        let (home, names, _, _) = context(&s).await?;
-        let mut out = String::from("time,local time,event,user,device,action,outcome,reason,by,duress\n");
+        let (home, names, _, _) = context(s).await?;
+        let mut out = match format {
+            Export::Csv => String::from("time,local time,event,user,device,action,outcome,reason,by,duress\n"),
+            Export::JsonLines => String::new(),
+        };
         let mut cursor = None;
         for _ in 0..200 {
             let page = s
@@ -279,20 +297,42 @@ pub async fn csv(State(s): State<AppState>, SignedIn(_): SignedIn, Query(filters
                 .map_err(|_| AppError::HomeNotFound)?;
             for entry in &page.items {
                 let (e, line) = (&entry.event, names.line(entry));
-                let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
-                let fields = [
-                    e.at.to_string(),
-                    line.at,
-                    e.kind.as_str().to_owned(),
-                    text(e.user.as_ref().map(|u| u.name.as_str())),
-                    e.device.as_ref().and_then(|d| names.devices.get(d).cloned()).unwrap_or_default(),
-                    text(e.action.map(Action::as_str)),
-                    text(e.outcome.map(Outcome::as_str)),
-                    text(e.reason.map(DenyReason::as_str)),
-                    e.actor.as_ref().map(|a| a.to_text()).unwrap_or_default(),
-                    if e.duress { "yes" } else { "" }.to_owned(),
-                ];
-                out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+                let device = e.device.as_ref().and_then(|d| names.devices.get(d).cloned());
+                let by = e.actor.as_ref().map(|a| a.to_text());
+                match format {
+                    Export::Csv => {
+                        let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
+                        let fields = [
+                            e.at.to_string(),
+                            line.at,
+                            e.kind.as_str().to_owned(),
+                            text(e.user.as_ref().map(|u| u.name.as_str())),
+                            device.unwrap_or_default(),
+                            text(e.action.map(Action::as_str)),
+                            text(e.outcome.map(Outcome::as_str)),
+                            text(e.reason.map(DenyReason::as_str)),
+                            by.unwrap_or_default(),
+                            if e.duress { "yes" } else { "" }.to_owned(),
+                        ];
+                        out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+                    }
+                    Export::JsonLines => {
+                        let object = serde_json::json!({
+                            "id": entry.id,
+                            "at": e.at.to_string(),
+                            "local_time": line.at,
+                            "kind": e.kind.as_str(),
+                            "user": e.user.as_ref().map(|u| serde_json::json!({"id": u.id, "name": u.name})),
+                            "device": e.device.as_ref().map(|id| serde_json::json!({"id": id, "name": device})),
+                            "action": e.action.map(Action::as_str),
+                            "outcome": e.outcome.map(Outcome::as_str),
+                            "reason": e.reason.map(DenyReason::as_str),
+                            "by": by,
+                            "duress": e.duress,
+                        });
+                        out.push_str(&object.to_string());
+                    }
+                }
                 out.push('\n');
             }
             match page.next_cursor {
@@ -303,15 +343,12 @@ pub async fn csv(State(s): State<AppState>, SignedIn(_): SignedIn, Query(filters
         Ok::<_, AppError>(out)
     }
     .await;
+    let (content_type, disposition) = match format {
+        Export::Csv => ("text/csv; charset=utf-8", "attachment; filename=\"keyward-activity.csv\""),
+        Export::JsonLines => ("application/jsonl; charset=utf-8", "attachment; filename=\"keyward-activity.jsonl\""),
+    };
     match result {
-        Ok(body) => (
-            [
-                (CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (CONTENT_DISPOSITION, "attachment; filename=\"keyward-activity.csv\""),
-            ],
-            body,
-        )
-            .into_response(),
+        Ok(body) => ([(CONTENT_TYPE, content_type), (CONTENT_DISPOSITION, disposition)], body).into_response(),
         Err(e) => super::failed(e),
     }
 }

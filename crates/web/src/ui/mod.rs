@@ -42,6 +42,7 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/locks/{lock_id}/slots/{slot}/take-over", post(users::take_over))
         .edge_route("/activity", get(activity::page_view))
         .edge_route("/activity.csv", get(activity::csv))
+        .edge_route("/activity.jsonl", get(activity::jsonl))
         .edge_route("/activity/stream", get(activity::stream))
         .edge_route("/locks", get(settings::locks).post(settings::add_lock))
         .edge_route("/locks/{lock_id}", post(settings::rename_lock))
