@@ -68,14 +68,14 @@ impl NoShows {
     async fn look(&self, since: Timestamp, now: Timestamp) -> Result<Timestamp, AppError> {
         let mut next = now + LOOK_EVERY;
         for home in self.registry.all()? {
-            let (tz, rules) = {
+            let (home_id, tz, rules) = {
                 let state = home.lock().await;
                 let rules: Vec<_> = state
                     .users
                     .values()
                     .filter_map(|r| r.user.alerts.no_show.clone().map(|rule| (r.user.id.clone(), rule)))
                     .collect();
-                (state.home.zone.tz().clone(), rules)
+                (state.id().to_owned(), state.home.zone.tz().clone(), rules)
             };
             for (user_id, rule) in rules {
                 let mut after = since;
@@ -84,7 +84,7 @@ impl NoShows {
                         next = next.min(deadline);
                         break;
                     }
-                    self.check(&home, &user_id, &tz, deadline).await?;
+                    self.check(&home, &home_id, &user_id, &tz, deadline).await?;
                     after = deadline;
                 }
             }
@@ -97,16 +97,16 @@ impl NoShows {
     async fn check(
         &self,
         home: &SharedHome,
+        home_id: &str,
         user_id: &str,
         tz: &jiff::tz::TimeZone,
         deadline: Timestamp,
     ) -> Result<(), AppError> {
-        let home_id = home.lock().await.id().to_owned();
         let day = tz.to_datetime(deadline).date();
         let day_start = tz.to_ambiguous_timestamp(day.to_datetime(jiff::civil::Time::midnight())).compatible();
         let day_start = day_start.unwrap_or(deadline);
         let filter = ActivityFilter {
-            home_id: home_id.clone(),
+            home_id: home_id.to_owned(),
             user_id: Some(user_id.to_owned()),
             device: None,
             outcome: None,
@@ -135,7 +135,7 @@ impl NoShows {
         if !user.enabled || !within_dates || !still_due {
             return Ok(());
         }
-        tracing::info!(home = home_id.as_str(), user = user_id, %deadline, "a user has not arrived by their time");
+        tracing::info!(home = home_id, user = user_id, %deadline, "a user has not arrived by their time");
         let event = Event {
             at: deadline,
             kind: ActivityKind::NoShow,
@@ -147,7 +147,7 @@ impl NoShows {
             duress: false,
             actor: None,
         };
-        let record = Record { home_id: home_id.clone(), entries: vec![entry(&home_id, event)], ..Record::default() };
+        let record = Record { home_id: home_id.to_owned(), entries: vec![entry(home_id, event)], ..Record::default() };
         let committed = self.recorder.record(&state, record, self.clock.now());
         drop(state);
         committed.await?;
