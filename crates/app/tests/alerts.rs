@@ -12,6 +12,18 @@ use keyward_core::{Action, Actor, LockAccess, Notify, PanelPermissions, Schedule
 use keyward_store::{KEY_FILE, OutboxRecord, Store, Vault};
 use zeroize::Zeroizing;
 
+/// "Phone", an MQTT channel for the users' alerts (nothing sends it here:
+/// its outbox is read back).
+fn phone() -> ChannelInput {
+    ChannelInput {
+        name: "Phone".into(),
+        target: ChannelTarget::Mqtt { topic: "keyward/alerts".into() },
+        emergency: false,
+        quiet: None,
+        token: None,
+    }
+}
+
 fn user(name: &str, code: &str, kind: UserKind, arrive: bool) -> UserInput {
     UserInput {
         name: name.into(),
@@ -68,13 +80,7 @@ async fn events_write_their_alerts_to_the_right_channels_in_words() {
     let (app, store, handle) = start(dir.path(), &clock, true).await;
     let home = app.homes.list().await.expect("homes")[0].id.clone();
     let front = app.homes.create_lock(&home, "Front door", None).await.expect("lock").id;
-    let phone = ChannelInput {
-        name: "Phone".into(),
-        target: ChannelTarget::Mqtt { topic: "keyward/alerts".into() },
-        emergency: false,
-        quiet: None,
-        token: None,
-    };
+    let phone = phone();
     let (phone, secret) = app.channels.create(&home, phone).await.expect("channel");
     assert!(secret.is_none(), "only webhooks have a signing secret");
     let siren = ChannelInput {
@@ -210,13 +216,7 @@ async fn a_no_show_is_told_at_its_minute_across_daylight_saving_time() {
     let (app, store, handle) = start_in("America/New_York", dir.path(), &clock, true).await;
     let home = app.homes.list().await.expect("homes")[0].id.clone();
     let front = app.homes.create_lock(&home, "Front door", None).await.expect("lock").id;
-    let phone = ChannelInput {
-        name: "Phone".into(),
-        target: ChannelTarget::Mqtt { topic: "keyward/alerts".into() },
-        emergency: false,
-        quiet: None,
-        token: None,
-    };
+    let phone = phone();
     app.channels.create(&home, phone).await.expect("channel");
     let mut walker = user("Dog walker", "4719", UserKind::Standard, false);
     walker.alerts = serde_json::from_value(serde_json::json!({
@@ -279,13 +279,7 @@ async fn a_no_show_missed_while_down_is_told_after_the_restart() {
     let clock = Arc::new(ManualClock::new(at("2026-11-26T09:00:00Z"))); // Thursday 10:00 in Berlin
     let (app, store, handle) = start(dir.path(), &clock, true).await;
     let home = app.homes.list().await.expect("homes")[0].id.clone();
-    let phone = ChannelInput {
-        name: "Phone".into(),
-        target: ChannelTarget::Mqtt { topic: "keyward/alerts".into() },
-        emergency: false,
-        quiet: None,
-        token: None,
-    };
+    let phone = phone();
     app.channels.create(&home, phone).await.expect("channel");
     let mut cleaner = user("Cleaner", "1357", UserKind::Standard, false);
     cleaner.alerts =
