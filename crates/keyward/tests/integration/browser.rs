@@ -338,6 +338,8 @@ async fn the_owner_adds_a_phone_and_sends_a_test(backend: Backend) {
     fill(&browser, "#name", "Home Assistant").await;
     fill(&browser, "#address", "http://127.0.0.1:9/api/webhook/keyward").await;
     browser.find("form[action='/alerts'] button[type=submit]").await.click().await;
+    // The answer page must have replaced the form before its secret is looked for.
+    browser.wait_for_text("Home Assistant added").await;
     let secret = browser.find("#new_secret").await.text().await;
     assert!(secret.starts_with("whsec_"), "{secret}");
     browser.goto(&format!("{base}/alerts")).await;
