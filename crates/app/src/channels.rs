@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use keyward_core::Name;
+use keyward_core::{ActivityKind, Actor, Event, Name};
 use std::sync::OnceLock;
 
 use keyward_core::channel::{Channel, ChannelKind, ChannelTarget, HttpUrl};
@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::AppError;
 use crate::clock::Clock;
+use crate::recorder::{Recorder, entry};
 use crate::registry::Registry;
 use crate::secrets::new_id;
 
@@ -69,6 +70,8 @@ pub struct Channels {
     store: Arc<dyn NotifyStore>,
     vault: Arc<Vault>,
     clock: Arc<dyn Clock>,
+    /// Writes the owner's changes to the activity log.
+    recorder: Arc<Recorder>,
     /// Wakes the delivery worker.
     outbox: Arc<tokio::sync::Notify>,
     /// Set when deliveries start; until then any channel may be added.
@@ -86,9 +89,31 @@ impl Channels {
         store: Arc<dyn NotifyStore>,
         vault: Arc<Vault>,
         clock: Arc<dyn Clock>,
+        recorder: Arc<Recorder>,
         outbox: Arc<tokio::sync::Notify>,
     ) -> Self {
-        Self { registry, store, vault, clock, outbox, deliverable: Arc::new(OnceLock::new()) }
+        Self { registry, store, vault, clock, recorder, outbox, deliverable: Arc::new(OnceLock::new()) }
+    }
+
+    /// Logs an owner's change to a channel, once it is stored. The change
+    /// and its entry are two writes: a crash between them loses the entry,
+    /// never claims a change that was not made.
+    async fn audit(
+        &self,
+        state: &crate::registry::HomeState,
+        kind: ActivityKind,
+        detail: String,
+        actor: Actor,
+    ) -> Result<(), AppError> {
+        let now = self.clock.now();
+        let event = Event::owner_action(kind, detail, actor, now);
+        let record = keyward_store::Record {
+            home_id: state.id().to_owned(),
+            entries: vec![entry(state.id(), event)],
+            ..keyward_store::Record::default()
+        };
+        self.recorder.record(state, record, now).await?;
+        Ok(())
     }
 
     pub(crate) fn set_deliverable(&self, deliverable: Deliverable) {
@@ -181,9 +206,10 @@ impl Channels {
         &self,
         home_id: &str,
         input: ChannelInput,
+        actor: Actor,
     ) -> Result<(Channel, Option<Zeroizing<Vec<u8>>>), AppError> {
         let home = self.registry.home(home_id)?;
-        let mut state = home.lock().await;
+        let mut state = self.recorder.lock(&home).await?;
         let name = Name::parse(&input.name)?;
         if state.channels.iter().any(|c| c.name == name) {
             return Err(AppError::ChannelNameTaken);
@@ -224,6 +250,7 @@ impl Channels {
             other => other?,
         }
         state.channels.push(channel.clone());
+        self.audit(&state, ActivityKind::ChannelAdded, channel.name.as_str().to_owned(), actor).await?;
         Ok((channel, secret))
     }
 
@@ -255,13 +282,16 @@ impl Channels {
         home_id: &str,
         channel_id: &str,
         change: ChannelChange,
+        actor: Actor,
     ) -> Result<ChannelView, AppError> {
         let home = self.registry.home(home_id)?;
-        let mut state = home.lock().await;
+        let mut state = self.recorder.lock(&home).await?;
         let Some(index) = state.channels.iter().position(|c| c.id == channel_id) else {
             return Err(AppError::ChannelNotFound);
         };
         let mut channel = state.channels[index].clone();
+        let before = channel.clone();
+        let token_changed = change.token.is_some();
         if let Some(name) = change.name {
             let name = Name::parse(&name)?;
             if state.channels.iter().any(|c| c.id != channel_id && c.name == name) {
@@ -312,17 +342,32 @@ impl Channels {
             other => other?,
         }
         state.channels[index] = channel.clone();
+        let changed = [
+            (channel.name != before.name, "name"),
+            (channel.target != before.target, channel.target.kind().setting()),
+            (channel.emergency != before.emergency, "emergency"),
+            (channel.quiet != before.quiet, "quiet"),
+            (token_changed, "token"),
+        ]
+        .into_iter()
+        .filter_map(|(differs, field)| differs.then_some(field))
+        .collect::<Vec<_>>()
+        .join(", ");
+        let detail = format!("{}: {}", channel.name.as_str(), if changed.is_empty() { "nothing" } else { &changed });
+        self.audit(&state, ActivityKind::ChannelChanged, detail, actor).await?;
         Ok(ChannelView { has_token: kind == ChannelKind::Ntfy && record.secret_sealed.is_some(), channel })
     }
 
-    pub async fn delete(&self, home_id: &str, channel_id: &str) -> Result<(), AppError> {
+    pub async fn delete(&self, home_id: &str, channel_id: &str, actor: Actor) -> Result<(), AppError> {
         let home = self.registry.home(home_id)?;
-        let mut state = home.lock().await;
-        if !state.channels.iter().any(|c| c.id == channel_id) {
+        let mut state = self.recorder.lock(&home).await?;
+        let Some(channel) = state.channels.iter().find(|c| c.id == channel_id) else {
             return Err(AppError::ChannelNotFound);
-        }
+        };
+        let name = channel.name.as_str().to_owned();
         self.store.delete_channel(home_id.to_owned(), channel_id.to_owned()).await?;
         state.channels.retain(|c| c.id != channel_id);
+        self.audit(&state, ActivityKind::ChannelDeleted, name, actor).await?;
         Ok(())
     }
 

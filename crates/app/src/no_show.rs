@@ -146,6 +146,7 @@ impl NoShows {
             user: Some(UserRef { id: user.id.clone(), name: user.name.as_str().to_owned() }),
             duress: false,
             actor: None,
+            detail: None,
         };
         let record = Record { home_id: home_id.to_owned(), entries: vec![entry(home_id, event)], ..Record::default() };
         let committed = self.recorder.record(&state, record, self.clock.now());

@@ -366,6 +366,7 @@ impl LockSync {
                 user: None,
                 duress: false,
                 actor: Some(actor),
+                detail: None,
             };
             let record = keyward_store::Record {
                 home_id: home_id.to_owned(),
@@ -591,6 +592,7 @@ impl Inner {
                 user: named,
                 duress,
                 actor: Some(Actor::Lock(how.to_owned())),
+                detail: None,
             };
             let record = keyward_store::Record {
                 home_id: home_id.clone(),
@@ -1067,6 +1069,7 @@ impl Inner {
                 user,
                 duress: false,
                 actor: Some(keyward_core::Actor::Lock("network".to_owned())),
+                detail: None,
             };
             let record = keyward_store::Record {
                 home_id: home_id.to_owned(),

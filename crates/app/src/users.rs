@@ -190,7 +190,7 @@ impl Users {
         let code = self.seal_new_code(&mut state, &user, &input.code)?;
         let record =
             UserRecord { home_id: home_id.to_owned(), user, code, last_used: None, created_at: now, updated_at: now };
-        let view = self.save(&mut state, record, ActivityKind::UserCreated, actor).await?;
+        let view = self.save(&mut state, record, ActivityKind::UserCreated, actor, None).await?;
         self.signal.home_changed(home_id);
         Ok(view)
     }
@@ -246,6 +246,7 @@ impl Users {
         let user = parse_user(&state, user_id.to_owned(), was.uses, fields)?;
         // A kind change re-checks the current code: a standard code may be too
         // close to a duress code, and vice versa.
+        let changed = user.changed_fields(was, patch.code.is_some()).join(", ");
         let code = match (patch.code, user.kind != was.kind) {
             (Some(code), _) => self.seal_new_code(&mut state, &user, &code)?,
             (None, true) => {
@@ -263,7 +264,7 @@ impl Users {
             created_at: current.created_at,
             updated_at: self.clock.now(),
         };
-        let view = self.save(&mut state, record, ActivityKind::UserUpdated, actor).await?;
+        let view = self.save(&mut state, record, ActivityKind::UserUpdated, actor, Some(changed)).await?;
         self.signal.home_changed(home_id);
         Ok(view)
     }
@@ -373,8 +374,10 @@ impl Users {
         record: UserRecord,
         kind: ActivityKind,
         actor: Actor,
+        detail: Option<String>,
     ) -> Result<UserView, AppError> {
-        let audit = self.audit(state, &record, kind, actor);
+        let mut audit = self.audit(state, &record, kind, actor);
+        audit.event.detail = detail;
         let written = Record {
             home_id: record.home_id.clone(),
             entries: vec![audit],

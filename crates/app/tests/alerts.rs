@@ -81,7 +81,7 @@ async fn events_write_their_alerts_to_the_right_channels_in_words() {
     let home = app.homes.list().await.expect("homes")[0].id.clone();
     let front = app.homes.create_lock(&home, "Front door", None).await.expect("lock").id;
     let phone = phone();
-    let (phone, secret) = app.channels.create(&home, phone).await.expect("channel");
+    let (phone, secret) = app.channels.create(&home, phone, Actor::Token("t".into())).await.expect("channel");
     assert!(secret.is_none(), "only webhooks have a signing secret");
     let siren = ChannelInput {
         name: "Siren".into(),
@@ -90,7 +90,7 @@ async fn events_write_their_alerts_to_the_right_channels_in_words() {
         quiet: None,
         token: None,
     };
-    let (siren, secret) = app.channels.create(&home, siren).await.expect("channel");
+    let (siren, secret) = app.channels.create(&home, siren, Actor::Token("t".into())).await.expect("channel");
     assert_eq!(secret.map(|s| s.len()), Some(24));
     let taken = ChannelInput {
         name: "Phone".into(),
@@ -99,7 +99,10 @@ async fn events_write_their_alerts_to_the_right_channels_in_words() {
         quiet: None,
         token: None,
     };
-    assert!(matches!(app.channels.create(&home, taken).await, Err(keyward_app::AppError::ChannelNameTaken)));
+    assert!(matches!(
+        app.channels.create(&home, taken, Actor::Token("t".into())).await,
+        Err(keyward_app::AppError::ChannelNameTaken)
+    ));
     let names = [(phone.id.as_str(), "Phone"), (siren.id.as_str(), "Siren")];
 
     app.users
@@ -172,7 +175,7 @@ async fn events_write_their_alerts_to_the_right_channels_in_words() {
     assert!(app.access.attempt(&home, "4719", &front, Action::Unlock).await.expect("attempt").granted);
     assert_eq!(store.pending_notifications(100).await.expect("pending").len(), before + 2);
     // A removed channel takes its queue with it.
-    app.channels.delete(&home, &phone.id).await.expect("deleted");
+    app.channels.delete(&home, &phone.id, Actor::Token("t".into())).await.expect("deleted");
     let left = store.pending_notifications(100).await.expect("pending");
     assert!(left.iter().all(|n| n.channel_id == siren.id));
 }
@@ -217,7 +220,7 @@ async fn a_no_show_is_told_at_its_minute_across_daylight_saving_time() {
     let home = app.homes.list().await.expect("homes")[0].id.clone();
     let front = app.homes.create_lock(&home, "Front door", None).await.expect("lock").id;
     let phone = phone();
-    app.channels.create(&home, phone).await.expect("channel");
+    app.channels.create(&home, phone, Actor::Token("t".into())).await.expect("channel");
     let mut walker = user("Dog walker", "4719", UserKind::Standard, false);
     walker.alerts = serde_json::from_value(serde_json::json!({
         "no_show": {"days": ["mon", "tue", "wed", "thu", "fri"], "by": "12:30"}
@@ -280,7 +283,7 @@ async fn a_no_show_missed_while_down_is_told_after_the_restart() {
     let (app, store, handle) = start(dir.path(), &clock, true).await;
     let home = app.homes.list().await.expect("homes")[0].id.clone();
     let phone = phone();
-    app.channels.create(&home, phone).await.expect("channel");
+    app.channels.create(&home, phone, Actor::Token("t".into())).await.expect("channel");
     let mut cleaner = user("Cleaner", "1357", UserKind::Standard, false);
     cleaner.alerts =
         serde_json::from_value(serde_json::json!({"no_show": {"days": ["thu"], "by": "11:00"}})).expect("rules");

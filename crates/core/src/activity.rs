@@ -43,6 +43,24 @@ pub enum ActivityKind {
     Offline,
     /// A lock answers its network again.
     Online,
+    /// An owner added an alert channel (`detail`: its name).
+    ChannelAdded,
+    /// An owner changed an alert channel (`detail`: its name and the
+    /// settings changed).
+    ChannelChanged,
+    /// An owner removed an alert channel (`detail`: its name).
+    ChannelDeleted,
+    /// An owner made a link that shows a user their code (`detail`: until
+    /// when it works).
+    CodeShared,
+    /// A visitor opened their shared link (`actor`: none, `detail`: the
+    /// browser).
+    ShareOpened,
+    /// An owner revoked a shared link before it was opened or expired.
+    ShareRevoked,
+    /// A notification could not be delivered for 24 hours and was given up
+    /// (`detail`: the channel's name and the last error).
+    DeliveryFailed,
 }
 
 string_form!(ActivityKind {
@@ -62,6 +80,13 @@ string_form!(ActivityKind {
     CodeFailed => "code_failed",
     Offline => "offline",
     Online => "online",
+    ChannelAdded => "channel_added",
+    ChannelChanged => "channel_changed",
+    ChannelDeleted => "channel_deleted",
+    CodeShared => "code_shared",
+    ShareOpened => "share_opened",
+    ShareRevoked => "share_revoked",
+    DeliveryFailed => "delivery_failed",
 });
 
 /// How an access attempt ended.
@@ -148,6 +173,10 @@ pub struct Event {
     /// A duress grant. Shown only to those allowed to see duress.
     pub duress: bool,
     pub actor: Option<Actor>,
+    /// What an audit or delivery entry is about, in words that hold no
+    /// secret: the fields a change touched ("name, schedule, code"), a
+    /// channel's name, until when a shared link works.
+    pub detail: Option<String>,
 }
 
 impl Event {
@@ -163,7 +192,29 @@ impl Event {
             user: Some(user),
             duress: false,
             actor: Some(actor),
+            detail: None,
         }
+    }
+
+    /// An audit entry about something other than a user (a channel).
+    pub fn owner_action(kind: ActivityKind, detail: String, actor: Actor, at: Timestamp) -> Self {
+        Self {
+            at,
+            kind,
+            device: None,
+            action: None,
+            outcome: None,
+            reason: None,
+            user: None,
+            duress: false,
+            actor: Some(actor),
+            detail: Some(detail),
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 }
 

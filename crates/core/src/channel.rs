@@ -23,6 +23,17 @@ string_form!(ChannelKind {
     Mqtt => "mqtt",
 });
 
+impl ChannelKind {
+    /// The name of the setting that says where a channel of this kind sends.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Self::Webhook | Self::Ntfy => "url",
+            Self::Email => "to",
+            Self::Mqtt => "topic",
+        }
+    }
+}
+
 /// An http(s) URL a notification is sent to: no credentials in it (they go
 /// in a file), no spaces, at most 2000 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

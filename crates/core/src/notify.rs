@@ -485,6 +485,7 @@ mod tests {
             user: Some(UserRef { id: "u1".into(), name: "Dog walker".into() }),
             duress: false,
             actor: Some(Actor::Lock("keypad".into())),
+            detail: None,
         }
     }
 

@@ -97,6 +97,7 @@ pub fn consequences(
         user: user.map(|u| UserRef { id: u.id.clone(), name: u.name.as_str().to_owned() }),
         duress,
         actor: None,
+        detail: None,
     };
     let use_counted = match decision {
         Decision::Granted(grant) => Some(UseCount {

@@ -134,9 +134,58 @@ pub struct User {
     pub enabled: bool,
 }
 
+impl User {
+    /// The fields an owner's change touched, by their API names, for the
+    /// audit entry ("name, schedule, code"); never a value.
+    pub fn changed_fields(&self, before: &User, code_changed: bool) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        let mut note = |differs: bool, field: &'static str| {
+            if differs {
+                changed.push(field);
+            }
+        };
+        note(self.name != before.name, "name");
+        note(self.kind != before.kind, "kind");
+        note(self.panel != before.panel, "panel");
+        note(self.locks != before.locks, "locks");
+        note(self.schedule != before.schedule, "schedule");
+        note(self.validity.from() != before.validity.from(), "valid_from");
+        note(self.validity.until() != before.validity.until(), "valid_until");
+        note(self.validity.max_uses() != before.validity.max_uses(), "max_uses");
+        note(self.notify != before.notify || self.alerts != before.alerts, "notify");
+        note(self.enabled != before.enabled, "enabled");
+        note(code_changed, "code");
+        changed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_names_its_fields_and_never_a_value() {
+        let before = User {
+            id: "u1".into(),
+            name: Name::parse("Dog walker").expect("name"),
+            kind: UserKind::Standard,
+            panel: PanelPermissions::default(),
+            locks: LockAccess::All,
+            schedule: Schedule::Always,
+            validity: Validity::default(),
+            uses: 0,
+            notify: Notify::default(),
+            alerts: crate::notify::AlertRules::default(),
+            enabled: true,
+        };
+        assert!(before.changed_fields(&before, false).is_empty());
+        let mut after = before.clone();
+        after.name = Name::parse("Walker").expect("name");
+        after.locks = LockAccess::Only(vec!["front".into()]);
+        after.validity = Validity::new(None, None, Some(3)).expect("validity");
+        after.enabled = false;
+        assert_eq!(after.changed_fields(&before, true), ["name", "locks", "max_uses", "enabled", "code"]);
+    }
 
     #[test]
     fn validity_rules() {

@@ -172,7 +172,7 @@ pub async fn activity(client: &Client, f: &ActivityFilter) -> StoreResult<Activi
     let limit = i64::from(f.limit);
     let found = rows(
         client,
-        "SELECT seq, id, home_id, at, kind, device, action, outcome, reason, user_id, user_name, duress, actor
+        "SELECT seq, id, home_id, at, kind, device, action, outcome, reason, user_id, user_name, duress, actor, detail
          FROM activity
          WHERE home_id = $1
            AND ($2::text IS NULL OR user_id = $2)
@@ -214,6 +214,7 @@ pub async fn activity(client: &Client, f: &ActivityFilter) -> StoreResult<Activi
                 user_name: col(r, 10)?,
                 duress: col(r, 11)?,
                 actor: col(r, 12)?,
+                detail: col(r, 13)?,
             }
             .into_entry()?,
         );

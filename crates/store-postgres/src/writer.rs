@@ -158,9 +158,10 @@ impl Statements {
         Ok(Self {
             insert_activity: prepare(
                 "INSERT INTO activity (id, home_id, at, kind, device, action, outcome, reason, user_id, user_name,
-                                       duress, actor)
+                                       duress, actor, detail)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[],
-                                      $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[])",
+                                      $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[],
+                                      $13::text[])",
             )
             .await
             .map_err(pg_error)?,
@@ -526,6 +527,7 @@ struct ActivityArrays<'a> {
     user_name: Vec<Option<&'a str>>,
     duress: Vec<bool>,
     actor: Vec<Option<String>>,
+    detail: Vec<Option<&'a str>>,
 }
 
 impl<'a> ActivityArrays<'a> {
@@ -542,9 +544,10 @@ impl<'a> ActivityArrays<'a> {
         self.user_name.push(c.user_name);
         self.duress.push(c.duress);
         self.actor.push(c.actor);
+        self.detail.push(c.detail);
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 12] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 13] {
         [
             &self.id,
             &self.home_id,
@@ -558,6 +561,7 @@ impl<'a> ActivityArrays<'a> {
             &self.user_name,
             &self.duress,
             &self.actor,
+            &self.detail,
         ]
     }
 }

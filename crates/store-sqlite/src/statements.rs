@@ -408,8 +408,8 @@ fn save_lockout(conn: &Connection, l: &LockoutRecord) -> StoreResult<()> {
 fn insert_activity(conn: &Connection, entry: &ActivityEntry) -> StoreResult<()> {
     let a = ActivityColumns::of(entry);
     conn.prepare_cached(
-        "INSERT INTO activity (id, home_id, at, kind, device, action, outcome, reason, user_id, user_name, duress, actor)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO activity (id, home_id, at, kind, device, action, outcome, reason, user_id, user_name, duress, actor, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )
     .sql()?
     .execute(params![
@@ -424,7 +424,8 @@ fn insert_activity(conn: &Connection, entry: &ActivityEntry) -> StoreResult<()> 
         a.user_id,
         a.user_name,
         a.duress,
-        a.actor
+        a.actor,
+        a.detail
     ])
     .sql()?;
     Ok(())
@@ -434,7 +435,7 @@ fn insert_activity(conn: &Connection, entry: &ActivityEntry) -> StoreResult<()> 
 pub fn activity(conn: &Connection, f: &ActivityFilter) -> StoreResult<ActivityPage> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT seq, id, home_id, at, kind, device, action, outcome, reason, user_id, user_name, duress, actor
+            "SELECT seq, id, home_id, at, kind, device, action, outcome, reason, user_id, user_name, duress, actor, detail
              FROM activity
              WHERE home_id = ?1
                AND (?2 IS NULL OR user_id = ?2)
@@ -482,6 +483,7 @@ pub fn activity(conn: &Connection, f: &ActivityFilter) -> StoreResult<ActivityPa
             user_name: r.get(10).sql()?,
             duress: r.get(11).sql()?,
             actor: r.get(12).sql()?,
+            detail: r.get(13).sql()?,
         };
         entries.push(stored.into_entry()?);
     }

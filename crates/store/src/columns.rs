@@ -352,6 +352,7 @@ pub struct ActivityColumns<'a> {
     pub user_name: Option<&'a str>,
     pub duress: bool,
     pub actor: Option<String>,
+    pub detail: Option<&'a str>,
 }
 
 impl<'a> ActivityColumns<'a> {
@@ -370,6 +371,7 @@ impl<'a> ActivityColumns<'a> {
             user_name: e.user.as_ref().map(|u| u.name.as_str()),
             duress: e.duress,
             actor: e.actor.as_ref().map(Actor::to_text),
+            detail: e.detail.as_deref(),
         }
     }
 }
@@ -388,6 +390,7 @@ pub struct StoredActivity {
     pub user_name: Option<String>,
     pub duress: bool,
     pub actor: Option<String>,
+    pub detail: Option<String>,
 }
 
 impl StoredActivity {
@@ -410,6 +413,7 @@ impl StoredActivity {
                 user: self.user_id.map(|id| UserRef { id, name: self.user_name.unwrap_or_default() }),
                 duress: self.duress,
                 actor: parsed(self.actor, Actor::parse, "a stored actor is not known")?,
+                detail: self.detail,
             },
         })
     }

@@ -628,7 +628,7 @@ async fn create_channel(
     let token = body.token.take().flatten().map(channel_token).transpose()?;
     let has_token = token.is_some();
     let input = keyward_app::ChannelInput { name: body.name, target, emergency: body.emergency, quiet, token };
-    let (channel, secret) = s.app.channels.create(&home_id, input).await?;
+    let (channel, secret) = s.app.channels.create(&home_id, input, caller.actor()).await?;
     let mut dto = ChannelDto::new(channel, has_token, true);
     dto.secret = secret.map(|bytes| webhook_secret_text(&bytes));
     Ok((StatusCode::CREATED, Json(dto)))
@@ -653,7 +653,7 @@ async fn patch_channel(
         quiet: body.quiet_hours.map(|q| q.as_ref().map(quiet_hours).transpose()).transpose()?,
         token: body.token.map(|t| t.map(channel_token).transpose()).transpose()?,
     };
-    let view = s.app.channels.update(&home_id, &channel_id, change).await?;
+    let view = s.app.channels.update(&home_id, &channel_id, change, caller.actor()).await?;
     Ok(Json(ChannelDto::new(view.channel, view.has_token, true)))
 }
 
@@ -671,7 +671,7 @@ async fn delete_channel(
     Path((home_id, channel_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     caller.require(Need::Admin, Some(&home_id))?;
-    s.app.channels.delete(&home_id, &channel_id).await?;
+    s.app.channels.delete(&home_id, &channel_id, caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -851,7 +851,8 @@ pub struct ActivityDto {
     pub id: String,
     pub at: String,
     /// arrival, departure, access_denied, lockout, home_lockout, code_revealed, user_created, user_updated,
-    /// user_deleted, unlocked, locked, jammed, code_failed, offline, online, no_show
+    /// user_deleted, unlocked, locked, jammed, code_failed, offline, online, no_show, channel_added,
+    /// channel_changed, channel_deleted, code_shared, share_opened, share_revoked, delivery_failed
     pub kind: String,
     pub device: Option<String>,
     pub action: Option<String>,
@@ -866,6 +867,11 @@ pub struct ActivityDto {
     /// Only for an admin token, and only on a duress grant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duress: Option<bool>,
+    /// What an audit or delivery entry is about, never a secret: the fields a `user_updated` changed
+    /// ("name, schedule, code"), a channel's name (and for `channel_changed` the settings changed),
+    /// until when a shared link works, the channel and error of a `delivery_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl ActivityDto {
@@ -882,6 +888,7 @@ impl ActivityDto {
             user: e.user.map(|u| UserRef { id: u.id, name: u.name }),
             actor: e.actor.map(|a| a.to_text()),
             duress: (admin && e.duress).then_some(true),
+            detail: e.detail,
         }
     }
 }

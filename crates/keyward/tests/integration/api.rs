@@ -667,6 +667,49 @@ async fn reveal_is_admin_only_and_audited(backend: Backend) {
         .expect_error(404, "user_not_found");
 }
 
+/// Owner and token actions are in the log with who did them and what they
+/// touched, never a value: a change names its fields, a channel its name.
+async fn owner_changes_are_audited_with_what_they_touched(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let id = f.admin.create_user(&f.home, json!({"name": "Walker", "code": "0583"})).await;
+    let user = f.path(&format!("/users/{id}"));
+    let change = json!({"name": "Dog walker", "code": "7291", "schedule": {"windows": [
+        {"days": ["mon", "tue"], "start": "11:00", "end": "14:00"}]}});
+    f.admin.patch(&user, change).await.expect(200);
+    f.admin.patch(&user, json!({"enabled": false})).await.expect(200);
+    let channels = f.path("/channels");
+    let phone =
+        f.admin.post(&channels, json!({"kind": "webhook", "name": "Phone", "url": "http://127.0.0.1:9/hook"})).await;
+    let phone = phone.expect(201)["id"].as_str().expect("id").to_owned();
+    let channel = f.path(&format!("/channels/{phone}"));
+    f.admin.patch(&channel, json!({"name": "Anna's phone", "emergency": true})).await.expect(200);
+    f.admin.delete(&channel).await.expect(204);
+
+    let log = f.admin.get(&f.path("/activity")).await.expect(200);
+    let seen: Vec<(String, String, String)> = log["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (text(&e["kind"]), text(&e["detail"]), text(&e["actor"]))
+        })
+        .collect();
+    let expected = [
+        ("channel_deleted", "Anna's phone"),
+        ("channel_changed", "Anna's phone: name, emergency"),
+        ("channel_added", "Phone"),
+        ("user_updated", "enabled"),
+        ("user_updated", "name, schedule, code"),
+        ("user_created", ""),
+    ];
+    let expected: Vec<(String, String, String)> =
+        expected.iter().map(|(k, d)| ((*k).to_owned(), (*d).to_owned(), "token:admin".to_owned())).collect();
+    assert_eq!(seen, expected);
+    let text = log.to_string();
+    assert!(!shows_code(&text, "0583") && !shows_code(&text, "7291"), "{text}");
+}
+
 async fn every_endpoint_checks_its_caller(backend: Backend) {
     let f = Fixture::new(backend).await;
     let front = f.admin.create_lock(&f.home, "Front door").await;
@@ -757,5 +800,6 @@ on_both_backends!(
     preview_has_no_side_effects,
     activity_log_filters_and_pages,
     reveal_is_admin_only_and_audited,
+    owner_changes_are_audited_with_what_they_touched,
     every_endpoint_checks_its_caller,
 );

@@ -124,6 +124,7 @@ fn entry(id: &str, home_id: &str, second: i64) -> ActivityEntry {
             user: Some(UserRef { id: "u1".into(), name: "User u1".into() }),
             duress: false,
             actor: None,
+            detail: None,
         },
     }
 }

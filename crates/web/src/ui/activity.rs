@@ -122,6 +122,22 @@ fn event_words(kind: ActivityKind, duress: bool) -> &'static str {
         ActivityKind::CodeFailed => "Code could not be put on the lock",
         ActivityKind::Offline => "Stopped answering",
         ActivityKind::Online => "Answers again",
+        ActivityKind::ChannelAdded => "Alert channel added",
+        ActivityKind::ChannelChanged => "Alert channel changed",
+        ActivityKind::ChannelDeleted => "Alert channel removed",
+        ActivityKind::CodeShared => "Code shared by link",
+        ActivityKind::ShareOpened => "Shared link opened",
+        ActivityKind::ShareRevoked => "Shared link revoked",
+        ActivityKind::DeliveryFailed => "Alert could not be delivered",
+    }
+}
+
+/// Two parts of a row's detail, either of which may be empty.
+fn join_words(first: &str, second: &str) -> String {
+    match (first.is_empty(), second.is_empty()) {
+        (true, _) => second.to_owned(),
+        (_, true) => first.to_owned(),
+        _ => format!("{first} · {second}"),
     }
 }
 
@@ -181,6 +197,11 @@ impl Names {
             },
             (None, Some(actor)) => format!("by {}", actor.name()),
             (None, None) => String::new(),
+        };
+        let detail = match (&e.detail, e.kind) {
+            (None, _) => detail,
+            (Some(changed), ActivityKind::UserUpdated) => join_words(&detail, &format!("changed {changed}")),
+            (Some(about), _) => join_words(&detail, about),
         };
         let class = if e.duress {
             "duress"
@@ -284,7 +305,7 @@ async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
     let result = async {
         let (home, names, _, _) = context(s).await?;
         let mut out = match format {
-            Export::Csv => String::from("time,local time,event,user,device,action,outcome,reason,by,duress\n"),
+            Export::Csv => String::from("time,local time,event,user,device,action,outcome,reason,by,duress,detail\n"),
             Export::JsonLines => String::new(),
         };
         let mut cursor = None;
@@ -313,6 +334,7 @@ async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
                             text(e.reason.map(DenyReason::as_str)),
                             by.unwrap_or_default(),
                             if e.duress { "yes" } else { "" }.to_owned(),
+                            text(e.detail.as_deref()),
                         ];
                         out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
                     }
@@ -329,6 +351,7 @@ async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
                             "reason": e.reason.map(DenyReason::as_str),
                             "by": by,
                             "duress": e.duress,
+                            "detail": e.detail,
                         });
                         out.push_str(&object.to_string());
                     }

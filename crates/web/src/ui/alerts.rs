@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_app::{AppError, ChannelInput, Delivery, DeliveryState};
+use keyward_core::Actor;
 use keyward_core::channel::{ChannelTarget, HttpUrl};
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -210,7 +211,9 @@ pub async fn add(
         Ok(channel) => channel,
         Err(error) => return view(&s, &owner.email, &csrf, form, Some(error), None, None).await,
     };
-    let created = async { s.app.channels.create(&first_home(&s).await?.id, channel).await }.await;
+    let created =
+        async { s.app.channels.create(&first_home(&s).await?.id, channel, Actor::Owner(owner.email.clone())).await }
+            .await;
     match created {
         Ok((channel, secret)) => {
             let secret = secret.map(|bytes| crate::api::webhook_secret_text(&bytes));
@@ -276,7 +279,7 @@ pub async fn remove_page(
 
 pub async fn remove(
     State(s): State<AppState>,
-    SignedIn(_): SignedIn,
+    SignedIn(owner): SignedIn,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
@@ -284,7 +287,8 @@ pub async fn remove(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/alerts");
     }
-    match async { s.app.channels.delete(&first_home(&s).await?.id, &id).await }.await {
+    let actor = Actor::Owner(owner.email);
+    match async { s.app.channels.delete(&first_home(&s).await?.id, &id, actor).await }.await {
         Ok(()) => Redirect::to("/alerts").into_response(),
         Err(e) => failed(e),
     }
