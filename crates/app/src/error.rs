@@ -67,6 +67,14 @@ pub enum AppError {
     ChannelUnavailable(String),
     #[error("a {0} channel stays a {0} channel: change its own settings, or add a new channel")]
     ChannelKindFixed(&'static str),
+    #[error("no shared link with this id for this user, or it was already revoked")]
+    ShareNotFound,
+    #[error("{0}")]
+    ShareInvalid(&'static str),
+    #[error("this hub has no mail server set up: add [smtp] to its configuration, or copy the link instead")]
+    MailUnavailable,
+    #[error("the email could not be sent ({0}); the link was revoked, so try again or copy a new link instead")]
+    MailFailed(String),
     #[error("this user's stored code is damaged and cannot be read: give them a new code")]
     CodeDamaged,
     #[error("keyward is busy checking other passwords: try again in a moment")]

@@ -31,6 +31,7 @@ mod recorder;
 mod registry;
 mod retention;
 pub mod secrets;
+pub mod shares;
 mod sync;
 mod tokens;
 mod users;
@@ -67,6 +68,7 @@ pub struct App {
     pub tokens: Tokens,
     pub locks: Arc<LockSync>,
     pub channels: Channels,
+    pub shares: shares::Shares,
     /// Connections outside the lock networks (an MQTT broker), for their state.
     pub links: Vec<Arc<dyn links::Link>>,
     /// Wakes the delivery worker.
@@ -130,6 +132,13 @@ impl App {
                 clock.clone(),
                 recorder.clone(),
                 outbox.clone(),
+            ),
+            shares: shares::Shares::new(
+                registry.clone(),
+                store.clone(),
+                vault.clone(),
+                recorder.clone(),
+                clock.clone(),
             ),
             outbox,
             activity: Activity::new(registry, store.clone(), recorder, vault),

@@ -97,7 +97,10 @@ async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> any
     let locks = keyward_app::LockOptions { networks, lead: config.lock_lead };
     let mut app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone, locks).await?;
     app.links = links;
-    let senders = senders(config, broker)?;
+    let (senders, mailer) = senders(config, broker)?;
+    if let Some(mailer) = mailer {
+        app.shares.set_mailer(mailer);
+    }
     app.start_deliveries(senders, config.allow_private_targets);
     app.start_retention(storage.store.clone(), config.retention_days);
     if storage.created {
@@ -107,13 +110,16 @@ async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> any
 }
 
 /// A sender for each kind of channel this hub can deliver: webhooks and
-/// ntfy always, email with `[smtp]`, MQTT with `[mqtt]`.
+/// ntfy always, email with `[smtp]`, MQTT with `[mqtt]`; and with `[smtp]`
+/// the mailer that emails visitors their shared links.
+#[allow(clippy::type_complexity)]
 fn senders(
     config: &Config,
     broker: Option<keyward_mqtt::Mqtt>,
-) -> anyhow::Result<Vec<Arc<dyn keyward_app::delivery::Sender>>> {
+) -> anyhow::Result<(Vec<Arc<dyn keyward_app::delivery::Sender>>, Option<Arc<dyn keyward_app::shares::Mailer>>)> {
     use keyward_notify::{email, mqtt, ntfy, webhook};
     let mut senders: Vec<Arc<dyn keyward_app::delivery::Sender>> = Vec::new();
+    let mut mailer: Option<Arc<dyn keyward_app::shares::Mailer>> = None;
     match keyward_notify::http::client(config.allow_private_targets) {
         Ok(client) => {
             senders.push(Arc::new(webhook::WebhookSender::new(client.clone())));
@@ -131,13 +137,15 @@ fn senders(
             password: smtp.password.as_ref().map(|p| zeroize::Zeroizing::new(p.expose().to_owned())),
             from: smtp.from.clone(),
         };
-        senders.push(Arc::new(email::EmailSender::new(settings)?));
+        let sender = Arc::new(email::EmailSender::new(settings)?);
+        senders.push(sender.clone());
+        mailer = Some(sender);
         tracing::info!(host = smtp.host.as_str(), security = smtp.security.as_str(), "sending alerts by email");
     }
     if let Some(broker) = broker {
         senders.push(Arc::new(mqtt::MqttSender::new(broker)));
     }
-    Ok(senders)
+    Ok((senders, mailer))
 }
 
 /// A client id stable across restarts (the broker keeps keyward's session

@@ -119,6 +119,39 @@ pub fn compose(from: &Mailbox, to: &str, notification: &OutboxRecord) -> Result<
         .map_err(|_| "the email could not be written".to_owned())
 }
 
+/// Why a send failed, in words for the owner: the server's own code, never
+/// our settings.
+fn failure(error: &lettre::transport::smtp::Error) -> String {
+    let status = || error.status().map(|c| c.to_string()).unwrap_or_default();
+    if error.is_permanent() {
+        format!("the mail server refused the message ({})", status())
+    } else if error.is_timeout() {
+        "the mail server did not answer in time".into()
+    } else if error.is_transient() {
+        format!("the mail server asked to try later ({})", status())
+    } else {
+        "could not reach the mail server".into()
+    }
+}
+
+/// A visitor's link, sent at once (never queued: the outbox would keep the
+/// link in the database).
+impl keyward_app::shares::Mailer for EmailSender {
+    fn send<'a>(&'a self, mail: &'a keyward_app::shares::Mail) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let to: Mailbox =
+                mail.to.as_str().parse().map_err(|_| "the recipient's address is not usable".to_owned())?;
+            let email = Message::builder()
+                .from(self.from.clone())
+                .to(to)
+                .subject(mail.subject.clone())
+                .singlepart(lettre::message::SinglePart::plain(mail.text.as_str().to_owned()))
+                .map_err(|_| "the email could not be written".to_owned())?;
+            self.transport.send(email).await.map(drop).map_err(|e| failure(&e))
+        })
+    }
+}
+
 impl Sender for EmailSender {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Email
@@ -135,20 +168,7 @@ impl Sender for EmailSender {
                 return Err(SendError("not an email channel".into()));
             };
             let email = compose(&self.from, to.as_str(), notification).map_err(SendError)?;
-            match self.transport.send(email).await {
-                Ok(_) => Ok(()),
-                // The server's own words (its code and text), never our settings.
-                Err(error) if error.is_permanent() => Err(SendError(format!(
-                    "the mail server refused the message ({})",
-                    error.status().map(|c| c.to_string()).unwrap_or_default()
-                ))),
-                Err(error) if error.is_timeout() => Err(SendError("the mail server did not answer in time".into())),
-                Err(error) if error.is_transient() => Err(SendError(format!(
-                    "the mail server asked to try later ({})",
-                    error.status().map(|c| c.to_string()).unwrap_or_default()
-                ))),
-                Err(_) => Err(SendError("could not reach the mail server".into())),
-            }
+            self.transport.send(email).await.map(drop).map_err(|e| SendError(failure(&e)))
         })
     }
 }

@@ -11,17 +11,21 @@ mod connect;
 mod migrate;
 mod notify;
 mod reads;
+mod shares;
 mod writer;
 
 use std::sync::Arc;
 
 use jiff::Timestamp;
 use keyward_core::{ActivityEntry, sign_in};
-use keyward_store::columns::{ChannelColumns, HomeColumns, LockColumns, OutboxColumns, SlotColumns, micros};
+use keyward_store::columns::{
+    ChannelColumns, HomeColumns, LockColumns, OutboxColumns, ShareColumns, SlotColumns, micros,
+};
 use keyward_store::{
     ActivityFilter, ActivityPage, ActivityStore, BoxFuture, ChannelRecord, DeliveryUpdate, Digest, HomeCounts,
     HomeRecord, HomeStore, InviteRecord, LockRecord, MetaStore, NotifyStore, OutboxRecord, OwnerRecord, OwnerStore,
-    Pending, Record, SessionRecord, SignInFailures, SlotRecord, Snapshot, StoreResult, TokenRecord, TokenStore,
+    Pending, Record, SessionRecord, ShareRecord, ShareStore, SignInFailures, SlotRecord, Snapshot, StoreResult,
+    TokenRecord, TokenStore,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
@@ -537,6 +541,29 @@ impl OwnerStore for PostgresStore {
             insert_session(&c, &session, &owner.id, micros(now)).await?;
             Ok(true)
         }))
+    }
+}
+
+impl ShareStore for PostgresStore {
+    fn insert_share(&self, share: ShareRecord) -> BoxFuture<'_, StoreResult<()>> {
+        let columns = ShareColumns::of(&share);
+        Box::pin(self.writer.write(move |c| async move { shares::insert_share(&c, &columns).await }))
+    }
+
+    fn share_by_digest(&self, digest: Digest) -> BoxFuture<'_, StoreResult<Option<ShareRecord>>> {
+        self.read(move |c| async move { shares::share_by_digest(&c, &digest).await })
+    }
+
+    fn bind_share(&self, id: String, browser: Digest, at: Timestamp) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(self.writer.write(move |c| async move { shares::bind_share(&c, &id, &browser, micros(at)).await }))
+    }
+
+    fn revoke_share(&self, user_id: String, id: String, at: Timestamp) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(self.writer.write(move |c| async move { shares::revoke_share(&c, &user_id, &id, micros(at)).await }))
+    }
+
+    fn shares_of(&self, user_id: String) -> BoxFuture<'_, StoreResult<Vec<ShareRecord>>> {
+        self.read(move |c| async move { shares::shares_of(&c, &user_id).await })
     }
 }
 

@@ -7,6 +7,7 @@ mod db;
 mod migrate;
 mod notify;
 mod owners;
+mod shares;
 mod statements;
 mod writer;
 
@@ -19,8 +20,8 @@ use keyward_store::columns::micros;
 use keyward_store::{
     ActivityFilter, ActivityPage, ActivityStore, BoxFuture, ChannelRecord, DeliveryUpdate, Digest, HomeCounts,
     HomeRecord, HomeStore, InviteRecord, LockRecord, MetaStore, NotifyStore, OutboxRecord, OwnerRecord, OwnerStore,
-    Pending, Quarantine, Record, SessionRecord, SignInFailures, SlotRecord, Snapshot, StoreError, StoreResult,
-    TokenRecord, TokenStore,
+    Pending, Quarantine, Record, SessionRecord, ShareRecord, ShareStore, SignInFailures, SlotRecord, Snapshot,
+    StoreError, StoreResult, TokenRecord, TokenStore,
 };
 use rusqlite::Connection;
 
@@ -287,6 +288,28 @@ impl OwnerStore for SqliteStore {
         now: Timestamp,
     ) -> BoxFuture<'_, StoreResult<bool>> {
         self.write(move |conn| owners::accept_invite(conn, &invite, &owner, &session, micros(now)))
+    }
+}
+
+impl ShareStore for SqliteStore {
+    fn insert_share(&self, share: ShareRecord) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| shares::insert_share(conn, &share))
+    }
+
+    fn share_by_digest(&self, digest: Digest) -> BoxFuture<'_, StoreResult<Option<ShareRecord>>> {
+        self.read(move |conn| shares::share_by_digest(conn, &digest))
+    }
+
+    fn bind_share(&self, id: String, browser: Digest, at: Timestamp) -> BoxFuture<'_, StoreResult<bool>> {
+        self.write(move |conn| shares::bind_share(conn, &id, &browser, micros(at)))
+    }
+
+    fn revoke_share(&self, user_id: String, id: String, at: Timestamp) -> BoxFuture<'_, StoreResult<bool>> {
+        self.write(move |conn| shares::revoke_share(conn, &user_id, &id, micros(at)))
+    }
+
+    fn shares_of(&self, user_id: String) -> BoxFuture<'_, StoreResult<Vec<ShareRecord>>> {
+        self.read(move |conn| shares::shares_of(conn, &user_id))
     }
 }
 

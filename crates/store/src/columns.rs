@@ -642,3 +642,56 @@ impl OutboxColumns {
         })
     }
 }
+
+/// A shared link's columns; both digests as 32 bytes.
+pub struct ShareColumns {
+    pub id: String,
+    pub home_id: String,
+    pub user_id: String,
+    pub digest: Vec<u8>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub opened_at: Option<i64>,
+    pub browser: Option<Vec<u8>>,
+}
+
+impl ShareColumns {
+    /// The columns in the order the backends select them.
+    pub const LIST: &'static str =
+        "id, home_id, user_id, token_hash, created_by, created_at, expires_at, revoked_at, opened_at, browser_hash";
+
+    pub fn of(s: &crate::records::ShareRecord) -> Self {
+        Self {
+            id: s.id.clone(),
+            home_id: s.home_id.clone(),
+            user_id: s.user_id.clone(),
+            digest: s.digest.to_vec(),
+            created_by: s.created_by.clone(),
+            created_at: micros(s.created_at),
+            expires_at: micros(s.expires_at),
+            revoked_at: s.revoked_at.map(micros),
+            opened_at: s.opened_at.map(micros),
+            browser: s.browser.map(|b| b.to_vec()),
+        }
+    }
+
+    pub fn into_record(self) -> StoreResult<crate::records::ShareRecord> {
+        let digest = |bytes: Vec<u8>| -> StoreResult<crate::records::Digest> {
+            bytes.try_into().or_else(corrupt("a stored link digest is not 32 bytes"))
+        };
+        Ok(crate::records::ShareRecord {
+            id: self.id,
+            home_id: self.home_id,
+            user_id: self.user_id,
+            digest: digest(self.digest)?,
+            created_by: self.created_by,
+            created_at: instant(self.created_at)?,
+            expires_at: instant(self.expires_at)?,
+            revoked_at: optional_instant(self.revoked_at)?,
+            opened_at: optional_instant(self.opened_at)?,
+            browser: self.browser.map(digest).transpose()?,
+        })
+    }
+}

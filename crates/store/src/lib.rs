@@ -18,7 +18,7 @@ pub use error::{StoreError, StoreResult};
 pub use pending::{BoxFuture, Pending, Reply};
 pub use quarantine::Quarantine;
 pub use records::*;
-pub use store::{ActivityStore, HomeStore, MetaStore, NotifyStore, OwnerStore, Store, TokenStore};
+pub use store::{ActivityStore, HomeStore, MetaStore, NotifyStore, OwnerStore, ShareStore, Store, TokenStore};
 pub use vault::{Vault, VaultError};
 
 /// The key file's name in the data directory, whatever the database.

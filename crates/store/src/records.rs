@@ -287,6 +287,24 @@ pub struct SessionRecord {
 /// Failed sign-ins under one throttling key (an account, an address, a browser).
 pub use keyward_core::SignInFailures;
 
+/// A link that shows a visitor their own access. Its token is never
+/// stored: only its digest, and the digest of the cookie of the browser
+/// that opened it first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareRecord {
+    pub id: String,
+    pub home_id: String,
+    pub user_id: String,
+    pub digest: Digest,
+    /// Who made it, as `Actor::to_text`.
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub opened_at: Option<Timestamp>,
+    pub browser: Option<Digest>,
+}
+
 #[derive(Debug, Clone)]
 pub struct InviteRecord {
     pub digest: Digest,

@@ -12,7 +12,8 @@ use crate::StoreResult;
 use crate::pending::{BoxFuture, Pending};
 use crate::records::{
     ActivityFilter, ActivityPage, ChannelRecord, DeliveryUpdate, Digest, HomeCounts, HomeRecord, InviteRecord,
-    LockRecord, OutboxRecord, OwnerRecord, Record, SessionRecord, SignInFailures, SlotRecord, Snapshot, TokenRecord,
+    LockRecord, OutboxRecord, OwnerRecord, Record, SessionRecord, ShareRecord, SignInFailures, SlotRecord, Snapshot,
+    TokenRecord,
 };
 
 /// Homes, their locks and users, and the one recording path.
@@ -193,6 +194,25 @@ pub trait NotifyStore: Send + Sync {
     fn deliveries(&self, channel_id: String, limit: u32) -> BoxFuture<'_, StoreResult<Vec<OutboxRecord>>>;
 }
 
+/// Links that show visitors their own access.
+pub trait ShareStore: Send + Sync {
+    fn insert_share(&self, share: ShareRecord) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// The link with this token digest, whatever its state.
+    fn share_by_digest(&self, digest: Digest) -> BoxFuture<'_, StoreResult<Option<ShareRecord>>>;
+
+    /// Binds a link to the browser that opens it first: true when this call
+    /// bound it, false when another browser had (checked in the write, so
+    /// two browsers racing cannot both win).
+    fn bind_share(&self, id: String, browser: Digest, at: Timestamp) -> BoxFuture<'_, StoreResult<bool>>;
+
+    /// Revokes a user's link; false when it is unknown or already revoked.
+    fn revoke_share(&self, user_id: String, id: String, at: Timestamp) -> BoxFuture<'_, StoreResult<bool>>;
+
+    /// A user's links, newest first.
+    fn shares_of(&self, user_id: String) -> BoxFuture<'_, StoreResult<Vec<ShareRecord>>>;
+}
+
 /// What the database keeps about itself: which key sealed its codes.
 pub trait MetaStore: Send + Sync {
     fn key_check(&self) -> BoxFuture<'_, StoreResult<Option<Vec<u8>>>>;
@@ -204,6 +224,6 @@ pub trait MetaStore: Send + Sync {
 }
 
 /// Everything keyward stores.
-pub trait Store: HomeStore + ActivityStore + TokenStore + OwnerStore + NotifyStore + MetaStore {}
+pub trait Store: HomeStore + ActivityStore + TokenStore + OwnerStore + NotifyStore + ShareStore + MetaStore {}
 
-impl<T: HomeStore + ActivityStore + TokenStore + OwnerStore + NotifyStore + MetaStore> Store for T {}
+impl<T: HomeStore + ActivityStore + TokenStore + OwnerStore + NotifyStore + ShareStore + MetaStore> Store for T {}

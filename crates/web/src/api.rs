@@ -32,6 +32,8 @@ pub fn routes() -> Router {
         .edge_route("/api/v1/homes/{home_id}/users/{user_id}", get(get_user).patch(update_user).delete(delete_user))
         .edge_route("/api/v1/homes/{home_id}/users/{user_id}/reveal", post(reveal_code))
         .edge_route("/api/v1/homes/{home_id}/users/{user_id}/retry", post(retry_user_codes))
+        .edge_route("/api/v1/homes/{home_id}/users/{user_id}/shares", get(list_shares).post(create_share))
+        .edge_route("/api/v1/homes/{home_id}/users/{user_id}/shares/{share_id}", axum::routing::delete(revoke_share))
         .edge_route("/api/v1/homes/{home_id}/access", post(access))
         .edge_route("/api/v1/homes/{home_id}/access/preview", post(preview))
         .edge_route("/api/v1/homes/{home_id}/activity", get(activity))
@@ -697,4 +699,69 @@ async fn test_channel(
     caller.require(Need::Admin, Some(&home_id))?;
     s.app.channels.test(&home_id, &channel_id).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+// ---- shared links
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/users/{user_id}/shares", tag = "users", security(("bearer" = [])), request_body = CreateShare,
+    responses((status = 201, body = NewShareDto, description = "the link, shown this once; made, it is in the activity log"),
+        (status = 502, description = "`mail_failed`: the email could not be sent, and the link was revoked", body = crate::error::ErrorBody)))]
+async fn create_share(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, user_id)): Path<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<(StatusCode, Json<NewShareDto>)> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    let body: CreateShare = body.parse()?;
+    let email = match body.email.as_deref() {
+        None => None,
+        Some(text) => {
+            let to = keyward_core::email::EmailAddress::parse(text)
+                .map_err(|_| AppError::ShareInvalid("email is not an address such as visitor@example.org"))?;
+            let base = s.public_url.as_deref().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "public_url_missing",
+                    "keyward does not know the address visitors reach it at: set public_url in its configuration to email links",
+                )
+            })?;
+            Some((to, base.trim_end_matches('/').to_owned()))
+        }
+    };
+    let made = s.app.shares.create(&home_id, &user_id, body.days, email, caller.actor()).await?;
+    let url = s.public_url.as_deref().map(|base| format!("{}{}", base.trim_end_matches('/'), made.path.as_str()));
+    Ok((
+        StatusCode::CREATED,
+        Json(NewShareDto {
+            share: ShareDto::new(made.share),
+            path: made.path.as_str().to_owned(),
+            url,
+            emailed_to: made.emailed_to.map(|to| to.as_str().to_owned()),
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/users/{user_id}/shares", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = ShareList, description = "the user's links, newest first, never their tokens")))]
+async fn list_shares(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, user_id)): Path<(String, String)>,
+) -> ApiResult<Json<ShareList>> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    let items = s.app.shares.list(&home_id, &user_id).await?.into_iter().map(ShareDto::new).collect();
+    Ok(Json(ShareList { items }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/homes/{home_id}/users/{user_id}/shares/{share_id}", tag = "users", security(("bearer" = [])),
+    responses((status = 204, description = "revoked: the link shows nothing from now on, even where it was opened")))]
+async fn revoke_share(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, user_id, share_id)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    s.app.shares.revoke(&home_id, &user_id, &share_id, caller.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

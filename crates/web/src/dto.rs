@@ -1058,3 +1058,64 @@ impl ChannelDto {
         }
     }
 }
+
+// ---- shared links
+
+/// Share a user's access with them: a one-time link to a page with their
+/// name, code, doors, hours and dates.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateShare {
+    /// How many days the link works: 1 to 30, 7 when absent.
+    #[serde(default)]
+    pub days: Option<u32>,
+    /// Email the link to this address (needs `[smtp]` and `public_url`).
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// A shared link; never its token.
+#[derive(Serialize, ToSchema)]
+pub struct ShareDto {
+    pub id: String,
+    /// waiting (not opened yet), opened (in one browser, where it keeps working), expired or revoked.
+    pub state: &'static str,
+    /// Who made it (`owner:…`, `token:…`).
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub opened_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl ShareDto {
+    pub fn new(s: keyward_app::shares::ShareView) -> Self {
+        Self {
+            id: s.id,
+            state: s.state.as_str(),
+            created_by: s.created_by,
+            created_at: time(s.created_at),
+            expires_at: time(s.expires_at),
+            opened_at: s.opened_at.map(time),
+            revoked_at: s.revoked_at.map(time),
+        }
+    }
+}
+
+/// A new link, with the address that opens it: shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct NewShareDto {
+    #[serde(flatten)]
+    pub share: ShareDto,
+    /// The page's path on this hub: `/share/<token>`.
+    pub path: String,
+    /// The full link, when the hub knows its address (`public_url`).
+    pub url: Option<String>,
+    /// Where the link was emailed, if it was.
+    pub emailed_to: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShareList {
+    pub items: Vec<ShareDto>,
+}

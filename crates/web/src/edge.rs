@@ -47,7 +47,8 @@ const DENY: HeaderValue = HeaderValue::from_static("DENY");
 fn add_security_headers(headers: &mut HeaderMap) {
     headers.insert(CONTENT_SECURITY_POLICY, CSP);
     headers.insert(X_CONTENT_TYPE_OPTIONS, NOSNIFF);
-    headers.insert(REFERRER_POLICY, SAME_ORIGIN);
+    // A page may ask for less (a visitor's shared link: no referrer at all).
+    headers.entry(REFERRER_POLICY).or_insert(SAME_ORIGIN);
     headers.insert(X_FRAME_OPTIONS, DENY);
 }
 

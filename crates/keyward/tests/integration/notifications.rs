@@ -252,8 +252,129 @@ async fn a_hub_may_forbid_private_receivers(backend: Backend) {
         .expect(201);
 }
 
+/// "Share access": a one-time link emailed to the visitor (the first email
+/// refused: the link is revoked and nothing claimed), a page that shows a
+/// button to link scanners and the visitor's own access to the first browser
+/// that opens it, nothing to a second browser, nothing once revoked; making
+/// and opening the link in the activity log, never a code in the email.
+async fn a_visitor_sees_their_own_access_in_one_browser(backend: Backend) {
+    let smtp_port = free_port();
+    let mail = Receiver::smtp(smtp_port, None, 1);
+    let smtp_port_text = smtp_port.to_string();
+    let env = [
+        ("KEYWARD_SMTP_HOST", "127.0.0.1"),
+        ("KEYWARD_SMTP_PORT", smtp_port_text.as_str()),
+        ("KEYWARD_SMTP_SECURITY", "none"),
+        ("KEYWARD_SMTP_FROM", "keyward@example.org"),
+        ("KEYWARD_PUBLIC_URL", "https://keys.example.org"),
+    ];
+    let f = Fixture::with_env(backend, &[], &env).await;
+    f.admin.patch(&format!("/api/v1/homes/{}", f.home), json!({"timezone": "Europe/Berlin"})).await.expect(200);
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    f.admin.create_lock(&f.home, "Garage").await;
+    let walker = json!({"name": "Dog walker", "code": "4719", "locks": [front], "panel": {"disarm": true},
+        "schedule": {"windows": [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "11:00", "end": "14:00"}]},
+        "valid_from": "2026-12-01T00:00:00+01:00", "valid_until": "2026-12-20T00:00:00+01:00", "max_uses": 20});
+    let walker = f.admin.create_user(&f.home, walker).await;
+    f.admin.create_user(&f.home, json!({"name": "Cleaner", "code": "8642", "locks": "all"})).await;
+    let shares = f.path(&format!("/users/{walker}/shares"));
+
+    // Refusals change nothing.
+    f.admin.post(&shares, json!({"days": 0})).await.expect_error(422, "share_invalid");
+    f.admin.post(&shares, json!({"days": 31})).await.expect_error(422, "share_invalid");
+    f.admin.post(&shares, json!({"email": "not an address"})).await.expect_error(422, "share_invalid");
+    f.token("read", None).post(&shares, json!({})).await.expect_error(403, "forbidden");
+    f.token("read", None).get(&shares).await.expect_error(403, "forbidden");
+    f.admin
+        .post(&f.path("/users/000000000000000000000000/shares"), json!({}))
+        .await
+        .expect_error(404, "user_not_found");
+    // The mail server refuses the first message: no link is left working.
+    let refused = f.admin.post(&shares, json!({"email": "walker@example.org"})).await;
+    assert!(refused.expect_error(502, "mail_failed").to_string().contains("revoked"));
+    let listed = f.admin.get(&shares).await.expect(200);
+    assert_eq!(listed["items"][0]["state"], "revoked", "{listed}");
+
+    let made = f.admin.post(&shares, json!({"email": "walker@example.org", "days": 3})).await.expect(201);
+    assert_eq!((made["state"].as_str(), made["emailed_to"].as_str()), (Some("waiting"), Some("walker@example.org")));
+    let path = made["path"].as_str().expect("path").to_owned();
+    assert!(path.starts_with("/share/") && path.len() == "/share/".len() + 64, "{path}");
+    assert_eq!(made["url"].as_str(), Some(format!("https://keys.example.org{path}").as_str()));
+    let mails = mail.wait_for_accepted(1, Duration::from_secs(30)).await;
+    let text = mails[0]["text"].as_str().expect("text");
+    assert_eq!(
+        (mails[0]["to"][0].as_str(), mails[0]["subject"].as_str()),
+        (Some("walker@example.org"), Some("Your access to Home"))
+    );
+    assert!(
+        text.starts_with("Hello Dog walker,") && text.contains(&format!("https://keys.example.org{path}")),
+        "{text}"
+    );
+    assert!(!shows_code(text, "4719"), "the email carries the link, never the code: {text}");
+
+    // A link scanner's GET sees a button, no name, no code, and uses nothing.
+    let scanner = f.server.anonymous().get(&path).await;
+    assert_eq!(scanner.status.as_u16(), 200);
+    assert!(scanner.text.contains("Show my access") && !scanner.text.contains("Dog walker"), "{}", scanner.text);
+    assert!(!shows_code(&scanner.text, "4719"));
+
+    // The visitor's browser: their own access, and only theirs.
+    let mut phone = crate::ui::Browser::new(&f.server);
+    let page = phone.post(&path, &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    assert_eq!(page.headers.get("referrer-policy").and_then(|v| v.to_str().ok()), Some("no-referrer"));
+    for shown in [
+        "Hello Dog walker",
+        "id=\"code\">4719<",
+        "id=\"doors\">Front door<",
+        "Disarm at the keypad",
+        "Mon–Fri 11:00–14:00",
+        "Europe/Berlin time",
+        "From Tue 1 Dec 2026, 00:00 until Sun 20 Dec 2026, 00:00",
+        "20 uses left",
+    ] {
+        assert!(page.body.contains(shown), "{shown} in {}", page.body);
+    }
+    assert!(!page.body.contains("Garage") && !page.body.contains("Cleaner") && !shows_code(&page.body, "8642"));
+    let again = phone.post(&path, &[]).await;
+    assert_eq!(again.status, 200, "the same browser opens it again");
+    let laptop = crate::ui::Browser::new(&f.server).post(&path, &[]).await;
+    assert_eq!(laptop.status, 403);
+    assert!(laptop.body.contains("already opened") && !shows_code(&laptop.body, "4719"), "{}", laptop.body);
+    let unknown = crate::ui::Browser::new(&f.server).post(&format!("/share/{}", "ab".repeat(32)), &[]).await;
+    assert_eq!(unknown.status, 404);
+
+    // The log: made (by whom, until when, where emailed), opened once.
+    let log = f.admin.get(&f.path(&format!("/activity?user_id={walker}"))).await.expect(200);
+    let kinds: Vec<&str> = log["items"].as_array().expect("items").iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds, ["share_opened", "code_shared", "user_created"], "{log}");
+    let shared = &log["items"][1];
+    assert_eq!(shared["actor"], "token:admin");
+    assert!(shared["detail"].as_str().is_some_and(|d| d.contains("emailed to walker@example.org")), "{shared}");
+    assert_eq!(log["items"][0].get("actor"), None, "the visitor opened it");
+    assert!(!shows_code(&log.to_string(), "4719"));
+
+    // Listed without its token; revoked, it shows nothing even where it was opened.
+    let listed = f.admin.get(&shares).await.expect(200);
+    assert_eq!(listed["items"][0]["state"], "opened");
+    assert!(!listed.to_string().contains(&path[7..]), "never the token: {listed}");
+    let id = listed["items"][0]["id"].as_str().expect("id").to_owned();
+    f.admin.delete(&format!("{shares}/{id}")).await.expect(204);
+    f.admin.delete(&format!("{shares}/{id}")).await.expect_error(404, "share_not_found");
+    assert_eq!(phone.post(&path, &[]).await.status, 404);
+
+    // A link goes with its user.
+    let copied = f.admin.post(&shares, json!({})).await.expect(201);
+    assert_eq!((copied["emailed_to"].as_str(), copied.get("url").is_some()), (None, true));
+    let copied = copied["path"].as_str().expect("path").to_owned();
+    f.admin.delete(&f.path(&format!("/users/{walker}"))).await.expect(204);
+    assert_eq!(crate::ui::Browser::new(&f.server).post(&copied, &[]).await.status, 404);
+}
+
 on_both_backends!(
     webhooks_arrive_signed_once_even_across_a_kill,
+    a_visitor_sees_their_own_access_in_one_browser,
     email_push_and_mqtt_alerts_arrive_in_words,
     a_hub_may_forbid_private_receivers,
 );

@@ -427,6 +427,9 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Val
     if path.contains("{channel_id}") {
         not_found.push("channel_not_found");
     }
+    if path.contains("{share_id}") {
+        not_found.push("share_not_found");
+    }
     errors.push((404, if not_found.is_empty() { vec!["not_found"] } else { not_found }));
     if has_body {
         errors.push((400, vec!["malformed_json", "body_unreadable"]));
@@ -463,6 +466,9 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Val
             ],
         ),
         ("post", p) if p.ends_with("/reveal") => (vec![], vec!["code_damaged"]),
+        ("post", p) if p.ends_with("/shares") => {
+            (vec!["share_invalid"], vec!["mail_unavailable", "public_url_missing"])
+        }
         ("post", p) if p.ends_with("/lock") || p.ends_with("/unlock") => (vec![], vec!["device_unavailable"]),
         ("post", p) if p.ends_with("/take-over") => (vec![], vec!["slot_not_foreign"]),
         ("post", p) if p.ends_with("/access") => (vec!["action_invalid"], vec!["device_not_found"]),

@@ -6,6 +6,7 @@ mod activity;
 mod alerts;
 mod lock_state;
 mod settings;
+mod share;
 mod summary;
 mod user_form;
 mod users;
@@ -57,6 +58,7 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/settings/sign-out-everywhere", post(settings::sign_out_everywhere))
         .edge_route("/settings/invites", post(settings::invite))
         .edge_route("/invite/{secret}", get(invite_page).post(invite_submit))
+        .edge_route("/share/{token}", get(share::ask).post(share::open))
         .edge_route("/settings/tokens/{token_id}/revoke", post(settings::revoke_token))
         .edge_route("/static/app.css", get(css))
         .edge_route("/static/live.js", get(live_js))

@@ -47,15 +47,17 @@ fn days(names: &[String]) -> String {
         .join(", ")
 }
 
+/// A schedule's windows in words ("Mon–Fri 11:00–14:00"), or "At all times".
+pub fn schedule(spec: &keyward_core::ScheduleSpec) -> Vec<String> {
+    match &spec.windows {
+        Some(windows) => windows.iter().map(|w| format!("{} {}–{}", days(&w.days), w.start, w.end)).collect(),
+        None => vec!["At all times".to_owned()],
+    }
+}
+
 /// When the code works, in the home's time zone.
 pub fn when(user: &UserView, tz: &TimeZone) -> String {
-    let mut parts = Vec::new();
-    match &user.schedule.windows {
-        Some(windows) => {
-            parts.extend(windows.iter().map(|w| format!("{} {}–{}", days(&w.days), w.start, w.end)));
-        }
-        None => parts.push("At all times".to_owned()),
-    }
+    let mut parts = schedule(&user.schedule);
     let date = |t: jiff::Timestamp| tz.to_datetime(t).strftime("%b %-d, %Y").to_string();
     match (user.valid_from, user.valid_until) {
         (Some(from), Some(until)) => parts.push(format!("{} – {}", date(from), date(until))),

@@ -29,6 +29,13 @@ pub fn device_cookie(headers: &HeaderMap, secret: &str) -> HeaderValue {
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// A strict cookie for one part of the site only (a visitor's shared link).
+pub fn path_cookie(headers: &HeaderMap, name: &str, value: &str, path: &str, max_age: i64) -> Option<HeaderValue> {
+    let secure = if over_tls(headers) { "; Secure" } else { "" };
+    let text = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    HeaderValue::from_str(&text).ok()
+}
+
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(COOKIE)

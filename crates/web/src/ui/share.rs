@@ -1,0 +1,124 @@
+//! The visitor's page: what a shared link shows. Opening the link (GET)
+//! shows only a button, so link previews and mail scanners that fetch it
+//! neither use it up nor see a code; the button (POST) opens it and binds it
+//! to this browser with a cookie of its own.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use keyward_app::shares::{ShareRefused, VisitorAccess};
+
+use super::web::{cookie, path_cookie};
+use super::{failed, no_store, page, summary};
+use crate::AppState;
+
+#[derive(Template)]
+#[template(path = "share.html")]
+struct SharePage<'a> {
+    action: &'a str,
+    access: Option<Shown>,
+    /// Why the link shows nothing: a title and a sentence.
+    refused: Option<(&'static str, &'static str)>,
+}
+
+/// The visitor's access, in words.
+struct Shown {
+    home: String,
+    name: String,
+    code: zeroize::Zeroizing<String>,
+    doors: Vec<String>,
+    panel: Option<&'static str>,
+    hours: Vec<String>,
+    zone: String,
+    dates: Option<String>,
+    uses: Option<String>,
+    enabled: bool,
+    link_until: String,
+}
+
+impl Shown {
+    fn of(a: VisitorAccess) -> Self {
+        let tz = a.tz.clone();
+        let at = |t: Timestamp| tz.to_datetime(t).strftime("%a %-d %b %Y, %H:%M").to_string();
+        let dates = match (a.valid_from, a.valid_until) {
+            (Some(from), Some(until)) => Some(format!("From {} until {}", at(from), at(until))),
+            (Some(from), None) => Some(format!("From {}", at(from))),
+            (None, Some(until)) => Some(format!("Until {}", at(until))),
+            (None, None) => None,
+        };
+        let panel = match (a.panel.disarm, a.panel.arm) {
+            (true, true) => Some("Disarm and arm at the keypad"),
+            (true, false) => Some("Disarm at the keypad"),
+            (false, true) => Some("Arm at the keypad"),
+            (false, false) => None,
+        };
+        Self {
+            home: a.home,
+            name: a.name,
+            code: a.code,
+            doors: a.doors,
+            panel,
+            hours: summary::schedule(&a.schedule),
+            zone: a.tz.iana_name().unwrap_or("the home's").to_owned(),
+            dates,
+            uses: a.uses_left.map(|n| if n == 1 { "1 use left".to_owned() } else { format!("{n} uses left") }),
+            enabled: a.enabled,
+            link_until: at(a.link_expires_at),
+        }
+    }
+}
+
+/// The cookie that lets the browser that opened a link open it again.
+fn browser_cookie(share_id: &str) -> String {
+    format!("kw_share_{share_id}")
+}
+
+/// Kept out of caches, and out of other sites' logs by the Referrer-Policy.
+fn private(response: Response) -> Response {
+    let mut response = no_store(response);
+    response.headers_mut().insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    response
+}
+
+pub async fn ask(Path(token): Path<String>) -> Response {
+    private(page(&SharePage { action: &format!("/share/{token}"), access: None, refused: None }))
+}
+
+pub async fn open(State(s): State<AppState>, headers: HeaderMap, Path(token): Path<String>) -> Response {
+    let opened = s.app.shares.open(&token, |share_id| cookie(&headers, &browser_cookie(share_id)).map(str::to_owned));
+    match opened.await {
+        Ok(Ok(opened)) => {
+            let shown = Some(Shown::of(opened.access));
+            let mut response = private(page(&SharePage { action: "", access: shown, refused: None }));
+            if let Some(value) = opened.new_browser {
+                let name = browser_cookie(&opened.share_id);
+                if let Some(header) = path_cookie(&headers, &name, &value, "/share", opened.browser_seconds) {
+                    response.headers_mut().append(axum::http::header::SET_COOKIE, header);
+                }
+            }
+            response
+        }
+        Ok(Err(refused)) => {
+            let (status, words) = match refused {
+                ShareRefused::NotValid => (
+                    StatusCode::NOT_FOUND,
+                    (
+                        "This link does not work",
+                        "It has expired or was withdrawn. Ask the person who sent it for a new one.",
+                    ),
+                ),
+                ShareRefused::OpenedElsewhere => (
+                    StatusCode::FORBIDDEN,
+                    (
+                        "This link was already opened",
+                        "It works only in the browser it was first opened in. Open it there, or ask the person who sent it for a new one.",
+                    ),
+                ),
+            };
+            private((status, page(&SharePage { action: "", access: None, refused: Some(words) })).into_response())
+        }
+        Err(e) => failed(e),
+    }
+}
