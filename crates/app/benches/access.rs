@@ -42,6 +42,7 @@ fn bench(c: &mut Criterion) {
                 notify: Notify::default(),
                 alerts: Default::default(),
                 enabled: true,
+                contact: Default::default(),
                 code: Zeroizing::new(code.clone()),
             };
             if app.users.create(&home, input, Actor::Token("bench".into())).await.is_ok() {

@@ -67,6 +67,10 @@ pub enum AppError {
     ChannelUnavailable(String),
     #[error("a {0} channel stays a {0} channel: change its own settings, or add a new channel")]
     ChannelKindFixed(&'static str),
+    #[error("{0}")]
+    ContactInvalid(&'static str),
+    #[error("this user has no contact email: add one, or give an address")]
+    ContactMissing,
     #[error("no shared link with this id for this user, or it was already revoked")]
     ShareNotFound,
     #[error("{0}")]

@@ -34,6 +34,7 @@ pub struct UserInput {
     /// Channels, hours and a no-show rule (default: every channel, always, none).
     pub alerts: AlertRulesSpec,
     pub enabled: bool,
+    pub contact: keyward_core::Contact,
     pub code: Zeroizing<String>,
 }
 
@@ -58,6 +59,8 @@ pub struct UserPatch {
     /// `Some(None)`: no no-show rule.
     pub no_show: Option<Option<NoShowSpec>>,
     pub enabled: Option<bool>,
+    /// The whole contact, replaced.
+    pub contact: Option<keyward_core::Contact>,
     pub code: Option<Zeroizing<String>>,
 }
 
@@ -79,6 +82,7 @@ pub struct UserView {
     pub notify: Notify,
     pub alerts: AlertRules,
     pub enabled: bool,
+    pub contact: keyward_core::Contact,
     /// The stored code cannot be read (damaged): the user needs a new code.
     pub needs_new_code: bool,
     pub created_at: Timestamp,
@@ -110,6 +114,7 @@ impl UserView {
                 alerts
             },
             enabled: u.enabled,
+            contact: u.contact.clone(),
             needs_new_code: state.damaged.contains(&u.id),
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -125,6 +130,7 @@ struct Fields {
     notify: Notify,
     alerts: AlertRulesSpec,
     enabled: bool,
+    contact: keyward_core::Contact,
     locks: LockAccess,
     schedule: ScheduleSpec,
     valid_from: Option<Timestamp>,
@@ -180,6 +186,7 @@ impl Users {
             notify: input.notify,
             alerts: input.alerts,
             enabled: input.enabled,
+            contact: input.contact,
             locks: input.locks,
             schedule: input.schedule,
             valid_from: input.valid_from,
@@ -237,6 +244,7 @@ impl Users {
                 spec
             },
             enabled: patch.enabled.unwrap_or(was.enabled),
+            contact: patch.contact.unwrap_or_else(|| was.contact.clone()),
             locks: patch.locks.unwrap_or_else(|| was.locks.clone()),
             schedule: patch.schedule.unwrap_or_else(|| was.schedule.to_spec()),
             valid_from: patch.valid_from.unwrap_or(was.validity.from()),
@@ -441,5 +449,6 @@ fn parse_user(state: &HomeState, id: String, uses: u32, f: Fields) -> Result<Use
         notify: f.notify,
         alerts,
         enabled: f.enabled,
+        contact: f.contact,
     })
 }

@@ -37,6 +37,7 @@ fn user(name: &str, code: &str, kind: UserKind, arrive: bool) -> UserInput {
         notify: Notify { arrive, leave: false },
         alerts: Default::default(),
         enabled: true,
+        contact: Default::default(),
         code: Zeroizing::new(code.into()),
     }
 }

@@ -211,6 +211,7 @@ async fn a_window_moves_the_code_on_a_lead_early_and_off_at_its_close_to_the_sec
         notify: Notify::default(),
         alerts: Default::default(),
         enabled: true,
+        contact: Default::default(),
         code: Zeroizing::new("4719".into()),
     };
     app.users.create(&home, input, Actor::Token("test".into())).await.expect("user");
@@ -253,6 +254,7 @@ fn dog_walker(code: &str) -> UserInput {
         notify: Notify::default(),
         alerts: Default::default(),
         enabled: true,
+        contact: Default::default(),
         code: Zeroizing::new(code.into()),
     }
 }

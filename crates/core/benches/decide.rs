@@ -48,6 +48,7 @@ fn home_of_250() -> Directory {
                 notify: Notify::default(),
                 alerts: Default::default(),
                 enabled: true,
+                contact: Default::default(),
             };
             (format!("{:06}", 100_000 + i * 3_571), user)
         })

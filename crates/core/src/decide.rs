@@ -227,6 +227,7 @@ mod tests {
             notify: Notify { arrive: true, leave: true },
             alerts: Default::default(),
             enabled: true,
+            contact: Default::default(),
         }
     }
 

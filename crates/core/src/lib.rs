@@ -11,6 +11,7 @@
 pub mod activity;
 pub mod channel;
 pub mod code;
+pub mod contact;
 pub mod decide;
 pub mod email;
 pub mod home;
@@ -29,6 +30,7 @@ pub mod user;
 
 pub use activity::{ActivityEntry, ActivityKind, Actor, Event, Outcome, UserRef};
 pub use code::{Code, CodeError, CodePolicy, ExistingCode};
+pub use contact::{Contact, Phone, PhoneError};
 pub use decide::{
     AccessTarget, Action, CodeDirectory, Decision, DenyReason, Device, Grant, Movement, PanelAction, decide,
     evaluate_user,

@@ -355,6 +355,7 @@ mod tests {
             notify: Notify::default(),
             alerts: Default::default(),
             enabled: true,
+            contact: Default::default(),
         }
     }
 

@@ -132,6 +132,8 @@ pub struct User {
     /// Where and when the owner hears of this user (channels, hours, no-show).
     pub alerts: crate::notify::AlertRules,
     pub enabled: bool,
+    /// How the owner reaches them, to share their access.
+    pub contact: crate::contact::Contact,
 }
 
 impl User {
@@ -154,6 +156,7 @@ impl User {
         note(self.validity.max_uses() != before.validity.max_uses(), "max_uses");
         note(self.notify != before.notify || self.alerts != before.alerts, "notify");
         note(self.enabled != before.enabled, "enabled");
+        note(self.contact != before.contact, "contact");
         note(code_changed, "code");
         changed
     }
@@ -177,6 +180,7 @@ mod tests {
             notify: Notify::default(),
             alerts: crate::notify::AlertRules::default(),
             enabled: true,
+            contact: crate::contact::Contact::default(),
         };
         assert!(before.changed_fields(&before, false).is_empty());
         let mut after = before.clone();

@@ -394,12 +394,14 @@ async fn write_record(client: &Client, statements: &Statements, record: &Record)
                 .execute(
                     "INSERT INTO users (id, home_id, name, kind, panel_arm, panel_disarm, all_locks, schedule,
                                         valid_from, valid_until, max_uses, notify_arrive, notify_leave, enabled,
-                                        code_mac, code_sealed, created_at, updated_at, alerts)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                                        code_mac, code_sealed, created_at, updated_at, alerts, contact_email,
+                                        contact_phone)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+                             $20, $21)
                      ON CONFLICT (id) DO UPDATE SET name = $3, kind = $4, panel_arm = $5, panel_disarm = $6,
                          all_locks = $7, schedule = $8, valid_from = $9, valid_until = $10, max_uses = $11,
                          notify_arrive = $12, notify_leave = $13, enabled = $14, code_mac = $15, code_sealed = $16,
-                         updated_at = $18, alerts = $19",
+                         updated_at = $18, alerts = $19, contact_email = $20, contact_phone = $21",
                     &[
                         &u.id,
                         &u.home_id,
@@ -420,6 +422,8 @@ async fn write_record(client: &Client, statements: &Statements, record: &Record)
                         &u.created_at,
                         &u.updated_at,
                         &u.alerts,
+                        &u.contact_email,
+                        &u.contact_phone,
                     ],
                 )
                 .await

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_user_alerts.sql"),
     include_str!("migrations/0010_activity_detail.sql"),
     include_str!("migrations/0011_shares.sql"),
+    include_str!("migrations/0012_user_contact.sql"),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

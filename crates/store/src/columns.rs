@@ -245,6 +245,8 @@ pub struct UserColumns {
     /// The alert rules' wire form as JSON; none: the defaults.
     pub alerts: Option<String>,
     pub enabled: bool,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
     pub code_mac: Vec<u8>,
     pub code_sealed: Vec<u8>,
     pub created_at: i64,
@@ -286,6 +288,8 @@ impl UserColumns {
                 )
             },
             enabled: u.enabled,
+            contact_email: u.contact.email.as_ref().map(|e| e.as_str().to_owned()),
+            contact_phone: u.contact.phone.as_ref().map(|p| p.as_str().to_owned()),
             code_mac: r.code.mac.to_vec(),
             code_sealed: r.code.sealed.clone(),
             created_at: micros(r.created_at),
@@ -321,6 +325,18 @@ impl UserColumns {
                 }
             },
             enabled: c.enabled,
+            contact: keyward_core::Contact {
+                email: c
+                    .contact_email
+                    .map(|e| keyward_core::email::EmailAddress::parse(&e))
+                    .transpose()
+                    .or_else(corrupt("a stored contact email is not valid"))?,
+                phone: c
+                    .contact_phone
+                    .map(|p| keyward_core::Phone::parse(&p))
+                    .transpose()
+                    .or_else(corrupt("a stored contact phone is not valid"))?,
+            },
             id: c.id,
         };
         Ok(UserRecord {

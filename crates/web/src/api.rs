@@ -373,6 +373,7 @@ async fn create_user(
         notify: Notify { arrive: body.notify.arrive, leave: body.notify.leave },
         alerts: body.notify.alerts(),
         enabled: body.enabled,
+        contact: body.contact.map(ContactDto::parse).transpose()?.unwrap_or_default(),
         code: body.code.0,
     };
     let user = s.app.users.create(&home_id, input, caller.actor()).await?;
@@ -425,6 +426,7 @@ async fn update_user(
         alert_hours: notify.hours,
         no_show: notify.no_show,
         enabled: body.enabled,
+        contact: body.contact.map(ContactDto::parse).transpose()?,
         code: body.code.map(|c| c.0),
     };
     let user = UserDto::new(s.app.users.update(&home_id, &user_id, patch, caller.actor()).await?, caller.is_admin());
@@ -714,11 +716,20 @@ async fn create_share(
 ) -> ApiResult<(StatusCode, Json<NewShareDto>)> {
     caller.require(Need::Admin, Some(&home_id))?;
     let body: CreateShare = body.parse()?;
-    let email = match body.email.as_deref() {
+    let to = match (body.email.as_deref(), body.send_to_contact) {
+        (Some(_), true) => {
+            return Err(AppError::ShareInvalid("give an email address or send_to_contact, not both").into());
+        }
+        (Some(text), false) => Some(
+            keyward_core::email::EmailAddress::parse(text)
+                .map_err(|_| AppError::ShareInvalid("email is not an address such as visitor@example.org"))?,
+        ),
+        (None, true) => Some(s.app.users.get(&home_id, &user_id).await?.contact.email.ok_or(AppError::ContactMissing)?),
+        (None, false) => None,
+    };
+    let email = match to {
         None => None,
-        Some(text) => {
-            let to = keyward_core::email::EmailAddress::parse(text)
-                .map_err(|_| AppError::ShareInvalid("email is not an address such as visitor@example.org"))?;
+        Some(to) => {
             let base = s.public_url.as_deref().ok_or_else(|| {
                 ApiError::new(
                     StatusCode::CONFLICT,

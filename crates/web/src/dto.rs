@@ -636,6 +636,9 @@ pub struct UserDto {
     pub last_used_at: Option<String>,
     pub notify: NotifyDto,
     pub enabled: bool,
+    /// How to reach them, to share their access: only for an admin token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<ContactDto>,
     /// The stored code is damaged and cannot be read: give the user a new
     /// code (the old one still opens until then).
     pub needs_new_code: bool,
@@ -662,6 +665,7 @@ impl UserDto {
             last_used_at: u.last_used.map(time),
             notify: NotifyDto::of(u.notify, &u.alerts),
             enabled: u.enabled,
+            contact: admin.then(|| ContactDto::of(&u.contact)),
             needs_new_code: u.needs_new_code,
             lock_codes: Vec::new(),
             created_at: time(u.created_at),
@@ -711,6 +715,43 @@ pub struct CreateUser {
     pub notify: NotifyDto,
     #[serde(default = "yes")]
     pub enabled: bool,
+    #[serde(default)]
+    pub contact: Option<ContactDto>,
+}
+
+/// How the owner reaches a user: an email address and a phone number,
+/// each optional (null or absent: none).
+#[derive(Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ContactDto {
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+impl ContactDto {
+    pub fn of(c: &keyward_core::Contact) -> Self {
+        Self {
+            email: c.email.as_ref().map(|e| e.as_str().to_owned()),
+            phone: c.phone.as_ref().map(|p| p.as_str().to_owned()),
+        }
+    }
+
+    pub fn parse(self) -> Result<keyward_core::Contact, AppError> {
+        // An empty field is no field (a form sends one).
+        let given = |v: Option<String>| v.filter(|t| !t.trim().is_empty());
+        Ok(keyward_core::Contact {
+            email: given(self.email)
+                .map(|e| keyward_core::email::EmailAddress::parse(&e))
+                .transpose()
+                .map_err(|_| AppError::ContactInvalid("contact.email is not an address such as walker@example.org"))?,
+            phone: given(self.phone)
+                .map(|p| keyward_core::Phone::parse(&p))
+                .transpose()
+                .map_err(|_| AppError::ContactInvalid("contact.phone has 4 to 20 digits, optionally a leading +"))?,
+        })
+    }
 }
 
 fn standard() -> KindDto {
@@ -741,6 +782,8 @@ pub struct PatchUser {
     pub max_uses: Option<Option<i64>>,
     pub notify: Option<PatchNotify>,
     pub enabled: Option<bool>,
+    /// Replaces the whole contact.
+    pub contact: Option<ContactDto>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -1072,6 +1115,9 @@ pub struct CreateShare {
     /// Email the link to this address (needs `[smtp]` and `public_url`).
     #[serde(default)]
     pub email: Option<String>,
+    /// Email the link to the user's contact address instead.
+    #[serde(default)]
+    pub send_to_contact: bool,
 }
 
 /// A shared link; never its token.

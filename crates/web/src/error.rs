@@ -80,6 +80,8 @@ impl From<AppError> for ApiError {
             AppError::AlertsInvalid(_) => unprocessable("alerts_invalid"),
             AppError::AlertChannelsInvalid => conflict("alert_channels_invalid"),
             AppError::ChannelKindFixed(_) => conflict("channel_kind_fixed"),
+            AppError::ContactInvalid(_) => unprocessable("contact_invalid"),
+            AppError::ContactMissing => conflict("contact_missing"),
             AppError::ShareNotFound => Self::new(StatusCode::NOT_FOUND, "share_not_found", e.to_string()),
             AppError::ShareInvalid(_) => unprocessable("share_invalid"),
             AppError::MailUnavailable => conflict("mail_unavailable"),

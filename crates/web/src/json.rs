@@ -195,6 +195,11 @@ fn known_field(key: &str) -> Option<&'static str> {
         "token",
         "emergency",
         "quiet_hours",
+        "contact",
+        "email",
+        "phone",
+        "days",
+        "send_to_contact",
     ];
     FIELDS.iter().find(|f| **f == key).copied()
 }

@@ -274,8 +274,15 @@ async fn a_visitor_sees_their_own_access_in_one_browser(backend: Backend) {
     f.admin.create_lock(&f.home, "Garage").await;
     let walker = json!({"name": "Dog walker", "code": "4719", "locks": [front], "panel": {"disarm": true},
         "schedule": {"windows": [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "11:00", "end": "14:00"}]},
-        "valid_from": "2026-12-01T00:00:00+01:00", "valid_until": "2026-12-20T00:00:00+01:00", "max_uses": 20});
+        "valid_from": "2026-12-01T00:00:00+01:00", "valid_until": "2026-12-20T00:00:00+01:00", "max_uses": 20,
+        "contact": {"email": "Walker@Example.org", "phone": "+49 30 1234567"}});
     let walker = f.admin.create_user(&f.home, walker).await;
+    let user = f.path(&format!("/users/{walker}"));
+    let contact = json!({"email": "walker@example.org", "phone": "+49 30 1234567"});
+    assert_eq!(f.admin.get(&user).await.expect(200)["contact"], contact);
+    assert_eq!(f.token("read", None).get(&user).await.expect(200).get("contact"), None, "for admins only");
+    f.admin.patch(&user, json!({"contact": {"phone": "call me"}})).await.expect_error(422, "contact_invalid");
+    assert_eq!(f.admin.get(&user).await.expect(200)["contact"], contact, "a refusal changes nothing");
     f.admin.create_user(&f.home, json!({"name": "Cleaner", "code": "8642", "locks": "all"})).await;
     let shares = f.path(&format!("/users/{walker}/shares"));
 
@@ -283,6 +290,8 @@ async fn a_visitor_sees_their_own_access_in_one_browser(backend: Backend) {
     f.admin.post(&shares, json!({"days": 0})).await.expect_error(422, "share_invalid");
     f.admin.post(&shares, json!({"days": 31})).await.expect_error(422, "share_invalid");
     f.admin.post(&shares, json!({"email": "not an address"})).await.expect_error(422, "share_invalid");
+    let both = json!({"email": "walker@example.org", "send_to_contact": true});
+    f.admin.post(&shares, both).await.expect_error(422, "share_invalid");
     f.token("read", None).post(&shares, json!({})).await.expect_error(403, "forbidden");
     f.token("read", None).get(&shares).await.expect_error(403, "forbidden");
     f.admin
@@ -295,7 +304,7 @@ async fn a_visitor_sees_their_own_access_in_one_browser(backend: Backend) {
     let listed = f.admin.get(&shares).await.expect(200);
     assert_eq!(listed["items"][0]["state"], "revoked", "{listed}");
 
-    let made = f.admin.post(&shares, json!({"email": "walker@example.org", "days": 3})).await.expect(201);
+    let made = f.admin.post(&shares, json!({"send_to_contact": true, "days": 3})).await.expect(201);
     assert_eq!((made["state"].as_str(), made["emailed_to"].as_str()), (Some("waiting"), Some("walker@example.org")));
     let path = made["path"].as_str().expect("path").to_owned();
     assert!(path.starts_with("/share/") && path.len() == "/share/".len() + 64, "{path}");

@@ -102,6 +102,10 @@ fn user(id: &str, home_id: &str, mac: u8, locks: LockAccess) -> UserRecord {
             notify: Notify { arrive: true, leave: false },
             alerts: Default::default(),
             enabled: false,
+            contact: keyward_core::Contact {
+                email: keyward_core::email::EmailAddress::parse("walker@example.org").ok(),
+                phone: keyward_core::Phone::parse("+49 30 1234567").ok(),
+            },
         },
         code: SealedCode { mac: [mac; 32], sealed: vec![mac, 1, 2, 3] },
         last_used: Some(at(50)),

@@ -758,7 +758,82 @@ async fn refusals_are_pages_in_plain_words(backend: Backend) {
     assert!(!missing.body.contains("\"code\""), "no JSON error: {}", missing.body);
 }
 
+/// The owner's "Share access" page: the contact typed on the user's form,
+/// a link made and shown once (no mail server here: copy it), the visitor
+/// opening it, and the owner withdrawing it; made in the owner's name.
+async fn the_owner_shares_access_and_withdraws_the_link(backend: Backend) {
+    let f = Fixture::with_args(backend, &["--timezone", "Europe/Berlin"]).await;
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    let walker = f.admin.create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "locks": [front]})).await;
+    let mut owner = owner_browser(&f.server).await;
+    let form = owner.get(&format!("/users/{walker}")).await;
+    assert!(form.body.contains(&format!("href=\"/users/{walker}/share\"")), "{}", form.body);
+    let mut pairs = form_fields(&form.body, &format!("/users/{walker}"), "save");
+    pairs.retain(|(k, _)| k != "contact_email" && k != "contact_phone");
+    let mut bad = pairs.clone();
+    bad.push(("contact_email".into(), "walker at home".into()));
+    let refused = post(&mut owner, &format!("/users/{walker}"), bad).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("An email address looks like walker@example.org."), "{}", refused.body);
+    pairs.push(("contact_email".into(), "walker@example.org".into()));
+    pairs.push(("contact_phone".into(), "+49 30 1234567".into()));
+    let saved = post(&mut owner, &format!("/users/{walker}"), pairs).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let user = f.admin.get(&f.path(&format!("/users/{walker}"))).await.expect(200);
+    assert_eq!(user["contact"], json!({"email": "walker@example.org", "phone": "+49 30 1234567"}));
+
+    let share = owner.get(&format!("/users/{walker}/share")).await;
+    assert_eq!(share.status, 200);
+    assert!(share.body.contains("Share access with Dog walker") && share.body.contains("set up [smtp]"));
+    let csrf = share.csrf();
+    let action = format!("/users/{walker}/share");
+    let wrong = owner.post(&action, &[("csrf", &csrf), ("days", "45")]).await;
+    assert!(
+        wrong.body.contains("a link works for 1 to 30 days") || wrong.body.contains("A link works for 1 to 30 days"),
+        "{}",
+        wrong.body
+    );
+    let made = owner.post(&action, &[("csrf", &csrf), ("days", "2")]).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let marker = "id=\"share-link\" class=\"copyable\" readonly value=\"";
+    let at = made.body.find(marker).expect("the link") + marker.len();
+    let link: String = made.body[at..].chars().take_while(|c| *c != '"').collect();
+    assert!(link.starts_with(&format!("{}/share/", f.server.base)), "{link}");
+    let path = link[f.server.base.len()..].to_owned();
+    assert!(!shows_code(&made.body, "4719"), "the owner's page shows the link, not the code");
+
+    let mut visitor = Browser::new(&f.server);
+    let opened = visitor.post(&path, &[]).await;
+    assert!(opened.status == 200 && opened.body.contains("id=\"code\">4719<"), "{}", opened.body);
+    let listed = owner.get(&action).await;
+    assert!(listed.body.contains("Opened"), "{}", listed.body);
+    let at = listed.body.find("/share/").map(|i| i + "/share/".len()).expect("a withdraw form");
+    let share_id: String = listed.body[at..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+    let withdrawn = owner.post(&format!("{action}/{share_id}/revoke"), &[("csrf", &listed.csrf())]).await;
+    assert_eq!(withdrawn.location(), action);
+    assert!(owner.get(&action).await.body.contains("Withdrawn"));
+    assert_eq!(visitor.post(&path, &[]).await.status, 404);
+    let log = f.admin.get(&f.path(&format!("/activity?user_id={walker}"))).await.expect(200);
+    let entries: Vec<(&str, &str)> = log["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap_or_default(), e["actor"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        entries[..4],
+        [
+            ("share_revoked", "owner:o@example.org"),
+            ("share_opened", ""),
+            ("code_shared", "owner:o@example.org"),
+            ("user_updated", "owner:o@example.org")
+        ]
+    );
+    assert_eq!(log["items"][3]["detail"], "contact", "{log}");
+}
+
 on_both_backends!(
+    the_owner_shares_access_and_withdraws_the_link,
     refusals_are_pages_in_plain_words,
     first_run_setup_sign_in_and_out,
     failed_sign_ins_are_throttled_visibly,

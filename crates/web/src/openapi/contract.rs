@@ -451,6 +451,7 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Val
                 "validity_invalid",
                 "max_uses_invalid",
                 "alerts_invalid",
+                "contact_invalid",
             ],
             vec![
                 "code_length",
@@ -467,7 +468,7 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Map<String, Val
         ),
         ("post", p) if p.ends_with("/reveal") => (vec![], vec!["code_damaged"]),
         ("post", p) if p.ends_with("/shares") => {
-            (vec!["share_invalid"], vec!["mail_unavailable", "public_url_missing"])
+            (vec!["share_invalid"], vec!["mail_unavailable", "public_url_missing", "contact_missing"])
         }
         ("post", p) if p.ends_with("/lock") || p.ends_with("/unlock") => (vec![], vec!["device_unavailable"]),
         ("post", p) if p.ends_with("/take-over") => (vec![], vec!["slot_not_foreign"]),

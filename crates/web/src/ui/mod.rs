@@ -7,6 +7,7 @@ mod alerts;
 mod lock_state;
 mod settings;
 mod share;
+mod sharing;
 mod summary;
 mod user_form;
 mod users;
@@ -40,6 +41,8 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/users/{user_id}/delete", get(users::delete_page).post(users::delete))
         .edge_route("/users/{user_id}/reveal", get(users::reveal_page).post(users::reveal))
         .edge_route("/users/{user_id}/retry", post(users::retry))
+        .edge_route("/users/{user_id}/share", get(sharing::page_view).post(sharing::create))
+        .edge_route("/users/{user_id}/share/{share_id}/revoke", post(sharing::revoke))
         .edge_route("/locks/{lock_id}/slots/{slot}/take-over", post(users::take_over))
         .edge_route("/activity", get(activity::page_view))
         .edge_route("/activity.csv", get(activity::csv))

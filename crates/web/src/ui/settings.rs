@@ -631,7 +631,7 @@ const EXAMPLE_PUBLIC_URL: &str = "https://keys.example.org";
 /// the origin of the owner's own form post, but only when it names the very
 /// host the request was sent to (so neither a forged `Host` nor a forged
 /// `Origin` alone can put an attacker's address in a link).
-fn link_base(s: &AppState, headers: &HeaderMap) -> Option<String> {
+pub(super) fn link_base(s: &AppState, headers: &HeaderMap) -> Option<String> {
     if let Some(url) = &s.public_url {
         return Some(url.to_string());
     }

@@ -42,6 +42,8 @@ pub struct UserForm {
     pub notify_arrive: bool,
     pub notify_leave: bool,
     pub enabled: bool,
+    pub contact_email: String,
+    pub contact_phone: String,
 }
 
 pub type FieldErrors = BTreeMap<&'static str, String>;
@@ -77,6 +79,8 @@ impl UserForm {
             notify_arrive: false,
             notify_leave: false,
             enabled: true,
+            contact_email: String::new(),
+            contact_phone: String::new(),
         }
     }
 
@@ -110,6 +114,8 @@ impl UserForm {
             notify_arrive: user.notify.arrive,
             notify_leave: user.notify.leave,
             enabled: user.enabled,
+            contact_email: user.contact.email.as_ref().map(|e| e.as_str().to_owned()).unwrap_or_default(),
+            contact_phone: user.contact.phone.as_ref().map(|p| p.as_str().to_owned()).unwrap_or_default(),
         }
     }
 
@@ -150,6 +156,8 @@ impl UserForm {
             notify_arrive: on("notify_arrive"),
             notify_leave: on("notify_leave"),
             enabled: on("enabled"),
+            contact_email: value("contact_email"),
+            contact_phone: value("contact_phone"),
         }
     }
 
@@ -218,7 +226,27 @@ impl UserForm {
             }
             _ => {}
         }
-        errors.is_empty().then_some(Checked { from, until, max_uses })
+        let email = match self.contact_email.as_str() {
+            "" => None,
+            text => keyward_core::email::EmailAddress::parse(text)
+                .inspect_err(|_| {
+                    errors.insert("contact_email", "An email address looks like walker@example.org.".into());
+                })
+                .ok(),
+        };
+        let phone = match self.contact_phone.as_str() {
+            "" => None,
+            text => keyward_core::Phone::parse(text)
+                .inspect_err(|_| {
+                    errors.insert(
+                        "contact_phone",
+                        "A phone number has 4 to 20 digits, and may start with + and hold spaces or dashes.".into(),
+                    );
+                })
+                .ok(),
+        };
+        let contact = keyward_core::Contact { email, phone };
+        errors.is_empty().then_some(Checked { from, until, max_uses, contact })
     }
 
     pub fn input(&self, checked: &Checked) -> UserInput {
@@ -235,6 +263,7 @@ impl UserForm {
             // The form does not show alert rules yet: the defaults.
             alerts: Default::default(),
             enabled: self.enabled,
+            contact: checked.contact.clone(),
             code: Zeroizing::new(self.code.clone()),
         }
     }
@@ -260,6 +289,7 @@ impl UserForm {
             alert_hours: None,
             no_show: None,
             enabled: Some(self.enabled),
+            contact: Some(checked.contact.clone()),
             code: (!self.code.is_empty()).then(|| Zeroizing::new(self.code.clone())),
         }
     }
@@ -273,6 +303,7 @@ pub struct Checked {
     from: Option<Timestamp>,
     until: Option<Timestamp>,
     max_uses: Option<i64>,
+    contact: keyward_core::Contact,
 }
 
 /// Where the hub's refusal goes on the form, in plain words.
