@@ -51,6 +51,7 @@ pub(crate) fn plan(state: &HomeState, entries: &[ActivityEntry], now: Timestamp)
                 "home": {"id": state.home.id, "name": state.home.name.as_str()},
                 "user": event.user.as_ref().map(|u| serde_json::json!({"id": u.id, "name": u.name})),
                 "device": event.device.as_ref().map(|id| serde_json::json!({"id": id, "name": device})),
+                "event": event.kind.as_str(),
                 "at": event.at.to_string(),
                 "local_time": wall.strftime("%Y-%m-%dT%H:%M:%S").to_string(),
                 "title": message.title,

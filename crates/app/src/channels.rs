@@ -371,6 +371,35 @@ impl Channels {
         Ok(())
     }
 
+    /// Puts a notification given up after 24 hours in the activity log, for
+    /// the owner to see beside what caused it.
+    pub(crate) async fn log_given_up(&self, notification: keyward_store::OutboxRecord, channel: String, error: String) {
+        let Ok(home) = self.registry.home(&notification.home_id) else { return };
+        let Ok(state) = self.recorder.lock(&home).await else { return };
+        let now = self.clock.now();
+        let event = Event {
+            at: now,
+            kind: ActivityKind::DeliveryFailed,
+            device: None,
+            action: None,
+            outcome: None,
+            reason: None,
+            user: None,
+            // Shown only to those who may see duress (the API hides it from others).
+            duress: notification.kind == keyward_core::notify::AlertKind::Duress,
+            actor: None,
+            detail: Some(format!("{channel}: \"{}\" ({error})", notification.title)),
+        };
+        let record = keyward_store::Record {
+            home_id: notification.home_id.clone(),
+            entries: vec![entry(&notification.home_id, event)],
+            ..keyward_store::Record::default()
+        };
+        if let Err(error) = self.recorder.record(&state, record, now).await {
+            tracing::error!(%error, "a given-up notification could not be logged");
+        }
+    }
+
     /// A channel's latest notifications and what became of each, newest first.
     pub async fn deliveries(
         &self,

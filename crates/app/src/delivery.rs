@@ -43,6 +43,10 @@ const ATTEMPT_TIMEOUT: jiff::SignedDuration = jiff::SignedDuration::from_secs(10
 
 /// Opens a channel's sealed signing secret.
 pub(crate) type SecretOpener = Box<dyn Fn(&ChannelRecord) -> Option<Zeroizing<Vec<u8>>> + Send + Sync>;
+/// Puts a notification given up after 24 hours in the activity log: the
+/// notification, its channel, and the last error in words.
+pub(crate) type GivenUp =
+    Box<dyn Fn(OutboxRecord, String, String) -> keyward_store::BoxFuture<'static, ()> + Send + Sync>;
 /// How often the outbox is looked at without a wake-up (a safety net).
 const LOOK_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
 
@@ -56,6 +60,7 @@ pub struct Deliveries {
     busy: Mutex<HashSet<String>>,
     /// Opens a channel's sealed secret.
     secret: SecretOpener,
+    given_up: GivenUp,
 }
 
 fn jitter() -> f64 {
@@ -73,8 +78,9 @@ impl Deliveries {
         senders: Vec<Arc<dyn Sender>>,
         wake: Arc<Notify>,
         secret: SecretOpener,
+        given_up: GivenUp,
     ) -> Arc<Self> {
-        Arc::new(Self { store, clock, senders, wake, busy: Mutex::new(HashSet::new()), secret })
+        Arc::new(Self { store, clock, senders, wake, busy: Mutex::new(HashSet::new()), secret, given_up })
     }
 
     /// Runs the worker until the process ends.
@@ -160,6 +166,7 @@ impl Deliveries {
         };
         let now = self.clock.now();
         let attempts = notification.attempts.saturating_add(1);
+        let mut failed = None;
         let update = match outcome {
             Ok(()) => DeliveryUpdate {
                 id: notification.id.clone(),
@@ -173,6 +180,7 @@ impl Deliveries {
                 let expired = now.duration_since(notification.created_at) >= DELIVERY_WINDOW;
                 if expired {
                     tracing::warn!(channel = channel.id.as_str(), notification = notification.id.as_str(), %error, "a notification could not be delivered for 24 hours: given up");
+                    failed = Some(error.clone());
                 } else {
                     tracing::info!(channel = channel.id.as_str(), attempts, %error, "a delivery failed; tried again later");
                 }
@@ -188,6 +196,10 @@ impl Deliveries {
         };
         if let Err(error) = self.store.update_delivery(update).await {
             tracing::error!(%error, "a delivery's outcome could not be stored; it will be sent again");
+            return;
+        }
+        if let Some(error) = failed {
+            (self.given_up)(notification, channel.name.as_str().to_owned(), error).await;
         }
     }
 }

@@ -125,9 +125,11 @@ pub enum DeviceEvent {
         device: DeviceRef,
         slot: u16,
     },
-    /// Lock state or battery changed; `devices()` has the new values.
+    /// Lock state or battery changed: the state as it was then (reports can
+    /// follow each other faster than they are handled).
     StateChanged {
         device: DeviceRef,
+        state: LockState,
     },
     Online {
         device: DeviceRef,

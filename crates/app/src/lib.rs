@@ -164,12 +164,17 @@ impl App {
         self.channels
             .set_deliverable(Deliverable { kinds: senders.iter().map(|s| s.kind()).collect(), allow_private_targets });
         let channels = self.channels.clone();
+        let logger = self.channels.clone();
         let deliveries = delivery::Deliveries::new(
             self.channels.store(),
             self.channels.clock(),
             senders,
             self.outbox.clone(),
             Box::new(move |record| channels.secret(record)),
+            Box::new(move |notification, channel, error| {
+                let logger = logger.clone();
+                Box::pin(async move { logger.log_given_up(notification, channel, error).await })
+            }),
         );
         deliveries.start();
     }

@@ -127,7 +127,16 @@ struct Inner {
     /// lock id → whether its device answered when last told (unknown at
     /// start): only a change is logged, so a restart does not alert again.
     online: Mutex<HashMap<String, bool>>,
+    /// lock id → whether its battery was last told low: told once when it
+    /// falls to `BATTERY_LOW`, again only after it rose to `BATTERY_RECOVERED`
+    /// (a new battery), so a level wavering at the line is not an alert each time.
+    battery_low: Mutex<HashMap<String, bool>>,
 }
+
+/// At or below this (percent) a lock's battery is told low.
+pub const BATTERY_LOW: u8 = 20;
+/// At or above this, a battery told low counts as replaced.
+pub const BATTERY_RECOVERED: u8 = 30;
 
 struct Worker {
     wake: Notify,
@@ -198,6 +207,7 @@ impl LockSync {
                 taken_over: Mutex::new(BTreeSet::new()),
                 to_read: Mutex::new(BTreeSet::new()),
                 online: Mutex::new(HashMap::new()),
+                battery_low: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -499,7 +509,7 @@ impl Inner {
                     let changed = if online { before == Some(false) } else { before != Some(false) };
                     if changed {
                         let kind = if online { ActivityKind::Online } else { ActivityKind::Offline };
-                        self.record_lock_entry(&home_id, &lock_id, kind, None).await;
+                        self.record_lock_entry(&home_id, &lock_id, kind, None, None).await;
                     }
                     if online {
                         // Back: try what waited for it now, and look at its memory again.
@@ -508,6 +518,7 @@ impl Inner {
                     self.wake(&lock_id, online);
                 }
             }
+            DeviceEvent::StateChanged { device, state } => self.check_battery(&device, state.battery).await,
             DeviceEvent::CodesCleared { device } | DeviceEvent::Reinterviewed { device } => {
                 if let Some(lock_id) = self.lock_of(&device).await {
                     self.wake(&lock_id, true);
@@ -1051,7 +1062,37 @@ impl Inner {
     /// Logs something that happened to a lock (not a use of it): it went
     /// offline or came back, a user's code could not be put on it. Its
     /// alert, if any, is planned by the recorder like any other.
-    async fn record_lock_entry(&self, home_id: &str, lock_id: &str, kind: ActivityKind, user_id: Option<&str>) {
+    /// Tells a low battery once (see `battery_low`).
+    async fn check_battery(&self, device: &keyward_core::DeviceRef, level: Option<u8>) {
+        let Some(level) = level else { return };
+        let Some((home_id, lock_id)) = self.bound_lock(device).await else { return };
+        let tell = {
+            let mut low = guard(&self.battery_low);
+            let was_low = low.get(&lock_id).copied().unwrap_or(false);
+            if level <= BATTERY_LOW && !was_low {
+                low.insert(lock_id.clone(), true);
+                true
+            } else {
+                if level >= BATTERY_RECOVERED && was_low {
+                    low.insert(lock_id.clone(), false);
+                }
+                false
+            }
+        };
+        if tell {
+            let detail = Some(format!("{level} %"));
+            self.record_lock_entry(&home_id, &lock_id, ActivityKind::BatteryLow, None, detail).await;
+        }
+    }
+
+    async fn record_lock_entry(
+        &self,
+        home_id: &str,
+        lock_id: &str,
+        kind: ActivityKind,
+        user_id: Option<&str>,
+        detail: Option<String>,
+    ) {
         let Ok(home) = self.registry.home(home_id) else { return };
         let committed = {
             let Ok(state) = self.recorder.lock(&home).await else { return };
@@ -1069,7 +1110,7 @@ impl Inner {
                 user,
                 duress: false,
                 actor: Some(keyward_core::Actor::Lock("network".to_owned())),
-                detail: None,
+                detail,
             };
             let record = keyward_store::Record {
                 home_id: home_id.to_owned(),
@@ -1150,7 +1191,7 @@ impl Inner {
             "the lock refused a code; not retried until it changes"
         );
         if !already && let Some(home_id) = self.home_of_lock(lock_id).await {
-            self.record_lock_entry(&home_id, lock_id, ActivityKind::CodeFailed, Some(&user_id)).await;
+            self.record_lock_entry(&home_id, lock_id, ActivityKind::CodeFailed, Some(&user_id), None).await;
         }
     }
 

@@ -296,3 +296,50 @@ async fn a_no_show_missed_while_down_is_told_after_the_restart() {
     let (_app, store, _handle) = start(dir.path(), &clock, false).await;
     assert_eq!(wait_for_no_shows(&store, 1).await, ["Cleaner has not arrived by 11:00."]);
 }
+
+/// A sender whose receiver never takes anything.
+struct Refusing;
+
+impl keyward_app::delivery::Sender for Refusing {
+    fn kind(&self) -> keyward_core::channel::ChannelKind {
+        keyward_core::channel::ChannelKind::Mqtt
+    }
+
+    fn send<'a>(
+        &'a self,
+        _channel: &'a keyward_core::channel::Channel,
+        _secret: Option<&'a [u8]>,
+        _notification: &'a OutboxRecord,
+    ) -> keyward_store::BoxFuture<'a, Result<(), keyward_app::delivery::SendError>> {
+        Box::pin(async { Err(keyward_app::delivery::SendError("the broker refused it".into())) })
+    }
+}
+
+/// A notification that could not be delivered for 24 hours is given up and
+/// put in the activity log, where the owner sees what was lost and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_given_up_after_a_day_is_in_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new("2026-11-26T10:42:00Z".parse::<Timestamp>().expect("instant")));
+    let (app, _store, _handle) = start(dir.path(), &clock, true).await;
+    let home = app.homes.list().await.expect("homes")[0].id.clone();
+    app.start_deliveries(vec![Arc::new(Refusing)], true);
+    app.channels.create(&home, phone(), Actor::Token("t".into())).await.expect("channel");
+    let front = app.homes.create_lock(&home, "Front door", None).await.expect("lock").id;
+    let walker = user("Dog walker", "4719", UserKind::Standard, true);
+    app.users.create(&home, walker, Actor::Token("t".into())).await.expect("user");
+    assert!(app.access.attempt(&home, "4719", &front, Action::Unlock).await.expect("attempt").granted);
+
+    // Tried and refused for a day, an hour at a time, then given up: once,
+    // with the reason.
+    for _ in 0..30 {
+        clock.advance(jiff::SignedDuration::from_hours(1));
+        let_run(20).await;
+    }
+    let page = app.activity.query(&home, keyward_app::ActivityQuery::default()).await.expect("query").expect("home");
+    let given_up: Vec<_> =
+        page.items.iter().filter(|e| e.event.kind == keyward_core::ActivityKind::DeliveryFailed).collect();
+    assert_eq!(given_up.len(), 1, "{given_up:?}");
+    assert_eq!(given_up[0].event.detail.as_deref(), Some("Phone: \"Dog walker arrived\" (the broker refused it)"));
+    assert!(given_up[0].event.at >= "2026-11-27T10:42:00Z".parse::<Timestamp>().expect("instant"));
+}

@@ -43,6 +43,8 @@ pub enum ActivityKind {
     Offline,
     /// A lock answers its network again.
     Online,
+    /// A lock reported its battery low (`detail`: the level, "15 %").
+    BatteryLow,
     /// An owner added an alert channel (`detail`: its name).
     ChannelAdded,
     /// An owner changed an alert channel (`detail`: its name and the
@@ -80,6 +82,7 @@ string_form!(ActivityKind {
     CodeFailed => "code_failed",
     Offline => "offline",
     Online => "online",
+    BatteryLow => "battery_low",
     ChannelAdded => "channel_added",
     ChannelChanged => "channel_changed",
     ChannelDeleted => "channel_deleted",

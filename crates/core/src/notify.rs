@@ -146,6 +146,7 @@ pub fn alerts_for(event: &Event, alerts: Option<&UserAlerts>, tz: &TimeZone) -> 
         ActivityKind::NoShow => kinds.push(AlertKind::NoShow),
         ActivityKind::CodeFailed => kinds.push(AlertKind::LockProblem),
         ActivityKind::Offline => kinds.push(AlertKind::DeviceOffline),
+        ActivityKind::BatteryLow => kinds.push(AlertKind::LockProblem),
         _ => {}
     }
     kinds
@@ -379,6 +380,12 @@ pub fn message_for(kind: AlertKind, cause: ActivityKind, names: Names<'_>, wall:
             title: format!("{device} is jammed"),
             body: format!("{device} reported its bolt jammed · {time}. Check the door."),
         },
+        (AlertKind::LockProblem, ActivityKind::BatteryLow) => Message {
+            title: format!("{device}'s battery is low"),
+            body: format!(
+                "{device} reported its battery low · {time}. Replace it soon: a flat lock takes no codes and may not open."
+            ),
+        },
         _ => message(kind, names, wall),
     }
 }
@@ -438,6 +445,9 @@ mod tests {
         );
         let jammed = message_for(AlertKind::LockProblem, ActivityKind::Jammed, names, wall);
         assert_eq!(jammed.title, "Front door is jammed");
+        let battery = message_for(AlertKind::LockProblem, ActivityKind::BatteryLow, names, wall);
+        assert_eq!(battery.title, "Front door's battery is low");
+        assert!(battery.body.starts_with("Front door reported its battery low · 11:42."), "{}", battery.body);
         let offline = message_for(AlertKind::DeviceOffline, ActivityKind::Offline, names, wall);
         assert_eq!(offline.title, "Front door is offline");
         assert_eq!(offline.body, "Front door at Home stopped answering · 11:42. Its codes wait until it is back.");
@@ -548,6 +558,8 @@ mod tests {
         assert!(alerts_for(&refused, None, &tz).is_empty(), "a wrong code alone is not an alert");
         let lockout = Event { kind: ActivityKind::Lockout, user: None, ..refused.clone() };
         assert_eq!(alerts_for(&lockout, None, &tz), [AlertKind::Lockout]);
+        let battery = Event { kind: ActivityKind::BatteryLow, outcome: None, reason: None, ..lockout.clone() };
+        assert_eq!(alerts_for(&battery, None, &tz), [AlertKind::LockProblem]);
         let only = ChannelChoice::Only(vec!["phone".into()]);
         let channels = [channel("phone", false), channel("siren", true)];
         assert_eq!(route(AlertKind::Lockout, &only, &channels, &tz, lockout.at), ["siren"]);

@@ -536,7 +536,16 @@ async fn activity(
     })?;
     let admin = caller.is_admin();
     Ok(Json(ActivityPageDto {
-        items: page.items.into_iter().map(|item| ActivityDto::new(item, admin)).collect(),
+        items: page
+            .items
+            .into_iter()
+            // A duress alert that could not be delivered is itself a sign of
+            // duress: only those who may see duress see it.
+            .filter(|item| {
+                admin || !(item.event.duress && item.event.kind == keyward_core::ActivityKind::DeliveryFailed)
+            })
+            .map(|item| ActivityDto::new(item, admin))
+            .collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -688,7 +697,9 @@ async fn channel_deliveries(
 ) -> ApiResult<Json<List<DeliveryDto>>> {
     caller.require(Need::Read, Some(&home_id))?;
     let items = s.app.channels.deliveries(&home_id, &channel_id, 50).await?;
-    Ok(Json(List { items: items.into_iter().map(DeliveryDto::from).collect() }))
+    // Duress is shown to owners and admin tokens only, its alerts too.
+    let seen = |d: &keyward_app::Delivery| caller.is_admin() || d.kind != keyward_core::notify::AlertKind::Duress;
+    Ok(Json(List { items: items.into_iter().filter(seen).map(DeliveryDto::from).collect() }))
 }
 
 #[utoipa::path(post, path = "/api/v1/homes/{home_id}/channels/{channel_id}/test", tag = "channels", security(("bearer" = [])),

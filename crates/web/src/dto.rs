@@ -894,7 +894,7 @@ pub struct ActivityDto {
     pub id: String,
     pub at: String,
     /// arrival, departure, access_denied, lockout, home_lockout, code_revealed, user_created, user_updated,
-    /// user_deleted, unlocked, locked, jammed, code_failed, offline, online, no_show, channel_added,
+    /// user_deleted, unlocked, locked, jammed, code_failed, offline, online, battery_low, no_show, channel_added,
     /// channel_changed, channel_deleted, code_shared, share_opened, share_revoked, delivery_failed
     pub kind: String,
     pub device: Option<String>,

@@ -160,12 +160,12 @@ impl Shared {
             if report.last_save.is_some() {
                 lock.last_save = report.last_save;
             }
-            report.state.apply(&mut lock.state)
+            report.state.apply(&mut lock.state).then_some(lock.state)
         };
-        if state_changed {
-            let _ = self.events.send(DeviceEvent::StateChanged { device: device.clone() });
+        if let Some(state) = state_changed {
+            let _ = self.events.send(DeviceEvent::StateChanged { device: device.clone(), state });
         }
-        if report.state.jammed == Some(true) && state_changed {
+        if report.state.jammed == Some(true) && state_changed.is_some() {
             let _ = self.events.send(DeviceEvent::Jammed { device: device.clone() });
         }
         if let Some(event) = report.action.as_ref().and_then(|action| messages::action_event(&device, action)) {

@@ -188,9 +188,9 @@ fn happened(shared: &Arc<Shared>, event: &Value) {
         "value updated" | "value added" => {
             let changed = guard(&shared.nodes)
                 .get_mut(&node_id)
-                .is_some_and(|node| messages::apply_value(&mut node.state, &args, "newValue"));
-            if changed {
-                shared.emit(DeviceEvent::StateChanged { device: device(node_id) });
+                .and_then(|node| messages::apply_value(&mut node.state, &args, "newValue").then_some(node.state));
+            if let Some(state) = changed {
+                shared.emit(DeviceEvent::StateChanged { device: device(node_id), state });
             }
         }
         "dead" | "alive" => {

@@ -161,6 +161,7 @@ async fn users_crud_never_shows_a_code(backend: Backend) {
         "notify",
         "enabled",
         "needs_new_code",
+        "contact",
         "lock_codes",
         "created_at",
         "updated_at",

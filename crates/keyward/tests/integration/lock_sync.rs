@@ -206,6 +206,25 @@ async fn an_offline_lock_and_a_restarted_server_are_caught_up(backend: Backend) 
     let first = f.admin.create_user(&f.home, json!({"name": "First", "code": "3141", "locks": "all"})).await;
     wait_for_status(&f, &first, &front, "on_lock", None).await;
 
+    // A battery falling low is told once; lower still, nothing more; after a
+    // new battery, low again is told again.
+    sim.set_battery(2, 15).await;
+    let low = wait_for_entry(&f, "a low battery", |e| e["kind"] == "battery_low").await;
+    assert_eq!((low["device"].as_str(), low["detail"].as_str()), (Some(front.as_str()), Some("15 %")), "{low}");
+    sim.set_battery(2, 12).await;
+    sim.set_battery(2, 95).await;
+    sim.set_battery(2, 18).await;
+    wait_for_entry(&f, "a low battery again", |e| e["kind"] == "battery_low" && e["detail"] == "18 %").await;
+    let log = f.admin.get(&f.path("/activity?limit=500")).await.expect(200);
+    let told: Vec<&str> = log["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["kind"] == "battery_low")
+        .filter_map(|e| e["detail"].as_str())
+        .collect();
+    assert_eq!(told, ["18 %", "15 %"], "{log}");
+
     // Off the network during a change: failed (offline), then caught up.
     sim.set_online(2, false).await;
     let second = f.admin.create_user(&f.home, json!({"name": "Second", "code": "2718", "locks": "all"})).await;

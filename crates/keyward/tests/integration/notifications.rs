@@ -224,6 +224,17 @@ async fn email_push_and_mqtt_alerts_arrive_in_words(backend: Backend) {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(push.accepted().len(), 3, "not on the phone: {:?}", push.accepted());
 
+    // The phone's deliveries: the duress alert for admins only.
+    let types = |list: &serde_json::Value| -> Vec<String> {
+        list["items"].as_array().expect("items").iter().filter_map(|d| d["type"].as_str().map(str::to_owned)).collect()
+    };
+    let deliveries = format!("{phone_path}/deliveries");
+    let admin_sees = types(&f.admin.get(&deliveries).await.expect(200));
+    assert!(admin_sees.iter().any(|t| t == "alarm.duress"), "{admin_sees:?}");
+    let reader_sees = types(&f.token("read", None).get(&deliveries).await.expect(200));
+    assert_eq!(reader_sees.len() + 1, admin_sees.len(), "{reader_sees:?}");
+    assert!(!reader_sees.iter().any(|t| t == "alarm.duress"), "{reader_sees:?}");
+
     // No code, token or password anywhere.
     let mut everything: Vec<String> = mail.lines.lock().expect("log").iter().map(|l| l.to_string()).collect();
     everything.extend(push.lines.lock().expect("log").iter().map(|l| l.to_string()));

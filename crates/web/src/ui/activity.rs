@@ -122,6 +122,7 @@ fn event_words(kind: ActivityKind, duress: bool) -> &'static str {
         ActivityKind::CodeFailed => "Code could not be put on the lock",
         ActivityKind::Offline => "Stopped answering",
         ActivityKind::Online => "Answers again",
+        ActivityKind::BatteryLow => "Battery low",
         ActivityKind::ChannelAdded => "Alert channel added",
         ActivityKind::ChannelChanged => "Alert channel changed",
         ActivityKind::ChannelDeleted => "Alert channel removed",
