@@ -832,7 +832,106 @@ async fn the_owner_shares_access_and_withdraws_the_link(backend: Backend) {
     assert_eq!(log["items"][3]["detail"], "contact", "{log}");
 }
 
+/// Changing a channel on its own page: filled in as it is, refused in words
+/// beside the field (the token never sent back), saved as one audited
+/// change naming what changed, a token removed.
+async fn the_owner_changes_a_channel_on_its_page(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let channels = f.path("/channels");
+    let ntfy = json!({"kind": "ntfy", "name": "Phone", "url": "http://127.0.0.1:9/walker", "token": "tk_secret_42"});
+    let phone = f.admin.post(&channels, ntfy).await.expect(201)["id"].as_str().expect("id").to_owned();
+    let mut owner = owner_browser(&f.server).await;
+    let list = owner.get("/alerts").await;
+    assert!(list.body.contains(&format!("href=\"/alerts/{phone}\"")), "{}", list.body);
+    let page = owner.get(&format!("/alerts/{phone}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("value=\"Phone\"") && page.body.contains("value=\"http://127.0.0.1:9/walker\""));
+    assert!(!page.body.contains("tk_secret_42"), "a token is never shown");
+    let csrf = page.csrf();
+    let action = format!("/alerts/{phone}");
+    let bad = owner
+        .post(&action, &[("csrf", &csrf), ("name", "Phone"), ("address", "ftp://x"), ("token", "tk_new_secret_7")])
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("id=\"address_error\"") && !bad.body.contains("tk_new_secret_7"), "{}", bad.body);
+    let saved = owner
+        .post(
+            &action,
+            &[
+                ("csrf", &csrf),
+                ("name", "Anna's phone"),
+                ("address", "http://127.0.0.1:9/anna"),
+                ("emergency", "on"),
+                ("quiet_start", "22:00"),
+                ("quiet_end", "07:00"),
+                ("remove_token", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(saved.body.contains("Anna&#39;s phone saved."), "{}", saved.body);
+    let listed = f.admin.get(&channels).await.expect(200);
+    let c = &listed["items"][0];
+    assert_eq!(
+        (c["name"].as_str(), c["url"].as_str(), c["emergency"].as_bool(), c["has_token"].as_bool()),
+        (Some("Anna's phone"), Some("http://127.0.0.1:9/anna"), Some(true), Some(false)),
+        "{c}"
+    );
+    assert_eq!(c["quiet_hours"], json!({"start": "22:00", "end": "07:00"}));
+    let log = f.admin.get(&f.path("/activity")).await.expect(200);
+    assert_eq!(log["items"][0]["kind"], "channel_changed");
+    assert_eq!(log["items"][0]["actor"], "owner:o@example.org");
+    assert_eq!(log["items"][0]["detail"], "Anna's phone: name, url, emergency, quiet, token");
+    // Saved again as it is: nothing changed, and it says so.
+    let again = owner.get(&action).await;
+    let pairs = form_fields(&again.body, &action, "");
+    assert_eq!(post(&mut owner, &action, pairs).await.status, 200);
+    let log = f.admin.get(&f.path("/activity")).await.expect(200);
+    assert_eq!(log["items"][0]["detail"], "Anna's phone: nothing");
+}
+
+/// A user's alert rules on their form: which channels hear of them, and "tell
+/// me if they have not arrived by 12:30 on Mondays and Fridays"; a half-given
+/// rule refused in words; what the API set, shown as it is.
+async fn a_users_alert_rules_are_on_their_form(backend: Backend) {
+    let f = Fixture::with_args(backend, &["--timezone", "Europe/Berlin"]).await;
+    let channels = f.path("/channels");
+    let hook = |name: &str| json!({"kind": "webhook", "name": name, "url": "http://127.0.0.1:9/hook"});
+    f.admin.post(&channels, hook("Phone")).await.expect(201);
+    let siren = f.admin.post(&channels, hook("Siren")).await.expect(201)["id"].as_str().expect("id").to_owned();
+    let walker = f.admin.create_user(&f.home, json!({"name": "Dog walker", "code": "4719"})).await;
+    let mut owner = owner_browser(&f.server).await;
+    let action = format!("/users/{walker}");
+    let form = owner.get(&action).await;
+    assert!(form.body.contains("Only these:") && form.body.contains("> Siren</label>"), "{}", form.body);
+    let mut pairs = form_fields(&form.body, &action, "save");
+    pairs.retain(|(k, _)| k != "alert_to" && k != "no_show_by");
+    let mut half = pairs.clone();
+    half.push(("no_show_by".into(), "12:30".into()));
+    let refused = post(&mut owner, &action, half).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("tick the days and give a time such as 12:30"), "{}", refused.body);
+    for (k, v) in [
+        ("alert_to", "some"),
+        ("alert_channel", siren.as_str()),
+        ("no_show_mon", "on"),
+        ("no_show_fri", "on"),
+        ("no_show_by", "12:30"),
+    ] {
+        pairs.push((k.to_owned(), v.to_owned()));
+    }
+    assert_eq!(post(&mut owner, &action, pairs).await.status, 303);
+    let user = f.admin.get(&f.path(&format!("/users/{walker}"))).await.expect(200);
+    assert_eq!(user["notify"]["channels"], json!([siren]));
+    assert_eq!(user["notify"]["no_show"], json!({"days": ["mon", "fri"], "by": "12:30"}));
+    let again = owner.get(&action).await;
+    assert!(again.body.contains(&format!("value=\"{siren}\" checked")), "{}", again.body);
+    assert!(again.body.contains("name=\"no_show_fri\" checked") && again.body.contains("value=\"12:30\""));
+}
+
 on_both_backends!(
+    a_users_alert_rules_are_on_their_form,
+    the_owner_changes_a_channel_on_its_page,
     the_owner_shares_access_and_withdraws_the_link,
     refusals_are_pages_in_plain_words,
     first_run_setup_sign_in_and_out,

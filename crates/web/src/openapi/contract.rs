@@ -310,6 +310,7 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                         "no_show": nullable(no_show()),
                     }},
                     "enabled": boolean,
+                    "contact": nullable(reference("Contact")),
                 },
             }),
         ),
@@ -336,7 +337,32 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                         "no_show": nullable(no_show()),
                     }})),
                     "enabled": nullable_boolean,
+                    "contact": nullable(reference("Contact")),
                 },
+            }),
+        ),
+        (
+            "Contact",
+            json!({
+                "type": "object",
+                "description": "How the owner reaches the user, to share their access; each field optional (null: none).",
+                "properties": {
+                    "email": nullable(channel_field("to")),
+                    "phone": nullable(json!({"type": "string", "pattern": "^\\+?([0-9][ .()/-]?){4,15}$", "description": "4 to 20 digits, an optional leading +, spaces, dots, dashes, brackets (422 contact_invalid otherwise)."})),
+                },
+            }),
+        ),
+        (
+            "CreateShare",
+            json!({
+                "type": "object",
+                "description": "A one-time link to the user's own access page, working `days` days (7 when absent); emailed to `email`, or to the user's contact with `send_to_contact` (not both).",
+                "properties": {
+                    "days": nullable(integer(1, 30)),
+                    "email": nullable(channel_field("to")),
+                    "send_to_contact": boolean,
+                },
+                "not": {"required": ["email", "send_to_contact"], "properties": {"email": {"type": "string"}, "send_to_contact": {"const": true}}},
             }),
         ),
         (

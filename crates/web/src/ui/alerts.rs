@@ -7,7 +7,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use keyward_app::{AppError, ChannelInput, Delivery, DeliveryState};
+use keyward_app::{AppError, ChannelChange, ChannelInput, Delivery, DeliveryState};
 use keyward_core::Actor;
 use keyward_core::channel::{ChannelTarget, HttpUrl};
 use serde::Deserialize;
@@ -292,4 +292,187 @@ pub async fn remove(
         Ok(()) => Redirect::to("/alerts").into_response(),
         Err(e) => failed(e),
     }
+}
+
+#[derive(Template)]
+#[template(path = "channel_edit.html")]
+struct EditPage<'a> {
+    active: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    id: &'a str,
+    /// The channel's name as stored (the form may hold a new one).
+    title_name: String,
+    kind_words: &'static str,
+    address_label: &'static str,
+    ntfy: bool,
+    has_token: bool,
+    form: AddForm,
+    error: Option<(&'static str, String)>,
+}
+
+/// The posted change form: the add form's fields and "remove the token".
+#[derive(Deserialize, Default)]
+pub struct EditForm {
+    #[serde(flatten)]
+    fields: AddForm,
+    #[serde(default)]
+    remove_token: Option<String>,
+}
+
+fn hhmm(t: jiff::civil::Time) -> String {
+    format!("{:02}:{:02}", t.hour(), t.minute())
+}
+
+fn address_text(target: &ChannelTarget) -> String {
+    match target {
+        ChannelTarget::Webhook { url } | ChannelTarget::Ntfy { url } => url.as_str().to_owned(),
+        ChannelTarget::Email { to } => to.as_str().to_owned(),
+        ChannelTarget::Mqtt { topic } => topic.clone(),
+    }
+}
+
+async fn edit_view(
+    s: &AppState,
+    owner: &str,
+    csrf: &Csrf,
+    id: &str,
+    form: Option<AddForm>,
+    error: Option<(&'static str, String)>,
+) -> Response {
+    let found = async {
+        let home = first_home(s).await?;
+        let channels = s.app.channels.list(&home.id).await?;
+        channels.into_iter().find(|c| c.channel.id == id).ok_or(AppError::ChannelNotFound)
+    }
+    .await;
+    let view = match found {
+        Ok(view) => view,
+        Err(e) => return failed(e),
+    };
+    let c = &view.channel;
+    let form = form.unwrap_or_else(|| AddForm {
+        kind: c.target.kind().as_str().to_owned(),
+        name: c.name.as_str().to_owned(),
+        address: address_text(&c.target),
+        emergency: c.emergency.then(|| "on".to_owned()),
+        quiet_start: c.quiet.map(|q| hhmm(q.start)).unwrap_or_default(),
+        quiet_end: c.quiet.map(|q| hhmm(q.end)).unwrap_or_default(),
+        ..AddForm::default()
+    });
+    let (kind_words, address_label) = match &c.target {
+        ChannelTarget::Webhook { .. } => {
+            ("A webhook (Standard Webhooks); its signing secret stays", "The webhook's URL")
+        }
+        ChannelTarget::Ntfy { .. } => ("Push to a phone through ntfy", "The ntfy topic's URL"),
+        ChannelTarget::Email { .. } => ("Email", "The email address"),
+        ChannelTarget::Mqtt { .. } => ("MQTT messages", "The MQTT topic"),
+    };
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let page_view = EditPage {
+        active: "alerts",
+        csrf: &csrf.token,
+        email: owner,
+        id,
+        title_name: c.name.as_str().to_owned(),
+        kind_words,
+        address_label,
+        ntfy: matches!(c.target, ChannelTarget::Ntfy { .. }),
+        has_token: view.has_token,
+        form,
+        error,
+    };
+    no_store(csrf.attach((status, page(&page_view))))
+}
+
+pub async fn edit_page(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    csrf: Csrf,
+    Path(id): Path<String>,
+) -> Response {
+    edit_view(&s, &owner.email, &csrf, &id, None, None).await
+}
+
+/// The change the form asks for: only what differs from the channel as it
+/// is, so an unchanged address is not checked again.
+fn change(form: &EditForm, current: &keyward_core::channel::Channel) -> Result<ChannelChange, (&'static str, String)> {
+    let mut probe = AddForm { kind: current.target.kind().as_str().to_owned(), ..AddForm::default() };
+    probe.name = form.fields.name.clone();
+    probe.address = form.fields.address.clone();
+    probe.token = form.fields.token.clone();
+    probe.emergency = form.fields.emergency.clone();
+    probe.quiet_start = form.fields.quiet_start.clone();
+    probe.quiet_end = form.fields.quiet_end.clone();
+    let parsed = input(&probe)?;
+    let moved = parsed.target != current.target;
+    let mut change = ChannelChange {
+        name: (parsed.name != current.name.as_str()).then(|| parsed.name.clone()),
+        emergency: Some(parsed.emergency),
+        quiet: Some(parsed.quiet),
+        ..ChannelChange::default()
+    };
+    if moved {
+        match parsed.target {
+            ChannelTarget::Webhook { url } | ChannelTarget::Ntfy { url } => change.url = Some(url),
+            ChannelTarget::Email { to } => change.to = Some(to),
+            ChannelTarget::Mqtt { topic } => change.topic = Some(topic),
+        }
+    }
+    change.token = match (parsed.token, form.remove_token.is_some()) {
+        (Some(token), _) => Some(Some(token)),
+        (None, true) => Some(None),
+        (None, false) => None,
+    };
+    Ok(change)
+}
+
+pub async fn save(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    Form(mut form): Form<EditForm>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.fields.csrf) {
+        return csrf_refused("/alerts");
+    }
+    let current = async {
+        let home = first_home(&s).await?;
+        let channels = s.app.channels.list(&home.id).await?;
+        let view = channels.into_iter().find(|c| c.channel.id == id).ok_or(AppError::ChannelNotFound)?;
+        Ok::<_, AppError>((home.id, view.channel))
+    }
+    .await;
+    let (home_id, current) = match current {
+        Ok(found) => found,
+        Err(e) => return failed(e),
+    };
+    let parsed = change(&form, &current);
+    // The token is never sent back to the page.
+    form.fields.token = String::new();
+    let change = match parsed {
+        Ok(change) => change,
+        Err(error) => return edit_view(&s, &owner.email, &csrf, &id, Some(form.fields), Some(error)).await,
+    };
+    match s.app.channels.update(&home_id, &id, change, Actor::Owner(owner.email.clone())).await {
+        Ok(view) => {
+            let notice = format!("{} saved. Send a test to check it arrives.", view.channel.name.as_str());
+            view_with_notice(&s, &owner.email, &csrf, notice).await
+        }
+        Err(e @ (AppError::Name(_) | AppError::ChannelNameTaken)) => {
+            let error = Some(("name", first_upper(&e.to_string())));
+            edit_view(&s, &owner.email, &csrf, &id, Some(form.fields), error).await
+        }
+        Err(e @ (AppError::ChannelInvalid(_) | AppError::ChannelUnavailable(_) | AppError::ChannelKindFixed(_))) => {
+            let error = Some(("address", first_upper(&e.to_string())));
+            edit_view(&s, &owner.email, &csrf, &id, Some(form.fields), error).await
+        }
+        Err(e) => failed(e),
+    }
+}
+
+async fn view_with_notice(s: &AppState, owner: &str, csrf: &Csrf, notice: String) -> Response {
+    view(s, owner, csrf, AddForm::default(), None, Some(notice), None).await
 }

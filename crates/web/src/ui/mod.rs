@@ -54,6 +54,7 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/locks/{lock_id}/lock", post(settings::lock_lock))
         .edge_route("/locks/{lock_id}/unlock", post(settings::unlock_lock))
         .edge_route("/alerts", get(alerts::alerts).post(alerts::add))
+        .edge_route("/alerts/{channel_id}", get(alerts::edit_page).post(alerts::save))
         .edge_route("/alerts/{channel_id}/test", post(alerts::test))
         .edge_route("/alerts/{channel_id}/delete", get(alerts::remove_page).post(alerts::remove))
         .edge_route("/settings", get(settings::settings).post(settings::save_settings))

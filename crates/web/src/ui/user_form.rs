@@ -44,6 +44,13 @@ pub struct UserForm {
     pub enabled: bool,
     pub contact_email: String,
     pub contact_phone: String,
+    /// Alerts go to every channel (or only to `alert_channels`).
+    pub alert_all: bool,
+    pub alert_channels: Vec<String>,
+    /// The user's alert hours as the API set them: kept, not on the form.
+    /// "Tell me if they have not arrived by `no_show_by` on `no_show_days`."
+    pub no_show_by: String,
+    pub no_show_days: Vec<(&'static str, &'static str, bool)>,
 }
 
 pub type FieldErrors = BTreeMap<&'static str, String>;
@@ -81,6 +88,10 @@ impl UserForm {
             enabled: true,
             contact_email: String::new(),
             contact_phone: String::new(),
+            alert_all: true,
+            alert_channels: Vec::new(),
+            no_show_by: String::new(),
+            no_show_days: DAYS.iter().map(|(k, l)| (*k, *l, false)).collect(),
         }
     }
 
@@ -116,6 +127,16 @@ impl UserForm {
             enabled: user.enabled,
             contact_email: user.contact.email.as_ref().map(|e| e.as_str().to_owned()).unwrap_or_default(),
             contact_phone: user.contact.phone.as_ref().map(|p| p.as_str().to_owned()).unwrap_or_default(),
+            alert_all: user.alerts.channels == keyward_core::notify::ChannelChoice::All,
+            alert_channels: match &user.alerts.channels {
+                keyward_core::notify::ChannelChoice::All => Vec::new(),
+                keyward_core::notify::ChannelChoice::Only(ids) => ids.clone(),
+            },
+            no_show_by: user.alerts.no_show.as_ref().map(|r| r.to_spec().by).unwrap_or_default(),
+            no_show_days: {
+                let days = user.alerts.no_show.as_ref().map(|r| r.to_spec().days).unwrap_or_default();
+                DAYS.iter().map(|(k, l)| (*k, *l, days.iter().any(|d| d == k))).collect()
+            },
         }
     }
 
@@ -158,7 +179,26 @@ impl UserForm {
             enabled: on("enabled"),
             contact_email: value("contact_email"),
             contact_phone: value("contact_phone"),
+            alert_all: value("alert_to") != "some",
+            alert_channels: pairs.iter().filter(|(k, _)| k == "alert_channel").map(|(_, v)| v.clone()).collect(),
+            no_show_by: value("no_show_by"),
+            no_show_days: DAYS.iter().map(|(k, l)| (*k, *l, on(&format!("no_show_{k}")))).collect(),
         }
+    }
+
+    pub fn channel_choices(&self, channels: &[(String, String)]) -> Vec<(String, String, bool)> {
+        channels.iter().map(|(id, name)| (id.clone(), name.clone(), self.alert_channels.contains(id))).collect()
+    }
+
+    fn alert_channels_spec(&self) -> keyward_core::notify::ChannelsSpec {
+        use keyward_core::notify::ChannelsSpec;
+        if self.alert_all { ChannelsSpec::Word("all".into()) } else { ChannelsSpec::Ids(self.alert_channels.clone()) }
+    }
+
+    fn no_show_spec(&self) -> Option<keyward_core::notify::NoShowSpec> {
+        let days: Vec<String> = self.no_show_days.iter().filter(|d| d.2).map(|d| d.0.to_owned()).collect();
+        (!self.no_show_by.is_empty() || !days.is_empty())
+            .then(|| keyward_core::notify::NoShowSpec { days, by: self.no_show_by.clone() })
     }
 
     pub fn kind(&self) -> UserKind {
@@ -246,6 +286,14 @@ impl UserForm {
                 .ok(),
         };
         let contact = keyward_core::Contact { email, phone };
+        if let Some(spec) = self.no_show_spec()
+            && keyward_core::notify::NoShowRule::parse(&spec).is_err()
+        {
+            errors.insert(
+                "no_show",
+                "To be told when they have not come, tick the days and give a time such as 12:30.".into(),
+            );
+        }
         errors.is_empty().then_some(Checked { from, until, max_uses, contact })
     }
 
@@ -260,8 +308,12 @@ impl UserForm {
             valid_until: checked.until,
             max_uses: checked.max_uses,
             notify: Notify { arrive: self.notify_arrive, leave: self.notify_leave },
-            // The form does not show alert rules yet: the defaults.
-            alerts: Default::default(),
+            // Alert hours are not on the form: at any hour.
+            alerts: keyward_core::notify::AlertRulesSpec {
+                channels: Some(self.alert_channels_spec()),
+                hours: None,
+                no_show: self.no_show_spec(),
+            },
             enabled: self.enabled,
             contact: checked.contact.clone(),
             code: Zeroizing::new(self.code.clone()),
@@ -284,10 +336,10 @@ impl UserForm {
             max_uses: Some(checked.max_uses),
             notify_arrive: Some(self.notify_arrive),
             notify_leave: Some(self.notify_leave),
-            // Not on the form yet: kept as they are.
-            alert_channels: None,
+            alert_channels: Some(self.alert_channels_spec()),
+            // Not on the form: kept as they are.
             alert_hours: None,
-            no_show: None,
+            no_show: Some(self.no_show_spec()),
             enabled: Some(self.enabled),
             contact: Some(checked.contact.clone()),
             code: (!self.code.is_empty()).then(|| Zeroizing::new(self.code.clone())),
@@ -327,6 +379,10 @@ pub fn field_error(e: &AppError) -> Option<(&'static str, String)> {
         AppError::Validity(ValidityError::Empty) => ("dates", "The last day can't be before the first day.".into()),
         AppError::Validity(ValidityError::OutOfRange) => ("dates", "Dates lie between 2000 and 2199.".into()),
         AppError::Validity(ValidityError::MaxUses) => ("max_uses", "A limit of uses is a whole number from 1.".into()),
+        AppError::AlertChannelsInvalid => ("alert_channels", "One of the chosen channels no longer exists.".into()),
+        AppError::AlertsInvalid(_) => {
+            ("no_show", "To be told when they have not come, tick the days and give a time such as 12:30.".into())
+        }
         _ => return None,
     })
 }

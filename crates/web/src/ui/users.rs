@@ -26,6 +26,8 @@ struct FormPage<'a> {
     timezone: String,
     form: UserForm,
     locks: Vec<(String, String, bool)>,
+    /// The home's alert channels: (id, name, chosen).
+    channels: Vec<(String, String, bool)>,
     errors: FieldErrors,
     /// Where the user's code stands on each lock, in words.
     lock_codes: Vec<String>,
@@ -47,11 +49,20 @@ struct RevealedPage<'a> {
 }
 
 /// The home the pages show, its locks and its time zone.
-async fn home(s: &AppState) -> Result<(HomeView, Vec<LockView>, ZoneName), AppError> {
+/// What the user form offers to choose from: the home's locks, and its
+/// alert channels (id, name).
+pub(super) struct Choices {
+    pub locks: Vec<LockView>,
+    pub channels: Vec<(String, String)>,
+}
+
+async fn home(s: &AppState) -> Result<(HomeView, Choices, ZoneName), AppError> {
     let home = super::first_home(s).await?;
     let locks = s.app.homes.list_locks(&home.id).await?;
+    let channels = s.app.channels.list(&home.id).await?;
+    let channels = channels.into_iter().map(|c| (c.channel.id, c.channel.name.as_str().to_owned())).collect();
     let zone = home.zone.clone();
-    Ok((home, locks, zone))
+    Ok((home, Choices { locks, channels }, zone))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -61,7 +72,7 @@ fn form_page(
     user: Option<(&str, &str)>,
     timezone: &str,
     form: UserForm,
-    locks: &[LockView],
+    choices: &Choices,
     errors: FieldErrors,
     codes: Vec<keyward_app::LockCodeView>,
     lock_states: &std::collections::HashMap<String, String>,
@@ -70,6 +81,7 @@ fn form_page(
         Some((id, name)) => (format!("Update {name}"), format!("/users/{id}"), "Save changes", true),
         None => ("Add user".to_owned(), "/users/new".to_owned(), "Add user", false),
     };
+    let locks = &choices.locks;
     let can_retry = codes.iter().any(|c| c.status == keyward_core::CodeStatus::Failed);
     let take_overs = codes
         .iter()
@@ -83,6 +95,7 @@ fn form_page(
             None => code_words(c, locks),
         })
         .collect();
+    let channels = form.channel_choices(&choices.channels);
     let locks = form.lock_choices(locks);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     // The form can hold a code (a generated one, or one being changed):
@@ -98,6 +111,7 @@ fn form_page(
         timezone: timezone.to_owned(),
         form,
         locks,
+        channels,
         errors,
         lock_codes,
         can_retry,
@@ -168,7 +182,8 @@ pub async fn edit_page(
         Ok((home, locks, zone, user)) => {
             let form = UserForm::from_user(&user, zone.tz());
             let codes = s.app.locks.lock_codes(&home.id, &user.id).await;
-            let states = locks.iter().filter_map(|l| Some((l.id.clone(), super::lock_state::words(&s, l)?))).collect();
+            let states =
+                locks.locks.iter().filter_map(|l| Some((l.id.clone(), super::lock_state::words(&s, l)?))).collect();
             form_page(
                 &csrf,
                 &owner.email,

@@ -497,6 +497,7 @@ pub fn form_fields(html: &str, action: &str, button: &str) -> Vec<(String, Strin
             value
                 .replace("&quot;", "\"")
                 .replace("&#x27;", "'")
+                .replace("&#39;", "'")
                 .replace("&lt;", "<")
                 .replace("&gt;", ">")
                 .replace("&amp;", "&"),
