@@ -2,11 +2,15 @@
 //! gets a signing secret, returned once and kept sealed by the vault.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use keyward_core::{ActivityKind, Actor, Event, Name};
 use std::sync::OnceLock;
 
 use keyward_core::channel::{Channel, ChannelKind, ChannelTarget, HttpUrl};
+
+/// How soon a running hub takes in channels changed by `keyward channel`.
+pub const RELOAD_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
 use keyward_core::email::EmailAddress;
 use keyward_core::notify::QuietHours;
 use keyward_store::{ChannelRecord, NotifyStore, StoreError, Vault};
@@ -76,6 +80,9 @@ pub struct Channels {
     outbox: Arc<tokio::sync::Notify>,
     /// Set when deliveries start; until then any channel may be added.
     deliverable: Arc<OnceLock<Deliverable>>,
+    /// Counts this process's own channel writes: a reload that read the
+    /// store before one of them is not applied (it could undo it).
+    changes: Arc<AtomicU64>,
 }
 
 /// The vault's associated data for a channel's secret: apart from users' codes.
@@ -92,7 +99,16 @@ impl Channels {
         recorder: Arc<Recorder>,
         outbox: Arc<tokio::sync::Notify>,
     ) -> Self {
-        Self { registry, store, vault, clock, recorder, outbox, deliverable: Arc::new(OnceLock::new()) }
+        Self {
+            registry,
+            store,
+            vault,
+            clock,
+            recorder,
+            outbox,
+            deliverable: Arc::new(OnceLock::new()),
+            changes: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Logs an owner's change to a channel, once it is stored. The change
@@ -249,6 +265,9 @@ impl Channels {
             Err(StoreError::Conflict) => return Err(AppError::ChannelNameTaken),
             other => other?,
         }
+        // Still under the home's lock: a reload that read the store before
+        // this write sees the count moved and leaves memory alone.
+        self.changes.fetch_add(1, Ordering::AcqRel);
         state.channels.push(channel.clone());
         self.audit(&state, ActivityKind::ChannelAdded, channel.name.as_str().to_owned(), actor).await?;
         Ok((channel, secret))
@@ -341,6 +360,7 @@ impl Channels {
             Err(StoreError::Conflict) => return Err(AppError::ChannelNameTaken),
             other => other?,
         }
+        self.changes.fetch_add(1, Ordering::AcqRel);
         state.channels[index] = channel.clone();
         let changed = [
             (channel.name != before.name, "name"),
@@ -366,6 +386,7 @@ impl Channels {
         };
         let name = channel.name.as_str().to_owned();
         self.store.delete_channel(home_id.to_owned(), channel_id.to_owned()).await?;
+        self.changes.fetch_add(1, Ordering::AcqRel);
         state.channels.retain(|c| c.id != channel_id);
         self.audit(&state, ActivityKind::ChannelDeleted, name, actor).await?;
         Ok(())
@@ -398,6 +419,50 @@ impl Channels {
         if let Err(error) = self.recorder.record(&state, record, now).await {
             tracing::error!(%error, "a given-up notification could not be logged");
         }
+    }
+
+    /// Takes in the channels another process (`keyward channel …`) added,
+    /// changed or removed: each home's list is replaced when the store's
+    /// differs from memory.
+    pub(crate) async fn reload(&self) -> Result<(), AppError> {
+        let before = self.changes.load(Ordering::Acquire);
+        let mut stored: std::collections::HashMap<String, Vec<Channel>> = std::collections::HashMap::new();
+        for record in self.store.channels().await? {
+            stored.entry(record.channel.home_id.clone()).or_default().push(record.channel);
+        }
+        for home in self.registry.all()? {
+            let mut state = home.lock().await;
+            if self.changes.load(Ordering::Acquire) != before {
+                // Changed here meanwhile: the next reload reads it.
+                return Ok(());
+            }
+            let mut fresh = stored.remove(state.id()).unwrap_or_default();
+            let mut current = state.channels.clone();
+            fresh.sort_by(|a, b| a.id.cmp(&b.id));
+            current.sort_by(|a, b| a.id.cmp(&b.id));
+            if fresh != current {
+                tracing::info!(home = state.id(), channels = fresh.len(), "alert channels changed elsewhere; taken in");
+                // Kept in the order they were added (the store's order).
+                let order: Vec<String> = state.channels.iter().map(|c| c.id.clone()).collect();
+                fresh.sort_by_key(|c| order.iter().position(|id| id == &c.id).unwrap_or(usize::MAX));
+                state.channels = fresh;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reloads the channels every `every`, for changes made by the CLI.
+    pub(crate) fn start_reloading(&self, every: jiff::SignedDuration) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = me.clock.now() + every;
+                me.clock.sleep_until(next).await;
+                if let Err(error) = me.reload().await {
+                    tracing::warn!(%error, "alert channels could not be read again");
+                }
+            }
+        });
     }
 
     /// A channel's latest notifications and what became of each, newest first.

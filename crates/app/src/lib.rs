@@ -43,7 +43,7 @@ use keyward_store::{Store, Vault};
 
 pub use access::{Access, AccessOutcome, PreviewSubject};
 pub use activity::{Activity, ActivityPage, ActivityQuery, QueryError};
-pub use channels::{ChannelChange, ChannelInput, ChannelView, Channels, Deliverable};
+pub use channels::{ChannelChange, ChannelInput, ChannelView, Channels, Deliverable, RELOAD_EVERY};
 pub use clock::{Clock, ManualClock};
 pub use error::AppError;
 pub use homes::{DeviceRequest, HomePatch, HomeView, Homes, LockView};
@@ -115,6 +115,15 @@ impl App {
         ));
         locks.start();
         no_show::NoShows::start(registry.clone(), store.clone(), recorder.clone(), clock.clone());
+        let channels = Channels::new(
+            registry.clone(),
+            store.clone(),
+            vault.clone(),
+            clock.clone(),
+            recorder.clone(),
+            outbox.clone(),
+        );
+        channels.start_reloading(channels::RELOAD_EVERY);
         Ok(Self {
             homes: Homes::new(
                 registry.clone(),
@@ -125,14 +134,7 @@ impl App {
             ),
             users: Users::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), signal),
             access: Access::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), locks.clone()),
-            channels: Channels::new(
-                registry.clone(),
-                store.clone(),
-                vault.clone(),
-                clock.clone(),
-                recorder.clone(),
-                outbox.clone(),
-            ),
+            channels,
             shares: shares::Shares::new(
                 registry.clone(),
                 store.clone(),
@@ -147,6 +149,29 @@ impl App {
             links: Vec::new(),
             locks,
         })
+    }
+
+    /// The channels use case for a command run beside a hub (`keyward
+    /// channel …`): the homes read from the store, no worker started. Its
+    /// changes reach a running hub within `channels::RELOAD_EVERY`.
+    pub async fn channels_for_command(
+        store: Arc<dyn Store>,
+        vault: Arc<Vault>,
+        clock: Arc<dyn Clock>,
+        deliverable: Deliverable,
+    ) -> Result<Channels, AppError> {
+        let snapshot = store.load().await?;
+        let registry = Arc::new(Registry::from_snapshot(snapshot, &vault));
+        for record in store.channels().await? {
+            if let Ok(home) = registry.home(&record.channel.home_id) {
+                home.lock().await.channels.push(record.channel);
+            }
+        }
+        let outbox = Arc::new(tokio::sync::Notify::new());
+        let recorder = Arc::new(Recorder::new(store.clone(), outbox.clone()));
+        let channels = Channels::new(registry, store, vault, clock, recorder, outbox);
+        channels.set_deliverable(deliverable);
+        Ok(channels)
     }
 
     /// Keeps the activity log (and finished notifications) for `days`, then

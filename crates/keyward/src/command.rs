@@ -21,6 +21,23 @@ impl Output {
     }
 }
 
+/// Runs `work` with the configuration and the storage (its vault too),
+/// opened for a command, and closes the storage afterwards.
+pub fn with_storage<F, Fut>(global: &GlobalArgs, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Config, Arc<dyn Store>, Arc<keyward_store::Vault>, Output) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let config = Config::resolve(global, None, &ProcessEnvironment)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let storage = Storage::open(&config, Purpose::Command).await?;
+        let result = work(config, storage.store.clone(), storage.vault.clone(), Output).await;
+        storage.close().await;
+        result
+    })
+}
+
 /// Runs `work` against the configured storage, opened for a command, and
 /// closes the storage afterwards, whatever the outcome.
 pub fn with_store<F, Fut>(global: &GlobalArgs, work: F) -> anyhow::Result<()>

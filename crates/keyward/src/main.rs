@@ -1,5 +1,6 @@
 //! The keyward binary: the command line, configuration, and wiring.
 
+mod channel;
 mod clock;
 mod command;
 mod config;
@@ -39,6 +40,9 @@ enum Command {
     /// Owner accounts of the web UI: reset a password, or make a new setup code.
     #[command(subcommand)]
     Owner(owner::OwnerCommand),
+    /// A home's alert channels: list, add, remove, send a test (works while the hub is running).
+    #[command(subcommand)]
+    Channel(channel::ChannelCommand),
     /// Simulated devices, to try keyward without hardware.
     #[command(subcommand)]
     Sim(SimCommand),
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Token(command) => token::run(&cli.global, command),
         Command::Owner(command) => owner::run(&cli.global, command),
+        Command::Channel(command) => channel::run(&cli.global, command),
         Command::Sim(SimCommand::Lock(args)) => sim_lock::run(args),
     };
     match result {

@@ -68,9 +68,12 @@ pub async fn channels(client: &Client) -> StoreResult<Vec<ChannelRecord>> {
 pub async fn insert_notification(client: &Client, o: &OutboxColumns) -> StoreResult<()> {
     client
         .execute(
+            // A channel removed meanwhile (by another process) drops its
+            // notification instead of failing the event's transaction.
             "INSERT INTO outbox (id, home_id, channel_id, event_id, kind, created_at, title, body, data, state,
                                  attempts, next_at, last_error, delivered_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+             WHERE EXISTS (SELECT 1 FROM channels WHERE id = $3)",
             &[
                 &o.id,
                 &o.home_id,

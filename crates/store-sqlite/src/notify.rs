@@ -70,12 +70,16 @@ pub fn channels(conn: &Connection) -> StoreResult<Vec<ChannelRecord>> {
         .collect()
 }
 
+/// Queues a notification; one for a channel removed meanwhile (by another
+/// process, whose removal this hub has not loaded yet) is dropped, never
+/// allowed to fail the event's transaction.
 pub fn insert_notification(conn: &Connection, notification: &OutboxRecord) -> StoreResult<()> {
     let o = OutboxColumns::of(notification);
     conn.prepare_cached(
         "INSERT INTO outbox (id, home_id, channel_id, event_id, kind, created_at, title, body, data, state, attempts,
                              next_at, last_error, delivered_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
+         WHERE EXISTS (SELECT 1 FROM channels WHERE id = ?3)",
     )
     .sql()?
     .execute(params![

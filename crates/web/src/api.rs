@@ -671,7 +671,8 @@ async fn patch_channel(
 }
 
 /// A webhook secret in the Standard Webhooks form, `whsec_` and base64.
-pub(crate) fn webhook_secret_text(bytes: &[u8]) -> String {
+/// A webhook signing secret as Standard Webhooks write it: `whsec_<base64>`.
+pub fn webhook_secret_text(bytes: &[u8]) -> String {
     use base64::Engine;
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
 }

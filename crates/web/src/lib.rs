@@ -29,6 +29,7 @@ use axum::routing::get;
 use keyward_app::App;
 use tokio::sync::watch;
 
+pub use api::webhook_secret_text;
 pub use client_address::TrustedProxies;
 use edge::{EdgeLayer, EdgeRoutes};
 pub use error::ApiError;

@@ -392,7 +392,67 @@ async fn a_visitor_sees_their_own_access_in_one_browser(backend: Backend) {
     assert_eq!(crate::ui::Browser::new(&f.server).post(&copied, &[]).await.status, 404);
 }
 
+/// Waits until the running hub lists `count` channels (it takes in the
+/// command line's changes within a few seconds).
+async fn until_listed(f: &Fixture, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = f.admin.get(&f.path("/channels")).await.expect(200);
+        if listed["items"].as_array().is_some_and(|items| items.len() == count) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the hub never listed {count} channels: {listed}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `keyward channel` beside a running hub: a webhook added from the command
+/// line (its secret printed once) reaches the hub within seconds and gets
+/// the next arrival, signed; refusals in words; removed, access goes on
+/// untroubled even before the hub has taken the removal in.
+async fn channels_from_the_command_line_reach_a_running_hub(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    let walker = json!({"name": "Dog walker", "code": "4719", "locks": "all", "notify": {"arrive": true}});
+    f.admin.create_user(&f.home, walker).await;
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/hooks/walker-7f3a");
+    let add = ["channel", "add", "--name", "Phone", "--kind", "webhook", "--url", url.as_str()];
+    let (ok, out, err) = f.place.cli(&add);
+    assert!(ok, "{err}");
+    let secret = out.lines().last().expect("a secret").to_owned();
+    assert!(out.starts_with("Added webhook channel \"Phone\"") && secret.starts_with("whsec_"), "{out}");
+    let receiver = Receiver::start(port, &secret, 0);
+    let (ok, _, err) = f.place.cli(&add);
+    assert!(!ok && err.contains("another channel of this home has this name"), "{err}");
+    let (ok, _, err) = f.place.cli(&["channel", "add", "--name", "Mail", "--kind", "email", "--to", "o@example.org"]);
+    assert!(!ok && err.contains("[smtp]"), "{err}");
+    let (ok, _, err) = f.place.cli(&["channel", "add", "--name", "X", "--kind", "webhook", "--to", "o@example.org"]);
+    assert!(!ok && err.contains("takes --url"), "{err}");
+    let (ok, list, _) = f.place.cli(&["channel", "list"]);
+    assert!(ok && list.contains("Phone") && list.contains("127.0.0.1") && !list.contains("walker-7f3a"), "{list}");
+
+    until_listed(&f, 1).await;
+    assert_eq!(f.admin.access(&f.home, "4719", &front, "unlock").await.expect(200)["granted"], true);
+    let delivered = receiver.wait_for_accepted(1, Duration::from_secs(30)).await;
+    assert_eq!(delivered[0]["payload"]["type"], "access.arrival", "{delivered:?}");
+    let log = f.admin.get(&f.path("/activity")).await.expect(200);
+    let added = log["items"].as_array().expect("items").iter().find(|e| e["kind"] == "channel_added").cloned();
+    assert_eq!(added.map(|e| (e["actor"].clone(), e["detail"].clone())), Some((json!("token:cli"), json!("Phone"))));
+
+    let id = f.admin.get(&f.path("/channels")).await.expect(200)["items"][0]["id"].as_str().expect("id").to_owned();
+    let (ok, _, err) = f.place.cli(&["channel", "remove", &id]);
+    assert!(ok, "{err}");
+    // Before the hub took the removal in: still granted, nothing queued for it.
+    assert_eq!(f.admin.access(&f.home, "4719", &front, "unlock").await.expect(200)["granted"], true);
+    until_listed(&f, 0).await;
+    assert_eq!(f.admin.access(&f.home, "4719", &front, "unlock").await.expect(200)["granted"], true);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.accepted().len(), 1, "nothing after the removal");
+}
+
 on_both_backends!(
+    channels_from_the_command_line_reach_a_running_hub,
     webhooks_arrive_signed_once_even_across_a_kill,
     a_visitor_sees_their_own_access_in_one_browser,
     email_push_and_mqtt_alerts_arrive_in_words,

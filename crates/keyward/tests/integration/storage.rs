@@ -652,6 +652,17 @@ async fn channels_and_the_outbox(backend: Backend) {
     assert!(!store.delete_channel("h2".into(), "c1".into()).await.expect("not that home's"));
     assert_eq!(ids(store.pending_notifications(10).await.expect("pending")), ["n3"]);
     assert_eq!(store.channels().await.expect("channels"), [webhook]);
+
+    // An event whose alert names a channel removed meanwhile (by the CLI,
+    // before the hub took it in) is recorded; that alert is dropped.
+    let late = Record {
+        home_id: "h1".into(),
+        entries: vec![entry("e3", "h1", 3)],
+        notifications: vec![notification("n4", "c2", "e3"), notification("n5", "c1", "e3")],
+        ..Record::default()
+    };
+    store.record(late).committed().await.expect("recorded despite the removed channel");
+    assert_eq!(ids(store.pending_notifications(10).await.expect("pending")), ["n3", "n5"]);
     s.close().await;
 }
 
