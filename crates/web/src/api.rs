@@ -752,7 +752,8 @@ async fn create_share(
             Some((to, base.trim_end_matches('/').to_owned()))
         }
     };
-    let made = s.app.shares.create(&home_id, &user_id, body.days, email, caller.actor()).await?;
+    let days = body.days.map(|d| u32::try_from(d).unwrap_or(0));
+    let made = s.app.shares.create(&home_id, &user_id, days, email, caller.actor()).await?;
     let url = s.public_url.as_deref().map(|base| format!("{}{}", base.trim_end_matches('/'), made.path.as_str()));
     Ok((
         StatusCode::CREATED,

@@ -1110,8 +1110,9 @@ impl ChannelDto {
 #[serde(deny_unknown_fields)]
 pub struct CreateShare {
     /// How many days the link works: 1 to 30, 7 when absent.
-    #[serde(default)]
-    pub days: Option<u32>,
+    #[serde(default, deserialize_with = "integers")]
+    #[schema(value_type = Option<u32>)]
+    pub days: Option<i64>,
     /// Email the link to this address (needs `[smtp]` and `public_url`).
     #[serde(default)]
     pub email: Option<String>,

@@ -203,6 +203,12 @@ async fn an_offline_lock_and_a_restarted_server_are_caught_up(backend: Backend) 
     let mut sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 6, ..SimLock::default() }]).await;
     let f = hub(backend, &sim, 1).await;
     let front = bound_lock(&f, "Front door", 2).await;
+    // The emergency channel hears of the lock's problems.
+    let port = free_port();
+    let siren =
+        json!({"kind": "webhook", "name": "Siren", "url": format!("http://127.0.0.1:{port}/"), "emergency": true});
+    let siren = f.admin.post(&f.path("/channels"), siren).await.expect(201);
+    let siren_rx = crate::support::receiver::Receiver::start(port, siren["secret"].as_str().expect("secret"), 0);
     let first = f.admin.create_user(&f.home, json!({"name": "First", "code": "3141", "locks": "all"})).await;
     wait_for_status(&f, &first, &front, "on_lock", None).await;
 
@@ -224,11 +230,30 @@ async fn an_offline_lock_and_a_restarted_server_are_caught_up(backend: Backend) 
         .filter_map(|e| e["detail"].as_str())
         .collect();
     assert_eq!(told, ["18 %", "15 %"], "{log}");
+    let alerts = siren_rx.wait_for_accepted(2, Duration::from_secs(30)).await;
+    let said: Vec<(&str, &str)> = alerts
+        .iter()
+        .map(|l| {
+            (
+                l["payload"]["type"].as_str().unwrap_or_default(),
+                l["payload"]["data"]["title"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [("lock.problem", "Front door's battery is low"), ("lock.problem", "Front door's battery is low")]
+    );
 
     // Off the network during a change: failed (offline), then caught up.
     sim.set_online(2, false).await;
     let second = f.admin.create_user(&f.home, json!({"name": "Second", "code": "2718", "locks": "all"})).await;
     wait_for_status(&f, &second, &front, "failed", Some("offline")).await;
+    let alerts = siren_rx.wait_for_accepted(3, Duration::from_secs(30)).await;
+    assert_eq!(
+        (alerts[2]["payload"]["type"].as_str(), alerts[2]["payload"]["data"]["title"].as_str()),
+        (Some("device.offline"), Some("Front door is offline"))
+    );
     sim.set_online(2, true).await;
     sim.wait_for_codes(2, &[(1, "3141"), (2, "2718")], Duration::from_secs(60)).await;
     wait_for_status(&f, &second, &front, "on_lock", None).await;

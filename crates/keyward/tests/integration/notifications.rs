@@ -451,7 +451,79 @@ async fn channels_from_the_command_line_reach_a_running_hub(backend: Backend) {
     assert_eq!(receiver.accepted().len(), 1, "nothing after the removal");
 }
 
+/// Each home and user rule through the binary to real receivers that verify
+/// the signatures: the dog walker's arrival and departure on the phone only
+/// (the channel their rule names); a known code refused outside its hours,
+/// duress and a keypad lockout on the emergency channel only; each in words,
+/// in order, never a code.
+async fn each_rule_reaches_the_right_channel(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    let channels = f.path("/channels");
+    let (phone_port, siren_port) = (free_port(), free_port());
+    let hook = |name: &str, port: u16, emergency: bool| json!({"kind": "webhook", "name": name, "url": format!("http://127.0.0.1:{port}/"), "emergency": emergency});
+    let phone = f.admin.post(&channels, hook("Phone", phone_port, false)).await.expect(201);
+    let siren = f.admin.post(&channels, hook("Siren", siren_port, true)).await.expect(201);
+    let phone_rx = Receiver::start(phone_port, phone["secret"].as_str().expect("secret"), 0);
+    let siren_rx = Receiver::start(siren_port, siren["secret"].as_str().expect("secret"), 0);
+    let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let today = jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::now()).weekday().to_monday_zero_offset() as usize;
+    let closed = json!({"windows": [{"days": [names[(today + 3) % 7]], "start": "10:00", "end": "11:00"}]});
+    let walker = json!({"name": "Dog walker", "code": "4719", "locks": "all", "panel": {"arm": true, "disarm": true},
+        "notify": {"arrive": true, "leave": true, "channels": [phone["id"]]}});
+    f.admin.create_user(&f.home, walker).await;
+    let cleaner =
+        json!({"name": "Cleaner", "code": "1357", "locks": "all", "schedule": closed, "notify": {"arrive": true}});
+    f.admin.create_user(&f.home, cleaner).await;
+    f.admin.create_user(&f.home, json!({"name": "Coerced", "code": "9302", "kind": "duress", "locks": "all"})).await;
+
+    let granted = |reply: Reply| reply.expect(200)["granted"].as_bool();
+    assert_eq!(granted(f.admin.access(&f.home, "4719", &front, "unlock").await), Some(true));
+    assert_eq!(granted(f.admin.access(&f.home, "4719", "panel", "arm_away").await), Some(true));
+    assert_eq!(granted(f.admin.access(&f.home, "1357", &front, "unlock").await), Some(false));
+    assert_eq!(granted(f.admin.access(&f.home, "9302", &front, "unlock").await), Some(true));
+    for wrong in ["8080", "8181", "8282"] {
+        assert_eq!(granted(f.admin.access(&f.home, wrong, &front, "unlock").await), Some(false));
+    }
+
+    phone_rx.wait_for_accepted(2, Duration::from_secs(30)).await;
+    siren_rx.wait_for_accepted(3, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (phone_lines, siren_lines) = (phone_rx.accepted(), siren_rx.accepted());
+    let summary = |lines: &[serde_json::Value]| -> Vec<(String, String)> {
+        lines
+            .iter()
+            .map(|l| {
+                let p = &l["payload"];
+                (
+                    p["type"].as_str().unwrap_or_default().to_owned(),
+                    p["data"]["title"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        summary(&phone_lines),
+        [
+            ("access.arrival".to_owned(), "Dog walker arrived".to_owned()),
+            ("access.departure".to_owned(), "Dog walker left".to_owned())
+        ]
+    );
+    let siren_summary = summary(&siren_lines);
+    assert_eq!(
+        siren_summary.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["access.denied", "alarm.duress", "keypad.lockout"],
+        "{siren_summary:?}"
+    );
+    assert_eq!(siren_summary[0].1, "Cleaner's code was refused");
+    let everything = format!("{phone_lines:?}{siren_lines:?}");
+    for code in ["4719", "1357", "9302", "8080", "8181", "8282"] {
+        assert!(!shows_code(&everything, code), "{code} in {everything}");
+    }
+}
+
 on_both_backends!(
+    each_rule_reaches_the_right_channel,
     channels_from_the_command_line_reach_a_running_hub,
     webhooks_arrive_signed_once_even_across_a_kill,
     a_visitor_sees_their_own_access_in_one_browser,
