@@ -196,12 +196,20 @@ impl Shares {
             None => None,
         };
         let home = self.registry.home(home_id)?;
-        let state = self.recorder.lock(&home).await?;
-        let user = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
         let now = self.clock.now();
         let expires_at = now
             .checked_add(SignedDuration::from_hours(24 * i64::from(days)))
             .map_err(|_| AppError::ShareInvalid("a link works for 1 to 30 days"))?;
+        // What the link and the email name, read under the home's lock; the
+        // lock is not held while the mail server answers (up to 10 s): the
+        // home's keypads must not wait on it.
+        let (user_ref, home_name, until) = {
+            let state = self.recorder.lock(&home).await?;
+            let user = state.users.get(user_id).ok_or(AppError::UserNotFound)?;
+            let user_ref = UserRef { id: user.user.id.clone(), name: user.user.name.as_str().to_owned() };
+            let until = state.home.zone.tz().to_datetime(expires_at).strftime("%Y-%m-%d %H:%M").to_string();
+            (user_ref, state.home.name.as_str().to_owned(), until)
+        };
         let token = Zeroizing::new(random_hex(32));
         let record = ShareRecord {
             id: new_id(),
@@ -217,11 +225,9 @@ impl Shares {
         };
         self.store.insert_share(record.clone()).await?;
         let path = Zeroizing::new(format!("/share/{}", token.as_str()));
-        let user_ref = UserRef { id: user.user.id.clone(), name: user.user.name.as_str().to_owned() };
-        let until = state.home.zone.tz().to_datetime(expires_at).strftime("%Y-%m-%d %H:%M").to_string();
         let mut detail = format!("link until {until}");
         if let (Some(mailer), Some((to, base))) = (mailer, &email) {
-            let mail = share_mail(to, state.home.name.as_str(), &user_ref.name, &format!("{base}{}", path.as_str()));
+            let mail = share_mail(to, &home_name, &user_ref.name, &format!("{base}{}", path.as_str()));
             if let Err(error) = mailer.send(&mail).await {
                 tracing::warn!(%error, "a shared link could not be emailed; it is revoked");
                 self.store.revoke_share(user_id.to_owned(), record.id.clone(), now).await?;
@@ -229,6 +235,7 @@ impl Shares {
             }
             detail.push_str(&format!(", emailed to {}", to.as_str()));
         }
+        let state = self.recorder.lock(&home).await?;
         self.audit(&state, ActivityKind::CodeShared, user_ref, Some(actor), detail).await?;
         Ok(NewShare { share: ShareView::of(&record, now), path, emailed_to: email.map(|(to, _)| to) })
     }
