@@ -399,17 +399,10 @@ impl Channels {
         let Ok(state) = self.recorder.lock(&home).await else { return };
         let now = self.clock.now();
         let event = Event {
-            at: now,
-            kind: ActivityKind::DeliveryFailed,
-            device: None,
-            action: None,
-            outcome: None,
-            reason: None,
-            user: None,
             // Shown only to those who may see duress (the API hides it from others).
             duress: notification.kind == keyward_core::notify::AlertKind::Duress,
-            actor: None,
             detail: Some(format!("{channel}: \"{}\" ({error})", notification.title)),
+            ..Event::bare(ActivityKind::DeliveryFailed, now)
         };
         let record = keyward_store::Record {
             home_id: notification.home_id.clone(),

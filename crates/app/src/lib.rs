@@ -94,12 +94,7 @@ impl App {
             snapshot.homes.push(home);
         }
         let slots = std::mem::take(&mut snapshot.slots);
-        let registry = Arc::new(Registry::from_snapshot(snapshot, &vault));
-        for record in store.channels().await? {
-            if let Ok(home) = registry.home(&record.channel.home_id) {
-                home.lock().await.channels.push(record.channel);
-            }
-        }
+        let registry = registry_with_channels(snapshot, store.as_ref(), &vault).await?;
         let outbox = Arc::new(tokio::sync::Notify::new());
         let recorder = Arc::new(Recorder::new(store.clone(), outbox.clone()));
         let signal = SyncSignal::new();
@@ -160,13 +155,7 @@ impl App {
         clock: Arc<dyn Clock>,
         deliverable: Deliverable,
     ) -> Result<Channels, AppError> {
-        let snapshot = store.load().await?;
-        let registry = Arc::new(Registry::from_snapshot(snapshot, &vault));
-        for record in store.channels().await? {
-            if let Ok(home) = registry.home(&record.channel.home_id) {
-                home.lock().await.channels.push(record.channel);
-            }
-        }
+        let registry = registry_with_channels(store.load().await?, store.as_ref(), &vault).await?;
         let outbox = Arc::new(tokio::sync::Notify::new());
         let recorder = Arc::new(Recorder::new(store.clone(), outbox.clone()));
         let channels = Channels::new(registry, store, vault, clock, recorder, outbox);
@@ -203,4 +192,19 @@ impl App {
         );
         deliveries.start();
     }
+}
+
+/// The homes of a snapshot in memory, each with its alert channels.
+async fn registry_with_channels(
+    snapshot: keyward_store::Snapshot,
+    store: &dyn Store,
+    vault: &Vault,
+) -> Result<Arc<Registry>, AppError> {
+    let registry = Arc::new(Registry::from_snapshot(snapshot, vault));
+    for record in store.channels().await? {
+        if let Ok(home) = registry.home(&record.channel.home_id) {
+            home.lock().await.channels.push(record.channel);
+        }
+    }
+    Ok(registry)
 }

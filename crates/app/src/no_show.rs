@@ -136,18 +136,8 @@ impl NoShows {
             return Ok(());
         }
         tracing::info!(home = home_id, user = user_id, %deadline, "a user has not arrived by their time");
-        let event = Event {
-            at: deadline,
-            kind: ActivityKind::NoShow,
-            device: None,
-            action: None,
-            outcome: None,
-            reason: None,
-            user: Some(UserRef { id: user.id.clone(), name: user.name.as_str().to_owned() }),
-            duress: false,
-            actor: None,
-            detail: None,
-        };
+        let user = UserRef { id: user.id.clone(), name: user.name.as_str().to_owned() };
+        let event = Event { user: Some(user), ..Event::bare(ActivityKind::NoShow, deadline) };
         let record = Record { home_id: home_id.to_owned(), entries: vec![entry(home_id, event)], ..Record::default() };
         let committed = self.recorder.record(&state, record, self.clock.now());
         drop(state);

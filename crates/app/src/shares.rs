@@ -319,18 +319,7 @@ impl Shares {
         detail: String,
     ) -> Result<(), AppError> {
         let now = self.clock.now();
-        let event = Event {
-            at: now,
-            kind,
-            device: None,
-            action: None,
-            outcome: None,
-            reason: None,
-            user: Some(user),
-            duress: false,
-            actor,
-            detail: Some(detail),
-        };
+        let event = Event { user: Some(user), actor, detail: Some(detail), ..Event::bare(kind, now) };
         let record = keyward_store::Record {
             home_id: state.id().to_owned(),
             entries: vec![entry(state.id(), event)],

@@ -366,17 +366,11 @@ impl LockSync {
         let home = self.inner.registry.home(home_id)?;
         let committed = {
             let state = self.inner.recorder.lock(&home).await?;
+            let kind = if lock { ActivityKind::Locked } else { ActivityKind::Unlocked };
             let event = Event {
-                at: self.inner.clock.now(),
-                kind: if lock { ActivityKind::Locked } else { ActivityKind::Unlocked },
                 device: Some(lock_id.to_owned()),
-                action: None,
-                outcome: None,
-                reason: None,
-                user: None,
-                duress: false,
                 actor: Some(actor),
-                detail: None,
+                ..Event::bare(kind, self.inner.clock.now())
             };
             let record = keyward_store::Record {
                 home_id: home_id.to_owned(),
@@ -1101,16 +1095,11 @@ impl Inner {
                 .map(|r| keyward_core::UserRef { id: r.user.id.clone(), name: r.user.name.as_str().to_owned() });
             let at = self.clock.now();
             let event = keyward_core::Event {
-                at,
-                kind,
                 device: Some(lock_id.to_owned()),
-                action: None,
-                outcome: None,
-                reason: None,
                 user,
-                duress: false,
                 actor: Some(keyward_core::Actor::Lock("network".to_owned())),
                 detail,
+                ..keyward_core::Event::bare(kind, at)
             };
             let record = keyward_store::Record {
                 home_id: home_id.to_owned(),

@@ -183,24 +183,9 @@ pub struct Event {
 }
 
 impl Event {
-    /// An owner's change to a user, or a reveal of their code.
-    pub fn audit(kind: ActivityKind, user: UserRef, actor: Actor, at: Timestamp) -> Self {
-        Self {
-            at,
-            kind,
-            device: None,
-            action: None,
-            outcome: None,
-            reason: None,
-            user: Some(user),
-            duress: false,
-            actor: Some(actor),
-            detail: None,
-        }
-    }
-
-    /// An audit entry about something other than a user (a channel).
-    pub fn owner_action(kind: ActivityKind, detail: String, actor: Actor, at: Timestamp) -> Self {
+    /// An entry of `kind` at `at` and nothing more: what the other forms
+    /// start from (`Event { user: …, ..Event::bare(kind, at) }`).
+    pub fn bare(kind: ActivityKind, at: Timestamp) -> Self {
         Self {
             at,
             kind,
@@ -210,14 +195,19 @@ impl Event {
             reason: None,
             user: None,
             duress: false,
-            actor: Some(actor),
-            detail: Some(detail),
+            actor: None,
+            detail: None,
         }
     }
 
-    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
-        self
+    /// An owner's change to a user, or a reveal of their code.
+    pub fn audit(kind: ActivityKind, user: UserRef, actor: Actor, at: Timestamp) -> Self {
+        Self { user: Some(user), actor: Some(actor), ..Self::bare(kind, at) }
+    }
+
+    /// An audit entry about something other than a user (a channel).
+    pub fn owner_action(kind: ActivityKind, detail: String, actor: Actor, at: Timestamp) -> Self {
+        Self { actor: Some(actor), detail: Some(detail), ..Self::bare(kind, at) }
     }
 }
 
