@@ -429,15 +429,10 @@ impl Channels {
                 // Changed here meanwhile: the next reload reads it.
                 return Ok(());
             }
-            let mut fresh = stored.remove(state.id()).unwrap_or_default();
-            let mut current = state.channels.clone();
-            fresh.sort_by(|a, b| a.id.cmp(&b.id));
-            current.sort_by(|a, b| a.id.cmp(&b.id));
-            if fresh != current {
+            // The store's order (oldest first) is the order memory keeps too.
+            let fresh = stored.remove(state.id()).unwrap_or_default();
+            if fresh != state.channels {
                 tracing::info!(home = state.id(), channels = fresh.len(), "alert channels changed elsewhere; taken in");
-                // Kept in the order they were added (the store's order).
-                let order: Vec<String> = state.channels.iter().map(|c| c.id.clone()).collect();
-                fresh.sort_by_key(|c| order.iter().position(|id| id == &c.id).unwrap_or(usize::MAX));
                 state.channels = fresh;
             }
         }
