@@ -127,16 +127,9 @@ struct Inner {
     /// lock id → whether its device answered when last told (unknown at
     /// start): only a change is logged, so a restart does not alert again.
     online: Mutex<HashMap<String, bool>>,
-    /// lock id → whether its battery was last told low: told once when it
-    /// falls to `BATTERY_LOW`, again only after it rose to `BATTERY_RECOVERED`
-    /// (a new battery), so a level wavering at the line is not an alert each time.
+    /// lock id → whether its battery counts as low (`keyward_core::battery_report`).
     battery_low: Mutex<HashMap<String, bool>>,
 }
-
-/// At or below this (percent) a lock's battery is told low.
-pub const BATTERY_LOW: u8 = 20;
-/// At or above this, a battery told low counts as replaced.
-pub const BATTERY_RECOVERED: u8 = 30;
 
 struct Worker {
     wake: Notify,
@@ -1062,16 +1055,9 @@ impl Inner {
         let Some((home_id, lock_id)) = self.bound_lock(device).await else { return };
         let tell = {
             let mut low = guard(&self.battery_low);
-            let was_low = low.get(&lock_id).copied().unwrap_or(false);
-            if level <= BATTERY_LOW && !was_low {
-                low.insert(lock_id.clone(), true);
-                true
-            } else {
-                if level >= BATTERY_RECOVERED && was_low {
-                    low.insert(lock_id.clone(), false);
-                }
-                false
-            }
+            let (now_low, tell) = keyward_core::battery_report(low.get(&lock_id).copied().unwrap_or(false), level);
+            low.insert(lock_id.clone(), now_low);
+            tell
         };
         if tell {
             let detail = Some(format!("{level} %"));

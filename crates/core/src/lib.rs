@@ -37,8 +37,8 @@ pub use decide::{
 };
 pub use home::{LockoutPolicy, PolicyError, TimeZoneError, ZoneName};
 pub use lock_sync::{
-    Allocation, CodeStatus, DeviceBinding, DeviceRef, FailureReason, FriendlyName, FriendlyNameError, Protocol,
-    SlotRange, SlotRangeError,
+    Allocation, BATTERY_LOW, BATTERY_RECOVERED, CodeStatus, DeviceBinding, DeviceRef, FailureReason, FriendlyName,
+    FriendlyNameError, Protocol, SlotRange, SlotRangeError, battery_report,
 };
 pub use lockout::{LockoutState, Lockouts};
 pub use name::{Name, NameError};

@@ -323,9 +323,42 @@ pub fn retry_delay(attempt: u32) -> SignedDuration {
     SignedDuration::from_secs((FIRST << doublings).min(CEILING))
 }
 
+/// At or below this (percent) a lock's battery is told low.
+pub const BATTERY_LOW: u8 = 20;
+/// At or above this, a battery told low counts as replaced.
+pub const BATTERY_RECOVERED: u8 = 30;
+
+/// A lock's battery report against what was told before: whether it now
+/// counts as low, and whether to tell. Low is told once, when a report falls
+/// to `BATTERY_LOW`, and again only after a report of `BATTERY_RECOVERED` or
+/// more (a new battery): a level wavering at the line is not an alert each time.
+pub fn battery_report(was_low: bool, level: u8) -> (bool, bool) {
+    if level <= BATTERY_LOW {
+        (true, !was_low)
+    } else if level >= BATTERY_RECOVERED {
+        (false, false)
+    } else {
+        (was_low, false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_low_battery_is_told_once_until_a_new_one() {
+        let mut low = false;
+        let mut told = Vec::new();
+        for level in [87, 21, 20, 15, 12, 25, 19, 29, 30, 40, 18, 100] {
+            let (now_low, tell) = battery_report(low, level);
+            low = now_low;
+            if tell {
+                told.push(level);
+            }
+        }
+        assert_eq!(told, [20, 18]);
+    }
     use crate::name::Name;
     use crate::schedule::{Schedule, ScheduleSpec, WindowSpec};
     use crate::user::{LockAccess, Notify, PanelPermissions, UserKind, Validity};
