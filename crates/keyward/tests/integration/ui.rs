@@ -788,11 +788,10 @@ async fn the_owner_shares_access_and_withdraws_the_link(backend: Backend) {
     let csrf = share.csrf();
     let action = format!("/users/{walker}/share");
     let wrong = owner.post(&action, &[("csrf", &csrf), ("days", "45")]).await;
-    assert!(
-        wrong.body.contains("a link works for 1 to 30 days") || wrong.body.contains("A link works for 1 to 30 days"),
-        "{}",
-        wrong.body
-    );
+    assert_eq!(wrong.status, 422);
+    let beside = "<p id=\"days_error\" class=\"field-error\">A link works for 1 to 30 days";
+    assert!(wrong.body.contains(beside), "{}", wrong.body);
+    assert!(wrong.body.contains("aria-describedby=\"days_error\"") && wrong.body.contains("value=\"45\""), "as typed");
     let made = owner.post(&action, &[("csrf", &csrf), ("days", "2")]).await;
     assert_eq!(made.status, 200, "{}", made.body);
     let marker = "id=\"share-link\" class=\"copyable\" readonly value=\"";

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_app::AppError;
 use keyward_app::shares::{DEFAULT_DAYS, ShareState};
@@ -38,7 +38,9 @@ struct SharePage<'a> {
     new_link: Option<String>,
     new_until: String,
     emailed_to: Option<String>,
-    error: Option<String>,
+    /// Which field a refusal is about ("days", "email", or "form" for the
+    /// whole), and why, in words.
+    error: Option<(&'static str, String)>,
 }
 
 /// What the page shows beside the form: a new link, or why none was made.
@@ -48,7 +50,7 @@ struct Shown {
     email_to: Option<String>,
     new_link: Option<(String, String)>,
     emailed_to: Option<String>,
-    error: Option<String>,
+    error: Option<(&'static str, String)>,
 }
 
 async fn view(s: &AppState, owner: &str, csrf: &Csrf, user_id: &str, shown: Shown) -> Response {
@@ -82,21 +84,25 @@ async fn view(s: &AppState, owner: &str, csrf: &Csrf, user_id: &str, shown: Show
         .collect();
     let (new_link, new_until) = shown.new_link.unzip();
     let contact = user.contact.email.as_ref().map(|e| e.as_str().to_owned()).unwrap_or_default();
-    no_store(csrf.attach(page(&SharePage {
-        active: "users",
-        csrf: &csrf.token,
-        email: owner,
-        user_id,
-        name: user.name,
-        can_email: s.app.shares.can_email(),
-        days: shown.days.unwrap_or_else(|| DEFAULT_DAYS.to_string()),
-        email_to: shown.email_to.unwrap_or(contact),
-        links,
-        new_link,
-        new_until: new_until.unwrap_or_default(),
-        emailed_to: shown.emailed_to,
-        error: shown.error,
-    })))
+    let status = if shown.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    no_store(csrf.attach((
+        status,
+        page(&SharePage {
+            active: "users",
+            csrf: &csrf.token,
+            email: owner,
+            user_id,
+            name: user.name,
+            can_email: s.app.shares.can_email(),
+            days: shown.days.unwrap_or_else(|| DEFAULT_DAYS.to_string()),
+            email_to: shown.email_to.unwrap_or(contact),
+            links,
+            new_link,
+            new_until: new_until.unwrap_or_default(),
+            emailed_to: shown.emailed_to,
+            error: shown.error,
+        }),
+    )))
 }
 
 pub async fn page_view(
@@ -129,18 +135,18 @@ pub async fn create(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused(&format!("/users/{user_id}/share"));
     }
-    let kept = |error: String| Shown {
+    let kept = |field: &'static str, error: String| Shown {
         days: Some(form.days.clone()),
         email_to: Some(form.email.clone()),
-        error: Some(error),
+        error: Some((field, error)),
         ..Shown::default()
     };
     let Ok(days) = form.days.trim().parse::<u32>() else {
-        let shown = kept("A link works for a whole number of days, from 1 to 30.".into());
+        let shown = kept("days", "A link works for a whole number of days, from 1 to 30.".into());
         return view(&s, &owner.email, &csrf, &user_id, shown).await;
     };
     let Some(base) = super::settings::link_base(&s, &headers) else {
-        let shown = kept("keyward cannot tell which address you reach it at, so it will not make a link. Set public_url in the configuration and restart keyward.".into());
+        let shown = kept("form", "keyward cannot tell which address you reach it at, so it will not make a link. Set public_url in the configuration and restart keyward.".into());
         return view(&s, &owner.email, &csrf, &user_id, shown).await;
     };
     let email = match form.email.trim() {
@@ -148,7 +154,7 @@ pub async fn create(
         text => match keyward_core::email::EmailAddress::parse(text) {
             Ok(to) => Some((to, base.trim_end_matches('/').to_owned())),
             Err(_) => {
-                let shown = kept("An email address looks like walker@example.org.".into());
+                let shown = kept("email", "An email address looks like walker@example.org.".into());
                 return view(&s, &owner.email, &csrf, &user_id, shown).await;
             }
         },
@@ -172,8 +178,11 @@ pub async fn create(
             };
             view(&s, &owner.email, &csrf, &user_id, shown).await
         }
-        Err(e @ (AppError::ShareInvalid(_) | AppError::MailUnavailable | AppError::MailFailed(_))) => {
-            view(&s, &owner.email, &csrf, &user_id, kept(super::first_upper(&e.to_string()))).await
+        Err(e @ AppError::ShareInvalid(_)) => {
+            view(&s, &owner.email, &csrf, &user_id, kept("days", super::first_upper(&e.to_string()))).await
+        }
+        Err(e @ (AppError::MailUnavailable | AppError::MailFailed(_))) => {
+            view(&s, &owner.email, &csrf, &user_id, kept("email", super::first_upper(&e.to_string()))).await
         }
         Err(e) => failed(e),
     }
