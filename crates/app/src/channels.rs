@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::AppError;
 use crate::clock::Clock;
-use crate::recorder::{Recorder, entry};
+use crate::recorder::Recorder;
 use crate::registry::Registry;
 use crate::secrets::new_id;
 
@@ -123,12 +123,7 @@ impl Channels {
     ) -> Result<(), AppError> {
         let now = self.clock.now();
         let event = Event::owner_action(kind, detail, actor, now);
-        let record = keyward_store::Record {
-            home_id: state.id().to_owned(),
-            entries: vec![entry(state.id(), event)],
-            ..keyward_store::Record::default()
-        };
-        self.recorder.record(state, record, now).await?;
+        self.recorder.record_event(state, event, now).await?;
         Ok(())
     }
 
@@ -404,12 +399,7 @@ impl Channels {
             detail: Some(format!("{channel}: \"{}\" ({error})", notification.title)),
             ..Event::bare(ActivityKind::DeliveryFailed, now)
         };
-        let record = keyward_store::Record {
-            home_id: notification.home_id.clone(),
-            entries: vec![entry(&notification.home_id, event)],
-            ..keyward_store::Record::default()
-        };
-        if let Err(error) = self.recorder.record(&state, record, now).await {
+        if let Err(error) = self.recorder.record_event(&state, event, now).await {
             tracing::error!(%error, "a given-up notification could not be logged");
         }
     }

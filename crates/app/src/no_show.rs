@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use keyward_core::{ActivityKind, Event, UserRef};
-use keyward_store::{ActivityFilter, ActivityStore, Record};
+use keyward_store::{ActivityFilter, ActivityStore};
 
 use crate::AppError;
 use crate::clock::Clock;
-use crate::recorder::{Recorder, entry};
+use crate::recorder::Recorder;
 use crate::registry::{Registry, SharedHome};
 
 /// How far back a start looks for deadlines it may have slept through.
@@ -138,8 +138,7 @@ impl NoShows {
         tracing::info!(home = home_id, user = user_id, %deadline, "a user has not arrived by their time");
         let user = UserRef { id: user.id.clone(), name: user.name.as_str().to_owned() };
         let event = Event { user: Some(user), ..Event::bare(ActivityKind::NoShow, deadline) };
-        let record = Record { home_id: home_id.to_owned(), entries: vec![entry(home_id, event)], ..Record::default() };
-        let committed = self.recorder.record(&state, record, self.clock.now());
+        let committed = self.recorder.record_event(&state, event, self.clock.now());
         drop(state);
         committed.await?;
         Ok(())

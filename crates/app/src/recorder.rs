@@ -54,6 +54,19 @@ impl Recorder {
         }
     }
 
+    /// Queues one event of the home and nothing else (an owner's change, a
+    /// lock's report, a no-show), as `record` does.
+    pub fn record_event<'a>(
+        &'a self,
+        state: &HomeState,
+        event: Event,
+        now: jiff::Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + use<'a> {
+        let record =
+            Record { home_id: state.id().to_owned(), entries: vec![entry(state.id(), event)], ..Record::default() };
+        self.record(state, record, now)
+    }
+
     /// Locks a home for a use case. When a write of the home failed after
     /// its counts were applied in memory, the home's counts are first read
     /// back from the store (see `keyward_store::Quarantine`), so memory is

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::AppError;
 use crate::clock::Clock;
-use crate::recorder::{Recorder, entry};
+use crate::recorder::Recorder;
 use crate::registry::{HomeState, Registry};
 use crate::secrets::{new_id, random_hex, token_hash};
 
@@ -320,12 +320,7 @@ impl Shares {
     ) -> Result<(), AppError> {
         let now = self.clock.now();
         let event = Event { user: Some(user), actor, detail: Some(detail), ..Event::bare(kind, now) };
-        let record = keyward_store::Record {
-            home_id: state.id().to_owned(),
-            entries: vec![entry(state.id(), event)],
-            ..keyward_store::Record::default()
-        };
-        self.recorder.record(state, record, now).await?;
+        self.recorder.record_event(state, event, now).await?;
         Ok(())
     }
 }

@@ -365,12 +365,7 @@ impl LockSync {
                 actor: Some(actor),
                 ..Event::bare(kind, self.inner.clock.now())
             };
-            let record = keyward_store::Record {
-                home_id: home_id.to_owned(),
-                entries: vec![entry(home_id, event)],
-                ..keyward_store::Record::default()
-            };
-            self.inner.recorder.record(&state, record, self.inner.clock.now())
+            self.inner.recorder.record_event(&state, event, self.inner.clock.now())
         };
         committed.await?;
         Ok(())
@@ -1087,12 +1082,7 @@ impl Inner {
                 detail,
                 ..keyward_core::Event::bare(kind, at)
             };
-            let record = keyward_store::Record {
-                home_id: home_id.to_owned(),
-                entries: vec![entry(home_id, event)],
-                ..keyward_store::Record::default()
-            };
-            self.recorder.record(&state, record, at)
+            self.recorder.record_event(&state, event, at)
         };
         if let Err(error) = committed.await {
             tracing::error!(lock = lock_id, %error, "a lock's entry could not be recorded");
