@@ -72,6 +72,11 @@ impl Integer {
     }
 }
 
+/// A field that may be absent (`None`, by `#[serde(default)]`) but not null.
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 fn integers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Option::<Integer>::deserialize(d).map(|n| n.map(|n| n.0))
 }
@@ -1004,13 +1009,20 @@ pub struct CreateChannel {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchChannel {
+    // Absent: kept; null is refused, as the schema says (null would read
+    // as "absent" and change nothing while answering 200).
+    #[serde(default, deserialize_with = "not_null")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub url: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub to: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub topic: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub token: Option<Option<SecretCode>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub emergency: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<QuietHoursDto>)]

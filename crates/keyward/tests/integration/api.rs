@@ -683,6 +683,9 @@ async fn owner_changes_are_audited_with_what_they_touched(backend: Backend) {
         f.admin.post(&channels, json!({"kind": "webhook", "name": "Phone", "url": "http://127.0.0.1:9/hook"})).await;
     let phone = phone.expect(201)["id"].as_str().expect("id").to_owned();
     let channel = f.path(&format!("/channels/{phone}"));
+    for null in [json!({"url": null}), json!({"name": null}), json!({"emergency": null})] {
+        f.admin.patch(&channel, null).await.expect_error(422, "invalid_request");
+    }
     f.admin.patch(&channel, json!({"name": "Anna's phone", "emergency": true})).await.expect(200);
     f.admin.delete(&channel).await.expect(204);
 
