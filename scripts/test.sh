@@ -11,6 +11,8 @@
 # - Node.js and npm, for the real Z-Wave JS driver and server the lock tests
 #   run against (sim/zwave-js: versions pinned in its package-lock.json,
 #   installed with `npm ci` when missing or changed).
+# - axe-core (scripts/axe, pinned in its package-lock.json), which the browser
+#   tests inject into every page to audit its accessibility;
 # - Python 3 with venv and pip, for the receivers the notification tests
 #   verify with (scripts/receivers/requirements.txt, into target/receivers-venv).
 # It stops loudly when any of them is impossible: no test is ever skipped.
@@ -66,6 +68,15 @@ if ! cmp -s sim/zwave-js/package-lock.json sim/zwave-js/node_modules/.installed-
 fi
 [ -x sim/zwave-js/node_modules/.bin/zwave-server ] && [ -x sim/zwave-js/node_modules/.bin/mock-server ] || {
     echo "FATAL: npm ci in sim/zwave-js did not install zwave-server and mock-server" >&2
+    exit 1
+}
+
+if ! cmp -s scripts/axe/package-lock.json scripts/axe/node_modules/.installed-from-lock; then
+    echo "== installing axe-core for the accessibility audits (npm ci)"
+    (cd scripts/axe && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.installed-from-lock)
+fi
+[ -f scripts/axe/node_modules/axe-core/axe.min.js ] || {
+    echo "FATAL: npm ci in scripts/axe did not install axe-core" >&2
     exit 1
 }
 

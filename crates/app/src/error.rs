@@ -55,6 +55,8 @@ pub enum AppError {
     ChannelNotFound,
     #[error("another channel of this home has this name")]
     ChannelNameTaken,
+    #[error("another lock of this home has this name")]
+    LockNameTaken,
     #[error("{0}")]
     ChannelInvalid(String),
     #[error("{0}")]

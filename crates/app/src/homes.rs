@@ -231,6 +231,10 @@ impl Homes {
         let device = self.binding(&id, device).await?;
         let home = self.registry.home(home_id)?;
         let mut state = home.lock().await;
+        // Two "Front door"s would make the activity log and every choice ambiguous.
+        if state.locks.values().any(|l| l.name.same_as(&name)) {
+            return Err(AppError::LockNameTaken);
+        }
         let now = self.clock.now();
         let record = LockRecord { id, home_id: home_id.to_owned(), name, device, created_at: now, updated_at: now };
         self.store.put_lock(record.clone()).await.map_err(device_conflict)?;
@@ -261,6 +265,11 @@ impl Homes {
         let home = self.registry.home(home_id)?;
         let mut state = home.lock().await;
         let mut record = state.locks.get(lock_id).cloned().ok_or(AppError::LockNotFound)?;
+        if let Some(name) = &name
+            && state.locks.values().any(|l| l.id != lock_id && l.name.same_as(name))
+        {
+            return Err(AppError::LockNameTaken);
+        }
         if let Some(name) = name {
             record.name = name;
         }

@@ -163,6 +163,11 @@ impl App {
         Ok(channels)
     }
 
+    /// The hub's clock now: for pages that say "now", "today", "next".
+    pub fn now(&self) -> jiff::Timestamp {
+        self.channels.clock().now()
+    }
+
     /// Keeps the activity log (and finished notifications) for `days`, then
     /// prunes it, hourly and in small batches; `0` keeps everything.
     pub fn start_retention(&self, store: Arc<dyn keyward_store::ActivityStore>, days: u32) {

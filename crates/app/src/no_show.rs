@@ -124,8 +124,8 @@ impl NoShows {
         let state = self.recorder.lock(home).await?;
         let Some(record) = state.users.get(user_id) else { return Ok(()) };
         let user = &record.user;
-        let within_dates = user.validity.from().is_none_or(|from| from <= deadline)
-            && user.validity.until().is_none_or(|until| deadline < until);
+        let within_dates = user.validity.starts(tz).is_none_or(|from| from <= deadline)
+            && user.validity.ends(tz).is_none_or(|until| deadline < until);
         // The rule may have changed since it was read: this deadline must still be one of it.
         let still_due = user
             .alerts

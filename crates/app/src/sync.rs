@@ -827,8 +827,12 @@ impl Inner {
         let held: BTreeMap<String, u16> = known
             .map(|s| s.values().filter_map(|r| r.user_id.clone().map(|u| (u, r.slot))).collect())
             .unwrap_or_default();
-        let wanting: Vec<String> =
-            view.users.iter().filter(|(u, _)| plan::keeps_slot(u, lock_id, now)).map(|(u, _)| u.id.clone()).collect();
+        let wanting: Vec<String> = view
+            .users
+            .iter()
+            .filter(|(u, _)| plan::keeps_slot(u, lock_id, &view.zone, now))
+            .map(|(u, _)| u.id.clone())
+            .collect();
         // A foreign code's slot is not free; nor is one still holding a former user's code.
         let unavailable: BTreeSet<u16> = known
             .map(|s| {

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use keyward_core::{
-    ActivityKind, Actor, Code, CodeError, Event, ExistingCode, LockAccess, Name, Notify, PanelPermissions, Schedule,
-    ScheduleSpec, User, UserKind, UserRef, Validity,
+    ActivityKind, Actor, Bound, Code, CodeError, Event, ExistingCode, LockAccess, Name, Notify, PanelPermissions,
+    Schedule, ScheduleSpec, User, UserKind, UserRef, Validity,
 };
 use keyward_store::{Record, SealedCode, StoreError, UserChange, UserRecord, Vault};
 use zeroize::Zeroizing;
@@ -27,8 +27,8 @@ pub struct UserInput {
     pub panel: PanelPermissions,
     pub locks: LockAccess,
     pub schedule: ScheduleSpec,
-    pub valid_from: Option<Timestamp>,
-    pub valid_until: Option<Timestamp>,
+    pub valid_from: Option<Bound>,
+    pub valid_until: Option<Bound>,
     pub max_uses: Option<i64>,
     pub notify: Notify,
     /// Channels, hours and a no-show rule (default: every channel, always, none).
@@ -48,8 +48,8 @@ pub struct UserPatch {
     pub panel_disarm: Option<bool>,
     pub locks: Option<LockAccess>,
     pub schedule: Option<ScheduleSpec>,
-    pub valid_from: Option<Option<Timestamp>>,
-    pub valid_until: Option<Option<Timestamp>>,
+    pub valid_from: Option<Option<Bound>>,
+    pub valid_until: Option<Option<Bound>>,
     pub max_uses: Option<Option<i64>>,
     pub notify_arrive: Option<bool>,
     pub notify_leave: Option<bool>,
@@ -73,8 +73,13 @@ pub struct UserView {
     pub panel: PanelPermissions,
     pub locks: LockAccess,
     pub schedule: ScheduleSpec,
-    pub valid_from: Option<Timestamp>,
-    pub valid_until: Option<Timestamp>,
+    /// The stay's bounds as given: instants, or days in the home's zone.
+    pub valid_from: Option<Bound>,
+    pub valid_until: Option<Bound>,
+    /// The same bounds as instants, in the home's zone of now (`until`
+    /// exclusive: a last day ends at the next midnight).
+    pub starts: Option<Timestamp>,
+    pub ends: Option<Timestamp>,
     pub max_uses: Option<u32>,
     pub uses: u32,
     /// The last grant, if any.
@@ -83,6 +88,8 @@ pub struct UserView {
     pub alerts: AlertRules,
     pub enabled: bool,
     pub contact: keyward_core::Contact,
+    /// Where they stand at the moment the view was made: can they get in?
+    pub standing: keyward_core::Standing,
     /// The stored code cannot be read (damaged): the user needs a new code.
     pub needs_new_code: bool,
     pub created_at: Timestamp,
@@ -90,7 +97,7 @@ pub struct UserView {
 }
 
 impl UserView {
-    fn of(state: &HomeState, r: &UserRecord) -> Self {
+    fn of(state: &HomeState, r: &UserRecord, now: Timestamp) -> Self {
         let u = &r.user;
         Self {
             id: u.id.clone(),
@@ -101,6 +108,8 @@ impl UserView {
             schedule: u.schedule.to_spec(),
             valid_from: u.validity.from(),
             valid_until: u.validity.until(),
+            starts: u.validity.starts(state.home.zone.tz()),
+            ends: u.validity.ends(state.home.zone.tz()),
             max_uses: u.validity.max_uses(),
             uses: u.uses,
             last_used: r.last_used,
@@ -115,6 +124,7 @@ impl UserView {
             },
             enabled: u.enabled,
             contact: u.contact.clone(),
+            standing: keyward_core::standing(u, state.home.zone.tz(), now),
             needs_new_code: state.damaged.contains(&u.id),
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -133,8 +143,8 @@ struct Fields {
     contact: keyward_core::Contact,
     locks: LockAccess,
     schedule: ScheduleSpec,
-    valid_from: Option<Timestamp>,
-    valid_until: Option<Timestamp>,
+    valid_from: Option<Bound>,
+    valid_until: Option<Bound>,
     max_uses: Option<i64>,
 }
 
@@ -165,13 +175,13 @@ impl Users {
         let state = self.recorder.lock(&home).await?;
         let mut users: Vec<&UserRecord> = state.users.values().collect();
         users.sort_by(|a, b| (a.created_at, &a.user.id).cmp(&(b.created_at, &b.user.id)));
-        Ok(users.into_iter().map(|u| UserView::of(&state, u)).collect())
+        Ok(users.into_iter().map(|u| UserView::of(&state, u, self.clock.now())).collect())
     }
 
     pub async fn get(&self, home_id: &str, user_id: &str) -> Result<UserView, AppError> {
         let home = self.registry.home(home_id)?;
         let state = self.recorder.lock(&home).await?;
-        state.users.get(user_id).map(|u| UserView::of(&state, u)).ok_or(AppError::UserNotFound)
+        state.users.get(user_id).map(|u| UserView::of(&state, u, self.clock.now())).ok_or(AppError::UserNotFound)
     }
 
     pub async fn create(&self, home_id: &str, input: UserInput, actor: Actor) -> Result<UserView, AppError> {
@@ -399,7 +409,7 @@ impl Users {
         }
         let id = record.user.id.clone();
         state.put_user(record);
-        state.users.get(&id).map(|r| UserView::of(state, r)).ok_or(AppError::UserNotFound)
+        state.users.get(&id).map(|r| UserView::of(state, r, self.clock.now())).ok_or(AppError::UserNotFound)
     }
 }
 
@@ -415,7 +425,7 @@ fn recorded(state: &mut HomeState, written: Result<(), StoreError>) -> Result<()
 fn parse_user(state: &HomeState, id: String, uses: u32, f: Fields) -> Result<User, AppError> {
     let name = Name::parse(f.name)?;
     let schedule = Schedule::parse(&f.schedule)?;
-    let validity = Validity::new(f.valid_from, f.valid_until, f.max_uses)?;
+    let validity = Validity::with_bounds(f.valid_from, f.valid_until, f.max_uses, state.home.zone.tz())?;
     let locks = match f.locks {
         LockAccess::All => LockAccess::All,
         LockAccess::Only(mut ids) => {

@@ -143,8 +143,8 @@ impl Code {
         }
     }
 
-    /// Proposes a random code that passes every rule: six digits when the
-    /// policy allows, else its nearest length. `random` yields random numbers
+    /// Proposes a random code that passes every rule, of the policy's
+    /// shortest length that still has a free one. `random` yields random numbers
     /// (the domain has no randomness of its own); `None` if no candidate
     /// passed within a bounded number of tries.
     pub fn generate<'a>(
@@ -153,10 +153,14 @@ impl Code {
         others: &[ExistingCode<'a>],
         mut random: impl FnMut() -> u32,
     ) -> Option<Self> {
-        let length = 6u8.clamp(policy.min_length, policy.max_length);
-        (0..200).find_map(|_| {
-            let candidate: String = (0..length).map(|_| char::from(b'0' + (random() % 10) as u8)).collect();
-            Self::check_new(&candidate, kind, policy, others.iter().copied()).ok()
+        // The shortest code the home takes (4 digits unless the owner asked
+        // for more), as easy to remember as a keypad allows; longer only when
+        // no free one of that length turns up.
+        (policy.min_length..=policy.max_length).find_map(|length| {
+            (0..200).find_map(|_| {
+                let candidate: String = (0..length).map(|_| char::from(b'0' + (random() % 10) as u8)).collect();
+                Self::check_new(&candidate, kind, policy, others.iter().copied()).ok()
+            })
         })
     }
 
@@ -301,7 +305,7 @@ mod tests {
         let taken = [std_code("4719"), duress("583062")];
         for _ in 0..50 {
             let code = Code::generate(UserKind::Duress, &CodePolicy::default(), &taken, &mut random).expect("a code");
-            assert_eq!(code.len(), 6);
+            assert_eq!(code.len(), 4, "the shortest the policy takes");
             assert!(Code::check_new(code.as_str(), UserKind::Duress, &CodePolicy::default(), taken).is_ok());
         }
         let four = CodePolicy::new(4, 4, true).expect("valid");

@@ -164,10 +164,10 @@ pub fn evaluate_user<'u>(
     if !user.enabled {
         return refuse(DenyReason::Disabled);
     }
-    if user.validity.from().is_some_and(|from| at < from) {
+    if user.validity.starts(tz).is_some_and(|from| at < from) {
         return refuse(DenyReason::NotYetValid);
     }
-    if user.validity.until().is_some_and(|until| at >= until) {
+    if user.validity.ends(tz).is_some_and(|until| at >= until) {
         return refuse(DenyReason::Expired);
     }
     if user.validity.max_uses().is_some_and(|max| user.uses >= max) {

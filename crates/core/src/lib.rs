@@ -25,6 +25,7 @@ pub mod record;
 pub mod schedule;
 pub mod scope;
 pub mod sign_in;
+pub mod standing;
 mod string_form;
 pub mod user;
 
@@ -47,4 +48,5 @@ pub use record::{Attempt, Consequences, UseCount, consequences};
 pub use schedule::{Schedule, ScheduleError, ScheduleSpec, WindowSpec};
 pub use scope::Scope;
 pub use sign_in::SignInFailures;
-pub use user::{LockAccess, Notify, PanelPermissions, User, UserKind, Validity, ValidityError};
+pub use standing::{Standing, standing};
+pub use user::{Bound, LockAccess, Notify, PanelPermissions, User, UserKind, Validity, ValidityError};

@@ -21,21 +21,21 @@ pub const DEFAULT_LEAD: SignedDuration = SignedDuration::from_secs(60);
 
 /// Whether the user may still open this lock at some time: a code slot is
 /// kept for them while this holds, even between windows.
-pub fn keeps_slot(user: &User, lock_id: &str, now: Timestamp) -> bool {
+pub fn keeps_slot(user: &User, lock_id: &str, tz: &TimeZone, now: Timestamp) -> bool {
     user.enabled
         && user.locks.allows(lock_id)
-        && user.validity.until().is_none_or(|until| now < until)
+        && user.validity.ends(tz).is_none_or(|until| now < until)
         && user.validity.max_uses().is_none_or(|max| user.uses < max)
 }
 
 /// Whether the user's code belongs in the lock's memory at `now`: the user
 /// may open the lock now, or will within `lead`.
 pub fn belongs_on(user: &User, lock_id: &str, tz: &TimeZone, now: Timestamp, lead: SignedDuration) -> bool {
-    if !keeps_slot(user, lock_id, now) {
+    if !keeps_slot(user, lock_id, tz, now) {
         return false;
     }
     let soon = now.checked_add(lead).unwrap_or(now);
-    if user.validity.from().is_some_and(|from| soon < from) {
+    if user.validity.starts(tz).is_some_and(|from| soon < from) {
         return false;
     }
     user.schedule.is_open_at(tz, now)
@@ -50,8 +50,8 @@ pub fn belongs_on(user: &User, lock_id: &str, tz: &TimeZone, now: Timestamp, lea
 pub fn next_review(user: &User, tz: &TimeZone, now: Timestamp, lead: SignedDuration) -> Option<Timestamp> {
     let early = |t: Timestamp| t.checked_sub(lead).ok();
     let mut candidates = Vec::with_capacity(3);
-    candidates.extend(user.validity.from().and_then(early));
-    candidates.extend(user.validity.until());
+    candidates.extend(user.validity.starts(tz).and_then(early));
+    candidates.extend(user.validity.ends(tz));
     if let Some(change) = user.schedule.next_change(tz, now) {
         if user.schedule.is_open_at(tz, change) {
             match early(change).filter(|t| *t > now) {
@@ -424,10 +424,13 @@ mod tests {
         assert!(on(&user, "2026-12-05T14:59:00Z"));
         assert!(on(&user, "2026-12-12T09:59:59Z"));
         assert!(!on(&user, "2026-12-12T10:00:00Z"));
-        assert!(!keeps_slot(&user, "front", t("2026-12-12T10:00:00Z")), "an ended stay gives its slot back");
+        assert!(
+            !keeps_slot(&user, "front", &TimeZone::UTC, t("2026-12-12T10:00:00Z")),
+            "an ended stay gives its slot back"
+        );
         user.uses = 2;
         assert!(!on(&user, "2026-12-06T12:00:00Z"), "uses used up");
-        assert!(!keeps_slot(&user, "front", t("2026-12-06T12:00:00Z")));
+        assert!(!keeps_slot(&user, "front", &TimeZone::UTC, t("2026-12-06T12:00:00Z")));
     }
 
     #[test]

@@ -96,6 +96,12 @@ impl Name {
         Self(text)
     }
 
+    /// Whether two names would read as the same to a person: equal but for
+    /// letter case ("Front door", "front Door").
+    pub fn same_as(&self, other: &Name) -> bool {
+        self.as_str().to_lowercase() == other.as_str().to_lowercase()
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

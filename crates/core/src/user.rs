@@ -1,6 +1,8 @@
 //! A person (or a role) who may use a code.
 
 use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
 
 use crate::name::Name;
 use crate::schedule::Schedule;
@@ -56,12 +58,56 @@ pub enum ValidityError {
     MaxUses,
 }
 
+/// One end of a stay: an instant (as the API may give it), or a calendar
+/// day in the home's time zone (as the owner's form gives it). A day stays
+/// that day whatever the home's zone becomes later; an instant stays that
+/// instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    At(Timestamp),
+    Day(Date),
+}
+
+impl Bound {
+    /// The instant a stay starting at this bound begins: a day begins at its
+    /// first instant in `tz` (midnight, or the end of a DST gap over it).
+    pub fn start(self, tz: &TimeZone) -> Timestamp {
+        match self {
+            Self::At(t) => t,
+            Self::Day(day) => day_start(day, tz),
+        }
+    }
+
+    /// The instant a stay ending at this bound ends (exclusive): a last day
+    /// ends where the next day begins in `tz`.
+    pub fn end(self, tz: &TimeZone) -> Timestamp {
+        match self {
+            Self::At(t) => t,
+            Self::Day(day) => day.tomorrow().map_or(Validity::LATEST, |next| day_start(next, tz)),
+        }
+    }
+
+    fn in_range(self) -> bool {
+        match self {
+            Self::At(t) => (Validity::EARLIEST..Validity::LATEST).contains(&t),
+            Self::Day(day) => (2000..=2199).contains(&day.year()),
+        }
+    }
+}
+
+fn day_start(day: Date, tz: &TimeZone) -> Timestamp {
+    // Midnight in a DST gap is read as the instant the gap ends (jiff's
+    // "compatible" rule). A date of the years 2000 to 2199 always has a start
+    // in any zone; the fallback only keeps this total.
+    day.to_zoned_datetime(tz.clone()).map_or(Validity::LATEST, |z| z.timestamp())
+}
+
 /// From when until when a code works (from inclusive, until exclusive), and
 /// how many times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Validity {
-    from: Option<Timestamp>,
-    until: Option<Timestamp>,
+    from: Option<Bound>,
+    until: Option<Bound>,
     max_uses: Option<u32>,
 }
 
@@ -73,18 +119,31 @@ impl Validity {
     /// 2200-01-02T00:00:00Z: no bound at or after it.
     pub const LATEST: Timestamp = Timestamp::constant(7_258_204_800, 0);
 
+    /// A stay between two instants.
     pub fn new(
         from: Option<Timestamp>,
         until: Option<Timestamp>,
         max_uses: Option<i64>,
     ) -> Result<Self, ValidityError> {
+        Self::with_bounds(from.map(Bound::At), until.map(Bound::At), max_uses, &TimeZone::UTC)
+    }
+
+    /// A stay between two bounds, each an instant or a day; `tz` is the
+    /// home's zone now, to check that the stay is not empty. (Days against
+    /// days need no zone: the last day may be the first.)
+    pub fn with_bounds(
+        from: Option<Bound>,
+        until: Option<Bound>,
+        max_uses: Option<i64>,
+        tz: &TimeZone,
+    ) -> Result<Self, ValidityError> {
         // A bound far outside any real stay is a mistake, and storage has
         // limits: refused rather than read back as something else.
-        if [from, until].into_iter().flatten().any(|t| t < Self::EARLIEST || t >= Self::LATEST) {
+        if [from, until].into_iter().flatten().any(|b| !b.in_range()) {
             return Err(ValidityError::OutOfRange);
         }
         if let (Some(from), Some(until)) = (from, until)
-            && until <= from
+            && until.end(tz) <= from.start(tz)
         {
             return Err(ValidityError::Empty);
         }
@@ -98,16 +157,26 @@ impl Validity {
     /// Wraps bounds that were valid when they were stored: the range rule came
     /// later, and a stored far-future start must keep the code not yet valid
     /// (never fail open), not stop the hub from loading.
-    pub fn from_stored(from: Option<Timestamp>, until: Option<Timestamp>, max_uses: Option<u32>) -> Self {
+    pub fn from_stored(from: Option<Bound>, until: Option<Bound>, max_uses: Option<u32>) -> Self {
         Self { from, until, max_uses }
     }
 
-    pub fn from(&self) -> Option<Timestamp> {
+    pub fn from(&self) -> Option<Bound> {
         self.from
     }
 
-    pub fn until(&self) -> Option<Timestamp> {
+    pub fn until(&self) -> Option<Bound> {
         self.until
+    }
+
+    /// The first instant the code works, in the home's zone `tz`.
+    pub fn starts(&self, tz: &TimeZone) -> Option<Timestamp> {
+        self.from.map(|b| b.start(tz))
+    }
+
+    /// The instant the code stops working (exclusive), in the home's zone `tz`.
+    pub fn ends(&self, tz: &TimeZone) -> Option<Timestamp> {
+        self.until.map(|b| b.end(tz))
     }
 
     pub fn max_uses(&self) -> Option<u32> {
@@ -203,6 +272,31 @@ mod tests {
         assert_eq!(Validity::new(None, None, Some(-1)), Err(ValidityError::MaxUses));
         assert_eq!(Validity::new(None, None, Some(1 << 40)), Err(ValidityError::MaxUses));
         assert!(Validity::new(None, None, None).is_ok());
+    }
+
+    #[test]
+    fn days_are_days_in_the_zone_of_the_moment() {
+        let day = |s: &str| Some(Bound::Day(s.parse::<Date>().expect("date")));
+        let stay = Validity::with_bounds(day("2026-11-26"), day("2026-12-09"), None, &TimeZone::UTC).expect("valid");
+        let new_york = TimeZone::get("America/New_York").expect("zone");
+        let at = |s: &str| s.parse::<Timestamp>().ok();
+        assert_eq!(stay.starts(&TimeZone::UTC), at("2026-11-26T00:00:00Z"));
+        assert_eq!(stay.ends(&TimeZone::UTC), at("2026-12-10T00:00:00Z"));
+        // The same days after the owner sets the home's zone: New York's midnights.
+        assert_eq!(stay.starts(&new_york), at("2026-11-26T05:00:00Z"));
+        assert_eq!(stay.ends(&new_york), at("2026-12-10T05:00:00Z"));
+        // One day is a stay of that day; a last day before the first is empty.
+        assert!(Validity::with_bounds(day("2026-11-26"), day("2026-11-26"), None, &new_york).is_ok());
+        assert_eq!(
+            Validity::with_bounds(day("2026-11-26"), day("2026-11-25"), None, &new_york),
+            Err(ValidityError::Empty)
+        );
+        assert_eq!(Validity::with_bounds(day("2200-01-01"), None, None, &new_york), Err(ValidityError::OutOfRange));
+        // A day that begins in a DST gap begins where the gap ends
+        // (Havana springs from 00:00 to 01:00 on 2026-03-08).
+        let havana = TimeZone::get("America/Havana").expect("zone");
+        let spring = Validity::with_bounds(day("2026-03-08"), None, None, &havana).expect("valid");
+        assert_eq!(spring.starts(&havana), at("2026-03-08T05:00:00Z"));
     }
 
     #[test]

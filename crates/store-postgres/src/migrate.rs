@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_activity_detail.sql"),
     include_str!("migrations/0008_shares.sql"),
     include_str!("migrations/0009_user_contact.sql"),
+    include_str!("migrations/0010_stay_days.sql"),
 ];
 /// Taken only for the migrating transaction.
 const MIGRATION_LOCK: i64 = i64::from_be_bytes(*b"kwmigrat");

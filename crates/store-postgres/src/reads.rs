@@ -89,7 +89,8 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
         client,
         "SELECT id, home_id, name, kind, panel_arm, panel_disarm, all_locks, schedule, valid_from, valid_until,
                 max_uses, COALESCE(user_uses.uses, 0), notify_arrive, notify_leave, enabled, code_mac, code_sealed,
-                created_at, updated_at, user_uses.last_used_at, alerts, contact_email, contact_phone
+                created_at, updated_at, user_uses.last_used_at, alerts, contact_email, contact_phone, first_day,
+                last_day
          FROM users LEFT JOIN user_uses ON user_uses.user_id = users.id ORDER BY created_at, id",
         &[],
     )
@@ -124,6 +125,8 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
             alerts: col(r, 20)?,
             contact_email: col(r, 21)?,
             contact_phone: col(r, 22)?,
+            first_day: col(r, 23)?,
+            last_day: col(r, 24)?,
         }
         .into_record()
     })

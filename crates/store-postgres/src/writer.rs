@@ -395,13 +395,14 @@ async fn write_record(client: &Client, statements: &Statements, record: &Record)
                     "INSERT INTO users (id, home_id, name, kind, panel_arm, panel_disarm, all_locks, schedule,
                                         valid_from, valid_until, max_uses, notify_arrive, notify_leave, enabled,
                                         code_mac, code_sealed, created_at, updated_at, alerts, contact_email,
-                                        contact_phone)
+                                        contact_phone, first_day, last_day)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                             $20, $21)
+                             $20, $21, $22, $23)
                      ON CONFLICT (id) DO UPDATE SET name = $3, kind = $4, panel_arm = $5, panel_disarm = $6,
                          all_locks = $7, schedule = $8, valid_from = $9, valid_until = $10, max_uses = $11,
                          notify_arrive = $12, notify_leave = $13, enabled = $14, code_mac = $15, code_sealed = $16,
-                         updated_at = $18, alerts = $19, contact_email = $20, contact_phone = $21",
+                         updated_at = $18, alerts = $19, contact_email = $20, contact_phone = $21,
+                         first_day = $22, last_day = $23",
                     &[
                         &u.id,
                         &u.home_id,
@@ -424,6 +425,8 @@ async fn write_record(client: &Client, statements: &Statements, record: &Record)
                         &u.alerts,
                         &u.contact_email,
                         &u.contact_phone,
+                        &u.first_day,
+                        &u.last_day,
                     ],
                 )
                 .await

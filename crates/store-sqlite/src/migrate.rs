@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_activity_detail.sql"),
     include_str!("migrations/0011_shares.sql"),
     include_str!("migrations/0012_user_contact.sql"),
+    include_str!("migrations/0013_stay_days.sql"),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

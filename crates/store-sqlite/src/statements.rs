@@ -69,7 +69,8 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
         .prepare(
             "SELECT id, home_id, name, kind, panel_arm, panel_disarm, all_locks, schedule, valid_from, valid_until,
                     max_uses, COALESCE(user_uses.uses, 0), notify_arrive, notify_leave, enabled, code_mac, code_sealed,
-                    created_at, updated_at, user_uses.last_used_at, alerts, contact_email, contact_phone
+                    created_at, updated_at, user_uses.last_used_at, alerts, contact_email, contact_phone, first_day,
+                    last_day
              FROM users LEFT JOIN user_uses ON user_uses.user_id = users.id ORDER BY created_at, id",
         )
         .sql()?
@@ -195,6 +196,8 @@ fn user_columns(r: &Row<'_>) -> rusqlite::Result<UserColumns> {
         alerts: r.get(20)?,
         contact_email: r.get(21)?,
         contact_phone: r.get(22)?,
+        first_day: r.get(23)?,
+        last_day: r.get(24)?,
     })
 }
 
@@ -332,12 +335,13 @@ fn put_user(conn: &Connection, record: &UserRecord) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO users (id, home_id, name, kind, panel_arm, panel_disarm, all_locks, schedule, valid_from,
                             valid_until, max_uses, notify_arrive, notify_leave, enabled, code_mac, code_sealed,
-                            created_at, updated_at, alerts, contact_email, contact_phone)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+                            created_at, updated_at, alerts, contact_email, contact_phone, first_day, last_day)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+                 ?22, ?23)
          ON CONFLICT (id) DO UPDATE SET name = ?3, kind = ?4, panel_arm = ?5, panel_disarm = ?6, all_locks = ?7,
              schedule = ?8, valid_from = ?9, valid_until = ?10, max_uses = ?11, notify_arrive = ?12,
              notify_leave = ?13, enabled = ?14, code_mac = ?15, code_sealed = ?16, updated_at = ?18, alerts = ?19,
-             contact_email = ?20, contact_phone = ?21",
+             contact_email = ?20, contact_phone = ?21, first_day = ?22, last_day = ?23",
     )
     .sql()?
     .execute(params![
@@ -361,7 +365,9 @@ fn put_user(conn: &Connection, record: &UserRecord) -> StoreResult<()> {
         u.updated_at,
         u.alerts,
         u.contact_email,
-        u.contact_phone
+        u.contact_phone,
+        u.first_day,
+        u.last_day
     ])
     .sql()?;
     conn.prepare_cached(

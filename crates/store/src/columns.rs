@@ -5,9 +5,9 @@
 
 use jiff::Timestamp;
 use keyward_core::{
-    Action, ActivityEntry, ActivityKind, Actor, CodePolicy, CodeStatus, DenyReason, DeviceBinding, DeviceRef, Event,
-    FailureReason, FriendlyName, LockAccess, LockoutPolicy, LockoutState, Name, Notify, Outcome, PanelPermissions,
-    Protocol, Schedule, ScheduleSpec, Scope, SlotRange, User, UserKind, UserRef, Validity, ZoneName,
+    Action, ActivityEntry, ActivityKind, Actor, Bound, CodePolicy, CodeStatus, DenyReason, DeviceBinding, DeviceRef,
+    Event, FailureReason, FriendlyName, LockAccess, LockoutPolicy, LockoutState, Name, Notify, Outcome,
+    PanelPermissions, Protocol, Schedule, ScheduleSpec, Scope, SlotRange, User, UserKind, UserRef, Validity, ZoneName,
 };
 
 use crate::records::{
@@ -237,6 +237,10 @@ pub struct UserColumns {
     pub schedule: String,
     pub valid_from: Option<i64>,
     pub valid_until: Option<i64>,
+    /// A stay's first and last calendar days in the home's zone
+    /// ("2026-12-05"), when given as days rather than instants.
+    pub first_day: Option<String>,
+    pub last_day: Option<String>,
     pub max_uses: Option<i64>,
     pub uses: i64,
     pub last_used_at: Option<i64>,
@@ -272,8 +276,10 @@ impl UserColumns {
             lock_ids,
             schedule: serde_json::to_string(&u.schedule.to_spec())
                 .map_err(|_| StoreError::Corrupt("a schedule could not be serialised"))?,
-            valid_from: u.validity.from().map(micros),
-            valid_until: u.validity.until().map(micros),
+            valid_from: u.validity.from().and_then(bound_instant).map(micros),
+            valid_until: u.validity.until().and_then(bound_instant).map(micros),
+            first_day: u.validity.from().and_then(bound_day).map(|d| d.to_string()),
+            last_day: u.validity.until().and_then(bound_day).map(|d| d.to_string()),
             max_uses: u.validity.max_uses().map(i64::from),
             uses: i64::from(u.uses),
             last_used_at: r.last_used.map(micros),
@@ -308,8 +314,8 @@ impl UserColumns {
             locks: if c.all_locks { LockAccess::All } else { LockAccess::Only(c.lock_ids) },
             schedule: Schedule::parse(&spec).or_else(corrupt("a stored schedule is not valid"))?,
             validity: Validity::from_stored(
-                optional_instant(c.valid_from)?,
-                optional_instant(c.valid_until)?,
+                stored_bound(c.valid_from, c.first_day.as_deref())?,
+                stored_bound(c.valid_until, c.last_day.as_deref())?,
                 // A count that does not fit allows no use: closed, never open.
                 c.max_uses.map(|n| u32::try_from(n).unwrap_or(0)),
             ),
@@ -709,5 +715,28 @@ impl ShareColumns {
             opened_at: optional_instant(self.opened_at)?,
             browser: self.browser.map(digest).transpose()?,
         })
+    }
+}
+
+fn bound_instant(b: Bound) -> Option<Timestamp> {
+    match b {
+        Bound::At(t) => Some(t),
+        Bound::Day(_) => None,
+    }
+}
+
+fn bound_day(b: Bound) -> Option<jiff::civil::Date> {
+    match b {
+        Bound::Day(d) => Some(d),
+        Bound::At(_) => None,
+    }
+}
+
+/// A bound read back: an instant column or a day column (never both, as
+/// written by [`UserColumns::of`]; a day wins if a hand-edited row has both).
+fn stored_bound(instant: Option<i64>, day: Option<&str>) -> StoreResult<Option<Bound>> {
+    match day {
+        Some(day) => Ok(Some(Bound::Day(day.parse().or_else(corrupt("a stored day is not a date"))?))),
+        None => Ok(optional_instant(instant)?.map(Bound::At)),
     }
 }

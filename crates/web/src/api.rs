@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use jiff::Timestamp;
 use keyward_app::{ActivityQuery, AppError, DeviceRequest, PreviewSubject, QueryError, UserInput, UserPatch};
-use keyward_core::{Notify, PanelPermissions};
+use keyward_core::{Bound, Notify, PanelPermissions};
 
 use crate::AppState;
 use crate::auth::{Caller, Need};
@@ -83,9 +83,38 @@ fn optional_instant(field: &'static str, text: Option<&str>) -> ApiResult<Option
     text.map(|t| instant(field, t)).transpose()
 }
 
-/// An instant for validity fields, whose refusal is `validity_invalid`.
-fn validity_instant(field: &'static str, text: Option<&str>) -> ApiResult<Option<Timestamp>> {
-    optional_instant(field, text).map_err(|e| ApiError { code: "validity_invalid", ..e })
+/// One end of a stay: an instant (`instant_field`) or a day in the home's
+/// zone (`day_field`), each possibly sent as null; never both sent.
+/// `None`: neither was sent. Refusals are `validity_invalid`.
+fn stay_bound(
+    (instant_field, instant): (&'static str, Option<Option<String>>),
+    (day_field, day): (&'static str, Option<Option<String>>),
+) -> ApiResult<Option<Option<Bound>>> {
+    let invalid = |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validity_invalid", message);
+    match (instant, day) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(invalid(format!("give `{instant_field}` or `{day_field}`, not both"))),
+        (Some(instant), None) => Ok(Some(
+            optional_instant(instant_field, instant.as_deref())
+                .map_err(|e| ApiError { code: "validity_invalid", ..e })?
+                .map(Bound::At),
+        )),
+        (None, Some(day)) => day
+            .map(|text| {
+                calendar_day(&text)
+                    .map(Bound::Day)
+                    .ok_or_else(|| invalid(format!("`{day_field}` must be a day such as 2026-12-05")))
+            })
+            .transpose()
+            .map(Some),
+    }
+}
+
+/// "2026-12-05" and nothing else (jiff would also read a date and time).
+fn calendar_day(text: &str) -> Option<jiff::civil::Date> {
+    let shape = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    shape.then(|| text.parse().ok()).flatten()
 }
 
 // ---- homes
@@ -150,7 +179,7 @@ async fn list_locks(
 }
 
 #[utoipa::path(post, path = "/api/v1/homes/{home_id}/locks", tag = "locks", security(("bearer" = [])), request_body = CreateLock,
-    responses((status = 201, body = LockDto)))]
+    responses((status = 201, body = LockDto), (status = 409, description = "`lock_name_taken`: another lock of the home has this name (letter case aside); `device_in_use`", body = crate::error::ErrorBody)))]
 async fn create_lock(
     State(s): State<AppState>,
     caller: Caller,
@@ -203,7 +232,7 @@ async fn get_lock(
 }
 
 #[utoipa::path(patch, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])), request_body = PatchLock,
-    responses((status = 200, body = LockDto)))]
+    responses((status = 200, body = LockDto), (status = 409, description = "`lock_name_taken`: another lock of the home has this name (letter case aside); `device_in_use`", body = crate::error::ErrorBody)))]
 async fn rename_lock(
     State(s): State<AppState>,
     caller: Caller,
@@ -367,8 +396,8 @@ async fn create_user(
         panel: PanelPermissions { arm: body.panel.arm, disarm: body.panel.disarm },
         locks: body.locks.parse()?,
         schedule: body.schedule,
-        valid_from: validity_instant("valid_from", body.valid_from.as_deref())?,
-        valid_until: validity_instant("valid_until", body.valid_until.as_deref())?,
+        valid_from: stay_bound(("valid_from", body.valid_from), ("first_day", body.first_day))?.flatten(),
+        valid_until: stay_bound(("valid_until", body.valid_until), ("last_day", body.last_day))?.flatten(),
         max_uses: body.max_uses,
         notify: Notify { arrive: body.notify.arrive, leave: body.notify.leave },
         alerts: body.notify.alerts(),
@@ -417,8 +446,8 @@ async fn update_user(
         panel_disarm: panel.disarm,
         locks: body.locks.map(LocksDto::parse).transpose()?,
         schedule: body.schedule,
-        valid_from: body.valid_from.map(|v| validity_instant("valid_from", v.as_deref())).transpose()?,
-        valid_until: body.valid_until.map(|v| validity_instant("valid_until", v.as_deref())).transpose()?,
+        valid_from: stay_bound(("valid_from", body.valid_from), ("first_day", body.first_day))?,
+        valid_until: stay_bound(("valid_until", body.valid_until), ("last_day", body.last_day))?,
         max_uses: body.max_uses,
         notify_arrive: notify.arrive,
         notify_leave: notify.leave,

@@ -633,8 +633,15 @@ pub struct UserDto {
     pub locks: LocksDto,
     #[schema(value_type = ScheduleDoc)]
     pub schedule: ScheduleSpec,
+    /// When the code starts working, as an instant in the home's zone of now.
     pub valid_from: Option<String>,
+    /// When it stops (exclusive), as an instant in the home's zone of now.
     pub valid_until: Option<String>,
+    /// The first day, when the stay was given in days ("2026-12-05"): that
+    /// day in the home's zone, whatever the zone becomes.
+    pub first_day: Option<String>,
+    /// The last day (inclusive), when given in days.
+    pub last_day: Option<String>,
     pub max_uses: Option<u32>,
     pub uses: u32,
     /// The last grant; null if never used.
@@ -663,8 +670,10 @@ impl UserDto {
             panel: PanelDto { arm: u.panel.arm, disarm: u.panel.disarm },
             locks: u.locks.into(),
             schedule: u.schedule,
-            valid_from: u.valid_from.map(time),
-            valid_until: u.valid_until.map(time),
+            valid_from: u.starts.map(time),
+            valid_until: u.ends.map(time),
+            first_day: u.valid_from.and_then(day),
+            last_day: u.valid_until.and_then(day),
             max_uses: u.max_uses,
             uses: u.uses,
             last_used_at: u.last_used.map(time),
@@ -710,10 +719,22 @@ pub struct CreateUser {
     #[serde(default = "always")]
     #[schema(value_type = ScheduleDoc)]
     pub schedule: ScheduleSpec,
-    /// RFC 3339; inclusive.
-    pub valid_from: Option<String>,
-    /// RFC 3339; exclusive.
-    pub valid_until: Option<String>,
+    /// RFC 3339; inclusive. Or `first_day`, not both.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub valid_from: Option<Option<String>>,
+    /// RFC 3339; exclusive. Or `last_day`, not both.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub valid_until: Option<Option<String>>,
+    /// A calendar day in the home's zone ("2026-12-05"); inclusive.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub first_day: Option<Option<String>>,
+    /// A calendar day in the home's zone; inclusive (the code works all of it).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub last_day: Option<Option<String>>,
     #[serde(default, deserialize_with = "integers")]
     pub max_uses: Option<i64>,
     #[serde(default)]
@@ -764,7 +785,9 @@ fn standard() -> KindDto {
 }
 
 /// A partial change: absent fields stay as they are; `valid_from`,
-/// `valid_until` and `max_uses` may be set to null.
+/// `valid_until`, `first_day`, `last_day` and `max_uses` may be set to null.
+/// A start is `valid_from` or `first_day`, an end `valid_until` or
+/// `last_day`: one of each pair at most.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
@@ -782,6 +805,12 @@ pub struct PatchUser {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub valid_until: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub first_day: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub last_day: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable_integer")]
     #[schema(value_type = Option<i64>)]
     pub max_uses: Option<Option<i64>>,
@@ -1177,4 +1206,12 @@ pub struct NewShareDto {
 #[derive(Serialize, ToSchema)]
 pub struct ShareList {
     pub items: Vec<ShareDto>,
+}
+
+/// A bound given as a day, as the API writes it ("2026-12-05").
+fn day(b: keyward_core::Bound) -> Option<String> {
+    match b {
+        keyward_core::Bound::Day(d) => Some(d.to_string()),
+        keyward_core::Bound::At(_) => None,
+    }
 }

@@ -75,6 +75,7 @@ impl From<AppError> for ApiError {
             AppError::TokenNotFound => Self::new(StatusCode::NOT_FOUND, "token_not_found", e.to_string()),
             AppError::ChannelNotFound => Self::new(StatusCode::NOT_FOUND, "channel_not_found", e.to_string()),
             AppError::ChannelNameTaken => conflict("channel_name_taken"),
+            AppError::LockNameTaken => conflict("lock_name_taken"),
             AppError::ChannelInvalid(_) => unprocessable("channel_invalid"),
             AppError::ChannelUnavailable(_) => conflict("channel_unavailable"),
             AppError::AlertsInvalid(_) => unprocessable("alerts_invalid"),

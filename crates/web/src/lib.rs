@@ -85,8 +85,24 @@ pub fn router(app: Arc<App>, config: WebConfig) -> Router {
         .edge_route("/api/v1/openapi.json", get(openapi::serve))
         .merge(api::routes())
         .merge(ui::routes())
-        .fallback(api::not_found.layer(EdgeLayer::new("(no route)")))
-        .method_not_allowed_fallback(api::method_not_allowed.layer(EdgeLayer::new("(method not allowed)")))
+        .fallback(not_found.layer(EdgeLayer::new("(no route)")))
+        .method_not_allowed_fallback(method_not_allowed.layer(EdgeLayer::new("(method not allowed)")))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// The API's addresses answer in JSON; every other address is the owner's
+/// web UI, which answers with a page.
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/api" || path == "/healthz" || path == "/readyz"
+}
+
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if is_api(uri.path()) { api::not_found().await.into_response() } else { ui::not_found_page() }
+}
+
+async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if is_api(uri.path()) { api::method_not_allowed().await.into_response() } else { ui::not_found_page() }
 }

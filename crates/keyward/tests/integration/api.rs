@@ -43,7 +43,10 @@ async fn health_and_openapi_need_no_token(backend: Backend) {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
-    anon.get("/nope").await.expect_error(404, "not_found");
+    anon.get("/api/v1/nope").await.expect_error(404, "not_found");
+    let page = anon.get("/nope").await;
+    assert_eq!(page.status, 404);
+    assert!(page.text.contains("Page not found"), "the web UI answers with a page: {}", page.text);
     anon.send(reqwest::Method::PUT, "/healthz", None).await.expect_error(405, "method_not_allowed");
 }
 
@@ -163,6 +166,8 @@ async fn users_crud_never_shows_a_code(backend: Backend) {
         "needs_new_code",
         "contact",
         "lock_codes",
+        "first_day",
+        "last_day",
         "created_at",
         "updated_at",
         "last_used_at",

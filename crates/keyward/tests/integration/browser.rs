@@ -20,11 +20,14 @@ fn screenshots(backend: Backend) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots").join(folder)
 }
 
-/// Saves the page at desktop width and at 375 px.
-async fn shoot(browser: &Browser, backend: Backend, name: &str) {
+/// Audits the page with axe-core and saves it, at 375 px and at desktop
+/// width (1280 px): every page shot is a page audited, at both widths.
+pub(crate) async fn shoot(browser: &Browser, backend: Backend, name: &str) {
     browser.resize(375, 812).await;
+    browser.audit(&format!("{name} at 375 px")).await;
     browser.screenshot(&screenshots(backend).join(format!("{name}-375.png"))).await;
     browser.resize(1280, 900).await;
+    browser.audit(name).await;
     browser.screenshot(&screenshots(backend).join(format!("{name}-desktop.png"))).await;
 }
 
@@ -63,6 +66,7 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
     browser.find("button[type=submit]").await.click().await;
     browser.wait_for_url("/users").await;
     assert!(browser.page_text().await.contains("No users yet"));
+    shoot(&browser, backend, "users-empty").await;
 
     // Add the dog walker: panel disarm, the front door only, Mon–Fri 11:00–14:00.
     browser.find("a[href='/users/new']").await.click().await;
@@ -81,13 +85,14 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
     }
     set_time(&browser, "#w0_start", "11:00").await;
     set_time(&browser, "#w0_end", "14:00").await;
-    browser.find("button[value=save]").await.click().await;
+    browser.find("#save").await.click().await;
     browser.wait_for_url("/users").await;
     let list = browser.page_text().await;
     assert!(
-        list.contains("Dog walker")
+        list.contains("Dog walker added")
             && list.contains("Mon–Fri 11:00–14:00")
-            && list.contains("Panel disarm · Front door"),
+            && list.contains("Alarm: disarm")
+            && list.contains("Front door"),
         "{list}"
     );
     assert!(!shows_code(&list, "4719"));
@@ -97,11 +102,11 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
     browser.goto(&format!("{base}/users/new")).await;
     fill(&browser, "#name", "Cleaner").await;
     fill(&browser, "#code", "4719").await;
-    browser.find("button[value=save]").await.click().await;
+    browser.find("#save").await.click().await;
     browser.wait_for_text("Nothing was saved").await;
     assert_eq!(browser.find("#code_error").await.text().await, "This code is already used by someone in this home.");
     assert_eq!(browser.find("#name").await.value().await, "Cleaner", "the form keeps what was typed");
-    assert_eq!(browser.find("#code").await.value().await, "", "except the code");
+    assert_eq!(browser.find("#code").await.value().await, "4719", "the code too: the owner corrects it");
     shoot(&browser, backend, "add-user-error").await;
 
     // Edit the dog walker's times.
@@ -109,14 +114,16 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
     browser.find("a[href^='/users/']:not([href='/users/new'])").await.click().await;
     browser.wait_for_text("Update Dog walker").await;
     set_time(&browser, "#w0_end", "15:30").await;
-    browser.find("button[value=save]").await.click().await;
+    browser.find("#save").await.click().await;
     browser.wait_for_text("Mon–Fri 11:00–15:30").await;
 
     // Reveal the code, behind a confirmation.
     browser.find("a[href^='/users/']:not([href='/users/new'])").await.click().await;
     browser.wait_for_text("Update Dog walker").await;
+    shoot(&browser, backend, "edit-user").await;
     browser.find("a[href$='/reveal']").await.click().await;
     browser.wait_for_text("Reveal the code of Dog walker?").await;
+    shoot(&browser, backend, "reveal-confirm").await;
     browser.find("button[type=submit].primary").await.click().await;
     browser.wait_for_text("This reveal is in the activity log").await;
     assert_eq!(browser.find("#revealed").await.text().await, "4719");
@@ -130,7 +137,8 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
     shoot(&browser, backend, "delete-confirm").await;
     browser.find("button.danger").await.click().await;
     browser.wait_for_text("No users yet").await;
-    assert!(!browser.page_text().await.contains("Dog walker"));
+    let after = browser.page_text().await;
+    assert!(after.contains("Dog walker deleted") && !after.contains("Can enter"), "{after}");
     let log = admin.get(&format!("/api/v1/homes/{home}/activity")).await.expect(200);
     let kinds: Vec<&str> = log["items"].as_array().expect("items").iter().filter_map(|e| e["kind"].as_str()).collect();
     assert_eq!(kinds, ["user_deleted", "code_revealed", "user_updated", "user_created"]);
@@ -257,7 +265,7 @@ async fn the_owner_binds_a_lock_and_watches_the_code_reach_it(backend: Backend) 
     fill(&browser, "#name", "Dog walker").await;
     fill(&browser, "#code", "4719").await;
     browser.find("input[name=lock]").await.click().await;
-    browser.find("button[value=save]").await.click().await;
+    browser.find("#save").await.click().await;
     browser.wait_for_url("/users").await;
     reload_until(&browser, &format!("{base}/users"), "On 1 lock").await;
     sim.wait_for_codes(2, &[(1, "4719")], Duration::from_secs(20)).await;

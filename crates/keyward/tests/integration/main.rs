@@ -9,6 +9,7 @@ mod connections;
 mod lock_sync;
 mod notifications;
 mod operations;
+mod owner_experience;
 mod sign_in;
 mod storage;
 mod ui;

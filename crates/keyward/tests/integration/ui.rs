@@ -210,9 +210,10 @@ async fn the_users_screen_escapes_names_and_never_shows_codes(backend: Backend) 
     );
     assert!(!users.body.contains("<img src=x"));
     assert!(users.body.contains("Mon–Fri 11:00–14:00"));
-    assert!(users.body.contains("Dec 5, 2026 – Dec 12, 2026"));
+    // Until 12 Dec 00:00 (exclusive): the last day is the 11th.
+    assert!(users.body.contains("5 Dec 2026 – 11 Dec 2026"), "{}", users.body);
     assert!(users.body.contains("2 uses left"));
-    assert!(users.body.contains("Panel disarm · Front door"));
+    assert!(users.body.contains("Alarm: disarm") && users.body.contains("Front door"));
     assert!(users.body.contains("Never"), "never used yet");
     assert!(!shows_code(&users.body, "73914682"));
 }
@@ -294,17 +295,21 @@ async fn add_edit_reveal_and_delete_a_user_through_the_forms(backend: Backend) {
     assert!(
         list.body.contains("Dog walker")
             && list.body.contains("Mon–Fri 11:00–14:00")
-            && list.body.contains("Panel disarm · Front door")
+            && list.body.contains("Alarm: disarm")
+            && list.body.contains("Front door")
     );
     assert!(!shows_code(&list.body, "4719"));
 
-    // The same code for someone else: refused next to the field, typed values kept, code not echoed.
+    // The same code for someone else: refused next to the field, typed values kept (the code
+    // too: the owner's own page, never cached), and the other user's name never said.
     let mut second = dog_walker(&csrf, "4719");
     second[1].1 = "Cleaner".to_owned();
     let refused = post(&mut browser, "/users/new", as_refs(&second)).await;
     assert_eq!(refused.status, 422);
     assert!(refused.body.contains("This code is already used by someone in this home"), "{}", refused.body);
-    assert!(refused.body.contains("value=\"Cleaner\"") && !shows_code(&refused.body, "4719"));
+    assert!(refused.body.contains("value=\"Cleaner\"") && refused.body.contains("value=\"4719\""));
+    assert_eq!(refused.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    assert!(!refused.body.contains("Dog walker"), "whose code it is stays unsaid");
     second[2].1 = "47190".to_owned();
     let prefix = post(&mut browser, "/users/new", as_refs(&second)).await;
     assert!(
@@ -328,7 +333,7 @@ async fn add_edit_reveal_and_delete_a_user_through_the_forms(backend: Backend) {
     let marker = "id=\"code\" name=\"code\" value=\"";
     let at = proposed.body.find(marker).expect("code field") + marker.len();
     let code: String = proposed.body[at..].chars().take_while(char::is_ascii_digit).collect();
-    assert_eq!(code.len(), 6, "{}", &proposed.body[at..at + 20]);
+    assert_eq!(code.len(), 4, "the shortest the policy takes: {}", &proposed.body[at..at + 20]);
     let cache = |page: &Page| page.headers.get("cache-control").and_then(|v| v.to_str().ok()).map(str::to_owned);
     assert_eq!(cache(&proposed).as_deref(), Some("no-store"), "a page that shows a code is never cached");
     let users = f.admin.get(&f.path("/users")).await.expect(200);
@@ -370,7 +375,9 @@ async fn add_edit_reveal_and_delete_a_user_through_the_forms(backend: Backend) {
     assert_eq!(browser.post(&format!("/users/{id}/delete"), &[]).await.status, 403);
     let gone = browser.post(&format!("/users/{id}/delete"), &[("csrf", &confirm.csrf())]).await;
     assert_eq!(gone.location(), "/users");
-    assert!(!browser.get("/users").await.body.contains("Dog walker"));
+    let after = browser.get("/users").await.body;
+    assert!(after.contains("Dog walker deleted") && after.contains("No users yet"), "{after}");
+    assert!(!browser.get("/users").await.body.contains("Dog walker"), "said once");
     let denied = f.admin.access(&f.home, "4719", &front, "unlock").await.expect(200);
     assert_eq!(denied["reason"], "unknown_code");
 }
@@ -482,25 +489,29 @@ async fn locks_settings_and_tokens_pages(backend: Backend) {
             ("max_length", "8".to_owned()),
             ("reject_weak", "on".to_owned()),
             ("max_attempts", "5".to_owned()),
-            ("window_seconds", "600".to_owned()),
+            ("window_minutes", "10".to_owned()),
             ("lockout_seconds", "120".to_owned()),
         ]
     };
     let as_pairs = |v: Vec<(&str, String)>| v.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Vec<_>>();
     let bad_zone = post(&mut browser, "/settings", as_pairs(form("Mars/Olympus", "6"))).await;
     assert_eq!(bad_zone.status, 422);
-    assert!(bad_zone.body.contains("IANA time zone"));
+    assert!(bad_zone.body.contains("Choose a time zone from the list"));
+    assert!(bad_zone.body.contains(r#"aria-describedby="tz_help timezone_error""#), "tied to its field");
     let bad_policy = post(&mut browser, "/settings", as_pairs(form("Europe/Berlin", "3"))).await;
     assert_eq!(bad_policy.status, 422);
     assert_eq!(f.admin.get(&f.path("")).await.expect(200)["timezone"], "UTC", "nothing changed");
     let saved = post(&mut browser, "/settings", as_pairs(form("Europe/Berlin", "6"))).await;
-    assert!(saved.body.contains("Settings saved."));
+    assert_eq!(saved.location(), "/settings", "post, redirect, get");
+    assert!(browser.get("/settings").await.body.contains("Settings saved."));
+    assert!(!browser.get("/settings").await.body.contains("Settings saved."), "said once");
     let home = f.admin.get(&f.path("")).await.expect(200);
     assert_eq!((home["name"].as_str(), home["timezone"].as_str()), (Some("Lake house"), Some("Europe/Berlin")));
     assert_eq!(
         (home["code_policy"]["min_length"].as_i64(), home["lockout"]["max_attempts"].as_i64()),
         (Some(6), Some(5))
     );
+    assert_eq!(home["lockout"]["window_seconds"], 600, "minutes on the page, seconds in the API");
 
     // API tokens: made here, shown once, revoked at once.
     let made =

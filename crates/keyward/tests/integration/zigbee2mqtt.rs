@@ -564,7 +564,7 @@ async fn the_five_minute_tour_in_a_browser(backend: Backend) {
     fill(&browser, "#name", "Dog walker").await;
     fill(&browser, "#code", "4719").await;
     browser.find("input[name=lock]").await.click().await;
-    browser.find("button[value=save]").await.click().await;
+    browser.find("#save").await.click().await;
     browser.wait_for_url("/users").await;
     lock.wait_for_output("slot 0: a code was saved").await;
     reload_until(&browser, &format!("{base}/users"), "On 1 lock").await;

@@ -163,6 +163,12 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
     let boolean = json!({"type": "boolean"});
     let nullable_boolean = nullable(boolean.clone());
     let instant = nullable(reference("Instant"));
+    let day = nullable(reference("Day"));
+    // A stay's start is an instant or a day, its end likewise: never both.
+    let one_of_each_bound = json!([
+        {"not": {"required": ["valid_from", "first_day"]}},
+        {"not": {"required": ["valid_until", "last_day"]}},
+    ]);
     let device_and_action = json!({"oneOf": [
         {"properties": {"device": {"const": "panel"}, "action": {"enum": ["disarm", "arm_away", "arm_stay"]}}},
         {"properties": {"device": {"not": {"const": "panel"}}, "action": {"const": "unlock"}}},
@@ -180,6 +186,14 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
         (
             "TimeZone",
             json!({"type": "string", "enum": ZoneName::all(), "description": "An IANA time zone name, spelled as the time zone database spells it."}),
+        ),
+        (
+            "Day",
+            json!({
+                "type": "string", "format": "date",
+                "pattern": "^2[01][0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+                "description": "A calendar day in the home's time zone, in the years 2000 to 2199: 2026-12-05. It stays that day when the home's zone changes.",
+            }),
         ),
         (
             "Instant",
@@ -291,7 +305,8 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
             "CreateUser",
             json!({
                 "type": "object", "required": ["name", "code"],
-                "description": "Unless given: a standard code, no panel rights, no locks, at all times, no dates, no limit of uses, no notifications, enabled. valid_until must be later than valid_from (409 validity_empty).",
+                "description": "Unless given: a standard code, no panel rights, no locks, at all times, no dates, no limit of uses, no notifications, enabled. The stay starts at valid_from (an instant) or on first_day, and ends at valid_until (exclusive) or after last_day (inclusive); the end must come after the start (409 validity_empty).",
+                "allOf": one_of_each_bound.clone(),
                 "properties": {
                     "name": reference("Name"),
                     "code": reference("Code"),
@@ -301,6 +316,8 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                     "schedule": reference("Schedule"),
                     "valid_from": instant,
                     "valid_until": instant,
+                    "first_day": day,
+                    "last_day": day,
                     "max_uses": max_uses,
                     "notify": {"type": "object", "properties": {
                         "arrive": boolean,
@@ -318,7 +335,8 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
             "PatchUser",
             json!({
                 "type": "object",
-                "description": "A partial change: absent fields stay as they are, as do null ones, except valid_from, valid_until and max_uses, which null clears.",
+                "description": "A partial change: absent fields stay as they are, as do null ones, except valid_from, valid_until, first_day, last_day and max_uses, which null clears. A start is valid_from or first_day, an end valid_until or last_day: one of each pair at most.",
+                "allOf": one_of_each_bound,
                 "properties": {
                     "name": nullable(reference("Name")),
                     "code": nullable(reference("Code")),
@@ -328,6 +346,8 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                     "schedule": nullable(reference("Schedule")),
                     "valid_from": instant,
                     "valid_until": instant,
+                    "first_day": day,
+                    "last_day": day,
                     "max_uses": max_uses,
                     "notify": nullable(json!({"type": "object", "properties": {
                         "arrive": nullable_boolean,

@@ -182,10 +182,14 @@ impl Names {
             _ => String::new(),
         };
         let lockout = matches!(e.kind, ActivityKind::Lockout | ActivityKind::HomeLockout);
-        let who = match &e.user {
-            Some(user) => user.name.clone(),
-            None if lockout => String::new(),
-            None => "Unknown code".to_owned(),
+        // Every row names someone (or something): the column is the row's header.
+        let who = match (&e.user, &e.actor) {
+            (Some(user), _) => user.name.clone(),
+            (None, _) if lockout => "Wrong codes".to_owned(),
+            (None, _) if e.outcome.is_some() => "Unknown code".to_owned(),
+            (None, Some(keyward_core::Actor::Lock(_))) => "The lock".to_owned(),
+            (None, Some(actor)) => actor.name().to_owned(),
+            (None, None) => "keyward".to_owned(),
         };
         let detail = match (e.reason, &e.actor) {
             (Some(reason), _) => reason_words(reason).to_owned(),

@@ -4,6 +4,8 @@
 
 mod activity;
 mod alerts;
+mod dashboard;
+mod flash;
 mod lock_state;
 mod settings;
 mod share;
@@ -27,7 +29,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::edge::EdgeRoutes;
-use web::{CSRF_COOKIE, Csrf, DEVICE_COOKIE, SESSION_COOKIE, SignedIn, cookie, csrf_ok, device_cookie, set_cookie};
+use web::{CSRF_COOKIE, Csrf, DEVICE_COOKIE, SESSION_COOKIE, cookie, csrf_ok, device_cookie, set_cookie};
 
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
@@ -35,8 +37,11 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/setup", get(setup_page).post(setup_submit))
         .edge_route("/login", get(login_page).post(login_submit))
         .edge_route("/logout", post(logout))
-        .edge_route("/users", get(users_page))
+        .edge_route("/users", get(dashboard::page_view))
         .edge_route("/users/new", get(users::new_page).post(users::create))
+        .edge_route("/users/new/proposal", get(users::proposal))
+        .edge_route("/users/{user_id}/proposal", get(users::proposal))
+        .edge_route("/users/{user_id}/enabled", post(users::set_enabled))
         .edge_route("/users/{user_id}", get(users::edit_page).post(users::update))
         .edge_route("/users/{user_id}/delete", get(users::delete_page).post(users::delete))
         .edge_route("/users/{user_id}/reveal", get(users::reveal_page).post(users::reveal))
@@ -66,6 +71,16 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/settings/tokens/{token_id}/revoke", post(settings::revoke_token))
         .edge_route("/static/app.css", get(css))
         .edge_route("/static/live.js", get(live_js))
+        .edge_route("/static/user_form.js", get(user_form_js))
+        .edge_route("/static/setup.js", get(setup_js))
+        .edge_route("/static/icon.svg", get(|| asset("image/svg+xml", include_bytes!("../../static/icon.svg"))))
+        .edge_route("/static/icons.svg", get(|| asset("image/svg+xml", include_bytes!("../../static/icons.svg"))))
+        .edge_route("/static/icon-192.png", get(|| asset("image/png", include_bytes!("../../static/icon-192.png"))))
+        .edge_route("/static/icon-512.png", get(|| asset("image/png", include_bytes!("../../static/icon-512.png"))))
+        .edge_route(
+            "/manifest.webmanifest",
+            get(|| asset("application/manifest+json", include_bytes!("../../static/manifest.webmanifest"))),
+        )
 }
 
 async fn css() -> impl IntoResponse {
@@ -74,6 +89,21 @@ async fn css() -> impl IntoResponse {
 
 async fn live_js() -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../static/live.js"))
+}
+
+/// A file built into the binary, cached for a day: icons and the manifest
+/// change only with a new release.
+async fn asset(content_type: &'static str, bytes: &'static [u8]) -> Response {
+    let headers = [(CONTENT_TYPE, content_type), (axum::http::header::CACHE_CONTROL, "public, max-age=86400")];
+    (headers, bytes).into_response()
+}
+
+async fn setup_js() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../static/setup.js"))
+}
+
+async fn user_form_js() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../static/user_form.js"))
 }
 
 fn page(template: &impl Template) -> Response {
@@ -112,6 +142,16 @@ pub(crate) struct ConfirmPage<'a> {
 /// A refusal or failure as a page, in plain words: the status and the
 /// sentence the API would give, never its JSON.
 pub(crate) fn failed(e: keyward_app::AppError) -> Response {
+    use keyward_app::AppError;
+    let gone = match &e {
+        AppError::UserNotFound => Some("This person is no longer in keyward: they were deleted, or the link is wrong."),
+        AppError::LockNotFound => Some("This lock is no longer in keyward: it was removed, or the link is wrong."),
+        AppError::ChannelNotFound => Some("This alert channel no longer exists: it was removed, or the link is wrong."),
+        _ => None,
+    };
+    if let Some(message) = gone {
+        return (StatusCode::NOT_FOUND, page(&Message { title: "Not found", message, link: "/users" })).into_response();
+    }
     let error = crate::ApiError::from(e);
     let title = match error.status.as_u16() {
         404 => "Not found",
@@ -130,6 +170,17 @@ pub(crate) fn failed(e: keyward_app::AppError) -> Response {
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }
     response
+}
+
+/// The page for an address that is not one of the UI's (or not for this
+/// method): in words, with the site's frame, never the API's JSON.
+pub(crate) fn not_found_page() -> Response {
+    let body = page(&Message {
+        title: "Page not found",
+        message: "There is no page at this address. The link may be mistyped, or what it showed was deleted.",
+        link: "/users",
+    });
+    (StatusCode::NOT_FOUND, body).into_response()
 }
 
 /// Keeps a page out of every cache: it shows a code, a token or a link that is a credential.
@@ -165,9 +216,22 @@ async fn start(State(s): State<AppState>, headers: HeaderMap) -> Response {
 #[template(path = "setup.html")]
 struct SetupPage<'a> {
     csrf: &'a str,
+    /// As typed, on a refused form (the page is never cached).
+    setup_code: &'a str,
     email: &'a str,
+    home_name: &'a str,
+    timezone: &'a str,
+    zones: &'a [String],
+    /// The hub has no zone of its own yet (UTC): the page may propose the browser's.
+    propose_browser_zone: bool,
+    /// A failure that belongs to no field.
     error: Option<String>,
+    errors: std::collections::BTreeMap<&'static str, String>,
+    focus: &'static str,
 }
+
+/// The order of the setup form's fields, for the focus on the first error.
+const SETUP_FIELDS: [&str; 5] = ["setup_code", "home_name", "timezone", "email", "password"];
 
 #[derive(Deserialize)]
 struct SetupForm {
@@ -175,6 +239,12 @@ struct SetupForm {
     csrf: String,
     #[serde(default)]
     setup_code: String,
+    /// Absent (a client of the older form): the home keeps its name.
+    #[serde(default)]
+    home_name: Option<String>,
+    /// Absent: the home keeps its zone.
+    #[serde(default)]
+    timezone: Option<String>,
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -185,7 +255,23 @@ async fn setup_page(State(s): State<AppState>, csrf: Csrf) -> Response {
     if !s.app.owners.needs_setup().await.unwrap_or(false) {
         return Redirect::to("/login").into_response();
     }
-    csrf.attach(page(&SetupPage { csrf: &csrf.token, email: "", error: None }))
+    let home = match first_home(&s).await {
+        Ok(home) => home,
+        Err(e) => return failed(e),
+    };
+    let view = SetupPage {
+        csrf: &csrf.token,
+        setup_code: "",
+        email: "",
+        home_name: home.name.as_str(),
+        timezone: home.zone.as_str(),
+        zones: settings::zone_names(),
+        propose_browser_zone: home.zone.as_str() == "UTC",
+        error: None,
+        errors: Default::default(),
+        focus: "setup_code",
+    };
+    csrf.attach(page(&view))
 }
 
 async fn setup_submit(
@@ -197,19 +283,67 @@ async fn setup_submit(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/setup");
     }
-    match s.app.owners.set_up(&form.setup_code, &form.email, &form.password).await {
-        Ok((_, session)) => signed_in_redirect(&headers, &session.0),
-        Err(SetupError::AlreadySetUp) => Redirect::to("/login").into_response(),
-        Err(e) => {
-            let status = if matches!(e, SetupError::App(_)) {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            let error = Some(first_upper(&e.to_string()));
-            (status, csrf.attach(page(&SetupPage { csrf: &csrf.token, email: &form.email, error }))).into_response()
+    let home = match first_home(&s).await {
+        Ok(home) => home,
+        Err(e) => return failed(e),
+    };
+    let home_name = form.home_name.clone().unwrap_or_else(|| home.name.clone());
+    let timezone = form.timezone.as_deref().map_or_else(|| home.zone.as_str().to_owned(), |t| t.trim().to_owned());
+    let mut errors = std::collections::BTreeMap::new();
+    // The home's name and zone are checked first: a refused form creates no owner.
+    if keyward_core::Name::parse(home_name.clone()).is_err() {
+        errors
+            .insert("home_name", "Give the home a name of 1 to 64 characters, such as Home or Lake house.".to_owned());
+    }
+    if keyward_core::ZoneName::parse(&timezone).is_err() {
+        errors.insert(
+            "timezone",
+            "Choose a time zone from the list, such as Europe/Berlin or America/New_York.".to_owned(),
+        );
+    }
+    let mut error = None;
+    if errors.is_empty() {
+        match s.app.owners.set_up(&form.setup_code, &form.email, &form.password).await {
+            Ok((_, session)) => {
+                let patch = keyward_app::HomePatch {
+                    name: Some(home_name.clone()),
+                    timezone: Some(timezone.clone()),
+                    ..keyward_app::HomePatch::default()
+                };
+                if let Err(e) = s.app.homes.update(&home.id, patch).await {
+                    // The owner exists now: they can fix the home in Settings.
+                    tracing::error!(error = %e, "setup could not save the home's name and zone");
+                }
+                return signed_in_redirect(&headers, &session.0);
+            }
+            Err(SetupError::AlreadySetUp) => return Redirect::to("/login").into_response(),
+            Err(SetupError::WrongSetupCode) => {
+                errors.insert("setup_code", "This is not the setup code keyward printed: check for a typo.".to_owned());
+            }
+            Err(SetupError::Email) => {
+                errors.insert("email", "An email address looks like anna@example.org.".to_owned());
+            }
+            Err(SetupError::Password(e)) => {
+                errors.insert("password", first_upper(&e.to_string()));
+            }
+            Err(e) => error = Some(first_upper(&e.to_string())),
         }
     }
+    let status = if error.is_some() { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let focus = SETUP_FIELDS.iter().copied().find(|f| errors.contains_key(f)).unwrap_or("setup_code");
+    let view = SetupPage {
+        csrf: &csrf.token,
+        setup_code: if errors.contains_key("setup_code") { "" } else { form.setup_code.as_str() },
+        email: &form.email,
+        home_name: &home_name,
+        timezone: &timezone,
+        zones: settings::zone_names(),
+        propose_browser_zone: false,
+        error,
+        errors,
+        focus,
+    };
+    (status, no_store(csrf.attach(page(&view)))).into_response()
 }
 
 // ---- sign in and out
@@ -378,99 +512,6 @@ async fn invite_submit(
             let view = InvitePage { csrf: &csrf.token, email: &email, secret: &secret, error };
             (StatusCode::UNPROCESSABLE_ENTITY, csrf.attach(page(&view))).into_response()
         }
-    }
-}
-
-// ---- users
-
-struct UserRowView {
-    id: String,
-    name: String,
-    duress: bool,
-    needs_new_code: bool,
-    access: String,
-    when: String,
-    notify: &'static str,
-    enabled: bool,
-    last_used: String,
-    /// Where the code stands on the locks keyward programs, in a word or
-    /// three (empty: no such lock), and whether it is a problem.
-    on_locks: String,
-    lock_problem: bool,
-}
-
-/// A user's codes on the locks, summed up for the Users screen.
-fn on_locks(codes: &[keyward_app::LockCodeView]) -> (String, bool) {
-    use keyward_core::CodeStatus;
-    let count = |status| codes.iter().filter(|c| c.status == status).count();
-    if codes.is_empty() {
-        (String::new(), false)
-    } else if count(CodeStatus::Failed) > 0 {
-        ("Problem on a lock".to_owned(), true)
-    } else if count(CodeStatus::Adding) + count(CodeStatus::Removing) > 0 {
-        ("Updating the locks".to_owned(), false)
-    } else if count(CodeStatus::OnLock) > 0 {
-        let on = count(CodeStatus::OnLock);
-        (format!("On {on} lock{}", if on == 1 { "" } else { "s" }), false)
-    } else {
-        ("Not on the locks now".to_owned(), false)
-    }
-}
-
-#[derive(Template)]
-#[template(path = "users.html")]
-struct UsersPage<'a> {
-    active: &'a str,
-    csrf: &'a str,
-    email: &'a str,
-    home_name: String,
-    timezone: String,
-    rows: Vec<UserRowView>,
-}
-
-async fn users_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
-    let result = async {
-        let home = first_home(&s).await?;
-        let locks = s.app.homes.list_locks(&home.id).await?;
-        let users = s.app.users.list(&home.id).await?;
-        let tz = &home.zone;
-        let mut statuses = Vec::with_capacity(users.len());
-        for user in &users {
-            statuses.push(on_locks(&s.app.locks.lock_codes(&home.id, &user.id).await));
-        }
-        let rows = users
-            .iter()
-            .zip(statuses)
-            .map(|(u, (on_locks, lock_problem))| UserRowView {
-                id: u.id.clone(),
-                name: u.name.clone(),
-                duress: u.kind == keyward_core::UserKind::Duress,
-                needs_new_code: u.needs_new_code,
-                access: summary::access(u, &locks),
-                when: summary::when(u, tz.tz()),
-                notify: summary::notify(u),
-                enabled: u.enabled,
-                last_used: u.last_used.map_or_else(
-                    || "Never".to_owned(),
-                    |t| tz.tz().to_datetime(t).strftime("%a %-d %b %H:%M").to_string(),
-                ),
-                on_locks,
-                lock_problem,
-            })
-            .collect();
-        Ok::<_, keyward_app::AppError>(UsersPage {
-            active: "users",
-            csrf: &csrf.token,
-            email: &owner.email,
-            home_name: home.name.clone(),
-            timezone: home.zone.as_str().to_owned(),
-            rows,
-        })
-    }
-    .await;
-    match result {
-        Ok(view) => csrf.attach(page(&view)),
-        Err(e) => failed(e),
     }
 }
 

@@ -31,6 +31,11 @@ struct LocksPage<'a> {
     /// Each configured device network and whether keyward is connected to it.
     networks: Vec<(String, bool)>,
     error: Option<String>,
+    /// The Add lock form as refused: the name typed, and why, beside it.
+    new_name: String,
+    new_error: Option<String>,
+    /// The confirmation of what the owner just did, shown once.
+    flash: Option<String>,
 }
 
 /// One lock on the Locks page.
@@ -137,6 +142,18 @@ fn device_sentence(e: &AppError) -> String {
 }
 
 async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String>) -> Response {
+    locks_view_with(s, owner, csrf, error, None, None).await
+}
+
+/// The Locks page; `refused_add`: the name typed in Add lock and why it was refused.
+async fn locks_view_with(
+    s: &AppState,
+    owner: &str,
+    csrf: &Csrf,
+    error: Option<String>,
+    refused_add: Option<(String, String)>,
+    flash: Option<String>,
+) -> Response {
     let found = async {
         let home = first_home(s).await?;
         let locks = s.app.homes.list_locks(&home.id).await?;
@@ -146,7 +163,15 @@ async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String
     .await;
     match found {
         Ok((locks, users)) => {
-            let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            let status = if error.is_some() || refused_add.is_some() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::OK
+            };
+            let (new_name, new_error) = match refused_add {
+                Some((name, why)) => (name, Some(why)),
+                None => (String::new(), None),
+            };
             let names: std::collections::HashMap<String, String> = users.into_iter().map(|u| (u.id, u.name)).collect();
             let bound: Vec<_> = locks.iter().filter_map(|l| l.device.as_ref().map(|b| b.device.clone())).collect();
             let offered = s
@@ -181,15 +206,27 @@ async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String
             let mut networks: Vec<(String, bool)> = s.app.links.iter().map(|l| (l.label(), l.connected())).collect();
             networks
                 .extend(s.app.locks.networks().iter().map(|n| (network_name(n.protocol()).to_owned(), n.connected())));
-            let view = LocksPage { active: "locks", csrf: &csrf.token, email: owner, locks, offered, networks, error };
+            let view = LocksPage {
+                active: "locks",
+                csrf: &csrf.token,
+                email: owner,
+                locks,
+                offered,
+                networks,
+                error,
+                new_name,
+                new_error,
+                flash,
+            };
             (status, csrf.attach(page(&view))).into_response()
         }
         Err(e) => failed(e),
     }
 }
 
-pub async fn locks(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
-    locks_view(&s, &owner.email, &csrf, None).await
+pub async fn locks(State(s): State<AppState>, SignedIn(owner): SignedIn, headers: HeaderMap, csrf: Csrf) -> Response {
+    let flash = super::flash::take(&headers);
+    super::flash::shown(&headers, locks_view_with(&s, &owner.email, &csrf, None, None, flash).await)
 }
 
 #[derive(Deserialize)]
@@ -244,8 +281,16 @@ pub async fn add_lock(
     }
     .await;
     match added {
-        Ok(_) => Redirect::to("/locks").into_response(),
-        Err(e @ (AppError::Name(_) | AppError::DeviceUnavailable | AppError::DeviceInUse)) => {
+        Ok(lock) => super::flash::redirect(&headers, "/locks", &format!("{} added", lock.name)),
+        Err(AppError::LockNameTaken) => {
+            let why = "Another lock is already called this: give each lock its own name, such as Back door.";
+            locks_view_with(&s, &owner.email, &csrf, None, Some((form.name.clone(), why.to_owned())), None).await
+        }
+        Err(AppError::Name(_)) => {
+            let why = "Give a name of 1 to 64 characters, such as Front door.";
+            locks_view_with(&s, &owner.email, &csrf, None, Some((form.name.clone(), why.to_owned())), None).await
+        }
+        Err(e @ (AppError::DeviceUnavailable | AppError::DeviceInUse)) => {
             locks_view(&s, &owner.email, &csrf, Some(device_sentence(&e))).await
         }
         Err(e) => failed(e),
@@ -265,8 +310,15 @@ pub async fn rename_lock(
     }
     let renamed = async { s.app.homes.rename_lock(&first_home(&s).await?.id, &id, &form.name).await }.await;
     match renamed {
-        Ok(_) => Redirect::to("/locks").into_response(),
-        Err(e @ AppError::Name(_)) => locks_view(&s, &owner.email, &csrf, Some(sentence(&e))).await,
+        Ok(lock) => super::flash::redirect(&headers, "/locks", &format!("Renamed to {}", lock.name)),
+        Err(AppError::LockNameTaken) => {
+            let why = "Another lock is already called this: nothing was renamed.".to_owned();
+            locks_view(&s, &owner.email, &csrf, Some(why)).await
+        }
+        Err(AppError::Name(_)) => {
+            let why = "A lock's name has 1 to 64 characters: nothing was renamed.".to_owned();
+            locks_view(&s, &owner.email, &csrf, Some(why)).await
+        }
         Err(e) => failed(e),
     }
 }
@@ -374,7 +426,6 @@ struct SettingsPage<'a> {
     active: &'a str,
     csrf: &'a str,
     email: &'a str,
-    home: HomeView,
     zones: &'a [String],
     tokens: Vec<TokenLine>,
     error: Option<String>,
@@ -384,10 +435,56 @@ struct SettingsPage<'a> {
     invite_link: Option<String>,
     invite_error: Option<String>,
     public_url: Option<&'a str>,
+    /// The home's settings as shown: stored, or as typed in a refused form.
+    values: SettingsValues,
+    /// A refused setting's field and the reason, beside it.
+    field_error: Option<(&'static str, String)>,
+}
+
+/// The home's settings form as text, in the owner's units (the window in
+/// minutes).
+struct SettingsValues {
+    name: String,
+    timezone: String,
+    min_length: String,
+    max_length: String,
+    reject_weak: bool,
+    max_attempts: String,
+    window_minutes: String,
+    lockout_seconds: String,
+}
+
+impl SettingsValues {
+    fn of(home: &HomeView) -> Self {
+        let lockout = &home.lockout_policy;
+        Self {
+            name: home.name.clone(),
+            timezone: home.zone.as_str().to_owned(),
+            min_length: home.code_policy.min_length().to_string(),
+            max_length: home.code_policy.max_length().to_string(),
+            reject_weak: home.code_policy.reject_weak(),
+            max_attempts: lockout.max_attempts().to_string(),
+            window_minutes: (lockout.window_seconds().div_ceil(60)).to_string(),
+            lockout_seconds: lockout.lockout_seconds().to_string(),
+        }
+    }
+
+    fn typed(form: &SettingsForm) -> Self {
+        Self {
+            name: form.name.clone(),
+            timezone: form.timezone.clone(),
+            min_length: form.min_length.clone(),
+            max_length: form.max_length.clone(),
+            reject_weak: form.reject_weak.is_some(),
+            max_attempts: form.max_attempts.clone(),
+            window_minutes: form.window_minutes.clone(),
+            lockout_seconds: form.lockout_seconds.clone(),
+        }
+    }
 }
 
 /// Every IANA zone name the bundled database knows, sorted, for the searchable list.
-fn zone_names() -> &'static [String] {
+pub(super) fn zone_names() -> &'static [String] {
     static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     NAMES.get_or_init(|| {
         let mut names: Vec<String> = jiff::tz::db()
@@ -421,17 +518,23 @@ struct Shown<'a> {
     invite_link: Option<String>,
     /// Shown beside the invitation form.
     invite_error: Option<String>,
+    /// A refused settings form: what was typed, and the field refused with why.
+    refused: Option<(SettingsValues, &'static str, String)>,
 }
 
 async fn settings_view_with(s: &AppState, owner: &str, csrf: &Csrf, shown: Shown<'_>) -> Response {
-    let Shown { error, notice, new_token, invite_link, invite_error } = shown;
+    let Shown { error, notice, new_token, invite_link, invite_error, refused } = shown;
     let loaded =
         async { Ok::<_, AppError>((first_home(s).await?, s.app.tokens.list().await?, s.app.owners.list().await?)) }
             .await;
     match loaded {
         Ok((home, tokens, owners)) => {
-            let refused = error.is_some() || invite_error.is_some();
-            let status = if refused { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            let any_refusal = error.is_some() || invite_error.is_some() || refused.is_some();
+            let status = if any_refusal { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            let (values, field_error) = match refused {
+                Some((values, field, why)) => (values, Some((field, why))),
+                None => (SettingsValues::of(&home), None),
+            };
             let tokens = tokens
                 .into_iter()
                 .map(|t| TokenLine { revoked: t.revoked_at.is_some(), id: t.id, name: t.name, scope: t.scope.as_str() })
@@ -440,7 +543,6 @@ async fn settings_view_with(s: &AppState, owner: &str, csrf: &Csrf, shown: Shown
                 active: "settings",
                 csrf: &csrf.token,
                 email: owner,
-                home,
                 zones: zone_names(),
                 tokens,
                 error,
@@ -450,6 +552,8 @@ async fn settings_view_with(s: &AppState, owner: &str, csrf: &Csrf, shown: Shown
                 invite_link,
                 invite_error,
                 public_url: s.public_url.as_deref(),
+                values,
+                field_error,
             };
             // The page may hold a new token's secret or an invitation link.
             (status, no_store(csrf.attach(page(&view)))).into_response()
@@ -458,8 +562,15 @@ async fn settings_view_with(s: &AppState, owner: &str, csrf: &Csrf, shown: Shown
     }
 }
 
-pub async fn settings(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
-    settings_view(&s, &owner.email, &csrf, None, None, None).await
+pub async fn settings(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    csrf: Csrf,
+) -> Response {
+    let flash = super::flash::take(&headers);
+    let shown = settings_view(&s, &owner.email, &csrf, None, flash.as_deref(), None).await;
+    super::flash::shown(&headers, shown)
 }
 
 #[derive(Deserialize)]
@@ -479,9 +590,28 @@ pub struct SettingsForm {
     #[serde(default)]
     max_attempts: String,
     #[serde(default)]
-    window_seconds: String,
+    window_minutes: String,
     #[serde(default)]
     lockout_seconds: String,
+}
+
+/// A refused setting in the owner's words, and the field it belongs beside.
+fn setting_refused(e: &AppError) -> Option<(&'static str, String)> {
+    use keyward_core::home::PolicyError;
+    Some(match e {
+        AppError::Name(_) => ("home_name", "Give the home a name of 1 to 64 characters, such as Home.".into()),
+        AppError::TimeZone(_) => {
+            ("timezone", "Choose a time zone from the list, such as Europe/Berlin or America/New_York.".into())
+        }
+        AppError::Policy(PolicyError::CodeLengths) => ("min_length", "Codes are 4 to 8 digits long.".into()),
+        AppError::Policy(PolicyError::CodeLengthOrder) => {
+            ("min_length", "The shortest code can't be longer than the longest.".into())
+        }
+        AppError::Policy(PolicyError::MaxAttempts) => ("max_attempts", "Between 1 and 255 wrong codes.".into()),
+        AppError::Policy(PolicyError::Window) => ("window_minutes", "Between 1 and 1440 minutes (a day).".into()),
+        AppError::Policy(PolicyError::LockoutSeconds) => ("lockout_seconds", "Between 1 and 255 seconds.".into()),
+        _ => return None,
+    })
 }
 
 pub async fn save_settings(
@@ -495,10 +625,16 @@ pub async fn save_settings(
         return csrf_refused("/settings");
     }
     let number = |text: &str| text.trim().parse::<i64>().ok();
-    let numbers = [&form.min_length, &form.max_length, &form.max_attempts, &form.window_seconds, &form.lockout_seconds];
-    if numbers.iter().any(|n| number(n).is_none()) {
-        let error = Some("Every number must be a whole number.".to_owned());
-        return settings_view(&s, &owner.email, &csrf, error, None, None).await;
+    let numbers = [
+        ("min_length", &form.min_length),
+        ("max_length", &form.max_length),
+        ("max_attempts", &form.max_attempts),
+        ("window_minutes", &form.window_minutes),
+        ("lockout_seconds", &form.lockout_seconds),
+    ];
+    if let Some((field, _)) = numbers.iter().find(|(_, n)| number(n).is_none()) {
+        let refused = Some((SettingsValues::typed(&form), *field, "A whole number, such as 3.".to_owned()));
+        return settings_view_with(&s, &owner.email, &csrf, Shown { refused, ..Shown::default() }).await;
     }
     let patch = HomePatch {
         name: Some(form.name.clone()),
@@ -507,16 +643,20 @@ pub async fn save_settings(
         code_max_length: number(&form.max_length),
         code_reject_weak: Some(form.reject_weak.is_some()),
         lockout_max_attempts: number(&form.max_attempts),
-        lockout_window_seconds: number(&form.window_seconds),
+        lockout_window_seconds: number(&form.window_minutes).map(|m| m.saturating_mul(60)),
         lockout_seconds: number(&form.lockout_seconds),
     };
     let saved = async { s.app.homes.update(&first_home(&s).await?.id, patch).await }.await;
     match saved {
-        Ok(_) => settings_view(&s, &owner.email, &csrf, None, Some("Settings saved."), None).await,
-        Err(e @ (AppError::Name(_) | AppError::TimeZone(_) | AppError::Policy(_))) => {
-            settings_view(&s, &owner.email, &csrf, Some(sentence(&e)), None, None).await
-        }
-        Err(e) => failed(e),
+        // Post, redirect, get: a reload does not send the form again.
+        Ok(_) => super::flash::redirect(&headers, "/settings", "Settings saved."),
+        Err(e) => match setting_refused(&e) {
+            Some((field, why)) => {
+                let refused = Some((SettingsValues::typed(&form), field, why));
+                settings_view_with(&s, &owner.email, &csrf, Shown { refused, ..Shown::default() }).await
+            }
+            None => failed(e),
+        },
     }
 }
 

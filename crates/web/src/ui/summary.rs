@@ -1,30 +1,12 @@
 //! Plain-words summaries of a user's access and schedule for the Users screen.
 
+use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use keyward_app::{LockView, UserView};
-use keyward_core::LockAccess;
+use keyward_app::UserView;
+use keyward_core::Bound;
 
 const DAYS: [(&str, &str); 7] =
     [("mon", "Mon"), ("tue", "Tue"), ("wed", "Wed"), ("thu", "Thu"), ("fri", "Fri"), ("sat", "Sat"), ("sun", "Sun")];
-
-/// "Panel arm and disarm · Front door, Back door".
-pub fn access(user: &UserView, locks: &[LockView]) -> String {
-    let panel = match (user.panel.arm, user.panel.disarm) {
-        (true, true) => Some("Panel arm and disarm"),
-        (true, false) => Some("Panel arm"),
-        (false, true) => Some("Panel disarm"),
-        (false, false) => None,
-    };
-    let doors = match &user.locks {
-        LockAccess::All => Some("All locks".to_owned()),
-        LockAccess::Only(ids) if ids.is_empty() => None,
-        LockAccess::Only(ids) => {
-            Some(locks.iter().filter(|l| ids.contains(&l.id)).map(|l| l.name.as_str()).collect::<Vec<_>>().join(", "))
-        }
-    };
-    let parts: Vec<String> = panel.map(str::to_owned).into_iter().chain(doors).collect();
-    if parts.is_empty() { "No access".to_owned() } else { parts.join(" · ") }
-}
 
 /// "Mon–Fri 11:00–14:00", consecutive days joined by a dash.
 fn days(names: &[String]) -> String {
@@ -55,11 +37,29 @@ pub fn schedule(spec: &keyward_core::ScheduleSpec) -> Vec<String> {
     }
 }
 
+/// The first day the code works, in the home's zone: the day given, or the
+/// day of the instant given.
+pub fn first_day(user: &UserView, tz: &TimeZone) -> Option<Date> {
+    user.valid_from.map(|b| match b {
+        Bound::Day(day) => day,
+        Bound::At(t) => tz.to_datetime(t).date(),
+    })
+}
+
+/// The last day the code works (inclusive), in the home's zone: the day
+/// given, or the day of the last instant before an exclusive end.
+pub fn last_day(user: &UserView, tz: &TimeZone) -> Option<Date> {
+    user.valid_until.map(|b| match b {
+        Bound::Day(day) => day,
+        Bound::At(t) => tz.to_datetime(t.checked_sub(jiff::SignedDuration::from_nanos(1)).unwrap_or(t)).date(),
+    })
+}
+
 /// When the code works, in the home's time zone.
 pub fn when(user: &UserView, tz: &TimeZone) -> String {
     let mut parts = schedule(&user.schedule);
-    let date = |t: jiff::Timestamp| tz.to_datetime(t).strftime("%b %-d, %Y").to_string();
-    match (user.valid_from, user.valid_until) {
+    let date = |d: Date| d.strftime("%-d %b %Y").to_string();
+    match (first_day(user, tz), last_day(user, tz)) {
         (Some(from), Some(until)) => parts.push(format!("{} – {}", date(from), date(until))),
         (Some(from), None) => parts.push(format!("from {}", date(from))),
         (None, Some(until)) => parts.push(format!("until {}", date(until))),

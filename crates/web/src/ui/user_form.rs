@@ -3,14 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use keyward_app::{AppError, LockView, UserInput, UserPatch, UserView};
 use keyward_core::schedule::MAX_WINDOWS;
 use keyward_core::{
-    CodeError, LockAccess, Name, Notify, PanelPermissions, Schedule, ScheduleSpec, UserKind, Validity, ValidityError,
-    WindowSpec,
+    Bound, CodeError, LockAccess, Name, Notify, PanelPermissions, Schedule, ScheduleSpec, UserKind, Validity,
+    ValidityError, WindowSpec,
 };
 use zeroize::Zeroizing;
 
@@ -51,6 +50,8 @@ pub struct UserForm {
     /// "Tell me if they have not arrived by `no_show_by` on `no_show_days`."
     pub no_show_by: String,
     pub no_show_days: Vec<(&'static str, &'static str, bool)>,
+    /// A free code proposed beside the one typed (Generate without JavaScript).
+    pub proposal: Option<String>,
 }
 
 pub type FieldErrors = BTreeMap<&'static str, String>;
@@ -92,6 +93,7 @@ impl UserForm {
             alert_channels: Vec::new(),
             no_show_by: String::new(),
             no_show_days: DAYS.iter().map(|(k, l)| (*k, *l, false)).collect(),
+            proposal: None,
         }
     }
 
@@ -119,8 +121,8 @@ impl UserForm {
             },
             always: user.schedule.windows.is_none(),
             windows,
-            valid_from: user.valid_from.map(|t| first_day(t, tz)).unwrap_or_default(),
-            valid_until: user.valid_until.map(|t| last_day(t, tz)).unwrap_or_default(),
+            valid_from: super::summary::first_day(user, tz).map(|d| d.to_string()).unwrap_or_default(),
+            valid_until: super::summary::last_day(user, tz).map(|d| d.to_string()).unwrap_or_default(),
             max_uses: user.max_uses.map(|n| n.to_string()).unwrap_or_default(),
             notify_arrive: user.notify.arrive,
             notify_leave: user.notify.leave,
@@ -137,6 +139,7 @@ impl UserForm {
                 let days = user.alerts.no_show.as_ref().map(|r| r.to_spec().days).unwrap_or_default();
                 DAYS.iter().map(|(k, l)| (*k, *l, days.iter().any(|d| d == k))).collect()
             },
+            proposal: None,
         }
     }
 
@@ -183,6 +186,7 @@ impl UserForm {
             alert_channels: pairs.iter().filter(|(k, _)| k == "alert_channel").map(|(_, v)| v.clone()).collect(),
             no_show_by: value("no_show_by"),
             no_show_days: DAYS.iter().map(|(k, l)| (*k, *l, on(&format!("no_show_{k}")))).collect(),
+            proposal: None,
         }
     }
 
@@ -222,6 +226,40 @@ impl UserForm {
         ScheduleSpec { always: None, windows: Some(windows) }
     }
 
+    /// What is wrong with the times as the owner filled them in, in their
+    /// words and by the row's number ("Time 2"), before the rules of
+    /// [`Schedule::parse`] would say it in the API's.
+    fn schedule_problem(&self) -> Option<String> {
+        if self.always {
+            return None;
+        }
+        let used: Vec<(usize, &WindowRow)> = self
+            .windows
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.days.iter().any(|d| d.2) || !w.start.is_empty() || !w.end.is_empty())
+            .collect();
+        if used.is_empty() {
+            return Some("Tick at least one day and give a start and an end time, or choose At all times.".into());
+        }
+        let label = |i: usize| if used.len() == 1 { "The time".to_owned() } else { format!("Time {}", i + 1) };
+        for (i, w) in used.iter().copied() {
+            if !w.days.iter().any(|d| d.2) {
+                return Some(format!("{}: tick at least one day.", label(i)));
+            }
+            if w.start.is_empty() || w.end.is_empty() {
+                return Some(format!("{}: give a start and an end time, such as 11:00 and 14:00.", label(i)));
+            }
+            if w.start == w.end {
+                return Some(format!(
+                    "{}: the end must differ from the start (an end earlier than the start runs past midnight).",
+                    label(i)
+                ));
+            }
+        }
+        None
+    }
+
     fn locks(&self) -> LockAccess {
         if self.all_locks { LockAccess::All } else { LockAccess::Only(self.locks.clone()) }
     }
@@ -235,11 +273,13 @@ impl UserForm {
         if self.code.is_empty() && !editing {
             errors.insert("code", "Give a code, or press Generate.".into());
         }
-        if let Err(e) = Schedule::parse(&self.schedule()) {
-            errors.insert("schedule", sentence(&e.to_string()));
+        if let Some(problem) = self.schedule_problem() {
+            errors.insert("schedule", problem);
+        } else if let Err(e) = Schedule::parse(&self.schedule()) {
+            errors.insert("schedule", schedule_words(&e));
         }
-        let from = parse_day(&self.valid_from, tz, false);
-        let until = parse_day(&self.valid_until, tz, true);
+        let from = parse_day(&self.valid_from);
+        let until = parse_day(&self.valid_until);
         let (from, until) = match (from, until) {
             (Ok(from), Ok(until)) => (from, until),
             _ => {
@@ -257,7 +297,7 @@ impl UserForm {
                 }
             },
         };
-        match Validity::new(from, until, None) {
+        match Validity::with_bounds(from, until, None, tz) {
             Err(ValidityError::Empty) => {
                 errors.insert("dates", "The last day can't be before the first day.".into());
             }
@@ -352,8 +392,8 @@ impl UserForm {
 }
 
 pub struct Checked {
-    from: Option<Timestamp>,
-    until: Option<Timestamp>,
+    from: Option<Bound>,
+    until: Option<Bound>,
     max_uses: Option<i64>,
     contact: keyward_core::Contact,
 }
@@ -374,7 +414,7 @@ pub fn field_error(e: &AppError) -> Option<(&'static str, String)> {
             ("code", "A duress code must differ from every other code in at least two digits.".into())
         }
         AppError::Name(_) => ("name", "Give a name of 1 to 64 characters, at least one of them visible, without line breaks or other control characters.".into()),
-        AppError::Schedule(e) => ("schedule", sentence(&e.to_string())),
+        AppError::Schedule(e) => ("schedule", schedule_words(e)),
         AppError::LocksInvalid => ("locks", "One of the chosen locks no longer exists.".into()),
         AppError::Validity(ValidityError::Empty) => ("dates", "The last day can't be before the first day.".into()),
         AppError::Validity(ValidityError::OutOfRange) => ("dates", "Dates lie between 2000 and 2199.".into()),
@@ -387,37 +427,44 @@ pub fn field_error(e: &AppError) -> Option<(&'static str, String)> {
     })
 }
 
-fn sentence(text: &str) -> String {
-    let mut out = super::first_upper(text);
-    if !out.ends_with('.') {
-        out.push('.');
+/// A schedule the hub refused, in the owner's words (the API's sentence
+/// names JSON fields and formats).
+fn schedule_words(e: &keyward_core::ScheduleError) -> String {
+    match e {
+        keyward_core::ScheduleError::EmptyWindow => "A time's end must differ from its start.".into(),
+        keyward_core::ScheduleError::Invalid(_) => {
+            "Check the times: each needs at least one day, a start and an end, such as 11:00 and 14:00.".into()
+        }
     }
-    out
 }
 
-/// A first day starts at midnight; a last day ends at the next midnight, in
-/// the home's time zone.
-fn parse_day(text: &str, tz: &TimeZone, end_of_day: bool) -> Result<Option<Timestamp>, ()> {
+/// Where each field's error takes the owner, in the form's order: the
+/// field's key and the id of the input to focus.
+const ERROR_TARGETS: [(&str, &str); 10] = [
+    ("name", "name"),
+    ("code", "code"),
+    ("locks", "all_locks"),
+    ("schedule", "when_windows"),
+    ("dates", "valid_from"),
+    ("max_uses", "max_uses"),
+    ("contact_email", "contact_email"),
+    ("contact_phone", "contact_phone"),
+    ("alert_channels", "alert_to_some"),
+    ("no_show", "no_show_by"),
+];
+
+/// The summary above a refused form: each error linking to its field, in
+/// the form's order.
+pub fn error_summary(errors: &FieldErrors) -> Vec<(&'static str, String)> {
+    ERROR_TARGETS.iter().filter_map(|(key, target)| errors.get(key).map(|m| (*target, m.clone()))).collect()
+}
+
+/// A day as the owner typed it: that calendar day in the home's zone,
+/// whatever the zone becomes later.
+fn parse_day(text: &str) -> Result<Option<Bound>, ()> {
     if text.is_empty() {
         return Ok(None);
     }
     let date: Date = text.parse().map_err(|_| ())?;
-    let date = if end_of_day { date.tomorrow().map_err(|_| ())? } else { date };
-    let zoned = date.to_zoned_datetime(tz.clone()).map_err(|_| ())?;
-    Ok(Some(zoned.timestamp()))
-}
-
-fn first_day(t: Timestamp, tz: &TimeZone) -> String {
-    tz.to_datetime(t).date().to_string()
-}
-
-fn last_day(t: Timestamp, tz: &TimeZone) -> String {
-    let wall = tz.to_datetime(t);
-    // An exclusive end at midnight means the day before is the last day.
-    let date = if wall.time() == jiff::civil::Time::midnight() {
-        wall.date().yesterday().unwrap_or(wall.date())
-    } else {
-        wall.date()
-    };
-    date.to_string()
+    Ok(Some(Bound::Day(date)))
 }

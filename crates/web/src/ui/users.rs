@@ -29,6 +29,12 @@ struct FormPage<'a> {
     /// The home's alert channels: (id, name, chosen).
     channels: Vec<(String, String, bool)>,
     errors: FieldErrors,
+    /// Each error with the id of its field, in the form's order.
+    summary: Vec<(&'static str, String)>,
+    /// The field the page opens on: the first with an error.
+    focus: &'static str,
+    /// The home's code rule in words ("4 to 8 digits").
+    code_rule: String,
     /// Where the user's code stands on each lock, in words.
     lock_codes: Vec<String>,
     /// Some code failed: offer to try again.
@@ -70,7 +76,7 @@ fn form_page(
     csrf: &Csrf,
     email: &str,
     user: Option<(&str, &str)>,
-    timezone: &str,
+    home: &HomeView,
     form: UserForm,
     choices: &Choices,
     errors: FieldErrors,
@@ -98,6 +104,14 @@ fn form_page(
     let channels = form.channel_choices(&choices.channels);
     let locks = form.lock_choices(locks);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let summary = super::user_form::error_summary(&errors);
+    let focus = summary.first().map_or("", |(target, _)| *target);
+    let policy = &home.code_policy;
+    let code_rule = if policy.min_length() == policy.max_length() {
+        format!("{} digits, different from everyone else's.", policy.min_length())
+    } else {
+        format!("{} to {} digits, different from everyone else's.", policy.min_length(), policy.max_length())
+    };
     // The form can hold a code (a generated one, or one being changed):
     // never cached.
     let view = FormPage {
@@ -108,11 +122,14 @@ fn form_page(
         action,
         submit,
         editing,
-        timezone: timezone.to_owned(),
+        timezone: home.zone.as_str().to_owned(),
         form,
         locks,
         channels,
         errors,
+        summary,
+        focus,
+        code_rule,
         lock_codes,
         can_retry,
         take_overs,
@@ -155,7 +172,7 @@ pub async fn new_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf
             &csrf,
             &owner.email,
             None,
-            home.zone.as_str(),
+            &home,
             UserForm::new_user(),
             &locks,
             FieldErrors::new(),
@@ -188,7 +205,7 @@ pub async fn edit_page(
                 &csrf,
                 &owner.email,
                 Some((&user.id, &user.name)),
-                home.zone.as_str(),
+                &home,
                 form,
                 &locks,
                 FieldErrors::new(),
@@ -252,23 +269,15 @@ async fn submit(
 
     if pairs.iter().any(|(k, v)| k == "action" && v == "generate") {
         match s.app.users.generate_code(&home.id, form.kind(), user_id.as_deref()).await {
+            // A typed code is never replaced unasked: the proposal goes beside it.
+            Ok(code) if !form.code.is_empty() => form.proposal = Some(code.to_string()),
             Ok(code) => form.code = code.to_string(),
             Err(_) => {
                 errors.insert("code", "No free code could be found; widen the code lengths in Settings.".into());
             }
         }
         // A proposed code is shown, not saved: the owner saves it with the form.
-        return form_page(
-            &csrf,
-            &owner.email,
-            who,
-            home.zone.as_str(),
-            form,
-            &locks,
-            errors,
-            Vec::new(),
-            &Default::default(),
-        );
+        return form_page(&csrf, &owner.email, who, &home, form, &locks, errors, Vec::new(), &Default::default());
     }
 
     let checked = form.check(zone.tz(), current.is_some(), &mut errors);
@@ -280,40 +289,40 @@ async fn submit(
         }
     };
     match saved {
-        Some(Ok(_)) => Redirect::to("/users").into_response(),
+        Some(Ok(user)) => {
+            let message = saved_message(&s, &home, &user, current.is_none()).await;
+            super::flash::redirect(&headers, "/users", &message)
+        }
+        // What was typed is kept, the code too: this is the owner's own
+        // page, over the connection that brought it, and never cached.
         Some(Err(e)) => match field_error(&e) {
             Some((field, message)) => {
                 errors.insert(field, message);
-                form.code.clear();
-                form_page(
-                    &csrf,
-                    &owner.email,
-                    who,
-                    home.zone.as_str(),
-                    form,
-                    &locks,
-                    errors,
-                    Vec::new(),
-                    &Default::default(),
-                )
+                form_page(&csrf, &owner.email, who, &home, form, &locks, errors, Vec::new(), &Default::default())
             }
             None => failed(e),
         },
-        None => {
-            // The code is never sent back to the browser.
-            form.code.clear();
-            form_page(
-                &csrf,
-                &owner.email,
-                who,
-                home.zone.as_str(),
-                form,
-                &locks,
-                errors,
-                Vec::new(),
-                &Default::default(),
-            )
-        }
+        None => form_page(&csrf, &owner.email, who, &home, form, &locks, errors, Vec::new(), &Default::default()),
+    }
+}
+
+/// The locks that hold codes (bound to a device) among those the user may
+/// open, by name: where a change of theirs goes.
+fn programmed_locks(user: &keyward_app::UserView, locks: &[LockView]) -> String {
+    let names: Vec<&str> =
+        locks.iter().filter(|l| l.device.is_some() && user.locks.allows(&l.id)).map(|l| l.name.as_str()).collect();
+    names.join(", ")
+}
+
+/// The confirmation after a save: "Dog walker added · code on its way to Front door".
+async fn saved_message(s: &AppState, home: &HomeView, user: &keyward_app::UserView, added: bool) -> String {
+    let locks = s.app.homes.list_locks(&home.id).await.unwrap_or_default();
+    let on = programmed_locks(user, &locks);
+    match (added, on.is_empty()) {
+        (true, true) => format!("{} added", user.name),
+        (true, false) => format!("{} added · code on its way to {on}", user.name),
+        (false, true) => format!("{} saved", user.name),
+        (false, false) => format!("{} saved · {on} will follow", user.name),
     }
 }
 
@@ -395,12 +404,23 @@ pub async fn delete(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/users");
     }
-    let deleted = match home(&s).await {
-        Ok((home, _, _)) => s.app.users.delete(&home.id, &id, Actor::Owner(owner.email.clone())).await,
-        Err(e) => Err(e),
-    };
+    let deleted = async {
+        let (home, choices, _) = home(&s).await?;
+        let user = s.app.users.get(&home.id, &id).await?;
+        s.app.users.delete(&home.id, &id, Actor::Owner(owner.email.clone())).await?;
+        Ok::<_, AppError>((user, choices))
+    }
+    .await;
     match deleted {
-        Ok(()) => Redirect::to("/users").into_response(),
+        Ok((user, choices)) => {
+            let off = programmed_locks(&user, &choices.locks);
+            let message = if off.is_empty() {
+                format!("{} deleted", user.name)
+            } else {
+                format!("{} deleted · code coming off {off}", user.name)
+            };
+            super::flash::redirect(&headers, "/users", &message)
+        }
         Err(e) => failed(e),
     }
 }
@@ -502,6 +522,83 @@ pub async fn take_over(
             s.app.locks.take_over(&lock.id, slot);
             Redirect::to(&back).into_response()
         }
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct EnabledForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    enabled: String,
+    /// Where to go back to: the Users screen or the user's page.
+    #[serde(default)]
+    back: String,
+}
+
+/// Disable or enable a user in one click, from the Users screen or their page.
+pub async fn set_enabled(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<EnabledForm>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/users");
+    }
+    let enabled = form.enabled == "true";
+    let patch = keyward_app::UserPatch { enabled: Some(enabled), ..keyward_app::UserPatch::default() };
+    let saved = async {
+        let (home, choices, _) = home(&s).await?;
+        let user = s.app.users.update(&home.id, &id, patch, Actor::Owner(owner.email.clone())).await?;
+        Ok::<_, AppError>((user, choices))
+    }
+    .await;
+    match saved {
+        Ok((user, choices)) => {
+            let locks = programmed_locks(&user, &choices.locks);
+            let message = match (enabled, locks.is_empty()) {
+                (true, true) => format!("{} enabled", user.name),
+                (true, false) => format!("{} enabled · code on its way to {locks}", user.name),
+                (false, true) => format!("{} disabled: their code opens nothing", user.name),
+                (false, false) => format!("{} disabled · code coming off {locks}", user.name),
+            };
+            let back = if form.back == "user" { format!("/users/{}", user.id) } else { "/users".to_owned() };
+            super::flash::redirect(&headers, &back, &message)
+        }
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct ProposalQuery {
+    #[serde(default)]
+    kind: String,
+}
+
+#[derive(serde::Serialize)]
+struct Proposal {
+    code: String,
+}
+
+/// A free code for the form's Generate button (with JavaScript): JSON, never
+/// cached, to the signed-in owner only; saving it is the form's.
+pub async fn proposal(
+    State(s): State<AppState>,
+    SignedIn(_owner): SignedIn,
+    user_id: Option<Path<String>>,
+    axum::extract::Query(query): axum::extract::Query<ProposalQuery>,
+) -> Response {
+    let kind = keyward_core::UserKind::parse(&query.kind).unwrap_or(keyward_core::UserKind::Standard);
+    let proposed = async {
+        let (home, _, _) = home(&s).await?;
+        s.app.users.generate_code(&home.id, kind, user_id.as_ref().map(|p| p.0.as_str())).await
+    }
+    .await;
+    match proposed {
+        Ok(code) => no_store(axum::Json(Proposal { code: code.to_string() }).into_response()),
         Err(e) => failed(e),
     }
 }

@@ -28,11 +28,25 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium. Panics, loudly, when
     /// either is missing: `.ci/run` installs them.
     pub async fn start() -> Self {
+        Self::start_with_zone(None).await
+    }
+
+    /// A browser whose clock is in `zone` (the `TZ` Chromium reads), as a
+    /// browser in that home's country would be.
+    pub async fn start_in_zone(zone: &str) -> Self {
+        Self::start_with_zone(Some(zone)).await
+    }
+
+    async fn start_with_zone(zone: Option<&str>) -> Self {
         for binary in ["/usr/bin/chromedriver", "/usr/bin/chromium"] {
             assert!(Path::new(binary).exists(), "{binary} is missing: apt-get install chromium chromium-driver");
         }
         let port = free_port();
-        let process = Command::new("/usr/bin/chromedriver")
+        let mut command = Command::new("/usr/bin/chromedriver");
+        if let Some(zone) = zone {
+            command.env("TZ", zone);
+        }
+        let process = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -103,6 +117,51 @@ impl Browser {
         self.call(reqwest::Method::POST, "/execute/async", Some(json!({"script": script, "args": []}))).await
     }
 
+    /// Runs a script in the page and returns its value.
+    pub async fn run(&self, script: &str) -> Value {
+        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": []}))).await
+    }
+
+    /// The id of the element that has the focus ("" for none or no id).
+    pub async fn focused_id(&self) -> String {
+        self.run("return document.activeElement ? document.activeElement.id : ''")
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// Presses keys in the focused element (WebDriver key codes, such as
+    /// `\u{E007}` for Enter and `\u{E004}` for Tab).
+    pub async fn keys(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|c| {
+                [json!({"type": "keyDown", "value": c.to_string()}), json!({"type": "keyUp", "value": c.to_string()})]
+            })
+            .collect();
+        let body = json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]});
+        self.call(reqwest::Method::POST, "/actions", Some(body)).await;
+    }
+
+    /// The text of an open `confirm()` dialog, waiting up to 5 s for one.
+    pub async fn dialog_text(&self) -> String {
+        for _ in 0..100 {
+            let text = self.call(reqwest::Method::GET, "/alert/text", None).await;
+            if let Some(text) = text.as_str() {
+                return text.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no dialog opened");
+    }
+
+    /// Answers an open dialog: OK (`true`) or Cancel.
+    pub async fn answer_dialog(&self, ok: bool) {
+        let path = if ok { "/alert/accept" } else { "/alert/dismiss" };
+        self.call(reqwest::Method::POST, path, Some(json!({}))).await;
+    }
+
     async fn ready(&self) -> bool {
         let state = self
             .call(
@@ -140,6 +199,34 @@ impl Browser {
 
     pub async fn source(&self) -> String {
         self.call(reqwest::Method::GET, "/source", None).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Audits the page with axe-core (from npm, `scripts/axe`, injected
+    /// here): panics on any critical, serious or moderate violation, naming
+    /// each rule and the elements that break it. `page` names the page in
+    /// the message.
+    pub async fn audit(&self, page: &str) {
+        let violations = self.violations().await;
+        assert_eq!(violations, json!([]), "accessibility violations on {page} ({}):\n{violations:#}", self.url().await);
+    }
+
+    /// axe-core's critical, serious and moderate violations on this page.
+    pub async fn violations(&self) -> Value {
+        static AXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let axe = AXE.get_or_init(|| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/axe/node_modules/axe-core/axe.min.js");
+            std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}; scripts/test.sh installs axe-core (npm ci)", path.display()))
+        });
+        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": axe, "args": []}))).await;
+        let script = "const done = arguments[arguments.length - 1];
+            axe.run(document, {resultTypes: ['violations']}).then(
+                r => done(r.violations
+                    .filter(v => ['critical', 'serious', 'moderate'].includes(v.impact))
+                    .map(v => ({rule: v.id, impact: v.impact, help: v.help,
+                                nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)}))),
+                e => done([{rule: 'axe failed', help: String(e)}]));";
+        self.run_async(script).await
     }
 
     /// Saves a PNG of the viewport.
