@@ -25,3 +25,70 @@
       });
   });
 })();
+
+// The times: a preset ticks its days (the day boxes show only for Custom
+// days); "Add another time" adds a row in place; "(next day)" follows the
+// hours. Without JavaScript the same controls work through the hub.
+(function () {
+  var presets = {
+    every: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+    weekdays: ["mon", "tue", "wed", "thu", "fri"],
+    weekends: ["sat", "sun"]
+  };
+  var list = document.getElementById("windows");
+  if (!list) return;
+
+  function wire(row) {
+    var select = row.querySelector("select.preset");
+    var days = row.querySelector("[data-custom]");
+    var start = row.querySelector("input[name$='_start']");
+    var end = row.querySelector("input[name$='_end']");
+    var nextDay = row.querySelector(".nextday");
+    function showDays() {
+      var set = presets[select.value];
+      days.hidden = !!set;
+      if (set) {
+        days.querySelectorAll("input[type=checkbox]").forEach(function (box) {
+          box.checked = set.indexOf(box.name.split("_")[1]) >= 0;
+        });
+      }
+    }
+    function showNextDay() {
+      nextDay.hidden = !(start.value && end.value && end.value < start.value);
+    }
+    select.addEventListener("change", showDays);
+    start.addEventListener("input", showNextDay);
+    end.addEventListener("input", showNextDay);
+    showDays();
+  }
+
+  Array.prototype.forEach.call(list.querySelectorAll(".window"), wire);
+
+  var add = document.getElementById("add_window");
+  if (!add) return;
+  add.addEventListener("click", function (event) {
+    var rows = list.querySelectorAll(".window");
+    if (rows.length >= 28) return;
+    event.preventDefault();
+    var index = rows.length;
+    var row = rows[rows.length - 1].cloneNode(true);
+    row.dataset.index = String(index);
+    row.setAttribute("aria-labelledby", "w" + index + "_title");
+    row.querySelector(".window-title").textContent = "Time " + (index + 1);
+    row.querySelector("[data-custom]").setAttribute("aria-label", "Custom days of time " + (index + 1));
+    row.querySelectorAll("[name], [id], label[for], [aria-labelledby]").forEach(function (element) {
+      ["name", "id", "for", "aria-labelledby"].forEach(function (attribute) {
+        var value = element.getAttribute(attribute);
+        if (value) element.setAttribute(attribute, value.replace(/^w\d+_/, "w" + index + "_"));
+      });
+    });
+    row.querySelectorAll("input[type=time]").forEach(function (input) { input.value = ""; });
+    row.querySelector("select.preset").value = "weekdays";
+    row.querySelector(".nextday").hidden = true;
+    list.appendChild(row);
+    wire(row);
+    document.querySelector("input[name=when][value=windows]").checked = true;
+    if (index + 1 >= 28) add.hidden = true;
+    row.querySelector("select.preset").focus();
+  });
+})();

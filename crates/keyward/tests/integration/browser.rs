@@ -80,9 +80,7 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
         front.split("name=\"lock\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("a lock").to_owned();
     browser.find(&format!("input[value='{front_id}']")).await.click().await;
     browser.find("input[name=when][value=windows]").await.click().await;
-    for day in ["mon", "tue", "wed", "thu", "fri"] {
-        browser.find(&format!("input[name=w0_{day}]")).await.click().await;
-    }
+    browser.find("#w0_preset option[value=weekdays]").await.click().await;
     set_time(&browser, "#w0_start", "11:00").await;
     set_time(&browser, "#w0_end", "14:00").await;
     browser.find("#save").await.click().await;

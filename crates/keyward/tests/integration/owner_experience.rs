@@ -191,17 +191,33 @@ async fn the_user_form_never_surprises(backend: Backend) {
     assert!(!text.contains("{\"always\"") && !text.contains("HH:MM"), "no developer language: {text}");
     shoot(&browser, backend, "add-user-error").await;
 
-    // One window with a day but no times; then an end equal to its start.
-    browser.find("input[name=w0_mon]").await.click().await;
+    // A time with a start but no end; then an end equal to its start.
+    set_input(&browser, "#w0_start", "09:00").await;
     browser.find("#save").await.click().await;
     browser.wait_for_text("give a start and an end time").await;
-    set_input(&browser, "#w0_start", "09:00").await;
     set_input(&browser, "#w0_end", "09:00").await;
     browser.find("#save").await.click().await;
     browser.wait_for_text("the end must differ from the start").await;
 
+    // Two times in a few clicks: weekdays into the night, weekends by day.
+    assert_eq!(browser.find("#w0_preset").await.value().await, "weekdays", "one time at first, weekdays");
+    assert_eq!(browser.run("return document.querySelector('.window [data-custom]').hidden").await, true);
+    set_input(&browser, "#w0_start", "22:00").await;
+    set_input(&browser, "#w0_end", "02:00").await;
+    assert_eq!(browser.run("return document.querySelector('.window .nextday').hidden").await, false, "(next day)");
+    browser.find("#add_window").await.click().await;
+    browser.find("#w1_preset option[value=weekends]").await.click().await;
+    set_input(&browser, "#w1_start", "10:00").await;
+    set_input(&browser, "#w1_end", "12:00").await;
+    assert!(browser.url().await.ends_with("/users/new"), "added in place");
+    // Without JavaScript the hub adds the row, keeping what was typed.
+    browser.run("document.querySelector('form.userform').requestSubmit(document.getElementById('add_window'))").await;
+    browser.wait_for_text("Time 3").await;
+    assert_eq!(browser.find("#w1_preset").await.value().await, "weekends");
+    assert_eq!(browser.find("#w0_end").await.value().await, "02:00");
+    assert_eq!(browser.find("#w2_preset").await.value().await, "weekdays");
+
     // A code already in use: beside the code, which stays for correcting.
-    browser.find("input[name=when][value=always]").await.click().await;
     fill(&browser, "#code", "4719").await;
     browser.find("#save").await.click().await;
     browser.wait_for_text("This code is already used by someone in this home.").await;
@@ -210,6 +226,8 @@ async fn the_user_form_never_surprises(backend: Backend) {
     fill(&browser, "#code", "5831").await;
     browser.find("#save").await.click().await;
     browser.wait_for_text("Cleaner added").await;
+    let text = browser.page_text().await;
+    assert!(text.contains("Mon–Fri 22:00–02:00 (next day)") && text.contains("Sat, Sun 10:00–12:00"), "{text}");
 }
 
 /// The Users screen says what matters: can they get in now, and if not,

@@ -32,7 +32,14 @@ fn days(names: &[String]) -> String {
 /// A schedule's windows in words ("Mon–Fri 11:00–14:00"), or "At all times".
 pub fn schedule(spec: &keyward_core::ScheduleSpec) -> Vec<String> {
     match &spec.windows {
-        Some(windows) => windows.iter().map(|w| format!("{} {}–{}", days(&w.days), w.start, w.end)).collect(),
+        Some(windows) => windows
+            .iter()
+            .map(|w| {
+                // "HH:MM" strings compare as times: an earlier end runs into the next day.
+                let next_day = if w.end < w.start { " (next day)" } else { "" };
+                format!("{} {}–{}{next_day}", days(&w.days), w.start, w.end)
+            })
+            .collect(),
         None => vec!["At all times".to_owned()],
     }
 }

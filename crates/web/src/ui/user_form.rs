@@ -13,16 +13,51 @@ use keyward_core::{
 };
 use zeroize::Zeroizing;
 
-/// Rows of time windows the form offers at least: a user's windows and one
-/// spare row, never fewer than this (empty rows are ignored).
-pub const WINDOW_ROWS: usize = 3;
 pub const DAYS: [(&str, &str); 7] =
     [("mon", "Mon"), ("tue", "Tue"), ("wed", "Wed"), ("thu", "Thu"), ("fri", "Fri"), ("sat", "Sat"), ("sun", "Sun")];
 
+/// The day presets a time offers, and the days each stands for ("custom":
+/// the days ticked).
+pub const PRESETS: [(&str, &str, &[&str]); 4] = [
+    ("every", "Every day", &["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+    ("weekdays", "Weekdays", &["mon", "tue", "wed", "thu", "fri"]),
+    ("weekends", "Weekends", &["sat", "sun"]),
+    ("custom", "Custom days", &[]),
+];
+
 pub struct WindowRow {
+    /// One of [`PRESETS`]' keys.
+    pub preset: &'static str,
     pub days: Vec<(&'static str, &'static str, bool)>,
     pub start: String,
     pub end: String,
+}
+
+impl WindowRow {
+    fn empty() -> Self {
+        Self {
+            preset: "weekdays",
+            days: DAYS.iter().map(|(k, l)| (*k, *l, false)).collect(),
+            start: String::new(),
+            end: String::new(),
+        }
+    }
+
+    /// The preset these days make, or "custom".
+    fn preset_of(days: &[(&'static str, &'static str, bool)]) -> &'static str {
+        let ticked: Vec<&str> = days.iter().filter(|d| d.2).map(|d| d.0).collect();
+        PRESETS.iter().find(|(key, _, set)| *key != "custom" && *set == ticked.as_slice()).map_or("custom", |p| p.0)
+    }
+
+    /// Whether the owner filled anything in: an untouched row is ignored.
+    fn used(&self) -> bool {
+        !self.start.is_empty() || !self.end.is_empty() || (self.preset == "custom" && self.days.iter().any(|d| d.2))
+    }
+
+    /// An end earlier than the start: the window runs past midnight.
+    pub fn next_day(&self) -> bool {
+        !self.end.is_empty() && !self.start.is_empty() && self.end < self.start
+    }
 }
 
 pub struct UserForm {
@@ -56,17 +91,11 @@ pub struct UserForm {
 
 pub type FieldErrors = BTreeMap<&'static str, String>;
 
-/// Rows for `used` windows and a spare one: editing never drops a window the
-/// form could not show.
+/// Rows for `used` windows, one at least ("Add another time" adds more, up
+/// to the schedule's limit): editing never drops a window the form could
+/// not show.
 fn empty_windows(used: usize) -> Vec<WindowRow> {
-    let rows = (used + 1).clamp(WINDOW_ROWS, MAX_WINDOWS);
-    (0..rows)
-        .map(|_| WindowRow {
-            days: DAYS.iter().map(|(k, l)| (*k, *l, false)).collect(),
-            start: String::new(),
-            end: String::new(),
-        })
-        .collect()
+    (0..used.clamp(1, MAX_WINDOWS)).map(|_| WindowRow::empty()).collect()
 }
 
 impl UserForm {
@@ -104,6 +133,7 @@ impl UserForm {
                 for day in &mut row.days {
                     day.2 = spec.days.iter().any(|d| d == day.0);
                 }
+                row.preset = WindowRow::preset_of(&row.days);
                 row.start = spec.start.clone();
                 row.end = spec.end.clone();
             }
@@ -157,8 +187,22 @@ impl UserForm {
             .map_or(0, |last| last + 1);
         let mut windows = empty_windows(sent);
         for (i, row) in windows.iter_mut().enumerate() {
-            for day in &mut row.days {
-                day.2 = on(&format!("w{i}_{}", day.0));
+            // A preset stands for its days; "custom" (or none, as from a
+            // client that ticks days) takes the days ticked.
+            let preset = PRESETS.iter().find(|p| p.0 == value(&format!("w{i}_preset")));
+            match preset.filter(|p| p.0 != "custom") {
+                Some((key, _, days)) => {
+                    row.preset = key;
+                    for day in &mut row.days {
+                        day.2 = days.contains(&day.0);
+                    }
+                }
+                None => {
+                    for day in &mut row.days {
+                        day.2 = on(&format!("w{i}_{}", day.0));
+                    }
+                    row.preset = "custom";
+                }
             }
             row.start = value(&format!("w{i}_start"));
             row.end = value(&format!("w{i}_end"));
@@ -216,7 +260,7 @@ impl UserForm {
         let windows = self
             .windows
             .iter()
-            .filter(|w| w.days.iter().any(|d| d.2) || !w.start.is_empty() || !w.end.is_empty())
+            .filter(|w| w.used())
             .map(|w| WindowSpec {
                 days: w.days.iter().filter(|d| d.2).map(|d| d.0.to_owned()).collect(),
                 start: w.start.clone(),
@@ -233,12 +277,7 @@ impl UserForm {
         if self.always {
             return None;
         }
-        let used: Vec<(usize, &WindowRow)> = self
-            .windows
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| w.days.iter().any(|d| d.2) || !w.start.is_empty() || !w.end.is_empty())
-            .collect();
+        let used: Vec<(usize, &WindowRow)> = self.windows.iter().enumerate().filter(|(_, w)| w.used()).collect();
         if used.is_empty() {
             return Some("Tick at least one day and give a start and an end time, or choose At all times.".into());
         }
@@ -258,6 +297,18 @@ impl UserForm {
             }
         }
         None
+    }
+
+    /// "Add another time": one more row, up to the schedule's limit.
+    pub fn add_window(&mut self) {
+        if self.windows.len() < MAX_WINDOWS {
+            self.windows.push(WindowRow::empty());
+        }
+        self.always = false;
+    }
+
+    pub fn can_add_window(&self) -> bool {
+        self.windows.len() < MAX_WINDOWS
     }
 
     fn locks(&self) -> LockAccess {

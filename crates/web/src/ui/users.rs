@@ -29,6 +29,8 @@ struct FormPage<'a> {
     /// The home's alert channels: (id, name, chosen).
     channels: Vec<(String, String, bool)>,
     errors: FieldErrors,
+    /// The day presets a time offers: key, label, days.
+    presets: &'static [(&'static str, &'static str, &'static [&'static str])],
     /// Each error with the id of its field, in the form's order.
     summary: Vec<(&'static str, String)>,
     /// The field the page opens on: the first with an error.
@@ -127,6 +129,7 @@ fn form_page(
         locks,
         channels,
         errors,
+        presets: &super::user_form::PRESETS,
         summary,
         focus,
         code_rule,
@@ -266,6 +269,12 @@ async fn submit(
     let mut form = UserForm::from_pairs(&pairs);
     let actor = Actor::Owner(owner.email.clone());
     let mut errors = FieldErrors::new();
+
+    // "Add another time" without JavaScript: the same form, one row more, nothing saved.
+    if pairs.iter().any(|(k, v)| k == "action" && v == "add_window") {
+        form.add_window();
+        return form_page(&csrf, &owner.email, who, &home, form, &locks, errors, Vec::new(), &Default::default());
+    }
 
     if pairs.iter().any(|(k, v)| k == "action" && v == "generate") {
         match s.app.users.generate_code(&home.id, form.kind(), user_id.as_deref()).await {
