@@ -380,6 +380,7 @@ async fn the_pages_work_by_keyboard_and_screen_reader(backend: Backend) {
     let base = server.base.clone();
     let browser = signed_up_owner(&server).await;
     let lock = admin.create_lock(&home, "Front door").await;
+    admin.post(&format!("/api/v1/homes/{home}/users"), json!({"name": "Walker", "code": "4719"})).await.expect(201);
     for _ in 0..3 {
         device.access(&home, "0000", &lock, "unlock").await;
     }
@@ -428,6 +429,27 @@ async fn the_pages_work_by_keyboard_and_screen_reader(backend: Backend) {
         }
     }
     shoot(&browser, backend, "activity").await;
+
+    // Readable at a glance: by day, the outcome on a chip, owner changes apart.
+    let text = browser.page_text().await;
+    assert!(text.contains("TODAY ·") || text.contains("Today ·"), "{text}");
+    assert_eq!(
+        browser.run("return document.querySelectorAll('#activity .chip.bad').length").await,
+        4,
+        "3 refused, 1 lockout"
+    );
+    browser.resize(375, 812).await;
+    let tallest = browser
+        .run("return Math.max(...[...document.querySelectorAll('#activity tbody tr:not(.day)')].map(r => r.getBoundingClientRect().height))")
+        .await;
+    assert!(tallest.as_f64().is_some_and(|h| h <= 72.0), "a row on a phone is about 60 px: {tallest}");
+    browser.resize(1280, 900).await;
+    browser.goto(&format!("{base}/activity?kind=changes")).await;
+    let changes = browser.find("#activity").await.text().await;
+    assert!(changes.contains("User added") && !changes.contains("Refused"), "{changes}");
+    browser.goto(&format!("{base}/activity?kind=comings")).await;
+    let comings = browser.find("#activity").await.text().await;
+    assert!(comings.contains("Refused") && !comings.contains("User added"), "{comings}");
     // The audit itself finds what it should: a page with an unlabelled field and an image without words.
     browser.goto("data:text/html,<html><body><input><img src='x.png'></body></html>").await;
     let found = browser.violations().await.to_string();

@@ -30,8 +30,65 @@ pub struct Filters {
     outcome: String,
     #[serde(default)]
     date: String,
+    /// "comings" (codes at the doors and the panel), "devices" (what the
+    /// locks report), "changes" (what owners and tokens did); empty: all.
+    #[serde(default)]
+    kind: String,
     #[serde(default)]
     cursor: String,
+}
+
+/// Which of the page's kinds of entry an entry is.
+fn kind_group(kind: ActivityKind) -> &'static str {
+    use ActivityKind as K;
+    match kind {
+        K::Arrival | K::Departure | K::AccessDenied | K::Lockout | K::HomeLockout | K::NoShow => "comings",
+        K::Unlocked | K::Locked | K::Jammed | K::CodeFailed | K::Offline | K::Online | K::BatteryLow => "devices",
+        K::CodeRevealed
+        | K::UserCreated
+        | K::UserUpdated
+        | K::UserDeleted
+        | K::ChannelAdded
+        | K::ChannelChanged
+        | K::ChannelDeleted
+        | K::CodeShared
+        | K::ShareOpened
+        | K::ShareRevoked
+        | K::DeliveryFailed => "changes",
+    }
+}
+
+/// The icon of a kind of entry (`static/icons.svg`).
+fn icon(kind: ActivityKind) -> &'static str {
+    match kind_group(kind) {
+        "comings" if kind == ActivityKind::Arrival || kind == ActivityKind::Departure => "in",
+        "comings" if kind == ActivityKind::NoShow => "clock",
+        "comings" => "no",
+        "devices" => "lock",
+        _ if matches!(
+            kind,
+            ActivityKind::ChannelAdded
+                | ActivityKind::ChannelChanged
+                | ActivityKind::ChannelDeleted
+                | ActivityKind::DeliveryFailed
+        ) =>
+        {
+            "bell"
+        }
+        _ => "edit",
+    }
+}
+
+/// The outcome chip's class, for the entries that have an outcome: colour
+/// there only, never on the whole row.
+fn chip(kind: ActivityKind) -> &'static str {
+    use ActivityKind as K;
+    match kind {
+        K::Arrival => "ok",
+        K::AccessDenied | K::Lockout | K::HomeLockout | K::Jammed | K::CodeFailed | K::DeliveryFailed => "bad",
+        K::Offline | K::BatteryLow | K::NoShow => "wait",
+        _ => "",
+    }
 }
 
 impl Filters {
@@ -56,6 +113,7 @@ impl Filters {
             ("device", &self.device),
             ("outcome", &self.outcome),
             ("date", &self.date),
+            ("kind", &self.kind),
         ];
         if let Some(cursor) = cursor {
             pairs.push(("cursor", cursor));
@@ -73,7 +131,12 @@ impl Filters {
             && self.device.is_empty()
             && self.outcome.is_empty()
             && self.date.is_empty()
+            && self.kind.is_empty()
             && self.cursor.is_empty()
+    }
+
+    fn wants(&self, entry: &ActivityEntry) -> bool {
+        self.kind.is_empty() || kind_group(entry.event.kind) == self.kind
     }
 }
 
@@ -93,7 +156,12 @@ fn percent(text: &str) -> String {
 #[derive(Serialize)]
 pub struct Line {
     at: String,
+    /// The time of day alone, for rows grouped by day.
+    time: String,
     event: &'static str,
+    icon: &'static str,
+    /// The outcome chip's class ("ok", "bad", "wait"), or "" for none.
+    chip: &'static str,
     who: String,
     place: String,
     detail: String,
@@ -172,7 +240,9 @@ pub struct Names {
 impl Names {
     pub fn line(&self, entry: &ActivityEntry) -> Line {
         let e = &entry.event;
-        let at = self.tz.to_datetime(e.at).strftime("%a %-d %b %H:%M:%S").to_string();
+        let wall = self.tz.to_datetime(e.at);
+        let at = wall.strftime("%a %-d %b %H:%M:%S").to_string();
+        let time = wall.strftime("%H:%M").to_string();
         let device_name =
             |device: &str| self.devices.get(device).cloned().unwrap_or_else(|| "A removed lock".to_owned());
         let place = match (&e.device, e.action) {
@@ -208,6 +278,8 @@ impl Names {
             (Some(changed), ActivityKind::UserUpdated) => join_words(&detail, &format!("changed {changed}")),
             (Some(about), _) => join_words(&detail, about),
         };
+        // A duress grant and a home-wide lockout mark the whole row: the
+        // owner must not miss them. Other refusals colour their chip only.
         let class = if e.duress {
             "duress"
         } else if e.kind == ActivityKind::HomeLockout {
@@ -217,7 +289,29 @@ impl Names {
         } else {
             ""
         };
-        Line { at, event: event_words(e.kind, e.duress), who, place, detail, class }
+        Line {
+            at,
+            time,
+            event: event_words(e.kind, e.duress),
+            icon: icon(e.kind),
+            chip: if e.duress { "bad" } else { chip(e.kind) },
+            who,
+            place,
+            detail,
+            class,
+        }
+    }
+}
+
+/// A day's heading: "Today", "Yesterday", or "Wed 25 Nov".
+fn day_words(day: jiff::civil::Date, today: jiff::civil::Date) -> String {
+    let date = day.strftime("%a %-d %b").to_string();
+    if day == today {
+        format!("Today · {date}")
+    } else if today.yesterday().is_ok_and(|y| y == day) {
+        format!("Yesterday · {date}")
+    } else {
+        date
     }
 }
 
@@ -249,8 +343,10 @@ struct ActivityPage<'a> {
     filter_device: String,
     filter_outcome: String,
     filter_date: String,
+    filter_kind: String,
     query: String,
-    rows: Vec<Line>,
+    /// The rows by day, newest first: the day's words and its rows.
+    days: Vec<(String, Vec<Line>)>,
     next: Option<String>,
     live: bool,
 }
@@ -263,9 +359,28 @@ pub async fn page_view(
 ) -> Response {
     let result = async {
         let (home, names, devices, users) = context(&s).await?;
-        let cursor = (!filters.cursor.is_empty()).then(|| filters.cursor.clone());
-        let query = filters.query(&names.tz, cursor, 100);
-        let page = s.app.activity.query(&home.id, query).await?.map_err(|_| AppError::HomeNotFound)?;
+        let mut cursor = (!filters.cursor.is_empty()).then(|| filters.cursor.clone());
+        // A kind filter reads further pages until it has a page of its own
+        // (ten store pages at most; "Older entries" goes on from there).
+        let mut entries = Vec::new();
+        for _ in 0..10 {
+            let query = filters.query(&names.tz, cursor.clone(), 100);
+            let page = s.app.activity.query(&home.id, query).await?.map_err(|_| AppError::HomeNotFound)?;
+            entries.extend(page.items.into_iter().filter(|e| filters.wants(e)));
+            cursor = page.next_cursor;
+            if entries.len() >= 100 || cursor.is_none() {
+                break;
+            }
+        }
+        let today = names.tz.to_datetime(s.app.now()).date();
+        let mut days: Vec<(String, Vec<Line>)> = Vec::new();
+        for entry in &entries {
+            let day = day_words(names.tz.to_datetime(entry.event.at).date(), today);
+            match days.last_mut() {
+                Some((last, lines)) if *last == day => lines.push(names.line(entry)),
+                _ => days.push((day, vec![names.line(entry)])),
+            }
+        }
         Ok::<_, AppError>(ActivityPage {
             active: "activity",
             csrf: &csrf.token,
@@ -277,9 +392,10 @@ pub async fn page_view(
             filter_device: filters.device.clone(),
             filter_outcome: filters.outcome.clone(),
             filter_date: filters.date.clone(),
+            filter_kind: filters.kind.clone(),
             query: filters.url_query(None),
-            rows: page.items.iter().map(|entry| names.line(entry)).collect(),
-            next: page.next_cursor.map(|c| filters.url_query(Some(&c))),
+            days,
+            next: cursor.map(|c| filters.url_query(Some(&c))),
             live: filters.is_empty(),
         })
     }
