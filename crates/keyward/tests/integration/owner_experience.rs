@@ -303,8 +303,12 @@ async fn the_users_screen_says_who_can_get_in(backend: Backend) {
     browser.goto(&format!("{base}/users")).await;
     assert!(!browser.page_text().await.contains("Anna disabled"), "said once, not on every reload");
 
-    // Enable beside Delete on the person's page.
+    // The person's page: where they stand, their latest entries; Enable beside Delete.
     browser.goto(&format!("{base}/users/{anna}")).await;
+    assert_eq!(browser.find("#standing").await.text().await, "Disabled");
+    let recent = browser.find(".recent").await.text().await;
+    assert!(recent.contains("Refused") && recent.contains("User changed"), "{recent}");
+    shoot(&browser, backend, "person").await;
     let actions = browser.find(".actions").await.text().await;
     assert!(actions.contains("Enable") && actions.contains("Delete user"), "{actions}");
     browser.find(&format!("form[action='/users/{anna}/enabled'] button")).await.click().await;

@@ -155,17 +155,17 @@ fn percent(text: &str) -> String {
 /// An entry in words, as the page and the live stream show it.
 #[derive(Serialize)]
 pub struct Line {
-    at: String,
+    pub at: String,
     /// The time of day alone, for rows grouped by day.
-    time: String,
-    event: &'static str,
-    icon: &'static str,
+    pub time: String,
+    pub event: &'static str,
+    pub icon: &'static str,
     /// The outcome chip's class ("ok", "bad", "wait"), or "" for none.
-    chip: &'static str,
-    who: String,
-    place: String,
-    detail: String,
-    class: &'static str,
+    pub chip: &'static str,
+    pub who: String,
+    pub place: String,
+    pub detail: String,
+    pub class: &'static str,
 }
 
 /// What happened, in words. The owner sees a duress grant for what it is;
@@ -300,6 +300,24 @@ impl Names {
             detail,
             class,
         }
+    }
+}
+
+/// A person's latest entries, for their page.
+pub(super) async fn recent_for_user(s: &AppState, home_id: &str, user_id: &str, limit: i64) -> Vec<Line> {
+    let Ok((_, names, _, _)) = context(s).await else { return Vec::new() };
+    let query = ActivityQuery {
+        user_id: Some(user_id.to_owned()),
+        device: None,
+        outcome: None,
+        since: None,
+        until: None,
+        limit: Some(limit),
+        cursor: None,
+    };
+    match s.app.activity.query(home_id, query).await {
+        Ok(Ok(page)) => page.items.iter().map(|entry| names.line(entry)).collect(),
+        _ => Vec::new(),
     }
 }
 

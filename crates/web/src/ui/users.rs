@@ -43,6 +43,10 @@ struct FormPage<'a> {
     can_retry: bool,
     /// Slots holding this user's code, programmed at a lock: (lock id, slot).
     take_overs: Vec<(String, u16)>,
+    /// On a person's own page: where they stand now (words, chip class),
+    /// and their latest entries.
+    standing: Option<(String, &'static str)>,
+    recent: Vec<super::activity::Line>,
 }
 
 #[derive(Template)]
@@ -54,6 +58,14 @@ struct RevealedPage<'a> {
     name: String,
     code: &'a str,
     back: String,
+}
+
+/// What only a person's own page shows: where they stand now, and their
+/// latest entries.
+#[derive(Default)]
+struct Person {
+    standing: Option<(String, &'static str)>,
+    recent: Vec<super::activity::Line>,
 }
 
 /// The home the pages show, its locks and its time zone.
@@ -84,6 +96,7 @@ fn form_page(
     errors: FieldErrors,
     codes: Vec<keyward_app::LockCodeView>,
     lock_states: &std::collections::HashMap<String, String>,
+    person: Person,
 ) -> Response {
     let (heading, action, submit, editing) = match user {
         Some((id, name)) => (format!("Update {name}"), format!("/users/{id}"), "Save changes", true),
@@ -136,6 +149,8 @@ fn form_page(
         lock_codes,
         can_retry,
         take_overs,
+        standing: person.standing,
+        recent: person.recent,
     };
     (status, no_store(csrf.attach(page(&view)))).into_response()
 }
@@ -181,6 +196,7 @@ pub async fn new_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf
             FieldErrors::new(),
             Vec::new(),
             &Default::default(),
+            Person::default(),
         ),
         Err(e) => failed(e),
     }
@@ -202,6 +218,10 @@ pub async fn edit_page(
         Ok((home, locks, zone, user)) => {
             let form = UserForm::from_user(&user, zone.tz());
             let codes = s.app.locks.lock_codes(&home.id, &user.id).await;
+            let person = Person {
+                standing: Some(super::dashboard::standing_words(user.standing, zone.tz())),
+                recent: super::activity::recent_for_user(&s, &home.id, &user.id, 8).await,
+            };
             let states =
                 locks.locks.iter().filter_map(|l| Some((l.id.clone(), super::lock_state::words(&s, l)?))).collect();
             form_page(
@@ -214,6 +234,7 @@ pub async fn edit_page(
                 FieldErrors::new(),
                 codes,
                 &states,
+                person,
             )
         }
         Err(e) => failed(e),
@@ -273,7 +294,18 @@ async fn submit(
     // "Add another time" without JavaScript: the same form, one row more, nothing saved.
     if pairs.iter().any(|(k, v)| k == "action" && v == "add_window") {
         form.add_window();
-        return form_page(&csrf, &owner.email, who, &home, form, &locks, errors, Vec::new(), &Default::default());
+        return form_page(
+            &csrf,
+            &owner.email,
+            who,
+            &home,
+            form,
+            &locks,
+            errors,
+            Vec::new(),
+            &Default::default(),
+            Person::default(),
+        );
     }
 
     if pairs.iter().any(|(k, v)| k == "action" && v == "generate") {
@@ -286,7 +318,18 @@ async fn submit(
             }
         }
         // A proposed code is shown, not saved: the owner saves it with the form.
-        return form_page(&csrf, &owner.email, who, &home, form, &locks, errors, Vec::new(), &Default::default());
+        return form_page(
+            &csrf,
+            &owner.email,
+            who,
+            &home,
+            form,
+            &locks,
+            errors,
+            Vec::new(),
+            &Default::default(),
+            Person::default(),
+        );
     }
 
     let checked = form.check(zone.tz(), current.is_some(), &mut errors);
@@ -307,11 +350,33 @@ async fn submit(
         Some(Err(e)) => match field_error(&e) {
             Some((field, message)) => {
                 errors.insert(field, message);
-                form_page(&csrf, &owner.email, who, &home, form, &locks, errors, Vec::new(), &Default::default())
+                form_page(
+                    &csrf,
+                    &owner.email,
+                    who,
+                    &home,
+                    form,
+                    &locks,
+                    errors,
+                    Vec::new(),
+                    &Default::default(),
+                    Person::default(),
+                )
             }
             None => failed(e),
         },
-        None => form_page(&csrf, &owner.email, who, &home, form, &locks, errors, Vec::new(), &Default::default()),
+        None => form_page(
+            &csrf,
+            &owner.email,
+            who,
+            &home,
+            form,
+            &locks,
+            errors,
+            Vec::new(),
+            &Default::default(),
+            Person::default(),
+        ),
     }
 }
 
