@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use keyward_core::{PasswordError, check_password};
 use keyward_store::{Digest, InviteRecord, OwnerRecord, OwnerStore, StoreError};
 use subtle::ConstantTimeEq;
@@ -374,6 +374,58 @@ impl Owners {
         Ok(self.store.delete_sessions_of(owner_id.to_owned()).await?)
     }
 
+    /// The owner's live sessions, the most recently used first; the one
+    /// whose secret is `current` is marked.
+    pub async fn sessions(&self, owner: &Owner, current: Option<&str>) -> Result<Vec<SessionView>, AppError> {
+        let now = self.clock.now();
+        let current = current.map(token_hash);
+        let sessions = self.store.sessions_of(owner.id.clone()).await?;
+        Ok(sessions
+            .into_iter()
+            .filter(|s| {
+                now.duration_since(s.last_seen) <= SESSION_IDLE && now.duration_since(s.created_at) <= SESSION_LIFETIME
+            })
+            .map(|s| SessionView {
+                id: to_hex(&s.digest),
+                created_at: s.created_at,
+                last_seen: s.last_seen,
+                current: current == Some(s.digest),
+            })
+            .collect())
+    }
+
+    /// Ends one of the owner's own sessions by its id; false when the owner
+    /// has no such session.
+    pub async fn end_session(&self, owner: &Owner, id: &str) -> Result<bool, AppError> {
+        let Some(digest) = from_hex(id) else { return Ok(false) };
+        let theirs = self.store.sessions_of(owner.id.clone()).await?.iter().any(|s| s.digest == digest);
+        if theirs {
+            self.store.delete_session(digest).await?;
+        }
+        Ok(theirs)
+    }
+
+    /// Invitations not yet accepted nor expired, the newest first.
+    pub async fn pending_invites(&self) -> Result<Vec<PendingInvite>, AppError> {
+        let owners = self.store.list_owners().await?;
+        let invites = self.store.pending_invites(self.clock.now()).await?;
+        Ok(invites
+            .into_iter()
+            .map(|i| PendingInvite {
+                id: to_hex(&i.digest),
+                email: i.email,
+                invited_by: owners.iter().find(|o| o.id == i.invited_by).map(|o| o.email.clone()).unwrap_or_default(),
+                expires_at: i.expires_at,
+            })
+            .collect())
+    }
+
+    /// Withdraws an invitation: its link stops working. False when there was none.
+    pub async fn revoke_invite(&self, id: &str) -> Result<bool, AppError> {
+        let Some(digest) = from_hex(id) else { return Ok(false) };
+        Ok(self.store.revoke_invite(digest).await?)
+    }
+
     /// Every owner, oldest first.
     pub async fn list(&self) -> Result<Vec<Owner>, AppError> {
         Ok(self.store.list_owners().await?.into_iter().map(Owner::from).collect())
@@ -432,4 +484,38 @@ mod tests {
             assert_eq!(normalize_email(bad), None, "{bad}");
         }
     }
+}
+
+/// A session as its owner sees it in Settings: known by the hex of its
+/// token's digest, which opens nothing.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: Timestamp,
+    pub last_seen: Timestamp,
+    /// The session of the browser asking.
+    pub current: bool,
+}
+
+/// An invitation waiting to be accepted, known by the hex of its digest.
+#[derive(Debug, Clone)]
+pub struct PendingInvite {
+    pub id: String,
+    pub email: String,
+    /// The email of the owner who invited.
+    pub invited_by: String,
+    pub expires_at: Timestamp,
+}
+
+fn to_hex(digest: &Digest) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<Digest> {
+    if text.len() != 64 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> =
+        (0..32).map(|i| text.get(2 * i..2 * i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok())).collect();
+    bytes?.try_into().ok()
 }

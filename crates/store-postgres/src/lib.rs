@@ -24,8 +24,8 @@ use keyward_store::columns::{
 use keyward_store::{
     ActivityFilter, ActivityPage, ActivityStore, BoxFuture, ChannelRecord, DeliveryUpdate, Digest, HomeCounts,
     HomeRecord, HomeStore, InviteRecord, LockRecord, MetaStore, NotifyStore, OutboxRecord, OwnerRecord, OwnerStore,
-    Pending, Record, SessionRecord, ShareRecord, ShareStore, SignInFailures, SlotRecord, Snapshot, StoreResult,
-    TokenRecord, TokenStore,
+    Pending, Record, SessionLine, SessionRecord, ShareRecord, ShareStore, SignInFailures, SlotRecord, Snapshot,
+    StoreResult, TokenRecord, TokenStore,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
@@ -427,6 +427,10 @@ impl OwnerStore for PostgresStore {
         self.read(move |c| async move { reads::login_failures(&c, &keys).await })
     }
 
+    fn sessions_of(&self, owner_id: String) -> BoxFuture<'_, StoreResult<Vec<SessionLine>>> {
+        self.read(move |c| async move { reads::sessions_of(&c, &owner_id).await })
+    }
+
     fn reserve_sign_in(&self, keys: Vec<String>, now: Timestamp) -> BoxFuture<'_, StoreResult<Option<u32>>> {
         // The writer runs one operation at a time, so reading and counting
         // here cannot interleave with another reservation.
@@ -517,6 +521,19 @@ impl OwnerStore for PostgresStore {
 
     fn live_invite(&self, digest: Digest, now: Timestamp) -> BoxFuture<'_, StoreResult<Option<String>>> {
         self.read(move |c| async move { reads::live_invite(&c, &digest, micros(now)).await })
+    }
+
+    fn pending_invites(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<Vec<InviteRecord>>> {
+        self.read(move |c| async move { reads::pending_invites(&c, micros(now)).await })
+    }
+
+    fn revoke_invite(&self, digest: Digest) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(self.writer.write(move |c| async move {
+            let deleted =
+                execute(&c, "DELETE FROM invites WHERE token_hash = $1 AND used_at IS NULL", &[&digest.as_slice()])
+                    .await?;
+            Ok(deleted == 1)
+        }))
     }
 
     fn accept_invite(

@@ -9,8 +9,8 @@ use keyward_store::columns::{
     lockout_record, micros,
 };
 use keyward_store::{
-    ActivityFilter, ActivityPage, Digest, HomeCounts, OwnerRecord, SessionRecord, SignInFailures, Snapshot, StoreError,
-    StoreResult, StoredUses, TokenRecord,
+    ActivityFilter, ActivityPage, Digest, HomeCounts, InviteRecord, OwnerRecord, SessionLine, SessionRecord,
+    SignInFailures, Snapshot, StoreError, StoreResult, StoredUses, TokenRecord,
 };
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, Row};
@@ -378,4 +378,51 @@ pub async fn live_invite(client: &Client, digest: &Digest, now: i64) -> StoreRes
 pub async fn holds_codes(client: &Client) -> StoreResult<bool> {
     let row = client.query_one("SELECT EXISTS(SELECT 1 FROM users)", &[]).await.map_err(pg_error)?;
     col(&row, 0)
+}
+
+/// A stored digest, which is always 32 bytes.
+fn digest(bytes: Vec<u8>) -> StoreResult<Digest> {
+    bytes.try_into().map_err(|_| StoreError::Corrupt("a stored token digest is not 32 bytes"))
+}
+
+pub async fn sessions_of(client: &Client, owner_id: &str) -> StoreResult<Vec<SessionLine>> {
+    let rows = client
+        .query(
+            "SELECT token_hash, created_at, last_seen_at FROM sessions WHERE owner_id = $1
+             ORDER BY last_seen_at DESC, created_at DESC",
+            &[&owner_id],
+        )
+        .await
+        .map_err(pg_error)?;
+    rows.iter()
+        .map(|r| {
+            Ok(SessionLine {
+                digest: digest(col(r, 0)?)?,
+                created_at: instant(col(r, 1)?)?,
+                last_seen: instant(col(r, 2)?)?,
+            })
+        })
+        .collect()
+}
+
+pub async fn pending_invites(client: &Client, now: i64) -> StoreResult<Vec<InviteRecord>> {
+    let rows = client
+        .query(
+            "SELECT token_hash, email, invited_by, created_at, expires_at FROM invites
+             WHERE used_at IS NULL AND expires_at > $1 ORDER BY created_at DESC",
+            &[&now],
+        )
+        .await
+        .map_err(pg_error)?;
+    rows.iter()
+        .map(|r| {
+            Ok(InviteRecord {
+                digest: digest(col(r, 0)?)?,
+                email: col(r, 1)?,
+                invited_by: col(r, 2)?,
+                created_at: instant(col(r, 3)?)?,
+                expires_at: instant(col(r, 4)?)?,
+            })
+        })
+        .collect()
 }

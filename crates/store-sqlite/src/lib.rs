@@ -20,8 +20,8 @@ use keyward_store::columns::micros;
 use keyward_store::{
     ActivityFilter, ActivityPage, ActivityStore, BoxFuture, ChannelRecord, DeliveryUpdate, Digest, HomeCounts,
     HomeRecord, HomeStore, InviteRecord, LockRecord, MetaStore, NotifyStore, OutboxRecord, OwnerRecord, OwnerStore,
-    Pending, Quarantine, Record, SessionRecord, ShareRecord, ShareStore, SignInFailures, SlotRecord, Snapshot,
-    StoreError, StoreResult, TokenRecord, TokenStore,
+    Pending, Quarantine, Record, SessionLine, SessionRecord, ShareRecord, ShareStore, SignInFailures, SlotRecord,
+    Snapshot, StoreError, StoreResult, TokenRecord, TokenStore,
 };
 use rusqlite::Connection;
 
@@ -238,6 +238,10 @@ impl OwnerStore for SqliteStore {
         self.write(move |conn| owners::delete_sessions_of(conn, &owner_id))
     }
 
+    fn sessions_of(&self, owner_id: String) -> BoxFuture<'_, StoreResult<Vec<SessionLine>>> {
+        self.read(move |conn| owners::sessions_of(conn, &owner_id))
+    }
+
     fn login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<Vec<Option<SignInFailures>>>> {
         self.read(move |conn| keys.iter().map(|key| owners::login_failures(conn, key)).collect())
     }
@@ -278,6 +282,14 @@ impl OwnerStore for SqliteStore {
 
     fn live_invite(&self, digest: Digest, now: Timestamp) -> BoxFuture<'_, StoreResult<Option<String>>> {
         self.read(move |conn| owners::live_invite(conn, &digest, micros(now)))
+    }
+
+    fn pending_invites(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<Vec<InviteRecord>>> {
+        self.read(move |conn| owners::pending_invites(conn, micros(now)))
+    }
+
+    fn revoke_invite(&self, digest: Digest) -> BoxFuture<'_, StoreResult<bool>> {
+        self.write(move |conn| owners::revoke_invite(conn, &digest))
     }
 
     fn accept_invite(

@@ -4,7 +4,9 @@
 use jiff::Timestamp;
 use keyward_core::sign_in;
 use keyward_store::columns::{OwnerColumns, instant, micros};
-use keyward_store::{Digest, InviteRecord, OwnerRecord, SessionRecord, SignInFailures, StoreError, StoreResult};
+use keyward_store::{
+    Digest, InviteRecord, OwnerRecord, SessionLine, SessionRecord, SignInFailures, StoreError, StoreResult,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::statements::{Sql, delete_meta};
@@ -233,4 +235,66 @@ pub fn setup_code(conn: &Connection) -> StoreResult<Option<Digest>> {
     crate::statements::meta(conn, "setup_code")?
         .map(|bytes| bytes.try_into().map_err(|_| StoreError::Corrupt("the stored setup code is not a digest")))
         .transpose()
+}
+
+/// A stored digest, which is always 32 bytes.
+fn digest(bytes: Vec<u8>) -> StoreResult<Digest> {
+    bytes.try_into().map_err(|_| keyward_store::StoreError::Corrupt("a stored token digest is not 32 bytes"))
+}
+
+pub fn sessions_of(conn: &Connection, owner_id: &str) -> StoreResult<Vec<SessionLine>> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT token_hash, created_at, last_seen_at FROM sessions WHERE owner_id = ?1
+             ORDER BY last_seen_at DESC, created_at DESC",
+        )
+        .sql()?;
+    let rows = statement
+        .query_map([owner_id], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+        .sql()?;
+    rows.map(|row| {
+        let (hash, created_at, last_seen) = row.sql()?;
+        Ok(SessionLine { digest: digest(hash)?, created_at: instant(created_at)?, last_seen: instant(last_seen)? })
+    })
+    .collect()
+}
+
+pub fn pending_invites(conn: &Connection, now: i64) -> StoreResult<Vec<InviteRecord>> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT token_hash, email, invited_by, created_at, expires_at FROM invites
+             WHERE used_at IS NULL AND expires_at > ?1 ORDER BY created_at DESC",
+        )
+        .sql()?;
+    let rows = statement
+        .query_map([now], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .sql()?;
+    rows.map(|row| {
+        let (hash, email, invited_by, created_at, expires_at) = row.sql()?;
+        Ok(InviteRecord {
+            digest: digest(hash)?,
+            email,
+            invited_by,
+            created_at: instant(created_at)?,
+            expires_at: instant(expires_at)?,
+        })
+    })
+    .collect()
+}
+
+pub fn revoke_invite(conn: &Connection, invite: &Digest) -> StoreResult<bool> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM invites WHERE token_hash = ?1 AND used_at IS NULL")
+        .sql()?
+        .execute([invite.as_slice()])
+        .sql()?;
+    Ok(deleted == 1)
 }

@@ -277,6 +277,15 @@ impl fmt::Debug for OwnerRecord {
     }
 }
 
+/// One of an owner's sessions, as their Settings page lists it: known by
+/// the digest of its token (the token itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionLine {
+    pub digest: Digest,
+    pub created_at: Timestamp,
+    pub last_seen: Timestamp,
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
     pub owner: OwnerRecord,

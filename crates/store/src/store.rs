@@ -12,8 +12,8 @@ use crate::StoreResult;
 use crate::pending::{BoxFuture, Pending};
 use crate::records::{
     ActivityFilter, ActivityPage, ChannelRecord, DeliveryUpdate, Digest, HomeCounts, HomeRecord, InviteRecord,
-    LockRecord, OutboxRecord, OwnerRecord, Record, SessionRecord, ShareRecord, SignInFailures, SlotRecord, Snapshot,
-    TokenRecord,
+    LockRecord, OutboxRecord, OwnerRecord, Record, SessionLine, SessionRecord, ShareRecord, SignInFailures, SlotRecord,
+    Snapshot, TokenRecord,
 };
 
 /// Homes, their locks and users, and the one recording path.
@@ -115,6 +115,9 @@ pub trait OwnerStore: Send + Sync {
     /// Ends every session of an owner; returns how many there were.
     fn delete_sessions_of(&self, owner_id: String) -> BoxFuture<'_, StoreResult<u64>>;
 
+    /// An owner's sessions, the most recently used first.
+    fn sessions_of(&self, owner_id: String) -> BoxFuture<'_, StoreResult<Vec<SessionLine>>>;
+
     /// The failed sign-ins under each key, in the order of `keys`.
     fn login_failures(&self, keys: Vec<String>) -> BoxFuture<'_, StoreResult<Vec<Option<SignInFailures>>>>;
 
@@ -153,6 +156,12 @@ pub trait OwnerStore: Send + Sync {
 
     /// The email of an invitation that is unused and not expired at `now`.
     fn live_invite(&self, digest: Digest, now: Timestamp) -> BoxFuture<'_, StoreResult<Option<String>>>;
+
+    /// Every invitation unused and not expired at `now`, the newest first.
+    fn pending_invites(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<Vec<InviteRecord>>>;
+
+    /// Deletes an unused invitation; false when there was none.
+    fn revoke_invite(&self, digest: Digest) -> BoxFuture<'_, StoreResult<bool>>;
 
     /// Uses a live invitation to make an owner, signed in with a session, at
     /// once; false (and nothing written) when the invitation is not live.

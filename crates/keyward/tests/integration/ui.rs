@@ -536,8 +536,25 @@ async fn locks_settings_and_tokens_pages(backend: Backend) {
     }
     reader.get("/api/v1/homes").await.expect_error(401, "unauthorized");
 
-    // Sign out everywhere ends this session and every other one.
+    // The owner's sessions are listed, this browser marked; another one is signed out from here.
     let mut other = Browser::new(&f.server);
+    let csrf_other = other.get("/login").await.csrf();
+    other.post("/login", &[("csrf", &csrf_other), ("email", "o@example.org"), ("password", PASSWORD)]).await;
+    assert_eq!(other.get("/users").await.status, 200);
+    let sessions = browser.get("/settings").await.body;
+    assert!(sessions.contains("<strong>This browser</strong>"), "{sessions}");
+    let ends: Vec<String> = sessions
+        .split("/settings/sessions/")
+        .skip(1)
+        .map(|rest| rest.split('/').next().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(ends.len(), 1, "the other browser's session, not this one's");
+    let ended = browser.post(&format!("/settings/sessions/{}/end", ends[0]), &[("csrf", &csrf)]).await;
+    assert_eq!(ended.location(), "/settings");
+    assert_eq!(other.get("/users").await.location(), "/login", "that browser is signed out");
+    assert_eq!(browser.get("/users").await.status, 200, "this one is not");
+
+    // Sign out everywhere ends this session and every other one.
     let csrf_other = other.get("/login").await.csrf();
     other.post("/login", &[("csrf", &csrf_other), ("email", "o@example.org"), ("password", PASSWORD)]).await;
     assert_eq!(other.get("/users").await.status, 200);
@@ -561,6 +578,29 @@ async fn owners_invite_further_owners_with_a_one_time_link(backend: Backend) {
     let link: String = invited.body[at..].chars().take_while(|c| *c != '<').collect();
     let path = link.split_once("/invite/").map(|(_, s)| format!("/invite/{s}")).expect("an invite path");
     assert!(link.starts_with(&server.base), "{link}");
+
+    // Pending invitations are listed, and can be withdrawn.
+    let spare = owner.post("/settings/invites", &[("csrf", &csrf), ("email", "cousin@example.org")]).await;
+    let at = spare.body.find(marker).expect("a link") + marker.len();
+    let spare_link: String = spare.body[at..].chars().take_while(|c| *c != '<').collect();
+    let spare_path = spare_link.split_once("/invite/").map(|(_, s)| format!("/invite/{s}")).expect("a path");
+    let settings = owner.get("/settings").await;
+    assert!(settings.body.contains("cousin@example.org") && settings.body.contains("partner@example.org"));
+    assert!(!settings.body.contains(&spare_link), "the link itself is shown once");
+    let marker_revoke = "/settings/invites/";
+    let ids: Vec<String> = settings
+        .body
+        .split(marker_revoke)
+        .skip(1)
+        .map(|rest| rest.split('/').next().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "two invitations wait");
+    // The newest first: the cousin's.
+    let withdrawn = owner.post(&format!("/settings/invites/{}/revoke", ids[0]), &[("csrf", &csrf)]).await;
+    assert_eq!(withdrawn.location(), "/settings");
+    assert!(owner.get("/settings").await.body.contains("Invitation withdrawn"));
+    assert_eq!(Browser::new(&server).get(&spare_path).await.status, 404, "a withdrawn link opens nothing");
+    assert_eq!(owner.post("/settings/invites/00/revoke", &[("csrf", &csrf)]).await.status, 404);
 
     let mut partner = Browser::new(&server);
     let page = partner.get(&path).await;

@@ -66,6 +66,8 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/settings/tokens", post(settings::create_token))
         .edge_route("/settings/sign-out-everywhere", post(settings::sign_out_everywhere))
         .edge_route("/settings/invites", post(settings::invite))
+        .edge_route("/settings/invites/{invite_id}/revoke", post(settings::revoke_invite))
+        .edge_route("/settings/sessions/{session_id}/end", post(settings::end_session))
         .edge_route("/invite/{secret}", get(invite_page).post(invite_submit))
         .edge_route("/share/{token}", get(share::ask).post(share::open))
         .edge_route("/settings/tokens/{token_id}/revoke", post(settings::revoke_token))
@@ -73,6 +75,10 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/static/live.js", get(live_js))
         .edge_route("/static/user_form.js", get(user_form_js))
         .edge_route("/static/setup.js", get(setup_js))
+        .edge_route(
+            "/static/copy.js",
+            get(|| asset("text/javascript; charset=utf-8", include_bytes!("../../static/copy.js"))),
+        )
         .edge_route("/static/icon.svg", get(|| asset("image/svg+xml", include_bytes!("../../static/icon.svg"))))
         .edge_route("/static/icons.svg", get(|| asset("image/svg+xml", include_bytes!("../../static/icons.svg"))))
         .edge_route("/static/icon-192.png", get(|| asset("image/png", include_bytes!("../../static/icon-192.png"))))

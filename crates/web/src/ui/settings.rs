@@ -439,6 +439,25 @@ struct SettingsPage<'a> {
     values: SettingsValues,
     /// A refused setting's field and the reason, beside it.
     field_error: Option<(&'static str, String)>,
+    /// The signed-in owner's sessions, and the invitations waiting.
+    sessions: Vec<SessionLine>,
+    invites: Vec<InviteLine>,
+}
+
+/// One of the owner's sessions, in the page's words.
+struct SessionLine {
+    id: String,
+    since: String,
+    last_seen: String,
+    current: bool,
+}
+
+/// An invitation not yet accepted.
+struct InviteLine {
+    id: String,
+    email: String,
+    invited_by: String,
+    expires: String,
 }
 
 /// The home's settings form as text, in the owner's units (the window in
@@ -500,13 +519,14 @@ pub(super) fn zone_names() -> &'static [String] {
 
 async fn settings_view(
     s: &AppState,
-    owner: &str,
+    owner: &keyward_app::owners::Owner,
+    headers: &HeaderMap,
     csrf: &Csrf,
     error: Option<String>,
     notice: Option<&str>,
     new_token: Option<String>,
 ) -> Response {
-    settings_view_with(s, owner, csrf, Shown { error, notice, new_token, ..Shown::default() }).await
+    settings_view_with(s, owner, headers, csrf, Shown { error, notice, new_token, ..Shown::default() }).await
 }
 
 /// What one answer adds to the Settings page.
@@ -522,13 +542,42 @@ struct Shown<'a> {
     refused: Option<(SettingsValues, &'static str, String)>,
 }
 
-async fn settings_view_with(s: &AppState, owner: &str, csrf: &Csrf, shown: Shown<'_>) -> Response {
+async fn settings_view_with(
+    s: &AppState,
+    owner: &keyward_app::owners::Owner,
+    headers: &HeaderMap,
+    csrf: &Csrf,
+    shown: Shown<'_>,
+) -> Response {
     let Shown { error, notice, new_token, invite_link, invite_error, refused } = shown;
-    let loaded =
-        async { Ok::<_, AppError>((first_home(s).await?, s.app.tokens.list().await?, s.app.owners.list().await?)) }
-            .await;
+    let this_browser = super::web::cookie(headers, super::web::SESSION_COOKIE);
+    let loaded = async {
+        Ok::<_, AppError>((
+            first_home(s).await?,
+            s.app.tokens.list().await?,
+            s.app.owners.list().await?,
+            s.app.owners.sessions(owner, this_browser).await?,
+            s.app.owners.pending_invites().await?,
+        ))
+    }
+    .await;
     match loaded {
-        Ok((home, tokens, owners)) => {
+        Ok((home, tokens, owners, sessions, invites)) => {
+            let tz = home.zone.tz().clone();
+            let when = |t: jiff::Timestamp| tz.to_datetime(t).strftime("%a %-d %b %H:%M").to_string();
+            let sessions = sessions
+                .into_iter()
+                .map(|v| SessionLine {
+                    since: when(v.created_at),
+                    last_seen: when(v.last_seen),
+                    current: v.current,
+                    id: v.id,
+                })
+                .collect();
+            let invites = invites
+                .into_iter()
+                .map(|i| InviteLine { expires: when(i.expires_at), email: i.email, invited_by: i.invited_by, id: i.id })
+                .collect();
             let any_refusal = error.is_some() || invite_error.is_some() || refused.is_some();
             let status = if any_refusal { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
             let (values, field_error) = match refused {
@@ -542,8 +591,10 @@ async fn settings_view_with(s: &AppState, owner: &str, csrf: &Csrf, shown: Shown
             let view = SettingsPage {
                 active: "settings",
                 csrf: &csrf.token,
-                email: owner,
+                email: &owner.email,
                 zones: zone_names(),
+                sessions,
+                invites,
                 tokens,
                 error,
                 notice,
@@ -569,7 +620,7 @@ pub async fn settings(
     csrf: Csrf,
 ) -> Response {
     let flash = super::flash::take(&headers);
-    let shown = settings_view(&s, &owner.email, &csrf, None, flash.as_deref(), None).await;
+    let shown = settings_view(&s, &owner, &headers, &csrf, None, flash.as_deref(), None).await;
     super::flash::shown(&headers, shown)
 }
 
@@ -634,7 +685,7 @@ pub async fn save_settings(
     ];
     if let Some((field, _)) = numbers.iter().find(|(_, n)| number(n).is_none()) {
         let refused = Some((SettingsValues::typed(&form), *field, "A whole number, such as 3.".to_owned()));
-        return settings_view_with(&s, &owner.email, &csrf, Shown { refused, ..Shown::default() }).await;
+        return settings_view_with(&s, &owner, &headers, &csrf, Shown { refused, ..Shown::default() }).await;
     }
     let patch = HomePatch {
         name: Some(form.name.clone()),
@@ -653,7 +704,7 @@ pub async fn save_settings(
         Err(e) => match setting_refused(&e) {
             Some((field, why)) => {
                 let refused = Some((SettingsValues::typed(&form), field, why));
-                settings_view_with(&s, &owner.email, &csrf, Shown { refused, ..Shown::default() }).await
+                settings_view_with(&s, &owner, &headers, &csrf, Shown { refused, ..Shown::default() }).await
             }
             None => failed(e),
         },
@@ -681,11 +732,11 @@ pub async fn create_token(
         return csrf_refused("/settings");
     }
     let Some(scope) = Scope::parse(&form.scope) else {
-        return settings_view(&s, &owner.email, &csrf, Some("Choose a scope.".to_owned()), None, None).await;
+        return settings_view(&s, &owner, &headers, &csrf, Some("Choose a scope.".to_owned()), None, None).await;
     };
     match s.app.tokens.create(&form.name, scope, None).await {
-        Ok((_, secret)) => settings_view(&s, &owner.email, &csrf, None, None, Some(secret)).await,
-        Err(e @ AppError::Name(_)) => settings_view(&s, &owner.email, &csrf, Some(sentence(&e)), None, None).await,
+        Ok((_, secret)) => settings_view(&s, &owner, &headers, &csrf, None, None, Some(secret)).await,
+        Err(e @ AppError::Name(_)) => settings_view(&s, &owner, &headers, &csrf, Some(sentence(&e)), None, None).await,
         Err(e) => failed(e),
     }
 }
@@ -750,17 +801,17 @@ pub async fn invite(
         let invite_error = Some(format!(
             "keyward cannot tell which address you reach it at, so it will not make a link. Set public_url in the configuration (for example {EXAMPLE_PUBLIC_URL}) and restart keyward."
         ));
-        return settings_view_with(&s, &owner.email, &csrf, Shown { invite_error, ..Shown::default() }).await;
+        return settings_view_with(&s, &owner, &headers, &csrf, Shown { invite_error, ..Shown::default() }).await;
     };
     match s.app.owners.invite(&owner, &form.email).await {
         Ok(secret) => {
             let invite_link = Some(format!("{base}/invite/{}", secret.as_str()));
-            settings_view_with(&s, &owner.email, &csrf, Shown { invite_link, ..Shown::default() }).await
+            settings_view_with(&s, &owner, &headers, &csrf, Shown { invite_link, ..Shown::default() }).await
         }
         Err(keyward_app::owners::SetupError::App(e)) => failed(e),
         Err(e) => {
             let invite_error = Some(sentence(&e));
-            settings_view_with(&s, &owner.email, &csrf, Shown { invite_error, ..Shown::default() }).await
+            settings_view_with(&s, &owner, &headers, &csrf, Shown { invite_error, ..Shown::default() }).await
         }
     }
 }
@@ -779,4 +830,40 @@ pub(super) fn link_base(s: &AppState, headers: &HeaderMap) -> Option<String> {
     let origin = header(axum::http::header::ORIGIN)?;
     let host = header(axum::http::header::HOST)?;
     [format!("http://{host}"), format!("https://{host}")].into_iter().find(|o| o == origin)
+}
+
+/// Ends one of the signed-in owner's sessions (never another owner's).
+pub async fn end_session(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/settings");
+    }
+    match s.app.owners.end_session(&owner, &id).await {
+        Ok(true) => super::flash::redirect(&headers, "/settings", "That session was signed out."),
+        Ok(false) => super::not_found_page(),
+        Err(e) => failed(e),
+    }
+}
+
+/// Withdraws an invitation: its link stops working at once.
+pub async fn revoke_invite(
+    State(s): State<AppState>,
+    SignedIn(_owner): SignedIn,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&s, &headers, &form.csrf) {
+        return csrf_refused("/settings");
+    }
+    match s.app.owners.revoke_invite(&id).await {
+        Ok(true) => super::flash::redirect(&headers, "/settings", "Invitation withdrawn: its link no longer works."),
+        Ok(false) => super::not_found_page(),
+        Err(e) => failed(e),
+    }
 }
