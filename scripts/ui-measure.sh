@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Server time of the Users page for a home of 250 users, and the weight of
-# each page (HTML + CSS + JS, uncompressed), as docs/benchmarks.md reports.
+# each page (its HTML and every file it loads, uncompressed), as
+# docs/benchmarks.md reports.
 #
 #   scripts/ui-measure.sh
 set -euo pipefail
@@ -53,13 +54,21 @@ echo "== Users page, 250 users: time to first byte over loopback, 200 requests"
 for _ in $(seq 200); do curl -s -b "$jar" -o /dev/null -w '%{time_starttransfer}\n' "$base/users"; done \
     | sort -n | awk '{a[NR]=$1} END {printf "median %.2f ms, p99 %.2f ms, max %.2f ms\n", a[int(NR/2)]*1000, a[int(NR*0.99)]*1000, a[NR]*1000}'
 
-echo "== page weights (HTML + app.css + live.js where the page loads it), bytes"
-css=$(curl -s "$base/static/app.css" | wc -c)
-js=$(curl -s "$base/static/live.js" | wc -c)
-for page in /users /users/new /activity /locks /settings; do
-    html=$(curl -s -b "$jar" "$base$page" | wc -c)
-    extra=$css; [ "$page" = /activity ] && extra=$((css + js))
-    echo "$page: $html + $extra = $((html + extra))"
+echo "== page weights: the HTML and every file it loads (stylesheet, scripts, icons), uncompressed, bytes"
+weigh() {
+    local html="$1" total assets
+    total=$(wc -c <"$html")
+    # Every /static/ file the page names, once (the icon sprite's #fragments aside).
+    assets=$(grep -o '\(src\|href\)="/static/[^"#]*' "$html" | sed 's/.*="//' | sort -u)
+    for asset in $assets; do total=$((total + $(curl -s "$base$asset" | wc -c))); done
+    echo "$total ($(echo $assets | wc -w) files)"
+}
+for page in /users /users/new /activity /locks /alerts /settings; do
+    curl -s -b "$jar" "$base$page" >"$work/page.html"
+    echo "$page: $(weigh "$work/page.html")"
 done
-html=$(curl -s "$base/login" | wc -c)
-echo "/login (signed out): $html + $css = $((html + css))"
+user=$(curl -s -b "$jar" "$base/users" | grep -o 'href="/users/[0-9a-z]\{24\}"' | head -n1 | sed 's/href="//;s/"//')
+curl -s -b "$jar" "$base$user" >"$work/page.html"
+echo "a person's page ($user): $(weigh "$work/page.html")"
+curl -s "$base/login" >"$work/page.html"
+echo "/login (signed out): $(weigh "$work/page.html")"

@@ -5,7 +5,6 @@
 (function () {
   var table = document.getElementById("activity");
   if (!table || !table.dataset.live || !window.EventSource) return;
-  var svg = "http://www.w3.org/2000/svg";
   var today = null;
   function todayBody() {
     if (today) return today;
@@ -41,12 +40,8 @@
     what.dataset.label = "What";
     var wrap = document.createElement("span");
     wrap.className = "what";
-    var icon = document.createElementNS(svg, "svg");
-    icon.setAttribute("class", "icon");
-    icon.setAttribute("aria-hidden", "true");
-    var use = document.createElementNS(svg, "use");
-    use.setAttribute("href", "/static/icons.svg#" + entry.icon);
-    icon.appendChild(use);
+    var icon = document.createElement("i");
+    icon.className = "i i-" + entry.icon;
     wrap.appendChild(icon);
     var words = document.createElement("span");
     if (entry.chip) words.className = "chip " + entry.chip;

@@ -296,7 +296,7 @@ async fn the_users_screen_says_who_can_get_in(backend: Backend) {
 
     // Disable from the list: a confirmation, once; the chip follows.
     let anna = user_named(&admin, &home, "Anna").await["id"].as_str().unwrap_or_default().to_owned();
-    browser.find(&format!("form[action='/users/{anna}/enabled'] button")).await.click().await;
+    browser.find(&format!("#quick button[name=disable][value='{anna}']")).await.click().await;
     browser.wait_for_text("Anna disabled").await;
     assert_eq!(browser.run(&chip("Anna")).await, json!("Disabled"));
     assert!(!disarms(&device, &home, "2580").await);

@@ -979,7 +979,26 @@ async fn a_users_alert_rules_are_on_their_form(backend: Backend) {
     assert!(again.body.contains("name=\"no_show_fri\" checked") && again.body.contains("value=\"12:30\""));
 }
 
+/// Many people are paged (50 a page), so the screen stays light; the
+/// glance above counts them all.
+async fn the_users_screen_pages_many_people(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    for i in 0..51 {
+        f.admin
+            .create_user(&f.home, json!({"name": format!("Guest {i:02}"), "code": format!("{}", 50_000 + i * 7)}))
+            .await;
+    }
+    let mut browser = owner_browser(&f.server).await;
+    let first = browser.get("/users").await.body;
+    assert!(first.contains("Page 1 of 2") && first.contains("Guest 00") && !first.contains("Guest 50"));
+    assert!(first.contains(r#"<span class="figure">51</span>"#), "the glance counts everyone");
+    let second = browser.get("/users?page=2").await.body;
+    assert!(second.contains("Page 2 of 2") && second.contains("Guest 50") && !second.contains("Guest 00"));
+    assert!(browser.get("/users?page=9").await.body.contains("Page 2 of 2"), "past the end: the last page");
+}
+
 on_both_backends!(
+    the_users_screen_pages_many_people,
     a_users_alert_rules_are_on_their_form,
     the_owner_changes_a_channel_on_its_page,
     the_owner_shares_access_and_withdraws_the_link,

@@ -58,7 +58,7 @@ fn kind_group(kind: ActivityKind) -> &'static str {
     }
 }
 
-/// The icon of a kind of entry (`static/icons.svg`).
+/// The icon of a kind of entry (`.i-…` in `static/app.css`).
 fn icon(kind: ActivityKind) -> &'static str {
     match kind_group(kind) {
         "comings" if kind == ActivityKind::Arrival || kind == ActivityKind::Departure => "in",

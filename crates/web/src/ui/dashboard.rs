@@ -61,6 +61,19 @@ struct UsersPage<'a> {
     checklist: Vec<Step>,
     /// The confirmation of what the owner just did, shown once.
     flash: Option<String>,
+    /// Which page of people this is (from 1), of how many.
+    page: usize,
+    pages: usize,
+}
+
+/// People per page: a household fits on one; a holiday let's or an
+/// installer's hundreds are paged, so a page stays light on a phone.
+const PER_PAGE: usize = 50;
+
+#[derive(serde::Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    page: Option<usize>,
 }
 
 /// A user's standing in the words of the Users screen, and its chip's class.
@@ -144,6 +157,7 @@ pub async fn page_view(
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
     csrf: Csrf,
+    axum::extract::Query(query): axum::extract::Query<PageQuery>,
 ) -> Response {
     let result = async {
         let home = first_home(&s).await?;
@@ -152,8 +166,10 @@ pub async fn page_view(
         let channels = s.app.channels.list(&home.id).await?;
         let tz = home.zone.tz();
         let now = s.app.now();
-        let mut rows = Vec::with_capacity(users.len());
-        for u in &users {
+        let pages = users.len().div_ceil(PER_PAGE).max(1);
+        let page = query.page.unwrap_or(1).clamp(1, pages);
+        let mut rows = Vec::with_capacity(PER_PAGE);
+        for u in users.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE) {
             let (on_locks, lock_problem) = on_locks(&s.app.locks.lock_codes(&home.id, &u.id).await);
             let (status, status_class) = standing_words(u.standing, tz);
             rows.push(Row {
@@ -198,6 +214,8 @@ pub async fn page_view(
             rows,
             checklist,
             flash: flash::take(&headers),
+            page,
+            pages,
         })
     }
     .await;

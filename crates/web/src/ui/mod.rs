@@ -40,6 +40,7 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/users", get(dashboard::page_view))
         .edge_route("/users/new", get(users::new_page).post(users::create))
         .edge_route("/users/new/proposal", get(users::proposal))
+        .edge_route("/users/enabled", post(users::set_enabled_from_list))
         .edge_route("/users/{user_id}/proposal", get(users::proposal))
         .edge_route("/users/{user_id}/enabled", post(users::set_enabled))
         .edge_route("/users/{user_id}", get(users::edit_page).post(users::update))
@@ -80,7 +81,6 @@ pub fn routes() -> axum::Router<AppState> {
             get(|| asset("text/javascript; charset=utf-8", include_bytes!("../../static/copy.js"))),
         )
         .edge_route("/static/icon.svg", get(|| asset("image/svg+xml", include_bytes!("../../static/icon.svg"))))
-        .edge_route("/static/icons.svg", get(|| asset("image/svg+xml", include_bytes!("../../static/icons.svg"))))
         .edge_route("/static/icon-192.png", get(|| asset("image/png", include_bytes!("../../static/icon-192.png"))))
         .edge_route("/static/icon-512.png", get(|| asset("image/png", include_bytes!("../../static/icon-512.png"))))
         .edge_route(

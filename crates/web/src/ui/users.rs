@@ -47,6 +47,7 @@ struct FormPage<'a> {
     /// and their latest entries.
     standing: Option<(String, &'static str)>,
     recent: Vec<super::activity::Line>,
+    flash: Option<String>,
 }
 
 #[derive(Template)]
@@ -66,6 +67,8 @@ struct RevealedPage<'a> {
 struct Person {
     standing: Option<(String, &'static str)>,
     recent: Vec<super::activity::Line>,
+    /// The confirmation of what the owner just did here, shown once.
+    flash: Option<String>,
 }
 
 /// The home the pages show, its locks and its time zone.
@@ -151,6 +154,7 @@ fn form_page(
         take_overs,
         standing: person.standing,
         recent: person.recent,
+        flash: person.flash,
     };
     (status, no_store(csrf.attach(page(&view)))).into_response()
 }
@@ -205,6 +209,7 @@ pub async fn new_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf
 pub async fn edit_page(
     State(s): State<AppState>,
     SignedIn(owner): SignedIn,
+    headers: HeaderMap,
     csrf: Csrf,
     Path(user_id): Path<String>,
 ) -> Response {
@@ -221,10 +226,11 @@ pub async fn edit_page(
             let person = Person {
                 standing: Some(super::dashboard::standing_words(user.standing, zone.tz())),
                 recent: super::activity::recent_for_user(&s, &home.id, &user.id, 8).await,
+                flash: super::flash::take(&headers),
             };
             let states =
                 locks.locks.iter().filter_map(|l| Some((l.id.clone(), super::lock_state::words(&s, l)?))).collect();
-            form_page(
+            let page = form_page(
                 &csrf,
                 &owner.email,
                 Some((&user.id, &user.name)),
@@ -235,7 +241,8 @@ pub async fn edit_page(
                 codes,
                 &states,
                 person,
-            )
+            );
+            super::flash::shown(&headers, page)
         }
         Err(e) => failed(e),
     }
@@ -622,11 +629,22 @@ pub async fn set_enabled(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/users");
     }
-    let enabled = form.enabled == "true";
+    toggle(&s, &owner, &headers, &id, form.enabled == "true", form.back == "user").await
+}
+
+/// Enables or disables a user and goes back, saying what changed.
+async fn toggle(
+    s: &AppState,
+    owner: &keyward_app::owners::Owner,
+    headers: &HeaderMap,
+    id: &str,
+    enabled: bool,
+    back_to_user: bool,
+) -> Response {
     let patch = keyward_app::UserPatch { enabled: Some(enabled), ..keyward_app::UserPatch::default() };
     let saved = async {
-        let (home, choices, _) = home(&s).await?;
-        let user = s.app.users.update(&home.id, &id, patch, Actor::Owner(owner.email.clone())).await?;
+        let (home, choices, _) = home(s).await?;
+        let user = s.app.users.update(&home.id, id, patch, Actor::Owner(owner.email.clone())).await?;
         Ok::<_, AppError>((user, choices))
     }
     .await;
@@ -639,8 +657,8 @@ pub async fn set_enabled(
                 (false, true) => format!("{} disabled: their code opens nothing", user.name),
                 (false, false) => format!("{} disabled · code coming off {locks}", user.name),
             };
-            let back = if form.back == "user" { format!("/users/{}", user.id) } else { "/users".to_owned() };
-            super::flash::redirect(&headers, &back, &message)
+            let back = if back_to_user { format!("/users/{}", user.id) } else { "/users".to_owned() };
+            super::flash::redirect(headers, &back, &message)
         }
         Err(e) => failed(e),
     }
@@ -675,4 +693,25 @@ pub async fn proposal(
         Ok(code) => no_store(axum::Json(Proposal { code: code.to_string() }).into_response()),
         Err(e) => failed(e),
     }
+}
+
+/// Disable or Enable pressed on the Users screen: one form for every row,
+/// the button naming the person (`disable=<id>` or `enable=<id>`).
+pub async fn set_enabled_from_list(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let token = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+    if !csrf_ok(&s, &headers, token) {
+        return csrf_refused("/users");
+    }
+    let pressed = pairs.iter().find_map(|(k, v)| match k.as_str() {
+        "disable" => Some((false, v.clone())),
+        "enable" => Some((true, v.clone())),
+        _ => None,
+    });
+    let Some((enabled, id)) = pressed else { return Redirect::to("/users").into_response() };
+    toggle(&s, &owner, &headers, &id, enabled, false).await
 }
