@@ -101,6 +101,12 @@ async fn dates_stay_put_when_the_time_zone_changes(backend: Backend) {
     let browser = signed_up_owner(&server).await;
 
     browser.goto(&format!("{base}/users/new")).await;
+    // On a phone the form is about two screens: what most never need is folded.
+    browser.resize(375, 812).await;
+    let height = browser.run("return document.documentElement.scrollHeight").await;
+    assert!(height.as_f64().is_some_and(|h| h <= 2.3 * 812.0), "the form is {height} px high at 375 px");
+    browser.resize(1280, 900).await;
+    browser.find("details.more summary").await.click().await;
     fill(&browser, "#name", "Guest").await;
     fill(&browser, "#code", "4719").await;
     set_input(&browser, "#valid_from", "2026-11-26").await;
@@ -462,6 +468,58 @@ async fn the_pages_work_by_keyboard_and_screen_reader(backend: Backend) {
     assert!(lockouts["items"].as_array().is_some_and(|i| i.iter().any(|e| e["kind"] == "lockout")));
 }
 
+/// The pages the other tests open without Chromium, opened in it: the
+/// owner's share page, the visitor's page before and after its button, a
+/// channel's page, an invitation, and Settings with a new token beside its
+/// copy button; each audited and shot at both widths.
+async fn the_remaining_pages_pass_the_audit(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start_with(&["--timezone", "Europe/Berlin"], &[]);
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    let base = server.base.clone();
+    let front = admin.create_lock(&home, "Front door").await;
+    let walker = json!({"name": "Dog walker", "code": "4719", "locks": [front], "first_day": "2026-12-01", "last_day": "2026-12-19"});
+    let walker = admin.create_user(&home, walker).await;
+    let hook = json!({"name": "Home Assistant", "kind": "webhook", "url": "http://127.0.0.1:9/api/webhook/keyward"});
+    let channel = admin.post(&format!("/api/v1/homes/{home}/channels"), hook).await.expect(201);
+    let channel = channel["id"].as_str().unwrap_or_default().to_owned();
+    let browser = signed_up_owner(&server).await;
+
+    browser.goto(&format!("{base}/users/{walker}/share")).await;
+    shoot(&browser, backend, "share-owner").await;
+    browser.find("#form button[type=submit]").await.click().await;
+    browser.wait_for_text("Dog walker").await;
+    let link = browser.find("#share-link").await.value().await;
+    assert!(link.contains("/share/"), "{link}");
+    assert_eq!(browser.run("return document.querySelector('button.copy').hidden").await, false, "a copy button");
+    shoot(&browser, backend, "share-link").await;
+    browser.goto(&link).await;
+    browser.wait_for_text("Show my access").await;
+    shoot(&browser, backend, "share-visitor-ask").await;
+    browser.find("form button[type=submit]").await.click().await;
+    browser.wait_for_text("4719").await;
+    shoot(&browser, backend, "share-visitor").await;
+
+    browser.goto(&format!("{base}/alerts/{channel}")).await;
+    browser.wait_for_text("Home Assistant").await;
+    shoot(&browser, backend, "alert-edit").await;
+
+    browser.goto(&format!("{base}/settings")).await;
+    fill(&browser, "#token_name", "Home Assistant").await;
+    browser.find("form[action='/settings/tokens'] button").await.click().await;
+    browser.wait_for_text("copy it now").await;
+    assert_eq!(browser.run("return document.querySelector('button.copy').hidden").await, false);
+    fill(&browser, "#invite_email", "partner@example.org").await;
+    browser.find("form[action='/settings/invites'] button").await.click().await;
+    browser.wait_for_text("Waiting to be accepted").await;
+    shoot(&browser, backend, "settings-invited").await;
+    let invite = browser.find("#invite_link").await.text().await;
+    browser.goto(&invite).await;
+    browser.wait_for_text("partner@example.org").await;
+    shoot(&browser, backend, "invite").await;
+}
+
 /// "rgb(22, 32, 42)" as numbers.
 fn rgb(css: &str) -> (u8, u8, u8) {
     let inside = css.trim_start_matches("rgba(").trim_start_matches("rgb(").trim_end_matches(')');
@@ -490,4 +548,5 @@ on_both_backends!(
     the_users_screen_says_who_can_get_in,
     missing_pages_and_lock_names,
     the_pages_work_by_keyboard_and_screen_reader,
+    the_remaining_pages_pass_the_audit,
 );

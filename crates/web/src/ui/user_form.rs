@@ -299,6 +299,21 @@ impl UserForm {
         None
     }
 
+    /// Whether anything in the folded part of the form (dates, uses,
+    /// contact, alerts) differs from a new user's: then it is shown open.
+    pub fn has_more(&self) -> bool {
+        !self.valid_from.is_empty()
+            || !self.valid_until.is_empty()
+            || !self.max_uses.is_empty()
+            || !self.contact_email.is_empty()
+            || !self.contact_phone.is_empty()
+            || self.notify_arrive
+            || self.notify_leave
+            || !self.alert_all
+            || !self.no_show_by.is_empty()
+            || self.no_show_days.iter().any(|d| d.2)
+    }
+
     /// "Add another time": one more row, up to the schedule's limit.
     pub fn add_window(&mut self) {
         if self.windows.len() < MAX_WINDOWS {

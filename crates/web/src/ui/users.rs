@@ -35,6 +35,8 @@ struct FormPage<'a> {
     summary: Vec<(&'static str, String)>,
     /// The field the page opens on: the first with an error.
     focus: &'static str,
+    /// An error in the folded part of the form: it opens.
+    more_errors: bool,
     /// The home's code rule in words ("4 to 8 digits").
     code_rule: String,
     /// Where the user's code stands on each lock, in words.
@@ -123,6 +125,9 @@ fn form_page(
     let locks = form.lock_choices(locks);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let summary = super::user_form::error_summary(&errors);
+    let more_errors = ["dates", "max_uses", "contact_email", "contact_phone", "alert_channels", "no_show"]
+        .iter()
+        .any(|k| errors.contains_key(k));
     let focus = summary.first().map_or("", |(target, _)| *target);
     let policy = &home.code_policy;
     let code_rule = if policy.min_length() == policy.max_length() {
@@ -146,6 +151,7 @@ fn form_page(
         channels,
         errors,
         presets: &super::user_form::PRESETS,
+        more_errors,
         summary,
         focus,
         code_rule,
@@ -297,11 +303,9 @@ async fn submit(
     let mut form = UserForm::from_pairs(&pairs);
     let actor = Actor::Owner(owner.email.clone());
     let mut errors = FieldErrors::new();
-
-    // "Add another time" without JavaScript: the same form, one row more, nothing saved.
-    if pairs.iter().any(|(k, v)| k == "action" && v == "add_window") {
-        form.add_window();
-        return form_page(
+    // The same form again, as it was sent (a proposal, a row more, or what is wrong).
+    let again = |form, errors| {
+        form_page(
             &csrf,
             &owner.email,
             who,
@@ -312,7 +316,13 @@ async fn submit(
             Vec::new(),
             &Default::default(),
             Person::default(),
-        );
+        )
+    };
+
+    // "Add another time" without JavaScript: the same form, one row more, nothing saved.
+    if pairs.iter().any(|(k, v)| k == "action" && v == "add_window") {
+        form.add_window();
+        return again(form, errors);
     }
 
     if pairs.iter().any(|(k, v)| k == "action" && v == "generate") {
@@ -325,18 +335,7 @@ async fn submit(
             }
         }
         // A proposed code is shown, not saved: the owner saves it with the form.
-        return form_page(
-            &csrf,
-            &owner.email,
-            who,
-            &home,
-            form,
-            &locks,
-            errors,
-            Vec::new(),
-            &Default::default(),
-            Person::default(),
-        );
+        return again(form, errors);
     }
 
     let checked = form.check(zone.tz(), current.is_some(), &mut errors);
@@ -357,33 +356,11 @@ async fn submit(
         Some(Err(e)) => match field_error(&e) {
             Some((field, message)) => {
                 errors.insert(field, message);
-                form_page(
-                    &csrf,
-                    &owner.email,
-                    who,
-                    &home,
-                    form,
-                    &locks,
-                    errors,
-                    Vec::new(),
-                    &Default::default(),
-                    Person::default(),
-                )
+                again(form, errors)
             }
             None => failed(e),
         },
-        None => form_page(
-            &csrf,
-            &owner.email,
-            who,
-            &home,
-            form,
-            &locks,
-            errors,
-            Vec::new(),
-            &Default::default(),
-            Person::default(),
-        ),
+        None => again(form, errors),
     }
 }
 
