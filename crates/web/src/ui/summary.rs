@@ -12,6 +12,9 @@ const DAYS: [(&str, &str); 7] =
 fn days(names: &[String]) -> String {
     let indexes: Vec<usize> =
         DAYS.iter().enumerate().filter(|(_, d)| names.iter().any(|n| n == d.0)).map(|(i, _)| i).collect();
+    if indexes.len() == DAYS.len() {
+        return "Every day".to_owned();
+    }
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for i in indexes {
         match runs.last_mut() {
@@ -97,6 +100,7 @@ mod tests {
         let names = |d: &[&str]| d.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(days(&names(&["mon", "tue", "wed", "thu", "fri"])), "Mon–Fri");
         assert_eq!(days(&names(&["sat", "sun"])), "Sat, Sun");
+        assert_eq!(days(&names(&["mon", "tue", "wed", "thu", "fri", "sat", "sun"])), "Every day");
         assert_eq!(days(&names(&["mon", "wed", "thu", "fri", "sun"])), "Mon, Wed–Fri, Sun");
     }
 }
