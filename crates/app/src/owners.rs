@@ -355,10 +355,7 @@ impl Owners {
 
     async fn live_session(&self, digest: Digest) -> Result<Option<keyward_store::SessionRecord>, AppError> {
         let Some(session) = self.store.find_session(digest).await? else { return Ok(None) };
-        let now = self.clock.now();
-        if now.duration_since(session.last_seen) > SESSION_IDLE
-            || now.duration_since(session.created_at) > SESSION_LIFETIME
-        {
+        if !session_live(session.created_at, session.last_seen, self.clock.now()) {
             self.store.delete_session(digest).await?;
             return Ok(None);
         }
@@ -382,9 +379,7 @@ impl Owners {
         let sessions = self.store.sessions_of(owner.id.clone()).await?;
         Ok(sessions
             .into_iter()
-            .filter(|s| {
-                now.duration_since(s.last_seen) <= SESSION_IDLE && now.duration_since(s.created_at) <= SESSION_LIFETIME
-            })
+            .filter(|s| session_live(s.created_at, s.last_seen, now))
             .map(|s| SessionView {
                 id: to_hex(&s.digest),
                 created_at: s.created_at,
@@ -505,6 +500,12 @@ pub struct PendingInvite {
     /// The email of the owner who invited.
     pub invited_by: String,
     pub expires_at: Timestamp,
+}
+
+/// A session lives until it has gone unused for `SESSION_IDLE`, and at most
+/// `SESSION_LIFETIME` from its start.
+fn session_live(created_at: Timestamp, last_seen: Timestamp, now: Timestamp) -> bool {
+    now.duration_since(last_seen) <= SESSION_IDLE && now.duration_since(created_at) <= SESSION_LIFETIME
 }
 
 fn to_hex(digest: &Digest) -> String {

@@ -303,9 +303,17 @@ impl Names {
     }
 }
 
-/// A person's latest entries, for their page.
-pub(super) async fn recent_for_user(s: &AppState, home_id: &str, user_id: &str, limit: i64) -> Vec<Line> {
-    let Ok((_, names, _, _)) = context(s).await else { return Vec::new() };
+/// A person's latest entries, for their page, named with the home's locks
+/// the page has already read.
+pub(super) async fn recent_for_user(
+    s: &AppState,
+    home: &HomeView,
+    locks: &[keyward_app::LockView],
+    user_id: &str,
+    limit: i64,
+) -> Vec<Line> {
+    let names = Names { tz: home.zone.tz().clone(), devices: named_devices(locks).into_iter().collect() };
+    let home_id = home.id.as_str();
     let query = ActivityQuery {
         user_id: Some(user_id.to_owned()),
         device: None,
@@ -335,9 +343,14 @@ fn day_words(day: jiff::civil::Date, today: jiff::civil::Date) -> String {
 
 /// The names of a home's devices: the panel and its locks.
 async fn device_names(s: &AppState, home_id: &str) -> Result<Vec<(String, String)>, AppError> {
+    Ok(named_devices(&s.app.homes.list_locks(home_id).await?))
+}
+
+/// The panel and these locks, by id and name.
+fn named_devices(locks: &[keyward_app::LockView]) -> Vec<(String, String)> {
     let mut devices: Vec<(String, String)> = vec![(keyward_app::PANEL.to_owned(), "Alarm panel".to_owned())];
-    devices.extend(s.app.homes.list_locks(home_id).await?.into_iter().map(|l| (l.id, l.name)));
-    Ok(devices)
+    devices.extend(locks.iter().map(|l| (l.id.clone(), l.name.clone())));
+    devices
 }
 
 async fn context(s: &AppState) -> Result<(HomeView, Names, Vec<(String, String)>, Vec<(String, String)>), AppError> {

@@ -519,6 +519,12 @@ const ERROR_TARGETS: [(&str, &str); 10] = [
     ("no_show", "no_show_by"),
 ];
 
+/// Whether an error lies in the folded part of the form (everything after
+/// the schedule: dates, uses, contact, alerts), which then opens.
+pub fn folded_error(errors: &FieldErrors) -> bool {
+    ERROR_TARGETS.iter().skip_while(|(key, _)| *key != "dates").any(|(key, _)| errors.contains_key(key))
+}
+
 /// The summary above a refused form: each error linking to its field, in
 /// the form's order.
 pub fn error_summary(errors: &FieldErrors) -> Vec<(&'static str, String)> {

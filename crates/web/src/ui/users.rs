@@ -125,9 +125,7 @@ fn form_page(
     let locks = form.lock_choices(locks);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let summary = super::user_form::error_summary(&errors);
-    let more_errors = ["dates", "max_uses", "contact_email", "contact_phone", "alert_channels", "no_show"]
-        .iter()
-        .any(|k| errors.contains_key(k));
+    let more_errors = super::user_form::folded_error(&errors);
     let focus = summary.first().map_or("", |(target, _)| *target);
     let policy = &home.code_policy;
     let code_rule = if policy.min_length() == policy.max_length() {
@@ -231,7 +229,7 @@ pub async fn edit_page(
             let codes = s.app.locks.lock_codes(&home.id, &user.id).await;
             let person = Person {
                 standing: Some(super::dashboard::standing_words(user.standing, zone.tz())),
-                recent: super::activity::recent_for_user(&s, &home.id, &user.id, 8).await,
+                recent: super::activity::recent_for_user(&s, &home, &locks.locks, &user.id, 8).await,
                 flash: super::flash::take(&headers),
             };
             let states =
@@ -348,7 +346,7 @@ async fn submit(
     };
     match saved {
         Some(Ok(user)) => {
-            let message = saved_message(&s, &home, &user, current.is_none()).await;
+            let message = saved_message(&locks.locks, &user, current.is_none());
             super::flash::redirect(&headers, "/users", &message)
         }
         // What was typed is kept, the code too: this is the owner's own
@@ -373,9 +371,8 @@ fn programmed_locks(user: &keyward_app::UserView, locks: &[LockView]) -> String 
 }
 
 /// The confirmation after a save: "Dog walker added · code on its way to Front door".
-async fn saved_message(s: &AppState, home: &HomeView, user: &keyward_app::UserView, added: bool) -> String {
-    let locks = s.app.homes.list_locks(&home.id).await.unwrap_or_default();
-    let on = programmed_locks(user, &locks);
+fn saved_message(locks: &[LockView], user: &keyward_app::UserView, added: bool) -> String {
+    let on = programmed_locks(user, locks);
     match (added, on.is_empty()) {
         (true, true) => format!("{} added", user.name),
         (true, false) => format!("{} added · code on its way to {on}", user.name),
