@@ -115,9 +115,9 @@ pub struct VisitorAccess {
     pub panel: PanelPermissions,
     pub schedule: ScheduleSpec,
     pub tz: jiff::tz::TimeZone,
-    /// The stay as instants (`valid_until` exclusive).
-    pub valid_from: Option<Timestamp>,
-    pub valid_until: Option<Timestamp>,
+    /// The stay's ends as given: instants, or days of the home.
+    pub valid_from: Option<keyward_core::Bound>,
+    pub valid_until: Option<keyward_core::Bound>,
     pub uses_left: Option<u32>,
     pub enabled: bool,
     /// Until when this page opens.
@@ -351,8 +351,8 @@ fn visitor_access(
         panel: u.panel,
         schedule: u.schedule.to_spec(),
         tz: state.home.zone.tz().clone(),
-        valid_from: u.validity.starts(state.home.zone.tz()),
-        valid_until: u.validity.ends(state.home.zone.tz()),
+        valid_from: u.validity.from(),
+        valid_until: u.validity.until(),
         uses_left: u.validity.max_uses().map(|max| max.saturating_sub(u.uses)),
         enabled: u.enabled,
         link_expires_at,

@@ -501,6 +501,8 @@ async fn the_remaining_pages_pass_the_audit(backend: Backend) {
     shoot(&browser, backend, "share-visitor-ask").await;
     browser.find("form button[type=submit]").await.click().await;
     browser.wait_for_text("4719").await;
+    let dates = browser.find("#dates").await.text().await;
+    assert_eq!(dates, "From Tue 1 Dec 2026 until Sat 19 Dec 2026 (the last day)", "the owner's days");
     shoot(&browser, backend, "share-visitor").await;
 
     browser.goto(&format!("{base}/alerts/{channel}")).await;

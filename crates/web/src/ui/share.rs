@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use keyward_app::shares::{ShareRefused, VisitorAccess};
+use keyward_core::Bound;
 
 use super::web::{cookie, path_cookie};
 use super::{failed, no_store, page, summary};
@@ -42,10 +43,21 @@ impl Shown {
     fn of(a: VisitorAccess) -> Self {
         let tz = a.tz.clone();
         let at = |t: Timestamp| tz.to_datetime(t).strftime("%a %-d %b %Y, %H:%M").to_string();
+        // Days as the owner gave them ("the last day" included); instants
+        // to the minute, the end exclusive.
+        let day = |d: jiff::civil::Date| d.strftime("%a %-d %b %Y").to_string();
+        let start = |b: Bound| match b {
+            Bound::Day(d) => day(d),
+            Bound::At(t) => at(t),
+        };
+        let end = |b: Bound| match b {
+            Bound::Day(d) => format!("{} (the last day)", day(d)),
+            Bound::At(t) => at(t),
+        };
         let dates = match (a.valid_from, a.valid_until) {
-            (Some(from), Some(until)) => Some(format!("From {} until {}", at(from), at(until))),
-            (Some(from), None) => Some(format!("From {}", at(from))),
-            (None, Some(until)) => Some(format!("Until {}", at(until))),
+            (Some(from), Some(until)) => Some(format!("From {} until {}", start(from), end(until))),
+            (Some(from), None) => Some(format!("From {}", start(from))),
+            (None, Some(until)) => Some(format!("Until {}", end(until))),
             (None, None) => None,
         };
         let panel = match (a.panel.disarm, a.panel.arm) {
