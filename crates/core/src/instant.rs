@@ -137,3 +137,24 @@ mod tests {
         }
     }
 }
+
+/// A calendar day as the API and the forms write it, "2026-12-05", and
+/// nothing else (jiff alone would also read a date with a time).
+pub fn parse_day(text: &str) -> Option<jiff::civil::Date> {
+    let shape = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    shape.then(|| text.parse().ok()).flatten()
+}
+
+#[cfg(test)]
+mod day_tests {
+    use super::parse_day;
+
+    #[test]
+    fn a_day_is_written_one_way() {
+        assert_eq!(parse_day("2026-12-05").map(|d| d.to_string()).as_deref(), Some("2026-12-05"));
+        for not_a_day in ["2026-12-05T10:00", "2026-2-5", "20261205", "2026-02-30", "", "２０２６-12-05"] {
+            assert_eq!(parse_day(not_a_day), None, "{not_a_day}");
+        }
+    }
+}

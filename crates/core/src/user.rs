@@ -87,6 +87,22 @@ impl Bound {
         }
     }
 
+    /// The instant, when the bound is one.
+    pub fn instant(self) -> Option<Timestamp> {
+        match self {
+            Self::At(t) => Some(t),
+            Self::Day(_) => None,
+        }
+    }
+
+    /// The day, when the bound is one.
+    pub fn day(self) -> Option<Date> {
+        match self {
+            Self::Day(d) => Some(d),
+            Self::At(_) => None,
+        }
+    }
+
     fn in_range(self) -> bool {
         match self {
             Self::At(t) => (Validity::EARLIEST..Validity::LATEST).contains(&t),

@@ -276,10 +276,10 @@ impl UserColumns {
             lock_ids,
             schedule: serde_json::to_string(&u.schedule.to_spec())
                 .map_err(|_| StoreError::Corrupt("a schedule could not be serialised"))?,
-            valid_from: u.validity.from().and_then(bound_instant).map(micros),
-            valid_until: u.validity.until().and_then(bound_instant).map(micros),
-            first_day: u.validity.from().and_then(bound_day).map(|d| d.to_string()),
-            last_day: u.validity.until().and_then(bound_day).map(|d| d.to_string()),
+            valid_from: u.validity.from().and_then(Bound::instant).map(micros),
+            valid_until: u.validity.until().and_then(Bound::instant).map(micros),
+            first_day: u.validity.from().and_then(Bound::day).map(|d| d.to_string()),
+            last_day: u.validity.until().and_then(Bound::day).map(|d| d.to_string()),
             max_uses: u.validity.max_uses().map(i64::from),
             uses: i64::from(u.uses),
             last_used_at: r.last_used.map(micros),
@@ -715,20 +715,6 @@ impl ShareColumns {
             opened_at: optional_instant(self.opened_at)?,
             browser: self.browser.map(digest).transpose()?,
         })
-    }
-}
-
-fn bound_instant(b: Bound) -> Option<Timestamp> {
-    match b {
-        Bound::At(t) => Some(t),
-        Bound::Day(_) => None,
-    }
-}
-
-fn bound_day(b: Bound) -> Option<jiff::civil::Date> {
-    match b {
-        Bound::Day(d) => Some(d),
-        Bound::At(_) => None,
     }
 }
 

@@ -101,20 +101,13 @@ fn stay_bound(
         )),
         (None, Some(day)) => day
             .map(|text| {
-                calendar_day(&text)
+                keyward_core::instant::parse_day(&text)
                     .map(Bound::Day)
                     .ok_or_else(|| invalid(format!("`{day_field}` must be a day such as 2026-12-05")))
             })
             .transpose()
             .map(Some),
     }
-}
-
-/// "2026-12-05" and nothing else (jiff would also read a date and time).
-fn calendar_day(text: &str) -> Option<jiff::civil::Date> {
-    let shape = text.len() == 10
-        && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
-    shape.then(|| text.parse().ok()).flatten()
 }
 
 // ---- homes

@@ -672,8 +672,8 @@ impl UserDto {
             schedule: u.schedule,
             valid_from: u.starts.map(time),
             valid_until: u.ends.map(time),
-            first_day: u.valid_from.and_then(day),
-            last_day: u.valid_until.and_then(day),
+            first_day: u.valid_from.and_then(keyward_core::Bound::day).map(|d| d.to_string()),
+            last_day: u.valid_until.and_then(keyward_core::Bound::day).map(|d| d.to_string()),
             max_uses: u.max_uses,
             uses: u.uses,
             last_used_at: u.last_used.map(time),
@@ -1206,12 +1206,4 @@ pub struct NewShareDto {
 #[derive(Serialize, ToSchema)]
 pub struct ShareList {
     pub items: Vec<ShareDto>,
-}
-
-/// A bound given as a day, as the API writes it ("2026-12-05").
-fn day(b: keyward_core::Bound) -> Option<String> {
-    match b {
-        keyward_core::Bound::Day(d) => Some(d.to_string()),
-        keyward_core::Bound::At(_) => None,
-    }
 }

@@ -60,22 +60,20 @@ fn kind_group(kind: ActivityKind) -> &'static str {
 
 /// The icon of a kind of entry (`.i-…` in `static/app.css`).
 fn icon(kind: ActivityKind) -> &'static str {
-    match kind_group(kind) {
-        "comings" if kind == ActivityKind::Arrival || kind == ActivityKind::Departure => "in",
-        "comings" if kind == ActivityKind::NoShow => "clock",
-        "comings" => "no",
-        "devices" => "lock",
-        _ if matches!(
-            kind,
-            ActivityKind::ChannelAdded
-                | ActivityKind::ChannelChanged
-                | ActivityKind::ChannelDeleted
-                | ActivityKind::DeliveryFailed
-        ) =>
-        {
-            "bell"
-        }
-        _ => "edit",
+    use ActivityKind as K;
+    match kind {
+        K::Arrival | K::Departure => "in",
+        K::NoShow => "clock",
+        K::AccessDenied | K::Lockout | K::HomeLockout => "no",
+        K::Unlocked | K::Locked | K::Jammed | K::CodeFailed | K::Offline | K::Online | K::BatteryLow => "lock",
+        K::ChannelAdded | K::ChannelChanged | K::ChannelDeleted | K::DeliveryFailed => "bell",
+        K::CodeRevealed
+        | K::UserCreated
+        | K::UserUpdated
+        | K::UserDeleted
+        | K::CodeShared
+        | K::ShareOpened
+        | K::ShareRevoked => "edit",
     }
 }
 

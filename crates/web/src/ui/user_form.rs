@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use keyward_app::{AppError, LockView, UserInput, UserPatch, UserView};
 use keyward_core::schedule::MAX_WINDOWS;
@@ -537,6 +536,5 @@ fn parse_day(text: &str) -> Result<Option<Bound>, ()> {
     if text.is_empty() {
         return Ok(None);
     }
-    let date: Date = text.parse().map_err(|_| ())?;
-    Ok(Some(Bound::Day(date)))
+    keyward_core::instant::parse_day(text).map(|date| Some(Bound::Day(date))).ok_or(())
 }
