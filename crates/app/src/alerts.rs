@@ -41,6 +41,7 @@ pub(crate) fn plan(state: &HomeState, entries: &[ActivityEntry], now: Timestamp)
             user: event.user.as_ref().map(|u| u.name.as_str()),
             device: device.as_deref(),
             home: state.home.name.as_str(),
+            detail: event.detail.as_deref(),
         };
         let wall = tz.to_datetime(event.at);
         for kind in notify::alerts_for(event, alerts.as_ref(), tz) {

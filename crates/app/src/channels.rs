@@ -180,7 +180,8 @@ impl Channels {
         }
         let now = self.clock.now();
         let kind = keyward_core::notify::AlertKind::Test;
-        let names = keyward_core::notify::Names { user: None, device: None, home: state.home.name.as_str() };
+        let names =
+            keyward_core::notify::Names { user: None, device: None, home: state.home.name.as_str(), detail: None };
         let message = keyward_core::notify::message(kind, names, state.home.zone.tz().to_datetime(now));
         let id = new_id();
         let data = serde_json::json!({

@@ -26,6 +26,9 @@ pub struct LockState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceInfo {
     pub device: DeviceRef,
+    /// The name its network gives it (a Zigbee2MQTT friendly name, which is
+    /// also its MQTT topic), when it has one.
+    pub name: Option<String>,
     pub label: String,
     pub manufacturer: String,
     pub model: String,
@@ -64,8 +67,9 @@ pub enum DeviceError {
     Offline,
     #[error("not connected to the network")]
     Disconnected,
+    /// `other_slot`: the slot holding it, when the network can tell.
     #[error("the lock refused the code: another slot holds it")]
-    Duplicate,
+    Duplicate { other_slot: Option<u16> },
     #[error("the lock's code memory is full")]
     MemoryFull,
     #[error("the lock refused the command: {0}")]

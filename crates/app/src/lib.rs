@@ -46,12 +46,12 @@ pub use activity::{Activity, ActivityPage, ActivityQuery, QueryError};
 pub use channels::{ChannelChange, ChannelInput, ChannelView, Channels, Deliverable, RELOAD_EVERY};
 pub use clock::{Clock, ManualClock};
 pub use error::AppError;
-pub use homes::{DeviceRequest, HomePatch, HomeView, Homes, LockView};
+pub use homes::{CodeLeft, DeviceRequest, HomePatch, HomeView, Homes, LockView, RemovalView, Removed, left_words};
 /// A notification on a channel and what became of it, as the outbox keeps it.
 pub use keyward_store::{DeliveryState, OutboxRecord as Delivery};
 pub use owners::Owners;
 pub use registry::PANEL;
-pub use sync::{LockCodeView, LockOptions, LockSync, SlotView, SyncSignal};
+pub use sync::{LeftCode, LockCodeView, LockOptions, LockSync, SlotView, SyncSignal};
 pub use tokens::{TokenInfo, TokenView, Tokens};
 pub use users::{UserInput, UserPatch, UserView, Users};
 
@@ -125,7 +125,8 @@ impl App {
                 store.clone(),
                 clock.clone(),
                 signal.clone(),
-                locks.networks().to_vec(),
+                locks.clone(),
+                recorder.clone(),
             ),
             users: Users::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), signal),
             access: Access::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), locks.clone()),

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use keyward_core::{CodeDirectory, LockoutState, Lockouts, User};
+use keyward_core::{CodeDirectory, DeviceRef, LockoutState, Lockouts, User};
 use keyward_store::{
     CodeMac, HomeCounts, HomeRecord, LockRecord, LockoutRecord, Snapshot, StoredUses, UserRecord, Vault,
 };
@@ -88,8 +88,16 @@ impl HomeState {
         Some(record)
     }
 
+    /// Whether a code may be tried at this device: the panel, or a lock not
+    /// being deleted.
     pub fn has_device(&self, device: &str) -> bool {
-        device == PANEL || self.locks.contains_key(device)
+        device == PANEL || self.lock(device).is_some()
+    }
+
+    /// A lock of the home, unless it is being deleted (then only its codes'
+    /// removal from the device remains of it).
+    pub fn lock(&self, lock_id: &str) -> Option<&LockRecord> {
+        self.locks.get(lock_id).filter(|lock| !lock.is_being_deleted())
     }
 
     /// Sets a device's lockout count; a clear count is forgotten.
@@ -151,6 +159,10 @@ pub(crate) type SharedHome = Arc<Mutex<HomeState>>;
 #[derive(Default)]
 pub(crate) struct Registry {
     homes: RwLock<HashMap<String, SharedHome>>,
+    /// Each bound device's home and lock, so a device's event finds its lock
+    /// without looking through every home. Changed only together with the
+    /// lock's binding, under its home's lock.
+    devices: RwLock<HashMap<DeviceRef, (String, String)>>,
 }
 
 impl Registry {
@@ -183,8 +195,37 @@ impl Registry {
                 }
             }
         }
+        let devices = homes
+            .values()
+            .flat_map(|home| home.locks.values())
+            .filter_map(|lock| {
+                let binding = lock.device.as_ref()?;
+                Some((binding.device.clone(), (lock.home_id.clone(), lock.id.clone())))
+            })
+            .collect();
         let homes = homes.into_iter().map(|(id, state)| (id, Arc::new(Mutex::new(state)))).collect();
-        Self { homes: RwLock::new(homes) }
+        Self { homes: RwLock::new(homes), devices: RwLock::new(devices) }
+    }
+
+    /// The home and the lock a device is bound to.
+    pub fn bound(&self, device: &DeviceRef) -> Option<(String, String)> {
+        self.devices.read().ok()?.get(device).cloned()
+    }
+
+    /// A lock's device changed from `old` to `new` (call it under the home's lock).
+    pub fn rebind(&self, home_id: &str, lock_id: &str, old: Option<&DeviceRef>, new: Option<&DeviceRef>) {
+        if old == new {
+            return;
+        }
+        let Ok(mut devices) = self.devices.write() else { return };
+        if let Some(old) = old
+            && devices.get(old).is_some_and(|(_, lock)| lock == lock_id)
+        {
+            devices.remove(old);
+        }
+        if let Some(new) = new {
+            devices.insert(new.clone(), (home_id.to_owned(), lock_id.to_owned()));
+        }
     }
 
     pub fn home(&self, home_id: &str) -> Result<SharedHome, AppError> {

@@ -431,7 +431,16 @@ fn parse_user(state: &HomeState, id: String, uses: u32, f: Fields) -> Result<Use
         LockAccess::Only(mut ids) => {
             ids.sort();
             ids.dedup();
-            if ids.iter().any(|id| !state.locks.contains_key(id)) {
+            // A lock being deleted is gone for users: dropped from a user who
+            // had it, refused to one who did not.
+            let had = |lock: &str| {
+                state
+                    .users
+                    .get(&id)
+                    .is_some_and(|r| matches!(&r.user.locks, LockAccess::Only(l) if l.iter().any(|x| x == lock)))
+            };
+            ids.retain(|lock| state.lock(lock).is_some() || !(state.locks.contains_key(lock) && had(lock)));
+            if ids.iter().any(|lock| state.lock(lock).is_none()) {
                 return Err(AppError::LocksInvalid);
             }
             LockAccess::Only(ids)

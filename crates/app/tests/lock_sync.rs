@@ -68,6 +68,7 @@ impl LockNetwork for MemoryLock {
     fn devices(&self) -> Vec<DeviceInfo> {
         vec![DeviceInfo {
             device: DeviceRef::ZwaveJs { node_id: NODE },
+            name: None,
             label: "Test lock".into(),
             manufacturer: "Test".into(),
             model: "T1".into(),
@@ -93,7 +94,7 @@ impl LockNetwork for MemoryLock {
                 *self.refusals.lock().expect("lock") += 1;
                 let _ = self.events.send(DeviceEvent::DuplicateRefused { device: device.clone(), slot });
                 let _ = self.events.send(DeviceEvent::SlotChanged { device, slot });
-                return Err(DeviceError::Duplicate);
+                return Err(DeviceError::Duplicate { other_slot: None });
             }
             *self.writes.lock().expect("lock") += 1;
             if self.drops_writes {
@@ -342,7 +343,7 @@ async fn a_code_the_lock_never_confirms_is_written_a_bounded_number_of_times() {
         "{codes:?}"
     );
     // The owner's "Try again" gives it another round.
-    app.locks.retry_user(&walker);
+    app.locks.retry_user(&walker).await;
     for _ in 0..20 {
         clock.advance(SignedDuration::from_mins(10));
         let_run(10).await;

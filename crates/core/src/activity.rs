@@ -45,6 +45,9 @@ pub enum ActivityKind {
     Online,
     /// A lock reported its battery low (`detail`: the level, "15 %").
     BatteryLow,
+    /// An owner removed, unbound or moved a lock before keyward could take
+    /// its codes off the device (`detail`: which codes stay on which device).
+    CodesLeft,
     /// An owner added an alert channel (`detail`: its name).
     ChannelAdded,
     /// An owner changed an alert channel (`detail`: its name and the
@@ -83,6 +86,7 @@ string_form!(ActivityKind {
     Offline => "offline",
     Online => "online",
     BatteryLow => "battery_low",
+    CodesLeft => "codes_left",
     ChannelAdded => "channel_added",
     ChannelChanged => "channel_changed",
     ChannelDeleted => "channel_deleted",

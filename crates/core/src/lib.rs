@@ -39,7 +39,7 @@ pub use decide::{
 pub use home::{LockoutPolicy, PolicyError, TimeZoneError, ZoneName};
 pub use lock_sync::{
     Allocation, BATTERY_LOW, BATTERY_RECOVERED, CodeStatus, DeviceBinding, DeviceRef, FailureReason, FriendlyName,
-    FriendlyNameError, Protocol, SlotRange, SlotRangeError, battery_report,
+    FriendlyNameError, IeeeAddress, Protocol, Removal, SlotRange, SlotRangeError, battery_report,
 };
 pub use lockout::{LockoutState, Lockouts};
 pub use name::{Name, NameError};

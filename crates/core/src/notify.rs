@@ -147,6 +147,7 @@ pub fn alerts_for(event: &Event, alerts: Option<&UserAlerts>, tz: &TimeZone) -> 
         ActivityKind::CodeFailed => kinds.push(AlertKind::LockProblem),
         ActivityKind::Offline => kinds.push(AlertKind::DeviceOffline),
         ActivityKind::BatteryLow => kinds.push(AlertKind::LockProblem),
+        ActivityKind::CodesLeft => kinds.push(AlertKind::LockProblem),
         _ => {}
     }
     kinds
@@ -361,6 +362,8 @@ pub struct Names<'a> {
     /// The lock's name, or "the alarm panel".
     pub device: Option<&'a str>,
     pub home: &'a str,
+    /// The event's detail, for the messages that tell it.
+    pub detail: Option<&'a str>,
 }
 
 /// The message for an alert that `cause` (the event's kind) raised, at
@@ -379,6 +382,13 @@ pub fn message_for(kind: AlertKind, cause: ActivityKind, names: Names<'_>, wall:
         (AlertKind::LockProblem, ActivityKind::Jammed) => Message {
             title: format!("{device} is jammed"),
             body: format!("{device} reported its bolt jammed · {time}. Check the door."),
+        },
+        (AlertKind::LockProblem, ActivityKind::CodesLeft) => Message {
+            title: format!("Codes stay on {device}"),
+            body: format!(
+                "{device} was removed before keyward could take its codes off · {time}. {} Clear them at the lock, or they keep opening it.",
+                names.detail.unwrap_or("Some codes stay on it.")
+            ),
         },
         (AlertKind::LockProblem, ActivityKind::BatteryLow) => Message {
             title: format!("{device}'s battery is low"),
@@ -434,7 +444,7 @@ mod tests {
 
     #[test]
     fn lock_problems_say_which() {
-        let names = Names { user: Some("Dog walker"), device: Some("Front door"), home: "Home" };
+        let names = Names { user: Some("Dog walker"), device: Some("Front door"), home: "Home", detail: None };
         let wall: DateTime = "2026-11-26T11:42:00".parse().expect("wall");
         let failed = message_for(AlertKind::LockProblem, ActivityKind::CodeFailed, names, wall);
         assert_eq!(failed.title, "A code did not reach Front door");
@@ -540,7 +550,7 @@ mod tests {
         assert_eq!(route(AlertKind::Arrival, &ChannelChoice::All, &channels, &tz, at), ["phone", "siren"]);
         let ordinary = message(
             AlertKind::Arrival,
-            Names { user: Some("Dog walker"), device: None, home: "Home" },
+            Names { user: Some("Dog walker"), device: None, home: "Home", detail: None },
             tz.to_datetime(at),
         );
         assert!(!ordinary.body.to_lowercase().contains("duress"));
@@ -625,7 +635,7 @@ mod tests {
     #[test]
     fn messages_name_the_user_the_door_and_the_home_s_time() {
         let wall = DateTime::constant(2026, 11, 26, 11, 42, 0, 0);
-        let names = Names { user: Some("Dog walker"), device: Some("Front door"), home: "Home" };
+        let names = Names { user: Some("Dog walker"), device: Some("Front door"), home: "Home", detail: None };
         let arrival = message(AlertKind::Arrival, names, wall);
         assert_eq!(arrival.title, "Dog walker arrived");
         assert_eq!(arrival.body, "Dog walker arrived · Front door · 11:42");

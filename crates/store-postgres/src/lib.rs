@@ -162,10 +162,11 @@ impl HomeStore for PostgresStore {
             execute(
                 &c,
                 "INSERT INTO locks (id, home_id, name, device_protocol, device_node, slot_first, slot_last,
-                                    created_at, updated_at, device_name)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                    created_at, updated_at, device_name, device_ieee, removal, removal_to, removal_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                  ON CONFLICT (id) DO UPDATE SET name = $3, device_protocol = $4, device_node = $5,
-                                                slot_first = $6, slot_last = $7, updated_at = $9, device_name = $10",
+                                                slot_first = $6, slot_last = $7, updated_at = $9, device_name = $10,
+                                                device_ieee = $11, removal = $12, removal_to = $13, removal_at = $14",
                 &[
                     &l.id,
                     &l.home_id,
@@ -177,6 +178,10 @@ impl HomeStore for PostgresStore {
                     &l.created_at,
                     &l.updated_at,
                     &l.device_name,
+                    &l.device_ieee,
+                    &l.removal,
+                    &l.removal_to,
+                    &l.removal_at,
                 ],
             )
             .await
@@ -184,16 +189,19 @@ impl HomeStore for PostgresStore {
         }))
     }
 
-    fn put_slot(&self, slot: SlotRecord) -> BoxFuture<'_, StoreResult<()>> {
+    fn put_slot(&self, slot: SlotRecord) -> Pending<()> {
         let s = SlotColumns::of(&slot);
-        Box::pin(self.writer.write(move |c| async move {
+        self.writer.submit(move |c| async move {
             execute(
                 &c,
                 "INSERT INTO lock_slots (lock_id, slot, user_id, content, code_mac, status, reason, detail,
-                                         attempts, retry_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                         attempts, retry_at, updated_at, written, refused_mac, taken_over,
+                                         attempt_mac, refused_reason)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
                  ON CONFLICT (lock_id, slot) DO UPDATE SET user_id = $3, content = $4, code_mac = $5,
-                     status = $6, reason = $7, detail = $8, attempts = $9, retry_at = $10, updated_at = $11",
+                     status = $6, reason = $7, detail = $8, attempts = $9, retry_at = $10, updated_at = $11,
+                     written = $12, refused_mac = $13, taken_over = $14, attempt_mac = $15,
+                     refused_reason = $16",
                 &[
                     &s.lock_id,
                     &s.slot,
@@ -206,18 +214,22 @@ impl HomeStore for PostgresStore {
                     &s.attempts,
                     &s.retry_at,
                     &s.updated_at,
+                    &s.written,
+                    &s.refused_mac,
+                    &s.taken_over,
+                    &s.attempt_mac,
+                    &s.refused_reason,
                 ],
             )
             .await
             .map(drop)
-        }))
+        })
     }
 
-    fn delete_slot(&self, lock_id: String, slot: u16) -> BoxFuture<'_, StoreResult<()>> {
-        let slot = i64::from(slot);
-        Box::pin(self.writer.write(move |c| async move {
-            execute(&c, "DELETE FROM lock_slots WHERE lock_id = $1 AND slot = $2", &[&lock_id, &slot]).await.map(drop)
-        }))
+    fn forget_slots(&self, lock_id: String) -> Pending<()> {
+        self.writer.submit(move |c| async move {
+            execute(&c, "DELETE FROM lock_slots WHERE lock_id = $1", &[&lock_id]).await.map(drop)
+        })
     }
 
     fn delete_lock(&self, home_id: String, lock_id: String) -> BoxFuture<'_, StoreResult<()>> {

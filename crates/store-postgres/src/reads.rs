@@ -59,7 +59,7 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
     let locks = rows(
         client,
         "SELECT id, home_id, name, device_protocol, device_node, slot_first, slot_last, created_at, updated_at,
-                device_name
+                device_name, device_ieee, removal, removal_to, removal_at
              FROM locks ORDER BY created_at, id",
         &[],
     )
@@ -73,8 +73,12 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
             device_protocol: col(r, 3)?,
             device_node: col(r, 4)?,
             device_name: col(r, 9)?,
+            device_ieee: col(r, 10)?,
             slot_first: col(r, 5)?,
             slot_last: col(r, 6)?,
+            removal: col(r, 11)?,
+            removal_to: col(r, 12)?,
+            removal_at: col(r, 13)?,
             created_at: col(r, 7)?,
             updated_at: col(r, 8)?,
         }
@@ -141,7 +145,8 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
         .collect::<StoreResult<_>>()?;
     let slots = rows(
         client,
-        "SELECT lock_id, slot, user_id, content, code_mac, status, reason, detail, attempts, retry_at, updated_at
+        "SELECT lock_id, slot, user_id, content, code_mac, status, reason, detail, attempts, retry_at, updated_at,
+                written, refused_mac, taken_over, attempt_mac, refused_reason
          FROM lock_slots ORDER BY lock_id, slot",
         &[],
     )
@@ -154,6 +159,11 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
             user_id: col(r, 2)?,
             content: col(r, 3)?,
             code_mac: col(r, 4)?,
+            written: col(r, 11)?,
+            refused_mac: col(r, 12)?,
+            taken_over: col(r, 13)?,
+            attempt_mac: col(r, 14)?,
+            refused_reason: col(r, 15)?,
             status: col(r, 5)?,
             reason: col(r, 6)?,
             detail: col(r, 7)?,

@@ -131,11 +131,22 @@ impl Writer {
         Fut: Future<Output = StoreResult<T>> + Send + 'static,
         T: Send + 'static,
     {
+        self.submit(work).committed().await
+    }
+
+    /// As [`Writer::write`], queued now: in order with every write queued
+    /// before this call returns.
+    pub fn submit<F, Fut, T>(&self, work: F) -> Pending<T>
+    where
+        F: FnOnce(Arc<Client>) -> Fut + Send + 'static,
+        Fut: Future<Output = StoreResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
         let (reply, pending) = Pending::new();
-        if self.jobs.send(Job::Operation(Box::new(Typed { work, reply }))).is_err() {
-            return Err(StoreError::WriterGone);
+        match self.jobs.send(Job::Operation(Box::new(Typed { work, reply }))) {
+            Ok(()) => pending,
+            Err(_) => Pending::failed(StoreError::WriterGone),
         }
-        pending.committed().await
     }
 
     /// Lets the writer commit everything queued so far, then stop.

@@ -106,16 +106,16 @@ impl HomeStore for SqliteStore {
         self.write(move |conn| statements::put_lock(conn, &lock))
     }
 
+    fn put_slot(&self, slot: SlotRecord) -> Pending<()> {
+        self.writer.submit(move |conn| statements::put_slot(conn, &slot))
+    }
+
+    fn forget_slots(&self, lock_id: String) -> Pending<()> {
+        self.writer.submit(move |conn| statements::forget_slots(conn, &lock_id))
+    }
+
     fn delete_lock(&self, home_id: String, lock_id: String) -> BoxFuture<'_, StoreResult<()>> {
         self.write(move |conn| statements::delete_lock(conn, &home_id, &lock_id))
-    }
-
-    fn put_slot(&self, slot: SlotRecord) -> BoxFuture<'_, StoreResult<()>> {
-        self.write(move |conn| statements::put_slot(conn, &slot))
-    }
-
-    fn delete_slot(&self, lock_id: String, slot: u16) -> BoxFuture<'_, StoreResult<()>> {
-        self.write(move |conn| statements::delete_slot(conn, &lock_id, slot))
     }
 
     fn record(&self, record: Record) -> Pending<Vec<ActivityEntry>> {

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_shares.sql"),
     include_str!("migrations/0012_user_contact.sql"),
     include_str!("migrations/0013_stay_days.sql"),
+    include_str!("migrations/0014_slot_history.sql"),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

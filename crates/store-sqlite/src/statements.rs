@@ -38,7 +38,7 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
     let locks = conn
         .prepare(
             "SELECT id, home_id, name, device_protocol, device_node, slot_first, slot_last, created_at, updated_at,
-                    device_name
+                    device_name, device_ieee, removal, removal_to, removal_at
              FROM locks ORDER BY created_at, id",
         )
         .sql()?
@@ -50,8 +50,12 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
                 device_protocol: r.get(3)?,
                 device_node: r.get(4)?,
                 device_name: r.get(9)?,
+                device_ieee: r.get(10)?,
                 slot_first: r.get(5)?,
                 slot_last: r.get(6)?,
+                removal: r.get(11)?,
+                removal_to: r.get(12)?,
+                removal_at: r.get(13)?,
                 created_at: r.get(7)?,
                 updated_at: r.get(8)?,
             })
@@ -96,7 +100,8 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
         .collect::<StoreResult<_>>()?;
     let slots = conn
         .prepare(
-            "SELECT lock_id, slot, user_id, content, code_mac, status, reason, detail, attempts, retry_at, updated_at
+            "SELECT lock_id, slot, user_id, content, code_mac, status, reason, detail, attempts, retry_at, updated_at,
+                    written, refused_mac, taken_over, attempt_mac, refused_reason
              FROM lock_slots ORDER BY lock_id, slot",
         )
         .sql()?
@@ -107,6 +112,11 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
                 user_id: r.get(2)?,
                 content: r.get(3)?,
                 code_mac: r.get(4)?,
+                written: r.get(11)?,
+                refused_mac: r.get(12)?,
+                taken_over: r.get(13)?,
+                attempt_mac: r.get(14)?,
+                refused_reason: r.get(15)?,
                 status: r.get(5)?,
                 reason: r.get(6)?,
                 detail: r.get(7)?,
@@ -237,10 +247,11 @@ pub fn put_lock(conn: &Connection, lock: &LockRecord) -> StoreResult<()> {
     let l = LockColumns::of(lock);
     conn.prepare_cached(
         "INSERT INTO locks (id, home_id, name, device_protocol, device_node, slot_first, slot_last, created_at,
-                            updated_at, device_name)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                            updated_at, device_name, device_ieee, removal, removal_to, removal_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (id) DO UPDATE SET name = ?3, device_protocol = ?4, device_node = ?5, slot_first = ?6,
-                                        slot_last = ?7, updated_at = ?9, device_name = ?10",
+                                        slot_last = ?7, updated_at = ?9, device_name = ?10, device_ieee = ?11,
+                                        removal = ?12, removal_to = ?13, removal_at = ?14",
     )
     .sql()?
     .execute(params![
@@ -253,7 +264,11 @@ pub fn put_lock(conn: &Connection, lock: &LockRecord) -> StoreResult<()> {
         l.slot_last,
         l.created_at,
         l.updated_at,
-        l.device_name
+        l.device_name,
+        l.device_ieee,
+        l.removal,
+        l.removal_to,
+        l.removal_at
     ])
     .sql()?;
     Ok(())
@@ -263,10 +278,12 @@ pub fn put_slot(conn: &Connection, slot: &SlotRecord) -> StoreResult<()> {
     let s = SlotColumns::of(slot);
     conn.prepare_cached(
         "INSERT INTO lock_slots (lock_id, slot, user_id, content, code_mac, status, reason, detail, attempts,
-                                 retry_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                 retry_at, updated_at, written, refused_mac, taken_over, attempt_mac,
+                                 refused_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
          ON CONFLICT (lock_id, slot) DO UPDATE SET user_id = ?3, content = ?4, code_mac = ?5, status = ?6,
-             reason = ?7, detail = ?8, attempts = ?9, retry_at = ?10, updated_at = ?11",
+             reason = ?7, detail = ?8, attempts = ?9, retry_at = ?10, updated_at = ?11, written = ?12,
+             refused_mac = ?13, taken_over = ?14, attempt_mac = ?15, refused_reason = ?16",
     )
     .sql()?
     .execute(params![
@@ -280,17 +297,19 @@ pub fn put_slot(conn: &Connection, slot: &SlotRecord) -> StoreResult<()> {
         s.detail,
         s.attempts,
         s.retry_at,
-        s.updated_at
+        s.updated_at,
+        s.written,
+        s.refused_mac,
+        s.taken_over,
+        s.attempt_mac,
+        s.refused_reason
     ])
     .sql()?;
     Ok(())
 }
 
-pub fn delete_slot(conn: &Connection, lock_id: &str, slot: u16) -> StoreResult<()> {
-    conn.prepare_cached("DELETE FROM lock_slots WHERE lock_id = ?1 AND slot = ?2")
-        .sql()?
-        .execute(params![lock_id, slot])
-        .sql()?;
+pub fn forget_slots(conn: &Connection, lock_id: &str) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM lock_slots WHERE lock_id = ?1").sql()?.execute(params![lock_id]).sql()?;
     Ok(())
 }
 

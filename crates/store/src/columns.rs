@@ -4,15 +4,17 @@
 //! form, schedules as JSON), and both read back through the same parsers.
 
 use jiff::Timestamp;
+use keyward_core::lock_sync::{Held, Mac, Refusal, SlotMemory};
 use keyward_core::{
     Action, ActivityEntry, ActivityKind, Actor, Bound, CodePolicy, CodeStatus, DenyReason, DeviceBinding, DeviceRef,
-    Event, FailureReason, FriendlyName, LockAccess, LockoutPolicy, LockoutState, Name, Notify, Outcome,
-    PanelPermissions, Protocol, Schedule, ScheduleSpec, Scope, SlotRange, User, UserKind, UserRef, Validity, ZoneName,
+    Event, FailureReason, FriendlyName, IeeeAddress, LockAccess, LockoutPolicy, LockoutState, Name, Notify, Outcome,
+    PanelPermissions, Protocol, Removal, Schedule, ScheduleSpec, Scope, SlotRange, User, UserKind, UserRef, Validity,
+    ZoneName,
 };
 
 use crate::records::{
-    ChannelRecord, DeliveryState, HomeRecord, LockRecord, LockoutRecord, OutboxRecord, OwnerRecord, SealedCode,
-    SlotContent, SlotRecord, TokenRecord, UserRecord,
+    ChannelRecord, DeliveryState, HomeRecord, LockRecord, LockRemoval, LockoutRecord, OutboxRecord, OwnerRecord,
+    SealedCode, SlotRecord, TokenRecord, UserRecord,
 };
 use crate::{StoreError, StoreResult};
 
@@ -89,33 +91,108 @@ pub struct LockColumns {
     pub name: String,
     pub device_protocol: Option<String>,
     pub device_node: Option<i64>,
-    /// A Zigbee2MQTT device's friendly name.
+    /// A Zigbee2MQTT device bound by friendly name (before addresses).
     pub device_name: Option<String>,
+    /// A Zigbee2MQTT device's IEEE address.
+    pub device_ieee: Option<String>,
     pub slot_first: Option<i64>,
     pub slot_last: Option<i64>,
+    /// `delete`, `unbind` or `move` while a removal waits.
+    pub removal: Option<String>,
+    /// A move's next device, as JSON.
+    pub removal_to: Option<String>,
+    pub removal_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
+/// A device binding as JSON (a move's next device): the same fields as the
+/// device columns.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredBinding {
+    protocol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ieee: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slot_first: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slot_last: Option<i64>,
+}
+
+impl StoredBinding {
+    fn of(binding: &DeviceBinding) -> Self {
+        let (node, name, ieee) = match &binding.device {
+            DeviceRef::ZwaveJs { node_id } => (Some(i64::from(*node_id)), None, None),
+            DeviceRef::Zigbee2Mqtt { ieee_address } => (None, None, Some(ieee_address.as_str().to_owned())),
+            DeviceRef::Zigbee2MqttNamed { friendly_name } => (None, Some(friendly_name.as_str().to_owned()), None),
+        };
+        Self {
+            protocol: binding.device.protocol().as_str().to_owned(),
+            node,
+            name,
+            ieee,
+            slot_first: binding.slots.map(|r| i64::from(r.first())),
+            slot_last: binding.slots.map(|r| i64::from(r.last())),
+        }
+    }
+
+    fn into_binding(self) -> StoreResult<DeviceBinding> {
+        const BAD: StoreError = StoreError::Corrupt("a stored lock device is not valid");
+        let device = match (Protocol::parse(&self.protocol).ok_or(BAD)?, self.node, self.name, self.ieee) {
+            (Protocol::ZwaveJs, Some(node), None, None) => {
+                DeviceRef::ZwaveJs { node_id: u32::try_from(node).map_err(|_| BAD)? }
+            }
+            (Protocol::Zigbee2Mqtt, None, _, Some(ieee)) => {
+                DeviceRef::Zigbee2Mqtt { ieee_address: IeeeAddress::parse(&ieee).map_err(|_| BAD)? }
+            }
+            (Protocol::Zigbee2Mqtt, None, Some(name), None) => {
+                DeviceRef::Zigbee2MqttNamed { friendly_name: FriendlyName::parse(&name).map_err(|_| BAD)? }
+            }
+            _ => return Err(BAD),
+        };
+        let slots = match (self.slot_first, self.slot_last) {
+            (None, None) => None,
+            (Some(first), Some(last)) => Some(
+                SlotRange::new(u16::try_from(first).map_err(|_| BAD)?, u16::try_from(last).map_err(|_| BAD)?)
+                    .map_err(|_| BAD)?,
+            ),
+            _ => return Err(BAD),
+        };
+        Ok(DeviceBinding { device, slots })
+    }
+}
+
 impl LockColumns {
     pub fn of(l: &LockRecord) -> Self {
-        let device = l.device.as_ref();
-        let range = device.and_then(|d| d.slots);
+        let device = l.device.as_ref().map(StoredBinding::of);
+        let (removal, removal_to, removal_at) = match &l.removal {
+            None => (None, None, None),
+            Some(removal) => (
+                Some(removal.what.as_str().to_owned()),
+                removal
+                    .what
+                    .next_binding()
+                    .map(|b| serde_json::to_string(&StoredBinding::of(b)).unwrap_or_else(|_| String::from("{}"))),
+                Some(micros(removal.since)),
+            ),
+        };
         Self {
             id: l.id.clone(),
             home_id: l.home_id.clone(),
             name: l.name.as_str().to_owned(),
-            device_protocol: device.map(|d| d.device.protocol().as_str().to_owned()),
-            device_node: device.and_then(|d| match d.device {
-                DeviceRef::ZwaveJs { node_id } => Some(i64::from(node_id)),
-                DeviceRef::Zigbee2Mqtt { .. } => None,
-            }),
-            device_name: device.and_then(|d| match &d.device {
-                DeviceRef::Zigbee2Mqtt { friendly_name } => Some(friendly_name.as_str().to_owned()),
-                DeviceRef::ZwaveJs { .. } => None,
-            }),
-            slot_first: range.map(|r| i64::from(r.first())),
-            slot_last: range.map(|r| i64::from(r.last())),
+            device_protocol: device.as_ref().map(|d| d.protocol.clone()),
+            device_node: device.as_ref().and_then(|d| d.node),
+            device_name: device.as_ref().and_then(|d| d.name.clone()),
+            device_ieee: device.as_ref().and_then(|d| d.ieee.clone()),
+            slot_first: device.as_ref().and_then(|d| d.slot_first),
+            slot_last: device.as_ref().and_then(|d| d.slot_last),
+            removal,
+            removal_to,
+            removal_at,
             created_at: micros(l.created_at),
             updated_at: micros(l.updated_at),
         }
@@ -124,32 +201,40 @@ impl LockColumns {
     pub fn into_record(self) -> StoreResult<LockRecord> {
         const BAD: StoreError = StoreError::Corrupt("a stored lock device is not valid");
         let device = match self.device_protocol {
-            None if self.device_node.is_none() && self.device_name.is_none() => None,
+            None if self.device_node.is_none() && self.device_name.is_none() && self.device_ieee.is_none() => None,
             None => return Err(BAD),
-            Some(protocol) => {
-                let device = match (Protocol::parse(&protocol).ok_or(BAD)?, self.device_node, self.device_name) {
-                    (Protocol::ZwaveJs, Some(node), None) => {
-                        DeviceRef::ZwaveJs { node_id: u32::try_from(node).map_err(|_| BAD)? }
-                    }
-                    (Protocol::Zigbee2Mqtt, None, Some(name)) => {
-                        DeviceRef::Zigbee2Mqtt { friendly_name: FriendlyName::parse(&name).map_err(|_| BAD)? }
-                    }
-                    _ => return Err(BAD),
-                };
-                let slots = match (self.slot_first, self.slot_last) {
-                    (None, None) => None,
-                    (Some(first), Some(last)) => Some(
-                        SlotRange::new(u16::try_from(first).map_err(|_| BAD)?, u16::try_from(last).map_err(|_| BAD)?)
-                            .map_err(|_| BAD)?,
+            Some(protocol) => Some(
+                StoredBinding {
+                    protocol,
+                    node: self.device_node,
+                    name: self.device_name,
+                    ieee: self.device_ieee,
+                    slot_first: self.slot_first,
+                    slot_last: self.slot_last,
+                }
+                .into_binding()?,
+            ),
+        };
+        const BAD_REMOVAL: StoreError = StoreError::Corrupt("a stored lock removal is not valid");
+        let removal = match (self.removal.as_deref(), self.removal_to, self.removal_at) {
+            (None, None, None) => None,
+            (Some(what), to, Some(since)) => {
+                let what = match (what, to) {
+                    ("delete", None) => Removal::Delete,
+                    ("unbind", None) => Removal::Unbind,
+                    ("move", Some(to)) => Removal::Move(
+                        serde_json::from_str::<StoredBinding>(&to).map_err(|_| BAD_REMOVAL)?.into_binding()?,
                     ),
-                    _ => return Err(BAD),
+                    _ => return Err(BAD_REMOVAL),
                 };
-                Some(DeviceBinding { device, slots })
+                Some(LockRemoval { what, since: instant(since)? })
             }
+            _ => return Err(BAD_REMOVAL),
         };
         Ok(LockRecord {
             name: Name::from_stored(self.name),
             device,
+            removal,
             created_at: instant(self.created_at)?,
             updated_at: instant(self.updated_at)?,
             id: self.id,
@@ -162,8 +247,18 @@ pub struct SlotColumns {
     pub lock_id: String,
     pub slot: i64,
     pub user_id: Option<String>,
+    /// What keyward believes the slot holds: `unknown`, `empty`, `ours`,
+    /// `ours_unread` or `foreign`.
     pub content: String,
+    /// The MAC of `ours`, or of `foreign` when the lock shows codes.
     pub code_mac: Option<Vec<u8>>,
+    /// Keyward's codes that may be in the slot: MACs, 32 bytes each.
+    pub written: Option<Vec<u8>>,
+    pub refused_mac: Option<Vec<u8>>,
+    /// Why the lock would not keep it.
+    pub refused_reason: Option<String>,
+    pub taken_over: bool,
+    pub attempt_mac: Option<Vec<u8>>,
     pub status: String,
     pub reason: Option<String>,
     pub detail: Option<i64>,
@@ -174,13 +269,13 @@ pub struct SlotColumns {
 
 impl SlotColumns {
     pub fn of(s: &SlotRecord) -> Self {
-        let (content, code_mac) = match s.content {
-            SlotContent::Empty => ("empty", None),
-            SlotContent::Code(mac) => ("code", Some(mac.to_vec())),
-            SlotContent::Foreign => ("foreign", None),
-            SlotContent::Refused(mac) => ("refused", Some(mac.to_vec())),
-            SlotContent::Sent(mac) => ("sent", Some(mac.to_vec())),
-            SlotContent::Unknown => ("unknown", None),
+        let memory = &s.memory;
+        let (content, code_mac) = match memory.held {
+            Held::Unknown => ("unknown", None),
+            Held::Empty => ("empty", None),
+            Held::Ours(mac) => ("ours", Some(mac.to_vec())),
+            Held::OursUnread => ("ours_unread", None),
+            Held::Foreign(mac) => ("foreign", mac.map(|m| m.to_vec())),
         };
         Self {
             lock_id: s.lock_id.clone(),
@@ -188,6 +283,11 @@ impl SlotColumns {
             user_id: s.user_id.clone(),
             content: content.to_owned(),
             code_mac,
+            written: (!memory.written.is_empty()).then(|| memory.written.concat()),
+            refused_mac: memory.refused.map(|r| r.mac.to_vec()),
+            refused_reason: memory.refused.map(|r| r.why.as_str().to_owned()),
+            taken_over: memory.taken_over,
+            attempt_mac: s.attempt_mac.map(|m| m.to_vec()),
             status: s.status.as_str().to_owned(),
             reason: s.reason.map(|r| r.as_str().to_owned()),
             detail: s.detail.map(i64::from),
@@ -199,23 +299,49 @@ impl SlotColumns {
 
     pub fn into_record(self) -> StoreResult<SlotRecord> {
         const BAD: StoreError = StoreError::Corrupt("a stored lock slot is not valid");
-        let content = match (self.content.as_str(), self.code_mac) {
-            ("empty", None) => SlotContent::Empty,
-            ("code", Some(mac)) => SlotContent::Code(mac.try_into().map_err(|_| BAD)?),
-            ("foreign", None) => SlotContent::Foreign,
-            ("refused", Some(mac)) => SlotContent::Refused(mac.try_into().map_err(|_| BAD)?),
-            ("sent", Some(mac)) => SlotContent::Sent(mac.try_into().map_err(|_| BAD)?),
-            ("unknown", None) => SlotContent::Unknown,
+        let mac = |bytes: Vec<u8>| -> StoreResult<Mac> { bytes.try_into().map_err(|_| BAD) };
+        let held = match (self.content.as_str(), self.code_mac) {
+            ("unknown", None) => Held::Unknown,
+            ("empty", None) => Held::Empty,
+            ("ours", Some(m)) => Held::Ours(mac(m)?),
+            ("ours_unread", None) => Held::OursUnread,
+            ("foreign", m) => Held::Foreign(m.map(mac).transpose()?),
             _ => return Err(BAD),
+        };
+        let written_bytes = self.written.unwrap_or_default();
+        if !written_bytes.len().is_multiple_of(32) {
+            return Err(BAD);
+        }
+        let written: Vec<Mac> = written_bytes.chunks(32).map(|c| mac(c.to_vec())).collect::<StoreResult<_>>()?;
+        // Ours is always among the codes keyward wrote; anything else is a damaged row.
+        let consistent = match held {
+            Held::Ours(m) => written.contains(&m),
+            Held::OursUnread => !written.is_empty(),
+            _ => true,
+        };
+        if !consistent {
+            return Err(BAD);
+        }
+        let memory = SlotMemory {
+            held,
+            written,
+            refused: match (self.refused_mac, self.refused_reason) {
+                (None, None) => None,
+                (Some(m), Some(why)) => Some(Refusal { mac: mac(m)?, why: FailureReason::parse(&why).ok_or(BAD)? }),
+                _ => return Err(BAD),
+            },
+            taken_over: self.taken_over,
+            ..SlotMemory::default()
         };
         Ok(SlotRecord {
             slot: u16::try_from(self.slot).map_err(|_| BAD)?,
             user_id: self.user_id,
-            content,
+            memory,
             status: CodeStatus::parse(&self.status).ok_or(BAD)?,
             reason: self.reason.map(|r| FailureReason::parse(&r).ok_or(BAD)).transpose()?,
             detail: self.detail.map(|d| u16::try_from(d).map_err(|_| BAD)).transpose()?,
             attempts: u32::try_from(self.attempts).map_err(|_| BAD)?,
+            attempt_mac: self.attempt_mac.map(mac).transpose()?,
             retry_at: optional_instant(self.retry_at)?,
             updated_at: instant(self.updated_at)?,
             lock_id: self.lock_id,

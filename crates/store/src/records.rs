@@ -4,9 +4,10 @@
 use std::fmt;
 
 use jiff::Timestamp;
+use keyward_core::lock_sync::SlotMemory;
 use keyward_core::{
     ActivityEntry, CodePolicy, CodeStatus, DeviceBinding, FailureReason, LockoutPolicy, LockoutState, Name, Outcome,
-    Scope, UseCount, User, ZoneName,
+    Removal, Scope, UseCount, User, ZoneName,
 };
 
 /// HMAC-SHA-256 of (home id, code) under the vault's key.
@@ -34,8 +35,25 @@ pub struct LockRecord {
     /// The device keyward programs, if any (`None`: keyward only decides
     /// for this lock).
     pub device: Option<DeviceBinding>,
+    /// The owner removed the lock, unbound it or moved it to another device,
+    /// and keyward is taking its codes off `device` first.
+    pub removal: Option<LockRemoval>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl LockRecord {
+    /// Whether the owner deleted the lock and keyward is emptying its device.
+    pub fn is_being_deleted(&self) -> bool {
+        self.removal.as_ref().is_some_and(|r| r.what == Removal::Delete)
+    }
+}
+
+/// A removal waiting for the device to hold none of keyward's codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRemoval {
+    pub what: Removal,
+    pub since: Timestamp,
 }
 
 /// A code as stored: sealed for the audited reveal and the code rules, and
@@ -192,40 +210,24 @@ pub struct Snapshot {
     pub slots: Vec<SlotRecord>,
 }
 
-/// What a lock's slot held when keyward last read it back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlotContent {
-    Empty,
-    /// Keyward's code for the slot's user: the keyed MAC of the code read back.
-    Code(CodeMac),
-    /// A code keyward did not put there (or cannot read: masked).
-    Foreign,
-    /// Empty: the lock refused keyward's code (the keyed MAC of that code) as
-    /// a duplicate or for a full memory; not retried while the code is the same.
-    Refused(CodeMac),
-    /// Keyward sent its code (the keyed MAC) to the slot and the lock's
-    /// answer never came: the slot may hold it. A slot that then reads
-    /// "occupied" (codes hidden) is keyward's to write again or clear, never
-    /// taken for someone else's code.
-    Sent(CodeMac),
-    /// Not read yet, or the lock did not answer.
-    Unknown,
-}
-
 /// Keyward's knowledge of one slot of a bound lock, kept so a restart resumes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotRecord {
     pub lock_id: String,
     pub slot: u16,
-    /// The user keyward gave the slot to.
+    /// The user whose code keyward put (or is putting) in the slot.
     pub user_id: Option<String>,
-    pub content: SlotContent,
+    /// What the slot holds and whose codes may be in it.
+    pub memory: SlotMemory,
     pub status: CodeStatus,
     pub reason: Option<FailureReason>,
     /// For a duplicate: the slot that already holds the code, when known.
     pub detail: Option<u16>,
-    /// Failed attempts since the last success, for the backoff.
+    /// Failed attempts since the last success, for the backoff and the
+    /// bound on unconfirmed writes.
     pub attempts: u32,
+    /// The code (MAC) those attempts were writes of; `None` for clears.
+    pub attempt_mac: Option<CodeMac>,
     pub retry_at: Option<Timestamp>,
     pub updated_at: Timestamp,
 }

@@ -29,11 +29,15 @@ pub trait HomeStore: Send + Sync {
     /// Inserts or replaces a lock.
     fn put_lock(&self, lock: LockRecord) -> BoxFuture<'_, StoreResult<()>>;
 
-    /// Inserts or replaces what keyward knows of a lock's slot.
-    fn put_slot(&self, slot: SlotRecord) -> BoxFuture<'_, StoreResult<()>>;
+    /// Inserts or replaces what keyward knows of a lock's slot. Queued when
+    /// called (in order with every write queued before), so the lock sync
+    /// engine can order it against its own state: a write intent queued
+    /// before a lock's removal is committed before it.
+    fn put_slot(&self, slot: SlotRecord) -> Pending<()>;
 
-    /// Forgets a lock's slot (keyward no longer uses it).
-    fn delete_slot(&self, lock_id: String, slot: u16) -> BoxFuture<'_, StoreResult<()>>;
+    /// Forgets every slot of a lock (it was unbound or moved to another
+    /// device), queued when called.
+    fn forget_slots(&self, lock_id: String) -> Pending<()>;
 
     /// Deletes a lock, its place in every user's list, and its lockout count.
     fn delete_lock(&self, home_id: String, lock_id: String) -> BoxFuture<'_, StoreResult<()>>;

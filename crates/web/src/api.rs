@@ -4,9 +4,10 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use jiff::Timestamp;
-use keyward_app::{ActivityQuery, AppError, DeviceRequest, PreviewSubject, QueryError, UserInput, UserPatch};
+use keyward_app::{ActivityQuery, AppError, DeviceRequest, PreviewSubject, QueryError, Removed, UserInput, UserPatch};
 use keyward_core::{Bound, Notify, PanelPermissions};
 
 use crate::AppState;
@@ -224,14 +225,17 @@ async fn get_lock(
     }))
 }
 
-#[utoipa::path(patch, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])), request_body = PatchLock,
-    responses((status = 200, body = LockDto), (status = 409, description = "`lock_name_taken`: another lock of the home has this name (letter case aside); `device_in_use`", body = crate::error::ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])), request_body = PatchLock, params(ForceQuery),
+    responses((status = 200, description = "changed; with `force`, `left_on_device` names the codes of keyward that stay on the device the lock left", body = LockChangeDto),
+        (status = 202, description = "unbound or moved once keyward has taken its codes off the old device (within 10 s it answers 200): the lock shows `removal` meanwhile", body = LockChangeDto),
+        (status = 409, description = "`lock_name_taken`: another lock of the home has this name (letter case aside); `device_in_use`", body = crate::error::ErrorBody)))]
 async fn rename_lock(
     State(s): State<AppState>,
     caller: Caller,
     Path((home_id, lock_id)): Path<(String, String)>,
+    Query(query): Query<ForceQuery>,
     body: JsonBody,
-) -> ApiResult<Json<LockDto>> {
+) -> ApiResult<(StatusCode, Json<LockChangeDto>)> {
     caller.require(Need::Admin, Some(&home_id))?;
     let body: PatchLock = body.parse()?;
     let device = match (&body.device, body.slots) {
@@ -245,7 +249,39 @@ async fn rename_lock(
         }
         (Some(None), Some(_)) => return Err(AppError::SlotsInvalid.into()),
     };
-    Ok(Json(s.app.homes.update_lock(&home_id, &lock_id, body.name.as_deref(), device).await?.into()))
+    let force = query.force.unwrap_or(false);
+    let removed =
+        s.app.homes.update_lock(&home_id, &lock_id, body.name.as_deref(), device, force, caller.actor()).await?;
+    let removed = settle_removal(&s, &home_id, &lock_id, removed).await?;
+    let answer = |status, lock: keyward_app::LockView, left: Option<(keyward_core::DeviceRef, Vec<_>)>| {
+        let message = left.as_ref().map(|(device, codes)| keyward_app::left_words(device, codes));
+        let left_on_device = left.map(|(device, codes)| LeftOnDeviceDto::of(&device, codes));
+        Ok((status, Json(LockChangeDto { lock: lock.into(), left_on_device, message })))
+    };
+    match removed {
+        Removed::Done(Some(lock)) => answer(StatusCode::OK, lock, None),
+        Removed::Waiting(lock) => answer(StatusCode::ACCEPTED, lock, None),
+        Removed::Forced { lock: Some(lock), device, left } => answer(StatusCode::OK, lock, Some((device, left))),
+        Removed::Done(None) | Removed::Forced { lock: None, .. } => Err(AppError::LockNotFound.into()),
+    }
+}
+
+/// How long a removal request waits for keyward to take its codes off the
+/// device before it answers 202 (the lock then shows `removal`).
+const REMOVAL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A waiting removal, waited for a little: done by then, or still waiting.
+async fn settle_removal(s: &AppState, home_id: &str, lock_id: &str, removed: Removed) -> ApiResult<Removed> {
+    if !matches!(removed, Removed::Waiting(_)) {
+        return Ok(removed);
+    }
+    let _ = tokio::time::timeout(REMOVAL_WAIT, s.app.locks.removal_done(home_id, lock_id)).await;
+    match s.app.homes.get_lock(home_id, lock_id).await {
+        Ok(lock) if lock.removal.is_some() => Ok(Removed::Waiting(lock)),
+        Ok(lock) => Ok(Removed::Done(Some(lock))),
+        Err(AppError::LockNotFound) => Ok(Removed::Done(None)),
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/homes/{home_id}/users/{user_id}/retry", tag = "users", security(("bearer" = [])),
@@ -257,7 +293,7 @@ async fn retry_user_codes(
 ) -> ApiResult<StatusCode> {
     caller.require(Need::Admin, Some(&home_id))?;
     s.app.users.get(&home_id, &user_id).await?;
-    s.app.locks.retry_user(&user_id);
+    s.app.locks.retry_user(&user_id).await;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -273,7 +309,7 @@ async fn take_over_slot(
     caller.require(Need::Admin, Some(&home_id))?;
     s.app.homes.get_lock(&home_id, &lock_id).await?;
     let slot = slot.parse::<u16>().ok().filter(|s| *s >= 1).ok_or(AppError::SlotNotForeign)?;
-    if !s.app.locks.take_over(&lock_id, slot) {
+    if !s.app.locks.take_over(&lock_id, slot).await {
         return Err(AppError::SlotNotForeign.into());
     }
     Ok(StatusCode::ACCEPTED)
@@ -326,10 +362,11 @@ async fn list_devices(State(s): State<AppState>, caller: Caller) -> ApiResult<Js
         .iter()
         .flat_map(|n| n.devices())
         .map(|d| {
-            let named = DeviceDto::of(&d.device);
+            let named = DeviceDto::of(&d.device, d.name.clone());
             DeviceInfoDto {
                 protocol: named.protocol,
                 node_id: named.node_id,
+                ieee_address: named.ieee_address,
                 friendly_name: named.friendly_name,
                 bound_to: bound.get(&d.device).cloned(),
                 label: d.label,
@@ -343,16 +380,27 @@ async fn list_devices(State(s): State<AppState>, caller: Caller) -> ApiResult<Js
     Ok(Json(DeviceList { items }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])),
-    responses((status = 204, description = "deleted; users who had it keep their other locks")))]
+#[utoipa::path(delete, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])), params(ForceQuery),
+    responses((status = 204, description = "deleted: its device holds none of keyward's codes; users who had it keep their other locks"),
+        (status = 202, description = "being removed: keyward takes its codes off the device first (it waits up to 10 s for that); the lock is listed with `removal` until then, no code opens it through keyward and no user can be given it", body = LockDto),
+        (status = 200, description = "deleted at once (`force`) although keyward's codes may still be on its device: they are named", body = RemovedDto)))]
 async fn delete_lock(
     State(s): State<AppState>,
     caller: Caller,
     Path((home_id, lock_id)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+    Query(query): Query<ForceQuery>,
+) -> ApiResult<Response> {
     caller.require(Need::Admin, Some(&home_id))?;
-    s.app.homes.delete_lock(&home_id, &lock_id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let force = query.force.unwrap_or(false);
+    let removed = s.app.homes.delete_lock(&home_id, &lock_id, force, caller.actor()).await?;
+    Ok(match settle_removal(&s, &home_id, &lock_id, removed).await? {
+        Removed::Done(_) => StatusCode::NO_CONTENT.into_response(),
+        Removed::Waiting(lock) => (StatusCode::ACCEPTED, Json(LockDto::from(lock))).into_response(),
+        Removed::Forced { device, left, .. } => {
+            let message = keyward_app::left_words(&device, &left);
+            Json(RemovedDto { left_on_device: LeftOnDeviceDto::of(&device, left), message }).into_response()
+        }
+    })
 }
 
 // ---- users

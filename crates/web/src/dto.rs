@@ -256,8 +256,31 @@ pub struct LockDto {
     pub device: Option<DeviceDto>,
     /// The slots keyward may use; null: every slot the lock has.
     pub slot_range: Option<SlotRangeDto>,
+    /// Set while the lock is being removed, unbound or moved to another
+    /// device: keyward takes its codes off `device` first. Null otherwise.
+    pub removal: Option<RemovalDto>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A removal, unbinding or move waiting for the device to hold none of keyward's codes.
+#[derive(Serialize, ToSchema)]
+pub struct RemovalDto {
+    /// delete, unbind or move.
+    pub kind: String,
+    /// For move: the device the lock is bound to once its codes are off the old one.
+    pub to: Option<DeviceDto>,
+    /// Since when.
+    pub since: String,
+    /// keyward's codes that may still be on the device.
+    pub codes_left: Vec<LeftCodeDto>,
+}
+
+/// A code of keyward's on a device, by slot and user (null: a user since deleted).
+#[derive(Serialize, ToSchema)]
+pub struct LeftCodeDto {
+    pub slot: u16,
+    pub user_id: Option<String>,
 }
 
 impl From<LockView> for LockDto {
@@ -265,19 +288,84 @@ impl From<LockView> for LockDto {
         Self {
             created_at: time(l.created_at),
             updated_at: time(l.updated_at),
-            device: l.device.as_ref().map(|b| DeviceDto::of(&b.device)),
+            device: l.device.as_ref().map(|b| DeviceDto::of(&b.device, l.device_name.clone())),
             slot_range: l
                 .device
                 .and_then(|b| b.slots)
                 .map(|r| SlotRangeDto { first: i64::from(r.first()), last: i64::from(r.last()) }),
+            removal: l.removal.map(|r| RemovalDto {
+                kind: r.what.as_str().to_owned(),
+                to: r.what.next_binding().map(|b| DeviceDto::of(&b.device, None)),
+                since: time(r.since),
+                codes_left: r.left.into_iter().map(|c| LeftCodeDto { slot: c.slot, user_id: c.user_id }).collect(),
+            }),
             id: l.id,
             name: l.name,
         }
     }
 }
 
+/// What a forced removal left: the device, and keyward's codes that stay on it.
+#[derive(Serialize, ToSchema)]
+pub struct LeftOnDeviceDto {
+    pub device: DeviceDto,
+    pub codes: Vec<CodeLeftDto>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CodeLeftDto {
+    pub slot: u16,
+    /// Whose code it is; null: a user since deleted.
+    pub user: Option<UserRef>,
+}
+
+impl LeftOnDeviceDto {
+    pub fn of(device: &keyward_core::DeviceRef, left: Vec<keyward_app::CodeLeft>) -> Self {
+        Self {
+            device: DeviceDto::of(device, None),
+            codes: left
+                .into_iter()
+                .map(|c| CodeLeftDto { slot: c.slot, user: c.user.map(|u| UserRef { id: u.id, name: u.name }) })
+                .collect(),
+        }
+    }
+}
+
+/// A lock removed although codes of keyward's stay on its device (`force`).
+#[derive(Serialize, ToSchema)]
+pub struct RemovedDto {
+    pub left_on_device: LeftOnDeviceDto,
+    /// The same in words, for people.
+    pub message: String,
+}
+
+/// A lock after a change of its device: when the owner forced it off a
+/// device that still held keyward's codes, which stay there.
+#[derive(Serialize, ToSchema)]
+pub struct LockChangeDto {
+    #[serde(flatten)]
+    pub lock: LockDto,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_on_device: Option<LeftOnDeviceDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// `?force=true`: carry out a removal, unbinding or move at once, leaving
+/// on the device whatever of keyward's codes keyward could not take off.
+#[derive(Deserialize, ToSchema, utoipa::IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ForceQuery {
+    /// Do it now, even though the device may still hold codes keyward put
+    /// there (the answer names them).
+    #[serde(default)]
+    pub force: Option<bool>,
+}
+
 /// A lock on a network keyward reaches: a Z-Wave node by `node_id`, or a
-/// Zigbee2MQTT device by `friendly_name`.
+/// Zigbee2MQTT device by `ieee_address` (or, when binding, by its current
+/// `friendly_name`: keyward binds the address of the device carrying it).
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceDto {
@@ -288,7 +376,12 @@ pub struct DeviceDto {
     #[serde(default, deserialize_with = "optional_node_id", skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 4000)]
     pub node_id: Option<u32>,
-    /// A Zigbee2MQTT friendly name (zigbee2mqtt).
+    /// A Zigbee device's IEEE address (zigbee2mqtt): its identity, "0x" and 16 hexadecimal digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^0[xX][0-9a-fA-F]{16}$")]
+    pub ieee_address: Option<String>,
+    /// A Zigbee2MQTT friendly name (zigbee2mqtt): its MQTT topic, which can
+    /// be renamed; shown as the network names the device now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_length = 1, max_length = 128)]
     pub friendly_name: Option<String>,
@@ -307,11 +400,14 @@ pub struct SlotRangeDto {
 impl DeviceDto {
     /// The device as the services take it; an unknown protocol is a 409.
     pub fn request(&self, slots: Option<SlotRangeDto>) -> Result<DeviceRequest, AppError> {
-        use keyward_core::{DeviceRef, FriendlyName, Protocol};
+        use keyward_core::{DeviceRef, FriendlyName, IeeeAddress, Protocol};
         let protocol = Protocol::parse(&self.protocol).ok_or(AppError::DeviceUnavailable)?;
-        let device = match (protocol, self.node_id, &self.friendly_name) {
-            (Protocol::ZwaveJs, Some(node_id), None) => DeviceRef::ZwaveJs { node_id },
-            (Protocol::Zigbee2Mqtt, None, Some(name)) => DeviceRef::Zigbee2Mqtt {
+        let device = match (protocol, self.node_id, &self.ieee_address, &self.friendly_name) {
+            (Protocol::ZwaveJs, Some(node_id), None, None) => DeviceRef::ZwaveJs { node_id },
+            (Protocol::Zigbee2Mqtt, None, Some(address), _) => DeviceRef::Zigbee2Mqtt {
+                ieee_address: IeeeAddress::parse(address).map_err(|_| AppError::DeviceInvalid)?,
+            },
+            (Protocol::Zigbee2Mqtt, None, None, Some(name)) => DeviceRef::Zigbee2MqttNamed {
                 friendly_name: FriendlyName::parse(name).map_err(|_| AppError::DeviceInvalid)?,
             },
             _ => return Err(AppError::DeviceInvalid),
@@ -319,12 +415,15 @@ impl DeviceDto {
         Ok(DeviceRequest { device, slots: slots.map(|r| (r.first, r.last)) })
     }
 
-    pub fn of(device: &keyward_core::DeviceRef) -> Self {
-        let (node_id, friendly_name) = match device {
-            keyward_core::DeviceRef::ZwaveJs { node_id } => (Some(*node_id), None),
-            keyward_core::DeviceRef::Zigbee2Mqtt { friendly_name } => (None, Some(friendly_name.as_str().to_owned())),
+    /// A device as the API shows it, with the name its network gives it now.
+    pub fn of(device: &keyward_core::DeviceRef, name: Option<String>) -> Self {
+        use keyward_core::DeviceRef;
+        let (node_id, ieee_address, friendly_name) = match device {
+            DeviceRef::ZwaveJs { node_id } => (Some(*node_id), None, None),
+            DeviceRef::Zigbee2Mqtt { ieee_address } => (None, Some(ieee_address.as_str().to_owned()), name),
+            DeviceRef::Zigbee2MqttNamed { friendly_name } => (None, None, Some(friendly_name.as_str().to_owned())),
         };
-        Self { protocol: device.protocol().as_str().to_owned(), node_id, friendly_name }
+        Self { protocol: device.protocol().as_str().to_owned(), node_id, ieee_address, friendly_name }
     }
 }
 
@@ -424,7 +523,10 @@ pub struct DeviceInfoDto {
     /// A Z-Wave node (zwave_js).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_id: Option<u32>,
-    /// A Zigbee2MQTT friendly name (zigbee2mqtt).
+    /// A Zigbee device's IEEE address (zigbee2mqtt): bind it by this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ieee_address: Option<String>,
+    /// A Zigbee2MQTT friendly name (zigbee2mqtt), as it is now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub friendly_name: Option<String>,
     pub label: String,

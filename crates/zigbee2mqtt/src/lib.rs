@@ -16,6 +16,12 @@
 //! `<base>/<friendly_name>` and `<base>/<friendly_name>/availability` are
 //! subscribed to; commands go to `/set` and `/get` with QoS 1, never
 //! retained. The one payload that carries a code is the `pin_code` set.
+//!
+//! A lock is known by its IEEE address; its friendly name is only its topic
+//! now. When Zigbee2MQTT renames a device (or gives a name to another
+//! device), what keyward had read under that name is dropped and both
+//! devices are read back. A retained state message is state, never an
+//! event: a keypad action in it was told before, when it happened.
 
 mod messages;
 
@@ -27,14 +33,14 @@ use std::time::Duration;
 use keyward_app::devices::{
     DeviceError, DeviceEvent, DeviceInfo, DeviceRef, LockNetwork, LockState, Protocol, SlotReading,
 };
-use keyward_core::FriendlyName;
+use keyward_core::{FriendlyName, IeeeAddress};
 use keyward_mqtt::{Message, Mqtt};
 use keyward_store::BoxFuture;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
-use messages::{Offered, SlotState};
+use messages::{Offered, SlotState, commands};
 
 /// The default wait for a lock's answer to a `/get` (battery locks wake
 /// only every few seconds).
@@ -50,14 +56,16 @@ struct Shared {
     base: String,
     answer_timeout: Duration,
     bridge_seen: AtomicBool,
-    locks: Mutex<BTreeMap<FriendlyName, LockEntry>>,
+    /// The locks Zigbee2MQTT offers, by address.
+    locks: Mutex<BTreeMap<IeeeAddress, LockEntry>>,
     subscribed: Mutex<BTreeSet<FriendlyName>>,
     events: broadcast::Sender<DeviceEvent>,
     /// A lock's state message arrived: the lock and the slots it reported.
-    reports: broadcast::Sender<(FriendlyName, Vec<u16>)>,
+    reports: broadcast::Sender<(IeeeAddress, Vec<u16>)>,
 }
 
 struct LockEntry {
+    /// As `bridge/devices` last described it (its name is its topic now).
     offered: Offered,
     online: bool,
     state: LockState,
@@ -67,13 +75,6 @@ struct LockEntry {
 
 fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn name_of(device: &DeviceRef) -> Result<&FriendlyName, DeviceError> {
-    match device {
-        DeviceRef::Zigbee2Mqtt { friendly_name } => Ok(friendly_name),
-        _ => Err(DeviceError::NoSuchDevice),
-    }
 }
 
 impl Zigbee2Mqtt {
@@ -137,10 +138,11 @@ impl Shared {
             None => (rest, false),
         };
         let Ok(name) = FriendlyName::parse(name) else { return };
-        let device = DeviceRef::Zigbee2Mqtt { friendly_name: name.clone() };
+        let Some(address) = self.address_of(&name) else { return };
+        let device = DeviceRef::Zigbee2Mqtt { ieee_address: address.clone() };
         if availability {
             let Some(online) = messages::availability(&message.payload) else { return };
-            let changed = guard(&self.locks).get_mut(&name).is_some_and(|lock| {
+            let changed = guard(&self.locks).get_mut(&address).is_some_and(|lock| {
                 let changed = lock.online != online;
                 lock.online = online;
                 changed
@@ -155,7 +157,7 @@ impl Shared {
         let slots: Vec<u16> = report.users.keys().copied().collect();
         let state_changed = {
             let mut locks = guard(&self.locks);
-            let Some(lock) = locks.get_mut(&name) else { return };
+            let Some(lock) = locks.get_mut(&address) else { return };
             lock.users.extend(report.users);
             if report.last_save.is_some() {
                 lock.last_save = report.last_save;
@@ -165,25 +167,44 @@ impl Shared {
         if let Some(state) = state_changed {
             let _ = self.events.send(DeviceEvent::StateChanged { device: device.clone(), state });
         }
-        if report.state.jammed == Some(true) && state_changed.is_some() {
-            let _ = self.events.send(DeviceEvent::Jammed { device: device.clone() });
+        // A retained message is the last state the broker kept, delivered
+        // again on every subscription: its action happened before and was
+        // told then (replaying it spent a guest's uses at each restart).
+        if !message.retained {
+            if report.state.jammed == Some(true) && state_changed.is_some() {
+                let _ = self.events.send(DeviceEvent::Jammed { device: device.clone() });
+            }
+            if let Some(event) = report.action.as_ref().and_then(|action| messages::action_event(&device, action)) {
+                let _ = self.events.send(event);
+            }
         }
-        if let Some(event) = report.action.as_ref().and_then(|action| messages::action_event(&device, action)) {
-            let _ = self.events.send(event);
-        }
-        let _ = self.reports.send((name, slots));
+        let _ = self.reports.send((address, slots));
+    }
+
+    /// The address of the lock whose topic `name` is now.
+    fn address_of(&self, name: &FriendlyName) -> Option<IeeeAddress> {
+        guard(&self.locks).iter().find(|(_, lock)| lock.offered.name == *name).map(|(address, _)| address.clone())
     }
 
     async fn offer(&self, offered: Vec<Offered>) {
-        let fresh: Vec<FriendlyName> = {
+        let (fresh, renamed): (Vec<FriendlyName>, Vec<IeeeAddress>) = {
             let mut locks = guard(&self.locks);
-            locks.retain(|name, _| offered.iter().any(|o| o.name == *name));
+            locks.retain(|address, _| offered.iter().any(|o| o.address == *address));
+            let mut renamed = Vec::new();
             for lock in &offered {
-                match locks.get_mut(&lock.name) {
-                    Some(entry) => entry.offered = lock.clone(),
+                match locks.get_mut(&lock.address) {
+                    Some(entry) => {
+                        if entry.offered.name != lock.name {
+                            // Renamed: what was read under either name may be another device's.
+                            entry.users.clear();
+                            entry.last_save = None;
+                            renamed.push(lock.address.clone());
+                        }
+                        entry.offered = lock.clone();
+                    }
                     None => {
                         locks.insert(
-                            lock.name.clone(),
+                            lock.address.clone(),
                             LockEntry {
                                 offered: lock.clone(),
                                 // Without availability reports (turned off in
@@ -198,7 +219,8 @@ impl Shared {
                 }
             }
             let mut subscribed = guard(&self.subscribed);
-            offered.iter().map(|o| o.name.clone()).filter(|name| subscribed.insert(name.clone())).collect()
+            let fresh = offered.iter().map(|o| o.name.clone()).filter(|name| subscribed.insert(name.clone())).collect();
+            (fresh, renamed)
         };
         for name in fresh {
             let topic = format!("{}/{}", self.base, name.as_str());
@@ -208,7 +230,13 @@ impl Shared {
                 guard(&self.subscribed).remove(&name);
             }
             // Ask for the state at once (lock state, battery).
-            let _ = self.mqtt.publish(&format!("{topic}/get"), json!({"state": ""}).to_string().into_bytes()).await;
+            let _ = self.mqtt.publish(&format!("{topic}/get"), commands::get_state().to_string().into_bytes()).await;
+        }
+        for address in renamed {
+            tracing::info!(device = address.as_str(), "a Zigbee lock was renamed: reading it back");
+            let _ = self
+                .events
+                .send(DeviceEvent::Reinterviewed { device: DeviceRef::Zigbee2Mqtt { ieee_address: address } });
         }
         // The first device list makes the network usable: every lock that
         // waited for it is looked at now (after a restart, keyward's
@@ -218,15 +246,28 @@ impl Shared {
         }
     }
 
-    /// A lock keyward may command now.
-    fn ready(&self, name: &FriendlyName) -> Result<(), DeviceError> {
+    /// The lock a device names, and its topic now.
+    fn resolve(&self, device: &DeviceRef) -> Result<(IeeeAddress, FriendlyName), DeviceError> {
+        let locks = guard(&self.locks);
+        let found = match device {
+            DeviceRef::Zigbee2Mqtt { ieee_address } => locks.get_key_value(ieee_address),
+            DeviceRef::Zigbee2MqttNamed { friendly_name } => {
+                locks.iter().find(|(_, lock)| lock.offered.name == *friendly_name)
+            }
+            DeviceRef::ZwaveJs { .. } => None,
+        };
+        found.map(|(address, lock)| (address.clone(), lock.offered.name.clone())).ok_or(DeviceError::NoSuchDevice)
+    }
+
+    /// A lock keyward may command now: its address and topic.
+    fn ready(&self, device: &DeviceRef) -> Result<(IeeeAddress, FriendlyName), DeviceError> {
         if !self.mqtt.connected() {
             return Err(DeviceError::Disconnected);
         }
-        match guard(&self.locks).get(name) {
-            None => Err(DeviceError::NoSuchDevice),
+        let (address, name) = self.resolve(device)?;
+        match guard(&self.locks).get(&address) {
             Some(lock) if !lock.online => Err(DeviceError::Offline),
-            Some(_) => Ok(()),
+            _ => Ok((address, name)),
         }
     }
 
@@ -236,8 +277,8 @@ impl Shared {
         self.mqtt.publish(&topic, body.to_string().into_bytes()).await.map_err(|_| DeviceError::Disconnected)
     }
 
-    fn slot(&self, name: &FriendlyName, slot: u16) -> Option<SlotState> {
-        guard(&self.locks).get(name).and_then(|lock| lock.users.get(&slot).cloned())
+    fn slot(&self, address: &IeeeAddress, slot: u16) -> Option<SlotState> {
+        guard(&self.locks).get(address).and_then(|lock| lock.users.get(&slot).cloned())
     }
 
     /// Asks the lock for a slot and waits until a report satisfies `done`
@@ -246,6 +287,7 @@ impl Shared {
     /// loses messages, and one lost read must not fail a write the lock took.
     async fn ask(
         &self,
+        address: &IeeeAddress,
         name: &FriendlyName,
         slot: u16,
         done: impl Fn(&SlotState) -> bool,
@@ -253,14 +295,14 @@ impl Shared {
         const QUESTIONS: u32 = 2;
         let mut reports = self.reports.subscribe();
         for _ in 0..QUESTIONS {
-            self.send(name, "get", json!({"pin_code": {"user": slot}})).await?;
+            self.send(name, "get", commands::get_pin(slot)).await?;
             let deadline = tokio::time::Instant::now() + self.answer_timeout;
             let mut heard = false;
             loop {
                 match tokio::time::timeout_at(deadline, reports.recv()).await {
-                    Ok(Ok((reported, slots))) if reported == *name && slots.contains(&slot) => {
+                    Ok(Ok((reported, slots))) if reported == *address && slots.contains(&slot) => {
                         heard = true;
-                        if self.slot(name, slot).is_some_and(|s| done(&s)) {
+                        if self.slot(address, slot).is_some_and(|s| done(&s)) {
                             return Ok(true);
                         }
                     }
@@ -274,8 +316,8 @@ impl Shared {
         Ok(false)
     }
 
-    fn reading(&self, name: &FriendlyName, slot: u16) -> SlotReading {
-        match self.slot(name, slot) {
+    fn reading(&self, address: &IeeeAddress, slot: u16) -> SlotReading {
+        match self.slot(address, slot) {
             None => SlotReading::Unknown,
             Some(s) if !s.occupied() => SlotReading::Empty,
             Some(SlotState { pin: Some(pin), .. }) => SlotReading::Code(pin),
@@ -283,17 +325,20 @@ impl Shared {
         }
     }
 
-    /// Another slot of the lock holds `code` (only visible when codes are exposed).
-    fn held_elsewhere(&self, name: &FriendlyName, slot: u16, code: &str) -> bool {
-        guard(&self.locks).get(name).is_some_and(|lock| {
-            lock.users.iter().any(|(s, state)| {
-                *s != slot && state.occupied() && state.pin.as_deref().map(String::as_str) == Some(code)
-            })
+    /// The slot, other than `slot`, that holds `code` (only visible when codes are exposed).
+    fn held_elsewhere(&self, address: &IeeeAddress, slot: u16, code: &str) -> Option<u16> {
+        guard(&self.locks).get(address).and_then(|lock| {
+            lock.users
+                .iter()
+                .find(|(s, state)| {
+                    **s != slot && state.occupied() && state.pin.as_deref().map(String::as_str) == Some(code)
+                })
+                .map(|(s, _)| *s)
         })
     }
 
-    fn last_save(&self, name: &FriendlyName) -> Option<i64> {
-        guard(&self.locks).get(name).and_then(|lock| lock.last_save)
+    fn last_save(&self, address: &IeeeAddress) -> Option<i64> {
+        guard(&self.locks).get(address).and_then(|lock| lock.last_save)
     }
 }
 
@@ -308,9 +353,10 @@ impl LockNetwork for Zigbee2Mqtt {
 
     fn devices(&self) -> Vec<DeviceInfo> {
         guard(&self.shared.locks)
-            .values()
-            .map(|lock| DeviceInfo {
-                device: DeviceRef::Zigbee2Mqtt { friendly_name: lock.offered.name.clone() },
+            .iter()
+            .map(|(address, lock)| DeviceInfo {
+                device: DeviceRef::Zigbee2Mqtt { ieee_address: address.clone() },
+                name: Some(lock.offered.name.as_str().to_owned()),
                 label: lock.offered.label.clone(),
                 manufacturer: lock.offered.manufacturer.clone(),
                 model: lock.offered.model.clone(),
@@ -333,16 +379,14 @@ impl LockNetwork for Zigbee2Mqtt {
     ) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
         Box::pin(async move {
             let shared = &self.shared;
-            let name = name_of(device)?;
-            shared.ready(name)?;
-            let before = shared.last_save(name);
-            let body = json!({"pin_code": {"user": slot, "user_type": "unrestricted", "user_enabled": true, "pin_code": code}});
-            shared.send(name, "set", body).await?;
+            let (address, name) = shared.ready(device)?;
+            let before = shared.last_save(&address);
+            shared.send(&name, "set", commands::set_pin(slot, code)).await?;
             let code = Zeroizing::new(code.to_owned());
             let saved_since =
-                |before: Option<i64>| shared.last_save(name).is_some_and(|at| before.is_none_or(|b| at > b));
+                |before: Option<i64>| shared.last_save(&address).is_some_and(|at| before.is_none_or(|b| at > b));
             let heard = shared
-                .ask(name, slot, |s| {
+                .ask(&address, &name, slot, |s| {
                     s.occupied()
                         && match &s.pin {
                             Some(pin) => pin.as_str() == code.as_str(),
@@ -353,12 +397,15 @@ impl LockNetwork for Zigbee2Mqtt {
             if !heard {
                 return Err(DeviceError::Offline);
             }
-            match shared.reading(name, slot) {
+            match shared.reading(&address, slot) {
                 SlotReading::Code(pin) if pin.as_str() == code.as_str() => Ok(SlotReading::Code(pin)),
                 SlotReading::Occupied if saved_since(before) => Ok(SlotReading::Occupied),
                 // Occupied without a save after keyward's write: not confirmed.
                 SlotReading::Occupied => Ok(SlotReading::Unknown),
-                SlotReading::Empty if shared.held_elsewhere(name, slot, &code) => Err(DeviceError::Duplicate),
+                SlotReading::Empty => match shared.held_elsewhere(&address, slot, &code) {
+                    Some(other) => Err(DeviceError::Duplicate { other_slot: Some(other) }),
+                    None => Ok(SlotReading::Empty),
+                },
                 other => Ok(other),
             }
         })
@@ -367,42 +414,37 @@ impl LockNetwork for Zigbee2Mqtt {
     fn clear_code<'a>(&'a self, device: &'a DeviceRef, slot: u16) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
         Box::pin(async move {
             let shared = &self.shared;
-            let name = name_of(device)?;
-            shared.ready(name)?;
-            shared
-                .send(name, "set", json!({"pin_code": {"user": slot, "user_enabled": false, "pin_code": null}}))
-                .await?;
-            if !shared.ask(name, slot, |s| !s.occupied()).await? {
+            let (address, name) = shared.ready(device)?;
+            shared.send(&name, "set", commands::clear_pin(slot)).await?;
+            if !shared.ask(&address, &name, slot, |s| !s.occupied()).await? {
                 return Err(DeviceError::Offline);
             }
-            Ok(shared.reading(name, slot))
+            Ok(shared.reading(&address, slot))
         })
     }
 
     fn read_slot<'a>(&'a self, device: &'a DeviceRef, slot: u16) -> BoxFuture<'a, Result<SlotReading, DeviceError>> {
         Box::pin(async move {
             let shared = &self.shared;
-            let name = name_of(device)?;
-            shared.ready(name)?;
-            if !shared.ask(name, slot, |_| true).await? {
+            let (address, name) = shared.ready(device)?;
+            if !shared.ask(&address, &name, slot, |_| true).await? {
                 return Ok(SlotReading::Unknown);
             }
-            Ok(shared.reading(name, slot))
+            Ok(shared.reading(&address, slot))
         })
     }
 
     fn operate<'a>(&'a self, device: &'a DeviceRef, lock: bool) -> BoxFuture<'a, Result<(), DeviceError>> {
         Box::pin(async move {
             let shared = &self.shared;
-            let name = name_of(device)?;
-            shared.ready(name)?;
+            let (address, name) = shared.ready(device)?;
             let mut reports = shared.reports.subscribe();
-            shared.send(name, "set", json!({"state": if lock { "LOCK" } else { "UNLOCK" }})).await?;
+            shared.send(&name, "set", commands::operate(lock)).await?;
             let deadline = tokio::time::Instant::now() + shared.answer_timeout;
             loop {
                 match tokio::time::timeout_at(deadline, reports.recv()).await {
-                    Ok(Ok((reported, _))) if reported == *name => {
-                        let locked = guard(&shared.locks).get(name).and_then(|l| l.state.locked);
+                    Ok(Ok((reported, _))) if reported == address => {
+                        let locked = guard(&shared.locks).get(&address).and_then(|l| l.state.locked);
                         if locked == Some(lock) {
                             return Ok(());
                         }

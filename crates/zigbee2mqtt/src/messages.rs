@@ -5,13 +5,16 @@
 use std::collections::BTreeMap;
 
 use keyward_app::devices::{DeviceEvent, DeviceRef, LockState, Operation};
-use keyward_core::FriendlyName;
+use keyward_core::{FriendlyName, IeeeAddress};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 /// A lock as `bridge/devices` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offered {
+    /// Its identity.
+    pub address: IeeeAddress,
+    /// Its MQTT topic now (renamed at will in Zigbee2MQTT).
     pub name: FriendlyName,
     pub label: String,
     pub manufacturer: String,
@@ -29,6 +32,7 @@ pub fn offered_locks(devices: &Value) -> Vec<Offered> {
             let definition = device.get("definition")?;
             let pin = find_feature(definition.get("exposes")?, "pin_code")?;
             let name = FriendlyName::parse(device.get("friendly_name")?.as_str()?).ok()?;
+            let address = IeeeAddress::parse(device.get("ieee_address")?.as_str()?).ok()?;
             let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
             // The `user` feature's largest value is the last slot.
             let slots = find_feature(pin, "user")
@@ -40,6 +44,7 @@ pub fn offered_locks(devices: &Value) -> Vec<Offered> {
                 manufacturer: text(definition.get("vendor")),
                 model: text(definition.get("model")),
                 slots,
+                address,
                 name,
             })
         })
@@ -207,6 +212,37 @@ fn remote_or_manual(action: &Action) -> Operation {
     }
 }
 
+/// The payloads keyward publishes, built in one place (topics: `/set`, `/get`).
+pub mod commands {
+    use serde_json::{Value, json};
+
+    /// `/set`: a code into slot `user` (the code as a string: a number
+    /// would lose leading zeros). The one payload that carries a code.
+    pub fn set_pin(user: u16, code: &str) -> Value {
+        json!({"pin_code": {"user": user, "user_type": "unrestricted", "user_enabled": true, "pin_code": code}})
+    }
+
+    /// `/set`: empties slot `user` (many locks need both fields).
+    pub fn clear_pin(user: u16) -> Value {
+        json!({"pin_code": {"user": user, "user_enabled": false, "pin_code": null}})
+    }
+
+    /// `/get`: reads slot `user`; the answer comes on the state topic.
+    pub fn get_pin(user: u16) -> Value {
+        json!({"pin_code": {"user": user}})
+    }
+
+    /// `/get`: the lock state and battery.
+    pub fn get_state() -> Value {
+        json!({"state": ""})
+    }
+
+    /// `/set`: locks or unlocks.
+    pub fn operate(lock: bool) -> Value {
+        json!({"state": if lock { "LOCK" } else { "UNLOCK" }})
+    }
+}
+
 /// `{"state": "online"}`, or the plain `online` of older installs.
 pub fn availability(payload: &[u8]) -> Option<bool> {
     let text = std::str::from_utf8(payload).ok()?.trim();
@@ -234,7 +270,7 @@ mod tests {
     fn locks_are_the_devices_exposing_pin_code() {
         let devices = json!([
             {"friendly_name": "Coordinator", "type": "Coordinator"},
-            {"friendly_name": "hall/front_door", "definition": {"vendor": "Yale", "model": "YRD256HA20BP",
+            {"friendly_name": "hall/front_door", "ieee_address": "0x000B57FFFE0A1B2C", "definition": {"vendor": "Yale", "model": "YRD256HA20BP",
                 "description": "Assure lock SL", "exposes": [
                     {"type": "lock", "features": [{"name": "state", "property": "state"}]},
                     {"type": "composite", "name": "pin_code", "property": "pin_code", "features": [
@@ -246,6 +282,7 @@ mod tests {
         let locks = offered_locks(&devices);
         assert_eq!(locks.len(), 1);
         assert_eq!(locks[0].name, name("hall/front_door"));
+        assert_eq!(locks[0].address.as_str(), "0x000b57fffe0a1b2c");
         assert_eq!((locks[0].manufacturer.as_str(), locks[0].model.as_str()), ("Yale", "YRD256HA20BP"));
         assert_eq!(locks[0].slots, Some(250));
     }
@@ -260,7 +297,9 @@ mod tests {
         assert!(report.users[&0].occupied() && !report.users[&1].occupied());
         assert_eq!(report.users[&0].pin.as_deref().map(String::as_str), Some("4719"));
         assert_eq!(report.state, StateChange { locked: Some(true), jammed: Some(false), battery: Some(87) });
-        let device = DeviceRef::Zigbee2Mqtt { friendly_name: name("front_door") };
+        let device = DeviceRef::Zigbee2Mqtt {
+            ieee_address: keyward_core::IeeeAddress::parse("0x000d6f0000000001").expect("address"),
+        };
         let action = report.action.expect("an action");
         assert_eq!(
             action_event(&device, &action),
@@ -281,6 +320,20 @@ mod tests {
         assert!(state_report(&json!({"action": ""})).action.is_none());
         // A slot's debug form never shows its code.
         assert!(!format!("{:?}", report.users[&0]).contains("4719"));
+    }
+
+    #[test]
+    fn commands_are_zigbee2mqtts_payloads() {
+        use commands::*;
+        assert_eq!(
+            set_pin(3, "0471"),
+            json!({"pin_code": {"user": 3, "user_type": "unrestricted", "user_enabled": true, "pin_code": "0471"}}),
+            "the code as a string, leading zero kept"
+        );
+        assert_eq!(clear_pin(3), json!({"pin_code": {"user": 3, "user_enabled": false, "pin_code": null}}));
+        assert_eq!(get_pin(0), json!({"pin_code": {"user": 0}}));
+        assert_eq!(get_state(), json!({"state": ""}));
+        assert_eq!((operate(true), operate(false)), (json!({"state": "LOCK"}), json!({"state": "UNLOCK"})));
     }
 
     #[test]

@@ -194,6 +194,7 @@ impl LockNetwork for ZwaveJs {
             .values()
             .map(|node| DeviceInfo {
                 device: messages::device(node.node_id),
+                name: None,
                 label: node.label.clone(),
                 manufacturer: node.manufacturer.clone(),
                 model: node.model.clone(),
@@ -225,7 +226,7 @@ impl LockNetwork for ZwaveJs {
                 .await?;
             let reading = shared.read(node_id, slot).await?;
             if shared.take_refusal(node_id, slot) {
-                return Err(DeviceError::Duplicate);
+                return Err(DeviceError::Duplicate { other_slot: None });
             }
             Ok(reading)
         })

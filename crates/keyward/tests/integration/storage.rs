@@ -4,14 +4,17 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use keyward_core::lock_sync::{Held, Refusal, SlotMemory};
 use keyward_core::{
-    Action, ActivityEntry, ActivityKind, Actor, CodePolicy, DenyReason, DeviceBinding, DeviceRef, Event, FriendlyName,
-    LockAccess, LockoutPolicy, LockoutState, Name, Notify, Outcome, PanelPermissions, Schedule, ScheduleSpec, Scope,
-    SlotRange, UseCount, User, UserKind, UserRef, Validity, WindowSpec, ZoneName,
+    Action, ActivityEntry, ActivityKind, Actor, CodePolicy, CodeStatus, DenyReason, DeviceBinding, DeviceRef, Event,
+    FailureReason, FriendlyName, IeeeAddress, LockAccess, LockoutPolicy, LockoutState, Name, Notify, Outcome,
+    PanelPermissions, Removal, Schedule, ScheduleSpec, Scope, SlotRange, UseCount, User, UserKind, UserRef, Validity,
+    WindowSpec, ZoneName,
 };
 use keyward_store::{
-    ActivityFilter, ChannelRecord, DeliveryState, DeliveryUpdate, HomeRecord, InviteRecord, LockRecord, LockoutRecord,
-    OutboxRecord, OwnerRecord, Record, SealedCode, Store, StoreError, TokenRecord, UserChange, UserRecord,
+    ActivityFilter, ChannelRecord, DeliveryState, DeliveryUpdate, HomeRecord, InviteRecord, LockRecord, LockRemoval,
+    LockoutRecord, OutboxRecord, OwnerRecord, Record, SealedCode, SlotRecord, Store, StoreError, TokenRecord,
+    UserChange, UserRecord,
 };
 
 use crate::support::*;
@@ -74,6 +77,7 @@ fn lock(id: &str, home_id: &str) -> LockRecord {
         home_id: home_id.to_owned(),
         name: Name::parse(format!("Lock {id}")).expect("name"),
         device: None,
+        removal: None,
         created_at: at(2),
         updated_at: at(2),
     }
@@ -195,20 +199,38 @@ async fn the_snapshot_reads_back_what_was_written(backend: Backend) {
     assert!(store.home_exists("h1".into()).await.expect("query"));
     assert!(!store.home_exists("h2".into()).await.expect("query"));
 
-    // Locks bound to a Z-Wave node (with a slot range) and to a Zigbee2MQTT
-    // device by its friendly name.
+    // Locks bound to a Z-Wave node (with a slot range), to a Zigbee2MQTT
+    // device by its address (moving to another, once its codes are off),
+    // and one bound by friendly name before addresses, being deleted.
     let zwave =
         DeviceBinding { device: DeviceRef::ZwaveJs { node_id: 2 }, slots: Some(SlotRange::new(1, 20).expect("range")) };
-    let zigbee = DeviceBinding {
-        device: DeviceRef::Zigbee2Mqtt { friendly_name: FriendlyName::parse("hall/front door").expect("name") },
-        slots: Some(SlotRange::new(0, 9).expect("range")),
+    let address = |a: &str| DeviceRef::Zigbee2Mqtt { ieee_address: IeeeAddress::parse(a).expect("address") };
+    let zigbee =
+        DeviceBinding { device: address("0x000d6f0000000001"), slots: Some(SlotRange::new(0, 9).expect("range")) };
+    let moving = LockRemoval {
+        what: Removal::Move(DeviceBinding { device: address("0x000d6f0000000002"), slots: None }),
+        since: at(3),
     };
+    let named = DeviceBinding {
+        device: DeviceRef::Zigbee2MqttNamed { friendly_name: FriendlyName::parse("hall/front door").expect("name") },
+        slots: None,
+    };
+    let deleting = LockRemoval { what: Removal::Delete, since: at(4) };
     store.put_lock(LockRecord { device: Some(zwave), ..lock("l3", "h1") }).await.expect("z-wave lock");
-    store.put_lock(LockRecord { device: Some(zigbee), ..lock("l4", "h1") }).await.expect("zigbee lock");
+    store
+        .put_lock(LockRecord { device: Some(zigbee), removal: Some(moving.clone()), ..lock("l4", "h1") })
+        .await
+        .expect("zigbee lock");
+    store
+        .put_lock(LockRecord { device: Some(named), removal: Some(deleting.clone()), ..lock("l5", "h1") })
+        .await
+        .expect("named zigbee lock");
 
     let snapshot = store.load().await.expect("load");
     assert_eq!(snapshot.homes, vec![home("h1")]);
-    assert_eq!(snapshot.locks.len(), 4);
+    assert_eq!(snapshot.locks.len(), 5);
+    let removal_of = |id: &str| snapshot.locks.iter().find(|l| l.id == id).and_then(|l| l.removal.clone());
+    assert_eq!((removal_of("l4"), removal_of("l5"), removal_of("l3")), (Some(moving), Some(deleting), None));
     assert!(snapshot.locks.contains(&lock("l1", "h1")) && snapshot.locks.contains(&lock("l2", "h1")));
     let device_of = |id: &str| snapshot.locks.iter().find(|l| l.id == id).and_then(|l| l.device.clone());
     assert_eq!(
@@ -216,8 +238,9 @@ async fn the_snapshot_reads_back_what_was_written(backend: Backend) {
         Some((DeviceRef::ZwaveJs { node_id: 2 }, Some((1, 20))))
     );
     let read = device_of("l4").expect("bound");
-    assert_eq!(read.device.to_string(), "Zigbee device hall/front door");
+    assert_eq!(read.device.to_string(), "Zigbee device 0x000d6f0000000001");
     assert_eq!(read.slots.map(|r| (r.first(), r.last())), Some((0, 9)));
+    assert_eq!(device_of("l5").expect("bound").device.to_string(), "Zigbee device hall/front door");
     let [read] = &snapshot.users[..] else { panic!("one user: {:?}", snapshot.users) };
     let (r, w) = (&read.user, &written.user);
     assert_eq!(r.locks, LockAccess::Only(vec!["l1".into(), "l2".into()]), "lock lists come back sorted");
@@ -704,7 +727,134 @@ async fn pruning_takes_the_oldest_in_batches(backend: Backend) {
     s.close().await;
 }
 
+fn slot(lock_id: &str, slot: u16, memory: SlotMemory) -> SlotRecord {
+    SlotRecord {
+        lock_id: lock_id.to_owned(),
+        slot,
+        user_id: Some("u1".into()),
+        memory,
+        status: CodeStatus::Failed,
+        reason: Some(FailureReason::DuplicateOnLock),
+        detail: Some(5),
+        attempts: 2,
+        attempt_mac: Some([9; 32]),
+        retry_at: Some(at(30)),
+        updated_at: at(20),
+    }
+}
+
+/// What keyward knows of a lock's slots comes back as written: the history
+/// of its codes in each slot (what decides which codes are keyward's after
+/// any outage), refusals, take-overs; a lock's slots are forgotten at once.
+async fn slot_knowledge_reads_back_and_is_forgotten_with_the_device(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = s.store.clone();
+    store.put_home(home("h1")).await.expect("home");
+    store.put_lock(lock("l1", "h1")).await.expect("lock");
+    store.put_lock(lock("l2", "h1")).await.expect("lock");
+    let memories = [
+        SlotMemory {
+            held: Held::Ours([1; 32]),
+            written: vec![[1; 32], [2; 32]],
+            recheck: true,
+            ..SlotMemory::default()
+        },
+        SlotMemory { held: Held::Unknown, written: vec![[3; 32]], ..SlotMemory::default() },
+        SlotMemory { held: Held::OursUnread, written: vec![[4; 32]], ..SlotMemory::default() },
+        SlotMemory { held: Held::Foreign(Some([5; 32])), taken_over: true, ..SlotMemory::default() },
+        SlotMemory { held: Held::Foreign(None), ..SlotMemory::default() },
+        SlotMemory {
+            held: Held::Empty,
+            refused: Some(Refusal { mac: [6; 32], why: FailureReason::NoConfirmation }),
+            ..SlotMemory::default()
+        },
+    ];
+    let written: Vec<SlotRecord> =
+        memories.iter().enumerate().map(|(n, m)| slot("l1", n as u16 + 1, m.clone())).collect();
+    // Queued when called, in order: awaited only after all were queued.
+    let pending: Vec<_> = written.iter().cloned().map(|r| store.put_slot(r)).collect();
+    for write in pending {
+        write.committed().await.expect("slot");
+    }
+    store.put_slot(slot("l2", 1, SlotMemory::default())).committed().await.expect("slot");
+    let mut changed = written[0].clone();
+    changed.memory = SlotMemory { held: Held::Empty, ..SlotMemory::default() };
+    changed.status = CodeStatus::OffLock;
+    store.put_slot(changed.clone()).committed().await.expect("replaced");
+    let read = store.load().await.expect("load").slots;
+    let of_l1: Vec<&SlotRecord> = read.iter().filter(|r| r.lock_id == "l1").collect();
+    assert_eq!(of_l1.len(), 6);
+    assert_eq!(of_l1[0], &changed);
+    for (got, want) in of_l1.iter().skip(1).zip(written.iter().skip(1)) {
+        assert_eq!(*got, want, "read back as written");
+    }
+    // Unbound or moved: the lock's slots are forgotten, the others stay.
+    store.forget_slots("l1".into()).committed().await.expect("forgotten");
+    let read = store.load().await.expect("load").slots;
+    assert_eq!(read.iter().map(|r| (r.lock_id.as_str(), r.slot)).collect::<Vec<_>>(), [("l2", 1)]);
+    s.close().await;
+}
+
+/// Slots stored before slot histories: a confirmed code is keyward's, a
+/// code sent without an answer may be in its slot, a refused one stays refused.
+async fn slots_stored_before_histories_keep_their_meaning(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    s.store.put_home(home("h1")).await.expect("home");
+    s.store.put_lock(lock("l1", "h1")).await.expect("lock");
+    s.close().await;
+    // Rows as the previous schema wrote them, then the last migration again.
+    let mac = |n: u8| match backend {
+        Backend::Sqlite => format!("X'{}'", format!("{n:02x}").repeat(32)),
+        Backend::Postgres => format!("'\\x{}'::bytea", format!("{n:02x}").repeat(32)),
+    };
+    let row = |slot: u16, content: &str, code_mac: Option<String>| {
+        let reason = if content == "refused" { "'duplicate_on_lock'" } else { "NULL" };
+        format!(
+            "INSERT INTO lock_slots (lock_id, slot, user_id, content, code_mac, status, reason, attempts, updated_at)
+             VALUES ('l1', {slot}, 'u1', '{content}', {}, 'on_lock', {reason}, 0, 0);",
+            code_mac.unwrap_or_else(|| "NULL".into())
+        )
+    };
+    let old = [
+        row(1, "code", Some(mac(1))),
+        row(2, "sent", Some(mac(2))),
+        row(3, "refused", Some(mac(3))),
+        row(4, "foreign", None),
+    ];
+    let migration = match backend {
+        Backend::Sqlite => include_str!("../../../store-sqlite/src/migrations/0014_slot_history.sql"),
+        Backend::Postgres => include_str!("../../../store-postgres/src/migrations/0011_slot_history.sql"),
+    };
+    // Only the slot statements of the migration: the rest is applied already.
+    let updates: String =
+        migration.lines().filter(|l| l.starts_with("UPDATE lock_slots")).collect::<Vec<_>>().join("\n");
+    place.execute(&format!("{}\n{updates}", old.join("\n")));
+    let s = open(&place, true).await.expect("open");
+    let read = s.store.load().await.expect("load").slots;
+    let memory: Vec<SlotMemory> = read.iter().map(|r| SlotMemory { recheck: true, ..r.memory.clone() }).collect();
+    let known = |held, written: Vec<[u8; 32]>, refused: Option<[u8; 32]>| SlotMemory {
+        held,
+        written,
+        refused: refused.map(|mac| Refusal { mac, why: FailureReason::DuplicateOnLock }),
+        ..SlotMemory::default()
+    };
+    assert_eq!(
+        memory,
+        [
+            known(Held::Ours([1; 32]), vec![[1; 32]], None),
+            known(Held::Unknown, vec![[2; 32]], None),
+            known(Held::Empty, vec![], Some([3; 32])),
+            known(Held::Foreign(None), vec![], None),
+        ]
+    );
+    s.close().await;
+}
+
 on_both_backends!(
+    slot_knowledge_reads_back_and_is_forgotten_with_the_device,
+    slots_stored_before_histories_keep_their_meaning,
     pruning_takes_the_oldest_in_batches,
     channels_and_the_outbox,
     opening_makes_the_schema_once_and_commands_need_existing_data,

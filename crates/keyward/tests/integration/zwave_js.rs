@@ -71,7 +71,10 @@ async fn writes_are_read_back_and_keypad_events_name_the_slot() {
     assert_eq!(sim.codes(2).await, [(1, "4719".to_owned())].into());
 
     // The lock refuses a code another slot holds: diagnosed, not "sent".
-    assert_eq!(network.write_code(&node(2), 2, "4719").await.map(code_of), Err(DeviceError::Duplicate));
+    assert_eq!(
+        network.write_code(&node(2), 2, "4719").await.map(code_of),
+        Err(DeviceError::Duplicate { other_slot: None })
+    );
     assert_eq!(sim.codes(2).await, [(1, "4719".to_owned())].into());
 
     // A code typed at the keypad names its slot.

@@ -43,7 +43,9 @@ fn kind_group(kind: ActivityKind) -> &'static str {
     use ActivityKind as K;
     match kind {
         K::Arrival | K::Departure | K::AccessDenied | K::Lockout | K::HomeLockout | K::NoShow => "comings",
-        K::Unlocked | K::Locked | K::Jammed | K::CodeFailed | K::Offline | K::Online | K::BatteryLow => "devices",
+        K::Unlocked | K::Locked | K::Jammed | K::CodeFailed | K::Offline | K::Online | K::BatteryLow | K::CodesLeft => {
+            "devices"
+        }
         K::CodeRevealed
         | K::UserCreated
         | K::UserUpdated
@@ -65,7 +67,9 @@ fn icon(kind: ActivityKind) -> &'static str {
         K::Arrival | K::Departure => "in",
         K::NoShow => "clock",
         K::AccessDenied | K::Lockout | K::HomeLockout => "no",
-        K::Unlocked | K::Locked | K::Jammed | K::CodeFailed | K::Offline | K::Online | K::BatteryLow => "lock",
+        K::Unlocked | K::Locked | K::Jammed | K::CodeFailed | K::Offline | K::Online | K::BatteryLow | K::CodesLeft => {
+            "lock"
+        }
         K::ChannelAdded | K::ChannelChanged | K::ChannelDeleted | K::DeliveryFailed => "bell",
         K::CodeRevealed
         | K::UserCreated
@@ -83,7 +87,13 @@ fn chip(kind: ActivityKind) -> &'static str {
     use ActivityKind as K;
     match kind {
         K::Arrival => "ok",
-        K::AccessDenied | K::Lockout | K::HomeLockout | K::Jammed | K::CodeFailed | K::DeliveryFailed => "bad",
+        K::AccessDenied
+        | K::Lockout
+        | K::HomeLockout
+        | K::Jammed
+        | K::CodeFailed
+        | K::DeliveryFailed
+        | K::CodesLeft => "bad",
         K::Offline | K::BatteryLow | K::NoShow => "wait",
         _ => "",
     }
@@ -189,6 +199,7 @@ fn event_words(kind: ActivityKind, duress: bool) -> &'static str {
         ActivityKind::Offline => "Stopped answering",
         ActivityKind::Online => "Answers again",
         ActivityKind::BatteryLow => "Battery low",
+        ActivityKind::CodesLeft => "Removed with codes still on it",
         ActivityKind::ChannelAdded => "Alert channel added",
         ActivityKind::ChannelChanged => "Alert channel changed",
         ActivityKind::ChannelDeleted => "Alert channel removed",

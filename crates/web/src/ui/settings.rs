@@ -44,6 +44,9 @@ struct LockCard {
     name: String,
     /// What its device says, in words.
     state: String,
+    /// Being removed, unbound or moved: what keyward still has to take off
+    /// its device, in words.
+    removal: Option<String>,
     /// Bound to a device: it can be locked and unlocked from here.
     bound: bool,
     /// Each code slot keyward may use, in order.
@@ -123,6 +126,34 @@ fn device_words(s: &AppState, lock: &keyward_app::LockView, used: usize, foreign
     text
 }
 
+/// A lock being removed, unbound or moved, in words: what keyward still
+/// takes off its device first.
+fn removal_words(lock: &keyward_app::LockView, names: &std::collections::HashMap<String, String>) -> Option<String> {
+    let removal = lock.removal.as_ref()?;
+    let device = lock.device.as_ref().map_or_else(|| "its device".to_owned(), |b| b.device.to_string());
+    let doing = match removal.what {
+        keyward_core::Removal::Delete => "Being removed",
+        keyward_core::Removal::Unbind => "Being unbound from its device",
+        keyward_core::Removal::Move(_) => "Moving to another device",
+    };
+    let codes: Vec<String> = removal
+        .left
+        .iter()
+        .map(|c| {
+            let who = c.user_id.as_ref().and_then(|id| names.get(id)).map_or("a deleted user", String::as_str);
+            format!("{who} (slot {})", c.slot)
+        })
+        .collect();
+    Some(format!(
+        "{doing}: keyward is taking its codes off {device} first ({}). No code opens it through keyward meanwhile.",
+        if codes.is_empty() {
+            "checking what is left".to_owned()
+        } else {
+            format!("still there: {}", codes.join(", "))
+        }
+    ))
+}
+
 /// A device network as the owner knows it.
 fn network_name(protocol: keyward_core::Protocol) -> &'static str {
     match protocol {
@@ -197,6 +228,7 @@ async fn locks_view_with(
                         id: l.id.clone(),
                         name: l.name.clone(),
                         state: device_words(s, l, used, foreign),
+                        removal: removal_words(l, &names),
                         bound: l.device.is_some(),
                         slots,
                         used,
@@ -245,21 +277,27 @@ pub struct NameForm {
 fn form_value(device: &keyward_core::DeviceRef) -> String {
     match device {
         keyward_core::DeviceRef::ZwaveJs { node_id } => format!("zwave_js:{node_id}"),
-        keyward_core::DeviceRef::Zigbee2Mqtt { friendly_name } => format!("zigbee2mqtt:{}", friendly_name.as_str()),
+        keyward_core::DeviceRef::Zigbee2Mqtt { ieee_address } => format!("zigbee2mqtt:{}", ieee_address.as_str()),
+        keyward_core::DeviceRef::Zigbee2MqttNamed { friendly_name } => {
+            format!("zigbee2mqtt:{}", friendly_name.as_str())
+        }
     }
 }
 
 /// The device picked in the Add lock form.
 fn picked_device(value: &str) -> Result<Option<keyward_app::DeviceRequest>, AppError> {
-    use keyward_core::{DeviceRef, FriendlyName, Protocol};
+    use keyward_core::{DeviceRef, FriendlyName, IeeeAddress, Protocol};
     if value.is_empty() {
         return Ok(None);
     }
     let (protocol, address) = value.split_once(':').ok_or(AppError::DeviceUnavailable)?;
     let device = match Protocol::parse(protocol).ok_or(AppError::DeviceUnavailable)? {
         Protocol::ZwaveJs => DeviceRef::ZwaveJs { node_id: address.parse().map_err(|_| AppError::DeviceUnavailable)? },
-        Protocol::Zigbee2Mqtt => DeviceRef::Zigbee2Mqtt {
-            friendly_name: FriendlyName::parse(address).map_err(|_| AppError::DeviceUnavailable)?,
+        Protocol::Zigbee2Mqtt => match IeeeAddress::parse(address) {
+            Ok(ieee_address) => DeviceRef::Zigbee2Mqtt { ieee_address },
+            Err(_) => DeviceRef::Zigbee2MqttNamed {
+                friendly_name: FriendlyName::parse(address).map_err(|_| AppError::DeviceUnavailable)?,
+            },
         },
     };
     Ok(Some(keyward_app::DeviceRequest { device, slots: None }))
@@ -308,7 +346,8 @@ pub async fn rename_lock(
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/locks");
     }
-    let renamed = async { s.app.homes.rename_lock(&first_home(&s).await?.id, &id, &form.name).await }.await;
+    let actor = keyward_core::Actor::Owner(owner.email.clone());
+    let renamed = async { s.app.homes.rename_lock(&first_home(&s).await?.id, &id, &form.name, actor).await }.await;
     match renamed {
         Ok(lock) => super::flash::redirect(&headers, "/locks", &format!("Renamed to {}", lock.name)),
         Err(AppError::LockNameTaken) => {
@@ -323,41 +362,114 @@ pub async fn rename_lock(
     }
 }
 
+#[derive(Deserialize)]
+pub struct RemoveQuery {
+    /// Remove it now, leaving keyward's codes on its device.
+    #[serde(default)]
+    force: Option<String>,
+}
+
 pub async fn remove_lock_page(
     State(s): State<AppState>,
     SignedIn(owner): SignedIn,
     csrf: Csrf,
     Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<RemoveQuery>,
 ) -> Response {
-    let lock = async { s.app.homes.get_lock(&first_home(&s).await?.id, &id).await }.await;
-    match lock {
-        Ok(lock) => csrf.attach(page(&ConfirmPage {
-            active: "locks",
-            csrf: &csrf.token,
-            email: &owner.email,
-            title: format!("Remove {}?", lock.name),
-            question: "Users lose access to this lock; their other access stays.".to_owned(),
-            action: format!("/locks/{}/delete", lock.id),
-            button: "Remove",
-            button_class: "danger",
-            back: "/locks".to_owned(),
-        })),
-        Err(e) => failed(e),
+    let found = async {
+        let home = first_home(&s).await?;
+        let names: std::collections::HashMap<String, String> =
+            s.app.users.list(&home.id).await?.into_iter().map(|u| (u.id, u.name)).collect();
+        Ok::<_, AppError>((s.app.homes.get_lock(&home.id, &id).await?, names))
     }
+    .await;
+    let (lock, names) = match found {
+        Ok(found) => found,
+        Err(e) => return failed(e),
+    };
+    let left = s.app.locks.codes_left(&lock.id);
+    let force = query.force.is_some() && !left.is_empty();
+    let question = match (&lock.device, force) {
+        (Some(binding), true) => {
+            let codes: Vec<keyward_app::CodeLeft> = left
+                .iter()
+                .map(|c| keyward_app::CodeLeft {
+                    slot: c.slot,
+                    user: c.user_id.as_ref().and_then(|id| {
+                        names.get(id).map(|name| keyward_core::UserRef { id: id.clone(), name: name.clone() })
+                    }),
+                })
+                .collect();
+            format!(
+                "keyward has not taken its codes off the lock yet. {} They keep opening the door until you clear them at the lock.",
+                keyward_app::left_words(&binding.device, &codes)
+            )
+        }
+        (Some(binding), false) if !left.is_empty() => format!(
+            "Users lose access to this lock at once; their other access stays. keyward first takes the {} code{} it put on {} off it; the lock is listed as being removed until then.",
+            left.len(),
+            if left.len() == 1 { "" } else { "s" },
+            binding.device
+        ),
+        _ => "Users lose access to this lock; their other access stays.".to_owned(),
+    };
+    csrf.attach(page(&ConfirmPage {
+        active: "locks",
+        csrf: &csrf.token,
+        email: &owner.email,
+        title: if force { format!("Remove {} anyway?", lock.name) } else { format!("Remove {}?", lock.name) },
+        question,
+        action: format!("/locks/{}/delete{}", lock.id, if force { "?force=1" } else { "" }),
+        button: if force { "Remove anyway" } else { "Remove" },
+        button_class: "danger",
+        back: "/locks".to_owned(),
+    }))
 }
+
+/// How long the Remove button waits for keyward to take a lock's codes off
+/// its device before the page says it is being removed.
+const REMOVAL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub async fn remove_lock(
     State(s): State<AppState>,
-    SignedIn(_): SignedIn,
+    SignedIn(owner): SignedIn,
     headers: HeaderMap,
     Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<RemoveQuery>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
     if !csrf_ok(&s, &headers, &form.csrf) {
         return csrf_refused("/locks");
     }
-    match async { s.app.homes.delete_lock(&first_home(&s).await?.id, &id).await }.await {
-        Ok(()) => Redirect::to("/locks").into_response(),
+    let actor = keyward_core::Actor::Owner(owner.email.clone());
+    let removed = async {
+        let home = first_home(&s).await?;
+        let name = s.app.homes.get_lock(&home.id, &id).await?.name;
+        let removed = s.app.homes.delete_lock(&home.id, &id, query.force.is_some(), actor).await?;
+        if matches!(removed, keyward_app::Removed::Waiting(_)) {
+            let _ = tokio::time::timeout(REMOVAL_WAIT, s.app.locks.removal_done(&home.id, &id)).await;
+            if let Ok(lock) = s.app.homes.get_lock(&home.id, &id).await {
+                return Ok((name, keyward_app::Removed::Waiting(lock)));
+            }
+            return Ok((name, keyward_app::Removed::Done(None)));
+        }
+        Ok::<_, AppError>((name, removed))
+    }
+    .await;
+    match removed {
+        Ok((name, keyward_app::Removed::Done(_))) => {
+            super::flash::redirect(&headers, "/locks", &format!("{name} removed"))
+        }
+        Ok((name, keyward_app::Removed::Waiting(_))) => super::flash::redirect(
+            &headers,
+            "/locks",
+            &format!("{name} is being removed: keyward takes its codes off the lock first"),
+        ),
+        Ok((name, keyward_app::Removed::Forced { device, left, .. })) => super::flash::redirect(
+            &headers,
+            "/locks",
+            &format!("{name} removed. {} Clear them at the lock.", keyward_app::left_words(&device, &left)),
+        ),
         Err(e) => failed(e),
     }
 }

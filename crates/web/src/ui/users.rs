@@ -83,7 +83,9 @@ pub(super) struct Choices {
 
 async fn home(s: &AppState) -> Result<(HomeView, Choices, ZoneName), AppError> {
     let home = super::first_home(s).await?;
-    let locks = s.app.homes.list_locks(&home.id).await?;
+    let mut locks = s.app.homes.list_locks(&home.id).await?;
+    // A lock being deleted can no longer be given.
+    locks.retain(|l| !l.is_being_deleted());
     let channels = s.app.channels.list(&home.id).await?;
     let channels = channels.into_iter().map(|c| (c.channel.id, c.channel.name.as_str().to_owned())).collect();
     let zone = home.zone.clone();
@@ -533,7 +535,7 @@ pub async fn retry(
     .await;
     match found {
         Ok(user) => {
-            s.app.locks.retry_user(&user.id);
+            s.app.locks.retry_user(&user.id).await;
             Redirect::to(&format!("/users/{}", user.id)).into_response()
         }
         Err(e) => failed(e),
@@ -574,7 +576,7 @@ pub async fn take_over(
     .await;
     match found {
         Ok(lock) => {
-            s.app.locks.take_over(&lock.id, slot);
+            s.app.locks.take_over(&lock.id, slot).await;
             Redirect::to(&back).into_response()
         }
         Err(e) => failed(e),

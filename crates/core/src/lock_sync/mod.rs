@@ -7,11 +7,21 @@
 //! off when the window closes. Everything here is pure; the sync engine in
 //! the application layer acts on it.
 
+mod device;
+mod presence;
+mod slot;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
+
+pub use device::{
+    DeviceBinding, DeviceRef, FriendlyName, FriendlyNameError, IeeeAddress, IeeeAddressError, Protocol, Removal,
+    SlotRange, SlotRangeError,
+};
+pub use presence::{PRESENCE_HOLD, Presence, Tell};
+pub use slot::{Held, Mac, Reading, Refusal, SlotMemory, Step};
 
 use crate::string_form::string_form;
 use crate::user::User;
@@ -64,147 +74,6 @@ pub fn next_review(user: &User, tz: &TimeZone, now: Timestamp, lead: SignedDurat
         }
     }
     candidates.into_iter().filter(|t| *t > now).min()
-}
-
-/// A lock protocol keyward speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Protocol {
-    ZwaveJs,
-    Zigbee2Mqtt,
-}
-
-impl Protocol {
-    pub const ALL: [Self; 2] = [Self::ZwaveJs, Self::Zigbee2Mqtt];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ZwaveJs => "zwave_js",
-            Self::Zigbee2Mqtt => "zigbee2mqtt",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == text)
-    }
-
-    /// The lowest slot number the protocol has: Z-Wave numbers user codes
-    /// from 1, Zigbee (and Zigbee2MQTT's `user`) from 0.
-    pub fn first_slot(self) -> u16 {
-        match self {
-            Self::ZwaveJs => 1,
-            Self::Zigbee2Mqtt => 0,
-        }
-    }
-}
-
-/// One lock on a network, as that network names it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DeviceRef {
-    /// A Z-Wave node, by its number.
-    ZwaveJs { node_id: u32 },
-    /// A Zigbee2MQTT device, by its friendly name (its MQTT topic).
-    Zigbee2Mqtt { friendly_name: FriendlyName },
-}
-
-impl DeviceRef {
-    pub fn protocol(&self) -> Protocol {
-        match self {
-            Self::ZwaveJs { .. } => Protocol::ZwaveJs,
-            Self::Zigbee2Mqtt { .. } => Protocol::Zigbee2Mqtt,
-        }
-    }
-}
-
-impl fmt::Display for DeviceRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::ZwaveJs { node_id } => write!(f, "Z-Wave node {node_id}"),
-            Self::Zigbee2Mqtt { friendly_name } => write!(f, "Zigbee device {}", friendly_name.as_str()),
-        }
-    }
-}
-
-/// A Zigbee2MQTT friendly name: it is part of MQTT topics, so it may not
-/// hold MQTT wildcards, control characters, or empty levels.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FriendlyName(String);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a Zigbee2MQTT friendly name has 1 to 128 characters, without +, #, control characters or empty topic levels")]
-pub struct FriendlyNameError;
-
-impl FriendlyName {
-    pub const MAX_CHARS: usize = 128;
-
-    pub fn parse(text: &str) -> Result<Self, FriendlyNameError> {
-        let fine = !text.is_empty()
-            && text.chars().count() <= Self::MAX_CHARS
-            && !text.chars().any(|c| c == '+' || c == '#' || c.is_control())
-            && text.split('/').all(|level| !level.is_empty());
-        if fine { Ok(Self(text.to_owned())) } else { Err(FriendlyNameError) }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A lock keyward programs: the device, and the slots it may use (`None`:
-/// every slot the lock reports).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceBinding {
-    pub device: DeviceRef,
-    pub slots: Option<SlotRange>,
-}
-
-/// The slots of a lock keyward may use, inclusive. Slots outside it (codes
-/// programmed at the lock itself) are never touched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlotRange {
-    first: u16,
-    last: u16,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a slot range runs from a first slot to a last slot at or after it, inside the lock's slots")]
-pub struct SlotRangeError;
-
-impl SlotRange {
-    /// Any ordered range; whether the lock has those slots is
-    /// [`SlotRange::within`] its [`SlotRange::of_lock`].
-    pub fn new(first: u16, last: u16) -> Result<Self, SlotRangeError> {
-        if last < first {
-            return Err(SlotRangeError);
-        }
-        Ok(Self { first, last })
-    }
-
-    /// Every slot of a lock with `count` slots, numbered as its protocol does.
-    pub fn of_lock(protocol: Protocol, count: u16) -> Option<Self> {
-        let first = protocol.first_slot();
-        let last = first.checked_add(count.checked_sub(1)?)?;
-        Some(Self { first, last })
-    }
-
-    pub fn within(&self, outer: &SlotRange) -> bool {
-        outer.first <= self.first && self.last <= outer.last
-    }
-
-    pub fn first(&self) -> u16 {
-        self.first
-    }
-
-    pub fn last(&self) -> u16 {
-        self.last
-    }
-
-    pub fn contains(&self, slot: u16) -> bool {
-        (self.first..=self.last).contains(&slot)
-    }
-
-    pub fn slots(&self) -> impl Iterator<Item = u16> {
-        self.first..=self.last
-    }
 }
 
 /// The outcome of giving slots to the users who keep one.
@@ -288,6 +157,10 @@ pub enum FailureReason {
     NoConfirmation,
     /// Every slot keyward may use on this lock is taken.
     NoFreeSlot,
+    /// Keyward could not store what it was about to write, so it did not
+    /// write it (a write whose intent is not durable could leave a code
+    /// keyward would not know as its own); retried.
+    StoreFailed,
 }
 
 string_form!(FailureReason {
@@ -297,6 +170,7 @@ string_form!(FailureReason {
     Rejected => "rejected",
     NoConfirmation => "no_confirmation",
     NoFreeSlot => "no_free_slot",
+    StoreFailed => "store_failed",
 });
 
 impl FailureReason {
@@ -304,7 +178,7 @@ impl FailureReason {
     /// or a full memory stays so until the owner acts (retrying those for
     /// ever is the trap other tools fell into).
     pub fn retries_by_itself(self) -> bool {
-        matches!(self, Self::Offline | Self::Rejected | Self::NoConfirmation)
+        matches!(self, Self::Offline | Self::Rejected | Self::NoConfirmation | Self::StoreFailed)
     }
 }
 
