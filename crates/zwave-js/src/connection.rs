@@ -1,4 +1,10 @@
-//! The connection task: connect, say hello, read, reconnect.
+//! The connection task: connect, say hello, read, notice silence, reconnect.
+//!
+//! A server that goes silent (its host frozen, the network cut) leaves the
+//! socket open and says nothing, and keypad events would be lost unseen: so
+//! keyward pings it every few seconds, and a connection that has heard
+//! nothing, not even a pong, for `SILENCE` counts as lost. Reconnecting
+//! makes every lock be read back.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -6,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use keyward_app::devices::DeviceEvent;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::messages::{self, NOTIFICATION, USER_CODE, device, lock_node, value_id};
+use crate::messages::{self, NOTIFICATION, USER_CODE, device, lock_node};
+use crate::wire::{Answer as WireAnswer, Command, ControllerEvent, Event, Incoming, NodeEvent, ValueId};
 use crate::{Answer, SCHEMA_VERSION, Shared, guard};
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -19,6 +26,12 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(5);
 /// A connection that lasted this long was healthy: the next retry starts over.
 const HEALTHY: Duration = Duration::from_secs(60);
+/// How often the server is pinged.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// Nothing heard for this long (three pings unanswered): the connection is lost.
+const SILENCE: Duration = Duration::from_secs(15);
+/// A server that does not complete the WebSocket handshake in this time is away.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 enum SessionError {
@@ -26,6 +39,10 @@ enum SessionError {
     Socket(#[from] tokio_tungstenite::tungstenite::Error),
     #[error("the server closed the connection")]
     Closed,
+    #[error("the server did not answer the connection in time")]
+    ConnectTimeout,
+    #[error("the server went silent (no answer to pings for {}s)", SILENCE.as_secs())]
+    Silent,
 }
 
 pub(crate) async fn run(shared: Arc<Shared>) {
@@ -46,21 +63,35 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 }
 
 async fn session(shared: &Arc<Shared>) -> Result<(), SessionError> {
-    let (socket, _) = tokio_tungstenite::connect_async(shared.url.as_str()).await?;
+    let connecting = tokio_tungstenite::connect_async(shared.url.as_str());
+    let (socket, _) =
+        tokio::time::timeout(CONNECT_TIMEOUT, connecting).await.map_err(|_| SessionError::ConnectTimeout)??;
     tracing::info!(url = %shared.url, "connected to Z-Wave JS");
     let (mut sink, mut stream) = socket.split();
     let (outgoing, mut queue) = mpsc::unbounded_channel::<String>();
     *guard(&shared.outgoing) = Some(outgoing);
+    let mut heard = Instant::now();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            message = stream.next() => match message {
-                Some(Ok(Message::Text(text))) => received(shared, text.as_str()),
-                Some(Ok(Message::Ping(data))) => sink.send(Message::Pong(data)).await?,
-                Some(Ok(Message::Close(_))) | None => return Err(SessionError::Closed),
-                Some(Ok(_)) => {}
-                Some(Err(error)) => return Err(error.into()),
-            },
+            message = stream.next() => {
+                heard = Instant::now();
+                match message {
+                    Some(Ok(Message::Text(text))) => received(shared, text.as_str()),
+                    Some(Ok(Message::Ping(data))) => sink.send(Message::Pong(data)).await?,
+                    Some(Ok(Message::Close(_))) | None => return Err(SessionError::Closed),
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => return Err(error.into()),
+                }
+            }
             Some(text) = queue.recv() => sink.send(Message::Text(text.into())).await?,
+            _ = ping.tick() => {
+                if heard.elapsed() >= SILENCE {
+                    return Err(SessionError::Silent);
+                }
+                sink.send(Message::Ping(Vec::new().into())).await?;
+            }
         }
     }
 }
@@ -76,33 +107,35 @@ fn disconnected(shared: &Shared) {
 }
 
 fn received(shared: &Arc<Shared>, text: &str) {
-    let Ok(message) = serde_json::from_str::<Value>(text) else {
-        tracing::warn!("Z-Wave JS sent a message that is not JSON");
-        return;
+    let message = match serde_json::from_str::<Incoming>(text) {
+        Ok(message) => message,
+        Err(error) => {
+            // Never the message itself: it may be a node's state with codes.
+            tracing::warn!(%error, "Z-Wave JS sent a message keyward cannot read");
+            return;
+        }
     };
-    match message.get("type").and_then(Value::as_str) {
-        Some("version") => {
-            let offered = message.get("maxSchemaVersion").and_then(Value::as_u64).unwrap_or(0);
-            tokio::spawn(hello(shared.clone(), offered.min(SCHEMA_VERSION)));
+    match message {
+        Incoming::Version { max_schema_version } => {
+            tokio::spawn(hello(shared.clone(), max_schema_version.min(SCHEMA_VERSION)));
         }
-        Some("result") => answered(shared, &message),
-        Some("event") => {
-            if let Some(event) = message.get("event") {
-                happened(shared, event);
-            }
+        Incoming::Result(answer) => answered(shared, answer),
+        Incoming::Event { event: Event::Node(event) } => happened(shared, event),
+        Incoming::Event { event: Event::Controller(ControllerEvent::NodeRemoved { node }) } => {
+            guard(&shared.nodes).remove(&node.node_id);
         }
-        _ => {}
+        Incoming::Event { .. } | Incoming::Other => {}
     }
 }
 
 /// Agrees the schema, starts listening and reads the nodes; then the
 /// connection counts as up.
 async fn hello(shared: Arc<Shared>, schema: u64) {
-    if let Err(error) = shared.call("set_api_schema", json!({"schemaVersion": schema})).await {
+    if let Err(error) = shared.call(Command::SetApiSchema { schema_version: schema }).await {
         tracing::warn!(%error, schema, "Z-Wave JS refused the API schema");
         return;
     }
-    let state = match shared.call("start_listening", json!({})).await {
+    let state = match shared.call(Command::StartListening {}).await {
         Ok(state) => state,
         Err(error) => {
             tracing::warn!(%error, "Z-Wave JS refused to start listening");
@@ -129,54 +162,24 @@ async fn hello(shared: Arc<Shared>, schema: u64) {
 }
 
 async fn read_slot_count(shared: &Shared, node_id: u32) {
-    let answer = shared
-        .call("node.get_value", json!({"nodeId": node_id, "valueId": value_id(USER_CODE, "supportedUsers", None)}))
-        .await;
+    let value_id = ValueId::of(USER_CODE, "supportedUsers", None);
+    let answer = shared.call(Command::GetValue { node_id, value_id }).await;
     let slots = answer.ok().and_then(|a| a.get("value").and_then(Value::as_u64)).and_then(|n| u16::try_from(n).ok());
     if let Some(node) = guard(&shared.nodes).get_mut(&node_id) {
         node.slots = slots.filter(|n| *n > 0);
     }
 }
 
-fn answered(shared: &Shared, message: &Value) {
-    let Some(id) = message.get("messageId").and_then(Value::as_str).and_then(|id| id.parse::<u64>().ok()) else {
-        return;
-    };
+fn answered(shared: &Shared, answer: WireAnswer) {
+    let Ok(id) = answer.message_id.parse::<u64>() else { return };
     let Some(reply) = guard(&shared.pending).remove(&id) else { return };
-    let answer = if message.get("success").and_then(Value::as_bool) == Some(true) {
-        Answer::Ok(message.get("result").cloned().unwrap_or(Value::Null))
-    } else {
-        let text = |key| message.get(key).and_then(Value::as_str).unwrap_or("");
-        Answer::Failed {
-            zwave_error: message.get("zwaveErrorCode").and_then(Value::as_u64),
-            message: format!("{} {}", text("errorCode"), text("message")).trim().to_owned(),
-        }
-    };
-    let _ = reply.send(answer);
+    let _ = reply.send(if answer.success { Answer::Ok(answer.result) } else { Answer::Failed(answer.failure()) });
 }
 
-fn happened(shared: &Arc<Shared>, event: &Value) {
-    let name = event.get("event").and_then(Value::as_str).unwrap_or("");
-    match event.get("source").and_then(Value::as_str) {
-        Some("node") => {}
-        Some("controller") => {
-            if name == "node removed" {
-                let id = event.pointer("/node/nodeId").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
-                if let Some(id) = id {
-                    guard(&shared.nodes).remove(&id);
-                }
-            }
-            return;
-        }
-        _ => return,
-    }
-    let Some(node_id) = event.get("nodeId").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok()) else {
-        return;
-    };
-    let args = event.get("args").cloned().unwrap_or(Value::Null);
-    match name {
-        "notification" => {
-            if event.get("ccId").and_then(Value::as_u64) != Some(NOTIFICATION) {
+fn happened(shared: &Arc<Shared>, event: NodeEvent) {
+    match event {
+        NodeEvent::Notification { node_id, cc_id, args } => {
+            if cc_id != NOTIFICATION {
                 return;
             }
             let Some(device_event) = messages::access_control_event(node_id, &args) else { return };
@@ -185,7 +188,7 @@ fn happened(shared: &Arc<Shared>, event: &Value) {
             }
             shared.emit(device_event);
         }
-        "value updated" | "value added" => {
+        NodeEvent::ValueUpdated { node_id, args } => {
             let changed = guard(&shared.nodes)
                 .get_mut(&node_id)
                 .and_then(|node| messages::apply_value(&mut node.state, &args, "newValue").then_some(node.state));
@@ -193,8 +196,8 @@ fn happened(shared: &Arc<Shared>, event: &Value) {
                 shared.emit(DeviceEvent::StateChanged { device: device(node_id), state });
             }
         }
-        "dead" | "alive" => {
-            let online = name == "alive";
+        NodeEvent::Dead { node_id } | NodeEvent::Alive { node_id } => {
+            let online = matches!(event, NodeEvent::Alive { .. });
             let changed = guard(&shared.nodes).get_mut(&node_id).is_some_and(|node| {
                 let changed = node.online != online;
                 node.online = online;
@@ -204,8 +207,8 @@ fn happened(shared: &Arc<Shared>, event: &Value) {
                 shared.emit(DeviceEvent::Online { device: device(node_id), online });
             }
         }
-        "ready" => {
-            let Some(lock) = event.get("nodeState").and_then(lock_node) else { return };
+        NodeEvent::Ready { node_id, node_state } => {
+            let Some(lock) = lock_node(&node_state) else { return };
             let mut known = guard(&shared.nodes);
             let slots = known.get(&node_id).and_then(|n| n.slots);
             known.insert(node_id, messages::Node { slots, ..lock });
@@ -216,6 +219,6 @@ fn happened(shared: &Arc<Shared>, event: &Value) {
                 shared.emit(DeviceEvent::Reinterviewed { device: device(node_id) });
             });
         }
-        _ => {}
+        NodeEvent::Other => {}
     }
 }

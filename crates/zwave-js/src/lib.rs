@@ -16,6 +16,7 @@
 
 mod connection;
 mod messages;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,7 +29,8 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use zeroize::Zeroizing;
 
-use messages::{DOOR_LOCK, Node, USER_CODE, value_id};
+use messages::{DOOR_LOCK, Node, USER_CODE};
+use wire::{Command, Envelope, ValueId};
 
 /// The API schema keyward speaks (zwave-js-server 3.x offers up to 50).
 pub const SCHEMA_VERSION: u64 = 50;
@@ -59,7 +61,7 @@ struct Shared {
 #[derive(Debug)]
 enum Answer {
     Ok(Value),
-    Failed { zwave_error: Option<u64>, message: String },
+    Failed(DeviceError),
     Disconnected,
 }
 
@@ -99,15 +101,14 @@ impl Shared {
         let _ = self.events.send(event);
     }
 
-    async fn call(&self, command: &str, mut body: Value) -> Result<Value, DeviceError> {
+    async fn call(&self, command: Command) -> Result<Value, DeviceError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        if let Some(object) = body.as_object_mut() {
-            object.insert("messageId".into(), Value::String(id.to_string()));
-            object.insert("command".into(), Value::String(command.to_owned()));
-        }
+        let text = serde_json::to_string(&Envelope { message_id: id.to_string(), command: &command })
+            .map_err(|e| DeviceError::Rejected(e.to_string()))?;
+        drop(command);
         let (reply, answer) = oneshot::channel();
         guard(&self.pending).insert(id, reply);
-        let sent = guard(&self.outgoing).as_ref().is_some_and(|out| out.send(body.to_string()).is_ok());
+        let sent = guard(&self.outgoing).as_ref().is_some_and(|out| out.send(text).is_ok());
         if !sent {
             guard(&self.pending).remove(&id);
             return Err(DeviceError::Disconnected);
@@ -116,11 +117,7 @@ impl Shared {
         guard(&self.pending).remove(&id);
         match answer {
             Ok(Ok(Answer::Ok(result))) => Ok(result),
-            Ok(Ok(Answer::Failed { zwave_error, message })) => Err(match zwave_error {
-                // ZW0204: the node did not acknowledge; ZW0201/0202: no response.
-                Some(201..=205) => DeviceError::Offline,
-                _ => DeviceError::Rejected(message),
-            }),
+            Ok(Ok(Answer::Failed(error))) => Err(error),
             Ok(Ok(Answer::Disconnected)) | Ok(Err(_)) => Err(DeviceError::Disconnected),
             Err(_) => Err(DeviceError::Offline),
         }
@@ -133,9 +130,8 @@ impl Shared {
         if guard(&self.nodes).contains_key(&node_id) { Ok(()) } else { Err(DeviceError::NoSuchDevice) }
     }
 
-    async fn set_value(&self, node_id: u32, value_id: Value, value: Value) -> Result<(), DeviceError> {
-        let result =
-            self.call("node.set_value", json!({"nodeId": node_id, "valueId": value_id, "value": value})).await?;
+    async fn set_value(&self, node_id: u32, value_id: ValueId, value: Value) -> Result<(), DeviceError> {
+        let result = self.call(Command::SetValue { node_id, value_id, value }).await?;
         // SetValueStatus: 1 working, 254 sent (no Supervision), 255 done.
         match result.pointer("/result/status").and_then(Value::as_u64) {
             Some(1 | 254 | 255) | None => Ok(()),
@@ -143,21 +139,21 @@ impl Shared {
         }
     }
 
-    async fn poll(&self, node_id: u32, value_id: Value) -> Result<Option<Value>, DeviceError> {
-        let result = self.call("node.poll_value", json!({"nodeId": node_id, "valueId": value_id})).await?;
+    async fn poll(&self, node_id: u32, value_id: ValueId) -> Result<Option<Value>, DeviceError> {
+        let result = self.call(Command::PollValue { node_id, value_id }).await?;
         // A lock that never answers the Get: an answer without a value.
         Ok(result.get("value").cloned().filter(|v| !v.is_null()))
     }
 
     /// Reads a slot from the lock: its status, then (when occupied) its code.
     async fn read(&self, node_id: u32, slot: u16) -> Result<SlotReading, DeviceError> {
-        let Some(status) = self.poll(node_id, value_id(USER_CODE, "userIdStatus", Some(slot))).await? else {
+        let Some(status) = self.poll(node_id, ValueId::of(USER_CODE, "userIdStatus", Some(slot))).await? else {
             return Ok(SlotReading::Unknown);
         };
         if status.as_u64() == Some(0) {
             return Ok(SlotReading::Empty);
         }
-        let code = self.poll(node_id, value_id(USER_CODE, "userCode", Some(slot))).await?;
+        let code = self.poll(node_id, ValueId::of(USER_CODE, "userCode", Some(slot))).await?;
         Ok(match code.as_ref().and_then(Value::as_str) {
             None => SlotReading::Unknown,
             Some("") => SlotReading::Empty,
@@ -222,7 +218,7 @@ impl LockNetwork for ZwaveJs {
             shared.take_refusal(node_id, slot);
             // The one message that carries a code: never logged.
             shared
-                .set_value(node_id, value_id(USER_CODE, "userCode", Some(slot)), Value::String(code.to_owned()))
+                .set_value(node_id, ValueId::of(USER_CODE, "userCode", Some(slot)), Value::String(code.to_owned()))
                 .await?;
             let reading = shared.read(node_id, slot).await?;
             if shared.take_refusal(node_id, slot) {
@@ -237,7 +233,7 @@ impl LockNetwork for ZwaveJs {
             let node_id = node_of(device)?;
             let shared = &self.shared;
             shared.known_lock(node_id)?;
-            shared.set_value(node_id, value_id(USER_CODE, "userIdStatus", Some(slot)), json!(0)).await?;
+            shared.set_value(node_id, ValueId::of(USER_CODE, "userIdStatus", Some(slot)), json!(0)).await?;
             shared.read(node_id, slot).await
         })
     }
@@ -255,7 +251,7 @@ impl LockNetwork for ZwaveJs {
             let node_id = node_of(device)?;
             self.shared.known_lock(node_id)?;
             let mode = if lock { 255 } else { 0 };
-            self.shared.set_value(node_id, value_id(DOOR_LOCK, "targetMode", None), json!(mode)).await
+            self.shared.set_value(node_id, ValueId::of(DOOR_LOCK, "targetMode", None), json!(mode)).await
         })
     }
 }

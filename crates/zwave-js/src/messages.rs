@@ -6,7 +6,7 @@
 //! events, type 6), 128 Battery (`level`).
 
 use keyward_app::devices::{DeviceEvent, DeviceRef, LockState, Operation};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub const DOOR_LOCK: u64 = 98;
 pub const USER_CODE: u64 = 99;
@@ -123,15 +123,10 @@ pub fn access_control_event(node_id: u32, args: &Value) -> Option<DeviceEvent> {
     }
 }
 
-pub fn value_id(cc: u64, property: &str, slot: Option<u16>) -> Value {
-    match slot {
-        Some(slot) => json!({"commandClass": cc, "endpoint": 0, "property": property, "propertyKey": slot}),
-        None => json!({"commandClass": cc, "endpoint": 0, "property": property}),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
