@@ -250,9 +250,10 @@ module.exports.default = function config({ require }) {
 				return { slot: null };
 			}
 			case "POST program": {
-				// A code programmed at the lock itself, as its manual describes.
+				// A code programmed at the lock itself, as its manual describes;
+				// "silent": true for a lock that sends no report of it.
 				setSlot(node, body.slot, ENABLED, body.code);
-				await report(controller, node, notification(controller, 14, body.slot));
+				if (!body.silent) await report(controller, node, notification(controller, 14, body.slot));
 				return {};
 			}
 			case "POST wipe": {

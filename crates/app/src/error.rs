@@ -46,7 +46,7 @@ pub enum AppError {
     )]
     SlotsInvalid,
     #[error(
-        "a Z-Wave JS device is named by node_id, a Zigbee2MQTT device by friendly_name (1 to 128 characters, without + or #)"
+        "a Z-Wave JS device is named by node_id, a Zigbee2MQTT device by ieee_address (0x and 16 hexadecimal digits) or by its friendly_name (1 to 128 characters, without + or #)"
     )]
     DeviceInvalid,
     #[error("no token with this id")]

@@ -95,8 +95,9 @@ pub struct CodeLeft {
 }
 
 /// The codes left, in words: "Dog walker's code (slot 1) and a deleted
-/// user's code (slot 4) stay on Z-Wave node 2."
-pub fn left_words(device: &DeviceRef, left: &[CodeLeft]) -> String {
+/// user's code (slot 4) stay on Z-Wave node 2." (`device`: as
+/// [`Homes::device_label`] names it).
+pub fn left_words(device: &str, left: &[CodeLeft]) -> String {
     let codes: Vec<String> = left
         .iter()
         .map(|c| match &c.user {
@@ -115,6 +116,14 @@ pub fn left_words(device: &DeviceRef, left: &[CodeLeft]) -> String {
         text = first.to_uppercase() + text.get(1..).unwrap_or_default();
     }
     text
+}
+
+/// A device's address alone: the IEEE address of a Zigbee device.
+fn device_address(device: &DeviceRef) -> String {
+    match device {
+        DeviceRef::Zigbee2Mqtt { ieee_address } => ieee_address.as_str().to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// Forgets a deleted lock in the home's memory: its lockout count and its
@@ -186,6 +195,15 @@ impl Homes {
 
     fn networks(&self) -> &[Arc<dyn LockNetwork>] {
         self.sync.networks()
+    }
+
+    /// A device as an owner knows it: a Zigbee lock by the name Zigbee2MQTT
+    /// gives it now and its address, a Z-Wave lock by its node.
+    pub fn device_label(&self, device: &DeviceRef) -> String {
+        match self.sync.device_info(device).and_then(|d| d.name) {
+            Some(name) => format!("Zigbee device {name} ({})", device_address(device)),
+            None => device.to_string(),
+        }
     }
 
     /// A lock as the adapters see it: with its device's current name and
@@ -532,7 +550,7 @@ impl Homes {
         let event = Event {
             device: Some(lock_id.to_owned()),
             actor: Some(actor),
-            detail: Some(left_words(device, left)),
+            detail: Some(left_words(&self.device_label(device), left)),
             ..Event::bare(ActivityKind::CodesLeft, at)
         };
         if let Err(error) = self.recorder.record_event(state, event, at).await {

@@ -345,6 +345,7 @@ impl LockNetwork for SimNet {
             lock.unseen.remove(&slot);
             if lock.lose > 0 {
                 lock.lose -= 1;
+                lock.uncertain.insert(slot);
                 return Err(DeviceError::Offline);
             }
             Ok(SlotReading::Empty)
@@ -1007,7 +1008,17 @@ impl World {
         self.rng.pick(&free).copied()
     }
 
+    /// A lock is bound to a device anew: it knows nothing of it yet, and a
+    /// refusal there may be tried once more.
+    fn fresh_binding(&self, id: u32) {
+        let mut state = self.net.state();
+        let device = state.devices.get_mut(&id).expect("device");
+        device.refused.clear();
+        device.unkept.clear();
+    }
+
     fn create_lock(&mut self, id: u32) {
+        self.fresh_binding(id);
         self.next_name += 1;
         let (home, name) = (self.home.clone(), format!("Door {}", self.next_name));
         let device = DeviceRequest { device: DeviceRef::ZwaveJs { node_id: id }, slots: None };
@@ -1021,9 +1032,11 @@ impl World {
         }
     }
 
-    /// The codes a forced removal leaves on a device become someone else's.
-    fn left_by_force(&mut self, id: u32, what: &str, removed: &Removed) {
-        let Removed::Forced { left, .. } = removed else { return };
+    /// The codes a forced removal leaves on a device (the one it names: a
+    /// move may still have been waiting) become someone else's.
+    fn left_by_force(&mut self, what: &str, removed: &Removed) {
+        let Removed::Forced { left, device, .. } = removed else { return };
+        let id = node(device);
         let listed: BTreeSet<u16> = left.iter().map(|c| c.slot).collect();
         let mut state = self.net.state();
         let device = state.devices.get_mut(&id).expect("device");
@@ -1045,7 +1058,6 @@ impl World {
     fn remove_lock(&mut self) {
         let ids: Vec<String> = self.locks.keys().cloned().collect();
         let Some(lock) = self.rng.pick(&ids).cloned() else { return };
-        let device = self.locks[&lock];
         let force = self.rng.chance(20);
         let home = self.home.clone();
         match self.rng.below(3) {
@@ -1055,9 +1067,7 @@ impl World {
                     .block(async { self.app().homes.delete_lock(&home, &l, force, Actor::Token("model".into())).await })
                     .expect("delete lock");
                 self.note(format!("delete lock {lock} (force {force}): {}", outcome(&removed)));
-                if let Some(id) = device {
-                    self.left_by_force(id, "a forced removal", &removed);
-                }
+                self.left_by_force("a forced removal", &removed);
                 // Waiting or done, users lose it at once.
                 self.locks.remove(&lock);
                 for user in &mut self.users {
@@ -1068,6 +1078,7 @@ impl World {
             }
             1 => {
                 let Some(next) = self.free_device() else { return };
+                self.fresh_binding(next);
                 let l = lock.clone();
                 let request = Some(Some(DeviceRequest { device: DeviceRef::ZwaveJs { node_id: next }, slots: None }));
                 let moved = self.block(async {
@@ -1076,9 +1087,7 @@ impl World {
                 match moved {
                     Ok(removed) => {
                         self.note(format!("move lock {lock} to node {next} (force {force}): {}", outcome(&removed)));
-                        if let Some(id) = device {
-                            self.left_by_force(id, "a forced move", &removed);
-                        }
+                        self.left_by_force("a forced move", &removed);
                         self.locks.insert(lock, Some(next));
                     }
                     Err(error) => self.note(format!("move lock {lock} to node {next} refused: {error}")),
@@ -1091,9 +1100,7 @@ impl World {
                 });
                 let removed = unbound.expect("unbind");
                 self.note(format!("unbind lock {lock} (force {force}): {}", outcome(&removed)));
-                if let Some(id) = device {
-                    self.left_by_force(id, "a forced unbinding", &removed);
-                }
+                self.left_by_force("a forced unbinding", &removed);
                 self.locks.insert(lock, None);
             }
         }

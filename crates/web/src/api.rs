@@ -254,7 +254,8 @@ async fn rename_lock(
         s.app.homes.update_lock(&home_id, &lock_id, body.name.as_deref(), device, force, caller.actor()).await?;
     let removed = settle_removal(&s, &home_id, &lock_id, removed).await?;
     let answer = |status, lock: keyward_app::LockView, left: Option<(keyward_core::DeviceRef, Vec<_>)>| {
-        let message = left.as_ref().map(|(device, codes)| keyward_app::left_words(device, codes));
+        let message =
+            left.as_ref().map(|(device, codes)| keyward_app::left_words(&s.app.homes.device_label(device), codes));
         let left_on_device = left.map(|(device, codes)| LeftOnDeviceDto::of(&device, codes));
         Ok((status, Json(LockChangeDto { lock: lock.into(), left_on_device, message })))
     };
@@ -397,7 +398,7 @@ async fn delete_lock(
         Removed::Done(_) => StatusCode::NO_CONTENT.into_response(),
         Removed::Waiting(lock) => (StatusCode::ACCEPTED, Json(LockDto::from(lock))).into_response(),
         Removed::Forced { device, left, .. } => {
-            let message = keyward_app::left_words(&device, &left);
+            let message = keyward_app::left_words(&s.app.homes.device_label(&device), &left);
             Json(RemovedDto { left_on_device: LeftOnDeviceDto::of(&device, left), message }).into_response()
         }
     })

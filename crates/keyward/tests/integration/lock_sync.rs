@@ -568,3 +568,90 @@ async fn lock_sync_figures() {
     let used = f.server.cpu_ticks() - before;
     println!("keyward's CPU over 60 s with an offline lock retrying: {} ms", used * 10);
 }
+
+/// By hand, for docs/benchmarks.md: 30 users on a 30-slot lock for ten
+/// minutes (`KEYWARD_SOAK_SECONDS`) of random outages and changes, then the
+/// lock's memory must be exactly the codes that belong there.
+/// `cargo test --release --test integration lock_sync_soak -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "ten minutes, run by hand for docs/benchmarks.md"]
+async fn lock_sync_soak() {
+    let seconds: u64 = std::env::var("KEYWARD_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(600);
+    let sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 30, ..SimLock::default() }]).await;
+    let f = hub(Backend::Sqlite, &sim, 1).await;
+    bound_lock(&f, "Front door", 2).await;
+    // A small generator of its own: the run is replayable by its seed.
+    let seed: u64 = std::env::var("KEYWARD_SOAK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_261_207);
+    let mut state = seed;
+    let mut next = move |n: u64| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n.max(1)
+    };
+    let mut users: Vec<(String, String, bool)> = Vec::new();
+    let mut fresh = 0u64;
+    let mut code = move || {
+        fresh += 1;
+        format!("{}", 20_000_000 + fresh * 7_919)
+    };
+    for n in 0..30 {
+        let c = code();
+        let id = f.admin.create_user(&f.home, json!({"name": format!("Guest {n}"), "code": c, "locks": "all"})).await;
+        users.push((id, c, true));
+    }
+    let started = Instant::now();
+    let (mut outages, mut changes) = (0, 0);
+    let mut online = true;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        match next(10) {
+            0..=2 => {
+                online = !online;
+                sim.set_online(2, online).await;
+                outages += u32::from(!online);
+            }
+            3..=5 => {
+                let i = next(users.len() as u64) as usize;
+                let c = code();
+                f.admin.patch(&f.path(&format!("/users/{}", users[i].0)), json!({"code": c})).await.expect(200);
+                users[i].1 = c;
+                changes += 1;
+            }
+            6..=7 => {
+                let i = next(users.len() as u64) as usize;
+                users[i].2 = !users[i].2;
+                let body = json!({"enabled": users[i].2});
+                f.admin.patch(&f.path(&format!("/users/{}", users[i].0)), body).await.expect(200);
+                changes += 1;
+            }
+            _ => {
+                let i = next(users.len() as u64) as usize;
+                f.admin.delete(&f.path(&format!("/users/{}", users[i].0))).await.expect(204);
+                let c = code();
+                let id = f
+                    .admin
+                    .create_user(&f.home, json!({"name": format!("Guest {}", fresh), "code": c, "locks": "all"}))
+                    .await;
+                users[i] = (id, c, true);
+                changes += 2;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500 + next(4_500))).await;
+    }
+    sim.set_online(2, true).await;
+    let settling = Instant::now();
+    let mut want: Vec<String> = users.iter().filter(|u| u.2).map(|u| u.1.clone()).collect();
+    want.sort();
+    loop {
+        let mut held: Vec<String> = sim.codes(2).await.into_values().collect();
+        held.sort();
+        if held == want {
+            break;
+        }
+        assert!(settling.elapsed() < Duration::from_secs(180), "the lock holds {held:?}, expected {want:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "soak (seed {seed}): {seconds} s, {outages} outages, {changes} user changes; the lock held exactly the {} codes that belong there {:?} after the last outage ended",
+        want.len(),
+        settling.elapsed()
+    );
+}

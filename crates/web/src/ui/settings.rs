@@ -115,7 +115,7 @@ fn device_words(s: &AppState, lock: &keyward_app::LockView, used: usize, foreign
         return format!("{device}: not reachable now.");
     };
     let state = super::lock_state::describe(&info);
-    let mut text = format!("{device} ({} {}) · {state}", info.manufacturer, info.model);
+    let mut text = format!("{} ({} {}) · {state}", shown(&info), info.manufacturer, info.model);
     if let Some(count) = binding.slots.map(|r| usize::from(r.last() - r.first()) + 1).or(info.slots.map(usize::from)) {
         text.push_str(&format!(" · {used} of {count} code slots used by keyward"));
     }
@@ -126,11 +126,24 @@ fn device_words(s: &AppState, lock: &keyward_app::LockView, used: usize, foreign
     text
 }
 
+/// A device as the owner knows it: a Zigbee lock by the name Zigbee2MQTT
+/// gives it now ("Zigbee device front_door"), a Z-Wave lock by its node.
+fn shown(info: &keyward_app::devices::DeviceInfo) -> String {
+    match &info.name {
+        Some(name) => format!("Zigbee device {name}"),
+        None => info.device.to_string(),
+    }
+}
+
 /// A lock being removed, unbound or moved, in words: what keyward still
 /// takes off its device first.
 fn removal_words(lock: &keyward_app::LockView, names: &std::collections::HashMap<String, String>) -> Option<String> {
     let removal = lock.removal.as_ref()?;
-    let device = lock.device.as_ref().map_or_else(|| "its device".to_owned(), |b| b.device.to_string());
+    let device = match (&lock.device, &lock.device_name) {
+        (Some(_), Some(name)) => format!("Zigbee device {name}"),
+        (Some(binding), None) => binding.device.to_string(),
+        (None, _) => "its device".to_owned(),
+    };
     let doing = match removal.what {
         keyward_core::Removal::Delete => "Being removed",
         keyward_core::Removal::Unbind => "Being unbound from its device",
@@ -212,7 +225,9 @@ async fn locks_view_with(
                 .iter()
                 .flat_map(|n| n.devices())
                 .filter(|d| !bound.contains(&d.device))
-                .map(|d| (form_value(&d.device), format!("{} — {} {}, {}", d.label, d.manufacturer, d.model, d.device)))
+                .map(|d| {
+                    (form_value(&d.device), format!("{} — {} {}, {}", d.label, d.manufacturer, d.model, shown(&d)))
+                })
                 .collect();
             let locks = locks
                 .iter()
@@ -402,7 +417,7 @@ pub async fn remove_lock_page(
                 .collect();
             format!(
                 "keyward has not taken its codes off the lock yet. {} They keep opening the door until you clear them at the lock.",
-                keyward_app::left_words(&binding.device, &codes)
+                keyward_app::left_words(&s.app.homes.device_label(&binding.device), &codes)
             )
         }
         (Some(binding), false) if !left.is_empty() => format!(
@@ -468,7 +483,10 @@ pub async fn remove_lock(
         Ok((name, keyward_app::Removed::Forced { device, left, .. })) => super::flash::redirect(
             &headers,
             "/locks",
-            &format!("{name} removed. {} Clear them at the lock.", keyward_app::left_words(&device, &left)),
+            &format!(
+                "{name} removed. {} Clear them at the lock.",
+                keyward_app::left_words(&s.app.homes.device_label(&device), &left)
+            ),
         ),
         Err(e) => failed(e),
     }

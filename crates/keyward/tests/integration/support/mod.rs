@@ -7,6 +7,7 @@
 
 pub mod broker;
 pub mod postgres;
+pub mod proxy;
 pub mod receiver;
 pub mod webdriver;
 pub mod zigbee;

@@ -9,6 +9,10 @@
 //! and gets, publishes the device's whole cached state (with the `users`
 //! map) after each answer, never passes the lock's refusal of a duplicate on
 //! to MQTT, and shows codes only with `expose_pin`.
+//!
+//! Each lock is a piece of hardware with an IEEE address; its friendly name
+//! (its topic) can be renamed, as in Zigbee2MQTT's frontend. Tests name the
+//! hardware by the name it was started with.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +42,15 @@ impl LockSpec {
 
 #[derive(Default)]
 struct Memory {
+    /// Its friendly name now: its MQTT topic.
+    topic: String,
+    /// Read-backs of a write still to come that get no answer (lost on the
+    /// way): `/get`s of a slot set since it was last read.
+    lose_answers: u32,
+    /// Slots set since they were last read.
+    set_since_read: std::collections::BTreeSet<u16>,
+    /// How long the lock takes to answer a read (a battery lock's radio).
+    answer_delay: Duration,
     /// Slot → code held by the lock.
     codes: BTreeMap<u16, String>,
     /// Slots Zigbee2MQTT has read, so in its cached `users` map.
@@ -65,8 +78,13 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-fn device_entry(spec: &LockSpec, n: usize) -> Value {
-    json!({"friendly_name": spec.name, "type": "EndDevice", "ieee_address": format!("0x000d6f00000000{n:02x}"),
+/// The IEEE address of the `n`-th lock the network started with.
+pub fn ieee_of(n: usize) -> String {
+    format!("0x000d6f00000000{n:02x}")
+}
+
+fn device_entry(spec: &LockSpec, topic: &str, n: usize) -> Value {
+    json!({"friendly_name": topic, "type": "EndDevice", "ieee_address": ieee_of(n),
      "definition": {"vendor": "Yale", "model": "YRD226HA2619", "description": "Assure lock",
         "exposes": [
             {"type": "lock", "features": [{"type": "binary", "name": "state", "property": "state"},
@@ -102,28 +120,17 @@ impl ZigbeeNet {
             locks: locks
                 .iter()
                 .map(|spec| {
-                    let memory = Memory { online: true, locked: true, ..Memory::default() };
+                    let memory =
+                        Memory { online: true, locked: true, topic: spec.name.to_owned(), ..Memory::default() };
                     (spec.name.to_owned(), SimulatedLock { spec: *spec, memory: Mutex::new(memory) })
                 })
                 .collect(),
         });
-        let mut devices = vec![json!({"friendly_name": "Coordinator", "type": "Coordinator"})];
-        devices.extend(locks.iter().enumerate().map(|(n, spec)| device_entry(spec, n)));
-        let devices = Value::Array(devices).to_string();
         let (connected, mut connections) = tokio::sync::mpsc::unbounded_channel::<()>();
         let announcer = net.clone();
         tokio::spawn(async move {
             while connections.recv().await.is_some() {
-                let me = &announcer;
-                for (name, lock) in &me.locks {
-                    for command in ["set", "get"] {
-                        let _ = me.client.subscribe(format!("{}/{name}/{command}", me.base), QoS::AtLeastOnce).await;
-                    }
-                    let online = lock.memory.lock().expect("memory").online;
-                    me.publish_availability(name, online).await;
-                }
-                let topic = format!("{}/bridge/devices", me.base);
-                let _ = me.client.publish(topic, QoS::AtLeastOnce, true, devices.clone()).await;
+                announcer.announce().await;
             }
         });
         let me = net.clone();
@@ -145,6 +152,50 @@ impl ZigbeeNet {
         net
     }
 
+    /// Subscribes to each lock's commands and publishes its availability and
+    /// the device list, under the names the locks have now.
+    async fn announce(&self) {
+        for (name, lock) in &self.locks {
+            let topic = lock.memory.lock().expect("memory").topic.clone();
+            for command in ["set", "get"] {
+                let _ = self.client.subscribe(format!("{}/{topic}/{command}", self.base), QoS::AtLeastOnce).await;
+            }
+            let online = lock.memory.lock().expect("memory").online;
+            self.publish_availability(name, online).await;
+        }
+        let mut devices = vec![json!({"friendly_name": "Coordinator", "type": "Coordinator"})];
+        devices.extend(self.locks.values().enumerate().map(|(n, lock)| {
+            let topic = lock.memory.lock().expect("memory").topic.clone();
+            device_entry(&lock.spec, &topic, n)
+        }));
+        let topic = format!("{}/bridge/devices", self.base);
+        let _ = self.client.publish(topic, QoS::AtLeastOnce, true, Value::Array(devices).to_string()).await;
+    }
+
+    /// Swaps the friendly names of two locks, as an owner renaming devices
+    /// in Zigbee2MQTT's frontend would; Zigbee2MQTT then lists them again.
+    pub async fn swap_names(&self, a: &str, b: &str) {
+        let (topic_a, topic_b) = (self.topic_of(a), self.topic_of(b));
+        self.memory(a).topic = topic_b;
+        self.memory(b).topic = topic_a;
+        self.announce().await;
+    }
+
+    fn topic_of(&self, name: &str) -> String {
+        self.memory(name).topic.clone()
+    }
+
+    /// The lock answers each read after `delay`, as a slow battery lock does.
+    pub fn answer_after(&self, name: &str, delay: Duration) {
+        self.memory(name).answer_delay = delay;
+    }
+
+    /// The read-backs of the next `n` writes get no answer (the lock keeps
+    /// what was written).
+    pub fn lose_answers(&self, name: &str, n: u32) {
+        self.memory(name).lose_answers = n;
+    }
+
     fn lock(&self, name: &str) -> &SimulatedLock {
         self.locks.get(name).unwrap_or_else(|| panic!("no simulated lock {name}"))
     }
@@ -155,12 +206,17 @@ impl ZigbeeNet {
 
     async fn command(&self, topic: &str, body: &Value) {
         let Some(rest) = topic.strip_prefix(&format!("{}/", self.base)) else { return };
-        let (name, get) = match (rest.strip_suffix("/get"), rest.strip_suffix("/set")) {
+        let (topic, get) = match (rest.strip_suffix("/get"), rest.strip_suffix("/set")) {
             (Some(name), _) => (name, true),
             (None, Some(name)) => (name, false),
             _ => return,
         };
-        let Some(lock) = self.locks.get(name) else { return };
+        // The hardware carrying this name now.
+        let Some((name, lock)) = self.locks.iter().find(|(_, lock)| lock.memory.lock().expect("memory").topic == topic)
+        else {
+            return;
+        };
+        let name = name.as_str();
         if !lock.memory.lock().expect("memory").online {
             return;
         }
@@ -171,6 +227,7 @@ impl ZigbeeNet {
             }
             if !get {
                 let mut memory = lock.memory.lock().expect("memory");
+                memory.set_since_read.insert(slot);
                 match pin.get("pin_code").and_then(Value::as_str) {
                     Some(code) => {
                         memory.code_sets += 1;
@@ -189,7 +246,17 @@ impl ZigbeeNet {
                 // Set commands publish nothing by themselves.
                 return;
             }
-            lock.memory.lock().expect("memory").known.insert(slot, true);
+            {
+                let mut memory = lock.memory.lock().expect("memory");
+                if memory.lose_answers > 0 && memory.set_since_read.contains(&slot) {
+                    memory.lose_answers -= 1;
+                    return;
+                }
+                memory.set_since_read.remove(&slot);
+                memory.known.insert(slot, true);
+            }
+            let delay = lock.memory.lock().expect("memory").answer_delay;
+            tokio::time::sleep(delay).await;
             self.publish_state(name, json!({})).await;
             return;
         }
@@ -207,6 +274,12 @@ impl ZigbeeNet {
 
     /// The device's whole cached state, as Zigbee2MQTT publishes it, with `extra` (an action).
     async fn publish_state(&self, name: &str, extra: Value) {
+        self.publish_state_retained(name, extra, false).await;
+    }
+
+    /// As `publish_state`, retained when `retain` (Zigbee2MQTT's device
+    /// option `retain: true`): the broker then hands it to every new subscriber.
+    async fn publish_state_retained(&self, name: &str, extra: Value, retain: bool) {
         let lock = self.lock(name);
         let body = {
             let memory = lock.memory.lock().expect("memory");
@@ -244,13 +317,13 @@ impl ZigbeeNet {
             }
             body
         };
-        let topic = format!("{}/{name}", self.base);
-        self.client.publish(topic, QoS::AtLeastOnce, false, body.to_string()).await.expect("publish");
+        let topic = format!("{}/{}", self.base, self.topic_of(name));
+        self.client.publish(topic, QoS::AtLeastOnce, retain, body.to_string()).await.expect("publish");
     }
 
     async fn publish_availability(&self, name: &str, online: bool) {
         let state = if online { "online" } else { "offline" };
-        let topic = format!("{}/{name}/availability", self.base);
+        let topic = format!("{}/{}/availability", self.base, self.topic_of(name));
         let _ = self.client.publish(topic, QoS::AtLeastOnce, true, json!({"state": state}).to_string()).await;
     }
 
@@ -275,6 +348,18 @@ impl ZigbeeNet {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// A code typed at the keypad, published by a Zigbee2MQTT whose device
+    /// option `retain` is on: the broker keeps the message and hands it to
+    /// every subscriber that comes later.
+    pub async fn type_code_retained(&self, name: &str, code: &str) -> Option<u16> {
+        let slot = self.memory(name).codes.iter().find(|(_, c)| *c == code).map(|(s, _)| *s)?;
+        self.memory(name).locked = false;
+        let action =
+            json!({"action": "unlock", "action_user": slot, "action_source": 0, "action_source_name": "keypad"});
+        self.publish_state_retained(name, action, true).await;
+        Some(slot)
     }
 
     /// A code typed at the keypad: an unlock by that user, or a failure.
@@ -321,7 +406,11 @@ impl ZigbeeNet {
     /// Mosquitto outlives the test).
     pub async fn remove(&self) {
         let mut topics = vec![format!("{}/bridge/devices", self.base)];
-        topics.extend(self.locks.keys().map(|name| format!("{}/{name}/availability", self.base)));
+        for name in self.locks.keys() {
+            let topic = self.topic_of(name);
+            topics.push(format!("{}/{topic}/availability", self.base));
+            topics.push(format!("{}/{topic}", self.base));
+        }
         for topic in topics {
             self.client.publish(topic, QoS::AtLeastOnce, true, Vec::<u8>::new()).await.expect("publish");
         }

@@ -162,6 +162,12 @@ impl ZwaveSim {
         self.control(reqwest::Method::POST, node_id, "program", json!({"slot": slot, "code": code})).await;
     }
 
+    /// A code programmed at a lock that sends no report of it.
+    pub async fn program_at_lock_silently(&self, node_id: u32, slot: u16, code: &str) {
+        let body = json!({"slot": slot, "code": code, "silent": true});
+        self.control(reqwest::Method::POST, node_id, "program", body).await;
+    }
+
     pub async fn wipe(&self, node_id: u32) {
         self.control(reqwest::Method::POST, node_id, "wipe", json!({})).await;
     }
