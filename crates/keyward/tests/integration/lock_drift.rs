@@ -446,7 +446,102 @@ async fn a_lock_removed_mid_write_stops_its_worker_cleanly(backend: Backend) {
     net.remove().await;
 }
 
+/// Item 4: no write goes to a lock unless its intent is durable. With the
+/// store refusing slot writes, nothing reaches the lock and the code is
+/// `failed` (`store_failed`), retried; once the store takes writes again the
+/// code goes on.
+async fn no_write_goes_out_before_its_intent_is_stored(backend: Backend) {
+    let sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 6, ..SimLock::default() }]).await;
+    let f = zwave_hub(backend, &sim.url(), 1).await;
+    let front = zwave_lock(&f, "Front door", 2).await;
+    until("the first read-back", SOON, async || {
+        let lock = f.admin.get(&f.path(&format!("/locks/{front}"))).await.expect(200);
+        lock["slots"].as_array().is_some_and(|s| s.len() == 6 && s.iter().all(|s| s["unread"] != true)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let refuse = match backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER refuse_slots BEFORE UPDATE ON lock_slots \
+             BEGIN SELECT RAISE(ABORT, 'refused for the test'); END; \
+             CREATE TRIGGER refuse_new_slots BEFORE INSERT ON lock_slots \
+             BEGIN SELECT RAISE(ABORT, 'refused for the test'); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION refuse_slots() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'refused for the test'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse_slots BEFORE INSERT OR UPDATE ON lock_slots \
+             FOR EACH ROW EXECUTE FUNCTION refuse_slots();"
+        }
+    };
+    f.place.execute(refuse);
+    let walker = f.admin.create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "locks": "all"})).await;
+    let failed = wait_for_status(&f, &walker, &front, "failed", Some("store_failed")).await;
+    assert!(failed["retry_at"].is_string(), "retried by itself: {failed}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sim.codes(2).await, [].into(), "nothing written while its intent could not be stored");
+    let allow = match backend {
+        Backend::Sqlite => "DROP TRIGGER refuse_slots; DROP TRIGGER refuse_new_slots;",
+        Backend::Postgres => "DROP TRIGGER refuse_slots ON lock_slots; DROP FUNCTION refuse_slots();",
+    };
+    f.place.execute(allow);
+    sim.wait_for_codes(2, &[(1, "4719")], LONG).await;
+    wait_for_status(&f, &walker, &front, "on_lock", None).await;
+}
+
+/// Item 5 on the Locks page: removing a lock that does not answer says it
+/// is being removed and what is still on it; "Remove anyway" says which
+/// codes stay, before and after.
+async fn the_locks_page_says_what_a_removal_leaves(backend: Backend) {
+    let sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 6, ..SimLock::default() }]).await;
+    let f = zwave_hub(backend, &sim.url(), 1).await;
+    let front = zwave_lock(&f, "Front door", 2).await;
+    let walker = f.admin.create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "locks": "all"})).await;
+    wait_for_status(&f, &walker, &front, "on_lock", None).await;
+    let mut owner = crate::ui::owner_browser(&f.server).await;
+    sim.set_online(2, false).await;
+
+    let confirm = owner.get(&format!("/locks/{front}/delete")).await;
+    assert!(confirm.body.contains("keyward first takes the 1 code it put on Z-Wave node 2 off it"), "{}", confirm.body);
+    let removed = owner.post(&format!("/locks/{front}/delete"), &[("csrf", &confirm.csrf())]).await;
+    assert_eq!(removed.location(), "/locks");
+    let page = owner.get("/locks").await;
+    assert!(
+        page.body.contains("Front door is being removed: keyward takes its codes off the lock first"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(
+            "Being removed: keyward is taking its codes off Z-Wave node 2 first (still there: Dog walker (slot 1))"
+        ),
+        "{}",
+        page.body
+    );
+    // Users can no longer be given it.
+    let form = owner.get("/users/new").await;
+    assert!(!form.body.contains(&format!("value=\"{front}\"")), "a lock being removed is not offered");
+
+    let anyway = owner.get(&format!("/locks/{front}/delete?force=1")).await;
+    assert!(anyway.body.contains("Remove Front door anyway?"), "{}", anyway.body);
+    assert!(
+        anyway.body.contains("Dog walker&#39;s code (slot 1) stays on Z-Wave node 2. They keep opening the door"),
+        "{}",
+        anyway.body
+    );
+    let forced = owner.post(&format!("/locks/{front}/delete?force=1"), &[("csrf", &anyway.csrf())]).await;
+    assert_eq!(forced.location(), "/locks");
+    let page = owner.get("/locks").await;
+    assert!(page.body.contains("Front door removed."), "{}", page.body);
+    assert!(page.body.contains("stays on Z-Wave node 2. Clear them at the lock."), "{}", page.body);
+    assert!(!page.body.contains("Being removed"), "{}", page.body);
+    f.admin.get(&f.path(&format!("/locks/{front}"))).await.expect_error(404, "lock_not_found");
+    assert_eq!(sim.codes(2).await, [(1, "4719".to_owned())].into(), "forced: the code stays, as the page said");
+}
+
 on_both_backends!(
+    no_write_goes_out_before_its_intent_is_stored,
+    the_locks_page_says_what_a_removal_leaves,
     a_code_changed_while_the_lock_was_away_leaves_nothing_behind,
     a_silent_duplicate_shows_its_slot_everywhere,
     removing_or_unbinding_a_lock_empties_its_device,
