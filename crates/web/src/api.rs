@@ -228,15 +228,17 @@ async fn get_lock(
 #[utoipa::path(patch, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])), request_body = PatchLock, params(ForceQuery),
     responses((status = 200, description = "changed; with `force`, `left_on_device` names the codes of keyward that stay on the device the lock left", body = LockChangeDto),
         (status = 202, description = "unbound or moved once keyward has taken its codes off the old device (within 10 s it answers 200): the lock shows `removal` meanwhile", body = LockChangeDto),
-        (status = 409, description = "`lock_name_taken`: another lock of the home has this name (letter case aside); `device_in_use`", body = crate::error::ErrorBody)))]
+        (status = 409, description = "`lock_name_taken`: another lock of the home has this name (letter case aside); `device_in_use`", body = crate::error::ErrorBody),
+        (status = 422, description = "`query_invalid`: `force` is not true or false", body = crate::error::ErrorBody)))]
 async fn rename_lock(
     State(s): State<AppState>,
     caller: Caller,
     Path((home_id, lock_id)): Path<(String, String)>,
-    Query(query): Query<ForceQuery>,
+    query: Result<Query<ForceQuery>, QueryRejection>,
     body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<LockChangeDto>)> {
     caller.require(Need::Admin, Some(&home_id))?;
+    let force = forced(query)?;
     let body: PatchLock = body.parse()?;
     let device = match (&body.device, body.slots) {
         (Some(Some(device)), slots) => Some(Some(device.request(slots)?)),
@@ -249,7 +251,6 @@ async fn rename_lock(
         }
         (Some(None), Some(_)) => return Err(AppError::SlotsInvalid.into()),
     };
-    let force = query.force.unwrap_or(false);
     let removed =
         s.app.homes.update_lock(&home_id, &lock_id, body.name.as_deref(), device, force, caller.actor()).await?;
     let removed = settle_removal(&s, &home_id, &lock_id, removed).await?;
@@ -265,6 +266,14 @@ async fn rename_lock(
         Removed::Forced { lock: Some(lock), device, left } => answer(StatusCode::OK, lock, Some((device, left))),
         Removed::Done(None) | Removed::Forced { lock: None, .. } => Err(AppError::LockNotFound.into()),
     }
+}
+
+/// `?force=true|false`; anything else is 422 `query_invalid`.
+fn forced(query: Result<Query<ForceQuery>, QueryRejection>) -> ApiResult<bool> {
+    let Query(query) = query.map_err(|_| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_invalid", "force is true or false")
+    })?;
+    Ok(query.force.unwrap_or(false))
 }
 
 /// How long a removal request waits for keyward to take its codes off the
@@ -384,15 +393,16 @@ async fn list_devices(State(s): State<AppState>, caller: Caller) -> ApiResult<Js
 #[utoipa::path(delete, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])), params(ForceQuery),
     responses((status = 204, description = "deleted: its device holds none of keyward's codes; users who had it keep their other locks"),
         (status = 202, description = "being removed: keyward takes its codes off the device first (it waits up to 10 s for that); the lock is listed with `removal` until then, no code opens it through keyward and no user can be given it", body = LockDto),
-        (status = 200, description = "deleted at once (`force`) although keyward's codes may still be on its device: they are named", body = RemovedDto)))]
+        (status = 200, description = "deleted at once (`force`) although keyward's codes may still be on its device: they are named", body = RemovedDto),
+        (status = 422, description = "`query_invalid`: `force` is not true or false", body = crate::error::ErrorBody)))]
 async fn delete_lock(
     State(s): State<AppState>,
     caller: Caller,
     Path((home_id, lock_id)): Path<(String, String)>,
-    Query(query): Query<ForceQuery>,
+    query: Result<Query<ForceQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     caller.require(Need::Admin, Some(&home_id))?;
-    let force = query.force.unwrap_or(false);
+    let force = forced(query)?;
     let removed = s.app.homes.delete_lock(&home_id, &lock_id, force, caller.actor()).await?;
     Ok(match settle_removal(&s, &home_id, &lock_id, removed).await? {
         Removed::Done(_) => StatusCode::NO_CONTENT.into_response(),

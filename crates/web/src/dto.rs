@@ -354,7 +354,6 @@ pub struct LockChangeDto {
 /// `?force=true`: carry out a removal, unbinding or move at once, leaving
 /// on the device whatever of keyward's codes keyward could not take off.
 #[derive(Deserialize, ToSchema, utoipa::IntoParams, Default)]
-#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ForceQuery {
     /// Do it now, even though the device may still hold codes keyward put
