@@ -417,6 +417,9 @@ impl Homes {
         }
         let now = self.clock.now();
         record.updated_at = now;
+        // A device left at once (nothing of keyward's on it, or forced), and
+        // what of keyward's stays on it.
+        let mut left_at_once: Option<(Option<DeviceBinding>, Vec<CodeLeft>)> = None;
         if let Some(next) = device {
             let same_device = match (&record.device, &next) {
                 (Some(old), Some(new)) => old.device == new.device,
@@ -431,44 +434,28 @@ impl Homes {
             } else {
                 let left = self.sync.codes_left(lock_id);
                 if left.is_empty() || force {
-                    // Off the old device at once: what it holds of keyward's stays there.
-                    let old = record.device.take();
-                    record.device = next;
+                    let old = std::mem::replace(&mut record.device, next);
                     record.removal = None;
-                    self.store.put_lock(record.clone()).await.map_err(device_conflict)?;
-                    self.sync.abandon_device(lock_id, false);
-                    if let Err(error) = self.store.forget_slots(lock_id.to_owned()).committed().await {
-                        tracing::error!(lock = lock_id, %error, "a lock's old slots could not be forgotten");
-                    }
-                    let named = self.named(&state, &left);
-                    if let Some(old) = old.as_ref().filter(|_| !named.is_empty()) {
-                        self.record_left(&state, lock_id, &old.device, &named, actor).await;
-                    }
-                    self.registry.rebind(
-                        home_id,
-                        lock_id,
-                        old.as_ref().map(|b| &b.device),
-                        record.device.as_ref().map(|b| &b.device),
-                    );
-                    let view = self.view(&record);
-                    state.locks.insert(record.id.clone(), record);
-                    drop(state);
-                    self.signal.home_changed(home_id);
-                    return Ok(match old {
-                        Some(old) if !named.is_empty() => {
-                            Removed::Forced { lock: Some(view), device: old.device, left: named }
-                        }
-                        _ => Removed::Done(Some(view)),
-                    });
+                    left_at_once = Some((old, self.named(&state, &left)));
+                } else {
+                    let what = match next {
+                        Some(binding) => Removal::Move(binding),
+                        None => Removal::Unbind,
+                    };
+                    record.removal = Some(LockRemoval { what, since: now });
                 }
-                let what = match next {
-                    Some(binding) => Removal::Move(binding),
-                    None => Removal::Unbind,
-                };
-                record.removal = Some(LockRemoval { what, since: now });
             }
         }
         self.store.put_lock(record.clone()).await.map_err(device_conflict)?;
+        if let Some((old, left)) = &left_at_once {
+            self.sync.abandon_device(lock_id, false);
+            if let Err(error) = self.store.forget_slots(lock_id.to_owned()).committed().await {
+                tracing::error!(lock = lock_id, %error, "a lock's old slots could not be forgotten");
+            }
+            if let (Some(old), false) = (old, left.is_empty()) {
+                self.record_left(&state, lock_id, &old.device, left, actor).await;
+            }
+        }
         let old = state.locks.get(lock_id).and_then(|l| l.device.clone());
         self.registry.rebind(
             home_id,
@@ -482,7 +469,13 @@ impl Homes {
         drop(state);
         self.signal.home_changed(home_id);
         self.sync.lock_changed(lock_id);
-        Ok(if waiting { Removed::Waiting(view) } else { Removed::Done(Some(view)) })
+        Ok(match left_at_once {
+            Some((Some(old), left)) if !left.is_empty() => {
+                Removed::Forced { lock: Some(view), device: old.device, left }
+            }
+            _ if waiting => Removed::Waiting(view),
+            _ => Removed::Done(Some(view)),
+        })
     }
 
     /// Removes a lock: at once when its device holds none of keyward's codes

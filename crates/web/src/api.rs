@@ -270,9 +270,8 @@ async fn rename_lock(
 
 /// `?force=true|false`; anything else is 422 `query_invalid`.
 fn forced(query: Result<Query<ForceQuery>, QueryRejection>) -> ApiResult<bool> {
-    let Query(query) = query.map_err(|_| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_invalid", "force is true or false")
-    })?;
+    let Query(query) = query
+        .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_invalid", "force is true or false"))?;
     Ok(query.force.unwrap_or(false))
 }
 

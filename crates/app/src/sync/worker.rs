@@ -223,25 +223,8 @@ impl Engine {
     ) -> bool {
         let generation = handle.entry().generation;
         let outcome = network.read_slot(&binding.device, slot).await;
-        let now = self.clock.now();
-        let ended = {
-            let mut entry = handle.entry();
-            if entry.generation != generation {
-                return false;
-            }
-            match &outcome {
-                Ok(answer) => {
-                    entry.read(slot, reading(answer, |code| self.vault.code_mac(&view.home_id, code)), now);
-                    false
-                }
-                Err(error) => {
-                    entry.fail(slot, reason_of(error), now);
-                    unreachable(error)
-                }
-            }
-        };
-        self.store_slots(handle, vec![(slot, want)], now, generation).await;
-        ended
+        self.answered(handle, view, slot, want, generation, outcome, |entry, read, now| entry.read(slot, read, now))
+            .await
     }
 
     /// Empties a slot. True when the lock did not answer.
@@ -265,6 +248,31 @@ impl Engine {
             entry.generation
         };
         let outcome = network.clear_code(&binding.device, slot).await;
+        self.answered(handle, view, slot, want, generation, outcome, |entry, read, now| {
+            entry.read(slot, read, now);
+            let cleared = entry.slots.get(&slot).is_some_and(|r| r.memory.settled(None) && !r.memory.taken_over);
+            if !cleared {
+                entry.fail(slot, FailureReason::NoConfirmation, now);
+            }
+        })
+        .await
+    }
+
+    /// Takes in a read's or a clear's answer (`on_answer` with what the slot
+    /// read back), or its failure, unless the lock's device changed
+    /// meanwhile; then settles and stores the slot. True when the lock did
+    /// not answer (the pass ends).
+    #[allow(clippy::too_many_arguments)]
+    async fn answered(
+        &self,
+        handle: &Handle,
+        view: &View,
+        slot: u16,
+        want: Want,
+        generation: u64,
+        outcome: Result<crate::devices::SlotReading, DeviceError>,
+        on_answer: impl FnOnce(&mut super::state::LockEntry, keyward_core::lock_sync::Reading, Timestamp),
+    ) -> bool {
         let now = self.clock.now();
         let ended = {
             let mut entry = handle.entry();
@@ -273,13 +281,7 @@ impl Engine {
             }
             match &outcome {
                 Ok(answer) => {
-                    let read = reading(answer, |code| self.vault.code_mac(&view.home_id, code));
-                    entry.read(slot, read, now);
-                    let cleared =
-                        entry.slots.get(&slot).is_some_and(|r| r.memory.settled(None) && !r.memory.taken_over);
-                    if !cleared {
-                        entry.fail(slot, FailureReason::NoConfirmation, now);
-                    }
+                    on_answer(&mut entry, reading(answer, |code| self.vault.code_mac(&view.home_id, code)), now);
                     false
                 }
                 Err(error) => {
