@@ -221,10 +221,12 @@ impl Engine {
     /// bound by address) are bound by the address of the device now
     /// carrying that name. Their knowledge of the slots is kept: it is the
     /// same device.
-    async fn upgrade_named_bindings(&self) {
-        let Some(network) = self.network(keyward_core::Protocol::Zigbee2Mqtt) else { return };
+    /// True when one was bound anew.
+    pub(super) async fn upgrade_named_bindings(&self) -> bool {
+        let Some(network) = self.network(keyward_core::Protocol::Zigbee2Mqtt) else { return false };
         let offered = network.devices();
-        let Ok(homes) = self.registry.all() else { return };
+        let Ok(homes) = self.registry.all() else { return false };
+        let mut upgraded = false;
         for home in homes {
             let mut state = home.lock().await;
             let named: Vec<String> = state
@@ -254,7 +256,9 @@ impl Engine {
                 tracing::info!(lock = lock_id.as_str(), "a Zigbee lock bound by name is now bound by its IEEE address");
                 self.registry.rebind(state.id(), &lock_id, Some(&old), Some(&address));
                 state.locks.insert(lock_id, lock);
+                upgraded = true;
             }
         }
+        upgraded
     }
 }

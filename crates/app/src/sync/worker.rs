@@ -131,6 +131,9 @@ impl Engine {
         if !network.connected() {
             return Pass::Sleep(presence_due);
         }
+        if matches!(device, keyward_core::DeviceRef::Zigbee2MqttNamed { .. }) && self.upgrade_named_bindings().await {
+            return Pass::Again;
+        }
         let offered = network.devices().into_iter().find(|d| d.device == *device).and_then(|d| d.slots);
         let range = match (binding.slots, offered) {
             (Some(range), _) => range,

@@ -290,6 +290,46 @@ async fn zigbee_locks_follow_their_hardware_through_renames(backend: Backend) {
     net.remove().await;
 }
 
+/// Item 7, for locks bound before: a Zigbee lock bound by friendly name is
+/// bound by the IEEE address of the device carrying that name once
+/// Zigbee2MQTT lists its devices, and keeps its slots.
+async fn a_zigbee_lock_bound_by_name_before_is_bound_by_address(backend: Backend) {
+    let net = ZigbeeNet::start(&[LockSpec::new("front_door", 6)]).await;
+    let place = Place::new(backend);
+    let args = ["--mqtt-url", "mqtt://127.0.0.1:1883"];
+    let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", net.base.as_str())];
+    let server = place.start_with(&args, &env);
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    let f = Fixture { place, server, admin, home };
+    until("the lock offered", SOON, async || {
+        let devices = f.admin.get("/api/v1/devices").await.expect(200);
+        (devices["items"].as_array().map_or(0, |d| d.len()) == 1).then_some(())
+    })
+    .await;
+    let front = zigbee_lock(&f, "Front door", "front_door").await;
+    let walker = f.admin.create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "locks": "all"})).await;
+    net.wait_for_codes("front_door", &[(0, "4719")], SOON).await;
+    wait_for_status(&f, &walker, &front, "on_lock", None).await;
+    let Fixture { place, server, admin, home } = f;
+    server.terminate();
+    // As a binding made before keyward bound Zigbee locks by address.
+    place.execute(&format!("UPDATE locks SET device_ieee = NULL, device_name = 'front_door' WHERE id = '{front}';"));
+    let server = place.start_with(&args, &env);
+    let admin = server.api(admin.token().expect("token"));
+    let f = Fixture { place, server, admin, home };
+    let lock = until("bound by its address again", SOON, async || {
+        let lock = f.admin.get(&f.path(&format!("/locks/{front}"))).await.expect(200);
+        (lock["device"]["ieee_address"] == ieee_of(0)).then_some(lock)
+    })
+    .await;
+    assert_eq!(lock["device"]["friendly_name"], "front_door", "{lock}");
+    wait_for_status(&f, &walker, &front, "on_lock", None).await;
+    f.admin.delete(&f.path(&format!("/users/{walker}"))).await.expect(204);
+    net.wait_for_codes("front_door", &[], SOON).await;
+    net.remove().await;
+}
+
 /// Item 8: A retained keypad message (Zigbee2MQTT's `retain` device option) is
 /// handed to keyward again at every start: it is state, never a new entry.
 async fn a_retained_keypad_message_is_not_an_arrival_again(backend: Backend) {
@@ -540,6 +580,7 @@ async fn the_locks_page_says_what_a_removal_leaves(backend: Backend) {
 }
 
 on_both_backends!(
+    a_zigbee_lock_bound_by_name_before_is_bound_by_address,
     no_write_goes_out_before_its_intent_is_stored,
     the_locks_page_says_what_a_removal_leaves,
     a_code_changed_while_the_lock_was_away_leaves_nothing_behind,
