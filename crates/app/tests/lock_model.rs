@@ -638,7 +638,8 @@ impl World {
 
     // ---- steps
 
-    /// A user is given `code`: its refusals at the locks start over.
+    /// A user is given `code`, or the owner changes what it may open: its
+    /// refusals at the locks start over (a new round of the retry policy).
     fn code_given(&self, code: &str) {
         for device in self.net.state().devices.values_mut() {
             device.refused.remove(code);
@@ -813,6 +814,8 @@ impl World {
         if self.patch_user(i, patch, format!("user {} locks {locks:?} windows {windows:?}", self.users[i].id)) {
             self.users[i].locks = locks;
             self.users[i].windows = windows;
+            // The owner changed what the code may open: a refusal of it may be tried again.
+            self.code_given(&self.users[i].code.clone());
         }
     }
 
@@ -822,6 +825,7 @@ impl World {
         let patch = UserPatch { enabled: Some(enabled), ..UserPatch::default() };
         if self.patch_user(i, patch, format!("user {} enabled {enabled}", self.users[i].id)) {
             self.users[i].enabled = enabled;
+            self.code_given(&self.users[i].code.clone());
         }
     }
 

@@ -636,6 +636,17 @@ async fn lock_sync_soak() {
         }
         tokio::time::sleep(Duration::from_millis(500 + next(4_500))).await;
     }
+    // The last outage: three users changed while the lock is away, then it is back.
+    sim.set_online(2, false).await;
+    outages += u32::from(online);
+    for _ in 0..3 {
+        let i = next(users.len() as u64) as usize;
+        let c = code();
+        f.admin.patch(&f.path(&format!("/users/{}", users[i].0)), json!({"code": c})).await.expect(200);
+        users[i].1 = c;
+        changes += 1;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
     sim.set_online(2, true).await;
     let settling = Instant::now();
     let mut want: Vec<String> = users.iter().filter(|u| u.2).map(|u| u.1.clone()).collect();
@@ -650,7 +661,7 @@ async fn lock_sync_soak() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!(
-        "soak (seed {seed}): {seconds} s, {outages} outages, {changes} user changes; the lock held exactly the {} codes that belong there {:?} after the last outage ended",
+        "soak (seed {seed}): {seconds} s, {outages} outages, {changes} user changes; the lock held exactly the {} codes that belong there {:?} after the last outage (3 codes changed during it) ended",
         want.len(),
         settling.elapsed()
     );
