@@ -1,6 +1,6 @@
-//! The port every lock protocol adapter implements (Z-Wave JS now,
-//! Zigbee2MQTT next): what the sync engine and the lock services need of a
-//! network of locks, and nothing of how it is reached.
+//! The port every lock protocol adapter implements (`keyward-zwave-js`,
+//! `keyward-zigbee2mqtt`): what the sync engine and the lock services need
+//! of a network of locks, and nothing of how it is reached.
 //!
 //! The one rule adapters must keep: a code's write or clear answers with
 //! what the lock *read back* afterwards, never with "sent".

@@ -1,10 +1,13 @@
-//! Keyward's use cases, shared by every adapter (the REST API and the web UI
-//! now; MQTT keypads, lock sync and notifications later), split by concern:
+//! Keyward's use cases, shared by every adapter (the REST API, the web UI,
+//! the lock networks, the alert senders), split by concern:
 //!
-//! - [`Homes`]: homes and their locks;
+//! - [`Homes`]: homes and their locks (removals that empty the device first);
 //! - [`Users`]: users and their codes;
 //! - [`Access`]: the decision every device's code takes;
 //! - [`Activity`]: the log, and following it live;
+//! - [`LockSync`]: each user's code in each lock's memory exactly while it
+//!   may be used, and the locks' reports into the log;
+//! - [`Channels`] and `delivery`: alert channels and the outbox;
 //! - [`Owners`]: owner accounts and sessions for the web UI;
 //! - [`Tokens`]: API tokens.
 //!
