@@ -1193,7 +1193,9 @@ impl World {
     }
 
     fn retries_pending(&self) -> bool {
-        let slots = self.locks.keys().any(|lock| self.app().locks.slots(lock).iter().any(|s| s.retry_at.is_some()));
+        // Every lock keyward lists, those being removed too.
+        let listed = self.block(async { self.app().homes.list_locks(&self.home).await }).expect("locks");
+        let slots = listed.iter().any(|lock| self.app().locks.slots(&lock.id).iter().any(|s| s.retry_at.is_some()));
         slots
             || self.users.iter().any(|u| {
                 let (home, id) = (self.home.clone(), u.id.clone());
