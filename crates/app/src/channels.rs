@@ -431,9 +431,9 @@ impl Channels {
     }
 
     /// Reloads the channels every `every`, for changes made by the CLI.
-    pub(crate) fn start_reloading(&self, every: jiff::SignedDuration) {
+    pub(crate) fn start_reloading(&self, every: jiff::SignedDuration, tasks: &crate::tasks::Tasks) {
         let me = self.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             loop {
                 let next = me.clock.now() + every;
                 me.clock.sleep_until(next).await;

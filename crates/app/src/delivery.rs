@@ -61,6 +61,7 @@ pub struct Deliveries {
     /// Opens a channel's sealed secret.
     secret: SecretOpener,
     given_up: GivenUp,
+    tasks: crate::tasks::Tasks,
 }
 
 fn jitter() -> f64 {
@@ -79,14 +80,15 @@ impl Deliveries {
         wake: Arc<Notify>,
         secret: SecretOpener,
         given_up: GivenUp,
+        tasks: crate::tasks::Tasks,
     ) -> Arc<Self> {
-        Arc::new(Self { store, clock, senders, wake, busy: Mutex::new(HashSet::new()), secret, given_up })
+        Arc::new(Self { store, clock, senders, wake, busy: Mutex::new(HashSet::new()), secret, given_up, tasks })
     }
 
-    /// Runs the worker until the process ends.
+    /// Runs the worker until the process ends (or its `App` is stopped).
     pub(crate) fn start(self: &Arc<Self>) {
         let me = self.clone();
-        tokio::spawn(async move { me.run().await });
+        self.tasks.spawn(async move { me.run().await });
     }
 
     async fn run(self: Arc<Self>) {
@@ -131,7 +133,7 @@ impl Deliveries {
                 continue;
             }
             let me = self.clone();
-            tokio::spawn(async move {
+            self.tasks.spawn(async move {
                 // Read again now that the channel is ours: the head read
                 // above may predate an attempt that ended meanwhile.
                 let fresh = me.store.pending_notifications(1).await.ok().and_then(|heads| {

@@ -36,6 +36,7 @@ mod retention;
 pub mod secrets;
 pub mod shares;
 mod sync;
+mod tasks;
 mod tokens;
 mod users;
 
@@ -50,6 +51,8 @@ pub use channels::{ChannelChange, ChannelInput, ChannelView, Channels, Deliverab
 pub use clock::{Clock, ManualClock};
 pub use error::AppError;
 pub use homes::{CodeLeft, DeviceRequest, HomePatch, HomeView, Homes, LockView, RemovalView, Removed, left_words};
+/// What storage fails with (`AppError::Store`).
+pub use keyward_store::StoreError;
 /// A notification on a channel and what became of it, as the outbox keeps it.
 pub use keyward_store::{DeliveryState, OutboxRecord as Delivery};
 pub use owners::Owners;
@@ -76,6 +79,8 @@ pub struct App {
     pub links: Vec<Arc<dyn links::Link>>,
     /// Wakes the delivery worker.
     outbox: Arc<tokio::sync::Notify>,
+    /// Every background task, for `stop`.
+    tasks: tasks::Tasks,
 }
 
 impl App {
@@ -101,6 +106,7 @@ impl App {
         let outbox = Arc::new(tokio::sync::Notify::new());
         let recorder = Arc::new(Recorder::new(store.clone(), outbox.clone()));
         let signal = SyncSignal::new();
+        let tasks = tasks::Tasks::default();
         let locks = Arc::new(LockSync::new(
             registry.clone(),
             recorder.clone(),
@@ -110,9 +116,10 @@ impl App {
             clock.clone(),
             locks,
             slots,
+            tasks.clone(),
         ));
         locks.start();
-        no_show::NoShows::start(registry.clone(), store.clone(), recorder.clone(), clock.clone());
+        no_show::NoShows::start(registry.clone(), store.clone(), recorder.clone(), clock.clone(), &tasks);
         let channels = Channels::new(
             registry.clone(),
             store.clone(),
@@ -121,7 +128,7 @@ impl App {
             recorder.clone(),
             outbox.clone(),
         );
-        channels.start_reloading(channels::RELOAD_EVERY);
+        channels.start_reloading(channels::RELOAD_EVERY, &tasks);
         Ok(Self {
             homes: Homes::new(
                 registry.clone(),
@@ -147,7 +154,17 @@ impl App {
             tokens: Tokens::new(store.clone(), store, clock),
             links: Vec::new(),
             locks,
+            tasks,
         })
+    }
+
+    /// Stops every background task of this `App` (lock workers, deliveries,
+    /// the no-show watch, reloads, retention) as a crash would: a hub that
+    /// must reload from the store stops the old `App` before it starts a
+    /// new one, so that no worker acts on old memory. Requests still made
+    /// to it are answered from its old memory: stop serving it first.
+    pub fn stop(&self) {
+        self.tasks.stop();
     }
 
     /// The channels use case for a command run beside a hub (`keyward
@@ -176,7 +193,8 @@ impl App {
     /// prunes it, hourly and in small batches; `0` keeps everything.
     pub fn start_retention(&self, store: Arc<dyn keyward_store::ActivityStore>, days: u32) {
         if days > 0 {
-            retention::start(store, self.channels.clock(), jiff::SignedDuration::from_hours(24 * i64::from(days)));
+            let keep = jiff::SignedDuration::from_hours(24 * i64::from(days));
+            retention::start(store, self.channels.clock(), keep, &self.tasks);
         }
     }
 
@@ -198,6 +216,7 @@ impl App {
                 let logger = logger.clone();
                 Box::pin(async move { logger.log_given_up(notification, channel, error).await })
             }),
+            self.tasks.clone(),
         );
         deliveries.start();
     }

@@ -42,9 +42,10 @@ impl NoShows {
         store: Arc<dyn ActivityStore>,
         recorder: Arc<Recorder>,
         clock: Arc<dyn Clock>,
+        tasks: &crate::tasks::Tasks,
     ) {
         let watch = Self { registry, store, recorder, clock };
-        tokio::spawn(async move { watch.run().await });
+        tasks.spawn(async move { watch.run().await });
     }
 
     async fn run(self) {

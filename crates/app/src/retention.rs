@@ -15,8 +15,13 @@ const BATCH: u32 = 500;
 /// How often the log is pruned.
 const EVERY: SignedDuration = SignedDuration::from_hours(1);
 
-pub(crate) fn start(store: Arc<dyn ActivityStore>, clock: Arc<dyn Clock>, keep: SignedDuration) {
-    tokio::spawn(async move {
+pub(crate) fn start(
+    store: Arc<dyn ActivityStore>,
+    clock: Arc<dyn Clock>,
+    keep: SignedDuration,
+    tasks: &crate::tasks::Tasks,
+) {
+    tasks.spawn(async move {
         loop {
             let now = clock.now();
             let before = now - keep;

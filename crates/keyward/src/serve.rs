@@ -31,9 +31,11 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let storage = Storage::open(&config, Purpose::Serve).await?;
-    let started = start(&config, &storage, clock).await;
-    let served = match started {
-        Ok(app) => listen(&config, app, &storage).await,
+    let served = match Devices::start(&config) {
+        Ok(devices) => match start(&config, &storage, &devices, clock.clone(), true).await {
+            Ok(app) => listen(&config, app, &storage, &devices, clock).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     // Every acknowledged write is already committed; this lets the writer
@@ -42,6 +44,47 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The lock networks and the broker, made once: an `App` built again after
+/// a lost instance lock uses the same connections.
+struct Devices {
+    networks: Vec<Arc<dyn keyward_app::devices::LockNetwork>>,
+    links: Vec<Arc<dyn keyward_app::links::Link>>,
+    broker: Option<keyward_mqtt::Mqtt>,
+}
+
+impl Devices {
+    fn start(config: &Config) -> anyhow::Result<Self> {
+        let mut networks: Vec<Arc<dyn keyward_app::devices::LockNetwork>> = Vec::new();
+        let mut links: Vec<Arc<dyn keyward_app::links::Link>> = Vec::new();
+        let mut broker = None;
+        if let Some(zwave_js) = &config.zwave_js {
+            tracing::info!(url = zwave_js.url.as_str(), "reaching Z-Wave locks through Z-Wave JS");
+            networks.push(Arc::new(keyward_zwave_js::ZwaveJs::start(&zwave_js.url)));
+        }
+        if let Some(mqtt) = &config.mqtt {
+            let options = keyward_mqtt::MqttOptions {
+                address: mqtt.address.clone(),
+                username: mqtt.username.clone(),
+                password: mqtt.password.as_ref().map(|p| zeroize::Zeroizing::new(p.expose().to_owned())),
+                client_id: mqtt.client_id.clone().unwrap_or_else(|| default_client_id(&config.data_dir)),
+                keep_alive: std::time::Duration::from_secs(u64::from(mqtt.keep_alive_seconds.unwrap_or(30))),
+                ca_file: mqtt.ca_file.clone(),
+            };
+            let connection = keyward_mqtt::Mqtt::start(options).context("MQTT")?;
+            links.push(Arc::new(MqttLink { connection: connection.clone(), address: mqtt.address.to_string() }));
+            let z2m = &config.zigbee2mqtt;
+            tracing::info!(broker = %mqtt.address, base_topic = z2m.base_topic.as_str(), "reaching Zigbee locks through Zigbee2MQTT");
+            broker = Some(connection.clone());
+            networks.push(Arc::new(keyward_zigbee2mqtt::Zigbee2Mqtt::start(
+                connection,
+                &z2m.base_topic,
+                z2m.answer_timeout,
+            )));
+        }
+        Ok(Self { networks, links, broker })
+    }
 }
 
 /// The broker connection, as the owner and `/readyz` see it.
@@ -64,46 +107,28 @@ impl keyward_app::links::Link for MqttLink {
     }
 }
 
-async fn start(config: &Config, storage: &Storage, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+/// Builds the `App` from what the store holds: at start, and again after a
+/// lost instance lock was taken back (`first` is false then).
+async fn start(
+    config: &Config,
+    storage: &Storage,
+    devices: &Devices,
+    clock: Arc<dyn Clock>,
+    first: bool,
+) -> anyhow::Result<App> {
+    let first_start = first && storage.created;
     let setup_code =
-        if storage.created { Owners::new(storage.store.clone(), clock.clone()).new_setup_code().await? } else { None };
-    let mut networks: Vec<Arc<dyn keyward_app::devices::LockNetwork>> = Vec::new();
-    let mut links: Vec<Arc<dyn keyward_app::links::Link>> = Vec::new();
-    let mut broker = None;
-    if let Some(zwave_js) = &config.zwave_js {
-        tracing::info!(url = zwave_js.url.as_str(), "reaching Z-Wave locks through Z-Wave JS");
-        networks.push(Arc::new(keyward_zwave_js::ZwaveJs::start(&zwave_js.url)));
-    }
-    if let Some(mqtt) = &config.mqtt {
-        let options = keyward_mqtt::MqttOptions {
-            address: mqtt.address.clone(),
-            username: mqtt.username.clone(),
-            password: mqtt.password.as_ref().map(|p| zeroize::Zeroizing::new(p.expose().to_owned())),
-            client_id: mqtt.client_id.clone().unwrap_or_else(|| default_client_id(&config.data_dir)),
-            keep_alive: std::time::Duration::from_secs(u64::from(mqtt.keep_alive_seconds.unwrap_or(30))),
-            ca_file: mqtt.ca_file.clone(),
-        };
-        let connection = keyward_mqtt::Mqtt::start(options).context("MQTT")?;
-        links.push(Arc::new(MqttLink { connection: connection.clone(), address: mqtt.address.to_string() }));
-        let z2m = &config.zigbee2mqtt;
-        tracing::info!(broker = %mqtt.address, base_topic = z2m.base_topic.as_str(), "reaching Zigbee locks through Zigbee2MQTT");
-        broker = Some(connection.clone());
-        networks.push(Arc::new(keyward_zigbee2mqtt::Zigbee2Mqtt::start(
-            connection,
-            &z2m.base_topic,
-            z2m.answer_timeout,
-        )));
-    }
-    let locks = keyward_app::LockOptions { networks, lead: config.lock_lead };
+        if first_start { Owners::new(storage.store.clone(), clock.clone()).new_setup_code().await? } else { None };
+    let locks = keyward_app::LockOptions { networks: devices.networks.clone(), lead: config.lock_lead };
     let mut app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone, locks).await?;
-    app.links = links;
-    let (senders, mailer) = senders(config, broker)?;
+    app.links = devices.links.clone();
+    let (senders, mailer) = senders(config, devices.broker.clone())?;
     if let Some(mailer) = mailer {
         app.shares.set_mailer(mailer);
     }
     app.start_deliveries(senders, config.allow_private_targets);
     app.start_retention(storage.store.clone(), config.retention_days);
-    if storage.created {
+    if first_start {
         print_first_start(config, setup_code.as_deref());
     }
     Ok(app)
@@ -161,27 +186,150 @@ fn default_client_id(data_dir: &std::path::Path) -> String {
     format!("keyward-{digest:016x}")
 }
 
-async fn listen(config: &Config, app: App, storage: &Storage) -> anyhow::Result<()> {
+async fn listen(
+    config: &Config,
+    app: App,
+    storage: &Storage,
+    devices: &Devices,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "listening on {}", listener.local_addr()?);
-    let (closing, closing_seen) = watch::channel(false);
-    let web = WebConfig {
-        csrf_key: *storage.vault.web_key(),
-        closing: closing_seen,
-        public_url: config.public_url.clone(),
-        trusted_proxies: config.trusted_proxies.clone(),
+    let serving = Serving::new(config, storage);
+    let switch = keyward_web::Switch::new(serving.routes(app));
+    let shutdown = {
+        let serving = serving.clone();
+        async move {
+            shutdown_signal().await;
+            // Live streams never end on their own; end them so the server can drain.
+            serving.close_streams();
+        }
     };
-    let router = keyward_web::router(Arc::new(app), web);
-    let shutdown = async move {
-        shutdown_signal().await;
-        // Live streams never end on their own; end them so the server can drain.
-        closing.send_replace(true);
-    };
-    keyward_web::serve(listener, router, config.http.clone(), config.trusted_proxies.clone(), shutdown).await;
+    let server =
+        keyward_web::serve(listener, switch.router(), config.http.clone(), config.trusted_proxies.clone(), shutdown);
+    match storage.lease() {
+        None => server.await,
+        Some(lease) => {
+            let follow = follow_the_lease(lease, &switch, &serving, (config, storage, devices, clock));
+            tokio::select! {
+                () = server => {}
+                () = follow => {}
+            }
+        }
+    }
     Ok(())
 }
+
+/// What every generation of routes shares, and the current one's "closing"
+/// (which ends its live streams).
+#[derive(Clone)]
+struct Serving {
+    csrf_key: [u8; 32],
+    public_url: Option<String>,
+    trusted_proxies: keyward_web::TrustedProxies,
+    closing: Arc<std::sync::Mutex<watch::Sender<bool>>>,
+    /// The `App` serving now, for the lease follower to stop it.
+    app: Arc<std::sync::Mutex<Option<Arc<App>>>>,
+}
+
+impl Serving {
+    fn new(config: &Config, storage: &Storage) -> Self {
+        Self {
+            csrf_key: *storage.vault.web_key(),
+            public_url: config.public_url.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            closing: Arc::new(std::sync::Mutex::new(watch::channel(false).0)),
+            app: Arc::new(std::sync::Mutex::new(None)),
+        }
+    }
+
+    /// The routes of `app`; from now on, `close_streams` ends its streams.
+    fn routes(&self, app: App) -> keyward_web::Router {
+        let (closing, closing_seen) = watch::channel(false);
+        let old =
+            std::mem::replace(&mut *self.closing.lock().unwrap_or_else(std::sync::PoisonError::into_inner), closing);
+        old.send_replace(true);
+        let app = Arc::new(app);
+        *self.app.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(app.clone());
+        let web = WebConfig {
+            csrf_key: self.csrf_key,
+            closing: closing_seen,
+            public_url: self.public_url.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+        };
+        keyward_web::router(app, web)
+    }
+
+    fn close_streams(&self) {
+        self.closing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send_replace(true);
+    }
+
+    fn take_app(&self) -> Option<Arc<App>> {
+        self.app.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
+/// PostgreSQL's instance lock, followed: when it is lost (with the writer's
+/// connection), another instance may take it and change the homes, so this
+/// one stops serving at once (503, `/readyz` not ready), stops its `App`,
+/// and waits; when the writer has taken the lock back, it waits for the
+/// requests still under way in the old `App`, lets writes through again,
+/// builds a new `App` from the database and serves that. It never serves
+/// from the memory it had before the loss.
+async fn follow_the_lease(
+    mut lease: watch::Receiver<keyward_store_postgres::Lease>,
+    switch: &keyward_web::Switch,
+    serving: &Serving,
+    (config, storage, devices, clock): (&Config, &Storage, &Devices, Arc<dyn Clock>),
+) {
+    use keyward_store_postgres::Lease;
+    loop {
+        if lease.wait_for(|l| *l != Lease::Held).await.is_err() {
+            return;
+        }
+        switch.set(keyward_web::unavailable("instance_lock_lost", LOCK_LOST));
+        serving.close_streams();
+        if let Some(old) = serving.take_app() {
+            old.stop();
+            // Requests under way in the old `App` finish (their writes are
+            // refused while the lock is lost) before writes go through again.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+            while Arc::strong_count(&old) > 1 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+        'reloaded: loop {
+            if lease.wait_for(|l| *l == Lease::Regained).await.is_err() {
+                return;
+            }
+            switch.set(keyward_web::unavailable("reloading", RELOADING));
+            storage.resume();
+            if lease.wait_for(|l| *l != Lease::Regained).await.is_err() {
+                return;
+            }
+            // Held again (or already lost again: wait for the next retake).
+            while *lease.borrow() == Lease::Held {
+                match start(config, storage, devices, clock.clone(), false).await {
+                    Ok(app) => {
+                        switch.set(serving.routes(app));
+                        tracing::warn!("every home was reloaded from the database: serving again");
+                        break 'reloaded;
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "the homes could not be reloaded from the database; trying again");
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+const LOCK_LOST: &str = "keyward lost its hold on the PostgreSQL database (its connection ended) and serves nothing \
+                         until it holds it again and has reloaded every home";
+const RELOADING: &str = "keyward is reloading every home from the database";
 
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();

@@ -71,6 +71,23 @@ impl Storage {
         Ok(Self { store, vault: Arc::new(vault), created, closer })
     }
 
+    /// PostgreSQL's instance lock as it changes, when serving on PostgreSQL
+    /// (SQLite's file lock cannot be lost while the process runs).
+    pub fn lease(&self) -> Option<tokio::sync::watch::Receiver<keyward_store_postgres::Lease>> {
+        match &self.closer {
+            Closer::Postgres(handle) => Some(handle.lease()),
+            Closer::Sqlite(_) => None,
+        }
+    }
+
+    /// After the lease was regained and the hub stopped its old `App`:
+    /// writes go through again (see `keyward_store_postgres::Lease`).
+    pub fn resume(&self) {
+        if let Closer::Postgres(handle) = &self.closer {
+            handle.resume();
+        }
+    }
+
     /// Commits everything queued and stops the storage's writer.
     pub async fn close(self) {
         drop(self.store);

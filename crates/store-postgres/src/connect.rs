@@ -96,6 +96,13 @@ pub(crate) async fn take_instance_lock(client: &Client) -> StoreResult<()> {
     }
 }
 
+/// Takes the single-instance lock on this connection's session when it is
+/// free; false when another session holds it.
+pub(crate) async fn try_instance_lock(client: &Client) -> StoreResult<bool> {
+    let row = client.query_one("SELECT pg_try_advisory_lock($1)", &[&INSTANCE_LOCK]).await.map_err(pg_error)?;
+    row.try_get(0).map_err(pg_error)
+}
+
 /// The connection reads go through: one, pipelined (queries from many tasks
 /// share it), made again when it was lost.
 pub(crate) struct Reader {

@@ -5,7 +5,10 @@
 //! before its caller is answered, concurrent writes sharing a commit.
 //!
 //! One instance per database for now: a serving keyward holds an advisory
-//! lock on its database, and a second one refuses to start.
+//! lock on its database, and a second one refuses to start. The lock lives
+//! on the writer's connection; when that connection goes, so does the lock,
+//! and the writer refuses every write until the lock is taken again and the
+//! hub has reloaded (see [`Lease`]).
 
 mod connect;
 mod migrate;
@@ -32,6 +35,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
 use connect::{Reader, connect, parse_url, pg_error};
+pub use writer::Lease;
 use writer::Writer;
 
 pub struct PostgresStore {
@@ -46,6 +50,17 @@ pub struct PostgresHandle {
 }
 
 impl PostgresHandle {
+    /// The instance lock, as it changes (always `Held` when not serving).
+    pub fn lease(&self) -> tokio::sync::watch::Receiver<Lease> {
+        self.writer.lease()
+    }
+
+    /// Call after `Lease::Regained` once every home was reloaded from the
+    /// database: writes go through again.
+    pub fn resume(&self) {
+        self.writer.resume();
+    }
+
     /// Commits what is queued, and stops (ending the instance lock).
     pub async fn close(self) {
         self.writer.stop();

@@ -17,12 +17,39 @@ use keyward_store::columns::{ActivityColumns, UserColumns, lockout_columns, micr
 use keyward_store::{
     BoxFuture, LockoutRecord, Pending, Quarantine, Record, Reply, StoreError, StoreResult, UserChange,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, Statement};
 
-use crate::connect::{connect_for_requests, pg_error, take_instance_lock};
+use crate::connect::{connect_for_requests, pg_error, take_instance_lock, try_instance_lock};
+
+/// Whether this instance holds the database's instance lock (see
+/// `connect::INSTANCE_LOCK`). It lives on the writer's session, so it goes
+/// with the writer's connection (PostgreSQL restarted, the backend
+/// terminated, the network cut); another instance may then take it and
+/// change the data this one holds in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// Held since the start, or since the last `resume`: writes go through.
+    Held,
+    /// Lost: every write is refused (`StoreError::Fenced`) and the lock is
+    /// tried again every `RETAKE_EVERY`.
+    Lost,
+    /// Taken again, and still refusing writes: the hub must reload every
+    /// home from the database before it calls `resume`.
+    Regained,
+}
+
+/// How often the writer checks that its connection (and so the lock) is
+/// still there when idle, and tries to take a lost lock again.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often an idle connection is asked to answer: a cut network does not
+/// close it by itself.
+const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a ping or a reconnection may take before the connection counts
+/// as lost.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The most writes one transaction takes, so a burst cannot delay its first
 /// callers without bound.
@@ -74,6 +101,8 @@ where
 enum Job {
     Record(Box<Record>, Reply<Vec<ActivityEntry>>),
     Operation(Box<dyn Operation>),
+    /// The hub reloaded after `Lease::Regained`: writes go through again.
+    Resume,
     Stop,
 }
 
@@ -82,10 +111,16 @@ impl Job {
         match self {
             Self::Record(record, reply) => {
                 quarantine.failed(&record);
-                reply.send(Err(failed(error)));
+                reply.send(Err(match error {
+                    StoreError::Fenced => StoreError::Fenced,
+                    error => failed(error),
+                }));
             }
-            Self::Operation(op) => op.fail(failed(error)),
-            Self::Stop => {}
+            Self::Operation(op) => op.fail(match error {
+                StoreError::Fenced => StoreError::Fenced,
+                error => failed(error),
+            }),
+            Self::Resume | Self::Stop => {}
         }
     }
 }
@@ -111,6 +146,7 @@ pub(crate) struct Writer {
     jobs: mpsc::UnboundedSender<Job>,
     /// Homes whose records wait for a resync (see `Quarantine`).
     pub quarantine: Arc<Quarantine>,
+    lease: watch::Receiver<Lease>,
 }
 
 impl Writer {
@@ -147,6 +183,17 @@ impl Writer {
             Ok(()) => pending,
             Err(_) => Pending::failed(StoreError::WriterGone),
         }
+    }
+
+    /// The instance lock, as it changes.
+    pub fn lease(&self) -> watch::Receiver<Lease> {
+        self.lease.clone()
+    }
+
+    /// After `Lease::Regained`, once the hub has reloaded: writes go through
+    /// again (those queued before this call are still refused).
+    pub fn resume(&self) {
+        let _ = self.jobs.send(Job::Resume);
     }
 
     /// Lets the writer commit everything queued so far, then stop.
@@ -197,29 +244,48 @@ impl Statements {
     }
 }
 
-/// The writer's connection: made again (with the instance lock, when
-/// serving) when it was lost. Its statements are prepared at its first
-/// batch, once the schema is sure to exist.
+/// The writer's connection. Serving, it holds the instance lock, and a lost
+/// connection is not simply made again: see `Lease`. Otherwise (a command
+/// beside a hub) it is made again when needed. Its statements are prepared
+/// at its first batch, once the schema is sure to exist.
 struct Connection {
     config: Config,
     serving: bool,
     client: Option<Arc<Client>>,
     statements: Option<Statements>,
+    lease: watch::Sender<Lease>,
+    last_answer: tokio::time::Instant,
 }
 
 impl Connection {
     async fn open(config: &Config, serving: bool) -> StoreResult<Arc<Client>> {
-        let client = connect_for_requests(config).await?;
-        // Every commit waits for its WAL flush, whatever the server's default.
-        client.batch_execute("SET synchronous_commit = on").await.map_err(pg_error)?;
+        let client = Self::connect(config).await?;
         if serving {
             take_instance_lock(&client).await?;
         }
         Ok(Arc::new(client))
     }
 
+    async fn connect(config: &Config) -> StoreResult<Client> {
+        let client = connect_for_requests(config).await?;
+        // Every commit waits for its WAL flush, whatever the server's default.
+        client.batch_execute("SET synchronous_commit = on").await.map_err(pg_error)?;
+        Ok(client)
+    }
+
+    fn fenced(&self) -> bool {
+        *self.lease.borrow() != Lease::Held
+    }
+
     async fn ready(&mut self) -> StoreResult<(&Arc<Client>, &Statements)> {
+        if self.fenced() {
+            return Err(StoreError::Fenced);
+        }
         if self.client.as_ref().is_none_or(|client| client.is_closed()) {
+            if self.serving {
+                self.lose();
+                return Err(StoreError::Fenced);
+            }
             self.client = None;
             self.statements = None;
             self.client = Some(Self::open(&self.config, self.serving).await?);
@@ -228,9 +294,78 @@ impl Connection {
         if self.statements.is_none() {
             self.statements = Some(Statements::prepare(client).await?);
         }
+        self.last_answer = tokio::time::Instant::now();
         match &self.statements {
             Some(statements) => Ok((client, statements)),
             None => Err(StoreError::WriterGone),
+        }
+    }
+
+    /// The lock went with the connection: refuse every write from now on.
+    fn lose(&mut self) {
+        self.client = None;
+        self.statements = None;
+        if !self.fenced() {
+            tracing::error!(
+                "lost the PostgreSQL instance lock with the writer's connection: access decisions and writes stop \
+                 until it is taken again and every home is reloaded from the database"
+            );
+            self.lease.send_replace(Lease::Lost);
+        }
+    }
+
+    /// Between writes: notices a lost connection (and so a lost lock), and
+    /// takes a lost lock again when it is free.
+    async fn watch(&mut self) {
+        if !self.serving {
+            return;
+        }
+        let lease = *self.lease.borrow();
+        match lease {
+            Lease::Held => {}
+            Lease::Regained => return,
+            Lease::Lost => {
+                self.retake().await;
+                return;
+            }
+        }
+        let alive = match &self.client {
+            Some(client) if !client.is_closed() => {
+                if self.last_answer.elapsed() < PING_EVERY {
+                    true
+                } else {
+                    let answered = tokio::time::timeout(ANSWER_WITHIN, client.simple_query("SELECT 1")).await;
+                    matches!(answered, Ok(Ok(_)))
+                }
+            }
+            _ => false,
+        };
+        if alive {
+            self.last_answer = tokio::time::Instant::now();
+        } else {
+            self.lose();
+        }
+    }
+
+    async fn retake(&mut self) {
+        let attempt = async {
+            let client = Self::connect(&self.config).await?;
+            Ok::<_, StoreError>(try_instance_lock(&client).await?.then_some(client))
+        };
+        match tokio::time::timeout(ANSWER_WITHIN, attempt).await {
+            Ok(Ok(Some(client))) => {
+                tracing::warn!(
+                    "took the PostgreSQL instance lock again; writes wait until every home is reloaded from the \
+                     database"
+                );
+                self.client = Some(Arc::new(client));
+                self.statements = None;
+                self.last_answer = tokio::time::Instant::now();
+                self.lease.send_replace(Lease::Regained);
+            }
+            Ok(Ok(None)) => tracing::debug!("the PostgreSQL instance lock is held by another instance"),
+            Ok(Err(e)) => tracing::debug!(error = %e, "the PostgreSQL instance lock cannot be taken yet"),
+            Err(_) => tracing::debug!("the PostgreSQL instance lock cannot be taken yet: no answer"),
         }
     }
 }
@@ -241,14 +376,28 @@ pub(crate) async fn spawn(config: Config, serving: bool) -> StoreResult<(Writer,
     let client = Some(Connection::open(&config, serving).await?);
     let (jobs, inbox) = mpsc::unbounded_channel();
     let quarantine = Arc::new(Quarantine::default());
-    let connection = Connection { config, serving, client, statements: None };
+    let (lease, watching) = watch::channel(Lease::Held);
+    let connection =
+        Connection { config, serving, client, statements: None, lease, last_answer: tokio::time::Instant::now() };
     let task = tokio::spawn(run(connection, inbox, quarantine.clone()));
-    Ok((Writer { jobs, quarantine }, task))
+    Ok((Writer { jobs, quarantine, lease: watching }, task))
 }
 
 async fn run(mut connection: Connection, mut inbox: mpsc::UnboundedReceiver<Job>, quarantine: Arc<Quarantine>) {
     let mut stopping = false;
-    while !stopping && let Some(first) = inbox.recv().await {
+    let mut watch = tokio::time::interval(WATCH_EVERY);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !stopping {
+        let first = tokio::select! {
+            job = inbox.recv() => match job {
+                Some(job) => job,
+                None => break,
+            },
+            _ = watch.tick() => {
+                connection.watch().await;
+                continue;
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH
             && let Ok(job) = inbox.try_recv()
@@ -261,16 +410,34 @@ async fn run(mut connection: Connection, mut inbox: mpsc::UnboundedReceiver<Job>
             batch.truncate(at);
             stopping = true;
         }
-        if batch.is_empty() {
-            continue;
+        // Writes queued before a resume were decided before the reload: they
+        // go in the batch before it (refused while fenced).
+        loop {
+            let resume = batch.iter().position(|job| matches!(job, Job::Resume));
+            let Some(at) = resume else { break };
+            let rest = batch.split_off(at + 1);
+            batch.pop();
+            write_batch(&mut connection, batch, &quarantine).await;
+            if *connection.lease.borrow() == Lease::Regained {
+                tracing::info!("every home was reloaded: writes go through again");
+                connection.lease.send_replace(Lease::Held);
+            }
+            batch = rest;
         }
-        match connection.ready().await {
-            Ok((client, statements)) => commit_batch(client, statements, batch, &quarantine).await,
-            Err(e) => {
-                // Each caller logs its failure at the edge.
-                for job in batch {
-                    job.fail(&e, &quarantine);
-                }
+        write_batch(&mut connection, batch, &quarantine).await;
+    }
+}
+
+async fn write_batch(connection: &mut Connection, batch: Vec<Job>, quarantine: &Arc<Quarantine>) {
+    if batch.is_empty() {
+        return;
+    }
+    match connection.ready().await {
+        Ok((client, statements)) => commit_batch(client, statements, batch, quarantine).await,
+        Err(e) => {
+            // Each caller logs its failure at the edge.
+            for job in batch {
+                job.fail(&e, quarantine);
             }
         }
     }
@@ -364,7 +531,7 @@ async fn in_savepoint(
             finishers.push(finish);
             ok
         }
-        Job::Stop => true,
+        Job::Resume | Job::Stop => true,
     };
     let end = if ok { "RELEASE SAVEPOINT job" } else { "ROLLBACK TO SAVEPOINT job" };
     client.batch_execute(end).await.map_err(pg_error)

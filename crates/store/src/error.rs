@@ -27,6 +27,11 @@ pub enum StoreError {
     /// home's records wait until its counts are read back (see `Quarantine`).
     #[error("an earlier write of this home failed; its counts are being read back")]
     OutOfStep,
+    /// This instance lost its hold on the database (PostgreSQL's instance
+    /// lock went with its connection): it writes nothing until it holds the
+    /// lock again and has reloaded what another instance may have changed.
+    #[error("this keyward lost its hold on the database; it serves again once it holds it and has reloaded")]
+    Fenced,
 }
 
 impl StoreError {

@@ -52,13 +52,16 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Readiness)))]
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, body = Readiness),
+    (status = 503, description = "not serving (PostgreSQL's instance lock lost, the homes being reloaded)", body = Readiness),
+))]
 pub async fn readyz(State(s): State<AppState>) -> Json<Readiness> {
     let words = |connected: bool| if connected { "connected" } else { "disconnected" };
     let mut networks: std::collections::BTreeMap<String, &'static str> =
         s.app.locks.networks().iter().map(|n| (n.protocol().as_str().to_owned(), words(n.connected()))).collect();
     networks.extend(s.app.links.iter().map(|l| (l.name().to_owned(), words(l.connected()))));
-    Json(Readiness { status: "ready", networks })
+    Json(Readiness { status: "ready", networks, reason: None })
 }
 
 pub async fn not_found() -> ApiError {

@@ -120,15 +120,19 @@ pub struct Health {
 }
 
 /// Whether keyward is serving, and how its lock networks are.
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct Readiness {
     /// "ready": the store is loaded and requests are served (access
-    /// decisions do not need the lock networks).
+    /// decisions do not need the lock networks). "not_ready" (with status
+    /// 503): requests are not served, `reason` says why.
     pub status: &'static str,
     /// Each configured lock network (`zwave_js`, `zigbee2mqtt`) and the
     /// connections they go through (`mqtt`, the broker): "connected" or
     /// "disconnected".
     pub networks: std::collections::BTreeMap<String, &'static str>,
+    /// Why keyward is not ready, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -116,6 +116,9 @@ impl From<AppError> for ApiError {
             AppError::Validity(ValidityError::OutOfRange) => unprocessable("validity_invalid"),
             AppError::Validity(ValidityError::MaxUses) => unprocessable("max_uses_invalid"),
             AppError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+            AppError::Store(keyward_app::StoreError::Fenced) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "instance_lock_lost", e.to_string())
+            }
             AppError::Store(_) | AppError::Poisoned => {
                 tracing::error!(error = %e, "request failed");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the hub could not complete this request")

@@ -18,11 +18,13 @@ mod error;
 mod json;
 mod openapi;
 mod serve;
+mod switch;
 mod ui;
 
 use std::sync::Arc;
 
-use axum::Router;
+/// The routes `router` makes, for `Switch`.
+pub use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::routing::get;
@@ -35,6 +37,7 @@ use edge::{EdgeLayer, EdgeRoutes};
 pub use error::ApiError;
 pub use openapi::openapi_json;
 pub use serve::{ConnectionLimits, serve};
+pub use switch::{Switch, unavailable};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

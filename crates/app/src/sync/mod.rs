@@ -148,6 +148,7 @@ pub(crate) struct Engine {
     handles: std::sync::Mutex<HashMap<String, Arc<Handle>>>,
     /// A lock's removal finished (it went, was unbound or moved).
     removed: broadcast::Sender<String>,
+    tasks: crate::tasks::Tasks,
 }
 
 impl LockSync {
@@ -161,6 +162,7 @@ impl LockSync {
         clock: Arc<dyn Clock>,
         options: LockOptions,
         stored: Vec<SlotRecord>,
+        tasks: crate::tasks::Tasks,
     ) -> Self {
         let mut slots: HashMap<String, BTreeMap<u16, SlotRecord>> = HashMap::new();
         for record in stored {
@@ -180,6 +182,7 @@ impl LockSync {
                 networks: options.networks,
                 handles: std::sync::Mutex::new(handles.collect()),
                 removed: broadcast::channel(64).0,
+                tasks,
             }),
         }
     }
@@ -189,7 +192,7 @@ impl LockSync {
     pub(crate) fn start(&self) {
         let engine = self.inner.clone();
         let mut changed = self.inner.signal.changed.subscribe();
-        tokio::spawn(async move {
+        self.inner.tasks.spawn(async move {
             engine.ensure_workers().await;
             loop {
                 match changed.recv().await {
@@ -209,7 +212,7 @@ impl LockSync {
         for network in &self.inner.networks {
             let engine = self.inner.clone();
             let mut events = network.subscribe();
-            tokio::spawn(async move {
+            self.inner.tasks.spawn(async move {
                 loop {
                     match events.recv().await {
                         Ok(event) => {
@@ -350,7 +353,7 @@ impl LockSync {
             return;
         }
         let (sync, home_id, lock_id) = (Self { inner: self.inner.clone() }, home_id.to_owned(), lock_id.to_owned());
-        tokio::spawn(async move {
+        self.inner.tasks.spawn(async move {
             match sync.operate(&home_id, &lock_id, false).await {
                 Ok(()) | Err(AppError::DeviceUnavailable) => {}
                 Err(error) => {
@@ -552,7 +555,7 @@ impl Engine {
             for lock_id in bound {
                 let handle = self.handle(&lock_id);
                 if !handle.running.swap(true, Ordering::AcqRel) {
-                    tokio::spawn(self.clone().work(handle));
+                    self.tasks.spawn(self.clone().work(handle));
                 }
             }
         }

@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod browser;
 mod connections;
+mod instance_lock;
 mod lock_drift;
 mod lock_sync;
 mod notifications;

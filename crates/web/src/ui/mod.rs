@@ -189,6 +189,14 @@ pub(crate) fn not_found_page() -> Response {
     (StatusCode::NOT_FOUND, body).into_response()
 }
 
+/// Every page while the hub cannot serve (`switch::unavailable`).
+pub(crate) fn unavailable_page(reason: &str) -> Response {
+    let body = page(&Message { title: "keyward is not available", message: reason, link: "/users" });
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+    no_store(response)
+}
+
 /// Keeps a page out of every cache: it shows a code, a token or a link that is a credential.
 pub(crate) fn no_store(mut response: Response) -> Response {
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));

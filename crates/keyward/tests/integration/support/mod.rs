@@ -28,8 +28,20 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_keyward");
 
 /// A port nothing listens on now.
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("addr").port()
+    // The port is free when asked, then released for the process that will
+    // listen on it, so the system may hand it out again: a port given once
+    // in this run is never given twice (a mock-server once got the same
+    // port for its serial and its control ports).
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("addr").port();
+        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Where a test's hub keeps its data.
