@@ -310,7 +310,7 @@ async fn retry_user_codes(
 }
 
 #[utoipa::path(post, path = "/api/v1/homes/{home_id}/locks/{lock_id}/slots/{slot}/take-over", tag = "locks", security(("bearer" = [])),
-    params(("slot" = u16, Path, description = "A slot of the lock holding a foreign code.", minimum = 1, maximum = 65535)),
+    params(("slot" = u16, Path, description = "A slot of the lock holding a foreign code, numbered as the lock's protocol numbers them: from 1 on Z-Wave, from 0 on Zigbee.", minimum = 0, maximum = 65535)),
     responses((status = 202, description = "keyward clears the foreign code and may use the slot"),
         (status = 409, description = "`slot_not_foreign`: the slot holds no code keyward did not put there", body = crate::error::ErrorBody)))]
 async fn take_over_slot(
@@ -320,7 +320,9 @@ async fn take_over_slot(
 ) -> ApiResult<StatusCode> {
     caller.require(Need::Admin, Some(&home_id))?;
     s.app.homes.get_lock(&home_id, &lock_id).await?;
-    let slot = slot.parse::<u16>().ok().filter(|s| *s >= 1).ok_or(AppError::SlotNotForeign)?;
+    // Numbered as the device's protocol numbers them (Zigbee from 0): a
+    // number the lock has no slot for holds no foreign code.
+    let slot = slot.parse::<u16>().map_err(|_| AppError::SlotNotForeign)?;
     if !s.app.locks.take_over(&lock_id, slot).await {
         return Err(AppError::SlotNotForeign.into());
     }

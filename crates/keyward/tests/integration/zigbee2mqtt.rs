@@ -202,13 +202,18 @@ async fn a_user_on_two_locks_and_a_lock_turned_by_hand(backend: Backend) {
 async fn a_foreign_code_taken_over_and_an_emptied_lock_refilled(backend: Backend) {
     let net = ZigbeeNet::start(&[LockSpec::new("front_door", 6)]).await;
     net.program_at_lock("front_door", 5, "1357").await;
+    net.program_at_lock("front_door", 0, "8642").await;
     let f = hub(backend, &net, 1).await;
     let front = bound_lock(&f, "Front door", "front_door").await;
     wait_for_foreign(&f, &front, 5).await;
+    wait_for_foreign(&f, &front, 0).await;
     let twin = f.admin.create_user(&f.home, json!({"name": "Neighbour", "code": "1357", "locks": "all"})).await;
     wait_for_status(&f, &twin, &front, "failed", Some("duplicate_on_lock")).await;
+    // Zigbee counts slots from 0, and so does the API for a Zigbee lock.
+    f.admin.post(&f.path(&format!("/locks/{front}/slots/0/take-over")), json!({})).await.expect(202);
+    net.wait_for_codes("front_door", &[(5, "1357")], SOON).await;
     f.admin
-        .post(&f.path(&format!("/locks/{front}/slots/0/take-over")), json!({}))
+        .post(&f.path(&format!("/locks/{front}/slots/3/take-over")), json!({}))
         .await
         .expect_error(409, "slot_not_foreign");
     // The owner takes slot 5 over: the foreign code is cleared and the twin's goes on.
