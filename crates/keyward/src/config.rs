@@ -56,11 +56,13 @@ pub struct ServeArgs {
     pub trusted_proxies: Vec<String>,
     /// A Z-Wave JS server to reach Z-Wave locks through, e.g.
     /// ws://127.0.0.1:3000 (Home Assistant's add-on or Z-Wave JS UI).
-    #[arg(long, env = "KEYWARD_ZWAVE_JS_URL")]
+    // Never printed (`serve --help` shows an environment variable's value
+    // otherwise): a URL may hold what should not be seen.
+    #[arg(long, env = "KEYWARD_ZWAVE_JS_URL", hide_env_values = true)]
     pub zwave_js_url: Option<String>,
     /// An MQTT broker, e.g. mqtt://127.0.0.1:1883 or mqtts://host:8883
     /// (Zigbee locks through Zigbee2MQTT); user and password in [mqtt].
-    #[arg(long, env = "KEYWARD_MQTT_URL")]
+    #[arg(long, env = "KEYWARD_MQTT_URL", hide_env_values = true)]
     pub mqtt_url: Option<String>,
 }
 
@@ -399,10 +401,7 @@ impl Config {
             .or(env.var("KEYWARD_ZWAVE_JS_URL"))
             .or(file.zwave_js.url)
         {
-            Some(url) if url.starts_with("ws://") && url.len() > "ws://".len() => Some(ZwaveJsConfig { url }),
-            Some(url) => bail!(
-                "zwave_js url {url:?} must look like ws://127.0.0.1:3000 (wss:// is not supported: keep Z-Wave JS on the local network or a tunnel)"
-            ),
+            Some(url) => Some(ZwaveJsConfig { url: zwave_js_url(url)? }),
             None => None,
         };
         let smtp = file.smtp;
@@ -495,6 +494,30 @@ fn http_limits(file: HttpSection, env: &dyn Environment) -> anyhow::Result<Conne
         body_timeout: number("KEYWARD_HTTP_BODY_TIMEOUT_SECONDS", file.body_timeout_seconds)?
             .map_or(defaults.body_timeout, Duration::from_secs),
     })
+}
+
+/// A Z-Wave JS server's address: `ws://host:port`, without a user or a
+/// password (zwave-js-server has no authentication of its own, so a URL
+/// with them is a mistake whose secret must not reach the log). Errors never
+/// repeat the URL.
+fn zwave_js_url(url: String) -> anyhow::Result<String> {
+    let Some(rest) = url.strip_prefix("ws://") else {
+        bail!(
+            "the zwave_js url must look like ws://127.0.0.1:3000 (wss:// is not supported: keep Z-Wave JS on the \
+             local network or a tunnel)"
+        );
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        bail!(
+            "the zwave_js url must not hold a user or a password (zwave-js-server does not ask for one): give it as \
+             ws://host:port, and keep the server on the local network or behind a tunnel"
+        );
+    }
+    if authority.is_empty() {
+        bail!("the zwave_js url must name the server, like ws://127.0.0.1:3000");
+    }
+    Ok(url)
 }
 
 /// Checks a public URL: http or https, a host, an optional port and path; no

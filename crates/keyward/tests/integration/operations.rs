@@ -685,3 +685,24 @@ on_both_backends!(
     a_damaged_stored_code_is_reported_and_the_home_keeps_working,
     a_full_log_disk_or_closed_output_never_stops_the_hub,
 );
+
+/// A Z-Wave JS URL with a user and password is refused without being
+/// repeated, as is a wss:// one; `serve --help` never prints the value of
+/// an environment variable that holds a URL.
+#[test]
+fn a_zwave_js_url_never_shows_its_credentials() {
+    let place = Place::new(Backend::Sqlite);
+    for url in ["ws://kw:s3cret-pass@127.0.0.1:3000", "wss://kw:s3cret-pass@zwave.example:3000"] {
+        let (started, stderr) = serve_expecting_refusal_with(&place, &["--zwave-js-url", url]);
+        assert!(!started, "{url} was accepted");
+        assert!(stderr.contains("zwave_js url"), "{stderr}");
+        assert!(!stderr.contains("s3cret-pass"), "the refusal repeats the password: {stderr}");
+    }
+    let secret_env = [
+        ("KEYWARD_ZWAVE_JS_URL", "ws://kw:s3cret-pass@127.0.0.1:3000"),
+        ("KEYWARD_MQTT_URL", "mqtt://kw:s3cret-pass@127.0.0.1:1883"),
+    ];
+    let (ok, help, _) = cli_with(&["serve", "--help"], &secret_env);
+    assert!(ok && help.contains("--zwave-js-url"), "{help}");
+    assert!(!help.contains("s3cret-pass"), "serve --help prints a URL's password:\n{help}");
+}

@@ -306,9 +306,15 @@ impl Drop for Server {
 /// returns (success, stderr); a server still running after 10 s is stopped
 /// and counts as started.
 pub fn serve_expecting_refusal(place: &Place) -> (bool, String) {
+    serve_expecting_refusal_with(place, &[])
+}
+
+/// As `serve_expecting_refusal`, with more options.
+pub fn serve_expecting_refusal_with(place: &Place, args: &[&str]) -> (bool, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(place.args())
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
