@@ -10,4 +10,8 @@ pub trait Link: Send + Sync {
     /// The owner's words for it ("MQTT broker").
     fn label(&self) -> String;
     fn connected(&self) -> bool;
+    /// Why it is not connected, in words (never a secret).
+    fn problem(&self) -> Option<String> {
+        None
+    }
 }

@@ -105,6 +105,10 @@ impl keyward_app::links::Link for MqttLink {
     fn connected(&self) -> bool {
         self.connection.connected()
     }
+
+    fn problem(&self) -> Option<String> {
+        self.connection.problem()
+    }
 }
 
 /// Builds the `App` from what the store holds: at start, and again after a

@@ -8,7 +8,13 @@
 //! - subscriptions are remembered and made again whenever the broker has no
 //!   session for keyward (a restarted broker, a first connection);
 //! - commands are published with QoS 1 and never retained;
-//! - payloads are never logged (they may hold a code on its way to a lock).
+//! - payloads are never logged (they may hold a code on its way to a lock);
+//! - why it is not connected is said once per cause at warn, and kept for
+//!   `/readyz` (`problem`);
+//! - a message it cannot take (over 4 MiB, or malformed) does not keep it
+//!   off the broker: the broker would hand it over again on every
+//!   reconnection of keyward's stored session, so the next connection
+//!   starts a clean session, which drops it.
 
 mod address;
 mod tls;
@@ -84,10 +90,14 @@ const MAX_INCOMING: usize = 4 * 1024 * 1024;
 /// The largest keyward sends.
 const MAX_OUTGOING: usize = 64 * 1024;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// A connection that stood this long makes its next failure news again.
+const STOOD: Duration = Duration::from_secs(60);
 const LAST_RETRY: Duration = Duration::from_secs(30);
 
 struct Shared {
     connected: AtomicBool,
+    /// Why the connection is down, in words (never a secret).
+    problem: Mutex<Option<String>>,
     /// Topic filters to hold, made again on every session the broker lost.
     filters: Mutex<Vec<String>>,
     messages: broadcast::Sender<Message>,
@@ -130,6 +140,7 @@ impl Mqtt {
         let (client, events) = AsyncClient::new(mqtt, 64);
         let shared = Arc::new(Shared {
             connected: AtomicBool::new(false),
+            problem: Mutex::new(None),
             filters: Mutex::new(Vec::new()),
             messages: broadcast::channel(1024).0,
             state: watch::channel(false).0,
@@ -141,6 +152,12 @@ impl Mqtt {
     /// Whether the broker accepted keyward's connection and it still stands.
     pub fn connected(&self) -> bool {
         self.shared.connected.load(Ordering::Acquire)
+    }
+
+    /// Why it is not connected, in words; `None` while connected or before
+    /// the first attempt ended.
+    pub fn problem(&self) -> Option<String> {
+        guard(&self.shared.problem).clone()
     }
 
     /// Follows the connection state (true: connected).
@@ -185,10 +202,19 @@ impl Mqtt {
 /// error; this loop spaces those polls out and keeps the state.
 async fn run(mut events: EventLoop, client: AsyncClient, shared: Arc<Shared>, address: String) {
     let mut delay = FIRST_RETRY;
+    // Each cause is said once at warn (then at debug) until a connection
+    // has stood for a while: a broker that keeps refusing, or a message
+    // that keeps coming back, does not fill the log.
+    let mut last_said: Option<String> = None;
+    let mut connected_at: Option<std::time::Instant> = None;
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 delay = FIRST_RETRY;
+                connected_at = Some(std::time::Instant::now());
+                // Back to a session the broker keeps, after a clean start.
+                events.mqtt_options.set_clean_session(false);
+                *guard(&shared.problem) = None;
                 set_connected(&shared, true);
                 tracing::info!(broker = address.as_str(), session_present = ack.session_present, "MQTT connected");
                 if !ack.session_present {
@@ -211,20 +237,72 @@ async fn run(mut events: EventLoop, client: AsyncClient, shared: Arc<Shared>, ad
                 let _ = shared.messages.send(message);
             }
             Ok(_) => {}
-            Err(error) => {
-                let was = shared.connected.load(Ordering::Acquire);
+            Err(ConnectionError::RequestsDone) => {
                 set_connected(&shared, false);
-                if matches!(error, ConnectionError::RequestsDone) {
-                    return;
+                return;
+            }
+            Err(error) => {
+                set_connected(&shared, false);
+                let cause = Cause::of(&error);
+                if cause.unreadable_message {
+                    // The broker would deliver it again to this session.
+                    events.mqtt_options.set_clean_session(true);
                 }
-                if was {
-                    tracing::warn!(broker = address.as_str(), %error, "MQTT connection lost; reconnecting");
+                let words = cause.words;
+                *guard(&shared.problem) = Some(words.clone());
+                if connected_at.take().is_some_and(|at| at.elapsed() >= STOOD) {
+                    last_said = None;
+                }
+                if last_said.as_deref() != Some(words.as_str()) {
+                    last_said = Some(words.clone());
+                    tracing::warn!(broker = address.as_str(), retry_in = ?delay, "MQTT: {words}");
                 } else {
-                    tracing::debug!(broker = address.as_str(), %error, retry_in = ?delay, "MQTT broker not reachable");
+                    tracing::debug!(broker = address.as_str(), retry_in = ?delay, "MQTT: {words}");
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(LAST_RETRY);
             }
+        }
+    }
+}
+
+/// Why a connection ended or was refused, in the owner's words.
+struct Cause {
+    words: String,
+    /// A message from the broker could not be read (too large, malformed).
+    unreadable_message: bool,
+}
+
+impl Cause {
+    fn of(error: &ConnectionError) -> Self {
+        use rumqttc::{ConnectReturnCode as Code, StateError};
+        let said = |words: &str| Self { words: words.to_owned(), unreadable_message: false };
+        match error {
+            ConnectionError::ConnectionRefused(code) => said(match code {
+                Code::BadUserNamePassword => "the broker refused keyward's user name or password",
+                Code::NotAuthorized => "the broker did not authorize keyward (check its user name or password)",
+                Code::BadClientId => "the broker refused keyward's client id",
+                Code::ServiceUnavailable => "the broker says it is unavailable",
+                Code::RefusedProtocolVersion => "the broker does not take MQTT 3.1.1",
+                Code::Success => "the broker answered the connection strangely",
+            }),
+            ConnectionError::MqttState(StateError::Deserialization(error)) => Self {
+                words: format!(
+                    "a message from the broker could not be read ({error}; at most {} MiB): it was dropped by \
+                     starting a clean session (messages queued for keyward while it was away are lost with it)",
+                    MAX_INCOMING / (1024 * 1024)
+                ),
+                unreadable_message: true,
+            },
+            ConnectionError::Io(error) => {
+                Self { words: format!("cannot reach the broker: {error}"), unreadable_message: false }
+            }
+            ConnectionError::Tls(error) => {
+                Self { words: format!("TLS with the broker failed: {error}"), unreadable_message: false }
+            }
+            ConnectionError::NetworkTimeout => said("the broker did not answer in time"),
+            ConnectionError::MqttState(StateError::AwaitPingResp) => said("the broker stopped answering"),
+            other => Self { words: format!("the connection was lost: {other}"), unreadable_message: false },
         }
     }
 }

@@ -61,7 +61,14 @@ pub async fn readyz(State(s): State<AppState>) -> Json<Readiness> {
     let mut networks: std::collections::BTreeMap<String, &'static str> =
         s.app.locks.networks().iter().map(|n| (n.protocol().as_str().to_owned(), words(n.connected()))).collect();
     networks.extend(s.app.links.iter().map(|l| (l.name().to_owned(), words(l.connected()))));
-    Json(Readiness { status: "ready", networks, reason: None })
+    let problems = s
+        .app
+        .links
+        .iter()
+        .filter(|l| !l.connected())
+        .filter_map(|l| l.problem().map(|p| (l.name().to_owned(), p)))
+        .collect();
+    Json(Readiness { status: "ready", networks, reason: None, problems })
 }
 
 pub async fn not_found() -> ApiError {

@@ -133,6 +133,10 @@ pub struct Readiness {
     /// Why keyward is not ready, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a connection that is down, why, in words (`mqtt`: "the broker
+    /// refused keyward's user name or password").
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub problems: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -65,7 +65,12 @@ impl Service<Request> for Switch {
 pub fn unavailable(code: &'static str, reason: &'static str) -> Router {
     use axum::handler::Handler;
 
-    let not_ready = Readiness { status: "not_ready", networks: Default::default(), reason: Some(reason.to_owned()) };
+    let not_ready = Readiness {
+        status: "not_ready",
+        networks: Default::default(),
+        reason: Some(reason.to_owned()),
+        problems: Default::default(),
+    };
     let everything = move |uri: axum::http::Uri| async move {
         if crate::is_api(uri.path()) {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, reason).into_response()

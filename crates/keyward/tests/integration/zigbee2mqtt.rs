@@ -607,3 +607,76 @@ on_both_backends!(
     the_five_minute_tour_in_a_browser,
     restarts_resume_a_full_lock_says_so_and_spent_codes_leave,
 );
+
+/// Issue 21 item 2: a message over keyward's 4 MiB limit, QoS 1 on a topic
+/// it subscribes to, would be handed over again to keyward's stored session
+/// on every reconnection. keyward drops it (with a clean session), says so
+/// once, stays on the broker, and hears the lock again.
+#[tokio::test]
+async fn an_oversized_message_does_not_keep_keyward_off_the_broker() {
+    let net = ZigbeeNet::start(&[LockSpec::new("front_door", 6)]).await;
+    let f = hub(Backend::Sqlite, &net, 1).await;
+    let front = bound_lock(&f, "Front door", "front_door").await;
+    let walker = f.admin.create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "locks": "all"})).await;
+    wait_for_status(&f, &walker, &front, "on_lock", None).await;
+
+    let mut options = rumqttc::MqttOptions::new(format!("{}-big", net.base), "127.0.0.1", 1883);
+    options.set_max_packet_size(8 << 20, 8 << 20);
+    let (client, mut events) = rumqttc::AsyncClient::new(options, 8);
+    let poller = tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    let huge = vec![b' '; 5 << 20];
+    client.publish(format!("{}/front_door", net.base), rumqttc::QoS::AtLeastOnce, false, huge).await.expect("queued");
+    // (Waited for without blocking: the publisher runs on this thread.)
+    let deadline = Instant::now() + SOON;
+    while !f.server.output().contains("could not be read") {
+        assert!(Instant::now() < deadline, "keyward never said it dropped the message:\n{}", f.server.output());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Back on the broker, hearing the lock: a code typed at it is an arrival.
+    let deadline = Instant::now() + SOON;
+    loop {
+        let ready = f.admin.get("/readyz").await.expect(200);
+        if ready["networks"]["mqtt"] == "connected" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "keyward never got back on the broker: {ready}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    net.type_code("front_door", "4719").await;
+    wait_for_entry(&f, "the arrival after the oversized message", |e| e["kind"] == "arrival").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let output = f.server.output();
+    assert_eq!(output.matches("could not be read").count(), 1, "said once:\n{output}");
+    assert!(f.admin.get("/readyz").await.expect(200)["networks"]["mqtt"] == "connected");
+    poller.abort();
+}
+
+/// Issue 21 item 7: a broker refusing keyward's password is said at warn
+/// (once, though keyward keeps trying) and on `/readyz`, never with the
+/// password.
+#[tokio::test]
+async fn a_refused_mqtt_password_is_said_at_warn_and_on_readyz() {
+    let broker = OwnBroker::with_password("keyward", "right-pass-4719");
+    let url = broker.url();
+    let env = [("KEYWARD_MQTT_USERNAME", "keyward"), ("KEYWARD_MQTT_PASSWORD", "wrong-pass-5820")];
+    let f = Fixture::with_env(Backend::Sqlite, &["--mqtt-url", &url], &env).await;
+    let deadline = Instant::now() + SOON;
+    let ready = loop {
+        let ready = f.admin.get("/readyz").await.expect(200);
+        if ready["problems"]["mqtt"].is_string() {
+            break ready;
+        }
+        assert!(Instant::now() < deadline, "/readyz never said why MQTT is down: {ready}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ready["networks"]["mqtt"], "disconnected");
+    assert!(ready["problems"]["mqtt"].as_str().is_some_and(|p| p.contains("user name or password")), "{ready}");
+    // Retried after 1 s and 2 s: still said once.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let output = f.server.output();
+    let said: Vec<&str> = output.lines().filter(|l| l.contains("user name or password")).collect();
+    assert_eq!(said.len(), 1, "{output}");
+    assert!(said[0].contains("WARN"), "{}", said[0]);
+    assert!(!output.contains("wrong-pass-5820") && !ready.to_string().contains("wrong-pass-5820"));
+}

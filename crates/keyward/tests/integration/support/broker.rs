@@ -12,9 +12,28 @@ pub struct OwnBroker {
 
 impl OwnBroker {
     pub fn start() -> Self {
-        let port = super::free_port();
+        Self::configured(tempfile::tempdir().expect("tempdir"), "allow_anonymous true\n")
+    }
+
+    /// A broker that takes only this user with this password.
+    pub fn with_password(user: &str, password: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n");
+        let file = dir.path().join("passwords");
+        let made = Command::new("mosquitto_passwd")
+            .arg("-b")
+            .arg("-c")
+            .arg(&file)
+            .args([user, password])
+            .output()
+            .expect("mosquitto_passwd (installed with mosquitto)");
+        assert!(made.status.success(), "mosquitto_passwd: {}", String::from_utf8_lossy(&made.stderr));
+        let access = format!("allow_anonymous false\npassword_file {}\n", file.display());
+        Self::configured(dir, &access)
+    }
+
+    fn configured(dir: tempfile::TempDir, access: &str) -> Self {
+        let port = super::free_port();
+        let config = format!("listener {port} 127.0.0.1\n{access}persistence false\n");
         std::fs::write(dir.path().join("mosquitto.conf"), config).expect("config");
         let mut broker = Self { port, dir, process: None };
         broker.run();
