@@ -183,7 +183,7 @@ async fn list_locks(
 }
 
 #[utoipa::path(post, path = "/api/v1/homes/{home_id}/locks", tag = "locks", security(("bearer" = [])), request_body = CreateLock,
-    responses((status = 201, body = LockDto), (status = 409, description = "`lock_name_taken`: another lock of the home has this name (letter case aside); `device_in_use`", body = crate::error::ErrorBody)))]
+    responses((status = 201, body = LockDto), (status = 403, description = "`forbidden`: a `device` given with a token bound to a home (network devices belong to the installation)", body = crate::error::ErrorBody), (status = 409, description = "`lock_name_taken`: another lock of the home has this name (letter case aside); `device_in_use`", body = crate::error::ErrorBody)))]
 async fn create_lock(
     State(s): State<AppState>,
     caller: Caller,
@@ -194,6 +194,9 @@ async fn create_lock(
     let body: CreateLock = body.parse()?;
     if body.device.is_none() && body.slots.is_some() {
         return Err(AppError::SlotsInvalid.into());
+    }
+    if body.device.is_some() {
+        caller.require_installation()?;
     }
     let device = body.device.as_ref().map(|d| d.request(body.slots)).transpose()?;
     Ok((StatusCode::CREATED, Json(s.app.homes.create_lock(&home_id, &body.name, device).await?.into())))
@@ -238,6 +241,7 @@ async fn get_lock(
 #[utoipa::path(patch, path = "/api/v1/homes/{home_id}/locks/{lock_id}", tag = "locks", security(("bearer" = [])), request_body = PatchLock, params(ForceQuery),
     responses((status = 200, description = "changed; with `force`, `left_on_device` names the codes of keyward that stay on the device the lock left", body = LockChangeDto),
         (status = 202, description = "unbound or moved once keyward has taken its codes off the old device (within 10 s it answers 200): the lock shows `removal` meanwhile", body = LockChangeDto),
+        (status = 403, description = "`forbidden`: another `device` given with a token bound to a home (network devices belong to the installation)", body = crate::error::ErrorBody),
         (status = 409, description = "`lock_name_taken`: another lock of the home has this name (letter case aside); `device_in_use`", body = crate::error::ErrorBody),
         (status = 422, description = "`query_invalid`: `force` is not true or false", body = crate::error::ErrorBody)))]
 async fn rename_lock(
@@ -261,6 +265,13 @@ async fn rename_lock(
         }
         (Some(None), Some(_)) => return Err(AppError::SlotsInvalid.into()),
     };
+    if let Some(Some(request)) = &device {
+        // Another device than the one the lock has: the installation's call.
+        let current = s.app.homes.get_lock(&home_id, &lock_id).await?.device.map(|binding| binding.device);
+        if !current.is_some_and(|current| names_device(&s, &request.device, &current)) {
+            caller.require_installation()?;
+        }
+    }
     let removed =
         s.app.homes.update_lock(&home_id, &lock_id, body.name.as_deref(), device, force, caller.actor()).await?;
     let removed = settle_removal(&s, &home_id, &lock_id, removed).await?;
@@ -364,12 +375,33 @@ async fn unlock_lock(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Whether `requested` names `device`: the same reference, or a Zigbee2MQTT
+/// friendly name the device carries now.
+fn names_device(s: &AppState, requested: &keyward_core::DeviceRef, device: &keyward_core::DeviceRef) -> bool {
+    match requested {
+        keyward_core::DeviceRef::Zigbee2MqttNamed { friendly_name } => s
+            .app
+            .locks
+            .networks()
+            .iter()
+            .flat_map(|n| n.devices())
+            .any(|d| d.device == *device && d.name.as_deref() == Some(friendly_name.as_str())),
+        requested => requested == device,
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/devices", tag = "locks", security(("bearer" = [])),
+    description = "The devices the lock networks offer. They belong to the installation: an admin token bound to no home sees them all, with the lock each is bound to; a token bound to a home sees only the devices of its own locks.",
     responses((status = 200, body = DeviceList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 async fn list_devices(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<DeviceList>> {
     caller.require(Need::Admin, None)?;
+    // Devices belong to the installation: a token bound to a home sees only
+    // the devices of its own locks, and no other home's lock ids.
     let mut bound = std::collections::HashMap::new();
     for home in s.app.homes.list().await? {
+        if caller.home().is_some_and(|own| own != home.id) {
+            continue;
+        }
         for lock in s.app.homes.list_locks(&home.id).await? {
             if let Some(binding) = lock.device {
                 bound.insert(binding.device, lock.id);
@@ -382,6 +414,7 @@ async fn list_devices(State(s): State<AppState>, caller: Caller) -> ApiResult<Js
         .networks()
         .iter()
         .flat_map(|n| n.devices())
+        .filter(|d| caller.home().is_none() || bound.contains_key(&d.device))
         .map(|d| {
             let named = DeviceDto::of(&d.device, d.name.clone());
             DeviceInfoDto {

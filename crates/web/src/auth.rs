@@ -50,6 +50,25 @@ impl Caller {
         if scope_ok && home_ok { Ok(()) } else { Err(ApiError::forbidden()) }
     }
 
+    /// Network devices belong to the installation, not to a home: binding
+    /// one needs an admin token bound to no home.
+    pub fn require_installation(&self) -> Result<(), ApiError> {
+        if self.0.scope == Scope::Admin && self.0.home_id.is_none() {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                "binding a network device needs an admin token that is not bound to a home",
+            ))
+        }
+    }
+
+    /// The home a token is bound to, if any.
+    pub fn home(&self) -> Option<&str> {
+        self.0.home_id.as_deref()
+    }
+
     pub fn is_admin(&self) -> bool {
         self.0.scope == Scope::Admin
     }

@@ -680,3 +680,44 @@ async fn a_refused_mqtt_password_is_said_at_warn_and_on_readyz() {
     assert!(said[0].contains("WARN"), "{}", said[0]);
     assert!(!output.contains("wrong-pass-5820") && !ready.to_string().contains("wrong-pass-5820"));
 }
+
+/// Issue 21 item 4: network devices belong to the installation. A token
+/// bound to a home lists only its own locks' devices and never another
+/// home's lock ids, and cannot bind a device; an unbound admin token can.
+#[tokio::test]
+async fn devices_belong_to_the_installation() {
+    let net = ZigbeeNet::start(&[LockSpec::new("front_door", 6), LockSpec::new("shed_door", 6)]).await;
+    let f = hub(Backend::Sqlite, &net, 2).await;
+    let front = bound_lock(&f, "Front door", "front_door").await;
+    let cabin = f.admin.post("/api/v1/homes", json!({"name": "Cabin", "timezone": "UTC"})).await.expect(201);
+    let cabin = cabin["id"].as_str().expect("an id").to_owned();
+    let b = f.server.api(&f.place.token("admin", Some(&cabin)));
+    let listed = b.get("/api/v1/devices").await.expect(200);
+    assert_eq!(listed["items"], json!([]), "a home-bound token sees only its own locks' devices: {listed}");
+
+    let shed_device = json!({"protocol": "zigbee2mqtt", "friendly_name": "shed_door"});
+    let locks = format!("/api/v1/homes/{cabin}/locks");
+    b.post(&locks, json!({"name": "Shed", "device": shed_device})).await.expect_error(403, "forbidden");
+    let shed = b.post(&locks, json!({"name": "Shed"})).await.expect(201)["id"].as_str().expect("id").to_owned();
+    let shed_path = format!("{locks}/{shed}");
+    b.patch(&shed_path, json!({"device": shed_device})).await.expect_error(403, "forbidden");
+    let front_device = json!({"protocol": "zigbee2mqtt", "friendly_name": "front_door"});
+    b.patch(&shed_path, json!({"device": front_device})).await.expect_error(403, "forbidden");
+    b.post(&f.path(&format!("/locks/{front}/unlock")), json!({})).await.expect_error(403, "forbidden");
+
+    // The installation binds the shed's device: the cabin's token sees that
+    // one, bound to its own lock, and may change its name and slots.
+    f.admin.patch(&shed_path, json!({"device": shed_device})).await.expect(200);
+    let listed = b.get("/api/v1/devices").await.expect(200);
+    let items = listed["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(
+        (items[0]["friendly_name"].as_str(), items[0]["bound_to"].as_str()),
+        (Some("shed_door"), Some(shed.as_str()))
+    );
+    b.patch(&shed_path, json!({"name": "Garden shed", "device": shed_device})).await.expect(200);
+    let all = f.admin.get("/api/v1/devices").await.expect(200);
+    let bound: Vec<&str> =
+        all["items"].as_array().expect("items").iter().filter_map(|d| d["bound_to"].as_str()).collect();
+    assert!(bound.contains(&front.as_str()) && bound.contains(&shed.as_str()), "{all}");
+}
