@@ -66,6 +66,9 @@ pub struct Deliverable {
     /// `[notify] allow_private_targets`: receivers on the local network or
     /// the hub itself (true by default: normal for self-hosters).
     pub allow_private_targets: bool,
+    /// `[mqtt] alerts_prefix`: a home's MQTT alerts go to
+    /// `<prefix>/<home id>/alerts` and below.
+    pub mqtt_alerts_prefix: String,
 }
 
 #[derive(Clone)]
@@ -134,8 +137,26 @@ impl Channels {
     }
 
     /// Refuses a target this hub cannot deliver to, or may not.
-    fn check_target(&self, target: &ChannelTarget) -> Result<(), AppError> {
-        let Some(deliverable) = self.deliverable.get() else { return Ok(()) };
+    fn check_target(&self, home_id: &str, target: &ChannelTarget) -> Result<(), AppError> {
+        if let Some(deliverable) = self.deliverable.get() {
+            self.check_deliverable(deliverable, target)?;
+        }
+        if let ChannelTarget::Mqtt { topic } = target {
+            let prefix = self
+                .deliverable
+                .get()
+                .map_or(keyward_core::channel::DEFAULT_ALERTS_PREFIX, |d| d.mqtt_alerts_prefix.as_str());
+            if !ChannelTarget::mqtt_topic_of_home(topic, prefix, home_id) {
+                let root = keyward_core::channel::alerts_root(prefix, home_id);
+                return Err(AppError::ChannelInvalid(format!(
+                    "this home's MQTT alerts go to {root} or a topic below it, such as {root}/phone"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_deliverable(&self, deliverable: &Deliverable, target: &ChannelTarget) -> Result<(), AppError> {
         let kind = target.kind();
         if !deliverable.kinds.contains(&kind) {
             return Err(AppError::ChannelUnavailable(match kind {
@@ -226,7 +247,7 @@ impl Channels {
         if state.channels.iter().any(|c| c.name == name) {
             return Err(AppError::ChannelNameTaken);
         }
-        self.check_target(&input.target)?;
+        self.check_target(home_id, &input.target)?;
         let id = new_id();
         let secret = match input.target {
             ChannelTarget::Webhook { .. } => {
@@ -324,7 +345,7 @@ impl Channels {
             _ => return Err(AppError::ChannelKindFixed(kind.as_str())),
         };
         if let Some(target) = target {
-            self.check_target(&target)?;
+            self.check_target(&channel.home_id, &target)?;
             channel.target = target;
         }
         if let Some(emergency) = change.emergency {

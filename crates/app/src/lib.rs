@@ -201,9 +201,17 @@ impl App {
     /// Starts delivering the outbox through these senders (one per kind of
     /// channel); from now on a channel of a kind without a sender cannot be
     /// added (one already stored is retried, and after 24 hours given up).
-    pub fn start_deliveries(&self, senders: Vec<Arc<dyn delivery::Sender>>, allow_private_targets: bool) {
-        self.channels
-            .set_deliverable(Deliverable { kinds: senders.iter().map(|s| s.kind()).collect(), allow_private_targets });
+    pub fn start_deliveries(
+        &self,
+        senders: Vec<Arc<dyn delivery::Sender>>,
+        allow_private_targets: bool,
+        mqtt_alerts_prefix: &str,
+    ) {
+        self.channels.set_deliverable(Deliverable {
+            kinds: senders.iter().map(|s| s.kind()).collect(),
+            allow_private_targets,
+            mqtt_alerts_prefix: mqtt_alerts_prefix.to_owned(),
+        });
         let channels = self.channels.clone();
         let logger = self.channels.clone();
         let deliveries = delivery::Deliveries::new(

@@ -323,7 +323,7 @@ async fn an_alert_given_up_after_a_day_is_in_the_log() {
     let clock = Arc::new(ManualClock::new("2026-11-26T10:42:00Z".parse::<Timestamp>().expect("instant")));
     let (app, _store, _handle) = start(dir.path(), &clock, true).await;
     let home = app.homes.list().await.expect("homes")[0].id.clone();
-    app.start_deliveries(vec![Arc::new(Refusing)], true);
+    app.start_deliveries(vec![Arc::new(Refusing)], true, keyward_core::channel::DEFAULT_ALERTS_PREFIX);
     app.channels.create(&home, phone(), Actor::Token("t".into())).await.expect("channel");
     let front = app.homes.create_lock(&home, "Front door", None).await.expect("lock").id;
     let walker = user("Dog walker", "4719", UserKind::Standard, true);

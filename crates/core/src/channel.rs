@@ -154,8 +154,28 @@ pub fn private_address(ip: IpAddr) -> bool {
                 || a >= 224
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            let s = v6.segments();
+            let embedded =
+                |high: u16, low: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)));
+            // IPv4-mapped ::ffff:a.b.c.d and IPv4-compatible ::a.b.c.d
+            // reach the IPv4 address they carry.
+            if let Some(v4) = v6.to_ipv4() {
                 return private_address(IpAddr::V4(v4));
+            }
+            // NAT64's well-known prefix 64:ff9b::/96 translates to the IPv4
+            // address in its last 32 bits; 6to4 2002::/16 tunnels to the one
+            // in its next 32.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return private_address(embedded(s[6], s[7]));
+            }
+            if s[0] == 0x2002 {
+                return private_address(embedded(s[1], s[2]));
+            }
+            // Local-use NAT64 64:ff9b:1::/48 (the network's own translator)
+            // and Teredo 2001::/32 (an address hidden in the tunnel): never
+            // known to be public.
+            if (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) || (s[0] == 0x2001 && s[1] == 0) {
+                return true;
             }
             let first = v6.segments()[0];
             v6.is_loopback()
@@ -217,9 +237,27 @@ impl ChannelTarget {
         if valid { Ok(topic.to_owned()) } else { Err(ChannelError::Topic) }
     }
 
+    /// Whether an MQTT alert topic lies under its home's alert topics,
+    /// `<prefix>/<home id>/alerts` (the prefix is the installation's, not the
+    /// channel's): alerts never reach Zigbee2MQTT's, Home Assistant's or
+    /// keyward's own topics, nor another home's.
+    pub fn mqtt_topic_of_home(topic: &str, prefix: &str, home_id: &str) -> bool {
+        let root = alerts_root(prefix, home_id);
+        topic == root || topic.strip_prefix(root.as_str()).is_some_and(|rest| rest.starts_with('/'))
+    }
+
     pub fn email(to: &str) -> Result<Self, ChannelError> {
         EmailAddress::parse(to).map(|to| Self::Email { to }).map_err(|_| ChannelError::Email)
     }
+}
+
+/// The installation's MQTT alert prefix unless configured (`[mqtt]
+/// alerts_prefix`).
+pub const DEFAULT_ALERTS_PREFIX: &str = "keyward";
+
+/// Where a home's MQTT alerts go: this topic and the topics below it.
+pub fn alerts_root(prefix: &str, home_id: &str) -> String {
+    format!("{prefix}/{home_id}/alerts")
 }
 
 /// A channel of a home.
@@ -277,13 +315,44 @@ mod tests {
             "http://[fd00::1]/",
             "http://[fe80::1]/",
             "http://[::ffff:192.168.0.1]/",
+            "http://[::127.0.0.1]/",
+            "http://[::10.0.0.1]/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[64:ff9b::10.1.2.3]/",
+            "http://[64:ff9b:1::5]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2002:c0a8:101::1]/",
+            "http://[2001:0:4136:e378::1]/",
         ] {
             assert!(HttpUrl::parse(private).expect("url").private_literal(), "{private}");
         }
-        for public in
-            ["https://ntfy.sh/alerts", "http://93.184.215.14/", "http://[2606:4700::1111]/", "http://172.32.0.1/"]
-        {
+        for public in [
+            "https://ntfy.sh/alerts",
+            "http://93.184.215.14/",
+            "http://[2606:4700::1111]/",
+            "http://172.32.0.1/",
+            "http://[64:ff9b::8.8.8.8]/",
+            "http://[2002:808:808::1]/",
+        ] {
             assert!(!HttpUrl::parse(public).expect("url").private_literal(), "{public}");
+        }
+    }
+
+    #[test]
+    fn alert_topics_stay_under_their_home() {
+        let of_home = |topic| ChannelTarget::mqtt_topic_of_home(topic, "keyward", "h1");
+        assert!(of_home("keyward/h1/alerts") && of_home("keyward/h1/alerts/phone"));
+        for outside in [
+            "zigbee2mqtt/bridge/devices",
+            "homeassistant/alarm_control_panel/x/config",
+            "keyward/h2/alerts",
+            "keyward/h1/alertsx",
+            "keyward/h1",
+            "keyward/h1/state",
+            "keyward/h1/alerts/../x",
+        ] {
+            let inside = of_home(outside) && !outside.contains("..");
+            assert!(!inside, "{outside}");
         }
     }
 

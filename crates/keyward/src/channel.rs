@@ -137,7 +137,12 @@ fn deliverable(config: &Config) -> Deliverable {
     if config.mqtt.is_some() {
         kinds.push(ChannelKind::Mqtt);
     }
-    Deliverable { kinds, allow_private_targets: config.allow_private_targets }
+    let mqtt_alerts_prefix = config
+        .mqtt
+        .as_ref()
+        .map_or(keyward_core::channel::DEFAULT_ALERTS_PREFIX, |m| m.alerts_prefix.as_str())
+        .to_owned();
+    Deliverable { kinds, allow_private_targets: config.allow_private_targets, mqtt_alerts_prefix }
 }
 
 fn target(kind: &str, url: Option<&str>, to: Option<&str>, topic: Option<&str>) -> anyhow::Result<ChannelTarget> {

@@ -124,6 +124,7 @@ struct MqttSection {
     client_id: Option<String>,
     keep_alive_seconds: Option<u16>,
     ca_file: Option<PathBuf>,
+    alerts_prefix: Option<String>,
 }
 
 /// Limits on HTTP clients (see `keyward_web::ConnectionLimits`).
@@ -230,6 +231,8 @@ pub struct MqttConfig {
     pub client_id: Option<String>,
     pub keep_alive_seconds: Option<u16>,
     pub ca_file: Option<PathBuf>,
+    /// Homes' MQTT alerts go to `<alerts_prefix>/<home id>/alerts` and below.
+    pub alerts_prefix: String,
 }
 
 #[derive(Debug)]
@@ -382,6 +385,10 @@ impl Config {
                     None => mqtt.keep_alive_seconds,
                 },
                 ca_file: env_file("KEYWARD_MQTT_CA_FILE").or(mqtt.ca_file),
+                alerts_prefix: env
+                    .var("KEYWARD_MQTT_ALERTS_PREFIX")
+                    .or(mqtt.alerts_prefix)
+                    .unwrap_or_else(|| keyward_core::channel::DEFAULT_ALERTS_PREFIX.to_owned()),
             }),
         };
         let zigbee2mqtt = Zigbee2MqttConfig {
@@ -396,6 +403,9 @@ impl Config {
                 Some(_) => bail!("[zigbee2mqtt] answer_timeout_seconds must be 1 to 120"),
             },
         };
+        if let Some(mqtt) = &mqtt {
+            alerts_prefix_apart(&mqtt.alerts_prefix, &zigbee2mqtt.base_topic)?;
+        }
         let zwave_js = match serve
             .and_then(|s| s.zwave_js_url.clone())
             .or(env.var("KEYWARD_ZWAVE_JS_URL"))
@@ -494,6 +504,29 @@ fn http_limits(file: HttpSection, env: &dyn Environment) -> anyhow::Result<Conne
         body_timeout: number("KEYWARD_HTTP_BODY_TIMEOUT_SECONDS", file.body_timeout_seconds)?
             .map_or(defaults.body_timeout, Duration::from_secs),
     })
+}
+
+/// Home Assistant's MQTT discovery prefix (its default): alert topics stay
+/// off it.
+const HOME_ASSISTANT_DISCOVERY: &str = "homeassistant";
+
+/// The MQTT alert prefix is a topic of its own, apart from Zigbee2MQTT's
+/// base topic and Home Assistant's discovery prefix (neither under the
+/// other), so an alert never lands where a device listens.
+fn alerts_prefix_apart(prefix: &str, zigbee2mqtt_base: &str) -> anyhow::Result<()> {
+    if keyward_core::channel::ChannelTarget::mqtt_topic(prefix).is_err() {
+        bail!("[mqtt] alerts_prefix must be an MQTT topic without + or # or empty levels, such as keyward");
+    }
+    let overlaps = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/")) || b.starts_with(&format!("{a}/"));
+    for (other, whose) in [
+        (zigbee2mqtt_base, "Zigbee2MQTT's base topic"),
+        (HOME_ASSISTANT_DISCOVERY, "Home Assistant's discovery prefix"),
+    ] {
+        if overlaps(prefix, other) {
+            bail!("[mqtt] alerts_prefix {prefix:?} overlaps {whose} {other:?}: give alerts a topic of their own");
+        }
+    }
+    Ok(())
 }
 
 /// A Z-Wave JS server's address: `ws://host:port`, without a user or a

@@ -68,7 +68,10 @@ impl Devices {
                 address: mqtt.address.clone(),
                 username: mqtt.username.clone(),
                 password: mqtt.password.as_ref().map(|p| zeroize::Zeroizing::new(p.expose().to_owned())),
-                client_id: mqtt.client_id.clone().unwrap_or_else(|| default_client_id(&config.data_dir)),
+                client_id: match &mqtt.client_id {
+                    Some(id) => id.clone(),
+                    None => default_client_id(&config.data_dir)?,
+                },
                 keep_alive: std::time::Duration::from_secs(u64::from(mqtt.keep_alive_seconds.unwrap_or(30))),
                 ca_file: mqtt.ca_file.clone(),
             };
@@ -130,7 +133,9 @@ async fn start(
     if let Some(mailer) = mailer {
         app.shares.set_mailer(mailer);
     }
-    app.start_deliveries(senders, config.allow_private_targets);
+    let alerts_prefix =
+        config.mqtt.as_ref().map_or(keyward_core::channel::DEFAULT_ALERTS_PREFIX, |m| m.alerts_prefix.as_str());
+    app.start_deliveries(senders, config.allow_private_targets, alerts_prefix);
     app.start_retention(storage.store.clone(), config.retention_days);
     if first_start {
         print_first_start(config, setup_code.as_deref());
@@ -172,23 +177,47 @@ fn senders(
         tracing::info!(host = smtp.host.as_str(), security = smtp.security.as_str(), "sending alerts by email");
     }
     if let Some(broker) = broker {
-        senders.push(Arc::new(mqtt::MqttSender::new(broker)));
+        let prefix =
+            config.mqtt.as_ref().map_or(keyward_core::channel::DEFAULT_ALERTS_PREFIX, |m| m.alerts_prefix.as_str());
+        senders.push(Arc::new(mqtt::MqttSender::new(broker, prefix)));
     }
     Ok((senders, mailer))
 }
 
 /// A client id stable across restarts (the broker keeps keyward's session
 /// by it) and distinct for each installation on a host: two keywards with
-/// one id would throw each other off the broker.
-fn default_client_id(data_dir: &std::path::Path) -> String {
-    let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
-    // FNV-1a: a stable, dependency-free digest of the path (not a secret).
-    let digest =
-        dir.as_os_str().as_encoded_bytes().iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-    format!("keyward-{digest:016x}")
+/// one id would throw each other off the broker. Random, kept in the data
+/// directory (`mqtt-client-id`): nobody can work it out from a path and
+/// take keyward's session over.
+fn default_client_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let path = data_dir.join(CLIENT_ID_FILE);
+    let valid = |id: &str| {
+        id.strip_prefix("keyward-").is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim();
+        if valid(id) {
+            return Ok(id.to_owned());
+        }
+        tracing::warn!(file = %path.display(), "the stored MQTT client id is not one keyward made; making a new one");
+    }
+    let id = format!("keyward-{}", keyward_app::secrets::random_hex(8));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(file, "{id}").with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id)
 }
+
+/// Where the MQTT client id is kept, in the data directory.
+const CLIENT_ID_FILE: &str = "mqtt-client-id";
 
 async fn listen(
     config: &Config,

@@ -10,11 +10,15 @@ use keyward_store::{BoxFuture, OutboxRecord};
 
 pub struct MqttSender {
     mqtt: Mqtt,
+    /// The installation's alert prefix: a channel publishes only under its
+    /// home's `<prefix>/<home id>/alerts` (checked again here for channels
+    /// stored before that rule).
+    prefix: String,
 }
 
 impl MqttSender {
-    pub fn new(mqtt: Mqtt) -> Self {
-        Self { mqtt }
+    pub fn new(mqtt: Mqtt, prefix: &str) -> Self {
+        Self { mqtt, prefix: prefix.to_owned() }
     }
 }
 
@@ -33,6 +37,10 @@ impl Sender for MqttSender {
             let ChannelTarget::Mqtt { topic } = &channel.target else {
                 return Err(SendError("not an MQTT channel".into()));
             };
+            if !ChannelTarget::mqtt_topic_of_home(topic, &self.prefix, &channel.home_id) {
+                let root = keyward_core::channel::alerts_root(&self.prefix, &channel.home_id);
+                return Err(SendError(format!("the channel's topic is not under {root}: change it to one that is")));
+            }
             if !self.mqtt.connected() {
                 return Err(SendError("the MQTT broker is not connected".into()));
             }

@@ -377,7 +377,8 @@ async fn a_flapping_lock_is_one_problem(backend: Backend) {
     let net = ZigbeeNet::start(&[LockSpec::new("front_door", 6)]).await;
     let (f, _dir) = zigbee_hub(backend, &net, 1, "").await;
     zigbee_lock(&f, "Front door", "front_door").await;
-    let siren = json!({"kind": "mqtt", "name": "Siren", "topic": "keyward/emergencies", "emergency": true});
+    let topic = format!("keyward/{}/alerts/emergencies", f.home);
+    let siren = json!({"kind": "mqtt", "name": "Siren", "topic": topic, "emergency": true});
     let siren = f.admin.post(&f.path("/channels"), siren).await.expect(201);
     let siren = siren["id"].as_str().expect("id").to_owned();
     for _ in 0..20 {

@@ -128,9 +128,22 @@ async fn email_push_and_mqtt_alerts_arrive_in_words(backend: Backend) {
     let ntfy = f.admin.post(&channels, ntfy).await.expect(201);
     assert_eq!((ntfy["has_token"].as_bool(), ntfy.get("secret")), (Some(true), None), "{ntfy}");
     assert!(!ntfy.to_string().contains("tk_phone_token_1"), "a token is never shown: {ntfy}");
-    let topic = format!("kwtest-{}/alerts", std::process::id());
+    let topic = format!("keyward/{}/alerts", f.home);
     let mqtt = json!({"kind": "mqtt", "name": "Home Assistant", "topic": topic, "emergency": true});
     f.admin.post(&channels, mqtt).await.expect(201);
+    // Issue 21 item 3: alerts stay under their home's topics, off
+    // Zigbee2MQTT's, Home Assistant's and every other home's.
+    let elsewhere = [
+        "zigbee2mqtt/bridge/devices".to_owned(),
+        "homeassistant/alarm_control_panel/keyward/config".to_owned(),
+        "keyward/another-home/alerts".to_owned(),
+        format!("keyward/{}/state", f.home),
+    ];
+    for topic in elsewhere {
+        let refused = f.admin.post(&channels, json!({"kind": "mqtt", "name": "Y", "topic": topic})).await;
+        let refused = refused.expect_error(422, "channel_invalid");
+        assert!(refused.to_string().contains(&format!("keyward/{}/alerts", f.home)), "{refused}");
+    }
     let bad = json!({"kind": "ntfy", "name": "X", "url": url, "token": "has space"});
     let bad = f.admin.post(&channels, bad).await.expect_error(422, "channel_invalid");
     assert!(!bad.to_string().contains("has space"), "{bad}");

@@ -706,3 +706,30 @@ fn a_zwave_js_url_never_shows_its_credentials() {
     assert!(ok && help.contains("--zwave-js-url"), "{help}");
     assert!(!help.contains("s3cret-pass"), "serve --help prints a URL's password:\n{help}");
 }
+
+/// Issue 21 item 9: the MQTT client id is random, kept in the data
+/// directory (so nobody can compute it from the path and take keyward's
+/// broker session over), the same after a restart, and one per installation.
+#[test]
+fn the_mqtt_client_id_is_random_and_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let place = Place::new(Backend::Sqlite);
+            let first = place.start_with(&["--mqtt-url", "mqtt://127.0.0.1:1883"], &[]);
+            first.wait_for_output("MQTT connected");
+            drop(first);
+            let path = place.data_dir.join("mqtt-client-id");
+            let id = std::fs::read_to_string(&path).expect("kept in the data directory").trim().to_owned();
+            assert!(id.starts_with("keyward-") && id.len() == "keyward-".len() + 16, "{id}");
+            assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+            let again = place.start_with(&["--mqtt-url", "mqtt://127.0.0.1:1883"], &[]);
+            again.wait_for_output("MQTT connected");
+            drop(again);
+            let kept = std::fs::read_to_string(&path).expect("kept").trim().to_owned();
+            assert_eq!(kept, id, "the same after a restart");
+            id
+        })
+        .collect();
+    assert_ne!(ids[0], ids[1], "one per installation");
+}
