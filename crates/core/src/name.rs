@@ -31,10 +31,14 @@ const WHITESPACE: Ranges = &[
     ('\u{3000}', '\u{3000}'),
 ];
 
-/// Characters that take no space on screen: zero-width spaces and joiners,
-/// direction marks, the byte order mark, soft hyphens, fillers, variation
-/// selectors and tags. A name made only of these (and spaces) shows nothing.
-const INVISIBLE: Ranges = &[
+/// Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt):
+/// characters that show nothing unless a font has a glyph for them (zero
+/// width spaces and joiners, direction marks, the byte order mark, soft
+/// hyphens, fillers, variation selectors, tags, and the code points
+/// reserved for more). A test checks every code point against the property
+/// as the `regex` crate's Unicode tables hold it, so a new Unicode version
+/// that changes it fails the build instead of letting a blank name through.
+const DEFAULT_IGNORABLE: Ranges = &[
     ('\u{AD}', '\u{AD}'),
     ('\u{34F}', '\u{34F}'),
     ('\u{61C}', '\u{61C}'),
@@ -48,17 +52,24 @@ const INVISIBLE: Ranges = &[
     ('\u{FE00}', '\u{FE0F}'),
     ('\u{FEFF}', '\u{FEFF}'),
     ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF0}', '\u{FFF8}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
     ('\u{1D173}', '\u{1D17A}'),
-    ('\u{E0000}', '\u{E007F}'),
-    ('\u{E0100}', '\u{E01EF}'),
+    ('\u{E0000}', '\u{E0FFF}'),
 ];
+
+/// Graphic characters whose glyph is blank by design: the Braille pattern
+/// with no dots and the musical null notehead. (Every other character
+/// commonly used to make "invisible" text is white space or default
+/// ignorable.)
+const BLANK: Ranges = &[('\u{2800}', '\u{2800}'), ('\u{1D159}', '\u{1D159}')];
 
 fn within(c: char, ranges: Ranges) -> bool {
     ranges.iter().any(|(low, high)| (*low..=*high).contains(&c))
 }
 
 fn visible(c: char) -> bool {
-    !within(c, REFUSED) && !within(c, WHITESPACE) && !within(c, INVISIBLE)
+    !within(c, REFUSED) && !within(c, WHITESPACE) && !within(c, DEFAULT_IGNORABLE) && !within(c, BLANK)
 }
 
 /// A name of 1–64 characters with at least one visible character and no
@@ -85,7 +96,7 @@ impl Name {
     /// ECMAScript, Python and Rust read alike.
     pub fn pattern() -> String {
         let refused = class(&[REFUSED]);
-        let hidden = class(&[REFUSED, WHITESPACE, INVISIBLE]);
+        let hidden = class(&[REFUSED, WHITESPACE, DEFAULT_IGNORABLE, BLANK]);
         format!("^[^{refused}]*[^{hidden}][^{refused}]*$")
     }
 
@@ -149,6 +160,38 @@ mod tests {
     }
 
     #[test]
+    fn default_ignorable_is_unicodes_property() {
+        let property = regex::Regex::new(r"^\p{Default_Ignorable_Code_Point}$").expect("a regex");
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let mut text = [0; 4];
+            let text = c.encode_utf8(&mut text);
+            assert_eq!(within(c, DEFAULT_IGNORABLE), property.is_match(text), "{:X}", u32::from(c));
+        }
+    }
+
+    /// Issue 21 item 8: every character that shows nothing, alone or with
+    /// spaces, is no name; one visible character beside it is.
+    #[test]
+    fn no_name_of_the_whole_invisible_class_is_accepted() {
+        let pattern = regex::Regex::new(&Name::pattern()).expect("a regex");
+        let hidden = (0..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .filter(|c| within(*c, DEFAULT_IGNORABLE) || within(*c, BLANK) || c.is_whitespace());
+        let mut seen = 0;
+        for c in hidden {
+            seen += 1;
+            for text in [c.to_string(), format!(" {c}{c} "), format!("{c}\u{2800}\u{1D159}")] {
+                assert_eq!(Name::parse(text.clone()), Err(NameError), "{:X}", u32::from(c));
+                assert!(!pattern.is_match(&text), "the pattern takes {:X}", u32::from(c));
+            }
+            if !within(c, REFUSED) {
+                assert!(Name::parse(format!("{c}Dog walker")).is_ok(), "{:X}", u32::from(c));
+            }
+        }
+        assert!(seen > 4000, "the class: {seen}");
+    }
+
+    #[test]
     fn the_pattern_is_the_rule() {
         let pattern = regex::Regex::new(&Name::pattern()).expect("a regex");
         let rule = |text: &str| pattern.is_match(text) && text.chars().count() <= MAX_NAME_CHARS;
@@ -163,6 +206,10 @@ mod tests {
             "\u{202E}x",
             "x\u{2067}",
             "\u{1D173}a",
+            "\u{2800}",
+            "\u{1D159}\u{2800}",
+            "\u{FFF0}",
+            "\u{E0100}",
             "é",
         ] {
             assert_eq!(rule(text), Name::parse(text).is_ok(), "{text:?}");
