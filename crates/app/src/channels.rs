@@ -279,7 +279,7 @@ impl Channels {
         let record =
             ChannelRecord { channel: channel.clone(), secret_sealed: sealed, created_at: now, updated_at: now };
         match self.store.put_channel(record).await {
-            Err(StoreError::Conflict) => return Err(AppError::ChannelNameTaken),
+            Err(StoreError::Conflict(keyward_store::Key::ChannelName)) => return Err(AppError::ChannelNameTaken),
             other => other?,
         }
         // Still under the home's lock: a reload that read the store before
@@ -374,7 +374,7 @@ impl Channels {
             updated_at: self.clock.now(),
         };
         match self.store.put_channel(record.clone()).await {
-            Err(StoreError::Conflict) => return Err(AppError::ChannelNameTaken),
+            Err(StoreError::Conflict(keyward_store::Key::ChannelName)) => return Err(AppError::ChannelNameTaken),
             other => other?,
         }
         self.changes.fetch_add(1, Ordering::AcqRel);

@@ -555,7 +555,7 @@ impl Homes {
 /// Two locks bound to one device at once lose to the store's unique index.
 fn device_conflict(error: keyward_store::StoreError) -> AppError {
     match error {
-        keyward_store::StoreError::Conflict => AppError::DeviceInUse,
+        keyward_store::StoreError::Conflict(keyward_store::Key::DeviceBinding) => AppError::DeviceInUse,
         other => AppError::Store(other),
     }
 }

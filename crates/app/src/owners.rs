@@ -462,7 +462,7 @@ impl Owners {
         match self.store.accept_invite(token_hash(secret), owner.clone(), digest, now).await {
             Ok(true) => Ok((owner.into(), session)),
             Ok(false) => Err(SetupError::InviteInvalid),
-            Err(StoreError::Conflict) => Err(SetupError::OwnerExists),
+            Err(StoreError::Conflict(keyward_store::Key::OwnerEmail)) => Err(SetupError::OwnerExists),
             Err(e) => Err(e.into()),
         }
     }

@@ -404,7 +404,7 @@ impl Users {
         };
         match self.recorder.record(state, written, self.clock.now()).await {
             // The UNIQUE index settles a race the in-memory check could not see.
-            Err(StoreError::Conflict) => return Err(CodeError::InUse.into()),
+            Err(StoreError::Conflict(keyward_store::Key::UserCode)) => return Err(CodeError::InUse.into()),
             other => recorded(state, other)?,
         }
         let id = record.user.id.clone();

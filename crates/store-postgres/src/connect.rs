@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use keyward_store::{StoreError, StoreResult};
+use keyward_store::{Key, StoreError, StoreResult};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
@@ -22,9 +22,22 @@ const STATEMENT_TIMEOUT: &str = "SET statement_timeout = '30s'";
 /// callers can tell "taken" from "broken".
 pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-        return StoreError::Conflict;
+        let constraint = e.as_db_error().and_then(|db| db.constraint()).unwrap_or("(unnamed)");
+        return StoreError::Conflict(key_of(constraint));
     }
     StoreError::database(Described(describe(&e)))
+}
+
+/// The key a unique constraint guards, by the constraint's name (the
+/// migrations' index names, PostgreSQL's `<table>_<column>_key` otherwise).
+fn key_of(constraint: &str) -> Key {
+    match constraint {
+        "users_by_code" => Key::UserCode,
+        "channels_by_name" => Key::ChannelName,
+        "locks_by_device" | "locks_by_device_name" | "locks_by_device_ieee" => Key::DeviceBinding,
+        "owners_email_key" => Key::OwnerEmail,
+        other => Key::Other(other.to_owned()),
+    }
 }
 
 /// The error in one line: the driver's words, and the server's (severity,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use keyward_store::StoreError;
+use keyward_store::{Key, StoreError};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::migrate;
@@ -15,10 +15,26 @@ const READERS_KEPT: usize = 4;
 /// tell "taken" from "broken".
 pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
     match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
-            StoreError::Conflict
+        rusqlite::Error::SqliteFailure(f, message) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
+            StoreError::Conflict(key_of(message.as_deref().unwrap_or_default()))
         }
         other => StoreError::database(other),
+    }
+}
+
+/// The key a unique index guards, by the columns SQLite names in its
+/// message ("UNIQUE constraint failed: users.home_id, users.code_mac"):
+/// SQLite does not name the index. Column names only, never values.
+fn key_of(message: &str) -> Key {
+    let columns = message.strip_prefix("UNIQUE constraint failed: ").unwrap_or(message);
+    match columns {
+        "users.home_id, users.code_mac" => Key::UserCode,
+        "channels.home_id, channels.name" => Key::ChannelName,
+        "locks.device_protocol, locks.device_node"
+        | "locks.device_protocol, locks.device_name"
+        | "locks.device_protocol, locks.device_ieee" => Key::DeviceBinding,
+        "owners.email" => Key::OwnerEmail,
+        other => Key::Other(other.to_owned()),
     }
 }
 

@@ -287,7 +287,7 @@ mod tests {
                     .map_err(sql_error)?;
                 if i % 50 == 7 {
                     // Half done, then refused: the savepoint undoes the insert.
-                    return Err(StoreError::Conflict);
+                    return Err(StoreError::Conflict(keyward_store::Key::Other("test".into())));
                 }
                 Ok(i)
             }));
@@ -299,7 +299,7 @@ mod tests {
                     assert_eq!(n, i);
                     ok += 1;
                 }
-                Err(StoreError::Conflict) => assert_eq!(i % 50, 7),
+                Err(StoreError::Conflict(_)) => assert_eq!(i % 50, 7),
                 Err(e) => panic!("{e}"),
             }
         }

@@ -14,7 +14,7 @@ mod records;
 mod store;
 mod vault;
 
-pub use error::{StoreError, StoreResult};
+pub use error::{Key, StoreError, StoreResult};
 pub use pending::{BoxFuture, Pending, Reply};
 pub use quarantine::Quarantine;
 pub use records::*;

@@ -12,9 +12,9 @@ use keyward_core::{
     WindowSpec, ZoneName,
 };
 use keyward_store::{
-    ActivityFilter, ChannelRecord, DeliveryState, DeliveryUpdate, HomeRecord, InviteRecord, LockRecord, LockRemoval,
-    LockoutRecord, OutboxRecord, OwnerRecord, Record, SealedCode, SlotRecord, Store, StoreError, TokenRecord,
-    UserChange, UserRecord,
+    ActivityFilter, ChannelRecord, DeliveryState, DeliveryUpdate, HomeRecord, InviteRecord, Key, LockRecord,
+    LockRemoval, LockoutRecord, OutboxRecord, OwnerRecord, Record, SealedCode, SlotRecord, Store, StoreError,
+    TokenRecord, UserChange, UserRecord,
 };
 
 use crate::support::*;
@@ -266,12 +266,12 @@ async fn a_taken_code_refuses_the_whole_record(backend: Backend) {
     store.put_home(home("h1")).await.expect("home");
     store.record(put(user("a", "h1", 1, LockAccess::All), vec![])).committed().await.expect("a");
     let taken = store.record(put(user("b", "h1", 1, LockAccess::All), vec![entry("eb", "h1", 1)])).committed().await;
-    assert!(matches!(taken, Err(StoreError::Conflict)), "{taken:?}");
+    assert!(matches!(taken, Err(StoreError::Conflict(Key::UserCode))), "{taken:?}");
     // Queued beside the refused one, in the same batch: unaffected.
     let fine = store.record(Record { entries: vec![entry("ok", "h1", 2)], ..Record::default() });
     let also_taken = store.record(put(user("c", "h1", 1, LockAccess::All), vec![entry("ec", "h1", 3)]));
     fine.committed().await.expect("committed");
-    assert!(matches!(also_taken.committed().await, Err(StoreError::Conflict)));
+    assert!(matches!(also_taken.committed().await, Err(StoreError::Conflict(Key::UserCode))));
     let ids: Vec<String> = store.activity(filter("h1")).await.expect("log").entries.into_iter().map(|e| e.id).collect();
     assert_eq!(ids, ["ok"], "nothing of a refused record is written");
     let users: Vec<String> = store.load().await.expect("load").users.into_iter().map(|u| u.user.id).collect();
@@ -450,7 +450,10 @@ async fn tokens_are_found_by_digest_until_revoked(backend: Backend) {
     };
     store.insert_token(token.clone(), [3; 32]).await.expect("inserted");
     let twin = TokenRecord { id: "t2".into(), ..token.clone() };
-    assert!(matches!(store.insert_token(twin, [3; 32]).await, Err(StoreError::Conflict)), "digests are unique");
+    assert!(
+        matches!(store.insert_token(twin, [3; 32]).await, Err(StoreError::Conflict(Key::Other(_)))),
+        "digests are unique"
+    );
     assert_eq!(store.find_token([3; 32]).await.expect("query"), Some(token.clone()));
     assert_eq!(store.find_token([4; 32]).await.expect("query"), None);
     assert!(store.revoke_token("t1".into(), at(9)).await.expect("revoked"));
@@ -544,7 +547,7 @@ async fn owners_sessions_throttling_setup_codes_and_invitations(backend: Backend
     assert!(!store.accept_invite([1; 32], owner("ben2", "b2@example.org"), [51; 32], at(12)).await.expect("once"));
     store.insert_invite(invite(2, "ben@example.org")).await.expect("invited");
     let twice = store.accept_invite([2; 32], owner("ben3", "ben@example.org"), [52; 32], at(12)).await;
-    assert!(matches!(twice, Err(StoreError::Conflict)), "an owner with that email exists");
+    assert!(matches!(twice, Err(StoreError::Conflict(Key::OwnerEmail))), "an owner with that email exists");
     assert_eq!(
         store.live_invite([2; 32], at(12)).await.expect("query").as_deref(),
         Some("ben@example.org"),
@@ -630,7 +633,8 @@ async fn channels_and_the_outbox(backend: Backend) {
     store.put_channel(webhook.clone()).await.expect("channel");
     store.put_channel(email.clone()).await.expect("channel");
     let twin = channel("c3", "Phone", ChannelTarget::Mqtt { topic: "keyward/alerts".into() });
-    assert!(matches!(store.put_channel(twin).await, Err(StoreError::Conflict)), "names are unique per home");
+    let twin = store.put_channel(twin).await;
+    assert!(matches!(twin, Err(StoreError::Conflict(Key::ChannelName))), "names are unique per home: {twin:?}");
     assert_eq!(store.channels().await.expect("channels"), [webhook.clone(), email.clone()]);
 
     // Written with the event, or not at all.
@@ -644,7 +648,7 @@ async fn channels_and_the_outbox(backend: Backend) {
     store.record(put(user("a", "h1", 1, LockAccess::All), vec![])).committed().await.expect("a");
     let mut refused = put(user("b", "h1", 1, LockAccess::All), vec![entry("e2", "h1", 2)]);
     refused.notifications = vec![notification("n-refused", "c1", "e2")];
-    assert!(matches!(store.record(refused).committed().await, Err(StoreError::Conflict)));
+    assert!(matches!(store.record(refused).committed().await, Err(StoreError::Conflict(Key::UserCode))));
     store.enqueue(vec![notification("n3", "c1", "test")]).await.expect("queued");
 
     // Each channel's queue in order; a limit per channel.
@@ -852,7 +856,48 @@ async fn slots_stored_before_histories_keep_their_meaning(backend: Backend) {
     s.close().await;
 }
 
+/// Issue 21: each unique key a write collides with is named, so a new
+/// unique index is never taken for another (a code taken, a device in use).
+async fn unique_conflicts_name_their_key(backend: Backend) {
+    let place = Place::new(backend);
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    store.put_home(home("h1")).await.expect("home");
+    let bound = |id: &str| LockRecord {
+        device: Some(DeviceBinding { device: DeviceRef::ZwaveJs { node_id: 7 }, slots: None }),
+        ..lock(id, "h1")
+    };
+    store.put_lock(bound("l1")).await.expect("bound");
+    let twin = store.put_lock(bound("l2")).await;
+    assert!(matches!(twin, Err(StoreError::Conflict(Key::DeviceBinding))), "{twin:?}");
+    let ieee = |id: &str| LockRecord {
+        device: Some(DeviceBinding {
+            device: DeviceRef::Zigbee2Mqtt { ieee_address: IeeeAddress::parse("0x000d6f00000000aa").expect("ieee") },
+            slots: None,
+        }),
+        ..lock(id, "h1")
+    };
+    store.put_lock(ieee("l3")).await.expect("bound");
+    let twin = store.put_lock(ieee("l4")).await;
+    assert!(matches!(twin, Err(StoreError::Conflict(Key::DeviceBinding))), "{twin:?}");
+    // A unique index this build does not know: named as itself, and taken
+    // for none of the keys callers act on.
+    s.close().await;
+    place.execute("CREATE UNIQUE INDEX homes_by_name_test ON homes (name)");
+    let s = open(&place, true).await.expect("open");
+    let store = &s.store;
+    let other = store.put_home(home("h2")).await;
+    match other {
+        Err(StoreError::Conflict(Key::Other(name))) => {
+            assert!(name.contains("homes"), "{name}");
+        }
+        other => panic!("{other:?}"),
+    }
+    s.close().await;
+}
+
 on_both_backends!(
+    unique_conflicts_name_their_key,
     slot_knowledge_reads_back_and_is_forgotten_with_the_device,
     slots_stored_before_histories_keep_their_meaning,
     pruning_takes_the_oldest_in_batches,
