@@ -1,6 +1,6 @@
 //! keyward's one connection to an MQTT broker (Mosquitto, EMQX, Home
-//! Assistant's add-on): the Zigbee2MQTT lock adapter uses it now, the alarm
-//! panel and the MQTT notification channel later.
+//! Assistant's add-on), shared by the Zigbee2MQTT lock adapter and the MQTT
+//! alert channel (and later the alarm panel's keypads and Home Assistant).
 //!
 //! What the users of this crate may rely on:
 //! - it connects in the background and keeps reconnecting (1 s doubling to
