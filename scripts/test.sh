@@ -94,4 +94,6 @@ if ! cmp -s scripts/receivers/requirements.txt "$venv/requirements.txt" || ! [ -
     cp scripts/receivers/requirements.txt "$venv/requirements.txt"
 fi
 
-cargo test --workspace --locked
+# The end-to-end tests mostly wait (for a lock's answer, a broker, a
+# backoff): four run at a time, also on two cores (KEYWARD_TEST_THREADS).
+cargo test --workspace --locked -- --test-threads="${KEYWARD_TEST_THREADS:-4}"

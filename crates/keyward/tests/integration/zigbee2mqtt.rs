@@ -567,6 +567,8 @@ async fn the_five_minute_tour_in_a_browser(backend: Backend) {
     fill(&browser, "#new_lock", "Front door").await;
     browser.find("#new_lock_device option[value='zigbee2mqtt:0x00158d000a1b2c3d']").await.click().await;
     browser.find("form[action='/locks'] button").await.click().await;
+    // The form's answer first: loading the page again would abandon it.
+    browser.wait_for_text("Front door").await;
     reload_until(&browser, &format!("{base}/locks"), "1 holds a code programmed at the lock").await;
 
     // 3. The dog walker, on the front door: the code reaches the lock.

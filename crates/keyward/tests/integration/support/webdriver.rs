@@ -90,8 +90,10 @@ impl Browser {
 
     /// Waits (up to 5 s) until the page's URL ends with `suffix`: a click
     /// that submits a form returns before the next page has loaded.
+    /// Waits (up to 20 s: the suite runs four tests at a time on two cores)
+    /// until the page is at an address ending with `suffix`.
     pub async fn wait_for_url(&self, suffix: &str) {
-        for _ in 0..100 {
+        for _ in 0..400 {
             if self.url().await.ends_with(suffix) && self.ready().await {
                 return;
             }
@@ -100,9 +102,9 @@ impl Browser {
         panic!("the page did not reach {suffix}: at {}: {:?}", self.url().await, self.try_page_text().await);
     }
 
-    /// Waits (up to 5 s) until the page shows `text`.
+    /// Waits (up to 20 s) until the page shows `text`.
     pub async fn wait_for_text(&self, text: &str) {
-        for _ in 0..100 {
+        for _ in 0..400 {
             if self.ready().await && self.try_page_text().await.is_some_and(|t| t.contains(text)) {
                 return;
             }
