@@ -154,14 +154,10 @@ fn senders(
     use keyward_notify::{email, mqtt, ntfy, webhook};
     let mut senders: Vec<Arc<dyn keyward_app::delivery::Sender>> = Vec::new();
     let mut mailer: Option<Arc<dyn keyward_app::shares::Mailer>> = None;
-    match keyward_notify::http::client(config.allow_private_targets) {
-        Ok(client) => {
-            senders.push(Arc::new(webhook::WebhookSender::new(client.clone())));
-            senders.push(Arc::new(ntfy::NtfySender::new(client)));
-        }
-        // Their channels' alerts wait in the outbox (given up after 24 hours).
-        Err(error) => tracing::error!(%error, "webhooks and ntfy pushes cannot be sent"),
-    }
+    // The client reads the system's trusted roots at its first request.
+    let client = keyward_notify::http::client(config.allow_private_targets);
+    senders.push(Arc::new(webhook::WebhookSender::new(client.clone())));
+    senders.push(Arc::new(ntfy::NtfySender::new(client)));
     if let Some(smtp) = &config.smtp {
         let settings = email::SmtpSettings {
             host: smtp.host.clone(),

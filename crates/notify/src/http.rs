@@ -72,14 +72,25 @@ impl tower_service::Service<Name> for Resolver {
     }
 }
 
+type Inner = Client<hyper_rustls::HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>;
+
+/// The client, made at its first request: reading and parsing the system's
+/// trusted roots costs start-up time and memory that a hub sending no
+/// webhook or ntfy push never needs (issue 21: start-up and memory).
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Client<hyper_rustls::HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>,
+    inner: Arc<tokio::sync::OnceCell<Result<Inner, ClientError>>>,
     allow_private: bool,
 }
 
-/// A client; `allow_private` is `[notify] allow_private_targets`.
-pub fn client(allow_private: bool) -> Result<HttpClient, ClientError> {
+/// A client; `allow_private` is `[notify] allow_private_targets`. Nothing
+/// is read until the first request.
+pub fn client(allow_private: bool) -> HttpClient {
+    HttpClient { inner: Arc::new(tokio::sync::OnceCell::new()), allow_private }
+}
+
+/// Reads the system's roots and builds the connector (blocking: file reads).
+fn build(allow_private: bool) -> Result<Inner, ClientError> {
     let mut roots = rustls::RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     for error in &found.errors {
@@ -103,7 +114,7 @@ pub fn client(allow_private: bool) -> Result<HttpClient, ClientError> {
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    Ok(HttpClient { inner: Client::builder(TokioExecutor::new()).build(https), allow_private })
+    Ok(Client::builder(TokioExecutor::new()).build(https))
 }
 
 impl HttpClient {
@@ -127,7 +138,21 @@ impl HttpClient {
             request = request.header(*name, value);
         }
         let request = request.body(Full::new(Bytes::from(body))).map_err(|_| "the address is not usable".to_owned())?;
-        match tokio::time::timeout(DEADLINE, self.inner.request(request)).await {
+        let allow_private = self.allow_private;
+        let inner = self
+            .inner
+            .get_or_init(|| async move {
+                let built = tokio::task::spawn_blocking(move || build(allow_private)).await;
+                let built = built.unwrap_or_else(|_| Err(ClientError::Tls("the set-up did not finish".into())));
+                if let Err(error) = &built {
+                    tracing::error!(%error, "webhooks and ntfy pushes cannot be sent");
+                }
+                built
+            })
+            .await
+            .as_ref()
+            .map_err(ToString::to_string)?;
+        match tokio::time::timeout(DEADLINE, inner.request(request)).await {
             Err(_) => Err("no answer in time".into()),
             Ok(Err(error)) if error.is_connect() => {
                 // A name refused by the resolver: PrivateTarget down the chain.
@@ -162,8 +187,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
         let url = HttpUrl::parse(&format!("http://127.0.0.1:{port}/hook")).expect("url");
-        let error =
-            client(false).expect("client").post(&url, "text/plain", &[], Vec::new()).await.expect_err("private");
+        let error = client(false).post(&url, "text/plain", &[], Vec::new()).await.expect_err("private");
         assert_eq!(error, PrivateTarget.to_string());
     }
 }

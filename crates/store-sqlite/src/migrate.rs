@@ -1,5 +1,6 @@
-//! Schema migrations, embedded in the binary and applied in order at start.
-//! `PRAGMA user_version` records the last one applied.
+//! Schema migrations, embedded in the binary and applied in order at start,
+//! all pending ones in one transaction. `PRAGMA user_version` records the
+//! last one applied.
 
 use keyward_store::StoreError;
 use rusqlite::Connection;
@@ -29,15 +30,23 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if found > known {
         return Err(StoreError::SchemaTooNew { found, known });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let apply = |conn: &mut Connection| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
+    if found == known {
+        return Ok(());
+    }
+    // Every pending migration in one transaction: an upgrade is all or
+    // nothing, and a new database costs one commit (one fsync), not one per
+    // migration (they had become most of a first start's time).
+    let apply = |conn: &mut Connection| -> rusqlite::Result<()> {
+        let tx = conn.transaction()?;
+        for sql in &MIGRATIONS[found as usize..] {
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", index as i64 + 1)?;
-            tx.commit()
-        };
-        apply(conn).map_err(sql_error)?;
-        tracing::info!(version = index + 1, "applied database migration");
+        }
+        tx.pragma_update(None, "user_version", known)?;
+        tx.commit()
+    };
+    apply(conn).map_err(sql_error)?;
+    for version in found + 1..=known {
+        tracing::info!(version, "applied database migration");
     }
     Ok(())
 }
