@@ -82,7 +82,11 @@ async fn an_instance_that_lost_the_database_lock_serves_nothing_until_it_reloade
     let second = tokio::task::spawn_blocking(move || Server::start(&args, &[]));
     for waited in 0.. {
         let waiting: i64 = test
-            .query_one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", &[])
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                &[],
+            )
             .await
             .expect("pg_locks")
             .get(0);

@@ -265,11 +265,11 @@ impl Server {
     }
 
     pub fn api(&self, token: &str) -> Api {
-        Api { client: reqwest::Client::new(), base: self.base.clone(), token: Some(token.to_owned()) }
+        Api { client: client(), base: self.base.clone(), token: Some(token.to_owned()) }
     }
 
     pub fn anonymous(&self) -> Api {
-        Api { client: reqwest::Client::new(), base: self.base.clone(), token: None }
+        Api { client: client(), base: self.base.clone(), token: None }
     }
 
     /// SIGKILL: no chance to flush anything.
@@ -300,6 +300,18 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The API client's HTTP settings: an idle connection is dropped after 5 s,
+/// before the server ends it (its idle limit is 10 s), so a request never
+/// goes out on a connection the server is closing at that moment (hyper's
+/// `IncompleteMessage`, once seen under load).
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5))
+}
+
+fn client() -> reqwest::Client {
+    client_builder().build().expect("client")
 }
 
 /// Runs `keyward serve` on this data where it is expected to refuse to start:
@@ -452,7 +464,7 @@ impl Api {
     /// The same caller, connecting from another local address (any of
     /// 127.0.0.0/8 reaches the server on Linux), as another machine would.
     pub fn connecting_from(&self, local: std::net::IpAddr) -> Api {
-        let client = reqwest::Client::builder().local_address(local).build().expect("client");
+        let client = client_builder().local_address(local).build().expect("client");
         Api { client, base: self.base.clone(), token: self.token.clone() }
     }
 
