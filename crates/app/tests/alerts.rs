@@ -14,10 +14,10 @@ use zeroize::Zeroizing;
 
 /// "Phone", an MQTT channel for the users' alerts (nothing sends it here:
 /// its outbox is read back).
-fn phone() -> ChannelInput {
+fn phone(home: &str) -> ChannelInput {
     ChannelInput {
         name: "Phone".into(),
-        target: ChannelTarget::Mqtt { topic: "keyward/alerts".into() },
+        target: ChannelTarget::Mqtt { topic: format!("keyward/{home}/alerts") },
         emergency: false,
         quiet: None,
         token: None,
@@ -81,7 +81,7 @@ async fn events_write_their_alerts_to_the_right_channels_in_words() {
     let (app, store, handle) = start(dir.path(), &clock, true).await;
     let home = app.homes.list().await.expect("homes")[0].id.clone();
     let front = app.homes.create_lock(&home, "Front door", None).await.expect("lock").id;
-    let phone = phone();
+    let phone = phone(&home);
     let (phone, secret) = app.channels.create(&home, phone, Actor::Token("t".into())).await.expect("channel");
     assert!(secret.is_none(), "only webhooks have a signing secret");
     let siren = ChannelInput {
@@ -95,7 +95,7 @@ async fn events_write_their_alerts_to_the_right_channels_in_words() {
     assert_eq!(secret.map(|s| s.len()), Some(24));
     let taken = ChannelInput {
         name: "Phone".into(),
-        target: ChannelTarget::Mqtt { topic: "keyward/other".into() },
+        target: ChannelTarget::Mqtt { topic: format!("keyward/{home}/alerts/other") },
         emergency: false,
         quiet: None,
         token: None,
@@ -220,7 +220,7 @@ async fn a_no_show_is_told_at_its_minute_across_daylight_saving_time() {
     let (app, store, handle) = start_in("America/New_York", dir.path(), &clock, true).await;
     let home = app.homes.list().await.expect("homes")[0].id.clone();
     let front = app.homes.create_lock(&home, "Front door", None).await.expect("lock").id;
-    let phone = phone();
+    let phone = phone(&home);
     app.channels.create(&home, phone, Actor::Token("t".into())).await.expect("channel");
     let mut walker = user("Dog walker", "4719", UserKind::Standard, false);
     walker.alerts = serde_json::from_value(serde_json::json!({
@@ -283,7 +283,7 @@ async fn a_no_show_missed_while_down_is_told_after_the_restart() {
     let clock = Arc::new(ManualClock::new(at("2026-11-26T09:00:00Z"))); // Thursday 10:00 in Berlin
     let (app, store, handle) = start(dir.path(), &clock, true).await;
     let home = app.homes.list().await.expect("homes")[0].id.clone();
-    let phone = phone();
+    let phone = phone(&home);
     app.channels.create(&home, phone, Actor::Token("t".into())).await.expect("channel");
     let mut cleaner = user("Cleaner", "1357", UserKind::Standard, false);
     cleaner.alerts =
@@ -324,7 +324,7 @@ async fn an_alert_given_up_after_a_day_is_in_the_log() {
     let (app, _store, _handle) = start(dir.path(), &clock, true).await;
     let home = app.homes.list().await.expect("homes")[0].id.clone();
     app.start_deliveries(vec![Arc::new(Refusing)], true, keyward_core::channel::DEFAULT_ALERTS_PREFIX);
-    app.channels.create(&home, phone(), Actor::Token("t".into())).await.expect("channel");
+    app.channels.create(&home, phone(&home), Actor::Token("t".into())).await.expect("channel");
     let front = app.homes.create_lock(&home, "Front door", None).await.expect("lock").id;
     let walker = user("Dog walker", "4719", UserKind::Standard, true);
     app.users.create(&home, walker, Actor::Token("t".into())).await.expect("user");

@@ -171,7 +171,7 @@ struct Hub {
 async fn emergency_channel(app: &App, home: &str) -> String {
     let siren = ChannelInput {
         name: "Siren".into(),
-        target: ChannelTarget::Mqtt { topic: "keyward/emergencies".into() },
+        target: ChannelTarget::Mqtt { topic: format!("keyward/{home}/alerts/emergencies") },
         emergency: true,
         quiet: None,
         token: None,
