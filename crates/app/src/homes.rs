@@ -499,8 +499,16 @@ impl Homes {
             if let (Some(binding), false) = (record.device.as_ref(), named.is_empty()) {
                 self.record_left(&state, lock_id, &binding.device, &named, actor).await;
             }
-            self.store.delete_lock(home_id.to_owned(), lock_id.to_owned()).await?;
+            // Retired before the delete is queued: a slot record the lock's
+            // worker queues from now on is dropped, and one it queued before
+            // commits ahead of the delete (the writer keeps their order).
             self.sync.abandon_device(lock_id, true);
+            if let Err(error) = self.store.delete_lock(home_id.to_owned(), lock_id.to_owned()).await {
+                self.sync.reinstate(lock_id);
+                drop(state);
+                self.signal.home_changed(home_id);
+                return Err(error.into());
+            }
             self.registry.rebind(home_id, lock_id, record.device.as_ref().map(|b| &b.device), None);
             forget_lock(&mut state, lock_id);
             drop(state);

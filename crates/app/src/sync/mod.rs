@@ -468,6 +468,15 @@ impl LockSync {
         left
     }
 
+    /// Undoes [`Self::abandon_device`] of a lock whose removal could not be
+    /// stored: it stays, and its worker starts over from a full read-back.
+    pub(crate) fn reinstate(&self, lock_id: &str) {
+        if let Some(handle) = self.inner.handle_of(lock_id) {
+            handle.entry().reinstate();
+            handle.poke();
+        }
+    }
+
     /// Wakes a lock's worker (its binding or removal changed).
     pub(crate) fn lock_changed(&self, lock_id: &str) {
         if let Some(handle) = self.inner.handle_of(lock_id) {

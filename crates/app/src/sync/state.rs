@@ -166,6 +166,12 @@ impl LockEntry {
         self.gone = true;
     }
 
+    /// The lock stays after all (its removal failed): known again, read
+    /// back from scratch.
+    pub fn reinstate(&mut self) {
+        self.gone = false;
+    }
+
     /// Queues a slot's record to the store (nothing once the lock is gone).
     pub fn persist(&self, store: &dyn HomeStore, slot: u16) -> Option<Pending<()>> {
         if self.gone {
