@@ -1,15 +1,12 @@
 //! Opening the database file: its connections and its migrations.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use keyward_store::{Key, StoreError};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::migrate;
-
-const READERS_KEPT: usize = 4;
 
 /// Maps a SQLite error; a UNIQUE violation becomes `Conflict`, so callers can
 /// tell "taken" from "broken".
@@ -39,18 +36,15 @@ fn key_of(message: &str) -> Key {
 }
 
 /// The database file. Writes go through the [`crate::writer::Writer`]; reads
-/// borrow one of a few pooled read connections (WAL lets them run beside the
+/// through the [`crate::readers::Readers`] (WAL lets them run beside the
 /// writer).
-pub(crate) struct Db {
-    path: PathBuf,
-    readers: Mutex<Vec<Connection>>,
-}
+pub(crate) struct Db;
 
 impl Db {
     /// Opens (and, with `create`, makes) the database and brings its schema
     /// up to date. Returns the read-write connection for the writer, and
     /// whether this call made the database.
-    pub fn open(path: &Path, create: bool) -> Result<(Self, Connection, bool), StoreError> {
+    pub fn open(path: &Path, create: bool) -> Result<(Connection, bool), StoreError> {
         // An empty file is an empty database to SQLite: a new one, too.
         let created = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
         if created && !create {
@@ -62,24 +56,7 @@ impl Db {
         private_files(path)?;
         let mut connection = open_connection(path, false)?;
         migrate::migrate(&mut connection)?;
-        Ok((Self { path: path.to_owned(), readers: Mutex::new(Vec::new()) }, connection, created))
-    }
-
-    /// Runs a read on a pooled connection. Blocking: call it from a blocking
-    /// context.
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let pooled = self.readers.lock().map_err(|_| StoreError::Corrupt("reader pool poisoned"))?.pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => open_connection(&self.path, true)?,
-        };
-        let result = f(&conn);
-        if let Ok(mut readers) = self.readers.lock()
-            && readers.len() < READERS_KEPT
-        {
-            readers.push(conn);
-        }
-        result
+        Ok((connection, created))
     }
 }
 
@@ -121,8 +98,12 @@ pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection
         // survives a power cut, not only a crash. Group commit pays for it.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // A small page cache: keyward runs on Raspberry Pis.
-        conn.pragma_update(None, "cache_size", -2048)?;
+        // Small page caches: keyward runs on Raspberry Pis. The writer
+        // mostly appends (the activity log and its one index grow at their
+        // right edge), so a few hundred pages hold all it touches; a full
+        // 2 MiB cache only kept pages it would not read again. Readers page
+        // through the log and keep a little more.
+        conn.pragma_update(None, "cache_size", if read_only { -1024 } else { -512 })?;
         Ok(conn)
     };
     configure().map_err(StoreError::database)

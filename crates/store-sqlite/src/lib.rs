@@ -7,6 +7,7 @@ mod db;
 mod migrate;
 mod notify;
 mod owners;
+mod readers;
 mod shares;
 mod statements;
 mod writer;
@@ -21,18 +22,19 @@ use keyward_store::{
     ActivityFilter, ActivityPage, ActivityStore, BoxFuture, ChannelRecord, DeliveryUpdate, Digest, HomeCounts,
     HomeRecord, HomeStore, InviteRecord, LockRecord, MetaStore, NotifyStore, OutboxRecord, OwnerRecord, OwnerStore,
     Pending, Quarantine, Record, SessionLine, SessionRecord, ShareRecord, ShareStore, SignInFailures, SlotRecord,
-    Snapshot, StoreError, StoreResult, TokenRecord, TokenStore,
+    Snapshot, StoreResult, TokenRecord, TokenStore,
 };
 use rusqlite::Connection;
 
 use db::Db;
+use readers::Readers;
 use writer::{Writer, WriterHandle};
 
 /// The database file's name in the data directory, by default.
 pub const DATABASE_FILE: &str = "keyward.db";
 
 pub struct SqliteStore {
-    db: Arc<Db>,
+    readers: Arc<Readers>,
     writer: Writer,
     quarantine: Arc<Quarantine>,
 }
@@ -61,9 +63,13 @@ pub struct Opened {
 /// Opens the database at `path` (made when missing, with `create`; an error
 /// otherwise), applies its migrations and starts its writer.
 pub fn open(path: &Path, create: bool) -> StoreResult<Opened> {
-    let (db, connection, created) = Db::open(path, create)?;
+    let (connection, created) = Db::open(path, create)?;
     let (writer, threads) = Writer::spawn(connection)?;
-    let store = SqliteStore { db: Arc::new(db), writer: writer.clone(), quarantine: Arc::default() };
+    let store = SqliteStore {
+        readers: Arc::new(Readers::new(path.to_owned())),
+        writer: writer.clone(),
+        quarantine: Arc::default(),
+    };
     Ok(Opened { store, handle: SqliteHandle { writer, threads }, created })
 }
 
@@ -73,12 +79,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> BoxFuture<'_, StoreResult<T>> {
-        let db = Arc::clone(&self.db);
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || db.read(f))
-                .await
-                .map_err(|_| StoreError::Corrupt("a database read panicked"))?
-        })
+        Box::pin(self.readers.read(f))
     }
 
     fn write<T: Send + 'static>(
