@@ -287,6 +287,15 @@ async fn a_duplicate_refused_by_a_lock_that_hides_codes_is_written_once() {
         let_run(5).await;
     }
     assert!(refused, "the duplicate was never diagnosed: {:?}", app.locks.lock_codes(&home, &twin).await);
+    // The diagnosis shows before its entry is recorded (after the slot's
+    // state is stored): the clock moves on only once the owner was told.
+    for _ in 0..400 {
+        let told = app.channels.deliveries(&home, &siren, 10).await.expect("deliveries");
+        if told.iter().any(|d| d.kind == AlertKind::LockProblem) {
+            break;
+        }
+        let_run(5).await;
+    }
     // Hours pass, past every retry delay: still one attempt, still diagnosed.
     for _ in 0..6 {
         clock.advance(SignedDuration::from_mins(20));
