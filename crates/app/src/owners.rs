@@ -249,6 +249,15 @@ impl Owners {
     }
 
     /// Creates the first owner, signed in.
+    /// Whether `setup_code` is the one keyward printed, creating nothing: a
+    /// setup form with other mistakes says all of them at once. Always false
+    /// once the owner exists.
+    pub async fn setup_code_matches(&self, setup_code: &str) -> Result<bool, SetupError> {
+        let stored = self.store.setup_code().await?;
+        let typed = token_hash(&setup_code.trim().to_uppercase());
+        Ok(stored.is_some_and(|digest| bool::from(digest.ct_eq(&typed))))
+    }
+
     pub async fn set_up(
         &self,
         setup_code: &str,

@@ -340,6 +340,28 @@ impl Users {
             .ok_or(AppError::Code(CodeError::InUse))
     }
 
+    /// Checks a code against every code rule and the other codes of the home
+    /// (those of `user_id` left out), saving nothing: a form with other
+    /// mistakes says what is wrong with its code at the same time.
+    pub async fn check_code(
+        &self,
+        home_id: &str,
+        candidate: &str,
+        kind: UserKind,
+        user_id: Option<&str>,
+    ) -> Result<(), AppError> {
+        let home = self.registry.home(home_id)?;
+        let mut state = self.recorder.lock(&home).await?;
+        let others = self.other_codes(&mut state, user_id.unwrap_or(""));
+        Code::check_new(
+            candidate,
+            kind,
+            &state.home.code_policy,
+            others.iter().map(|(digits, kind)| ExistingCode { digits, kind: *kind }),
+        )?;
+        Ok(())
+    }
+
     /// Checks a code given to `user` against every code rule and the other
     /// codes of the home, then seals and keys it.
     fn seal_new_code(&self, state: &mut HomeState, user: &User, candidate: &str) -> Result<SealedCode, AppError> {

@@ -64,6 +64,22 @@
 
   Array.prototype.forEach.call(list.querySelectorAll(".window"), wire);
 
+  // "At all times" hides the times and leaves them out of the form (a
+  // disabled field is not sent), so what is saved is what is shown; the
+  // hub refuses times sent with "At all times" from a page without this.
+  var times = document.getElementById("times");
+  var choices = document.querySelectorAll("input[name=when]");
+  function showTimes() {
+    var always = !!document.querySelector("input[name=when][value=always]:checked");
+    times.hidden = always;
+    times.querySelectorAll("input, select, button").forEach(function (control) {
+      control.disabled = always;
+    });
+  }
+  choices.forEach(function (choice) { choice.addEventListener("change", showTimes); });
+  // A page with a refused "At all times" and times keeps showing both.
+  if (!document.getElementById("schedule_error")) showTimes();
+
   var add = document.getElementById("add_window");
   if (!add) return;
   add.addEventListener("click", function (event) {

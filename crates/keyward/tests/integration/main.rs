@@ -12,6 +12,7 @@ mod lock_sync;
 mod notifications;
 mod operations;
 mod owner_experience;
+mod owner_second_round;
 mod sign_in;
 mod storage;
 mod ui;

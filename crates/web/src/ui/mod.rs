@@ -315,6 +315,21 @@ async fn setup_submit(
             "Choose a time zone from the list, such as Europe/Berlin or America/New_York.".to_owned(),
         );
     }
+    // Every mistake at once: the account's fields are checked here too, and
+    // the setup code is checked (creating nothing) when anything else is wrong.
+    match keyward_app::owners::normalize_email(&form.email) {
+        None => {
+            errors.insert("email", "An email address looks like anna@example.org.".to_owned());
+        }
+        Some(email) => {
+            if let Err(e) = keyward_core::check_password(&form.password, &email) {
+                errors.insert("password", first_upper(&e.to_string()));
+            }
+        }
+    }
+    if !errors.is_empty() && !matches!(s.app.owners.setup_code_matches(&form.setup_code).await, Ok(true)) {
+        errors.insert("setup_code", "This is not the setup code keyward printed: check for a typo.".to_owned());
+    }
     let mut error = None;
     if errors.is_empty() {
         match s.app.owners.set_up(&form.setup_code, &form.email, &form.password).await {

@@ -187,9 +187,21 @@ impl UserForm {
         let mut windows = empty_windows(sent);
         for (i, row) in windows.iter_mut().enumerate() {
             // A preset stands for its days; "custom" (or none, as from a
-            // client that ticks days) takes the days ticked.
+            // client that ticks days) takes the days ticked. Days ticked
+            // that differ from the preset's are what the owner saw and
+            // changed (the boxes show under a preset without JavaScript):
+            // they are the row's days, as Custom days.
+            let ticked: Vec<&str> = DAYS.iter().map(|d| d.0).filter(|d| on(&format!("w{i}_{d}"))).collect();
+            if !on(&format!("w{i}_preset")) && ticked.is_empty() {
+                // Nothing of this row was sent (its fields were left out
+                // under "At all times"): it stays a new row.
+                row.start = value(&format!("w{i}_start"));
+                row.end = value(&format!("w{i}_end"));
+                continue;
+            }
             let preset = PRESETS.iter().find(|p| p.0 == value(&format!("w{i}_preset")));
-            match preset.filter(|p| p.0 != "custom") {
+            let preset = preset.filter(|p| p.0 != "custom" && (ticked.is_empty() || ticked.as_slice() == p.2));
+            match preset {
                 Some((key, _, days)) => {
                     row.preset = key;
                     for day in &mut row.days {
@@ -274,7 +286,11 @@ impl UserForm {
     /// [`Schedule::parse`] would say it in the API's.
     fn schedule_problem(&self) -> Option<String> {
         if self.always {
-            return None;
+            // The form shows both: times typed are never thrown away unsaid.
+            return self.windows.iter().any(WindowRow::used).then(|| {
+                "You chose At all times and also gave times: choose Only at these times to keep them, or clear the times."
+                    .to_owned()
+            });
         }
         let used: Vec<(usize, &WindowRow)> = self.windows.iter().enumerate().filter(|(_, w)| w.used()).collect();
         if used.is_empty() {

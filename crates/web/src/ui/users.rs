@@ -348,7 +348,7 @@ async fn submit(
     };
     match saved {
         Some(Ok(user)) => {
-            let message = saved_message(&locks.locks, &user, current.is_none());
+            let message = saved_message(&locks.locks, &user, current.is_none(), zone.tz());
             super::flash::redirect(&headers, "/users", &message)
         }
         // What was typed is kept, the code too: this is the owner's own
@@ -356,11 +356,35 @@ async fn submit(
         Some(Err(e)) => match field_error(&e) {
             Some((field, message)) => {
                 errors.insert(field, message);
+                code_problem_too(&s, &home.id, &form, user_id.as_deref(), &mut errors).await;
                 again(form, errors)
             }
             None => failed(e),
         },
-        None => again(form, errors),
+        None => {
+            code_problem_too(&s, &home.id, &form, user_id.as_deref(), &mut errors).await;
+            again(form, errors)
+        }
+    }
+}
+
+/// Every mistake at once: when the form is refused for something else, what
+/// is wrong with its code (taken, too weak, …) is said beside it now rather
+/// than at the next save.
+async fn code_problem_too(
+    s: &AppState,
+    home_id: &str,
+    form: &UserForm,
+    user_id: Option<&str>,
+    errors: &mut FieldErrors,
+) {
+    if form.code.is_empty() || errors.contains_key("code") {
+        return;
+    }
+    if let Err(e) = s.app.users.check_code(home_id, &form.code, form.kind(), user_id).await
+        && let Some(("code", message)) = field_error(&e)
+    {
+        errors.insert("code", message);
     }
 }
 
@@ -372,15 +396,41 @@ fn programmed_locks(user: &keyward_app::UserView, locks: &[LockView]) -> String 
     names.join(", ")
 }
 
-/// The confirmation after a save: "Dog walker added · code on its way to Front door".
-fn saved_message(locks: &[LockView], user: &keyward_app::UserView, added: bool) -> String {
+/// The confirmation after a save echoes what was saved, in the words of
+/// the Users screen: "Dog walker added · Mon–Fri 11:00–14:00 · Front door,
+/// disarm · code on its way to Front door".
+fn saved_message(locks: &[LockView], user: &keyward_app::UserView, added: bool, tz: &jiff::tz::TimeZone) -> String {
     let on = programmed_locks(user, locks);
-    match (added, on.is_empty()) {
-        (true, true) => format!("{} added", user.name),
-        (true, false) => format!("{} added · code on its way to {on}", user.name),
-        (false, true) => format!("{} saved", user.name),
-        (false, false) => format!("{} saved · {on} will follow", user.name),
+    let mut parts = vec![
+        format!("{} {}", user.name, if added { "added" } else { "saved" }),
+        super::summary::when(user, tz),
+        what_it_opens(user, locks),
+    ];
+    if !user.enabled {
+        parts.push("disabled".to_owned());
     }
+    if !on.is_empty() {
+        parts.push(if added { format!("code on its way to {on}") } else { format!("{on} will follow") });
+    }
+    parts.join(" · ")
+}
+
+/// The locks and panel rights a code has: "Front door, disarm", "All
+/// locks, arm, disarm", or "no access".
+fn what_it_opens(user: &keyward_app::UserView, locks: &[LockView]) -> String {
+    let mut items: Vec<String> = match &user.locks {
+        keyward_core::LockAccess::All => vec!["All locks".to_owned()],
+        keyward_core::LockAccess::Only(ids) => {
+            locks.iter().filter(|l| ids.contains(&l.id)).map(|l| l.name.clone()).collect()
+        }
+    };
+    if user.panel.arm {
+        items.push("arm".to_owned());
+    }
+    if user.panel.disarm {
+        items.push("disarm".to_owned());
+    }
+    if items.is_empty() { "no access".to_owned() } else { items.join(", ") }
 }
 
 async fn confirm(

@@ -1,0 +1,191 @@
+//! The owner's second round (issue 22), in a real headless Chromium and,
+//! for pages without JavaScript, through the forms over plain HTTP: the user
+//! form saves exactly what it shows and says every mistake at once.
+
+use serde_json::{Value, json};
+
+use crate::browser::{fill, shoot, signed_up_owner};
+use crate::support::webdriver::Browser;
+use crate::support::*;
+
+/// Whether the element `css` takes space on the page (false when it, or a
+/// parent, is hidden).
+async fn shown(browser: &Browser, css: &str) -> bool {
+    let script =
+        format!("const e = document.querySelector({}); return !!e && e.getClientRects().length > 0;", json!(css));
+    browser.run(&script).await == Value::Bool(true)
+}
+
+async fn set_time(browser: &Browser, css: &str, time: &str) {
+    let field = browser.find(css).await;
+    field.set_value(time).await;
+    assert_eq!(field.value().await, time, "{css}");
+}
+
+/// The user named `name`, as the API shows them.
+async fn user_named(admin: &Api, home: &str, name: &str) -> Value {
+    let users = admin.get(&format!("/api/v1/homes/{home}/users")).await.expect(200);
+    users["items"].as_array().and_then(|u| u.iter().find(|u| u["name"] == name).cloned()).unwrap_or(Value::Null)
+}
+
+/// Items 1 to 3 in the browser: times show only under "Only at these
+/// times", day boxes only under Custom days, the confirmation echoes the
+/// rule saved, and a form with several mistakes says all of them.
+async fn the_user_form_saves_what_it_shows(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start_with(&["--timezone", "Europe/Berlin"], &[]);
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    let front = admin.create_lock(&home, "Front door").await;
+    let base = server.base.clone();
+    let browser = signed_up_owner(&server).await;
+
+    // Item 1: under the default "At all times" there are no times to type.
+    browser.goto(&format!("{base}/users/new")).await;
+    browser.wait_for_text("At all times").await;
+    assert!(!shown(&browser, "#w0_start").await, "times show under At all times");
+    browser.find("input[name=when][value=windows]").await.click().await;
+    assert!(shown(&browser, "#w0_start").await, "the times show once they are chosen");
+    // Item 2: the day boxes show only for Custom days.
+    browser.find("#w0_preset option[value=weekdays]").await.click().await;
+    assert!(!shown(&browser, "input[name=w0_sat]").await, "day boxes show under a preset");
+    browser.find("#w0_preset option[value=custom]").await.click().await;
+    assert!(shown(&browser, "input[name=w0_sat]").await, "Custom days shows its boxes");
+    browser.find("#w0_preset option[value=weekdays]").await.click().await;
+
+    fill(&browser, "#name", "Dog walker").await;
+    fill(&browser, "#code", "4719").await;
+    browser.find("input[name=panel_disarm]").await.click().await;
+    browser.find(&format!("input[value='{front}']")).await.click().await;
+    set_time(&browser, "#w0_start", "11:00").await;
+    set_time(&browser, "#w0_end", "14:00").await;
+    shoot(&browser, backend, "add-user-times").await;
+    browser.find("#save").await.click().await;
+    browser.wait_for_text("Dog walker added · Mon–Fri 11:00–14:00 · Front door, disarm").await;
+    let walker = user_named(&admin, &home, "Dog walker").await;
+    assert_eq!(walker["schedule"]["windows"][0]["days"], json!(["mon", "tue", "wed", "thu", "fri"]), "{walker}");
+
+    // Times typed, then "At all times" chosen again: what is saved is what
+    // the page shows, and the confirmation says so.
+    browser.goto(&format!("{base}/users/new")).await;
+    fill(&browser, "#name", "Neighbour").await;
+    fill(&browser, "#code", "6052").await;
+    browser.find("input[name=when][value=windows]").await.click().await;
+    set_time(&browser, "#w0_start", "09:00").await;
+    set_time(&browser, "#w0_end", "10:00").await;
+    browser.find("input[name=when][value=always]").await.click().await;
+    assert!(!shown(&browser, "#w0_start").await);
+    browser.find("#save").await.click().await;
+    browser.wait_for_text("Neighbour added · At all times · no access").await;
+    assert_eq!(user_named(&admin, &home, "Neighbour").await["schedule"]["windows"], Value::Null);
+
+    // Item 3: a taken code and a missing end time are said together.
+    browser.goto(&format!("{base}/users/new")).await;
+    fill(&browser, "#name", "Cleaner").await;
+    fill(&browser, "#code", "4719").await;
+    browser.find("input[name=when][value=windows]").await.click().await;
+    set_time(&browser, "#w0_start", "09:00").await;
+    browser.find("#save").await.click().await;
+    browser.wait_for_text("Nothing was saved").await;
+    assert_eq!(browser.find("#code_error").await.text().await, "This code is already used by someone in this home.");
+    assert!(browser.find("#schedule_error").await.text().await.contains("give a start and an end time"));
+    assert!(shown(&browser, "#w0_start").await, "the times stay in view with their error");
+    shoot(&browser, backend, "add-user-every-error").await;
+    assert_eq!(user_named(&admin, &home, "Cleaner").await, Value::Null, "nothing saved");
+}
+
+/// Items 1 and 2 without JavaScript (the forms over plain HTTP): times sent
+/// with "At all times" are refused, never dropped; days ticked under a
+/// preset are the days saved.
+async fn the_user_form_without_javascript_saves_what_it_shows(backend: Backend) {
+    let f = Fixture::with_args(backend, &["--timezone", "Europe/Berlin"]).await;
+    let mut owner = crate::ui::owner_browser(&f.server).await;
+    let csrf = owner.get("/users/new").await.csrf();
+
+    let both = owner
+        .post(
+            "/users/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "Dog walker"),
+                ("code", "4719"),
+                ("all_locks", "on"),
+                ("when", "always"),
+                ("w0_preset", "weekdays"),
+                ("w0_start", "11:00"),
+                ("w0_end", "14:00"),
+            ],
+        )
+        .await;
+    assert_eq!(both.status, 422, "the form again, not a redirect");
+    assert!(both.body.contains("Nothing was saved"), "{}", both.body);
+    assert!(both.body.contains("You chose At all times and also gave times"), "{}", both.body);
+    assert!(both.body.contains("value=\"11:00\""), "the times typed are kept");
+    assert_eq!(user_named(&f.admin, &f.home, "Dog walker").await, Value::Null, "nothing saved");
+
+    // Saturday ticked under "Weekdays": the days saved are the days ticked.
+    let csrf = owner.get("/users/new").await.csrf();
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("name", "Dog walker"),
+        ("code", "4719"),
+        ("all_locks", "on"),
+        ("when", "windows"),
+        ("w0_preset", "weekdays"),
+        ("w0_start", "11:00"),
+        ("w0_end", "14:00"),
+    ];
+    form.extend(["w0_mon", "w0_tue", "w0_wed", "w0_thu", "w0_fri", "w0_sat"].map(|d| (d, "on")));
+    let saved = owner.post("/users/new", &form).await;
+    assert_eq!(saved.location(), "/users", "{}", saved.body);
+    let walker = user_named(&f.admin, &f.home, "Dog walker").await;
+    assert_eq!(walker["schedule"]["windows"][0]["days"], json!(["mon", "tue", "wed", "thu", "fri", "sat"]), "{walker}");
+
+    // Sunday unticked under "Weekends": Saturday alone.
+    let csrf = owner.get("/users/new").await.csrf();
+    let saved = owner
+        .post(
+            "/users/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "Gardener"),
+                ("code", "6052"),
+                ("all_locks", "on"),
+                ("when", "windows"),
+                ("w0_preset", "weekends"),
+                ("w0_sat", "on"),
+                ("w0_start", "08:00"),
+                ("w0_end", "12:00"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.location(), "/users", "{}", saved.body);
+    let gardener = user_named(&f.admin, &f.home, "Gardener").await;
+    assert_eq!(gardener["schedule"]["windows"][0]["days"], json!(["sat"]), "{gardener}");
+}
+
+/// Item 3 on setup: a wrong setup code and a weak password are said
+/// together, and no owner is made.
+async fn setup_says_every_mistake_at_once(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start();
+    let mut browser = crate::ui::Browser::new(&server);
+    let csrf = browser.get("/setup").await.csrf();
+    let refused = browser
+        .post(
+            "/setup",
+            &[("csrf", &csrf), ("setup_code", "AAAA-BBBB-CCCC"), ("email", "anna@example.org"), ("password", "short")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("This is not the setup code keyward printed"), "{}", refused.body);
+    assert!(refused.body.contains("id=\"password_error\""), "{}", refused.body);
+    let still = browser.get("/users").await;
+    assert_eq!(still.location(), "/setup", "no owner was made");
+}
+
+on_both_backends!(
+    the_user_form_saves_what_it_shows,
+    the_user_form_without_javascript_saves_what_it_shows,
+    setup_says_every_mistake_at_once,
+);
