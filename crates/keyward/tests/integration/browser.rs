@@ -187,20 +187,20 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
     for _ in 0..5 {
         fill(&browser, "#email", "anna@example.org").await;
         fill(&browser, "#password", "not my password").await;
-        browser.find("button[type=submit]").await.click().await;
+        submit_for_a_new_page(&browser).await;
         browser.wait_for_text("The email or the password is wrong").await;
     }
     // Two more, each after its wait (1 s, then 2 s), so that the next wait
-    // is 4 s: long enough for a loaded machine to see it.
+    // is 4 s: long enough for a loaded machine to see it. Each answer is
+    // awaited on its own page (the old page said so too), so no attempt is
+    // lost and the last one lands inside the 4 s.
     for wait in [1100, 2100] {
         tokio::time::sleep(Duration::from_millis(wait)).await;
         fill(&browser, "#email", "anna@example.org").await;
         fill(&browser, "#password", "not my password").await;
-        browser.find("button[type=submit]").await.click().await;
+        submit_for_a_new_page(&browser).await;
         browser.wait_for_text("The email or the password is wrong").await;
     }
-    // The old page said so too: let the new one load.
-    tokio::time::sleep(Duration::from_millis(300)).await;
     fill(&browser, "#email", "anna@example.org").await;
     fill(&browser, "#password", PASSWORD).await;
     browser.find("button[type=submit]").await.click().await;
@@ -211,6 +211,22 @@ async fn the_owner_adds_edits_reveals_and_deletes_the_dog_walker(backend: Backen
     fill(&browser, "#password", PASSWORD).await;
     browser.find("button[type=submit]").await.click().await;
     browser.wait_for_url("/users").await;
+}
+
+/// Submits the page's form and waits until the browser shows the page that
+/// answered it (not the one it came from, which may say the same words).
+async fn submit_for_a_new_page(browser: &Browser) {
+    browser.run("document.body.dataset.submitted = '1'").await;
+    browser.find("button[type=submit]").await.click().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while browser
+        .run("return document.body && !document.body.dataset.submitted && document.readyState === 'complete'")
+        .await
+        != serde_json::Value::Bool(true)
+    {
+        assert!(std::time::Instant::now() < deadline, "the form's answer never came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A desktop-sized browser whose owner, anna@example.org, has just set up
