@@ -248,7 +248,6 @@ impl Owners {
         Ok(self.store.owner_count().await? == 0)
     }
 
-    /// Creates the first owner, signed in.
     /// Whether `setup_code` is the one keyward printed, creating nothing: a
     /// setup form with other mistakes says all of them at once. Always false
     /// once the owner exists.
@@ -258,18 +257,17 @@ impl Owners {
         Ok(stored.is_some_and(|digest| bool::from(digest.ct_eq(&typed))))
     }
 
+    /// Creates the first owner, signed in.
     pub async fn set_up(
         &self,
         setup_code: &str,
         email: &str,
         password: &str,
     ) -> Result<(Owner, SessionToken), SetupError> {
-        let stored = self.store.setup_code().await?;
         if !self.needs_setup().await? {
             return Err(SetupError::AlreadySetUp);
         }
-        let typed = token_hash(&setup_code.trim().to_uppercase());
-        if !stored.is_some_and(|digest| bool::from(digest.ct_eq(&typed))) {
+        if !self.setup_code_matches(setup_code).await? {
             return Err(SetupError::WrongSetupCode);
         }
         let email = normalize_email(email).ok_or(SetupError::Email)?;

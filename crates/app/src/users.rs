@@ -352,26 +352,32 @@ impl Users {
     ) -> Result<(), AppError> {
         let home = self.registry.home(home_id)?;
         let mut state = self.recorder.lock(&home).await?;
-        let others = self.other_codes(&mut state, user_id.unwrap_or(""));
-        Code::check_new(
+        self.checked_code(&mut state, candidate, kind, user_id.unwrap_or(""))?;
+        Ok(())
+    }
+
+    /// A code against every code rule and the home's other codes (those of
+    /// the user `except` left out).
+    fn checked_code(
+        &self,
+        state: &mut HomeState,
+        candidate: &str,
+        kind: UserKind,
+        except: &str,
+    ) -> Result<Code, AppError> {
+        let others = self.other_codes(state, except);
+        Ok(Code::check_new(
             candidate,
             kind,
             &state.home.code_policy,
             others.iter().map(|(digits, kind)| ExistingCode { digits, kind: *kind }),
-        )?;
-        Ok(())
+        )?)
     }
 
     /// Checks a code given to `user` against every code rule and the other
     /// codes of the home, then seals and keys it.
     fn seal_new_code(&self, state: &mut HomeState, user: &User, candidate: &str) -> Result<SealedCode, AppError> {
-        let others = self.other_codes(state, &user.id);
-        let code = Code::check_new(
-            candidate,
-            user.kind,
-            &state.home.code_policy,
-            others.iter().map(|(digits, kind)| ExistingCode { digits, kind: *kind }),
-        )?;
+        let code = self.checked_code(state, candidate, user.kind, &user.id)?;
         Ok(SealedCode {
             mac: self.vault.code_mac(state.id(), code.as_str()),
             sealed: self.vault.seal(state.id(), &user.id, code.as_str()),

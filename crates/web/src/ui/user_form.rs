@@ -191,28 +191,16 @@ impl UserForm {
             // that differ from the preset's are what the owner saw and
             // changed (the boxes show under a preset without JavaScript):
             // they are the row's days, as Custom days.
+            // A row of which nothing but times (or nothing) was sent (its
+            // fields were left out under "At all times") stays a new row.
             let ticked: Vec<&str> = DAYS.iter().map(|d| d.0).filter(|d| on(&format!("w{i}_{d}"))).collect();
-            if !on(&format!("w{i}_preset")) && ticked.is_empty() {
-                // Nothing of this row was sent (its fields were left out
-                // under "At all times"): it stays a new row.
-                row.start = value(&format!("w{i}_start"));
-                row.end = value(&format!("w{i}_end"));
-                continue;
-            }
-            let preset = PRESETS.iter().find(|p| p.0 == value(&format!("w{i}_preset")));
-            let preset = preset.filter(|p| p.0 != "custom" && (ticked.is_empty() || ticked.as_slice() == p.2));
-            match preset {
-                Some((key, _, days)) => {
-                    row.preset = key;
-                    for day in &mut row.days {
-                        day.2 = days.contains(&day.0);
-                    }
-                }
-                None => {
-                    for day in &mut row.days {
-                        day.2 = on(&format!("w{i}_{}", day.0));
-                    }
-                    row.preset = "custom";
+            if on(&format!("w{i}_preset")) || !ticked.is_empty() {
+                let preset = PRESETS.iter().find(|p| p.0 == value(&format!("w{i}_preset")));
+                let preset = preset.filter(|p| p.0 != "custom" && (ticked.is_empty() || ticked.as_slice() == p.2));
+                let (key, days) = preset.map_or(("custom", ticked.as_slice()), |(key, _, days)| (*key, *days));
+                row.preset = key;
+                for day in &mut row.days {
+                    day.2 = days.contains(&day.0);
                 }
             }
             row.start = value(&format!("w{i}_start"));

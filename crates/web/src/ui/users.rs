@@ -349,23 +349,20 @@ async fn submit(
     match saved {
         Some(Ok(user)) => {
             let message = saved_message(&locks.locks, &user, current.is_none(), zone.tz());
-            super::flash::redirect(&headers, "/users", &message)
+            return super::flash::redirect(&headers, "/users", &message);
         }
-        // What was typed is kept, the code too: this is the owner's own
-        // page, over the connection that brought it, and never cached.
         Some(Err(e)) => match field_error(&e) {
             Some((field, message)) => {
                 errors.insert(field, message);
-                code_problem_too(&s, &home.id, &form, user_id.as_deref(), &mut errors).await;
-                again(form, errors)
             }
-            None => failed(e),
+            None => return failed(e),
         },
-        None => {
-            code_problem_too(&s, &home.id, &form, user_id.as_deref(), &mut errors).await;
-            again(form, errors)
-        }
+        None => {}
     }
+    // Refused: what was typed is kept, the code too (this is the owner's
+    // own page, over the connection that brought it, and never cached).
+    code_problem_too(&s, &home.id, &form, user_id.as_deref(), &mut errors).await;
+    again(form, errors)
 }
 
 /// Every mistake at once: when the form is refused for something else, what
