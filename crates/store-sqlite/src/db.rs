@@ -35,29 +35,24 @@ fn key_of(message: &str) -> Key {
     }
 }
 
-/// The database file. Writes go through the [`crate::writer::Writer`]; reads
-/// through the [`crate::readers::Readers`] (WAL lets them run beside the
-/// writer).
-pub(crate) struct Db;
-
-impl Db {
-    /// Opens (and, with `create`, makes) the database and brings its schema
-    /// up to date. Returns the read-write connection for the writer, and
-    /// whether this call made the database.
-    pub fn open(path: &Path, create: bool) -> Result<(Connection, bool), StoreError> {
-        // An empty file is an empty database to SQLite: a new one, too.
-        let created = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
-        if created && !create {
-            return Err(StoreError::NotSetUp(format!(
-                "there is no keyward database at {}: start `keyward serve` with this data directory first",
-                path.display()
-            )));
-        }
-        private_files(path)?;
-        let mut connection = open_connection(path, false)?;
-        migrate::migrate(&mut connection)?;
-        Ok((connection, created))
+/// Opens (and, with `create`, makes) the database and brings its schema up
+/// to date. Returns the read-write connection for the writer, and whether
+/// this call made the database. Writes go through the
+/// [`crate::writer::Writer`]; reads through the [`crate::readers::Readers`]
+/// (WAL lets them run beside the writer).
+pub(crate) fn open(path: &Path, create: bool) -> Result<(Connection, bool), StoreError> {
+    // An empty file is an empty database to SQLite: a new one, too.
+    let created = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
+    if created && !create {
+        return Err(StoreError::NotSetUp(format!(
+            "there is no keyward database at {}: start `keyward serve` with this data directory first",
+            path.display()
+        )));
     }
+    private_files(path)?;
+    let mut connection = open_connection(path, false)?;
+    migrate::migrate(&mut connection)?;
+    Ok((connection, created))
 }
 
 /// The database and its WAL and shared-memory files are readable by their

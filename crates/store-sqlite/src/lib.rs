@@ -26,7 +26,6 @@ use keyward_store::{
 };
 use rusqlite::Connection;
 
-use db::Db;
 use readers::Readers;
 use writer::{Writer, WriterHandle};
 
@@ -63,7 +62,7 @@ pub struct Opened {
 /// Opens the database at `path` (made when missing, with `create`; an error
 /// otherwise), applies its migrations and starts its writer.
 pub fn open(path: &Path, create: bool) -> StoreResult<Opened> {
-    let (connection, created) = Db::open(path, create)?;
+    let (connection, created) = db::open(path, create)?;
     let (writer, threads) = Writer::spawn(connection)?;
     let store = SqliteStore {
         readers: Arc::new(Readers::new(path.to_owned())),

@@ -118,13 +118,12 @@ fn serve(shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Db;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_burst_of_reads_uses_a_bounded_number_of_threads() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("keyward.db");
-        let (_writer_connection, _) = Db::open(&path, true).expect("open");
+        let (_writer_connection, _) = crate::db::open(&path, true).expect("open");
         let readers = Arc::new(Readers::new(path));
         let mut reads = Vec::new();
         for i in 0..200_i64 {

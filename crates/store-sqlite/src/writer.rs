@@ -269,7 +269,6 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Work>, finishers: &mut Vec<Fi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Db;
 
     fn count(conn: &Connection) -> i64 {
         conn.query_row("SELECT count(*) FROM meta WHERE key LIKE 't%'", [], |r| r.get(0)).expect("count")
@@ -279,7 +278,7 @@ mod tests {
     async fn a_failing_job_rolls_back_alone_and_the_rest_commit() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("keyward.db");
-        let (connection, _) = Db::open(&path, true).expect("open");
+        let (connection, _) = crate::db::open(&path, true).expect("open");
         let (writer, handle) = Writer::spawn(connection).expect("spawn");
         let mut pending = Vec::new();
         for i in 0..200 {
