@@ -38,7 +38,7 @@ pub(crate) async fn fill(browser: &Browser, css: &str, text: &str) {
 }
 
 /// Sets a time input to "HH:MM" and checks the browser took it.
-async fn set_time(browser: &Browser, css: &str, time: &str) {
+pub(crate) async fn set_time(browser: &Browser, css: &str, time: &str) {
     let field = browser.find(css).await;
     field.set_value(time).await;
     assert_eq!(field.value().await, time, "{css}");

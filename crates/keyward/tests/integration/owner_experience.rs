@@ -35,7 +35,7 @@ async fn disarms(device: &Api, home: &str, code: &str) -> bool {
 }
 
 /// The user named `name`, as the API shows them.
-async fn user_named(admin: &Api, home: &str, name: &str) -> Value {
+pub(crate) async fn user_named(admin: &Api, home: &str, name: &str) -> Value {
     let users = admin.get(&format!("/api/v1/homes/{home}/users")).await.expect(200);
     users["items"].as_array().and_then(|u| u.iter().find(|u| u["name"] == name).cloned()).unwrap_or(Value::Null)
 }

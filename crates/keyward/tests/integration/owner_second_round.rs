@@ -4,7 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::browser::{fill, shoot, signed_up_owner};
+use crate::browser::{fill, set_time, shoot, signed_up_owner};
+use crate::owner_experience::user_named;
 use crate::support::webdriver::Browser;
 use crate::support::*;
 
@@ -14,18 +15,6 @@ async fn shown(browser: &Browser, css: &str) -> bool {
     let script =
         format!("const e = document.querySelector({}); return !!e && e.getClientRects().length > 0;", json!(css));
     browser.run(&script).await == Value::Bool(true)
-}
-
-async fn set_time(browser: &Browser, css: &str, time: &str) {
-    let field = browser.find(css).await;
-    field.set_value(time).await;
-    assert_eq!(field.value().await, time, "{css}");
-}
-
-/// The user named `name`, as the API shows them.
-async fn user_named(admin: &Api, home: &str, name: &str) -> Value {
-    let users = admin.get(&format!("/api/v1/homes/{home}/users")).await.expect(200);
-    users["items"].as_array().and_then(|u| u.iter().find(|u| u["name"] == name).cloned()).unwrap_or(Value::Null)
 }
 
 /// Items 1 to 3 in the browser: times show only under "Only at these
