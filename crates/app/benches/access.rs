@@ -35,7 +35,7 @@ fn bench(c: &mut Criterion) {
                 kind: UserKind::Standard,
                 panel: PanelPermissions { arm: true, disarm: true },
                 locks: LockAccess::All,
-                schedule: ScheduleSpec { always: Some(true), windows: None },
+                schedule: ScheduleSpec::always(),
                 valid_from: None,
                 valid_until: None,
                 max_uses: None,

@@ -30,7 +30,7 @@ fn user(name: &str, code: &str, kind: UserKind, arrive: bool) -> UserInput {
         kind,
         panel: PanelPermissions::default(),
         locks: LockAccess::All,
-        schedule: ScheduleSpec { always: Some(true), windows: None },
+        schedule: ScheduleSpec::always(),
         valid_from: None,
         valid_until: None,
         max_uses: None,

@@ -4,7 +4,8 @@
 //! after every quiet period.
 //!
 //! The steps: users added, changed, narrowed, disabled, deleted; windows
-//! opening and closing as the clock moves; codes used up at the keypad; a
+//! (weekly or every 2-4 weeks from a date) and visit days opening and
+//! closing as the clock moves; codes used up at the keypad; a
 //! lock going offline and back, losing answers, dropping writes, holding
 //! answers while the owner changes things, refusing duplicates, emptied,
 //! given codes at its own keypad (reported, or silently); foreign slots
@@ -41,7 +42,7 @@ use keyward_app::{App, Clock, DeviceRequest, LockOptions, ManualClock, Removed, 
 use keyward_core::lock_sync::{DEFAULT_LEAD, MAX_UNCONFIRMED_WRITES, belongs_on};
 use keyward_core::{
     Actor, CodeStatus, FailureReason, LockAccess, Name, Notify, PanelPermissions, Schedule, ScheduleSpec, User,
-    UserKind, Validity, WindowSpec, ZoneName,
+    UserKind, Validity, VisitSpec, WindowSpec, ZoneName,
 };
 use keyward_store::{BoxFuture, KEY_FILE, Store, Vault};
 use tokio::sync::{broadcast, watch};
@@ -389,7 +390,8 @@ struct ModelUser {
     code: String,
     /// Lock ids (`None`: every lock).
     locks: Option<Vec<String>>,
-    windows: Option<Vec<WindowSpec>>,
+    /// When the code works (`None`: at all times).
+    hours: Option<ScheduleSpec>,
     valid_from: Option<Timestamp>,
     valid_until: Option<Timestamp>,
     max_uses: Option<i64>,
@@ -399,10 +401,7 @@ struct ModelUser {
 
 impl ModelUser {
     fn core(&self) -> User {
-        let spec = match &self.windows {
-            None => ScheduleSpec { always: Some(true), windows: None },
-            Some(windows) => ScheduleSpec { always: None, windows: Some(windows.clone()) },
-        };
+        let spec = self.hours.clone().unwrap_or_else(ScheduleSpec::always);
         User {
             id: self.id.clone(),
             name: Name::parse("Someone").expect("name"),
@@ -681,29 +680,51 @@ impl World {
         Some(ids.into_iter().filter(|_| self.rng.chance(75)).collect())
     }
 
-    fn random_windows(&mut self) -> Option<Vec<WindowSpec>> {
+    /// At all times, or weekly windows, some repeating every 2 to 4 weeks
+    /// from a date around now, and sometimes visit days in the next days.
+    fn random_hours(&mut self) -> Option<ScheduleSpec> {
         if self.rng.chance(50) {
             return None;
         }
         let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-        let count = 1 + self.rng.below(2);
-        Some(
-            (0..count)
-                .map(|_| {
-                    let chosen: Vec<String> =
-                        days.iter().filter(|_| self.rng.chance(65)).map(|d| (*d).to_owned()).collect();
-                    let chosen = if chosen.is_empty() { vec!["sat".to_owned()] } else { chosen };
-                    let start = self.rng.below(23);
-                    // Sometimes overnight (ending the next day).
-                    let end = (start + 2 + self.rng.below(14)) % 24;
-                    WindowSpec {
-                        days: chosen,
-                        start: format!("{start:02}:{:02}", self.rng.below(4) * 15),
-                        end: format!("{end:02}:00"),
-                    }
-                })
-                .collect(),
-        )
+        let today = self.zone.to_datetime(self.clock.now()).date();
+        let date = |offset: i64| today.checked_add(jiff::Span::new().days(offset)).expect("date").to_string();
+        let count = self.rng.below(3);
+        let windows: Vec<WindowSpec> = (0..count)
+            .map(|_| {
+                let chosen: Vec<&str> = days.iter().copied().filter(|_| self.rng.chance(65)).collect();
+                let chosen = if chosen.is_empty() { vec!["sat"] } else { chosen };
+                let start = self.rng.below(23);
+                // Sometimes overnight (ending the next day).
+                let end = (start + 2 + self.rng.below(14)) % 24;
+                let mut window = WindowSpec::weekly(
+                    &chosen,
+                    &format!("{start:02}:{:02}", self.rng.below(4) * 15),
+                    &format!("{end:02}:00"),
+                );
+                if self.rng.chance(30) {
+                    window.every_weeks = Some(2 + self.rng.below(3) as u8);
+                    window.from = Some(date(self.rng.below(28) as i64 - 14));
+                }
+                window
+            })
+            .collect();
+        let visits: Vec<VisitSpec> = (0..if windows.is_empty() { 1 + self.rng.below(3) } else { self.rng.below(2) })
+            .map(|_| {
+                let start = self.rng.below(23);
+                let end = (start + 1 + self.rng.below(8)) % 24;
+                VisitSpec {
+                    date: date(self.rng.below(4) as i64),
+                    start: format!("{start:02}:{:02}", self.rng.below(4) * 15),
+                    end: format!("{end:02}:00"),
+                }
+            })
+            .collect();
+        Some(ScheduleSpec {
+            always: None,
+            windows: (!windows.is_empty()).then_some(windows),
+            visits: (!visits.is_empty()).then_some(visits),
+        })
     }
 
     fn input(&self, user: &ModelUser) -> UserInput {
@@ -715,10 +736,7 @@ impl World {
                 None => LockAccess::All,
                 Some(ids) => LockAccess::Only(ids.clone()),
             },
-            schedule: match &user.windows {
-                None => ScheduleSpec { always: Some(true), windows: None },
-                Some(w) => ScheduleSpec { always: None, windows: Some(w.clone()) },
-            },
+            schedule: user.hours.clone().unwrap_or_else(ScheduleSpec::always),
             valid_from: user.valid_from.map(keyward_core::Bound::At),
             valid_until: user.valid_until.map(keyward_core::Bound::At),
             max_uses: user.max_uses,
@@ -746,7 +764,7 @@ impl World {
             id: String::new(),
             code: self.fresh_code(),
             locks: self.random_locks(),
-            windows: self.random_windows(),
+            hours: self.random_hours(),
             valid_from,
             valid_until,
             max_uses: self.rng.chance(20).then(|| 1 + self.rng.below(3) as i64),
@@ -760,8 +778,8 @@ impl World {
             Ok(view) => {
                 user.id = view.id;
                 self.note(format!(
-                    "add user {} code {} locks {:?} windows {:?}",
-                    user.id, user.code, user.locks, user.windows
+                    "add user {} code {} locks {:?} hours {:?}",
+                    user.id, user.code, user.locks, user.hours
                 ));
                 self.users.push(user);
             }
@@ -799,21 +817,18 @@ impl World {
 
     fn narrow_user(&mut self) {
         let Some(i) = self.pick_user() else { return };
-        let (locks, windows) = (self.random_locks(), self.random_windows());
+        let (locks, hours) = (self.random_locks(), self.random_hours());
         let patch = UserPatch {
             locks: Some(match &locks {
                 None => LockAccess::All,
                 Some(ids) => LockAccess::Only(ids.clone()),
             }),
-            schedule: Some(match &windows {
-                None => ScheduleSpec { always: Some(true), windows: None },
-                Some(w) => ScheduleSpec { always: None, windows: Some(w.clone()) },
-            }),
+            schedule: Some(hours.clone().unwrap_or_else(ScheduleSpec::always)),
             ..UserPatch::default()
         };
-        if self.patch_user(i, patch, format!("user {} locks {locks:?} windows {windows:?}", self.users[i].id)) {
+        if self.patch_user(i, patch, format!("user {} locks {locks:?} hours {hours:?}", self.users[i].id)) {
             self.users[i].locks = locks;
-            self.users[i].windows = windows;
+            self.users[i].hours = hours;
             // The owner changed what the code may open: a refusal of it may be tried again.
             self.code_given(&self.users[i].code.clone());
         }

@@ -199,13 +199,13 @@ async fn a_window_moves_the_code_on_a_lead_early_and_off_at_its_close_to_the_sec
     let clock = Arc::new(ManualClock::new(t("2026-11-26T09:00:00Z")));
     let lock = Arc::new(MemoryLock::new(clock.clone(), false));
     let Hub { app, home, _dir, .. } = hub(&clock, &lock).await;
-    let window = WindowSpec { days: vec!["thu".into()], start: "11:00".into(), end: "14:00".into() };
+    let window = WindowSpec::weekly(&["thu"], "11:00", "14:00");
     let input = UserInput {
         name: "Dog walker".into(),
         kind: UserKind::Standard,
         panel: PanelPermissions::default(),
         locks: LockAccess::All,
-        schedule: ScheduleSpec { always: None, windows: Some(vec![window]) },
+        schedule: ScheduleSpec::windows(vec![window]),
         valid_from: None,
         valid_until: None,
         max_uses: None,
@@ -248,7 +248,7 @@ fn dog_walker(code: &str) -> UserInput {
         kind: UserKind::Standard,
         panel: PanelPermissions::default(),
         locks: LockAccess::All,
-        schedule: ScheduleSpec { always: Some(true), windows: None },
+        schedule: ScheduleSpec::always(),
         valid_from: None,
         valid_until: None,
         max_uses: None,

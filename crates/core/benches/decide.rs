@@ -22,17 +22,10 @@ impl CodeDirectory for Directory {
 }
 
 fn home_of_250() -> Directory {
-    let weekdays = ScheduleSpec {
-        always: None,
-        windows: Some(vec![
-            WindowSpec {
-                days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
-                start: "07:00".into(),
-                end: "19:00".into(),
-            },
-            WindowSpec { days: vec!["sat".into()], start: "22:00".into(), end: "06:00".into() },
-        ]),
-    };
+    let weekdays = ScheduleSpec::windows(vec![
+        WindowSpec::weekly(&["mon", "tue", "wed", "thu", "fri"], "07:00", "19:00"),
+        WindowSpec::weekly(&["sat"], "22:00", "06:00"),
+    ]);
     let schedule = Schedule::parse(&weekdays).expect("valid");
     let users = (0..250)
         .map(|i| {

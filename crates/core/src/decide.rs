@@ -207,14 +207,8 @@ mod tests {
     }
 
     fn dog_walker() -> User {
-        let spec = ScheduleSpec {
-            always: None,
-            windows: Some(vec![WindowSpec {
-                days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
-                start: "11:00".into(),
-                end: "14:00".into(),
-            }]),
-        };
+        let spec =
+            ScheduleSpec::windows(vec![WindowSpec::weekly(&["mon", "tue", "wed", "thu", "fri"], "11:00", "14:00")]);
         User {
             id: "u1".into(),
             name: Name::parse("Dog walker").expect("valid"),

@@ -45,7 +45,7 @@ pub use lockout::{LockoutState, Lockouts};
 pub use name::{Name, NameError};
 pub use password::{PasswordError, check_password};
 pub use record::{Attempt, Consequences, UseCount, consequences};
-pub use schedule::{Schedule, ScheduleError, ScheduleSpec, WindowSpec};
+pub use schedule::{Schedule, ScheduleError, ScheduleSpec, VisitSpec, WindowSpec};
 pub use scope::Scope;
 pub use sign_in::SignInFailures;
 pub use standing::{Standing, standing};

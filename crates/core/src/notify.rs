@@ -522,14 +522,11 @@ mod tests {
         assert_eq!(alerts_for(&arrival, Some(&on), &tz), [AlertKind::Arrival]);
         let leave_only = UserAlerts { leave: true, ..UserAlerts::default() };
         assert!(alerts_for(&arrival, Some(&leave_only), &tz).is_empty());
-        let school = Schedule::parse(&ScheduleSpec {
-            always: None,
-            windows: Some(vec![WindowSpec {
-                days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
-                start: "14:00".into(),
-                end: "18:00".into(),
-            }]),
-        })
+        let school = Schedule::parse(&ScheduleSpec::windows(vec![WindowSpec::weekly(
+            &["mon", "tue", "wed", "thu", "fri"],
+            "14:00",
+            "18:00",
+        )]))
         .expect("schedule");
         let kids = UserAlerts { arrive: true, hours: Some(school), ..UserAlerts::default() };
         assert_eq!(alerts_for(&arrival, Some(&kids), &tz), [AlertKind::Arrival]);

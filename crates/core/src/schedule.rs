@@ -1,16 +1,21 @@
-//! When a code works: always, or in weekly wall-clock windows.
+//! When a code works: always, in wall-clock windows that repeat every week
+//! (or every 2, 3 or 4 weeks from a first date), and on listed visit days.
 //!
 //! Windows are judged by the home's wall clock, never by elapsed time:
 //! - `days` names the day a window starts on; `start` is inclusive, `end` exclusive;
 //! - an `end` earlier than `start` runs past midnight into the next day;
 //! - `end` may be "24:00", the end of the day; `end == start` is refused;
+//! - `every_weeks: N` with `from: DATE` keeps a window on its days in the week
+//!   (Monday to Sunday) holding `from` and every Nth week after it, never
+//!   before `from`; an overnight window belongs to the day it starts on;
+//! - a visit is one date with a start and an end, read like a window's;
 //! - in a DST gap the missing wall times never occur, so a window that lies
 //!   wholly inside the gap is simply never open that night;
 //! - in a DST overlap a wall time that occurs twice is inside the window both times.
 
 use std::fmt;
 
-use jiff::civil::{DateTime, Time, Weekday};
+use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -18,6 +23,10 @@ use serde::{Deserialize, Serialize};
 const SECONDS_PER_DAY: u32 = 86_400;
 /// More windows than any week needs; a bound keeps a decision cheap.
 pub const MAX_WINDOWS: usize = 28;
+/// Visit days one schedule may list: two months of irregular days.
+pub const MAX_VISITS: usize = 60;
+/// The longest repeat: a window every four weeks.
+pub const MAX_EVERY_WEEKS: u8 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
@@ -30,7 +39,8 @@ pub enum ScheduleError {
 }
 
 /// The wire form of a schedule, as the API and the store read and write it:
-/// `{"always": true}` or `{"windows": [{"days": ["mon"], "start": "11:00", "end": "14:00"}]}`.
+/// `{"always": true}`, or `{"windows": [{"days": ["mon"], "start": "11:00", "end": "14:00"}]}`
+/// and/or `{"visits": [{"date": "2026-12-24", "start": "10:00", "end": "16:00"}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
@@ -38,6 +48,8 @@ pub struct ScheduleSpec {
     pub always: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub windows: Option<Vec<WindowSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visits: Option<Vec<VisitSpec>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,20 +58,84 @@ pub struct WindowSpec {
     pub days: Vec<String>,
     pub start: String,
     pub end: String,
+    /// 1 to 4; more than 1 needs `from`. Absent: every week.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_weeks: Option<u8>,
+    /// "YYYY-MM-DD": the window is kept from this date on, and its repeat
+    /// counts weeks from the week holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+/// One visit day: `date` "YYYY-MM-DD", `start` and `end` as in a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisitSpec {
+    pub date: String,
+    pub start: String,
+    pub end: String,
+}
+
+impl ScheduleSpec {
+    /// `{"always": true}`.
+    pub fn always() -> Self {
+        Self { always: Some(true), windows: None, visits: None }
+    }
+
+    /// Weekly windows only.
+    pub fn windows(windows: Vec<WindowSpec>) -> Self {
+        Self { always: None, windows: Some(windows), visits: None }
+    }
+}
+
+impl WindowSpec {
+    /// A window that repeats every week.
+    pub fn weekly(days: &[&str], start: &str, end: &str) -> Self {
+        Self {
+            days: days.iter().map(|d| (*d).to_owned()).collect(),
+            start: start.to_owned(),
+            end: end.to_owned(),
+            every_weeks: None,
+            from: None,
+        }
+    }
 }
 
 /// A valid schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Schedule {
     Always,
-    Windows(Vec<Window>),
+    /// Open inside any of the windows or visits (at least one of them).
+    Times {
+        windows: Vec<Window>,
+        visits: Vec<Visit>,
+    },
 }
 
-/// One weekly window. `start` and `end` are seconds after midnight;
+/// One repeating window. `start` and `end` are seconds after midnight;
 /// `end` may be 86 400 ("24:00").
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     days: DaySet,
+    start: u32,
+    end: u32,
+    repeat: Option<Repeat>,
+}
+
+/// Which weeks a window keeps: the week holding `from` and every `every`th
+/// week after it, from `from` on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Repeat {
+    every: u8,
+    from: Date,
+    /// The day number of the Monday of `from`'s week, computed once.
+    first_monday: i64,
+}
+
+/// One visit day.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Visit {
+    date: Date,
     start: u32,
     end: u32,
 }
@@ -82,27 +158,42 @@ impl DaySet {
 
 impl Schedule {
     pub fn parse(spec: &ScheduleSpec) -> Result<Self, ScheduleError> {
-        match (spec.always, &spec.windows) {
-            (Some(true), None) => Ok(Self::Always),
-            (None, Some(windows)) => {
-                if windows.is_empty() {
-                    return Err(ScheduleError::Invalid("a schedule needs at least one window, or {\"always\": true}"));
+        const SHAPE: ScheduleError = ScheduleError::Invalid(
+            "a schedule is either {\"always\": true} or {\"windows\": [...]} and/or {\"visits\": [...]}",
+        );
+        match (spec.always, &spec.windows, &spec.visits) {
+            (Some(true), None, None) => Ok(Self::Always),
+            (None, windows, visits) if windows.is_some() || visits.is_some() => {
+                let windows = windows.as_deref().unwrap_or_default();
+                let visits = visits.as_deref().unwrap_or_default();
+                if windows.is_empty() && visits.is_empty() {
+                    return Err(ScheduleError::Invalid(
+                        "a schedule needs at least one window or visit, or {\"always\": true}",
+                    ));
                 }
                 if windows.len() > MAX_WINDOWS {
                     return Err(ScheduleError::Invalid("a schedule may have at most 28 windows"));
                 }
-                windows.iter().map(Window::parse).collect::<Result<_, _>>().map(Self::Windows)
+                if visits.len() > MAX_VISITS {
+                    return Err(ScheduleError::Invalid("a schedule may list at most 60 visits"));
+                }
+                Ok(Self::Times {
+                    windows: windows.iter().map(Window::parse).collect::<Result<_, _>>()?,
+                    visits: visits.iter().map(Visit::parse).collect::<Result<_, _>>()?,
+                })
             }
-            _ => Err(ScheduleError::Invalid("a schedule is either {\"always\": true} or {\"windows\": [...]}")),
+            _ => Err(SHAPE),
         }
     }
 
     pub fn to_spec(&self) -> ScheduleSpec {
         match self {
-            Self::Always => ScheduleSpec { always: Some(true), windows: None },
-            Self::Windows(windows) => {
-                ScheduleSpec { always: None, windows: Some(windows.iter().copied().map(Window::to_spec).collect()) }
-            }
+            Self::Always => ScheduleSpec::always(),
+            Self::Times { windows, visits } => ScheduleSpec {
+                always: None,
+                windows: (!windows.is_empty()).then(|| windows.iter().copied().map(Window::to_spec).collect()),
+                visits: (!visits.is_empty()).then(|| visits.iter().copied().map(Visit::to_spec).collect()),
+            },
         }
     }
 
@@ -110,7 +201,9 @@ impl Schedule {
     pub fn is_open(&self, wall: DateTime) -> bool {
         match self {
             Self::Always => true,
-            Self::Windows(windows) => windows.iter().any(|w| w.is_open(wall)),
+            Self::Times { windows, visits } => {
+                windows.iter().any(|w| w.is_open(wall)) || visits.iter().any(|v| v.is_open(wall))
+            }
         }
     }
 
@@ -120,26 +213,46 @@ impl Schedule {
     }
 
     /// The first instant after `after` at which the schedule opens or closes
-    /// (`None`: it never does, as `Always`).
+    /// (`None`: it never does, as `Always`, or a schedule whose visits are
+    /// all past).
     ///
-    /// Openness can only change where the wall clock reaches a window's start
-    /// or end, or jumps (a DST transition), so those instants are the
-    /// candidates: every boundary of the days around `after` (both instants
-    /// of a wall time that occurs twice), and the zone's next transitions.
-    /// A week's windows repeat, so nine days of candidates always hold the
-    /// next change of a schedule that changes at all.
+    /// Openness can only change where the wall clock reaches a window's or
+    /// a visit's start or end, or jumps (a DST transition), so those instants
+    /// are the candidates: every boundary of the days around `after` (both
+    /// instants of a wall time that occurs twice), of the days around a
+    /// window's first date, of each visit, and the zone's next transitions.
+    /// A window repeats within its cycle of at most four weeks, so the days
+    /// up to one cycle and a day ahead always hold its next change.
     pub fn next_change(&self, tz: &TimeZone, after: Timestamp) -> Option<Timestamp> {
-        let Self::Windows(windows) = self else { return None };
+        let Self::Times { windows, visits } = self else { return None };
         let first_day = tz.to_datetime(after).date();
         let mut candidates: Vec<Timestamp> = Vec::new();
-        for offset in -1..=8 {
-            let Ok(day) = first_day.checked_add(jiff::Span::new().days(offset)) else { continue };
-            for window in windows {
-                for boundary in [window.start, window.end % SECONDS_PER_DAY] {
-                    let wall = day.to_datetime(wall_time(boundary));
-                    let both = tz.to_ambiguous_timestamp(wall);
-                    candidates.extend(both.earlier().ok());
-                    candidates.extend(both.later().ok());
+        let mut add = |day: Date, boundaries: [u32; 2]| {
+            for boundary in boundaries {
+                let both = tz.to_ambiguous_timestamp(day.to_datetime(wall_time(boundary % SECONDS_PER_DAY)));
+                candidates.extend(both.earlier().ok());
+                candidates.extend(both.later().ok());
+            }
+        };
+        let days_from = |day: Date, range: std::ops::RangeInclusive<i64>| {
+            range.filter_map(move |offset| day.checked_add(jiff::Span::new().days(offset)).ok())
+        };
+        let cycle_days = |window: &Window| 7 * i64::from(window.repeat.map_or(1, |r| r.every)) + 1;
+        for window in windows {
+            let boundaries = [window.start, window.end];
+            for day in days_from(first_day, -1..=cycle_days(window)) {
+                add(day, boundaries);
+            }
+            if let Some(repeat) = window.repeat.filter(|r| r.from > first_day) {
+                for day in days_from(repeat.from, -1..=cycle_days(window)) {
+                    add(day, boundaries);
+                }
+            }
+        }
+        for visit in visits {
+            if visit.date.checked_add(jiff::Span::new().days(1)).is_ok_and(|next| next >= first_day) {
+                for day in days_from(visit.date, 0..=1) {
+                    add(day, [visit.start, visit.end]);
                 }
             }
         }
@@ -162,6 +275,19 @@ pub(crate) fn wall_time(seconds: u32) -> Time {
     Time::new(part(seconds / 3600), part(seconds % 3600 / 60), part(seconds % 60), 0).unwrap_or(Time::midnight())
 }
 
+/// Whether a span from `start` to `end` (seconds of the day; overnight when
+/// `end <= start`) that may begin on the days `starts_on` says covers `wall`.
+fn covers(start: u32, end: u32, wall: DateTime, starts_on: impl Fn(Date) -> bool) -> bool {
+    let now = seconds_of_day(wall);
+    let today = wall.date();
+    if start < end {
+        starts_on(today) && start <= now && now < end
+    } else {
+        // Overnight: from `start` on a day it begins until `end` the day after.
+        (now >= start && starts_on(today)) || (now < end && today.yesterday().is_ok_and(&starts_on))
+    }
+}
+
 impl Window {
     fn parse(spec: &WindowSpec) -> Result<Self, ScheduleError> {
         if spec.days.is_empty() {
@@ -179,12 +305,22 @@ impl Window {
             }
             days.0 |= bit;
         }
-        let start = parse_time(&spec.start, false)?;
-        let end = parse_time(&spec.end, true)?;
-        if start == end {
-            return Err(ScheduleError::EmptyWindow);
+        let (start, end) = parse_span(&spec.start, &spec.end)?;
+        let every = spec.every_weeks.unwrap_or(1);
+        if !(1..=MAX_EVERY_WEEKS).contains(&every) {
+            return Err(ScheduleError::Invalid("every_weeks is 1, 2, 3 or 4"));
         }
-        Ok(Self { days, start, end })
+        let repeat = match &spec.from {
+            Some(text) => {
+                let from = parse_date(text)?;
+                Some(Repeat { every, from, first_monday: monday_number(from) })
+            }
+            None if every > 1 => {
+                return Err(ScheduleError::Invalid("a window repeating every 2 to 4 weeks needs a first date (from)"));
+            }
+            None => None,
+        };
+        Ok(Self { days, start, end, repeat })
     }
 
     fn to_spec(self) -> WindowSpec {
@@ -197,25 +333,59 @@ impl Window {
                 .collect(),
             start: format_time(self.start),
             end: format_time(self.end),
+            every_weeks: self.repeat.map(|r| r.every).filter(|every| *every > 1),
+            from: self.repeat.map(|r| r.from.to_string()),
         }
     }
 
+    /// Whether an occurrence of the window begins on `day`.
+    fn starts_on(&self, day: Date) -> bool {
+        self.days.contains(day.weekday())
+            && self
+                .repeat
+                .is_none_or(|r| day >= r.from && (monday_number(day) - r.first_monday) / 7 % i64::from(r.every) == 0)
+    }
+
     fn is_open(&self, wall: DateTime) -> bool {
-        let now = seconds_of_day(wall);
-        let today = wall.weekday();
-        if self.start < self.end {
-            self.days.contains(today) && self.start <= now && now < self.end
-        } else {
-            // Overnight: from `start` on a listed day until `end` the day after.
-            (self.days.contains(today) && now >= self.start) || (self.days.contains(today.previous()) && now < self.end)
-        }
+        covers(self.start, self.end, wall, |day| self.starts_on(day))
+    }
+
+    /// How often the window repeats (1: every week), and from which date.
+    pub fn repeat(&self) -> Option<(u8, Date)> {
+        self.repeat.map(|r| (r.every, r.from))
+    }
+}
+
+impl Visit {
+    fn parse(spec: &VisitSpec) -> Result<Self, ScheduleError> {
+        let date = parse_date(&spec.date)?;
+        let (start, end) = parse_span(&spec.start, &spec.end)?;
+        Ok(Self { date, start, end })
+    }
+
+    fn to_spec(self) -> VisitSpec {
+        VisitSpec { date: self.date.to_string(), start: format_time(self.start), end: format_time(self.end) }
+    }
+
+    fn is_open(&self, wall: DateTime) -> bool {
+        covers(self.start, self.end, wall, |day| day == self.date)
     }
 }
 
 impl fmt::Debug for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let spec = self.to_spec();
-        write!(f, "{:?} {}-{}", spec.days, spec.start, spec.end)
+        write!(f, "{:?} {}-{}", spec.days, spec.start, spec.end)?;
+        match self.repeat {
+            Some(r) => write!(f, " every {} weeks from {}", r.every, r.from),
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for Visit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}-{}", self.date, format_time(self.start), format_time(self.end))
     }
 }
 
@@ -225,6 +395,31 @@ fn seconds_of_day(wall: DateTime) -> u32 {
     u32::from(t.hour().unsigned_abs()) * 3600
         + u32::from(t.minute().unsigned_abs()) * 60
         + u32::from(t.second().unsigned_abs())
+}
+
+/// The number of the Monday starting `day`'s week, counted in days from
+/// 1970-01-01 (proleptic Gregorian; civil-from-days after H. Hinnant).
+fn monday_number(day: Date) -> i64 {
+    let (y, m, d) = (i64::from(day.year()), i64::from(day.month()), i64::from(day.day()));
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468 - i64::from(day.weekday().to_monday_zero_offset())
+}
+
+/// "YYYY-MM-DD", a real calendar day of the years 2000 to 2199 (the API's days).
+fn parse_date(text: &str) -> Result<Date, ScheduleError> {
+    crate::instant::parse_day(text)
+        .filter(|day| (2000..=2199).contains(&day.year()))
+        .ok_or(ScheduleError::Invalid("dates are YYYY-MM-DD, a real calendar day of the years 2000 to 2199"))
+}
+
+/// A start and an end that differ.
+fn parse_span(start: &str, end: &str) -> Result<(u32, u32), ScheduleError> {
+    let (start, end) = (parse_time(start, false)?, parse_time(end, true)?);
+    if start == end { Err(ScheduleError::EmptyWindow) } else { Ok((start, end)) }
 }
 
 /// "HH:MM" or "HH:MM:SS", 24-hour; "24:00" only as an end.
@@ -259,11 +454,23 @@ mod tests {
     use proptest::prelude::*;
 
     fn window(days: &[&str], start: &str, end: &str) -> WindowSpec {
-        WindowSpec { days: days.iter().map(|d| (*d).to_owned()).collect(), start: start.into(), end: end.into() }
+        WindowSpec::weekly(days, start, end)
+    }
+
+    fn every(weeks: u8, from: &str, days: &[&str], start: &str, end: &str) -> WindowSpec {
+        WindowSpec { every_weeks: Some(weeks), from: Some(from.to_owned()), ..WindowSpec::weekly(days, start, end) }
+    }
+
+    fn visit(date: &str, start: &str, end: &str) -> VisitSpec {
+        VisitSpec { date: date.to_owned(), start: start.to_owned(), end: end.to_owned() }
+    }
+
+    fn visits(list: Vec<VisitSpec>) -> Schedule {
+        Schedule::parse(&ScheduleSpec { always: None, windows: None, visits: Some(list) }).expect("valid schedule")
     }
 
     fn schedule(windows: Vec<WindowSpec>) -> Schedule {
-        Schedule::parse(&ScheduleSpec { always: None, windows: Some(windows) }).expect("valid schedule")
+        Schedule::parse(&ScheduleSpec::windows(windows)).expect("valid schedule")
     }
 
     /// Whether the schedule is open at an instant, seen from a time zone.
@@ -280,21 +487,41 @@ mod tests {
     #[test]
     fn parse_refuses_malformed_schedules() {
         let bad = [
-            ScheduleSpec { always: Some(false), windows: None },
-            ScheduleSpec { always: None, windows: None },
-            ScheduleSpec { always: Some(true), windows: Some(vec![]) },
-            ScheduleSpec { always: None, windows: Some(vec![]) },
-            ScheduleSpec { always: None, windows: Some(vec![window(&[], "11:00", "12:00")]) },
-            ScheduleSpec { always: None, windows: Some(vec![window(&["monday"], "11:00", "12:00")]) },
-            ScheduleSpec { always: None, windows: Some(vec![window(&["mon", "mon"], "11:00", "12:00")]) },
-            ScheduleSpec { always: None, windows: Some(vec![window(&["mon"], "11:00", "11:00")]) },
-            ScheduleSpec { always: None, windows: Some(vec![window(&["mon"], "24:00", "11:00")]) },
-            ScheduleSpec { always: None, windows: Some(vec![window(&["mon"], "11:60", "12:00")]) },
-            ScheduleSpec { always: None, windows: Some(vec![window(&["mon"], "1:00", "12:00")]) },
-            ScheduleSpec { always: None, windows: Some(vec![window(&["mon"], "11:00", "12:00:60")]) },
-            ScheduleSpec { always: None, windows: Some(vec![window(&["mon"], "00:00", "24:00:01")]) },
-            ScheduleSpec { always: None, windows: Some(vec![window(&["mon"], "+1:00", "12:00")]) },
-            ScheduleSpec { always: None, windows: Some(vec![window(&["mon"], "1:00", "12:00"); 29]) },
+            ScheduleSpec { always: Some(false), windows: None, visits: None },
+            ScheduleSpec { always: None, windows: None, visits: None },
+            ScheduleSpec { always: Some(true), windows: Some(vec![]), visits: None },
+            ScheduleSpec {
+                always: Some(true),
+                windows: None,
+                visits: Some(vec![visit("2026-12-24", "10:00", "12:00")]),
+            },
+            ScheduleSpec { always: None, windows: Some(vec![]), visits: Some(vec![]) },
+            ScheduleSpec { always: None, windows: None, visits: Some(vec![visit("2026-12-24", "10:00", "12:00"); 61]) },
+            ScheduleSpec { always: None, windows: None, visits: Some(vec![visit("2026-02-30", "10:00", "12:00")]) },
+            ScheduleSpec { always: None, windows: None, visits: Some(vec![visit("2026-1-24", "10:00", "12:00")]) },
+            ScheduleSpec { always: None, windows: None, visits: Some(vec![visit("+02026-12-24", "10:00", "12:00")]) },
+            ScheduleSpec { always: None, windows: None, visits: Some(vec![visit("1999-12-24", "10:00", "12:00")]) },
+            ScheduleSpec { always: None, windows: None, visits: Some(vec![visit("2026-12-24", "10:00", "10:00")]) },
+            ScheduleSpec { always: None, windows: None, visits: Some(vec![visit("2026-12-24", "10:00", "25:00")]) },
+            ScheduleSpec::windows(vec![
+                every(2, "2026-12-11", &["fri"], "09:00", "12:00"),
+                every(5, "2026-12-11", &["fri"], "09:00", "12:00"),
+            ]),
+            ScheduleSpec::windows(vec![every(0, "2026-12-11", &["fri"], "09:00", "12:00")]),
+            ScheduleSpec::windows(vec![WindowSpec { every_weeks: Some(2), ..window(&["fri"], "09:00", "12:00") }]),
+            ScheduleSpec::windows(vec![every(2, "11/12/2026", &["fri"], "09:00", "12:00")]),
+            ScheduleSpec::windows(vec![]),
+            ScheduleSpec::windows(vec![window(&[], "11:00", "12:00")]),
+            ScheduleSpec::windows(vec![window(&["monday"], "11:00", "12:00")]),
+            ScheduleSpec::windows(vec![window(&["mon", "mon"], "11:00", "12:00")]),
+            ScheduleSpec::windows(vec![window(&["mon"], "11:00", "11:00")]),
+            ScheduleSpec::windows(vec![window(&["mon"], "24:00", "11:00")]),
+            ScheduleSpec::windows(vec![window(&["mon"], "11:60", "12:00")]),
+            ScheduleSpec::windows(vec![window(&["mon"], "1:00", "12:00")]),
+            ScheduleSpec::windows(vec![window(&["mon"], "11:00", "12:00:60")]),
+            ScheduleSpec::windows(vec![window(&["mon"], "00:00", "24:00:01")]),
+            ScheduleSpec::windows(vec![window(&["mon"], "+1:00", "12:00")]),
+            ScheduleSpec::windows(vec![window(&["mon"], "1:00", "12:00"); 29]),
         ];
         for spec in bad {
             assert!(Schedule::parse(&spec).is_err(), "{spec:?} should be refused");
@@ -303,13 +530,97 @@ mod tests {
 
     #[test]
     fn spec_round_trips() {
-        let spec = ScheduleSpec {
-            always: None,
-            windows: Some(vec![window(&["mon", "fri"], "11:00", "14:00:30"), window(&["sun"], "22:00", "24:00")]),
-        };
+        let spec = ScheduleSpec::windows(vec![
+            window(&["mon", "fri"], "11:00", "14:00:30"),
+            window(&["sun"], "22:00", "24:00"),
+        ]);
         assert_eq!(Schedule::parse(&spec).map(|s| s.to_spec()), Ok(spec));
-        let always = ScheduleSpec { always: Some(true), windows: None };
+        let always = ScheduleSpec::always();
         assert_eq!(Schedule::parse(&always).map(|s| s.to_spec()), Ok(always));
+        let mixed = ScheduleSpec {
+            always: None,
+            windows: Some(vec![
+                every(2, "2026-12-11", &["fri"], "09:00", "12:00"),
+                WindowSpec { from: Some("2027-01-04".into()), ..window(&["mon"], "08:00", "09:00") },
+            ]),
+            visits: Some(vec![visit("2026-12-24", "22:00", "02:00")]),
+        };
+        assert_eq!(Schedule::parse(&mixed).map(|s| s.to_spec()), Ok(mixed));
+        // Every week is the default, written as such.
+        let weekly =
+            ScheduleSpec::windows(vec![WindowSpec { every_weeks: Some(1), ..window(&["mon"], "08:00", "09:00") }]);
+        assert_eq!(
+            Schedule::parse(&weekly).map(|s| s.to_spec()),
+            Ok(ScheduleSpec::windows(vec![window(&["mon"], "08:00", "09:00")]))
+        );
+    }
+
+    #[test]
+    fn every_other_friday_from_a_first_date() {
+        // The cleaner: every other Friday 09:00-12:00 from Friday 11 December 2026.
+        let s = schedule(vec![every(2, "2026-12-11", &["fri"], "09:00", "12:00")]);
+        assert!(!open_at(&s, "UTC", "2026-12-04T10:00:00Z"), "the Friday before the first date");
+        assert!(!open_at(&s, "UTC", "2026-12-11T08:59:59Z"));
+        assert!(open_at(&s, "UTC", "2026-12-11T09:00:00Z"));
+        assert!(open_at(&s, "UTC", "2026-12-11T11:59:59Z"));
+        assert!(!open_at(&s, "UTC", "2026-12-11T12:00:00Z"));
+        assert!(!open_at(&s, "UTC", "2026-12-18T10:00:00Z"), "the week off");
+        assert!(open_at(&s, "UTC", "2026-12-25T10:00:00Z"));
+        // Across the new year and a leap day: 52 weeks on is an even week.
+        assert!(open_at(&s, "UTC", "2027-12-10T10:00:00Z"));
+        assert!(!open_at(&s, "UTC", "2027-12-17T10:00:00Z"));
+        assert!(open_at(&s, "UTC", "2028-03-03T10:00:00Z"));
+        // The first date mid-week counts its whole week: from Wednesday the
+        // 9th, that Friday is in, not the Monday before it.
+        let midweek = schedule(vec![every(3, "2026-12-09", &["mon", "fri"], "09:00", "12:00")]);
+        assert!(!open_at(&midweek, "UTC", "2026-12-07T10:00:00Z"));
+        assert!(open_at(&midweek, "UTC", "2026-12-11T10:00:00Z"));
+        assert!(!open_at(&midweek, "UTC", "2026-12-14T10:00:00Z"));
+        assert!(!open_at(&midweek, "UTC", "2026-12-21T10:00:00Z"));
+        assert!(open_at(&midweek, "UTC", "2026-12-28T10:00:00Z"));
+    }
+
+    #[test]
+    fn an_overnight_repeat_belongs_to_the_day_it_starts() {
+        // Every other Sunday night 22:00-06:00 from Sunday 13 December 2026:
+        // the Monday morning after the 13th is in, the one after the 20th is not.
+        let s = schedule(vec![every(2, "2026-12-13", &["sun"], "22:00", "06:00")]);
+        assert!(open_at(&s, "Europe/Berlin", "2026-12-14T04:59:59Z")); // Mon 05:59:59 CET
+        assert!(!open_at(&s, "Europe/Berlin", "2026-12-14T05:00:00Z"));
+        assert!(!open_at(&s, "Europe/Berlin", "2026-12-21T03:00:00Z"));
+        assert!(open_at(&s, "Europe/Berlin", "2026-12-27T21:00:00Z")); // Sun 22:00 CET
+    }
+
+    #[test]
+    fn visits_open_on_their_date_only() {
+        let s = visits(vec![visit("2026-12-24", "10:00", "16:00"), visit("2026-12-31", "22:00", "02:00")]);
+        assert!(!open_at(&s, "Europe/London", "2026-12-24T09:59:59Z"));
+        assert!(open_at(&s, "Europe/London", "2026-12-24T10:00:00Z"));
+        assert!(!open_at(&s, "Europe/London", "2026-12-24T16:00:00Z"));
+        assert!(!open_at(&s, "Europe/London", "2026-12-17T12:00:00Z"), "a visit does not repeat");
+        assert!(open_at(&s, "Europe/London", "2027-01-01T01:59:59Z"), "overnight into the new year");
+        assert!(!open_at(&s, "Europe/London", "2027-01-01T02:00:00Z"));
+        assert_eq!(next_change(&s, "Europe/London", "2026-12-01T00:00:00Z"), "2026-12-24T10:00:00Z");
+        assert_eq!(next_change(&s, "Europe/London", "2026-12-24T16:00:00Z"), "2026-12-31T22:00:00Z");
+        assert_eq!(next_change(&s, "Europe/London", "2027-01-01T02:00:00Z"), "never");
+    }
+
+    #[test]
+    fn a_visit_and_a_repeat_across_daylight_saving_time() {
+        // New York falls back on Sunday 1 November 2026: 01:00-01:59 occurs twice.
+        let visit_night = visits(vec![visit("2026-11-01", "01:15", "01:45")]);
+        assert!(open_at(&visit_night, "America/New_York", "2026-11-01T05:20:00Z")); // 01:20 EDT
+        assert!(open_at(&visit_night, "America/New_York", "2026-11-01T06:20:00Z")); // 01:20 EST
+        assert_eq!(next_change(&visit_night, "America/New_York", "2026-11-01T05:45:00Z"), "2026-11-01T06:15:00Z");
+        // Every fourth Sunday 02:30-04:00 from 1 March 2026; the fifth week on
+        // is 29 March, Berlin's spring gap: it opens as the clock jumps to 03:00.
+        let s = schedule(vec![every(4, "2026-03-01", &["sun"], "02:30", "04:00")]);
+        assert_eq!(next_change(&s, "Europe/Berlin", "2026-03-01T03:00:00Z"), "2026-03-29T01:00:00Z");
+        assert_eq!(next_change(&s, "Europe/Berlin", "2026-03-29T01:00:00Z"), "2026-03-29T02:00:00Z");
+        assert_eq!(next_change(&s, "Europe/Berlin", "2026-03-29T02:00:00Z"), "2026-04-26T00:30:00Z");
+        // A first date months ahead: nothing opens before it.
+        let later = schedule(vec![every(2, "2027-06-04", &["fri"], "09:00", "12:00")]);
+        assert_eq!(next_change(&later, "UTC", "2026-12-07T00:00:00Z"), "2027-06-04T09:00:00Z");
     }
 
     #[test]
@@ -525,6 +836,90 @@ mod tests {
                             prop_assert_eq!(s.is_open_at(&tz, t), open_after, "changed at {} before {}", t, change);
                         }
                     }
+                }
+            }
+        }
+
+        #[test]
+        fn a_repeating_window_or_visit_is_open_exactly_when_the_calendar_says_so(
+            start in 0u32..86_400, end in 0u32..=86_400, days in 1u8..128, weeks in 1u8..=4,
+            from_offset in -60i64..60, instant in 1_700_000_000i64..1_900_000_000, as_visit in any::<bool>(),
+            zone in prop::sample::select(vec!["UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Pacific/Chatham"]),
+        ) {
+            prop_assume!(start != end);
+            let tz = TimeZone::get(zone).expect("known zone");
+            let wall = tz.to_datetime(Timestamp::from_second(instant).expect("in range"));
+            let from = wall.date().checked_add(jiff::Span::new().days(from_offset)).expect("in range");
+            let names: Vec<&str> = (0..7).filter(|i| days & (1 << i) != 0).map(|i| DAY_NAMES[i]).collect();
+            let (start_text, end_text) = (format_time(start), format_time(end));
+            let s = if as_visit {
+                visits(vec![visit(&from.to_string(), &start_text, &end_text)])
+            } else {
+                schedule(vec![every(weeks, &from.to_string(), &names, &start_text, &end_text)])
+            };
+            // An independent reading: jiff's calendar arithmetic, not the schedule's day numbers.
+            let starts_on = |day: jiff::civil::Date| {
+                if as_visit {
+                    return day == from;
+                }
+                let monday_of = |d: jiff::civil::Date| {
+                    d.checked_sub(jiff::Span::new().days(i64::from(d.weekday().to_monday_zero_offset()))).expect("in range")
+                };
+                let repeat = weeks;
+                let weeks = monday_of(from).until((jiff::Unit::Day, monday_of(day))).expect("in range").get_days() / 7;
+                names.contains(&DAY_NAMES[day.weekday().to_monday_zero_offset() as usize])
+                    && day >= from
+                    && weeks % i32::from(repeat) == 0
+            };
+            let now = seconds_of_day(wall);
+            let today = wall.date();
+            let yesterday = today.yesterday().expect("in range");
+            let expected = if start < end {
+                starts_on(today) && start <= now && now < end
+            } else {
+                (starts_on(today) && now >= start) || (starts_on(yesterday) && now < end)
+            };
+            prop_assert_eq!(s.is_open(wall), expected);
+        }
+
+        #[test]
+        fn nothing_changes_before_the_next_change_of_repeats_and_visits(
+            start in 0u32..86_400, end in 0u32..=86_400, days in 1u8..128, weeks in 1u8..=4,
+            from_offset in -60i64..60, visit_offset in -3i64..40, with_window in any::<bool>(),
+            instant in 1_700_000_000i64..1_900_000_000, samples in prop::collection::vec(0.0f64..1.0, 24),
+            zone in prop::sample::select(vec!["UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Pacific/Chatham"]),
+        ) {
+            prop_assume!(start != end);
+            let tz = TimeZone::get(zone).expect("known zone");
+            let after = Timestamp::from_second(instant).expect("in range");
+            let day = tz.to_datetime(after).date();
+            let shifted = |offset: i64| day.checked_add(jiff::Span::new().days(offset)).expect("in range").to_string();
+            let names: Vec<&str> = (0..7).filter(|i| days & (1 << i) != 0).map(|i| DAY_NAMES[i]).collect();
+            let (start_text, end_text) = (format_time(start), format_time(end));
+            let spec = ScheduleSpec {
+                always: None,
+                windows: with_window.then(|| vec![every(weeks, &shifted(from_offset), &names, &start_text, &end_text)]),
+                visits: Some(vec![visit(&shifted(visit_offset), &format_time(end % 86_400), &format_time(start.max(1)))])
+                    .filter(|v| v[0].start != v[0].end),
+            };
+            prop_assume!(spec.windows.is_some() || spec.visits.is_some());
+            let s = Schedule::parse(&spec).expect("valid schedule");
+            let open_after = s.is_open_at(&tz, after);
+            let horizon = match s.next_change(&tz, after) {
+                None => 90 * 86_400,
+                Some(change) => {
+                    prop_assert!(change > after);
+                    prop_assert_ne!(s.is_open_at(&tz, change), open_after);
+                    change.as_second() - instant
+                }
+            };
+            // Every hour up to the change (or 90 days) and random seconds in between.
+            let hours = (0..horizon / 3600).map(|h| instant + h * 3600);
+            let random = samples.iter().map(|f| instant + (f * horizon as f64) as i64);
+            for second in hours.chain(random) {
+                let t = Timestamp::from_second(second).expect("in range");
+                if second < instant + horizon {
+                    prop_assert_eq!(s.is_open_at(&tz, t), open_after, "changed at {} before the next change", t);
                 }
             }
         }

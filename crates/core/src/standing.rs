@@ -79,9 +79,8 @@ mod tests {
     }
 
     fn weekdays_11_to_14() -> Schedule {
-        let days = ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec();
-        let window = WindowSpec { days, start: "11:00".into(), end: "14:00".into() };
-        Schedule::parse(&ScheduleSpec { always: None, windows: Some(vec![window]) }).expect("schedule")
+        let window = WindowSpec::weekly(&["mon", "tue", "wed", "thu", "fri"], "11:00", "14:00");
+        Schedule::parse(&ScheduleSpec::windows(vec![window])).expect("schedule")
     }
 
     #[test]

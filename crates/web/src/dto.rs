@@ -709,12 +709,26 @@ impl From<LockAccess> for LocksDto {
     }
 }
 
-/// `{"always": true}`, or `{"windows": [...]}` in the home's wall-clock time.
+/// `{"always": true}`, or weekly `windows` and/or `visits` (one-off days)
+/// in the home's wall-clock time.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct ScheduleDoc {
     pub always: Option<bool>,
     pub windows: Option<Vec<WindowDoc>>,
+    pub visits: Option<Vec<VisitDoc>>,
+}
+
+/// One visit day: `date` ("2026-12-24"), with `start` and `end` as in a window.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct VisitDoc {
+    #[schema(example = "2026-12-24")]
+    pub date: String,
+    #[schema(example = "10:00")]
+    pub start: String,
+    #[schema(example = "16:00")]
+    pub end: String,
 }
 
 /// A weekly window. `days` are the days it starts on (mon … sun); `start` is
@@ -729,6 +743,13 @@ pub struct WindowDoc {
     pub start: String,
     #[schema(example = "14:00")]
     pub end: String,
+    /// 2 to 4: the window keeps the week holding `from` and every that many
+    /// weeks after it. Absent: every week.
+    #[schema(example = 2)]
+    pub every_weeks: Option<u8>,
+    /// The first day the window counts ("2026-12-11").
+    #[schema(example = "2026-12-11")]
+    pub from: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -798,7 +819,7 @@ impl UserDto {
 }
 
 fn always() -> ScheduleSpec {
-    ScheduleSpec { always: Some(true), windows: None }
+    ScheduleSpec::always()
 }
 
 fn yes() -> bool {

@@ -52,7 +52,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// The fields whose value is a list; every other value that is a list is
 /// refused. (serde would read a list as the fields of a struct in order,
 /// which the schema does not allow, and unknown fields are refused anyway.)
-const LIST_FIELDS: &[&str] = &["locks", "windows", "days", "channels"];
+const LIST_FIELDS: &[&str] = &["locks", "windows", "visits", "days", "channels"];
 
 /// Checks that lists stand only where the schema has them, and that the
 /// body is an object, without keeping any value (a code stays only in the
@@ -200,6 +200,9 @@ fn known_field(key: &str) -> Option<&'static str> {
         "phone",
         "days",
         "send_to_contact",
+        "every_weeks",
+        "from",
+        "date",
     ];
     FIELDS.iter().find(|f| **f == key).copied()
 }

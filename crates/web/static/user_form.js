@@ -98,13 +98,56 @@
         if (value) element.setAttribute(attribute, value.replace(/^w\d+_/, "w" + index + "_"));
       });
     });
-    row.querySelectorAll("input[type=time]").forEach(function (input) { input.value = ""; });
+    row.querySelectorAll("input[type=time], input[type=date]").forEach(function (input) { input.value = ""; });
     row.querySelector("select.preset").value = "weekdays";
+    row.querySelector("select.every").value = "1";
     row.querySelector(".nextday").hidden = true;
     list.appendChild(row);
     wire(row);
     document.querySelector("input[name=when][value=windows]").checked = true;
     if (index + 1 >= 28) add.hidden = true;
     row.querySelector("select.preset").focus();
+  });
+})();
+
+// Visit days: "(next day)" follows the hours, and "Add another visit day"
+// adds a row in place. Without JavaScript the button asks the hub.
+(function () {
+  var list = document.getElementById("visits");
+  if (!list) return;
+  function wire(row) {
+    var start = row.querySelector("input[name$='_start']");
+    var end = row.querySelector("input[name$='_end']");
+    var nextDay = row.querySelector(".nextday");
+    function showNextDay() {
+      nextDay.hidden = !(start.value && end.value && end.value < start.value);
+    }
+    start.addEventListener("input", showNextDay);
+    end.addEventListener("input", showNextDay);
+  }
+  Array.prototype.forEach.call(list.querySelectorAll(".visit"), wire);
+  var add = document.getElementById("add_visit");
+  if (!add) return;
+  add.addEventListener("click", function (event) {
+    var rows = list.querySelectorAll(".visit");
+    if (rows.length >= 60) return;
+    event.preventDefault();
+    var index = rows.length;
+    var row = rows[rows.length - 1].cloneNode(true);
+    row.dataset.index = String(index);
+    row.querySelectorAll("[name], [id], label[for]").forEach(function (element) {
+      ["name", "id", "for"].forEach(function (attribute) {
+        var value = element.getAttribute(attribute);
+        if (value) element.setAttribute(attribute, value.replace(/^v\d+_/, "v" + index + "_"));
+      });
+    });
+    row.querySelector("label").textContent = "Visit " + (index + 1) + " on";
+    row.querySelectorAll("input").forEach(function (input) { input.value = ""; });
+    row.querySelector(".nextday").hidden = true;
+    list.appendChild(row);
+    wire(row);
+    document.querySelector("input[name=when][value=windows]").checked = true;
+    if (index + 1 >= 60) add.hidden = true;
+    row.querySelector("input[type=date]").focus();
   });
 })();

@@ -173,7 +173,100 @@ async fn setup_says_every_mistake_at_once(backend: Backend) {
     assert_eq!(still.location(), "/setup", "no owner was made");
 }
 
+/// Item 4: the cleaner every other Friday and a guest's visit day, typed in
+/// the form as the owner would, saved as shown, echoed in words, and
+/// decided by the hub on exactly those days (asked for other instants
+/// through the preview).
+async fn every_other_week_and_visit_days_from_the_form(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start_with(&["--timezone", "Europe/Berlin"], &[]);
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    let front = admin.create_lock(&home, "Front door").await;
+    let base = server.base.clone();
+    let browser = signed_up_owner(&server).await;
+
+    browser.goto(&format!("{base}/users/new")).await;
+    fill(&browser, "#name", "Cleaner").await;
+    fill(&browser, "#code", "4719").await;
+    browser.find(&format!("input[value='{front}']")).await.click().await;
+    browser.find("input[name=when][value=windows]").await.click().await;
+    // Custom days starts from the preset's days: Friday alone is left.
+    browser.find("#w0_preset option[value=custom]").await.click().await;
+    for day in ["mon", "tue", "wed", "thu"] {
+        browser.find(&format!("input[name=w0_{day}]")).await.click().await;
+    }
+    set_time(&browser, "#w0_start", "09:00").await;
+    set_time(&browser, "#w0_end", "12:00").await;
+    browser.find("#w0_every option[value='2']").await.click().await;
+    set_time(&browser, "#w0_from", "2026-12-11").await;
+    set_time(&browser, "#v0_date", "2026-12-24").await;
+    set_time(&browser, "#v0_start", "10:00").await;
+    set_time(&browser, "#v0_end", "16:00").await;
+    shoot(&browser, backend, "add-user-every-other-week").await;
+    browser.find("#save").await.click().await;
+    browser
+        .wait_for_text(
+            "Cleaner added · Fri 09:00–12:00 every 2 weeks from Fri 11 Dec 2026 · Thu 24 Dec 2026 10:00–16:00 · Front door",
+        )
+        .await;
+    let cleaner = user_named(&admin, &home, "Cleaner").await;
+    assert_eq!(
+        cleaner["schedule"],
+        json!({
+            "windows": [{"days": ["fri"], "start": "09:00", "end": "12:00", "every_weeks": 2, "from": "2026-12-11"}],
+            "visits": [{"date": "2026-12-24", "start": "10:00", "end": "16:00"}],
+        }),
+        "{cleaner}"
+    );
+    // The edit form shows what was saved.
+    let id = cleaner["id"].as_str().expect("id");
+    browser.goto(&format!("{base}/users/{id}")).await;
+    assert_eq!(browser.find("#w0_every").await.value().await, "2");
+    assert_eq!(browser.find("#w0_from").await.value().await, "2026-12-11");
+    assert_eq!(browser.find("#v0_date").await.value().await, "2026-12-24");
+
+    // The hub decides by the calendar: in on the 11th and the 25th, not on
+    // the 18th or before the first date; in on the visit day only.
+    for (at, granted) in [
+        ("2026-12-04T09:30:00+01:00", false),
+        ("2026-12-11T09:30:00+01:00", true),
+        ("2026-12-18T09:30:00+01:00", false),
+        ("2026-12-25T11:59:59+01:00", true),
+        ("2026-12-25T12:00:00+01:00", false),
+        ("2026-12-24T15:59:59+01:00", true),
+        ("2026-12-31T15:00:00+01:00", false),
+    ] {
+        let answer = admin
+            .post(
+                &format!("/api/v1/homes/{home}/access/preview"),
+                json!({"user_id": id, "device": front, "action": "unlock", "at": at}),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.body["granted"], json!(granted), "at {at}: {}", answer.text);
+    }
+
+    // Every 2 weeks without a first date is refused in words, beside the times.
+    browser.goto(&format!("{base}/users/new")).await;
+    fill(&browser, "#name", "Window cleaner").await;
+    fill(&browser, "#code", "6052").await;
+    browser.find("input[name=when][value=windows]").await.click().await;
+    set_time(&browser, "#w0_start", "09:00").await;
+    set_time(&browser, "#w0_end", "12:00").await;
+    browser.find("#w0_every option[value='3']").await.click().await;
+    browser.find("#save").await.click().await;
+    browser.wait_for_text("Nothing was saved").await;
+    assert!(
+        browser.find("#schedule_error").await.text().await.contains("give the first date it repeats from"),
+        "{}",
+        browser.find("#schedule_error").await.text().await
+    );
+    assert_eq!(user_named(&admin, &home, "Window cleaner").await, Value::Null, "nothing saved");
+}
+
 on_both_backends!(
+    every_other_week_and_visit_days_from_the_form,
     the_user_form_saves_what_it_shows,
     the_user_form_without_javascript_saves_what_it_shows,
     setup_says_every_mistake_at_once,

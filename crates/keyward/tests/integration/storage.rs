@@ -84,14 +84,7 @@ fn lock(id: &str, home_id: &str) -> LockRecord {
 }
 
 fn user(id: &str, home_id: &str, mac: u8, locks: LockAccess) -> UserRecord {
-    let spec = ScheduleSpec {
-        always: None,
-        windows: Some(vec![WindowSpec {
-            days: vec!["mon".into(), "fri".into()],
-            start: "22:00".into(),
-            end: "06:00".into(),
-        }]),
-    };
+    let spec = ScheduleSpec::windows(vec![WindowSpec::weekly(&["mon", "fri"], "22:00", "06:00")]);
     UserRecord {
         home_id: home_id.to_owned(),
         user: User {

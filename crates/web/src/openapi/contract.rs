@@ -217,23 +217,44 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
             "Window",
             json!({
                 "type": "object", "required": ["days", "start", "end"],
-                "description": "`days` are the days it starts on; `start` is inclusive, `end` exclusive; an end earlier than the start runs past midnight; an end equal to the start is refused (409 window_empty).",
+                "description": "`days` are the days it starts on; `start` is inclusive, `end` exclusive; an end earlier than the start runs past midnight; an end equal to the start is refused (409 window_empty). `every_weeks` 2 to 4 keeps the window in the week (Monday to Sunday) holding `from` and every that many weeks after; `from` alone starts a weekly window on that day; neither: every week.",
                 "properties": {
                     "days": {"type": "array", "minItems": 1, "maxItems": 7, "uniqueItems": true, "items": {"type": "string", "enum": DAYS}},
                     "start": {"type": "string", "pattern": START, "example": "11:00"},
                     "end": {"type": "string", "pattern": END, "example": "14:00"},
+                    "every_weeks": nullable(json!({"type": "integer", "minimum": 1, "maximum": keyward_core::schedule::MAX_EVERY_WEEKS, "example": 2})),
+                    "from": day.clone(),
+                },
+                // Every 2 to 4 weeks counts from a first date.
+                "if": {"required": ["every_weeks"], "properties": {"every_weeks": {"type": "integer", "minimum": 2}}},
+                "then": {"required": ["from"], "properties": {"from": {"type": "string"}}},
+            }),
+        ),
+        (
+            "Visit",
+            json!({
+                "type": "object", "required": ["date", "start", "end"],
+                "description": "One visit day: from `start` (inclusive) to `end` (exclusive) on `date`, past midnight when the end is earlier than the start; an end equal to the start is refused (409 window_empty).",
+                "properties": {
+                    "date": reference("Day"),
+                    "start": {"type": "string", "pattern": START, "example": "10:00"},
+                    "end": {"type": "string", "pattern": END, "example": "16:00"},
                 },
             }),
         ),
         (
             "Schedule",
             json!({"oneOf": [
-            {"type": "object", "required": ["always"], "properties": {"always": {"const": true}, "windows": {"type": "null"}}},
-            {"type": "object", "required": ["windows"], "properties": {
+            {"type": "object", "required": ["always"], "properties": {"always": {"const": true}, "windows": {"type": "null"}, "visits": {"type": "null"}}},
+            {"type": "object", "properties": {
                 "always": {"type": "null"},
-                "windows": {"type": "array", "minItems": 1, "maxItems": keyward_core::schedule::MAX_WINDOWS, "items": reference("Window")},
-            }},
-        ], "description": "`{\"always\": true}`, or `{\"windows\": [...]}` in the home's wall-clock time."}),
+                "windows": {"type": ["array", "null"], "maxItems": keyward_core::schedule::MAX_WINDOWS, "items": reference("Window")},
+                "visits": {"type": ["array", "null"], "maxItems": keyward_core::schedule::MAX_VISITS, "items": reference("Visit")},
+            }, "anyOf": [
+                {"required": ["windows"], "properties": {"windows": {"type": "array", "minItems": 1}}},
+                {"required": ["visits"], "properties": {"visits": {"type": "array", "minItems": 1}}},
+            ]},
+        ], "description": "`{\"always\": true}`, or weekly `windows` and/or `visits` (one-off days) in the home's wall-clock time."}),
         ),
         (
             "CreateHome",

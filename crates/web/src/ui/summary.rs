@@ -32,19 +32,34 @@ fn days(names: &[String]) -> String {
         .join(", ")
 }
 
-/// A schedule's windows in words ("Mon–Fri 11:00–14:00"), or "At all times".
+/// A schedule's windows and visit days in words ("Mon–Fri 11:00–14:00",
+/// "Fri 09:00–12:00 every 2 weeks from 11 Dec 2026", "24 Dec 2026
+/// 10:00–16:00"), or "At all times".
 pub fn schedule(spec: &keyward_core::ScheduleSpec) -> Vec<String> {
-    match &spec.windows {
-        Some(windows) => windows
-            .iter()
-            .map(|w| {
-                // "HH:MM" strings compare as times: an earlier end runs into the next day.
-                let next_day = if w.end < w.start { " (next day)" } else { "" };
-                format!("{} {}–{}{next_day}", days(&w.days), w.start, w.end)
-            })
-            .collect(),
-        None => vec!["At all times".to_owned()],
+    if spec.always == Some(true) {
+        return vec!["At all times".to_owned()];
     }
+    // "HH:MM" strings compare as times: an earlier end runs into the next day.
+    let hours = |start: &str, end: &str| {
+        let next_day = if end < start { " (next day)" } else { "" };
+        format!("{start}–{end}{next_day}")
+    };
+    let windows = spec.windows.iter().flatten().map(|w| {
+        let from = w.from.as_deref().map(written_day);
+        let repeat = match (w.every_weeks.filter(|n| *n > 1), from) {
+            (Some(n), Some(from)) => format!(" every {n} weeks from {from}"),
+            (None, Some(from)) => format!(" from {from}"),
+            (_, None) => String::new(),
+        };
+        format!("{} {}{repeat}", days(&w.days), hours(&w.start, &w.end))
+    });
+    let visits = spec.visits.iter().flatten().map(|v| format!("{} {}", written_day(&v.date), hours(&v.start, &v.end)));
+    windows.chain(visits).collect()
+}
+
+/// "2026-12-11" as "Fri 11 Dec 2026" (as given, should it not be a date).
+fn written_day(text: &str) -> String {
+    text.parse::<Date>().map_or_else(|_| text.to_owned(), |d| d.strftime("%a %-d %b %Y").to_string())
 }
 
 /// The first day the code works, in the home's zone: the day given, or the
@@ -102,5 +117,31 @@ mod tests {
         assert_eq!(days(&names(&["sat", "sun"])), "Sat, Sun");
         assert_eq!(days(&names(&["mon", "tue", "wed", "thu", "fri", "sat", "sun"])), "Every day");
         assert_eq!(days(&names(&["mon", "wed", "thu", "fri", "sun"])), "Mon, Wed–Fri, Sun");
+    }
+
+    #[test]
+    fn repeats_and_visit_days_in_words() {
+        use keyward_core::{ScheduleSpec, VisitSpec, WindowSpec};
+        let spec = ScheduleSpec {
+            always: None,
+            windows: Some(vec![
+                WindowSpec {
+                    every_weeks: Some(2),
+                    from: Some("2026-12-11".into()),
+                    ..WindowSpec::weekly(&["fri"], "09:00", "12:00")
+                },
+                WindowSpec { from: Some("2027-01-04".into()), ..WindowSpec::weekly(&["mon"], "22:00", "02:00") },
+            ]),
+            visits: Some(vec![VisitSpec { date: "2026-12-24".into(), start: "10:00".into(), end: "16:00".into() }]),
+        };
+        assert_eq!(
+            schedule(&spec),
+            [
+                "Fri 09:00–12:00 every 2 weeks from Fri 11 Dec 2026",
+                "Mon 22:00–02:00 (next day) from Mon 4 Jan 2027",
+                "Thu 24 Dec 2026 10:00–16:00",
+            ]
+        );
+        assert_eq!(schedule(&ScheduleSpec::always()), ["At all times"]);
     }
 }

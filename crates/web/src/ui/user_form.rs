@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use jiff::tz::TimeZone;
 use keyward_app::{AppError, LockView, UserInput, UserPatch, UserView};
-use keyward_core::schedule::MAX_WINDOWS;
+use keyward_core::schedule::{MAX_EVERY_WEEKS, MAX_VISITS, MAX_WINDOWS};
 use keyward_core::{
     Bound, CodeError, LockAccess, Name, Notify, PanelPermissions, Schedule, ScheduleSpec, UserKind, Validity,
-    ValidityError, WindowSpec,
+    ValidityError, VisitSpec, WindowSpec,
 };
 use zeroize::Zeroizing;
 
@@ -30,7 +30,15 @@ pub struct WindowRow {
     pub days: Vec<(&'static str, &'static str, bool)>,
     pub start: String,
     pub end: String,
+    /// Every 1 to 4 weeks.
+    pub every: u8,
+    /// The first day it counts ("YYYY-MM-DD"); needed to repeat every 2 to 4 weeks.
+    pub from: String,
 }
+
+/// The repeats a time offers.
+pub const REPEATS: [(u8, &str); 4] =
+    [(1, "Every week"), (2, "Every 2 weeks"), (3, "Every 3 weeks"), (4, "Every 4 weeks")];
 
 impl WindowRow {
     fn empty() -> Self {
@@ -39,6 +47,8 @@ impl WindowRow {
             days: DAYS.iter().map(|(k, l)| (*k, *l, false)).collect(),
             start: String::new(),
             end: String::new(),
+            every: 1,
+            from: String::new(),
         }
     }
 
@@ -50,13 +60,40 @@ impl WindowRow {
 
     /// Whether the owner filled anything in: an untouched row is ignored.
     fn used(&self) -> bool {
-        !self.start.is_empty() || !self.end.is_empty() || (self.preset == "custom" && self.days.iter().any(|d| d.2))
+        !self.start.is_empty()
+            || !self.end.is_empty()
+            || !self.from.is_empty()
+            || self.every > 1
+            || (self.preset == "custom" && self.days.iter().any(|d| d.2))
     }
 
     /// An end earlier than the start: the window runs past midnight.
     pub fn next_day(&self) -> bool {
-        !self.end.is_empty() && !self.start.is_empty() && self.end < self.start
+        next_day(&self.start, &self.end)
     }
+}
+
+/// One visit day of the form: a date, a start and an end.
+#[derive(Default)]
+pub struct VisitRow {
+    pub date: String,
+    pub start: String,
+    pub end: String,
+}
+
+impl VisitRow {
+    fn used(&self) -> bool {
+        !self.date.is_empty() || !self.start.is_empty() || !self.end.is_empty()
+    }
+
+    pub fn next_day(&self) -> bool {
+        next_day(&self.start, &self.end)
+    }
+}
+
+/// "HH:MM" strings compare as times: an earlier end runs into the next day.
+fn next_day(start: &str, end: &str) -> bool {
+    !end.is_empty() && !start.is_empty() && end < start
 }
 
 pub struct UserForm {
@@ -69,6 +106,7 @@ pub struct UserForm {
     pub locks: Vec<String>,
     pub always: bool,
     pub windows: Vec<WindowRow>,
+    pub visits: Vec<VisitRow>,
     pub valid_from: String,
     pub valid_until: String,
     pub max_uses: String,
@@ -97,6 +135,11 @@ fn empty_windows(used: usize) -> Vec<WindowRow> {
     (0..used.clamp(1, MAX_WINDOWS)).map(|_| WindowRow::empty()).collect()
 }
 
+/// Rows for `used` visit days, one at least, as for windows.
+fn empty_visits(used: usize) -> Vec<VisitRow> {
+    (0..used.clamp(1, MAX_VISITS)).map(|_| VisitRow::default()).collect()
+}
+
 impl UserForm {
     pub fn new_user() -> Self {
         Self {
@@ -109,6 +152,7 @@ impl UserForm {
             locks: Vec::new(),
             always: true,
             windows: empty_windows(0),
+            visits: empty_visits(0),
             valid_from: String::new(),
             valid_until: String::new(),
             max_uses: String::new(),
@@ -135,7 +179,13 @@ impl UserForm {
                 row.preset = WindowRow::preset_of(&row.days);
                 row.start = spec.start.clone();
                 row.end = spec.end.clone();
+                row.every = spec.every_weeks.unwrap_or(1);
+                row.from = spec.from.clone().unwrap_or_default();
             }
+        }
+        let mut visits = empty_visits(user.schedule.visits.as_ref().map_or(0, Vec::len));
+        for (row, spec) in visits.iter_mut().zip(user.schedule.visits.iter().flatten()) {
+            *row = VisitRow { date: spec.date.clone(), start: spec.start.clone(), end: spec.end.clone() };
         }
         Self {
             name: user.name.clone(),
@@ -148,8 +198,9 @@ impl UserForm {
                 LockAccess::All => Vec::new(),
                 LockAccess::Only(ids) => ids.clone(),
             },
-            always: user.schedule.windows.is_none(),
+            always: user.schedule.always == Some(true),
             windows,
+            visits,
             valid_from: super::summary::first_day(user, tz).map(|d| d.to_string()).unwrap_or_default(),
             valid_until: super::summary::last_day(user, tz).map(|d| d.to_string()).unwrap_or_default(),
             max_uses: user.max_uses.map(|n| n.to_string()).unwrap_or_default(),
@@ -205,6 +256,22 @@ impl UserForm {
             }
             row.start = value(&format!("w{i}_start"));
             row.end = value(&format!("w{i}_end"));
+            // An unknown repeat is every week: the refusal then names the
+            // first date if one is missing, never a number not offered.
+            row.every = value(&format!("w{i}_every")).parse().ok().filter(|n| (1..=MAX_EVERY_WEEKS).contains(n)).unwrap_or(1);
+            row.from = value(&format!("w{i}_from"));
+        }
+        let visit_rows = pairs
+            .iter()
+            .filter_map(|(k, _)| k.strip_prefix('v')?.split_once('_')?.0.parse::<usize>().ok())
+            .filter(|i| *i < MAX_VISITS)
+            .max()
+            .map_or(0, |last| last + 1);
+        let mut visits = empty_visits(visit_rows);
+        for (i, row) in visits.iter_mut().enumerate() {
+            row.date = value(&format!("v{i}_date"));
+            row.start = value(&format!("v{i}_start"));
+            row.end = value(&format!("v{i}_end"));
         }
         Self {
             // Names are kept exactly as typed.
@@ -217,6 +284,7 @@ impl UserForm {
             locks: pairs.iter().filter(|(k, _)| k == "lock").map(|(_, v)| v.clone()).collect(),
             always: value("when") != "windows",
             windows,
+            visits,
             valid_from: value("valid_from"),
             valid_until: value("valid_until"),
             max_uses: value("max_uses"),
@@ -254,7 +322,7 @@ impl UserForm {
 
     fn schedule(&self) -> ScheduleSpec {
         if self.always {
-            return ScheduleSpec { always: Some(true), windows: None };
+            return ScheduleSpec::always();
         }
         let windows = self
             .windows
@@ -264,9 +332,21 @@ impl UserForm {
                 days: w.days.iter().filter(|d| d.2).map(|d| d.0.to_owned()).collect(),
                 start: w.start.clone(),
                 end: w.end.clone(),
+                every_weeks: (w.every > 1).then_some(w.every),
+                from: (!w.from.is_empty()).then(|| w.from.clone()),
             })
-            .collect();
-        ScheduleSpec { always: None, windows: Some(windows) }
+            .collect::<Vec<_>>();
+        let visits = self
+            .visits
+            .iter()
+            .filter(|v| v.used())
+            .map(|v| VisitSpec { date: v.date.clone(), start: v.start.clone(), end: v.end.clone() })
+            .collect::<Vec<_>>();
+        ScheduleSpec {
+            always: None,
+            windows: (!windows.is_empty()).then_some(windows),
+            visits: (!visits.is_empty()).then_some(visits),
+        }
     }
 
     /// What is wrong with the times as the owner filled them in, in their
@@ -275,31 +355,23 @@ impl UserForm {
     fn schedule_problem(&self) -> Option<String> {
         if self.always {
             // The form shows both: times typed are never thrown away unsaid.
-            return self.windows.iter().any(WindowRow::used).then(|| {
+            return (self.windows.iter().any(WindowRow::used) || self.visits.iter().any(VisitRow::used)).then(|| {
                 "You chose At all times and also gave times: choose Only at these times to keep them, or clear the times."
                     .to_owned()
             });
         }
         let used: Vec<(usize, &WindowRow)> = self.windows.iter().enumerate().filter(|(_, w)| w.used()).collect();
-        if used.is_empty() {
-            return Some("Tick at least one day and give a start and an end time, or choose At all times.".into());
+        let visits: Vec<(usize, &VisitRow)> = self.visits.iter().enumerate().filter(|(_, v)| v.used()).collect();
+        if used.is_empty() && visits.is_empty() {
+            return Some(
+                "Tick at least one day and give a start and an end time, add a visit day, or choose At all times."
+                    .into(),
+            );
         }
-        let label = |i: usize| if used.len() == 1 { "The time".to_owned() } else { format!("Time {}", i + 1) };
-        for (i, w) in used.iter().copied() {
-            if !w.days.iter().any(|d| d.2) {
-                return Some(format!("{}: tick at least one day.", label(i)));
-            }
-            if w.start.is_empty() || w.end.is_empty() {
-                return Some(format!("{}: give a start and an end time, such as 11:00 and 14:00.", label(i)));
-            }
-            if w.start == w.end {
-                return Some(format!(
-                    "{}: the end must differ from the start (an end earlier than the start runs past midnight).",
-                    label(i)
-                ));
-            }
-        }
-        None
+        let problems: Vec<String> = used.iter().filter_map(|(i, w)| window_problem(*i, w, used.len())).chain(
+            visits.iter().filter_map(|(i, v)| visit_problem(*i, v, visits.len())),
+        ).collect();
+        (!problems.is_empty()).then(|| problems.join(" "))
     }
 
     /// Whether anything in the folded part of the form (dates, uses,
@@ -327,6 +399,18 @@ impl UserForm {
 
     pub fn can_add_window(&self) -> bool {
         self.windows.len() < MAX_WINDOWS
+    }
+
+    /// "Add another visit day": one more row, up to the schedule's limit.
+    pub fn add_visit(&mut self) {
+        if self.visits.len() < MAX_VISITS {
+            self.visits.push(VisitRow::default());
+        }
+        self.always = false;
+    }
+
+    pub fn can_add_visit(&self) -> bool {
+        self.visits.len() < MAX_VISITS
     }
 
     fn locks(&self) -> LockAccess {
@@ -494,6 +578,49 @@ pub fn field_error(e: &AppError) -> Option<(&'static str, String)> {
         }
         _ => return None,
     })
+}
+
+/// What is wrong with one time row, in the owner's words and by its number
+/// ("Time 2") when there are several.
+fn window_problem(i: usize, w: &WindowRow, used: usize) -> Option<String> {
+    let label = if used == 1 { "The time".to_owned() } else { format!("Time {}", i + 1) };
+    if !w.days.iter().any(|d| d.2) {
+        return Some(format!("{label}: tick at least one day."));
+    }
+    if let Some(problem) = hours_problem(&w.start, &w.end) {
+        return Some(format!("{label}: {problem}"));
+    }
+    if w.every > 1 && w.from.is_empty() {
+        return Some(format!("{label}: give the first date it repeats from, such as the next visit."));
+    }
+    if !w.from.is_empty() && !is_day(&w.from) {
+        return Some(format!("{label}: the first date is not a date, such as 2026-12-11."));
+    }
+    None
+}
+
+/// What is wrong with one visit day, in words.
+fn visit_problem(i: usize, v: &VisitRow, used: usize) -> Option<String> {
+    let label = if used == 1 { "The visit day".to_owned() } else { format!("Visit day {}", i + 1) };
+    if v.date.is_empty() {
+        return Some(format!("{label}: give its date."));
+    }
+    if !is_day(&v.date) {
+        return Some(format!("{label}: the date is not a date, such as 2026-12-24."));
+    }
+    hours_problem(&v.start, &v.end).map(|problem| format!("{label}: {problem}"))
+}
+
+fn hours_problem(start: &str, end: &str) -> Option<&'static str> {
+    if start.is_empty() || end.is_empty() {
+        return Some("give a start and an end time, such as 11:00 and 14:00.");
+    }
+    (start == end).then_some("the end must differ from the start (an end earlier than the start runs past midnight).")
+}
+
+/// A day of the years the hub takes (2000 to 2199).
+fn is_day(text: &str) -> bool {
+    keyward_core::instant::parse_day(text).is_some_and(|d| (2000..=2199).contains(&d.year()))
 }
 
 /// A schedule the hub refused, in the owner's words (the API's sentence

@@ -31,6 +31,8 @@ struct FormPage<'a> {
     errors: FieldErrors,
     /// The day presets a time offers: key, label, days.
     presets: &'static [(&'static str, &'static str, &'static [&'static str])],
+    /// The repeats a time offers: every 1 to 4 weeks.
+    repeats: &'static [(u8, &'static str)],
     /// Each error with the id of its field, in the form's order.
     summary: Vec<(&'static str, String)>,
     /// The field the page opens on: the first with an error.
@@ -151,6 +153,7 @@ fn form_page(
         channels,
         errors,
         presets: &super::user_form::PRESETS,
+        repeats: &super::user_form::REPEATS,
         more_errors,
         summary,
         focus,
@@ -322,6 +325,10 @@ async fn submit(
     // "Add another time" without JavaScript: the same form, one row more, nothing saved.
     if pairs.iter().any(|(k, v)| k == "action" && v == "add_window") {
         form.add_window();
+        return again(form, errors);
+    }
+    if pairs.iter().any(|(k, v)| k == "action" && v == "add_visit") {
+        form.add_visit();
         return again(form, errors);
     }
 
