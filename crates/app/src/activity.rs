@@ -111,6 +111,14 @@ impl Activity {
         Ok(Ok(ActivityPage { items: page.entries, next_cursor }))
     }
 
+    /// Whether an alarm panel has ever asked this home for a decision (an
+    /// attempt on the device `"panel"` is in the log): until one has, the
+    /// panel rights of a code are a promise with nothing to keep it.
+    pub async fn panel_heard_from(&self, home_id: &str) -> Result<bool, AppError> {
+        let query = ActivityQuery { device: Some("panel".to_owned()), limit: Some(1), ..ActivityQuery::default() };
+        Ok(self.query(home_id, query).await?.is_ok_and(|page| !page.items.is_empty()))
+    }
+
     /// Every entry of every home, live, once committed. A receiver that
     /// falls behind skips entries (the log itself has them all).
     pub fn subscribe(&self) -> broadcast::Receiver<ActivityEntry> {

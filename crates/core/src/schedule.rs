@@ -59,12 +59,48 @@ pub struct WindowSpec {
     pub start: String,
     pub end: String,
     /// 1 to 4; more than 1 needs `from`. Absent: every week.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole_number")]
     pub every_weeks: Option<u8>,
     /// "YYYY-MM-DD": the window is kept from this date on, and its repeat
     /// counts weeks from the week holding it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+}
+
+/// A small whole number, written `2` or `2.0` (a JSON Schema integer is any
+/// number without a fraction); null is absent.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Option<u8>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number from 0 to 255, or null")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            u8::try_from(v).map(Some).map_err(|_| E::custom("out of range"))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u8::try_from(v).map(Some).map_err(|_| E::custom("out of range"))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.fract() == 0.0 && (0.0..=255.0).contains(&v) {
+                // Whole and in range: the cast is exact.
+                Ok(Some(v as u8))
+            } else {
+                Err(E::custom("not a whole number from 0 to 255"))
+            }
+        }
+    }
+    d.deserialize_option(Visitor)
 }
 
 /// One visit day: `date` "YYYY-MM-DD", `start` and `end` as in a window.
@@ -553,6 +589,18 @@ mod tests {
             Schedule::parse(&weekly).map(|s| s.to_spec()),
             Ok(ScheduleSpec::windows(vec![window(&["mon"], "08:00", "09:00")]))
         );
+    }
+
+    #[test]
+    fn every_weeks_is_read_as_a_json_schema_integer() {
+        let read = |text: &str| serde_json::from_str::<WindowSpec>(text).map(|w| w.every_weeks).ok();
+        let window = r#"{"days": ["fri"], "start": "09:00", "end": "12:00", "from": "2026-12-11", "every_weeks": "#;
+        assert_eq!(read(&format!("{window}2}}")), Some(Some(2)));
+        assert_eq!(read(&format!("{window}2.0}}")), Some(Some(2)));
+        assert_eq!(read(&format!("{window}null}}")), Some(None));
+        assert_eq!(read(&format!("{window}2.5}}")), None);
+        assert_eq!(read(&format!("{window}-1}}")), None);
+        assert_eq!(read(&format!("{window}\"2\"}}")), None);
     }
 
     #[test]

@@ -4,13 +4,16 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::user::User;
+use crate::user::{LockAccess, PanelPermissions, User};
 
 /// A user's standing at an instant, most telling first: a disabled user is
-/// "disabled" even when also expired.
+/// "disabled" even when also expired, an expired one "expired" even when
+/// their code opens nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
     Disabled,
+    /// No lock and no panel right: the code opens nothing, at any time.
+    NoAccess,
     Expired,
     NoUsesLeft,
     /// The stay has not begun: it begins then.
@@ -39,6 +42,9 @@ pub fn standing(user: &User, tz: &TimeZone, now: Timestamp) -> Standing {
     }
     if let Some(start) = user.validity.starts(tz).filter(|start| now < *start) {
         return Standing::Starts(start);
+    }
+    if user.locks == LockAccess::Only(Vec::new()) && user.panel == PanelPermissions::default() {
+        return Standing::NoAccess;
     }
     if user.schedule.is_open_at(tz, now) {
         return Standing::CanEnterNow;
@@ -111,5 +117,12 @@ mod tests {
         let last = Validity::with_bounds(None, day("2026-11-26"), None, &tz).expect("valid");
         let late = walker(weekdays_11_to_14(), last);
         assert_eq!(standing(&late, &tz, at("2026-11-26T15:00:00Z")), Standing::OutsideHours);
+
+        // A code that opens nothing is never "can enter", at any hour.
+        let mut nobody = walker(Schedule::Always, Validity::default());
+        nobody.locks = LockAccess::Only(Vec::new());
+        assert_eq!(standing(&nobody, &tz, at("2026-11-26T10:00:00Z")), Standing::NoAccess);
+        nobody.panel.disarm = true;
+        assert_eq!(standing(&nobody, &tz, at("2026-11-26T10:00:00Z")), Standing::CanEnterNow);
     }
 }

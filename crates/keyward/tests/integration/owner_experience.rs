@@ -186,7 +186,10 @@ async fn the_user_form_never_surprises(backend: Backend) {
     browser.find("#save").await.click().await;
     browser.wait_for_text("Nothing was saved").await;
     let error = browser.find("#schedule_error").await.text().await;
-    assert_eq!(error, "Tick at least one day and give a start and an end time, or choose At all times.");
+    assert_eq!(
+        error,
+        "Tick at least one day and give a start and an end time, add a visit day, or choose At all times."
+    );
     assert_eq!(browser.find("#code").await.value().await, "5831", "the code is kept");
     assert_eq!(browser.find("#name").await.value().await, "Cleaner");
     assert_eq!(attribute(&browser, "#when_windows", "aria-invalid").await, "true");
@@ -265,7 +268,7 @@ async fn the_users_screen_says_who_can_get_in(backend: Backend) {
         json!({"name": "Next guest", "code": "4702", "first_day": day(21)}),
         json!({"name": "One visit", "code": "5813", "max_uses": 1, "panel": {"disarm": true}}),
         json!({"name": "Away", "code": "6924", "enabled": false}),
-        json!({"name": "Walker", "code": "7035", "schedule": window}),
+        json!({"name": "Walker", "code": "7035", "locks": "all", "schedule": window}),
     ];
     for user in users {
         admin.post(&format!("/api/v1/homes/{home}/users"), user).await.expect(201);

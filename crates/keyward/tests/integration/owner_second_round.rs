@@ -8,6 +8,7 @@ use crate::browser::{fill, set_time, shoot, signed_up_owner};
 use crate::owner_experience::user_named;
 use crate::support::webdriver::Browser;
 use crate::support::*;
+use crate::zigbee2mqtt::VirtualLock;
 
 /// Whether the element `css` takes space on the page (false when it, or a
 /// parent, is hidden).
@@ -50,7 +51,9 @@ async fn the_user_form_saves_what_it_shows(backend: Backend) {
     set_time(&browser, "#w0_end", "14:00").await;
     shoot(&browser, backend, "add-user-times").await;
     browser.find("#save").await.click().await;
-    browser.wait_for_text("Dog walker added · Mon–Fri 11:00–14:00 · Front door, disarm").await;
+    browser
+        .wait_for_text("Dog walker added · Mon–Fri 11:00–14:00 · Front door, disarm, no alarm panel connected yet")
+        .await;
     let walker = user_named(&admin, &home, "Dog walker").await;
     assert_eq!(walker["schedule"]["windows"][0]["days"], json!(["mon", "tue", "wed", "thu", "fri"]), "{walker}");
 
@@ -65,7 +68,7 @@ async fn the_user_form_saves_what_it_shows(backend: Backend) {
     browser.find("input[name=when][value=always]").await.click().await;
     assert!(!shown(&browser, "#w0_start").await);
     browser.find("#save").await.click().await;
-    browser.wait_for_text("Neighbour added · At all times · no access").await;
+    browser.wait_for_text("Neighbour added · At all times · can open nothing").await;
     assert_eq!(user_named(&admin, &home, "Neighbour").await["schedule"]["windows"], Value::Null);
 
     // Item 3: a taken code and a missing end time are said together.
@@ -265,7 +268,104 @@ async fn every_other_week_and_visit_days_from_the_form(backend: Backend) {
     assert_eq!(user_named(&admin, &home, "Window cleaner").await, Value::Null, "nothing saved");
 }
 
+/// Item 5: "can get in now" counts only those who can: not a person with
+/// no access at all, nor one whose code the lock refused (a code the lock
+/// holds already, programmed at its keypad). Each has its own status, and
+/// saving someone who can open nothing says so.
+async fn the_count_leaves_out_who_cannot_get_in(backend: Backend) {
+    let mut lock = VirtualLock::start(&["--name", "front_door", "--code", "5:1357"]);
+    let place = Place::new(backend);
+    let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", lock.base.as_str())];
+    let server = place.start_with(&["--timezone", "Europe/Berlin", "--mqtt-url", "mqtt://127.0.0.1:1883"], &env);
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !admin.get("/api/v1/devices").await.expect(200)["items"].to_string().contains("virtual-lock") {
+        assert!(std::time::Instant::now() < deadline, "the virtual lock was never offered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let body = json!({"name": "Front door", "device": {"protocol": "zigbee2mqtt", "friendly_name": "front_door"}});
+    admin.post(&format!("/api/v1/homes/{home}/locks"), body).await.expect(201);
+    admin.create_user(&home, json!({"name": "Dog walker", "code": "4719", "locks": "all"})).await;
+    lock.wait_for_output("slot 0: a code was saved").await;
+    // The lock holds 1357 in slot 5 already: it refuses the neighbour's.
+    let neighbour = admin.create_user(&home, json!({"name": "Neighbour", "code": "1357", "locks": "all"})).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while admin.get(&format!("/api/v1/homes/{home}/users/{neighbour}")).await.expect(200)["lock_codes"][0]["status"]
+        != "failed"
+    {
+        assert!(std::time::Instant::now() < deadline, "the lock never refused the neighbour's code");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Added with nothing ticked: the confirmation says they can open nothing.
+    let base = server.base.clone();
+    let browser = signed_up_owner(&server).await;
+    browser.goto(&format!("{base}/users/new")).await;
+    fill(&browser, "#name", "Visitor").await;
+    fill(&browser, "#code", "6052").await;
+    browser.find("#save").await.click().await;
+    browser
+        .wait_for_text("Visitor added · At all times · can open nothing: tick a lock or an alarm right to let them in")
+        .await;
+
+    let row = |name: &str| {
+        format!(
+            "const row = [...document.querySelectorAll('tbody tr')].find(r => r.textContent.includes({}));
+             return row ? row.querySelector('.chip').textContent.trim() : null;",
+            json!(name)
+        )
+    };
+    assert_eq!(browser.run(&row("Dog walker")).await, json!("Can enter now"));
+    assert_eq!(browser.run(&row("Neighbour")).await, json!("Not on the lock"));
+    assert_eq!(browser.run(&row("Visitor")).await, json!("No access"));
+    assert_eq!(browser.find(".figure").await.text().await, "1", "only the dog walker can get in now");
+    shoot(&browser, backend, "users-truthful-counts").await;
+    lock.type_line("quit");
+}
+
+/// Item 6: panel rights say "no alarm panel connected yet" on the form, in
+/// the list and in the confirmation, until a panel asks keyward for a
+/// decision; then they read as rights.
+async fn panel_rights_say_no_panel_is_connected_until_one_asks(backend: Backend) {
+    let f = Fixture::with_args(backend, &["--timezone", "Europe/Berlin"]).await;
+    let mut owner = crate::ui::owner_browser(&f.server).await;
+    let form = owner.get("/users/new").await;
+    assert!(form.body.contains("No alarm panel connected yet"), "{}", form.body);
+    let csrf = form.csrf();
+    let saved = owner
+        .post(
+            "/users/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "Dog walker"),
+                ("code", "4719"),
+                ("all_locks", "on"),
+                ("panel_disarm", "on"),
+                ("when", "always"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.location(), "/users", "{}", saved.body);
+    let list = owner.get("/users").await;
+    assert!(
+        list.body.contains("Dog walker added · At all times · All locks, disarm, no alarm panel connected yet"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("Alarm: disarm (no alarm panel connected yet)"), "{}", list.body);
+
+    // A panel asks keyward (through the API, as a keypad would): connected.
+    f.admin.access(&f.home, "4719", "panel", "disarm").await.expect(200);
+    let list = owner.get("/users").await;
+    assert!(list.body.contains("Alarm: disarm"), "{}", list.body);
+    assert!(!list.body.contains("no alarm panel connected yet"), "{}", list.body);
+    assert!(!owner.get("/users/new").await.body.contains("No alarm panel connected yet"));
+}
+
 on_both_backends!(
+    panel_rights_say_no_panel_is_connected_until_one_asks,
+    the_count_leaves_out_who_cannot_get_in,
     every_other_week_and_visit_days_from_the_form,
     the_user_form_saves_what_it_shows,
     the_user_form_without_javascript_saves_what_it_shows,

@@ -985,7 +985,10 @@ async fn the_users_screen_pages_many_people(backend: Backend) {
     let f = Fixture::new(backend).await;
     for i in 0..51 {
         f.admin
-            .create_user(&f.home, json!({"name": format!("Guest {i:02}"), "code": format!("{}", 50_000 + i * 7)}))
+            .create_user(
+                &f.home,
+                json!({"name": format!("Guest {i:02}"), "code": format!("{}", 50_000 + i * 7), "locks": "all"}),
+            )
             .await;
     }
     let mut browser = owner_browser(&f.server).await;

@@ -403,15 +403,15 @@ async fn restarts_resume_a_full_lock_says_so_and_spent_codes_leave(backend: Back
 
 /// `keyward sim lock`, the virtual lock a person can try keyward with,
 /// driven through its prompt as a person would.
-struct VirtualLock {
+pub(crate) struct VirtualLock {
     child: std::process::Child,
     stdin: std::process::ChildStdin,
     output: Arc<std::sync::Mutex<String>>,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl VirtualLock {
-    fn start(extra: &[&str]) -> Self {
+    pub(crate) fn start(extra: &[&str]) -> Self {
         use std::io::BufRead;
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
         let base = format!("kwvirtual-{}-{nanos}", std::process::id());
@@ -436,13 +436,13 @@ impl VirtualLock {
         Self { child, stdin, output, base }
     }
 
-    fn type_line(&mut self, line: &str) {
+    pub(crate) fn type_line(&mut self, line: &str) {
         use std::io::Write;
         writeln!(self.stdin, "{line}").expect("typed");
         self.stdin.flush().expect("flushed");
     }
 
-    async fn wait_for_output(&self, text: &str) {
+    pub(crate) async fn wait_for_output(&self, text: &str) {
         let deadline = Instant::now() + SOON;
         while !self.output.lock().expect("log").contains(text) {
             assert!(

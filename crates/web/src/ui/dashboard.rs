@@ -76,11 +76,38 @@ pub struct PageQuery {
     page: Option<usize>,
 }
 
+/// Whether every lock the code went to refused it: the hours are open, but
+/// no door knows the code (a code counts as on a lock only when the lock
+/// confirms it, and these said no).
+fn refused_everywhere(codes: &[keyward_app::LockCodeView]) -> bool {
+    !codes.is_empty() && codes.iter().all(|c| c.status == keyward_core::CodeStatus::Failed)
+}
+
+/// Whether the person can get in now, truly: their hours are open and a
+/// lock has (or is taking) their code, or they have a panel right.
+pub(crate) fn can_enter_now(user: &UserView, codes: &[keyward_app::LockCodeView]) -> bool {
+    user.standing == Standing::CanEnterNow && !refused_everywhere(codes)
+}
+
+/// A user's status in the words of the Users screen, and its chip's class:
+/// their standing, unless every lock refused their code.
+pub(crate) fn status_words(
+    user: &UserView,
+    codes: &[keyward_app::LockCodeView],
+    tz: &TimeZone,
+) -> (String, &'static str) {
+    if user.standing == Standing::CanEnterNow && refused_everywhere(codes) {
+        return ("Not on the lock".to_owned(), "off");
+    }
+    standing_words(user.standing, tz)
+}
+
 /// A user's standing in the words of the Users screen, and its chip's class.
-pub(crate) fn standing_words(standing: Standing, tz: &TimeZone) -> (String, &'static str) {
+fn standing_words(standing: Standing, tz: &TimeZone) -> (String, &'static str) {
     let when = |t: Timestamp| tz.to_datetime(t);
     match standing {
         Standing::CanEnterNow => ("Can enter now".to_owned(), "ok"),
+        Standing::NoAccess => ("No access".to_owned(), "off"),
         Standing::Next(t) => (format!("Next: {}", when(t).strftime("%a %H:%M")), "wait"),
         Standing::OutsideHours => ("Outside hours".to_owned(), "wait"),
         Standing::Starts(t) => (format!("Starts {}", when(t).strftime("%-d %b")), "wait"),
@@ -96,13 +123,18 @@ fn initials(name: &str) -> String {
 }
 
 /// What the code opens, one icon and a word or two each.
-fn access_items(user: &UserView, locks: &[LockView]) -> Vec<(&'static str, String)> {
+/// Panel rights say so while no alarm panel has asked keyward yet.
+fn access_items(user: &UserView, locks: &[LockView], panel_connected: bool) -> Vec<(&'static str, String)> {
     let mut items = Vec::new();
-    match (user.panel.arm, user.panel.disarm) {
-        (true, true) => items.push(("panel", "Alarm: arm, disarm".to_owned())),
-        (true, false) => items.push(("panel", "Alarm: arm".to_owned())),
-        (false, true) => items.push(("panel", "Alarm: disarm".to_owned())),
-        (false, false) => {}
+    let rights = match (user.panel.arm, user.panel.disarm) {
+        (true, true) => Some("Alarm: arm, disarm"),
+        (true, false) => Some("Alarm: arm"),
+        (false, true) => Some("Alarm: disarm"),
+        (false, false) => None,
+    };
+    if let Some(rights) = rights {
+        let waiting = if panel_connected { "" } else { " (no alarm panel connected yet)" };
+        items.push(("panel", format!("{rights}{waiting}")));
     }
     match &user.locks {
         LockAccess::All => items.push(("door", "All locks".to_owned())),
@@ -144,7 +176,7 @@ fn expected_today(users: &[UserView], tz: &TimeZone, now: Timestamp) -> Vec<(Str
             Standing::Next(t) if tz.to_datetime(t).date() == today => {
                 Some((t, u.name.clone(), tz.to_datetime(t).strftime("%H:%M").to_string()))
             }
-            Standing::CanEnterNow if u.schedule.windows.is_some() => Some((now, u.name.clone(), "now".to_owned())),
+            Standing::CanEnterNow if u.schedule.always != Some(true) => Some((now, u.name.clone(), "now".to_owned())),
             _ => None,
         })
         .collect();
@@ -164,21 +196,28 @@ pub async fn page_view(
         let locks = s.app.homes.list_locks(&home.id).await?;
         let users = s.app.users.list(&home.id).await?;
         let channels = s.app.channels.list(&home.id).await?;
+        let panel_connected = s.app.activity.panel_heard_from(&home.id).await?;
         let tz = home.zone.tz();
         let now = s.app.now();
         let pages = users.len().div_ceil(PER_PAGE).max(1);
         let page = query.page.unwrap_or(1).clamp(1, pages);
         let mut rows = Vec::with_capacity(PER_PAGE);
-        for u in users.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE) {
-            let (on_locks, lock_problem) = on_locks(&s.app.locks.lock_codes(&home.id, &u.id).await);
-            let (status, status_class) = standing_words(u.standing, tz);
+        let mut can_enter = 0;
+        for (i, u) in users.iter().enumerate() {
+            let codes = s.app.locks.lock_codes(&home.id, &u.id).await;
+            can_enter += usize::from(can_enter_now(u, &codes));
+            if i < (page - 1) * PER_PAGE || i >= page * PER_PAGE {
+                continue;
+            }
+            let (on_locks, lock_problem) = on_locks(&codes);
+            let (status, status_class) = status_words(u, &codes, tz);
             rows.push(Row {
                 id: u.id.clone(),
                 name: u.name.clone(),
                 initials: initials(&u.name),
                 duress: u.kind == keyward_core::UserKind::Duress,
                 needs_new_code: u.needs_new_code,
-                access: access_items(u, &locks),
+                access: access_items(u, &locks, panel_connected),
                 when: summary::when(u, tz),
                 notify: summary::notify(u),
                 enabled: u.enabled,
@@ -208,7 +247,7 @@ pub async fn page_view(
             email: &owner.email,
             home_name: home.name.clone(),
             timezone: home.zone.as_str().to_owned(),
-            can_enter: users.iter().filter(|u| u.standing == Standing::CanEnterNow).count(),
+            can_enter,
             expected: expected_today(&users, tz, now),
             last_in,
             rows,

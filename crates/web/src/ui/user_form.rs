@@ -258,7 +258,8 @@ impl UserForm {
             row.end = value(&format!("w{i}_end"));
             // An unknown repeat is every week: the refusal then names the
             // first date if one is missing, never a number not offered.
-            row.every = value(&format!("w{i}_every")).parse().ok().filter(|n| (1..=MAX_EVERY_WEEKS).contains(n)).unwrap_or(1);
+            row.every =
+                value(&format!("w{i}_every")).parse().ok().filter(|n| (1..=MAX_EVERY_WEEKS).contains(n)).unwrap_or(1);
             row.from = value(&format!("w{i}_from"));
         }
         let visit_rows = pairs
@@ -368,9 +369,11 @@ impl UserForm {
                     .into(),
             );
         }
-        let problems: Vec<String> = used.iter().filter_map(|(i, w)| window_problem(*i, w, used.len())).chain(
-            visits.iter().filter_map(|(i, v)| visit_problem(*i, v, visits.len())),
-        ).collect();
+        let problems: Vec<String> = used
+            .iter()
+            .filter_map(|(i, w)| window_problem(*i, w, used.len()))
+            .chain(visits.iter().filter_map(|(i, v)| visit_problem(*i, v, visits.len())))
+            .collect();
         (!problems.is_empty()).then(|| problems.join(" "))
     }
 

@@ -33,6 +33,9 @@ struct FormPage<'a> {
     presets: &'static [(&'static str, &'static str, &'static [&'static str])],
     /// The repeats a time offers: every 1 to 4 weeks.
     repeats: &'static [(u8, &'static str)],
+    /// Whether an alarm panel has asked keyward yet (else the panel rights
+    /// say none is connected).
+    panel_connected: bool,
     /// Each error with the id of its field, in the form's order.
     summary: Vec<(&'static str, String)>,
     /// The field the page opens on: the first with an error.
@@ -81,6 +84,9 @@ struct Person {
 pub(super) struct Choices {
     pub locks: Vec<LockView>,
     pub channels: Vec<(String, String)>,
+    /// Whether an alarm panel has asked keyward for a decision yet: until
+    /// then, panel rights are shown as waiting for one.
+    pub panel_connected: bool,
 }
 
 async fn home(s: &AppState) -> Result<(HomeView, Choices, ZoneName), AppError> {
@@ -91,7 +97,8 @@ async fn home(s: &AppState) -> Result<(HomeView, Choices, ZoneName), AppError> {
     let channels = s.app.channels.list(&home.id).await?;
     let channels = channels.into_iter().map(|c| (c.channel.id, c.channel.name.as_str().to_owned())).collect();
     let zone = home.zone.clone();
-    Ok((home, Choices { locks, channels }, zone))
+    let panel_connected = s.app.activity.panel_heard_from(&home.id).await?;
+    Ok((home, Choices { locks, channels, panel_connected }, zone))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -154,6 +161,7 @@ fn form_page(
         errors,
         presets: &super::user_form::PRESETS,
         repeats: &super::user_form::REPEATS,
+        panel_connected: choices.panel_connected,
         more_errors,
         summary,
         focus,
@@ -233,7 +241,7 @@ pub async fn edit_page(
             let form = UserForm::from_user(&user, zone.tz());
             let codes = s.app.locks.lock_codes(&home.id, &user.id).await;
             let person = Person {
-                standing: Some(super::dashboard::standing_words(user.standing, zone.tz())),
+                standing: Some(super::dashboard::status_words(&user, &codes, zone.tz())),
                 recent: super::activity::recent_for_user(&s, &home, &locks.locks, &user.id, 8).await,
                 flash: super::flash::take(&headers),
             };
@@ -355,7 +363,7 @@ async fn submit(
     };
     match saved {
         Some(Ok(user)) => {
-            let message = saved_message(&locks.locks, &user, current.is_none(), zone.tz());
+            let message = saved_message(&locks, &user, current.is_none(), zone.tz());
             return super::flash::redirect(&headers, "/users", &message);
         }
         Some(Err(e)) => match field_error(&e) {
@@ -403,12 +411,13 @@ fn programmed_locks(user: &keyward_app::UserView, locks: &[LockView]) -> String 
 /// The confirmation after a save echoes what was saved, in the words of
 /// the Users screen: "Dog walker added · Mon–Fri 11:00–14:00 · Front door,
 /// disarm · code on its way to Front door".
-fn saved_message(locks: &[LockView], user: &keyward_app::UserView, added: bool, tz: &jiff::tz::TimeZone) -> String {
+fn saved_message(choices: &Choices, user: &keyward_app::UserView, added: bool, tz: &jiff::tz::TimeZone) -> String {
+    let locks = &choices.locks;
     let on = programmed_locks(user, locks);
     let mut parts = vec![
         format!("{} {}", user.name, if added { "added" } else { "saved" }),
         super::summary::when(user, tz),
-        what_it_opens(user, locks),
+        what_it_opens(user, locks, choices.panel_connected),
     ];
     if !user.enabled {
         parts.push("disabled".to_owned());
@@ -420,8 +429,8 @@ fn saved_message(locks: &[LockView], user: &keyward_app::UserView, added: bool, 
 }
 
 /// The locks and panel rights a code has: "Front door, disarm", "All
-/// locks, arm, disarm", or "no access".
-fn what_it_opens(user: &keyward_app::UserView, locks: &[LockView]) -> String {
+/// locks, arm, disarm", or a warning that it opens nothing.
+fn what_it_opens(user: &keyward_app::UserView, locks: &[LockView], panel_connected: bool) -> String {
     let mut items: Vec<String> = match &user.locks {
         keyward_core::LockAccess::All => vec!["All locks".to_owned()],
         keyward_core::LockAccess::Only(ids) => {
@@ -434,7 +443,14 @@ fn what_it_opens(user: &keyward_app::UserView, locks: &[LockView]) -> String {
     if user.panel.disarm {
         items.push("disarm".to_owned());
     }
-    if items.is_empty() { "no access".to_owned() } else { items.join(", ") }
+    if (user.panel.arm || user.panel.disarm) && !panel_connected {
+        items.push("no alarm panel connected yet".to_owned());
+    }
+    if items.is_empty() {
+        "can open nothing: tick a lock or an alarm right to let them in".to_owned()
+    } else {
+        items.join(", ")
+    }
 }
 
 async fn confirm(
