@@ -338,13 +338,18 @@ async fn the_owner_adds_a_phone_and_sends_a_test(backend: Backend) {
     assert_eq!(browser.find("#token").await.value().await, "", "a token is never sent back");
     assert!(browser.source().await.contains(r#"aria-describedby="address_help address_error""#));
 
-    // The phone, for emergencies too; a test reaches it and the page says so.
+    // The phone, for emergencies too: the first channel starts with them
+    // ticked (issue 22 item 7), and the refused form kept the tick. A test
+    // reaches it and the page says so.
+    let ticked = "return document.querySelector('input[name=emergency]').checked;";
+    assert_eq!(browser.run(ticked).await, serde_json::json!(true), "emergencies on for the first channel");
     let secret_topic = "anna-7c1f9e2b";
     fill(&browser, "#address", &format!("http://127.0.0.1:{port}/{secret_topic}")).await;
     fill(&browser, "#token", token).await;
-    browser.find("input[name=emergency]").await.click().await;
+    assert_eq!(browser.run(ticked).await, serde_json::json!(true));
     browser.find("form[action='/alerts'] button[type=submit]").await.click().await;
     browser.wait_for_text("Anna's phone added").await;
+    browser.wait_for_text("also receives duress and other emergencies").await;
     browser.find("form[action$='/test'] button").await.click().await;
     browser.wait_for_url("/alerts").await;
     let sent = phone.wait_for_accepted(1, Duration::from_secs(20)).await;
@@ -355,7 +360,9 @@ async fn the_owner_adds_a_phone_and_sends_a_test(backend: Backend) {
     assert!(browser.page_text().await.contains("Push through ntfy at http://127.0.0.1/…"));
     shoot(&browser, backend, "alerts").await;
 
-    // A webhook: its signing secret shown this once.
+    // A webhook: its signing secret shown this once. The phone takes the
+    // emergencies now, so the box starts unticked.
+    assert_eq!(browser.run(ticked).await, serde_json::json!(false), "one emergency channel is there");
     browser.find("#kind option[value='webhook']").await.click().await;
     fill(&browser, "#name", "Home Assistant").await;
     fill(&browser, "#address", "http://127.0.0.1:9/api/webhook/keyward").await;

@@ -31,6 +31,8 @@ struct AlertsPage<'a> {
     notice: Option<String>,
     /// A new webhook's signing secret, shown this once.
     new_secret: Option<String>,
+    /// Whether a channel of the home receives emergencies already.
+    emergency_channel: bool,
 }
 
 struct ChannelCard {
@@ -143,6 +145,7 @@ async fn view(
                 active: "alerts",
                 csrf: &csrf.token,
                 email: owner,
+                emergency_channel: channels.iter().any(|c| c.emergency),
                 channels,
                 form,
                 error,
@@ -155,8 +158,18 @@ async fn view(
     }
 }
 
+/// The Alerts page. A new channel's "also send emergencies here" starts
+/// ticked while no channel of the home receives them: the owner who adds
+/// only their phone hears of a duress code.
 pub async fn alerts(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
-    view(&s, &owner.email, &csrf, AddForm::default(), None, None, None).await
+    let mut form = AddForm::default();
+    if let Ok(home) = first_home(&s).await
+        && let Ok(channels) = s.app.channels.list(&home.id).await
+        && !channels.iter().any(|c| c.channel.emergency)
+    {
+        form.emergency = Some("on".to_owned());
+    }
+    view(&s, &owner.email, &csrf, form, None, None, None).await
 }
 
 /// The channel the form describes, or the field at fault and why.
