@@ -20,6 +20,10 @@ pub enum ActivityKind {
     Lockout,
     /// Wrong codes across the home locked every device of it out.
     HomeLockout,
+    /// Unknown codes typed at a lock's own keypad added up to the home's
+    /// lockout policy (`detail`: how many, within how long). The lock
+    /// decides its keypad itself; keyward sees every wrong code and says so.
+    KeypadGuessing,
     /// The owner revealed a user's code.
     CodeRevealed,
     UserCreated,
@@ -74,6 +78,7 @@ string_form!(ActivityKind {
     AccessDenied => "access_denied",
     Lockout => "lockout",
     HomeLockout => "home_lockout",
+    KeypadGuessing => "keypad_guessing",
     CodeRevealed => "code_revealed",
     UserCreated => "user_created",
     UserUpdated => "user_updated",

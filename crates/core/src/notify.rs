@@ -32,6 +32,8 @@ pub enum AlertKind {
     Denied,
     Duress,
     Lockout,
+    /// Unknown codes keep being typed at a lock's keypad.
+    KeypadGuessing,
     NoShow,
     /// A lock jammed, or a code did not reach it.
     LockProblem,
@@ -45,6 +47,7 @@ string_form!(AlertKind {
     Denied => "access.denied",
     Duress => "alarm.duress",
     Lockout => "keypad.lockout",
+    KeypadGuessing => "keypad.guessing",
     NoShow => "user.no_show",
     LockProblem => "lock.problem",
     DeviceOffline => "device.offline",
@@ -54,12 +57,20 @@ string_form!(AlertKind {
 impl AlertKind {
     /// Sent through quiet hours, with the highest priority a channel has.
     pub fn urgent(self) -> bool {
-        matches!(self, Self::Duress | Self::Lockout)
+        matches!(self, Self::Duress | Self::Lockout | Self::KeypadGuessing)
     }
 
     /// Goes to the home's emergency channels rather than a user's.
     pub fn home_alert(self) -> bool {
-        matches!(self, Self::Denied | Self::Duress | Self::Lockout | Self::LockProblem | Self::DeviceOffline)
+        matches!(
+            self,
+            Self::Denied
+                | Self::Duress
+                | Self::Lockout
+                | Self::KeypadGuessing
+                | Self::LockProblem
+                | Self::DeviceOffline
+        )
     }
 }
 
@@ -141,6 +152,7 @@ pub fn alerts_for(event: &Event, alerts: Option<&UserAlerts>, tz: &TimeZone) -> 
             }
         }
         ActivityKind::Lockout | ActivityKind::HomeLockout => kinds.push(AlertKind::Lockout),
+        ActivityKind::KeypadGuessing => kinds.push(AlertKind::KeypadGuessing),
         ActivityKind::Jammed => kinds.push(AlertKind::LockProblem),
         // The rule is the user's own: told whatever their alert hours.
         ActivityKind::NoShow => kinds.push(AlertKind::NoShow),
@@ -420,6 +432,13 @@ pub fn message(kind: AlertKind, names: Names<'_>, wall: DateTime) -> Message {
             format!("Keypad locked out at {}", names.home),
             format!("Too many wrong codes{place} · {time}: the keypad refuses codes for a while."),
         ),
+        AlertKind::KeypadGuessing => {
+            let how_many = names.detail.map(|d| format!(" ({d})")).unwrap_or_default();
+            (
+                format!("Someone is guessing codes at {}", names.home),
+                format!("Wrong codes typed again and again{place} · {time}{how_many}. Check who is at the door."),
+            )
+        }
         AlertKind::NoShow => (format!("{who} has not arrived"), format!("{who} has not arrived by {time}.")),
         AlertKind::LockProblem => {
             (format!("A lock needs attention at {}", names.home), format!("A problem{place} · {time}."))

@@ -37,7 +37,7 @@ fn tags(kind: AlertKind) -> &'static str {
         AlertKind::Arrival => "door",
         AlertKind::Departure => "wave",
         AlertKind::Denied => "no_entry",
-        AlertKind::Duress | AlertKind::Lockout => "rotating_light",
+        AlertKind::Duress | AlertKind::Lockout | AlertKind::KeypadGuessing => "rotating_light",
         AlertKind::NoShow => "hourglass",
         AlertKind::LockProblem | AlertKind::DeviceOffline => "warning",
         AlertKind::Test => "white_check_mark",

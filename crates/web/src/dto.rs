@@ -1057,7 +1057,7 @@ impl From<AccessOutcome> for PreviewResponse {
 pub struct ActivityDto {
     pub id: String,
     pub at: String,
-    /// arrival, departure, access_denied, lockout, home_lockout, code_revealed, user_created, user_updated,
+    /// arrival, departure, access_denied, lockout, home_lockout, keypad_guessing, code_revealed, user_created, user_updated,
     /// user_deleted, unlocked, locked, jammed, code_failed, offline, online, battery_low, no_show, channel_added,
     /// channel_changed, channel_deleted, code_shared, share_opened, share_revoked, delivery_failed
     pub kind: String,
@@ -1214,7 +1214,7 @@ pub struct ChannelDto {
 #[derive(Serialize, ToSchema)]
 pub struct DeliveryDto {
     pub id: String,
-    /// access.arrival, access.departure, access.denied, alarm.duress, keypad.lockout, user.no_show,
+    /// access.arrival, access.departure, access.denied, alarm.duress, keypad.lockout, keypad.guessing, user.no_show,
     /// lock.problem, device.offline, test
     #[serde(rename = "type")]
     pub kind: String,

@@ -165,10 +165,37 @@ impl Engine {
                 actor: Some(Actor::Lock(how.to_owned())),
                 detail: None,
             };
+            // Wrong codes at the lock's own keypad add up by the home's
+            // lockout policy; a burst is told (the lock keeps deciding its
+            // keypad). A known code typed there ends the count.
+            let guessing = match (kind, self.handle_of(&lock_id)) {
+                (ActivityKind::AccessDenied, Some(handle)) => {
+                    let policy = state.home.lockout_policy;
+                    handle.entry().guesses.record_failure(&policy, at).then(|| Event {
+                        kind: ActivityKind::KeypadGuessing,
+                        action: None,
+                        outcome: None,
+                        reason: None,
+                        detail: Some(format!(
+                            "{} wrong codes within {}",
+                            policy.max_attempts(),
+                            seconds_words(policy.window_seconds())
+                        )),
+                        ..event.clone()
+                    })
+                }
+                (_, Some(handle)) if granted => {
+                    handle.entry().guesses.record_success();
+                    None
+                }
+                _ => None,
+            };
+            let mut entries = vec![entry(&home_id, event)];
+            entries.extend(guessing.map(|event| entry(&home_id, event)));
             let record = keyward_store::Record {
                 home_id: home_id.clone(),
                 applied_ahead: uses.is_some(),
-                entries: vec![entry(&home_id, event)],
+                entries,
                 uses,
                 ..keyward_store::Record::default()
             };
@@ -260,5 +287,14 @@ impl Engine {
             }
         }
         upgraded
+    }
+}
+
+/// "60 s", "5 min", "1 h": a policy's window in the words of an alert.
+fn seconds_words(seconds: u32) -> String {
+    match seconds {
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
     }
 }

@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use jiff::{SignedDuration, Timestamp};
 use keyward_core::lock_sync::{self as plan, Held, Mac, Presence, Reading, Refusal, SlotMemory, Step};
-use keyward_core::{CodeStatus, FailureReason, SlotRange};
+use keyward_core::{CodeStatus, FailureReason, LockoutState, SlotRange};
 use keyward_store::{HomeStore, Pending, SlotRecord};
 use tokio::sync::Notify;
 
@@ -85,6 +85,10 @@ pub(super) struct LockEntry {
     pub presence: Presence,
     /// Whether its battery counts as low (`keyward_core::battery_report`).
     pub battery_low: bool,
+    /// Unknown codes typed at its keypad, counted by the home's lockout
+    /// policy: a burst is told as `keypad_guessing`, once per lockout
+    /// period. Kept in memory only: a restart starts the count again.
+    pub guesses: LockoutState,
     /// Read the whole range back before anything else.
     pub rescan: bool,
     pub scanned_at: Option<Timestamp>,
@@ -140,6 +144,7 @@ impl LockEntry {
             assigned: None,
             presence: Presence::default(),
             battery_low: false,
+            guesses: LockoutState::CLEAR,
             rescan: true,
             scanned_at: None,
             generation: 0,
@@ -155,6 +160,7 @@ impl LockEntry {
         self.assigned = None;
         self.presence = Presence::default();
         self.battery_low = false;
+        self.guesses = LockoutState::CLEAR;
         self.rescan = true;
         self.scanned_at = None;
         self.generation += 1;

@@ -598,7 +598,62 @@ async fn the_five_minute_tour_in_a_browser(backend: Backend) {
     lock.type_line("quit");
 }
 
+/// Issue 22 item 8: unknown codes typed at a lock's own keypad add up by the
+/// home's lockout policy (here five within a minute): the burst is one
+/// `keypad_guessing` entry, told once to the emergency channel, urgent; a
+/// known code typed at the keypad starts the count again.
+async fn a_burst_of_unknown_codes_at_the_lock_is_told(backend: Backend) {
+    use crate::support::receiver::Receiver;
+    let net = ZigbeeNet::start(&[LockSpec::new("front_door", 6)]).await;
+    let f = hub(backend, &net, 1).await;
+    let front = bound_lock(&f, "Front door", "front_door").await;
+    let home = format!("/api/v1/homes/{}", f.home);
+    let policy = json!({"lockout": {"max_attempts": 5, "window_seconds": 60, "lockout_seconds": 120}});
+    f.admin.patch(&home, policy).await.expect(200);
+    let port = free_port();
+    let body =
+        json!({"kind": "webhook", "name": "Siren", "url": format!("http://127.0.0.1:{port}/"), "emergency": true});
+    let siren = f.admin.post(&f.path("/channels"), body).await.expect(201);
+    let siren_rx = Receiver::start(port, siren["secret"].as_str().expect("secret"), 0);
+    f.admin.create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "locks": "all"})).await;
+    net.wait_for_codes("front_door", &[(0, "4719")], SOON).await;
+
+    // Four wrong codes, then the dog walker: no burst.
+    for wrong in ["1111", "2222", "3333", "4444"] {
+        net.type_code("front_door", wrong).await;
+    }
+    assert_eq!(net.type_code("front_door", "4719").await, Some(0));
+    wait_for_entry(&f, "the arrival", |e| e["kind"] == "arrival").await;
+    // Five more within the minute: one burst, told once.
+    for wrong in ["5555", "6666", "7777", "8888", "9999", "1212"] {
+        net.type_code("front_door", wrong).await;
+    }
+    let burst = wait_for_entry(&f, "the burst", |e| e["kind"] == "keypad_guessing").await;
+    assert_eq!(
+        (burst["device"].as_str(), burst["detail"].as_str()),
+        (Some(front.as_str()), Some("5 wrong codes within 1 min")),
+        "{burst}"
+    );
+    let told = siren_rx.wait_for_accepted(1, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let told = if siren_rx.accepted().len() > told.len() { siren_rx.accepted() } else { told };
+    let kinds: Vec<&str> = told.iter().filter_map(|l| l["payload"]["type"].as_str()).collect();
+    assert_eq!(kinds, ["keypad.guessing"], "told once: {told:?}");
+    assert_eq!(told[0]["payload"]["data"]["title"], "Someone is guessing codes at Home", "{told:?}");
+    let log = f.admin.get(&f.path("/activity?limit=50")).await.expect(200);
+    let items = log["items"].as_array().expect("items");
+    assert_eq!(items.iter().filter(|e| e["kind"] == "keypad_guessing").count(), 1, "{log}");
+    assert_eq!(items.iter().filter(|e| e["kind"] == "access_denied").count(), 10, "{log}");
+    assert!(!shows_code(&log.to_string(), "5555"));
+    // The owner's Activity page marks the burst like a home-wide lockout.
+    let mut owner = crate::ui::owner_browser(&f.server).await;
+    let page = owner.get("/activity").await.body;
+    assert!(page.contains("Someone is guessing codes at the lock&#39;s keypad"), "{page}");
+    assert!(page.contains("5 wrong codes within 1 min"), "{page}");
+}
+
 on_both_backends!(
+    a_burst_of_unknown_codes_at_the_lock_is_told,
     codes_follow_users_and_keypad_entries_are_attributed,
     a_user_on_two_locks_and_a_lock_turned_by_hand,
     a_foreign_code_taken_over_and_an_emptied_lock_refilled,

@@ -42,7 +42,9 @@ pub struct Filters {
 fn kind_group(kind: ActivityKind) -> &'static str {
     use ActivityKind as K;
     match kind {
-        K::Arrival | K::Departure | K::AccessDenied | K::Lockout | K::HomeLockout | K::NoShow => "comings",
+        K::Arrival | K::Departure | K::AccessDenied | K::Lockout | K::HomeLockout | K::KeypadGuessing | K::NoShow => {
+            "comings"
+        }
         K::Unlocked | K::Locked | K::Jammed | K::CodeFailed | K::Offline | K::Online | K::BatteryLow | K::CodesLeft => {
             "devices"
         }
@@ -66,7 +68,7 @@ fn icon(kind: ActivityKind) -> &'static str {
     match kind {
         K::Arrival | K::Departure => "in",
         K::NoShow => "clock",
-        K::AccessDenied | K::Lockout | K::HomeLockout => "no",
+        K::AccessDenied | K::Lockout | K::HomeLockout | K::KeypadGuessing => "no",
         K::Unlocked | K::Locked | K::Jammed | K::CodeFailed | K::Offline | K::Online | K::BatteryLow | K::CodesLeft => {
             "lock"
         }
@@ -90,6 +92,7 @@ fn chip(kind: ActivityKind) -> &'static str {
         K::AccessDenied
         | K::Lockout
         | K::HomeLockout
+        | K::KeypadGuessing
         | K::Jammed
         | K::CodeFailed
         | K::DeliveryFailed
@@ -187,6 +190,7 @@ fn event_words(kind: ActivityKind, duress: bool) -> &'static str {
         ActivityKind::AccessDenied => "Refused",
         ActivityKind::Lockout => "Locked out after wrong codes",
         ActivityKind::HomeLockout => "Every keypad and lock locked out after wrong codes across the home",
+        ActivityKind::KeypadGuessing => "Someone is guessing codes at the lock's keypad",
         ActivityKind::CodeRevealed => "Code revealed",
         ActivityKind::UserCreated => "User added",
         ActivityKind::UserUpdated => "User changed",
@@ -260,7 +264,8 @@ impl Names {
             (Some(device), None) => device_name(device),
             _ => String::new(),
         };
-        let lockout = matches!(e.kind, ActivityKind::Lockout | ActivityKind::HomeLockout);
+        let lockout =
+            matches!(e.kind, ActivityKind::Lockout | ActivityKind::HomeLockout | ActivityKind::KeypadGuessing);
         // Every row names someone (or something): the column is the row's header.
         let who = match (&e.user, &e.actor) {
             (Some(user), _) => user.name.clone(),
@@ -291,7 +296,7 @@ impl Names {
         // owner must not miss them. Other refusals colour their chip only.
         let class = if e.duress {
             "duress"
-        } else if e.kind == ActivityKind::HomeLockout {
+        } else if matches!(e.kind, ActivityKind::HomeLockout | ActivityKind::KeypadGuessing) {
             "alarm"
         } else if e.outcome == Some(Outcome::Denied) || lockout {
             "denied"
