@@ -298,10 +298,14 @@ async fn the_owner_binds_a_lock_and_watches_the_code_reach_it(backend: Backend) 
 
     // Lock and unlock from the page; the lock's report comes back to it.
     browser.find("form[action$='/lock'] button").await.click().await;
-    browser.wait_for_url("/locks").await;
+    browser.wait_for_text("Front door locked").await;
     reload_until(&browser, &format!("{base}/locks"), "online · locked").await;
+    // A remote unlock is asked once more (issue 22 item 9), then said.
+    browser.find("a[href$='/unlock']").await.click().await;
+    browser.wait_for_text("Unlock Front door?").await;
+    shoot(&browser, backend, "unlock-confirm").await;
     browser.find("form[action$='/unlock'] button").await.click().await;
-    browser.wait_for_url("/locks").await;
+    browser.wait_for_text("Front door unlocked").await;
     reload_until(&browser, &format!("{base}/locks"), "online · unlocked").await;
 
     // The code typed at the lock's keypad, live in the activity log under the dog walker.

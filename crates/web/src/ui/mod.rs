@@ -58,7 +58,7 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/locks/{lock_id}", post(settings::rename_lock))
         .edge_route("/locks/{lock_id}/delete", get(settings::remove_lock_page).post(settings::remove_lock))
         .edge_route("/locks/{lock_id}/lock", post(settings::lock_lock))
-        .edge_route("/locks/{lock_id}/unlock", post(settings::unlock_lock))
+        .edge_route("/locks/{lock_id}/unlock", get(settings::unlock_page).post(settings::unlock_lock))
         .edge_route("/alerts", get(alerts::alerts).post(alerts::add))
         .edge_route("/alerts/{channel_id}", get(alerts::edit_page).post(alerts::save))
         .edge_route("/alerts/{channel_id}/test", post(alerts::test))

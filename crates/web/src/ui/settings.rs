@@ -510,8 +510,17 @@ async fn command_lock(
         Ok(home) => home,
         Err(e) => return failed(e),
     };
+    let name = s.app.homes.list_locks(&home.id).await.ok().and_then(|locks| {
+        locks.into_iter().find(|l| l.id == id).map(|l| l.name.as_str().to_owned())
+    });
     match s.app.locks.command(&home.id, &id, lock, keyward_core::Actor::Owner(owner.clone())).await {
-        Ok(()) => Redirect::to("/locks").into_response(),
+        // The network answered only once the lock reported the new state:
+        // what the message says is what the lock did.
+        Ok(()) => {
+            let name = name.unwrap_or_else(|| "The lock".to_owned());
+            let message = if lock { format!("{name} locked") } else { format!("{name} unlocked") };
+            super::flash::redirect(&headers, "/locks", &message)
+        }
         Err(e @ (AppError::DeviceUnavailable | AppError::DeviceFailed)) => {
             locks_view(&s, &owner, &csrf, Some(device_sentence(&e))).await
         }
@@ -528,6 +537,36 @@ pub async fn lock_lock(
     Form(form): Form<CsrfOnly>,
 ) -> Response {
     command_lock(s, owner.email, headers, csrf, id, form, true).await
+}
+
+/// "Unlock Front door?": a remote unlock opens the door to whoever is at
+/// it, so it is asked once more (a page, so it works without JavaScript).
+pub async fn unlock_page(
+    State(s): State<AppState>,
+    SignedIn(owner): SignedIn,
+    csrf: Csrf,
+    Path(id): Path<String>,
+) -> Response {
+    let found = async {
+        let home = first_home(&s).await?;
+        let locks = s.app.homes.list_locks(&home.id).await?;
+        locks.into_iter().find(|l| l.id == id && l.device.is_some()).ok_or(AppError::LockNotFound)
+    }
+    .await;
+    match found {
+        Ok(lock) => no_store(csrf.attach(page(&ConfirmPage {
+            active: "locks",
+            csrf: &csrf.token,
+            email: &owner.email,
+            title: format!("Unlock {}?", lock.name.as_str()),
+            question: "Anyone at the door can walk in until it is locked again (or locks itself).".to_owned(),
+            action: format!("/locks/{}/unlock", lock.id),
+            button: "Unlock now",
+            button_class: "primary",
+            back: "/locks".to_owned(),
+        }))),
+        Err(e) => failed(e),
+    }
 }
 
 pub async fn unlock_lock(
