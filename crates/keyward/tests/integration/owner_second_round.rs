@@ -363,7 +363,41 @@ async fn panel_rights_say_no_panel_is_connected_until_one_asks(backend: Backend)
     assert!(!owner.get("/users/new").await.body.contains("No alarm panel connected yet"));
 }
 
+/// Item 10: the exports honour every filter of the page, the kind too; the
+/// CSV's local time has the year and sorts as text; events are in the
+/// page's words (with the kind, last, for scripts).
+async fn the_exports_are_what_the_page_shows(backend: Backend) {
+    let f = Fixture::with_args(backend, &["--timezone", "Europe/Berlin"]).await;
+    let front = f.admin.create_lock(&f.home, "Front door").await;
+    f.admin.create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "locks": "all"})).await;
+    f.admin.access(&f.home, "4719", &front, "unlock").await.expect(200);
+    f.admin.access(&f.home, "8080", &front, "unlock").await.expect(200);
+    let mut owner = crate::ui::owner_browser(&f.server).await;
+    let page = owner.get("/activity?kind=changes").await.body;
+    assert!(page.contains("href=\"/activity.csv?kind=changes\""), "{page}");
+
+    let csv = owner.get("/activity.csv?kind=changes").await.body;
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert!(!rows.is_empty(), "{csv}");
+    assert!(rows.iter().all(|r| r.ends_with("\"user_created\"") || r.ends_with("\"lock_created\"")), "{csv}");
+    assert!(!csv.contains("\"arrival\"") && !csv.contains("\"access_denied\""), "only the kind asked for: {csv}");
+    let everything = owner.get("/activity.csv").await.body;
+    let arrival = everything.lines().find(|l| l.ends_with("\"arrival\"")).expect("the arrival");
+    let fields: Vec<&str> = arrival.split("\",\"").collect();
+    let local = fields[1];
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").expect("zone");
+    let year = berlin.to_datetime(jiff::Timestamp::now()).year().to_string();
+    assert!(local.starts_with(&year) && local.len() == 19, "local time with the year, sortable: {arrival}");
+    assert_eq!(fields[2], "Arrived", "the page's words: {arrival}");
+    let jsonl = owner.get("/activity.jsonl?kind=comings").await.body;
+    let lines: Vec<Value> = jsonl.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert_eq!(lines.len(), 2, "{jsonl}");
+    assert!(lines.iter().all(|l| ["arrival", "access_denied"].contains(&l["kind"].as_str().unwrap_or(""))), "{jsonl}");
+    assert!(lines.iter().any(|l| l["event"] == "Arrived"), "{jsonl}");
+}
+
 on_both_backends!(
+    the_exports_are_what_the_page_shows,
     panel_rights_say_no_panel_is_connected_until_one_asks,
     the_count_leaves_out_who_cannot_get_in,
     every_other_week_and_visit_days_from_the_form,

@@ -405,7 +405,7 @@ async fn activity_page_filters_downloads_and_streams_live(backend: Backend) {
     assert!(
         csv.headers.get("content-disposition").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("attachment"))
     );
-    assert!(csv.body.starts_with("time,local time,event,user,device,action,outcome,reason,by,duress,detail\n"));
+    assert!(csv.body.starts_with("time,local time,event,user,device,action,outcome,reason,by,duress,detail,kind\n"));
     assert!(csv.body.contains("\"'=cmd|' /C calc'!A0\""), "a formula-like name is defused: {}", csv.body);
     assert!(!shows_code(&csv.body, "583062") && !shows_code(&csv.body, "999999"));
     let jsonl = browser.get("/activity.jsonl").await;
@@ -748,8 +748,11 @@ async fn duress_is_shown_to_owners_and_admins_only(backend: Backend) {
     let page = browser.get("/activity").await;
     assert!(page.body.contains("under duress") && page.body.contains("class=\"duress\""), "{}", page.body);
     let csv = browser.get("/activity.csv").await.body;
-    assert!(csv.starts_with("time,local time,event,user,device,action,outcome,reason,by,duress,detail\n"), "{csv}");
-    assert!(csv.lines().any(|l| l.contains("Coerced") && l.ends_with(",\"yes\",\"\"")), "{csv}");
+    assert!(
+        csv.starts_with("time,local time,event,user,device,action,outcome,reason,by,duress,detail,kind\n"),
+        "{csv}"
+    );
+    assert!(csv.lines().any(|l| l.contains("Coerced") && l.ends_with(",\"yes\",\"\",\"arrival\"")), "{csv}");
     // An admin token sees it; a read token learns nothing of it, anywhere.
     assert_eq!(f.admin.get(&f.path(&format!("/users/{coerced}"))).await.expect(200)["kind"], "duress");
     assert_eq!(f.admin.get(&f.path("/activity")).await.expect(200)["items"][0]["duress"], true);

@@ -471,7 +471,10 @@ async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
     let result = async {
         let (home, names, _, _) = context(s).await?;
         let mut out = match format {
-            Export::Csv => String::from("time,local time,event,user,device,action,outcome,reason,by,duress,detail\n"),
+            // The event in the page's words for people; its kind, last, for scripts.
+            Export::Csv => {
+                String::from("time,local time,event,user,device,action,outcome,reason,by,duress,detail,kind\n")
+            }
             Export::JsonLines => String::new(),
         };
         let mut cursor = None;
@@ -482,8 +485,11 @@ async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
                 .query(&home.id, filters.query(&names.tz, cursor, 500))
                 .await?
                 .map_err(|_| AppError::HomeNotFound)?;
-            for entry in &page.items {
+            // Every filter of the page applies, the kind too.
+            for entry in page.items.iter().filter(|e| filters.wants(e)) {
                 let (e, line) = (&entry.event, names.line(entry));
+                // The home's wall clock, with the year, and sortable as text.
+                let local = names.tz.to_datetime(e.at).strftime("%Y-%m-%d %H:%M:%S").to_string();
                 let device = e.device.as_ref().and_then(|d| names.devices.get(d).cloned());
                 let by = e.actor.as_ref().map(|a| a.to_text());
                 match format {
@@ -491,8 +497,8 @@ async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
                         let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
                         let fields = [
                             e.at.to_string(),
-                            line.at,
-                            e.kind.as_str().to_owned(),
+                            local,
+                            line.event.to_owned(),
                             text(e.user.as_ref().map(|u| u.name.as_str())),
                             device.unwrap_or_default(),
                             text(e.action.map(Action::as_str)),
@@ -501,6 +507,7 @@ async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
                             by.unwrap_or_default(),
                             if e.duress { "yes" } else { "" }.to_owned(),
                             text(e.detail.as_deref()),
+                            e.kind.as_str().to_owned(),
                         ];
                         out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
                     }
@@ -508,8 +515,9 @@ async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
                         let object = serde_json::json!({
                             "id": entry.id,
                             "at": e.at.to_string(),
-                            "local_time": line.at,
+                            "local_time": local,
                             "kind": e.kind.as_str(),
+                            "event": line.event,
                             "user": e.user.as_ref().map(|u| serde_json::json!({"id": u.id, "name": u.name})),
                             "device": e.device.as_ref().map(|id| serde_json::json!({"id": id, "name": device})),
                             "action": e.action.map(Action::as_str),

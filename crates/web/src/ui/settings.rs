@@ -510,9 +510,13 @@ async fn command_lock(
         Ok(home) => home,
         Err(e) => return failed(e),
     };
-    let name = s.app.homes.list_locks(&home.id).await.ok().and_then(|locks| {
-        locks.into_iter().find(|l| l.id == id).map(|l| l.name.as_str().to_owned())
-    });
+    let name = s
+        .app
+        .homes
+        .list_locks(&home.id)
+        .await
+        .ok()
+        .and_then(|locks| locks.into_iter().find(|l| l.id == id).map(|l| l.name.as_str().to_owned()));
     match s.app.locks.command(&home.id, &id, lock, keyward_core::Actor::Owner(owner.clone())).await {
         // The network answered only once the lock reported the new state:
         // what the message says is what the lock did.
