@@ -396,7 +396,50 @@ async fn the_exports_are_what_the_page_shows(backend: Backend) {
     assert!(lines.iter().any(|l| l["event"] == "Arrived"), "{jsonl}");
 }
 
+/// Item 11: Activity's quick days (Yesterday, the weekdays before it, Last
+/// 7 days), "Nothing happened that day" for a quiet past day, a change of
+/// dates in words, and an owner's email once on their own row.
+async fn activity_reads_like_a_diary(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start_with(&["--timezone", "Europe/Berlin"], &[]);
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    let guest = admin.create_user(&home, json!({"name": "Guest", "code": "4719", "locks": "all"})).await;
+    admin
+        .patch(
+            &format!("/api/v1/homes/{home}/users/{guest}"),
+            json!({"first_day": "2030-01-01", "last_day": "2030-01-07"}),
+        )
+        .await
+        .expect(200);
+    let base = server.base.clone();
+    let browser = signed_up_owner(&server).await;
+    browser.goto(&format!("{base}/alerts")).await;
+    browser.find("#kind option[value='webhook']").await.click().await;
+    fill(&browser, "#name", "Home Assistant").await;
+    fill(&browser, "#address", "http://127.0.0.1:9/api/webhook/keyward").await;
+    browser.find("form[action='/alerts'] button[type=submit]").await.click().await;
+    browser.wait_for_text("Home Assistant added").await;
+
+    browser.goto(&format!("{base}/activity")).await;
+    browser.wait_for_text("changed the dates").await;
+    let text = browser.page_text().await;
+    let row = text.lines().find(|l| l.contains("Home Assistant")).unwrap_or_default().to_owned();
+    assert_eq!(row.matches("anna@example.org").count(), 1, "the owner once on their row: {text}");
+    assert!(!text.contains("valid_from"), "{text}");
+    shoot(&browser, backend, "activity-quick-days").await;
+
+    browser.find(".shortcuts a").await.click().await;
+    browser.wait_for_text("Nothing happened that day.").await;
+    let current = "return document.querySelector('.shortcuts a[aria-current=page]').textContent;";
+    assert_eq!(browser.run(current).await, json!("Yesterday"));
+    browser.find(".shortcuts a:last-child").await.click().await;
+    browser.wait_for_text("changed the dates").await;
+    assert_eq!(browser.run(current).await, json!("Last 7 days"));
+}
+
 on_both_backends!(
+    activity_reads_like_a_diary,
     the_exports_are_what_the_page_shows,
     panel_rights_say_no_panel_is_connected_until_one_asks,
     the_count_leaves_out_who_cannot_get_in,

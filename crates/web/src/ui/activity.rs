@@ -34,6 +34,9 @@ pub struct Filters {
     /// locks report), "changes" (what owners and tokens did); empty: all.
     #[serde(default)]
     kind: String,
+    /// "7": the last seven days, today included (instead of one `date`).
+    #[serde(default)]
+    last: String,
     #[serde(default)]
     cursor: String,
 }
@@ -103,16 +106,27 @@ fn chip(kind: ActivityKind) -> &'static str {
 }
 
 impl Filters {
-    fn query(&self, tz: &TimeZone, cursor: Option<String>, limit: i64) -> ActivityQuery {
+    /// The days asked for with `last` (1 to 31), if any.
+    fn last_days(&self) -> Option<i64> {
+        self.last.parse::<i64>().ok().filter(|n| (1..=31).contains(n))
+    }
+
+    fn query(&self, tz: &TimeZone, today: jiff::civil::Date, cursor: Option<String>, limit: i64) -> ActivityQuery {
         let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let day = self.date.parse::<jiff::civil::Date>().ok();
         let start = |d: jiff::civil::Date| d.to_zoned_datetime(tz.clone()).ok().map(|z| z.timestamp());
+        // "The last 7 days": from the start of the sixth day before today, on.
+        let (first, after) = match (self.last_days(), day) {
+            (Some(n), _) => (today.checked_sub(jiff::Span::new().days(n - 1)).ok(), None),
+            (None, Some(day)) => (Some(day), day.tomorrow().ok()),
+            (None, None) => (None, None),
+        };
         ActivityQuery {
             user_id: some(&self.user_id),
             device: some(&self.device),
             outcome: some(&self.outcome),
-            since: day.and_then(start),
-            until: day.and_then(|d| d.tomorrow().ok()).and_then(start),
+            since: first.and_then(start),
+            until: after.and_then(start),
             limit: Some(limit),
             cursor,
         }
@@ -125,6 +139,7 @@ impl Filters {
             ("outcome", &self.outcome),
             ("date", &self.date),
             ("kind", &self.kind),
+            ("last", &self.last),
         ];
         if let Some(cursor) = cursor {
             pairs.push(("cursor", cursor));
@@ -143,6 +158,7 @@ impl Filters {
             && self.outcome.is_empty()
             && self.date.is_empty()
             && self.kind.is_empty()
+            && self.last.is_empty()
             && self.cursor.is_empty()
     }
 
@@ -215,6 +231,35 @@ fn event_words(kind: ActivityKind, duress: bool) -> &'static str {
 }
 
 /// Two parts of a row's detail, either of which may be empty.
+/// The fields a change touched (the API's names, "valid_from, valid_until")
+/// in the owner's words ("the dates"), each once.
+fn changed_words(fields: &str) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    for field in fields.split(", ") {
+        let word = match field {
+            "name" => "the name",
+            "kind" => "the kind of code",
+            "panel" => "the alarm rights",
+            "locks" => "the locks",
+            "schedule" => "the hours",
+            "valid_from" | "valid_until" | "first_day" | "last_day" => "the dates",
+            "max_uses" => "the number of uses",
+            "notify" => "the alerts",
+            "enabled" => "enabled or disabled",
+            "contact" => "the contact",
+            "code" => "the code",
+            other => other,
+        };
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    match words.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => words.join(""),
+    }
+}
+
 fn join_words(first: &str, second: &str) -> String {
     match (first.is_empty(), second.is_empty()) {
         (true, _) => second.to_owned(),
@@ -284,12 +329,16 @@ impl Names {
                 "auto" => "by itself".to_owned(),
                 other => format!("by {other}"),
             },
+            // Named in the Who column already: not twice on one row.
+            (None, Some(actor)) if who == actor.name() => String::new(),
             (None, Some(actor)) => format!("by {}", actor.name()),
             (None, None) => String::new(),
         };
         let detail = match (&e.detail, e.kind) {
             (None, _) => detail,
-            (Some(changed), ActivityKind::UserUpdated) => join_words(&detail, &format!("changed {changed}")),
+            (Some(changed), ActivityKind::UserUpdated) => {
+                join_words(&detail, &format!("changed {}", changed_words(changed)))
+            }
             (Some(about), _) => join_words(&detail, about),
         };
         // A duress grant and a home-wide lockout mark the whole row: the
@@ -344,6 +393,38 @@ pub(super) async fn recent_for_user(
 }
 
 /// A day's heading: "Today", "Yesterday", or "Wed 25 Nov".
+/// "Yesterday", the weekdays before it, "Last 7 days": links that keep the
+/// other filters and set the days.
+fn shortcuts(filters: &Filters, today: jiff::civil::Date) -> Vec<(String, String, bool)> {
+    let with = |date: String, last: &str| {
+        let f = Filters { date, last: last.to_owned(), cursor: String::new(), ..filters.clone() };
+        format!("/activity?{}", f.url_query(None))
+    };
+    let mut links = Vec::new();
+    for back in 1..=6 {
+        let Ok(day) = today.checked_sub(jiff::Span::new().days(back)) else { continue };
+        let words = if back == 1 { "Yesterday".to_owned() } else { day.strftime("%A").to_string() };
+        let current = filters.last.is_empty() && filters.date == day.to_string();
+        links.push((words, with(day.to_string(), ""), current));
+    }
+    links.push(("Last 7 days".to_owned(), with(String::new(), "7"), filters.last_days() == Some(7)));
+    links
+}
+
+/// An empty page in words: a past day had nothing; a new home has nothing yet.
+fn empty_words(filters: &Filters, today: jiff::civil::Date) -> &'static str {
+    let day = filters.date.parse::<jiff::civil::Date>().ok();
+    if filters.last_days().is_some() {
+        "Nothing happened in those days."
+    } else if day.is_some_and(|d| d < today) {
+        "Nothing happened that day."
+    } else if day.is_some() || !filters.is_empty() {
+        "Nothing matches these filters."
+    } else {
+        "Nothing here yet."
+    }
+}
+
 fn day_words(day: jiff::civil::Date, today: jiff::civil::Date) -> String {
     let date = day.strftime("%a %-d %b").to_string();
     if day == today {
@@ -389,6 +470,10 @@ struct ActivityPage<'a> {
     filter_outcome: String,
     filter_date: String,
     filter_kind: String,
+    /// Quick days beside the day picker: words, link, whether shown now.
+    shortcuts: Vec<(String, String, bool)>,
+    /// What an empty page says.
+    empty: &'static str,
     query: String,
     /// The rows by day, newest first: the day's words and its rows.
     days: Vec<(String, Vec<Line>)>,
@@ -404,12 +489,13 @@ pub async fn page_view(
 ) -> Response {
     let result = async {
         let (home, names, devices, users) = context(&s).await?;
+        let today = names.tz.to_datetime(s.app.now()).date();
         let mut cursor = (!filters.cursor.is_empty()).then(|| filters.cursor.clone());
         // A kind filter reads further pages until it has a page of its own
         // (ten store pages at most; "Older entries" goes on from there).
         let mut entries = Vec::new();
         for _ in 0..10 {
-            let query = filters.query(&names.tz, cursor.clone(), 100);
+            let query = filters.query(&names.tz, today, cursor.clone(), 100);
             let page = s.app.activity.query(&home.id, query).await?.map_err(|_| AppError::HomeNotFound)?;
             entries.extend(page.items.into_iter().filter(|e| filters.wants(e)));
             cursor = page.next_cursor;
@@ -417,7 +503,6 @@ pub async fn page_view(
                 break;
             }
         }
-        let today = names.tz.to_datetime(s.app.now()).date();
         let mut days: Vec<(String, Vec<Line>)> = Vec::new();
         for entry in &entries {
             let day = day_words(names.tz.to_datetime(entry.event.at).date(), today);
@@ -438,6 +523,8 @@ pub async fn page_view(
             filter_outcome: filters.outcome.clone(),
             filter_date: filters.date.clone(),
             filter_kind: filters.kind.clone(),
+            shortcuts: shortcuts(&filters, today),
+            empty: empty_words(&filters, today),
             query: filters.url_query(None),
             days,
             next: cursor.map(|c| filters.url_query(Some(&c))),
@@ -470,6 +557,7 @@ enum Export {
 async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
     let result = async {
         let (home, names, _, _) = context(s).await?;
+        let today = names.tz.to_datetime(s.app.now()).date();
         let mut out = match format {
             // The event in the page's words for people; its kind, last, for scripts.
             Export::Csv => {
@@ -482,7 +570,7 @@ async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
             let page = s
                 .app
                 .activity
-                .query(&home.id, filters.query(&names.tz, cursor, 500))
+                .query(&home.id, filters.query(&names.tz, today, cursor, 500))
                 .await?
                 .map_err(|_| AppError::HomeNotFound)?;
             // Every filter of the page applies, the kind too.
