@@ -378,6 +378,13 @@ impl Owners {
         Ok(self.store.delete_sessions_of(owner_id.to_owned()).await?)
     }
 
+    /// Names the browser and device a new session was signed in from, in
+    /// words ("Firefox on Android"); at most 64 characters are kept.
+    pub async fn describe_session(&self, secret: &str, device: &str) -> Result<(), AppError> {
+        let words: String = device.chars().filter(|c| !c.is_control()).take(64).collect();
+        Ok(self.store.describe_session(token_hash(secret), words).await?)
+    }
+
     /// The owner's live sessions, the most recently used first; the one
     /// whose secret is `current` is marked.
     pub async fn sessions(&self, owner: &Owner, current: Option<&str>) -> Result<Vec<SessionView>, AppError> {
@@ -392,6 +399,7 @@ impl Owners {
                 created_at: s.created_at,
                 last_seen: s.last_seen,
                 current: current == Some(s.digest),
+                device: s.device,
             })
             .collect())
     }
@@ -497,6 +505,8 @@ pub struct SessionView {
     pub last_seen: Timestamp,
     /// The session of the browser asking.
     pub current: bool,
+    /// "Firefox on Android"; empty when not known.
+    pub device: String,
 }
 
 /// An invitation waiting to be accepted, known by the hex of its digest.

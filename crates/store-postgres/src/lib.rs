@@ -454,6 +454,14 @@ impl OwnerStore for PostgresStore {
         self.read(move |c| async move { reads::login_failures(&c, &keys).await })
     }
 
+    fn describe_session(&self, session: Digest, device: String) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move {
+            execute(&c, "UPDATE sessions SET device = $2 WHERE token_hash = $1", &[&session.as_slice(), &device])
+                .await
+                .map(drop)
+        }))
+    }
+
     fn sessions_of(&self, owner_id: String) -> BoxFuture<'_, StoreResult<Vec<SessionLine>>> {
         self.read(move |c| async move { reads::sessions_of(&c, &owner_id).await })
     }

@@ -398,7 +398,7 @@ fn digest(bytes: Vec<u8>) -> StoreResult<Digest> {
 pub async fn sessions_of(client: &Client, owner_id: &str) -> StoreResult<Vec<SessionLine>> {
     let rows = client
         .query(
-            "SELECT token_hash, created_at, last_seen_at FROM sessions WHERE owner_id = $1
+            "SELECT token_hash, created_at, last_seen_at, device FROM sessions WHERE owner_id = $1
              ORDER BY last_seen_at DESC, created_at DESC",
             &[&owner_id],
         )
@@ -410,6 +410,7 @@ pub async fn sessions_of(client: &Client, owner_id: &str) -> StoreResult<Vec<Ses
                 digest: digest(col(r, 0)?)?,
                 created_at: instant(col(r, 1)?)?,
                 last_seen: instant(col(r, 2)?)?,
+                device: col(r, 3)?,
             })
         })
         .collect()

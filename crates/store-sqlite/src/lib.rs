@@ -230,6 +230,10 @@ impl OwnerStore for SqliteStore {
         self.write(move |conn| owners::touch_session(conn, &session, micros(at)))
     }
 
+    fn describe_session(&self, session: Digest, device: String) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| owners::describe_session(conn, &session, &device))
+    }
+
     fn delete_session(&self, session: Digest) -> BoxFuture<'_, StoreResult<()>> {
         self.write(move |conn| owners::delete_session(conn, &session))
     }

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_user_contact.sql"),
     include_str!("migrations/0013_stay_days.sql"),
     include_str!("migrations/0014_slot_history.sql"),
+    include_str!("migrations/0015_session_device.sql"),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

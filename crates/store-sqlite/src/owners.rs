@@ -117,6 +117,14 @@ pub fn touch_session(conn: &Connection, session: &Digest, at: i64) -> StoreResul
     Ok(())
 }
 
+pub fn describe_session(conn: &Connection, session: &Digest, device: &str) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE sessions SET device = ?2 WHERE token_hash = ?1")
+        .sql()?
+        .execute(params![session.as_slice(), device])
+        .sql()?;
+    Ok(())
+}
+
 pub fn delete_session(conn: &Connection, session: &Digest) -> StoreResult<()> {
     conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1").sql()?.execute([session.as_slice()]).sql()?;
     Ok(())
@@ -245,16 +253,23 @@ fn digest(bytes: Vec<u8>) -> StoreResult<Digest> {
 pub fn sessions_of(conn: &Connection, owner_id: &str) -> StoreResult<Vec<SessionLine>> {
     let mut statement = conn
         .prepare_cached(
-            "SELECT token_hash, created_at, last_seen_at FROM sessions WHERE owner_id = ?1
+            "SELECT token_hash, created_at, last_seen_at, device FROM sessions WHERE owner_id = ?1
              ORDER BY last_seen_at DESC, created_at DESC",
         )
         .sql()?;
     let rows = statement
-        .query_map([owner_id], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+        .query_map([owner_id], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
+        })
         .sql()?;
     rows.map(|row| {
-        let (hash, created_at, last_seen) = row.sql()?;
-        Ok(SessionLine { digest: digest(hash)?, created_at: instant(created_at)?, last_seen: instant(last_seen)? })
+        let (hash, created_at, last_seen, device) = row.sql()?;
+        Ok(SessionLine {
+            digest: digest(hash)?,
+            created_at: instant(created_at)?,
+            last_seen: instant(last_seen)?,
+            device,
+        })
     })
     .collect()
 }

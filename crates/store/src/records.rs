@@ -286,6 +286,9 @@ pub struct SessionLine {
     pub digest: Digest,
     pub created_at: Timestamp,
     pub last_seen: Timestamp,
+    /// The browser and device in words ("Firefox on Android"); empty when
+    /// not known (a session older than the words).
+    pub device: String,
 }
 
 #[derive(Debug, Clone)]

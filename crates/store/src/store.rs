@@ -114,6 +114,9 @@ pub trait OwnerStore: Send + Sync {
 
     fn touch_session(&self, session: Digest, at: Timestamp) -> BoxFuture<'_, StoreResult<()>>;
 
+    /// Names the browser and device a session was started from, in words.
+    fn describe_session(&self, session: Digest, device: String) -> BoxFuture<'_, StoreResult<()>>;
+
     fn delete_session(&self, session: Digest) -> BoxFuture<'_, StoreResult<()>>;
 
     /// Ends every session of an owner; returns how many there were.

@@ -8,7 +8,7 @@ use crate::support::webdriver::Browser;
 use crate::support::zwave::{SimLock, ZwaveSim};
 use crate::support::*;
 
-const PASSWORD: &str = "tangerine kite 42";
+pub(crate) const PASSWORD: &str = "tangerine kite 42";
 
 /// Where the screenshots go: one folder per backend, as the two runs go on
 /// side by side.

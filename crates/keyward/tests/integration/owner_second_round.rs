@@ -438,7 +438,42 @@ async fn activity_reads_like_a_diary(backend: Backend) {
     assert_eq!(browser.run(current).await, json!("Last 7 days"));
 }
 
+/// Item 12: each session is named by its browser and device (from the user
+/// agent at sign-in), and "Sign out everywhere" says what it did.
+async fn sessions_are_named_by_browser_and_device(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start();
+    let browser = signed_up_owner(&server).await;
+    // The same owner on a phone.
+    let firefox = "Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0";
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(firefox)
+        .build()
+        .expect("client");
+    let mut phone = crate::ui::Browser { client, base: server.base.clone(), cookies: Default::default() };
+    let csrf = phone.get("/login").await.csrf();
+    let signed_in = phone
+        .post("/login", &[("csrf", &csrf), ("email", "anna@example.org"), ("password", crate::browser::PASSWORD)])
+        .await;
+    assert_eq!(signed_in.location(), "/users", "{}", signed_in.body);
+    let settings = phone.get("/settings").await.body;
+    assert!(!settings.contains(firefox), "the user agent itself is never shown or kept");
+
+    browser.goto(&format!("{}/settings", server.base)).await;
+    browser.wait_for_text("Your sessions").await;
+    let sessions = browser.find("#sessions").await.text().await;
+    assert!(sessions.contains("Headless Chrome on Linux · this browser"), "{sessions}");
+    assert!(sessions.contains("Firefox on Android · last used"), "{sessions}");
+    shoot(&browser, backend, "settings-sessions").await;
+
+    browser.find("form[action='/settings/sign-out-everywhere'] button").await.click().await;
+    browser.wait_for_text("Signed out everywhere: 2 sessions of anna@example.org ended, this browser's too.").await;
+    assert_eq!(phone.get("/users").await.location(), "/login", "the phone is signed out too");
+}
+
 on_both_backends!(
+    sessions_are_named_by_browser_and_device,
     activity_reads_like_a_diary,
     the_exports_are_what_the_page_shows,
     panel_rights_say_no_panel_is_connected_until_one_asks,

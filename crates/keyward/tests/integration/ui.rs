@@ -542,7 +542,7 @@ async fn locks_settings_and_tokens_pages(backend: Backend) {
     other.post("/login", &[("csrf", &csrf_other), ("email", "o@example.org"), ("password", PASSWORD)]).await;
     assert_eq!(other.get("/users").await.status, 200);
     let sessions = browser.get("/settings").await.body;
-    assert!(sessions.contains("<strong>This browser</strong>"), "{sessions}");
+    assert!(sessions.contains("<strong>A browser</strong> · this browser"), "{sessions}");
     let ends: Vec<String> = sessions
         .split("/settings/sessions/")
         .skip(1)

@@ -11,6 +11,7 @@ mod settings;
 mod share;
 mod sharing;
 mod summary;
+mod user_agent;
 mod user_form;
 mod users;
 mod web;
@@ -334,6 +335,7 @@ async fn setup_submit(
     if errors.is_empty() {
         match s.app.owners.set_up(&form.setup_code, &form.email, &form.password).await {
             Ok((_, session)) => {
+                describe_session(&s, &headers, &session.0).await;
                 let patch = keyward_app::HomePatch {
                     name: Some(home_name.clone()),
                     timezone: Some(timezone.clone()),
@@ -383,6 +385,8 @@ struct LoginPage<'a> {
     csrf: &'a str,
     email: &'a str,
     error: Option<String>,
+    /// What the owner just did, said once ("Signed out everywhere …").
+    flash: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -395,11 +399,22 @@ struct LoginForm {
     password: String,
 }
 
-async fn login_page(State(s): State<AppState>, csrf: Csrf) -> Response {
+async fn login_page(State(s): State<AppState>, headers: HeaderMap, csrf: Csrf) -> Response {
     if s.app.owners.needs_setup().await.unwrap_or(false) {
         return Redirect::to("/setup").into_response();
     }
-    csrf.attach(page(&LoginPage { csrf: &csrf.token, email: "", error: None }))
+    let flash = flash::take(&headers);
+    flash::shown(&headers, csrf.attach(page(&LoginPage { csrf: &csrf.token, email: "", error: None, flash })))
+}
+
+/// Names a new session by the browser that started it ("Firefox on
+/// Android"), for the owner's list of sessions. Not worth failing a
+/// sign-in over: a session left unnamed is listed as "A browser".
+async fn describe_session(s: &AppState, headers: &HeaderMap, session: &str) {
+    let agent = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if let Err(error) = s.app.owners.describe_session(session, &user_agent::words(agent)).await {
+        tracing::warn!(%error, "a new session could not be named");
+    }
 }
 
 async fn login_submit(
@@ -420,6 +435,7 @@ async fn login_submit(
     };
     match s.app.owners.sign_in(attempt).await {
         Ok(signed_in) => {
+            describe_session(&s, &headers, &signed_in.session.0).await;
             let mut response = signed_in_redirect(&headers, &signed_in.session.0);
             if let Some(device) = signed_in.new_device {
                 response.headers_mut().append(SET_COOKIE, device_cookie(&headers, &device.0));
@@ -434,8 +450,9 @@ async fn login_submit(
                 SignInError::App(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
             };
             let error = Some(first_upper(&e.to_string()));
-            let mut response = (status, csrf.attach(page(&LoginPage { csrf: &csrf.token, email: &form.email, error })))
-                .into_response();
+            let mut response =
+                (status, csrf.attach(page(&LoginPage { csrf: &csrf.token, email: &form.email, error, flash: None })))
+                    .into_response();
             if let Some(seconds) = retry_after {
                 response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
             }
@@ -532,7 +549,10 @@ async fn invite_submit(
         return csrf_refused("/login");
     }
     match s.app.owners.accept_invitation(&secret, &form.password).await {
-        Ok((_, session)) => signed_in_redirect(&headers, &session.0),
+        Ok((_, session)) => {
+            describe_session(&s, &headers, &session.0).await;
+            signed_in_redirect(&headers, &session.0)
+        }
         Err(SetupError::InviteInvalid) => invite_invalid(),
         Err(SetupError::App(e)) => failed(e),
         Err(e) => {

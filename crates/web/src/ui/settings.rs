@@ -620,6 +620,8 @@ struct SettingsPage<'a> {
 /// One of the owner's sessions, in the page's words.
 struct SessionLine {
     id: String,
+    /// "Firefox on Android", "A browser" when not known.
+    device: String,
     since: String,
     last_seen: String,
     current: bool,
@@ -741,6 +743,7 @@ async fn settings_view_with(
             let sessions = sessions
                 .into_iter()
                 .map(|v| SessionLine {
+                    device: if v.device.is_empty() { "A browser".to_owned() } else { v.device },
                     since: when(v.created_at),
                     last_seen: when(v.last_seen),
                     current: v.current,
@@ -941,8 +944,13 @@ pub async fn sign_out_everywhere(
         return csrf_refused("/settings");
     }
     match s.app.owners.sign_out_everywhere(&owner.id).await {
-        Ok(_) => {
-            let mut response = Redirect::to("/login").into_response();
+        Ok(ended) => {
+            let sessions = if ended == 1 { "1 session".to_owned() } else { format!("{ended} sessions") };
+            let message = format!(
+                "Signed out everywhere: {sessions} of {} ended, this browser's too. Sign in again to go on.",
+                owner.email
+            );
+            let mut response = super::flash::redirect(&headers, "/login", &message);
             let expired = super::web::set_cookie(&headers, super::web::SESSION_COOKIE, "", "Lax", Some(0));
             response.headers_mut().append(axum::http::header::SET_COOKIE, expired);
             response
