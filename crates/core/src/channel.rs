@@ -123,6 +123,20 @@ impl HttpUrl {
     /// The URL by its scheme and host only, "https://hooks.example.org/…":
     /// how it is shown where its path or query (often the receiver's own
     /// secret, as Home Assistant's webhook ids are) should not be.
+    /// The URL by its scheme, host and port (when not the scheme's own),
+    /// "http://192.168.1.20:8123/…": what the owner's page shows, so two
+    /// receivers on one machine stay apart. Never the path, which can hold
+    /// a secret (an ntfy topic, a webhook id).
+    pub fn host_and_port(&self) -> String {
+        let (scheme, default_port) = if self.https { ("https", 443) } else { ("http", 80) };
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        if self.port == default_port {
+            format!("{scheme}://{host}/…")
+        } else {
+            format!("{scheme}://{host}:{}/…", self.port)
+        }
+    }
+
     pub fn host_only(&self) -> String {
         let scheme = if self.https { "https" } else { "http" };
         if self.host.contains(':') {
@@ -286,6 +300,11 @@ mod tests {
         assert_eq!((v6.host(), v6.port()), ("::1", 9000));
         assert_eq!(local.host_only(), "http://192.168.1.20/…");
         assert_eq!(v6.host_only(), "http://[::1]/…");
+        let with_port = HttpUrl::parse("http://192.168.1.20:8123/api/webhook/secret").expect("url");
+        assert_eq!(with_port.host_and_port(), "http://192.168.1.20:8123/…");
+        assert_eq!(url.host_and_port(), url.host_only(), "the scheme's own port is not written");
+        let v6_port = HttpUrl::parse("https://[::1]:8443/x").expect("url");
+        assert_eq!(v6_port.host_and_port(), "https://[::1]:8443/…");
         for bad in [
             "",
             "ftp://x.org",

@@ -361,7 +361,9 @@ async fn the_owner_adds_a_phone_and_sends_a_test(backend: Backend) {
     reload_until(&browser, &format!("{base}/alerts"), "Delivered").await;
     let source = browser.source().await;
     assert!(!source.contains(token) && !source.contains(secret_topic), "host only, never the token: {source}");
-    assert!(browser.page_text().await.contains("Push through ntfy at http://127.0.0.1/…"));
+    // The host with its port (two receivers on one machine stay apart), never the topic.
+    let target = format!("Push through ntfy at http://127.0.0.1:{port}/…");
+    assert!(browser.page_text().await.contains(&target), "{}", browser.page_text().await);
     shoot(&browser, backend, "alerts").await;
 
     // A webhook: its signing secret shown this once. The phone takes the

@@ -472,7 +472,83 @@ async fn sessions_are_named_by_browser_and_device(backend: Backend) {
     assert_eq!(phone.get("/users").await.location(), "/login", "the phone is signed out too");
 }
 
+/// Items 13 to 15, the small defects: page titles without markup; the
+/// home's name a placeholder at setup, so typing replaces it; initials of
+/// letters only; alert targets with their port; a free name suggested for a
+/// taken one; the removal of a lock names who loses access; Name focused on
+/// a new user's form; Cancel as easy to hit as Save.
+async fn small_defects_are_mended(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start_with(&["--timezone", "Europe/Berlin"], &[]);
+    let base = server.base.clone();
+    let browser = crate::support::webdriver::Browser::start().await;
+    browser.resize(1280, 900).await;
+    browser.goto(&format!("{base}/setup")).await;
+    assert_eq!(browser.find("#home_name").await.value().await, "", "a placeholder, not a value");
+    let placeholder = "return document.getElementById('home_name').placeholder;";
+    assert_eq!(browser.run(placeholder).await, json!("Home"));
+    fill(&browser, "#setup_code", &server.setup_code()).await;
+    fill(&browser, "#home_name", "Maple Street").await;
+    fill(&browser, "#email", "anna@example.org").await;
+    fill(&browser, "#password", crate::browser::PASSWORD).await;
+    browser.find("button[type=submit]").await.click().await;
+    browser.wait_for_text("Maple Street · times in Europe/Berlin").await;
+
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    let front = admin.create_lock(&home, "Front door").await;
+    admin.create_lock(&home, "Back door").await;
+    let sam = admin.create_user(&home, json!({"name": "Sam (cleaner)", "code": "4719", "locks": [front]})).await;
+    admin.create_user(&home, json!({"name": "Anna", "code": "6052", "locks": "all"})).await;
+    admin.create_user(&home, json!({"name": "Gardener", "code": "7035", "locks": []})).await;
+
+    browser.goto(&format!("{base}/users")).await;
+    let avatars = "return [...document.querySelectorAll('.avatar')].map(a => a.textContent);";
+    let avatars = browser.run(avatars).await;
+    assert!(avatars.as_array().is_some_and(|a| a.contains(&json!("SC"))), "{avatars}");
+
+    // Titles are words.
+    browser.goto(&format!("{base}/settings")).await;
+    assert_eq!(browser.run("return document.title;").await, json!("Settings · keyward"));
+    browser.goto(&format!("{base}/users/{sam}/share")).await;
+    assert_eq!(browser.run("return document.title;").await, json!("Share access with Sam (cleaner) · keyward"));
+
+    // A new user's form starts on Name.
+    browser.goto(&format!("{base}/users/new")).await;
+    assert_eq!(browser.run("return document.activeElement.id;").await, json!("name"));
+
+    // A taken lock name: the suggestion is free.
+    browser.goto(&format!("{base}/locks")).await;
+    fill(&browser, "#new_lock", "Front door").await;
+    browser.find("form[action='/locks'] button").await.click().await;
+    browser.wait_for_text("Another lock is already called this").await;
+    let text = browser.page_text().await;
+    assert!(text.contains("such as Front door 2."), "{text}");
+
+    // Removing the front door names who loses it: Sam and Anna, not the gardener.
+    browser.goto(&format!("{base}/locks/{front}/delete")).await;
+    browser.wait_for_text("Remove Front door?").await;
+    let text = browser.page_text().await;
+    assert!(text.contains("Sam (cleaner) and Anna lose access to Front door at once"), "{text}");
+    assert!(!text.contains("Gardener"), "{text}");
+
+    // An alert target keeps its port; the edit page's Cancel is a full target.
+    let body =
+        json!({"kind": "webhook", "name": "Home Assistant", "url": "http://192.168.1.20:8123/api/webhook/secret-id"});
+    let channel = admin.post(&format!("/api/v1/homes/{home}/channels"), body).await.expect(201);
+    browser.goto(&format!("{base}/alerts")).await;
+    let text = browser.page_text().await;
+    assert!(text.contains("Webhook to http://192.168.1.20:8123/…"), "{text}");
+    assert!(!text.contains("secret-id"), "{text}");
+    let id = channel["id"].as_str().expect("id");
+    browser.goto(&format!("{base}/alerts/{id}")).await;
+    let height = "return document.querySelector('a.cancel').getBoundingClientRect().height;";
+    assert!(browser.run(height).await.as_f64().unwrap_or(0.0) >= 44.0);
+    shoot(&browser, backend, "channel-edit").await;
+}
+
 on_both_backends!(
+    small_defects_are_mended,
     sessions_are_named_by_browser_and_device,
     activity_reads_like_a_diary,
     the_exports_are_what_the_page_shows,

@@ -77,9 +77,9 @@ pub struct AddForm {
 
 fn target_words(target: &ChannelTarget) -> String {
     match target {
-        ChannelTarget::Webhook { url } => format!("Webhook to {}", url.host_only()),
+        ChannelTarget::Webhook { url } => format!("Webhook to {}", url.host_and_port()),
         ChannelTarget::Email { to } => format!("Email to {to}"),
-        ChannelTarget::Ntfy { url } => format!("Push through ntfy at {}", url.host_only()),
+        ChannelTarget::Ntfy { url } => format!("Push through ntfy at {}", url.host_and_port()),
         ChannelTarget::Mqtt { topic } => format!("MQTT messages on {topic}"),
     }
 }

@@ -118,8 +118,16 @@ fn standing_words(standing: Standing, tz: &TimeZone) -> (String, &'static str) {
 }
 
 /// "DW" for Dog walker, "A" for Anna: the avatar's letters.
+/// Letters and digits only: "Sam (cleaner)" is "SC", never "S(".
 fn initials(name: &str) -> String {
-    name.split_whitespace().filter_map(|w| w.chars().next()).take(2).flat_map(char::to_uppercase).collect()
+    let initial = |word: &str| word.chars().find(|c| c.is_alphanumeric());
+    let letters: String = name.split_whitespace().filter_map(initial).take(2).flat_map(char::to_uppercase).collect();
+    // A name of signs alone ("★ ★") still gets an avatar.
+    if letters.is_empty() {
+        name.chars().find(|c| !c.is_whitespace()).map(String::from).unwrap_or_default()
+    } else {
+        letters
+    }
 }
 
 /// What the code opens, one icon and a word or two each.
@@ -273,5 +281,9 @@ mod tests {
         assert_eq!(initials("Dog walker"), "DW");
         assert_eq!(initials("anna"), "A");
         assert_eq!(initials("Zoë de la Cruz"), "ZD");
+        assert_eq!(initials("Sam (cleaner)"), "SC");
+        assert_eq!(initials("S ("), "S");
+        assert_eq!(initials("\"Bo\" 2nd"), "B2");
+        assert_eq!(initials("★ ★"), "★");
     }
 }

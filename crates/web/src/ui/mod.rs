@@ -234,7 +234,11 @@ struct SetupPage<'a> {
     /// As typed, on a refused form (the page is never cached).
     setup_code: &'a str,
     email: &'a str,
+    /// As typed (empty at first: the home's name is the placeholder, so
+    /// typing replaces it rather than adding to it).
     home_name: &'a str,
+    /// The name the home keeps when the field is left empty.
+    home_placeholder: &'a str,
     timezone: &'a str,
     zones: &'a [String],
     /// The hub has no zone of its own yet (UTC): the page may propose the browser's.
@@ -278,7 +282,8 @@ async fn setup_page(State(s): State<AppState>, csrf: Csrf) -> Response {
         csrf: &csrf.token,
         setup_code: "",
         email: "",
-        home_name: home.name.as_str(),
+        home_name: "",
+        home_placeholder: home.name.as_str(),
         timezone: home.zone.as_str(),
         zones: settings::zone_names(),
         propose_browser_zone: home.zone.as_str() == "UTC",
@@ -302,7 +307,9 @@ async fn setup_submit(
         Ok(home) => home,
         Err(e) => return failed(e),
     };
-    let home_name = form.home_name.clone().unwrap_or_else(|| home.name.clone());
+    // Left empty (or absent, from an older form): the name the placeholder shows.
+    let typed_name = form.home_name.clone().unwrap_or_default();
+    let home_name = if typed_name.trim().is_empty() { home.name.clone() } else { typed_name.clone() };
     let timezone = form.timezone.as_deref().map_or_else(|| home.zone.as_str().to_owned(), |t| t.trim().to_owned());
     let mut errors = std::collections::BTreeMap::new();
     // The home's name and zone are checked first: a refused form creates no owner.
@@ -366,7 +373,8 @@ async fn setup_submit(
         csrf: &csrf.token,
         setup_code: if errors.contains_key("setup_code") { "" } else { form.setup_code.as_str() },
         email: &form.email,
-        home_name: &home_name,
+        home_name: &typed_name,
+        home_placeholder: home.name.as_str(),
         timezone: &timezone,
         zones: settings::zone_names(),
         propose_browser_zone: false,

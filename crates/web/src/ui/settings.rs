@@ -318,6 +318,22 @@ fn picked_device(value: &str) -> Result<Option<keyward_app::DeviceRequest>, AppE
     Ok(Some(keyward_app::DeviceRequest { device, slots: None }))
 }
 
+/// A name no lock of the home has, to suggest beside a taken one: "Back
+/// door" when free, else the name typed with the first free number after
+/// it ("Front door 2").
+async fn free_lock_name(s: &AppState, typed: &str) -> String {
+    let taken: Vec<String> = match first_home(s).await {
+        Ok(home) => s.app.homes.list_locks(&home.id).await.unwrap_or_default().into_iter().map(|l| l.name).collect(),
+        Err(_) => Vec::new(),
+    };
+    let free = |name: &str| !taken.iter().any(|t| t.to_lowercase() == name.to_lowercase());
+    let base = typed.trim();
+    std::iter::once("Back door".to_owned())
+        .chain((2..100).map(|n| format!("{base} {n}")))
+        .find(|name| free(name))
+        .unwrap_or_else(|| "Garden gate".to_owned())
+}
+
 pub async fn add_lock(
     State(s): State<AppState>,
     SignedIn(owner): SignedIn,
@@ -336,8 +352,11 @@ pub async fn add_lock(
     match added {
         Ok(lock) => super::flash::redirect(&headers, "/locks", &format!("{} added", lock.name)),
         Err(AppError::LockNameTaken) => {
-            let why = "Another lock is already called this: give each lock its own name, such as Back door.";
-            locks_view_with(&s, &owner.email, &csrf, None, Some((form.name.clone(), why.to_owned())), None).await
+            let why = format!(
+                "Another lock is already called this: give each lock its own name, such as {}.",
+                free_lock_name(&s, &form.name).await
+            );
+            locks_view_with(&s, &owner.email, &csrf, None, Some((form.name.clone(), why)), None).await
         }
         Err(AppError::Name(_)) => {
             let why = "Give a name of 1 to 64 characters, such as Front door.";
@@ -393,14 +412,23 @@ pub async fn remove_lock_page(
 ) -> Response {
     let found = async {
         let home = first_home(&s).await?;
-        let names: std::collections::HashMap<String, String> =
-            s.app.users.list(&home.id).await?.into_iter().map(|u| (u.id, u.name)).collect();
-        Ok::<_, AppError>((s.app.homes.get_lock(&home.id, &id).await?, names))
+        let users = s.app.users.list(&home.id).await?;
+        // Who may open this lock now (all locks, or this one by name).
+        let losing: Vec<String> = users.iter().filter(|u| u.locks.allows(&id)).map(|u| u.name.clone()).collect();
+        let names: std::collections::HashMap<String, String> = users.into_iter().map(|u| (u.id, u.name)).collect();
+        Ok::<_, AppError>((s.app.homes.get_lock(&home.id, &id).await?, names, losing))
     }
     .await;
-    let (lock, names) = match found {
+    let (lock, names, losing) = match found {
         Ok(found) => found,
         Err(e) => return failed(e),
+    };
+    let who_loses = match losing.split_last() {
+        None => "Nobody has a code for this lock.".to_owned(),
+        Some((only, [])) => format!("{only} loses access to {} at once; their other access stays.", lock.name),
+        Some((last, rest)) => {
+            format!("{} and {last} lose access to {} at once; their other access stays.", rest.join(", "), lock.name)
+        }
     };
     let left = s.app.locks.codes_left(&lock.id);
     let force = query.force.is_some() && !left.is_empty();
@@ -421,12 +449,12 @@ pub async fn remove_lock_page(
             )
         }
         (Some(binding), false) if !left.is_empty() => format!(
-            "Users lose access to this lock at once; their other access stays. keyward first takes the {} code{} it put on {} off it; the lock is listed as being removed until then.",
+            "{who_loses} keyward first takes the {} code{} it put on {} off it; the lock is listed as being removed until then.",
             left.len(),
             if left.len() == 1 { "" } else { "s" },
             binding.device
         ),
-        _ => "Users lose access to this lock; their other access stays.".to_owned(),
+        _ => who_loses,
     };
     csrf.attach(page(&ConfirmPage {
         active: "locks",
