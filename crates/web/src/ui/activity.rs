@@ -16,8 +16,8 @@ use keyward_core::{Action, ActivityEntry, ActivityKind, DenyReason, Outcome};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::page;
 use super::web::{Csrf, SignedIn};
+use super::{Frame, page};
 use crate::AppState;
 
 #[derive(Deserialize, Default, Clone)]
@@ -459,9 +459,7 @@ async fn context(s: &AppState) -> Result<(HomeView, Names, Vec<(String, String)>
 #[derive(Template)]
 #[template(path = "activity.html")]
 struct ActivityPage<'a> {
-    active: &'a str,
-    csrf: &'a str,
-    email: &'a str,
+    frame: Frame<'a>,
     timezone: String,
     users: Vec<(String, String)>,
     devices: Vec<(String, String)>,
@@ -512,9 +510,7 @@ pub async fn page_view(
             }
         }
         Ok::<_, AppError>(ActivityPage {
-            active: "activity",
-            csrf: &csrf.token,
-            email: &owner.email,
+            frame: Frame { active: "activity", csrf: &csrf.token, email: &owner.email },
             timezone: home.zone.as_str().to_owned(),
             users,
             devices,

@@ -3,9 +3,8 @@
 //! "Send a test" button and Remove; and a form to add one of each kind.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_app::{AppError, ChannelChange, ChannelInput, Delivery, DeliveryState};
 use keyward_core::Actor;
@@ -13,16 +12,14 @@ use keyward_core::channel::{ChannelTarget, HttpUrl};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::web::{Csrf, SignedIn, csrf_ok};
-use super::{ConfirmPage, CsrfOnly, csrf_refused, failed, first_home, first_upper, no_store, page};
+use super::web::{CheckedForm, Csrf, SignedIn};
+use super::{ConfirmPage, CsrfOnly, Frame, failed, first_home, first_upper, no_store, page};
 use crate::AppState;
 
 #[derive(Template)]
 #[template(path = "alerts.html")]
 struct AlertsPage<'a> {
-    active: &'a str,
-    csrf: &'a str,
-    email: &'a str,
+    frame: Frame<'a>,
     channels: Vec<ChannelCard>,
     /// The form as typed, when it was refused.
     form: AddForm,
@@ -56,8 +53,6 @@ struct DeliveryLine {
 
 #[derive(Deserialize, Default)]
 pub struct AddForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     kind: String,
     #[serde(default)]
@@ -142,9 +137,7 @@ async fn view(
         Ok(channels) => {
             let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
             let page_view = AlertsPage {
-                active: "alerts",
-                csrf: &csrf.token,
-                email: owner,
+                frame: Frame { active: "alerts", csrf: &csrf.token, email: owner },
                 emergency_channel: channels.iter().any(|c| c.emergency),
                 channels,
                 form,
@@ -210,13 +203,9 @@ fn input(form: &AddForm) -> Result<ChannelInput, (&'static str, String)> {
 pub async fn add(
     State(s): State<AppState>,
     SignedIn(owner): SignedIn,
-    headers: HeaderMap,
     csrf: Csrf,
-    Form(mut form): Form<AddForm>,
+    CheckedForm(mut form): CheckedForm<AddForm>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/alerts");
-    }
     // The token is never sent back to the page.
     let parsed = input(&form);
     form.token = String::new();
@@ -249,13 +238,9 @@ pub async fn add(
 pub async fn test(
     State(s): State<AppState>,
     SignedIn(_): SignedIn,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/alerts");
-    }
     match async { s.app.channels.test(&first_home(&s).await?.id, &id).await }.await {
         Ok(()) => Redirect::to("/alerts").into_response(),
         Err(e) => failed(e),
@@ -276,9 +261,7 @@ pub async fn remove_page(
     .await;
     match found {
         Ok(view) => csrf.attach(page(&ConfirmPage {
-            active: "alerts",
-            csrf: &csrf.token,
-            email: &owner.email,
+            frame: Frame { active: "alerts", csrf: &csrf.token, email: &owner.email },
             title: format!("Remove {}?", view.channel.name.as_str()),
             question: "Alerts stop going there, and what it had still to deliver is dropped.".to_owned(),
             action: format!("/alerts/{}/delete", view.channel.id),
@@ -293,13 +276,9 @@ pub async fn remove_page(
 pub async fn remove(
     State(s): State<AppState>,
     SignedIn(owner): SignedIn,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/alerts");
-    }
     let actor = Actor::Owner(owner.email);
     match async { s.app.channels.delete(&first_home(&s).await?.id, &id, actor).await }.await {
         Ok(()) => Redirect::to("/alerts").into_response(),
@@ -310,9 +289,7 @@ pub async fn remove(
 #[derive(Template)]
 #[template(path = "channel_edit.html")]
 struct EditPage<'a> {
-    active: &'a str,
-    csrf: &'a str,
-    email: &'a str,
+    frame: Frame<'a>,
     id: &'a str,
     /// The channel's name as stored (the form may hold a new one).
     title_name: String,
@@ -383,9 +360,7 @@ async fn edit_view(
     };
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page_view = EditPage {
-        active: "alerts",
-        csrf: &csrf.token,
-        email: owner,
+        frame: Frame { active: "alerts", csrf: &csrf.token, email: owner },
         id,
         title_name: c.name.as_str().to_owned(),
         kind_words,
@@ -443,14 +418,10 @@ fn change(form: &EditForm, current: &keyward_core::channel::Channel) -> Result<C
 pub async fn save(
     State(s): State<AppState>,
     SignedIn(owner): SignedIn,
-    headers: HeaderMap,
     csrf: Csrf,
     Path(id): Path<String>,
-    Form(mut form): Form<EditForm>,
+    CheckedForm(mut form): CheckedForm<EditForm>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.fields.csrf) {
-        return csrf_refused("/alerts");
-    }
     let current = async {
         let home = first_home(&s).await?;
         let channels = s.app.channels.list(&home.id).await?;

@@ -12,7 +12,7 @@ use keyward_app::{LockView, UserView};
 use keyward_core::{LockAccess, Standing};
 
 use super::web::{Csrf, SignedIn};
-use super::{failed, first_home, flash, page, summary};
+use super::{Frame, failed, first_home, flash, page, summary};
 use crate::AppState;
 
 /// One person's row.
@@ -46,9 +46,7 @@ struct Step {
 #[derive(Template)]
 #[template(path = "users.html")]
 struct UsersPage<'a> {
-    active: &'a str,
-    csrf: &'a str,
-    email: &'a str,
+    frame: Frame<'a>,
     home_name: String,
     timezone: String,
     rows: Vec<Row>,
@@ -250,9 +248,7 @@ pub async fn page_view(
             Step { words: "Choose where alerts go", link: "/alerts", done: !channels.is_empty() },
         ];
         Ok::<_, keyward_app::AppError>(UsersPage {
-            active: "users",
-            csrf: &csrf.token,
-            email: &owner.email,
+            frame: Frame { active: "users", csrf: &csrf.token, email: &owner.email },
             home_name: home.name.clone(),
             timezone: home.zone.as_str().to_owned(),
             can_enter,

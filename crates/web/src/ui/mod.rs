@@ -19,7 +19,6 @@ mod web;
 use std::net::SocketAddr;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -30,7 +29,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::edge::EdgeRoutes;
-use web::{CSRF_COOKIE, Csrf, DEVICE_COOKIE, SESSION_COOKIE, cookie, csrf_ok, device_cookie, set_cookie};
+use web::{CSRF_COOKIE, CheckedForm, Csrf, DEVICE_COOKIE, SESSION_COOKIE, cookie, device_cookie, set_cookie};
 
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
@@ -132,12 +131,19 @@ struct Message<'a> {
 }
 
 /// "Are you sure?" before deleting or revealing something.
-#[derive(Template)]
-#[template(path = "confirm.html")]
-pub(crate) struct ConfirmPage<'a> {
+/// What every signed-in page shares: the tab it is on, the form token and
+/// the owner's email, for the header (`nav.html`). One struct, so a page
+/// cannot leave one out.
+pub(crate) struct Frame<'a> {
     pub active: &'a str,
     pub csrf: &'a str,
     pub email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub(crate) struct ConfirmPage<'a> {
+    pub frame: Frame<'a>,
     pub title: String,
     pub question: String,
     pub action: String,
@@ -255,8 +261,6 @@ const SETUP_FIELDS: [&str; 5] = ["setup_code", "home_name", "timezone", "email",
 #[derive(Deserialize)]
 struct SetupForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     setup_code: String,
     /// Absent (a client of the older form): the home keeps its name.
     #[serde(default)]
@@ -298,11 +302,8 @@ async fn setup_submit(
     State(s): State<AppState>,
     headers: HeaderMap,
     csrf: Csrf,
-    Form(form): Form<SetupForm>,
+    CheckedForm(form): CheckedForm<SetupForm>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/setup");
-    }
     let home = match first_home(&s).await {
         Ok(home) => home,
         Err(e) => return failed(e),
@@ -400,8 +401,6 @@ struct LoginPage<'a> {
 #[derive(Deserialize)]
 struct LoginForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     email: String,
     #[serde(default)]
     password: String,
@@ -430,11 +429,8 @@ async fn login_submit(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     csrf: Csrf,
-    Form(form): Form<LoginForm>,
+    CheckedForm(form): CheckedForm<LoginForm>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/login");
-    }
     let attempt = SignInAttempt {
         email: &form.email,
         password: &form.password,
@@ -482,16 +478,11 @@ fn signed_in_redirect(headers: &HeaderMap, secret: &str) -> Response {
     response
 }
 
+/// A form of nothing but its CSRF token (which `CheckedForm` reads).
 #[derive(Deserialize)]
-pub(crate) struct CsrfOnly {
-    #[serde(default)]
-    pub csrf: String,
-}
+pub(crate) struct CsrfOnly {}
 
-async fn logout(State(s): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfOnly>) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/users");
-    }
+async fn logout(State(s): State<AppState>, headers: HeaderMap, CheckedForm(_): CheckedForm<CsrfOnly>) -> Response {
     if let Some(secret) = cookie(&headers, SESSION_COOKIE)
         && let Err(e) = s.app.owners.sign_out(secret).await
     {
@@ -541,8 +532,6 @@ async fn invite_page(
 #[derive(Deserialize)]
 struct InviteForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     password: String,
 }
 
@@ -551,11 +540,8 @@ async fn invite_submit(
     headers: HeaderMap,
     csrf: Csrf,
     axum::extract::Path(secret): axum::extract::Path<String>,
-    Form(form): Form<InviteForm>,
+    CheckedForm(form): CheckedForm<InviteForm>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/login");
-    }
     match s.app.owners.accept_invitation(&secret, &form.password).await {
         Ok((_, session)) => {
             describe_session(&s, &headers, &session.0).await;

@@ -1,7 +1,6 @@
 //! The Locks and Settings pages: locks, the home's settings, API tokens.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -9,8 +8,8 @@ use keyward_app::{AppError, HomePatch, HomeView};
 use keyward_core::Scope;
 use serde::Deserialize;
 
-use super::web::{Csrf, SignedIn, csrf_ok};
-use super::{ConfirmPage, CsrfOnly, csrf_refused, failed, first_home, first_upper, no_store, page};
+use super::web::{CheckedForm, Csrf, SignedIn};
+use super::{ConfirmPage, CsrfOnly, Frame, failed, first_home, first_upper, no_store, page};
 use crate::AppState;
 
 fn sentence(e: &impl std::fmt::Display) -> String {
@@ -22,9 +21,7 @@ fn sentence(e: &impl std::fmt::Display) -> String {
 #[derive(Template)]
 #[template(path = "locks.html")]
 struct LocksPage<'a> {
-    active: &'a str,
-    csrf: &'a str,
-    email: &'a str,
+    frame: Frame<'a>,
     locks: Vec<LockCard>,
     /// Devices the networks offer that no lock is bound to: value, words.
     offered: Vec<(String, String)>,
@@ -254,9 +251,7 @@ async fn locks_view_with(
             networks
                 .extend(s.app.locks.networks().iter().map(|n| (network_name(n.protocol()).to_owned(), n.connected())));
             let view = LocksPage {
-                active: "locks",
-                csrf: &csrf.token,
-                email: owner,
+                frame: Frame { active: "locks", csrf: &csrf.token, email: owner },
                 locks,
                 offered,
                 networks,
@@ -278,8 +273,6 @@ pub async fn locks(State(s): State<AppState>, SignedIn(owner): SignedIn, headers
 
 #[derive(Deserialize)]
 pub struct NameForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     name: String,
     /// "zwave_js:2", or empty for a lock without a device.
@@ -339,11 +332,8 @@ pub async fn add_lock(
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
     csrf: Csrf,
-    Form(form): Form<NameForm>,
+    CheckedForm(form): CheckedForm<NameForm>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/locks");
-    }
     let added = async {
         let device = picked_device(&form.device)?;
         s.app.homes.create_lock(&first_home(&s).await?.id, &form.name, device).await
@@ -375,11 +365,8 @@ pub async fn rename_lock(
     headers: HeaderMap,
     csrf: Csrf,
     Path(id): Path<String>,
-    Form(form): Form<NameForm>,
+    CheckedForm(form): CheckedForm<NameForm>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/locks");
-    }
     let actor = keyward_core::Actor::Owner(owner.email.clone());
     let renamed = async { s.app.homes.rename_lock(&first_home(&s).await?.id, &id, &form.name, actor).await }.await;
     match renamed {
@@ -457,9 +444,7 @@ pub async fn remove_lock_page(
         _ => who_loses,
     };
     csrf.attach(page(&ConfirmPage {
-        active: "locks",
-        csrf: &csrf.token,
-        email: &owner.email,
+        frame: Frame { active: "locks", csrf: &csrf.token, email: &owner.email },
         title: if force { format!("Remove {} anyway?", lock.name) } else { format!("Remove {}?", lock.name) },
         question,
         action: format!("/locks/{}/delete{}", lock.id, if force { "?force=1" } else { "" }),
@@ -479,11 +464,8 @@ pub async fn remove_lock(
     headers: HeaderMap,
     Path(id): Path<String>,
     axum::extract::Query(query): axum::extract::Query<RemoveQuery>,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/locks");
-    }
     let actor = keyward_core::Actor::Owner(owner.email.clone());
     let removed = async {
         let home = first_home(&s).await?;
@@ -522,18 +504,7 @@ pub async fn remove_lock(
 
 /// The owner's Lock and Unlock buttons: the lock carries it out, and the
 /// activity log records it under the owner.
-async fn command_lock(
-    s: AppState,
-    owner: String,
-    headers: HeaderMap,
-    csrf: Csrf,
-    id: String,
-    form: CsrfOnly,
-    lock: bool,
-) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/locks");
-    }
+async fn command_lock(s: AppState, owner: String, headers: HeaderMap, csrf: Csrf, id: String, lock: bool) -> Response {
     let home = match first_home(&s).await {
         Ok(home) => home,
         Err(e) => return failed(e),
@@ -566,9 +537,9 @@ pub async fn lock_lock(
     headers: HeaderMap,
     csrf: Csrf,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    command_lock(s, owner.email, headers, csrf, id, form, true).await
+    command_lock(s, owner.email, headers, csrf, id, true).await
 }
 
 /// "Unlock Front door?": a remote unlock opens the door to whoever is at
@@ -587,9 +558,7 @@ pub async fn unlock_page(
     .await;
     match found {
         Ok(lock) => no_store(csrf.attach(page(&ConfirmPage {
-            active: "locks",
-            csrf: &csrf.token,
-            email: &owner.email,
+            frame: Frame { active: "locks", csrf: &csrf.token, email: &owner.email },
             title: format!("Unlock {}?", lock.name.as_str()),
             question: "Anyone at the door can walk in until it is locked again (or locks itself).".to_owned(),
             action: format!("/locks/{}/unlock", lock.id),
@@ -607,9 +576,9 @@ pub async fn unlock_lock(
     headers: HeaderMap,
     csrf: Csrf,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    command_lock(s, owner.email, headers, csrf, id, form, false).await
+    command_lock(s, owner.email, headers, csrf, id, false).await
 }
 
 // ---- settings
@@ -624,9 +593,7 @@ pub struct TokenLine {
 #[derive(Template)]
 #[template(path = "settings.html")]
 struct SettingsPage<'a> {
-    active: &'a str,
-    csrf: &'a str,
-    email: &'a str,
+    frame: Frame<'a>,
     zones: &'a [String],
     tokens: Vec<TokenLine>,
     error: Option<String>,
@@ -793,9 +760,7 @@ async fn settings_view_with(
                 .map(|t| TokenLine { revoked: t.revoked_at.is_some(), id: t.id, name: t.name, scope: t.scope.as_str() })
                 .collect();
             let view = SettingsPage {
-                active: "settings",
-                csrf: &csrf.token,
-                email: &owner.email,
+                frame: Frame { active: "settings", csrf: &csrf.token, email: &owner.email },
                 zones: zone_names(),
                 sessions,
                 invites,
@@ -830,8 +795,6 @@ pub async fn settings(
 
 #[derive(Deserialize)]
 pub struct SettingsForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -874,11 +837,8 @@ pub async fn save_settings(
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
     csrf: Csrf,
-    Form(form): Form<SettingsForm>,
+    CheckedForm(form): CheckedForm<SettingsForm>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/settings");
-    }
     let number = |text: &str| text.trim().parse::<i64>().ok();
     let numbers = [
         ("min_length", &form.min_length),
@@ -918,8 +878,6 @@ pub async fn save_settings(
 #[derive(Deserialize)]
 pub struct TokenForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
     #[serde(default)]
     scope: String,
@@ -930,11 +888,8 @@ pub async fn create_token(
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
     csrf: Csrf,
-    Form(form): Form<TokenForm>,
+    CheckedForm(form): CheckedForm<TokenForm>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/settings");
-    }
     let Some(scope) = Scope::parse(&form.scope) else {
         return settings_view(&s, &owner, &headers, &csrf, Some("Choose a scope.".to_owned()), None, None).await;
     };
@@ -948,13 +903,9 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(s): State<AppState>,
     SignedIn(_): SignedIn,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/settings");
-    }
     match s.app.tokens.revoke(&id).await {
         Ok(()) => Redirect::to("/settings").into_response(),
         Err(e) => failed(e),
@@ -966,11 +917,8 @@ pub async fn sign_out_everywhere(
     State(s): State<AppState>,
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/settings");
-    }
     match s.app.owners.sign_out_everywhere(&owner.id).await {
         Ok(ended) => {
             let sessions = if ended == 1 { "1 session".to_owned() } else { format!("{ended} sessions") };
@@ -990,8 +938,6 @@ pub async fn sign_out_everywhere(
 #[derive(Deserialize)]
 pub struct InviteForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     email: String,
 }
 
@@ -1001,11 +947,8 @@ pub async fn invite(
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
     csrf: Csrf,
-    Form(form): Form<InviteForm>,
+    CheckedForm(form): CheckedForm<InviteForm>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/settings");
-    }
     let Some(base) = link_base(&s, &headers) else {
         let invite_error = Some(format!(
             "keyward cannot tell which address you reach it at, so it will not make a link. Set public_url in the configuration (for example {EXAMPLE_PUBLIC_URL}) and restart keyward."
@@ -1047,11 +990,8 @@ pub async fn end_session(
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/settings");
-    }
     match s.app.owners.end_session(&owner, &id).await {
         Ok(true) => super::flash::redirect(&headers, "/settings", "That session was signed out."),
         Ok(false) => super::not_found_page(),
@@ -1065,11 +1005,8 @@ pub async fn revoke_invite(
     SignedIn(_owner): SignedIn,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/settings");
-    }
     match s.app.owners.revoke_invite(&id).await {
         Ok(true) => super::flash::redirect(&headers, "/settings", "Invitation withdrawn: its link no longer works."),
         Ok(false) => super::not_found_page(),

@@ -2,7 +2,6 @@
 //! emailed when the hub has a mail server), see their links and withdraw one.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,8 +10,8 @@ use keyward_app::shares::{DEFAULT_DAYS, ShareState};
 use keyward_core::Actor;
 use serde::Deserialize;
 
-use super::web::{Csrf, SignedIn, csrf_ok};
-use super::{CsrfOnly, csrf_refused, failed, first_home, no_store, page};
+use super::web::{CheckedForm, Csrf, SignedIn};
+use super::{CsrfOnly, Frame, failed, first_home, no_store, page};
 use crate::AppState;
 
 struct LinkRow {
@@ -26,9 +25,7 @@ struct LinkRow {
 #[derive(Template)]
 #[template(path = "user_share.html")]
 struct SharePage<'a> {
-    active: &'a str,
-    csrf: &'a str,
-    email: &'a str,
+    frame: Frame<'a>,
     user_id: &'a str,
     name: String,
     can_email: bool,
@@ -88,9 +85,7 @@ async fn view(s: &AppState, owner: &str, csrf: &Csrf, user_id: &str, shown: Show
     no_store(csrf.attach((
         status,
         page(&SharePage {
-            active: "users",
-            csrf: &csrf.token,
-            email: owner,
+            frame: Frame { active: "users", csrf: &csrf.token, email: owner },
             user_id,
             name: user.name,
             can_email: s.app.shares.can_email(),
@@ -117,8 +112,6 @@ pub async fn page_view(
 #[derive(Deserialize)]
 pub struct ShareForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     days: String,
     #[serde(default)]
     email: String,
@@ -130,11 +123,8 @@ pub async fn create(
     headers: HeaderMap,
     csrf: Csrf,
     Path(user_id): Path<String>,
-    Form(form): Form<ShareForm>,
+    CheckedForm(form): CheckedForm<ShareForm>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused(&format!("/users/{user_id}/share"));
-    }
     let kept = |field: &'static str, error: String| Shown {
         days: Some(form.days.clone()),
         email_to: Some(form.email.clone()),
@@ -191,14 +181,10 @@ pub async fn create(
 pub async fn revoke(
     State(s): State<AppState>,
     SignedIn(owner): SignedIn,
-    headers: HeaderMap,
     Path((user_id, share_id)): Path<(String, String)>,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
     let back = format!("/users/{user_id}/share");
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused(&back);
-    }
     let revoked = async {
         let home = first_home(&s).await?;
         s.app.shares.revoke(&home.id, &user_id, &share_id, Actor::Owner(owner.email.clone())).await

@@ -1,7 +1,6 @@
 //! The Users screen's pages: add, update, reveal, delete.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -9,16 +8,14 @@ use keyward_app::{AppError, HomeView, LockView};
 use keyward_core::{Actor, ZoneName};
 
 use super::user_form::{FieldErrors, UserForm, field_error};
-use super::web::{Csrf, SignedIn, csrf_ok};
-use super::{ConfirmPage, CsrfOnly, csrf_refused, failed, no_store, page};
+use super::web::{CheckedForm, Csrf, SignedIn};
+use super::{ConfirmPage, CsrfOnly, Frame, failed, no_store, page};
 use crate::AppState;
 
 #[derive(Template)]
 #[template(path = "user_form.html")]
 struct FormPage<'a> {
-    active: &'a str,
-    csrf: &'a str,
-    email: &'a str,
+    frame: Frame<'a>,
     heading: String,
     action: String,
     submit: &'a str,
@@ -60,9 +57,7 @@ struct FormPage<'a> {
 #[derive(Template)]
 #[template(path = "revealed.html")]
 struct RevealedPage<'a> {
-    active: &'a str,
-    csrf: &'a str,
-    email: &'a str,
+    frame: Frame<'a>,
     name: String,
     code: &'a str,
     back: String,
@@ -147,9 +142,7 @@ fn form_page(
     // The form can hold a code (a generated one, or one being changed):
     // never cached.
     let view = FormPage {
-        active: "users",
-        csrf: &csrf.token,
-        email,
+        frame: Frame { active: "users", csrf: &csrf.token, email },
         heading,
         action,
         submit,
@@ -271,7 +264,7 @@ pub async fn create(
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
     csrf: Csrf,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CheckedForm(pairs): CheckedForm<Vec<(String, String)>>,
 ) -> Response {
     submit(s, owner, headers, csrf, pairs, None).await
 }
@@ -282,7 +275,7 @@ pub async fn update(
     headers: HeaderMap,
     csrf: Csrf,
     Path(user_id): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CheckedForm(pairs): CheckedForm<Vec<(String, String)>>,
 ) -> Response {
     submit(s, owner, headers, csrf, pairs, Some(user_id)).await
 }
@@ -295,10 +288,6 @@ async fn submit(
     pairs: Vec<(String, String)>,
     user_id: Option<String>,
 ) -> Response {
-    let token = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
-    if !csrf_ok(&s, &headers, token) {
-        return csrf_refused("/users");
-    }
     let (home, locks, zone) = match home(&s).await {
         Ok(found) => found,
         Err(e) => return failed(e),
@@ -485,9 +474,7 @@ async fn confirm(
         ),
     };
     let view = ConfirmPage {
-        active: "users",
-        csrf: &csrf.token,
-        email: &owner.email,
+        frame: Frame { active: "users", csrf: &csrf.token, email: &owner.email },
         title,
         question,
         action: format!("/users/{}/{suffix}", user.id),
@@ -526,11 +513,8 @@ pub async fn delete(
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/users");
-    }
     let deleted = async {
         let (home, choices, _) = home(&s).await?;
         let user = s.app.users.get(&home.id, &id).await?;
@@ -555,14 +539,10 @@ pub async fn delete(
 pub async fn reveal(
     State(s): State<AppState>,
     SignedIn(owner): SignedIn,
-    headers: HeaderMap,
     csrf: Csrf,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/users");
-    }
     let revealed = async {
         let (home, _, _) = home(&s).await?;
         let user = s.app.users.get(&home.id, &id).await?;
@@ -573,9 +553,7 @@ pub async fn reveal(
     match revealed {
         Ok((user, code)) => {
             let view = RevealedPage {
-                active: "users",
-                csrf: &csrf.token,
-                email: &owner.email,
+                frame: Frame { active: "users", csrf: &csrf.token, email: &owner.email },
                 name: user.name,
                 code: &code,
                 back: format!("/users/{id}"),
@@ -591,13 +569,9 @@ pub async fn reveal(
 pub async fn retry(
     State(s): State<AppState>,
     SignedIn(_owner): SignedIn,
-    headers: HeaderMap,
     Path(user_id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused(&format!("/users/{user_id}"));
-    }
     let found = async {
         let (home, _, _) = home(&s).await?;
         s.app.users.get(&home.id, &user_id).await
@@ -614,8 +588,6 @@ pub async fn retry(
 
 #[derive(serde::Deserialize)]
 pub struct TakeOverForm {
-    #[serde(default)]
-    csrf: String,
     /// The user page the owner came from; empty from the Locks page.
     #[serde(default)]
     user: String,
@@ -625,9 +597,8 @@ pub struct TakeOverForm {
 pub async fn take_over(
     State(s): State<AppState>,
     SignedIn(_owner): SignedIn,
-    headers: HeaderMap,
     Path((lock_id, slot)): Path<(String, u16)>,
-    Form(form): Form<TakeOverForm>,
+    CheckedForm(form): CheckedForm<TakeOverForm>,
 ) -> Response {
     // Back to the user's page it was chosen on, or else to the Locks page;
     // never anywhere the form names.
@@ -636,9 +607,6 @@ pub async fn take_over(
     } else {
         "/locks".to_owned()
     };
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused(&back);
-    }
     let found = async {
         let (home, _, _) = home(&s).await?;
         s.app.homes.get_lock(&home.id, &lock_id).await
@@ -656,8 +624,6 @@ pub async fn take_over(
 #[derive(serde::Deserialize)]
 pub struct EnabledForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     enabled: String,
     /// Where to go back to: the Users screen or the user's page.
     #[serde(default)]
@@ -670,11 +636,8 @@ pub async fn set_enabled(
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<EnabledForm>,
+    CheckedForm(form): CheckedForm<EnabledForm>,
 ) -> Response {
-    if !csrf_ok(&s, &headers, &form.csrf) {
-        return csrf_refused("/users");
-    }
     toggle(&s, &owner, &headers, &id, form.enabled == "true", form.back == "user").await
 }
 
@@ -747,12 +710,8 @@ pub async fn set_enabled_from_list(
     State(s): State<AppState>,
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CheckedForm(pairs): CheckedForm<Vec<(String, String)>>,
 ) -> Response {
-    let token = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
-    if !csrf_ok(&s, &headers, token) {
-        return csrf_refused("/users");
-    }
     let pressed = pairs.iter().find_map(|(k, v)| match k.as_str() {
         "disable" => Some((false, v.clone())),
         "enable" => Some((true, v.clone())),

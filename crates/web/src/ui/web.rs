@@ -1,6 +1,8 @@
 //! Cookies, the CSRF token and the signed-in owner, for the HTML pages.
 
-use axum::extract::FromRequestParts;
+use axum::Form;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
@@ -92,8 +94,51 @@ impl Csrf {
 }
 
 /// Whether a submitted form's token matches the browser's CSRF cookie.
-pub fn csrf_ok(state: &AppState, headers: &HeaderMap, token: &str) -> bool {
+fn csrf_ok(state: &AppState, headers: &HeaderMap, token: &str) -> bool {
     cookie(headers, CSRF_COOKIE).is_some_and(|c| state.csrf.valid(c, token))
+}
+
+/// A form posted from one of keyward's own pages: its `csrf` field matches
+/// the browser's CSRF cookie, or the request is refused ("This form has
+/// expired", 403) before the handler runs. Handlers take their forms only
+/// this way, so a new one cannot forget the check.
+pub struct CheckedForm<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for CheckedForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let back = back_link(parts.uri.path());
+        // Read once (within the router's body limit), then read as fields twice.
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let again = |bytes: &Bytes| Request::from_parts(parts.clone(), Body::from(bytes.clone()));
+        let Form(fields) = Form::<Vec<(String, String)>>::from_request(again(&bytes), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let token = fields.iter().find(|(k, _)| k == "csrf").map_or("", |(_, v)| v.as_str());
+        if !csrf_ok(state, &parts.headers, token) {
+            return Err(super::csrf_refused(&back));
+        }
+        let Form(form) = Form::<T>::from_request(again(&bytes), state).await.map_err(IntoResponse::into_response)?;
+        Ok(Self(form))
+    }
+}
+
+/// Where "This form has expired" sends the owner back to: the page the form
+/// came from, near enough.
+fn back_link(path: &str) -> String {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["users", id, "share", ..] => format!("/users/{id}/share"),
+        ["invite", ..] | ["login", ..] => "/login".to_owned(),
+        ["setup", ..] => "/setup".to_owned(),
+        ["logout", ..] => "/users".to_owned(),
+        [first, ..] if !first.is_empty() => format!("/{first}"),
+        _ => "/".to_owned(),
+    }
 }
 
 /// The signed-in owner; anyone else is sent to sign in (or to set up).
