@@ -296,11 +296,19 @@ async fn the_owner_binds_a_lock_and_watches_the_code_reach_it(backend: Backend) 
     assert!(!shows_code(&text, "4719"));
     shoot(&browser, backend, "locks").await;
 
-    // Lock and unlock from the page; the lock's report comes back to it.
+    // The tile offers the one action that changes the lock: unlocked, Lock;
+    // locked, Unlock, asked once more (issue 22 item 9), then said.
+    reload_until(&browser, &format!("{base}/locks"), "online · unlocked").await;
+    let tile = browser.find(".locktile").await.text().await;
+    assert!(tile.contains("Unlocked") && tile.contains("in step"), "{tile}");
+    let no_unlock = "return document.querySelector(\"a[href$='/unlock']\") === null;";
+    assert_eq!(browser.run(no_unlock).await, serde_json::json!(true), "no Unlock while unlocked");
     browser.find("form[action$='/lock'] button").await.click().await;
     browser.wait_for_text("Front door locked").await;
     reload_until(&browser, &format!("{base}/locks"), "online · locked").await;
-    // A remote unlock is asked once more (issue 22 item 9), then said.
+    let no_lock = "return document.querySelector(\"form[action$='/lock']\") === null;";
+    assert_eq!(browser.run(no_lock).await, serde_json::json!(true), "no Lock while locked");
+    shoot(&browser, backend, "locks-tiles").await;
     browser.find("a[href$='/unlock']").await.click().await;
     browser.wait_for_text("Unlock Front door?").await;
     shoot(&browser, backend, "unlock-confirm").await;

@@ -50,6 +50,27 @@ struct LockCard {
     slots: Vec<SlotLine>,
     /// How many of them hold a user's code or are kept for one.
     used: usize,
+    /// The tile's headline: "Locked", "Unlocked", "Offline", "Jammed",
+    /// "Not reachable", "No device"; and its colour class.
+    look: (&'static str, &'static str),
+    /// Whether the bolt is thrown, as the device last said.
+    locked: Option<bool>,
+    /// Slots whose code is not (yet) as keyward wants it: "in step" when none.
+    differences: usize,
+}
+
+/// A lock tile's headline and colour: what matters first at a glance.
+fn tile_look(s: &AppState, lock: &keyward_app::LockView) -> ((&'static str, &'static str), Option<bool>) {
+    let Some(binding) = &lock.device else { return (("No device", "none"), None) };
+    let Some(info) = s.app.locks.device_info(&binding.device) else { return (("Not reachable", "off"), None) };
+    let look = match (info.online, info.state.jammed, info.state.locked) {
+        (false, _, _) => ("Offline", "off"),
+        (true, true, _) => ("Jammed", "bad"),
+        (true, false, Some(true)) => ("Locked", "ok"),
+        (true, false, Some(false)) => ("Unlocked", "warn"),
+        (true, false, None) => ("Online", "none"),
+    };
+    (look, info.state.locked)
 }
 
 /// One code slot of a lock, in words.
@@ -64,6 +85,8 @@ struct SlotLine {
     /// A code programmed at the lock: the owner may let keyward take the slot over.
     foreign: bool,
     problem: bool,
+    /// Not yet as keyward wants it: a write or a clearing under way.
+    pending: bool,
 }
 
 /// A slot's state in a few words.
@@ -99,6 +122,7 @@ fn slot_line(view: keyward_app::SlotView, names: &std::collections::HashMap<Stri
         status,
         foreign: view.foreign,
         problem: view.status == keyward_core::CodeStatus::Failed,
+        pending: matches!(view.status, CodeStatus::Adding | CodeStatus::Removing),
     }
 }
 
@@ -236,6 +260,8 @@ async fn locks_view_with(
                     };
                     let used = slots.iter().filter(|v| v.user.is_some()).count();
                     let foreign = slots.iter().filter(|v| v.foreign).count();
+                    let differences = slots.iter().filter(|v| v.problem || v.pending).count();
+                    let (look, locked) = tile_look(s, l);
                     LockCard {
                         id: l.id.clone(),
                         name: l.name.clone(),
@@ -244,6 +270,9 @@ async fn locks_view_with(
                         bound: l.device.is_some(),
                         slots,
                         used,
+                        look,
+                        locked,
+                        differences,
                     }
                 })
                 .collect();
