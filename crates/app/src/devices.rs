@@ -76,6 +76,17 @@ pub enum DeviceError {
     Rejected(String),
     #[error("no such lock on the network")]
     NoSuchDevice,
+    /// The lock does not take the setting from keyward (or never confirmed it).
+    #[error("the lock does not take this setting from keyward")]
+    Unsupported,
+}
+
+/// A lock's own wrong-code limit: after `attempts` wrong codes in a row its
+/// keypad refuses every code for `seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeypadLimit {
+    pub attempts: u8,
+    pub seconds: u8,
 }
 
 /// How a lock was operated without a code.
@@ -169,4 +180,14 @@ pub trait LockNetwork: Send + Sync {
     fn read_slot<'a>(&'a self, device: &'a DeviceRef, slot: u16) -> BoxFuture<'a, Result<SlotReading, DeviceError>>;
     /// Locks or unlocks.
     fn operate<'a>(&'a self, device: &'a DeviceRef, lock: bool) -> BoxFuture<'a, Result<(), DeviceError>>;
+    /// Sets the lock's own wrong-code limit and answers with the limit the
+    /// lock then reports holding; `Unsupported` where the protocol or the
+    /// lock does not take one from keyward.
+    fn set_keypad_limit<'a>(
+        &'a self,
+        _device: &'a DeviceRef,
+        _limit: KeypadLimit,
+    ) -> BoxFuture<'a, Result<KeypadLimit, DeviceError>> {
+        Box::pin(async { Err(DeviceError::Unsupported) })
+    }
 }

@@ -321,7 +321,12 @@ impl Homes {
         record.updated_at = self.clock.now();
         self.store.put_home(record.clone()).await?;
         state.home = record;
-        Ok(HomeView::from(&state.home))
+        let view = HomeView::from(&state.home);
+        drop(state);
+        // The locks follow: a new zone moves every window, a new lockout
+        // policy is a new wrong-code limit for the locks' own keypads.
+        self.signal.home_changed(home_id);
+        Ok(view)
     }
 
     /// The home's locks, oldest first.

@@ -57,7 +57,7 @@ pub use keyward_store::StoreError;
 pub use keyward_store::{DeliveryState, OutboxRecord as Delivery};
 pub use owners::Owners;
 pub use registry::PANEL;
-pub use sync::{LeftCode, LockCodeView, LockOptions, LockSync, SlotView, SyncSignal};
+pub use sync::{KeypadLimitView, LeftCode, LockCodeView, LockOptions, LockSync, SlotView, SyncSignal};
 pub use tokens::{TokenInfo, TokenView, Tokens};
 pub use users::{UserInput, UserPatch, UserView, Users};
 

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use keyward_app::devices::{
-    DeviceError, DeviceEvent, DeviceInfo, DeviceRef, LockNetwork, LockState, Protocol, SlotReading,
+    DeviceError, DeviceEvent, DeviceInfo, DeviceRef, KeypadLimit, LockNetwork, LockState, Protocol, SlotReading,
 };
 use keyward_core::{FriendlyName, IeeeAddress};
 use keyward_mqtt::{Message, Mqtt};
@@ -71,6 +71,8 @@ struct LockEntry {
     state: LockState,
     users: BTreeMap<u16, SlotState>,
     last_save: Option<i64>,
+    /// The wrong-code limit the lock last reported (to keyward's read).
+    keypad_limit: Option<KeypadLimit>,
 }
 
 fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -162,6 +164,9 @@ impl Shared {
             if report.last_save.is_some() {
                 lock.last_save = report.last_save;
             }
+            if report.keypad_limit.is_some() {
+                lock.keypad_limit = report.keypad_limit;
+            }
             report.state.apply(&mut lock.state).then_some(lock.state)
         };
         if let Some(state) = state_changed {
@@ -213,6 +218,7 @@ impl Shared {
                                 state: LockState::default(),
                                 users: BTreeMap::new(),
                                 last_save: None,
+                                keypad_limit: None,
                             },
                         );
                     }
@@ -342,6 +348,41 @@ impl Shared {
     }
 }
 
+impl Zigbee2Mqtt {
+    /// Writes the Door Lock cluster's `wrongCodeEntryLimit` and
+    /// `userCodeTemporaryDisableTime` (Zigbee2MQTT's generic `write`), then
+    /// reads them back (`read` with a `state_property`, published with the
+    /// lock's state): the lock's answer is what counts. A lock that answers
+    /// neither time does not take the setting.
+    async fn keypad_limit(&self, device: &DeviceRef, limit: KeypadLimit) -> Result<KeypadLimit, DeviceError> {
+        const QUESTIONS: u32 = 2;
+        let shared = &self.shared;
+        let (address, name) = shared.ready(device)?;
+        if let Some(lock) = guard(&shared.locks).get_mut(&address) {
+            lock.keypad_limit = None;
+        }
+        let mut reports = shared.reports.subscribe();
+        shared.send(&name, "set", commands::write_keypad_limit(limit)).await?;
+        for _ in 0..QUESTIONS {
+            shared.send(&name, "set", commands::read_keypad_limit()).await?;
+            let deadline = tokio::time::Instant::now() + shared.answer_timeout;
+            loop {
+                match tokio::time::timeout_at(deadline, reports.recv()).await {
+                    Ok(Ok((reported, _))) if reported == address => {
+                        if let Some(held) = guard(&shared.locks).get(&address).and_then(|l| l.keypad_limit) {
+                            return Ok(held);
+                        }
+                    }
+                    Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return Err(DeviceError::Disconnected),
+                    Err(_) => break,
+                }
+            }
+        }
+        Err(DeviceError::Unsupported)
+    }
+}
+
 impl LockNetwork for Zigbee2Mqtt {
     fn protocol(&self) -> Protocol {
         Protocol::Zigbee2Mqtt
@@ -432,6 +473,14 @@ impl LockNetwork for Zigbee2Mqtt {
             }
             Ok(shared.reading(&address, slot))
         })
+    }
+
+    fn set_keypad_limit<'a>(
+        &'a self,
+        device: &'a DeviceRef,
+        limit: KeypadLimit,
+    ) -> BoxFuture<'a, Result<KeypadLimit, DeviceError>> {
+        Box::pin(self.keypad_limit(device, limit))
     }
 
     fn operate<'a>(&'a self, device: &'a DeviceRef, lock: bool) -> BoxFuture<'a, Result<(), DeviceError>> {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use keyward_app::devices::{DeviceEvent, DeviceRef, LockState, Operation};
+use keyward_app::devices::{DeviceEvent, DeviceRef, KeypadLimit, LockState, Operation};
 use keyward_core::{FriendlyName, IeeeAddress};
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -100,6 +100,10 @@ impl SlotState {
     }
 }
 
+/// Where Zigbee2MQTT puts the result of keyward's read of the wrong-code
+/// limit in the lock's state (`read`'s `state_property`).
+pub const KEYPAD_LIMIT_PROPERTY: &str = "keyward_keypad_limit";
+
 /// What one state message says.
 #[derive(Debug, Default)]
 pub struct StateReport {
@@ -108,6 +112,8 @@ pub struct StateReport {
     pub last_save: Option<i64>,
     pub last_clear: Option<i64>,
     pub action: Option<Action>,
+    /// The Door Lock cluster's wrong-code limit, as keyward's read returned it.
+    pub keypad_limit: Option<KeypadLimit>,
 }
 
 /// Lock state fields present in a message.
@@ -165,6 +171,13 @@ pub fn state_report(payload: &Value) -> StateReport {
     report.state.battery = payload.get("battery").and_then(Value::as_u64).and_then(|b| u8::try_from(b.min(100)).ok());
     report.last_save = payload.get("last_successful_pincode_save").and_then(Value::as_i64);
     report.last_clear = payload.get("last_successful_pincode_clear").and_then(Value::as_i64);
+    report.keypad_limit = payload.get(KEYPAD_LIMIT_PROPERTY).and_then(|read| {
+        let attribute = |key: &str| read.get(key).and_then(Value::as_u64).and_then(|n| u8::try_from(n).ok());
+        Some(KeypadLimit {
+            attempts: attribute("wrongCodeEntryLimit")?,
+            seconds: attribute("userCodeTemporaryDisableTime")?,
+        })
+    });
     report.action = payload.get("action").and_then(Value::as_str).filter(|a| !a.is_empty()).map(|action| Action {
         action: action.to_owned(),
         user: payload.get("action_user").and_then(Value::as_u64).and_then(|u| u16::try_from(u).ok()),
@@ -214,6 +227,7 @@ fn remote_or_manual(action: &Action) -> Operation {
 
 /// The payloads keyward publishes, built in one place (topics: `/set`, `/get`).
 pub mod commands {
+    use keyward_app::devices::KeypadLimit;
     use serde_json::{Value, json};
 
     /// `/set`: a code into slot `user` (the code as a string: a number
@@ -238,6 +252,24 @@ pub mod commands {
     }
 
     /// `/set`: locks or unlocks.
+    /// Zigbee2MQTT's generic attribute write, on the Door Lock cluster.
+    pub fn write_keypad_limit(limit: KeypadLimit) -> Value {
+        json!({"write": {"cluster": "closuresDoorLock", "payload": {
+            "wrongCodeEntryLimit": limit.attempts,
+            "userCodeTemporaryDisableTime": limit.seconds,
+        }}})
+    }
+
+    /// Zigbee2MQTT's generic attribute read, its result published with the
+    /// lock's state under `keyward_keypad_limit`.
+    pub fn read_keypad_limit() -> Value {
+        json!({"read": {
+            "cluster": "closuresDoorLock",
+            "attributes": ["wrongCodeEntryLimit", "userCodeTemporaryDisableTime"],
+            "state_property": super::KEYPAD_LIMIT_PROPERTY,
+        }})
+    }
+
     pub fn operate(lock: bool) -> Value {
         json!({"state": if lock { "LOCK" } else { "UNLOCK" }})
     }

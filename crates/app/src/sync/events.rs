@@ -28,6 +28,7 @@ impl Engine {
                     if online {
                         // Back: try what waited for it now, and look at its memory again.
                         entry.rescan = true;
+                        entry.keypad_limit = super::state::LimitState::Unknown;
                         for record in entry.slots.values_mut() {
                             if record.reason == Some(keyward_core::FailureReason::Offline) {
                                 record.retry_at = None;

@@ -105,6 +105,15 @@ pub struct LockCodeView {
     pub updated_at: Option<Timestamp>,
 }
 
+/// The lock's own wrong-code limit, for the owner's page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeypadLimitView {
+    /// The lock reports holding this limit.
+    Held(crate::devices::KeypadLimit),
+    /// The lock did not take a limit from keyward: it keeps its own.
+    Unsupported,
+}
+
 /// One slot of a bound lock, for the owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotView {
@@ -321,6 +330,18 @@ impl LockSync {
     }
 
     /// Every slot keyward knows of on a lock.
+    /// The lock's own wrong-code limit as keyward set it: `None` before it
+    /// was tried (or while the lock was away).
+    pub fn keypad_limit(&self, lock_id: &str) -> Option<KeypadLimitView> {
+        let handle = self.inner.handle_of(lock_id)?;
+        let state = handle.entry().keypad_limit;
+        match state {
+            state::LimitState::Unknown => None,
+            state::LimitState::Held { held, .. } => Some(KeypadLimitView::Held(held)),
+            state::LimitState::Unsupported(_) => Some(KeypadLimitView::Unsupported),
+        }
+    }
+
     pub fn slots(&self, lock_id: &str) -> Vec<SlotView> {
         let Some(handle) = self.inner.handle_of(lock_id) else { return Vec::new() };
         let entry = handle.entry();

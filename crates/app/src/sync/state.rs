@@ -73,6 +73,28 @@ impl Handle {
     }
 }
 
+/// Where a lock's own wrong-code limit stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LimitState {
+    /// Not set since keyward started, or since the lock came back.
+    #[default]
+    Unknown,
+    /// Set for `wanted`; the lock reports holding `held`.
+    Held { wanted: crate::devices::KeypadLimit, held: crate::devices::KeypadLimit },
+    /// The lock did not take `wanted` (or never confirmed it).
+    Unsupported(crate::devices::KeypadLimit),
+}
+
+impl LimitState {
+    /// Whether the limit is to be set (again) for the policy's `wanted`.
+    pub fn due(&self, wanted: crate::devices::KeypadLimit) -> bool {
+        match self {
+            Self::Unknown => true,
+            Self::Held { wanted: was, .. } | Self::Unsupported(was) => *was != wanted,
+        }
+    }
+}
+
 /// What keyward knows of one lock.
 pub(super) struct LockEntry {
     pub lock_id: String,
@@ -89,6 +111,8 @@ pub(super) struct LockEntry {
     /// policy: a burst is told as `keypad_guessing`, once per lockout
     /// period. Kept in memory only: a restart starts the count again.
     pub guesses: LockoutState,
+    /// The lock's own wrong-code limit, as keyward last set it.
+    pub keypad_limit: LimitState,
     /// Read the whole range back before anything else.
     pub rescan: bool,
     pub scanned_at: Option<Timestamp>,
@@ -145,6 +169,7 @@ impl LockEntry {
             presence: Presence::default(),
             battery_low: false,
             guesses: LockoutState::CLEAR,
+            keypad_limit: LimitState::Unknown,
             rescan: true,
             scanned_at: None,
             generation: 0,
@@ -161,6 +186,7 @@ impl LockEntry {
         self.presence = Presence::default();
         self.battery_low = false;
         self.guesses = LockoutState::CLEAR;
+        self.keypad_limit = LimitState::Unknown;
         self.rescan = true;
         self.scanned_at = None;
         self.generation += 1;

@@ -12,8 +12,8 @@ use keyward_core::{ActivityKind, DeviceBinding, FailureReason, Removal, SlotRang
 use zeroize::Zeroizing;
 
 use super::Engine;
-use super::state::{FULL_REVIEW, Handle, Want, Work, guard, reading};
-use crate::devices::{DeviceError, LockNetwork};
+use super::state::{FULL_REVIEW, Handle, LimitState, Want, Work, guard, reading};
+use crate::devices::{DeviceError, KeypadLimit, LockNetwork};
 use crate::homes::forget_lock;
 
 /// What a pass leaves the worker to do.
@@ -34,6 +34,8 @@ pub(super) struct View {
     pub zone: jiff::tz::TimeZone,
     /// Users in the order slots are given (oldest first), with their code's MAC.
     pub users: Vec<(User, Mac)>,
+    /// The home's wrong-code policy, which the lock's own keypad limit follows.
+    pub lockout: keyward_core::LockoutPolicy,
 }
 
 /// How a device's failure counts.
@@ -42,7 +44,7 @@ fn reason_of(error: &DeviceError) -> FailureReason {
         DeviceError::Offline | DeviceError::Disconnected | DeviceError::NoSuchDevice => FailureReason::Offline,
         DeviceError::Duplicate { .. } => FailureReason::DuplicateOnLock,
         DeviceError::MemoryFull => FailureReason::MemoryFull,
-        DeviceError::Rejected(_) => FailureReason::Rejected,
+        DeviceError::Rejected(_) | DeviceError::Unsupported => FailureReason::Rejected,
     }
 }
 
@@ -111,6 +113,7 @@ impl Engine {
                 removal: lock.removal.as_ref().map(|r| r.what.clone()),
                 zone: state.home.zone.tz().clone(),
                 users: users.into_iter().map(|r| (r.user.clone(), r.code.mac)).collect(),
+                lockout: state.home.lockout_policy,
             });
         }
         None
@@ -164,6 +167,9 @@ impl Engine {
                 if view.removal.is_some() && !handle.entry().holds_keywards() {
                     return self.finish_removal(handle, &view).await;
                 }
+                if view.removal.is_none() {
+                    self.follow_keypad_limit(handle, &view, network.as_ref(), device).await;
+                }
                 let (review, retry) = {
                     let entry = handle.entry();
                     (entry.scanned_at.and_then(|at| at.checked_add(FULL_REVIEW).ok()), entry.earliest_retry(now))
@@ -196,6 +202,32 @@ impl Engine {
             }
             view = fresh;
         }
+    }
+
+    /// With the codes in step, the lock's own wrong-code limit is set from
+    /// the home's policy (its attempts, then its lockout seconds), once per
+    /// policy and device: where the lock confirms it, the lock refuses
+    /// guessing by itself, even while keyward is down.
+    async fn follow_keypad_limit(
+        &self,
+        handle: &Handle,
+        view: &View,
+        network: &dyn LockNetwork,
+        device: &keyward_core::DeviceRef,
+    ) {
+        let wanted = KeypadLimit { attempts: view.lockout.max_attempts(), seconds: view.lockout.lockout_seconds() };
+        if !handle.entry().keypad_limit.due(wanted) {
+            return;
+        }
+        let outcome = match network.set_keypad_limit(device, wanted).await {
+            Ok(held) => LimitState::Held { wanted, held },
+            Err(DeviceError::Unsupported) => LimitState::Unsupported(wanted),
+            Err(error) => {
+                tracing::info!(lock = handle.lock_id.as_str(), %error, "the lock's wrong-code limit was not set; tried again when it is back");
+                LimitState::Unknown
+            }
+        };
+        handle.entry().keypad_limit = outcome;
     }
 
     /// Settles the slots' statuses against what they should hold, queues

@@ -652,7 +652,58 @@ async fn a_burst_of_unknown_codes_at_the_lock_is_told(backend: Backend) {
     assert!(page.contains("5 wrong codes within 1 min"), "{page}");
 }
 
+/// Issue 22 item 8, second half: where the lock takes it, keyward sets the
+/// lock's own wrong-code limit from the home's lockout policy (Zigbee's Door
+/// Lock `wrongCodeEntryLimit` and `userCodeTemporaryDisableTime`, written
+/// and read back), follows a change of the policy, and says on the Locks
+/// page what the lock holds, or that it keeps its own.
+async fn the_locks_own_wrong_code_limit_follows_the_home(backend: Backend) {
+    let net =
+        ZigbeeNet::start(&[LockSpec::new("front_door", 6), LockSpec::new("back_door", 6).without_wrong_code_limit()])
+            .await;
+    let f = hub(backend, &net, 2).await;
+    bound_lock(&f, "Front door", "front_door").await;
+    bound_lock(&f, "Back door", "back_door").await;
+    let wanted = |attempts: u64, seconds: u64| {
+        std::collections::BTreeMap::from([
+            ("userCodeTemporaryDisableTime".to_owned(), seconds),
+            ("wrongCodeEntryLimit".to_owned(), attempts),
+        ])
+    };
+    let until = |attempts: u64, seconds: u64| {
+        let net = &net;
+        async move {
+            let deadline = Instant::now() + SOON;
+            while net.attributes("front_door") != wanted(attempts, seconds) {
+                assert!(Instant::now() < deadline, "never set: {:?}", net.attributes("front_door"));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    // The default policy: 3 wrong codes, then 90 s.
+    until(3, 90).await;
+    let mut owner = crate::ui::owner_browser(&f.server).await;
+    let deadline = Instant::now() + SOON;
+    loop {
+        let page = owner.get("/locks").await.body;
+        if page.contains("Its own keypad: 3 wrong codes in a row, then no code for 90 s.")
+            && page.contains("the lock did not take the home&#39;s")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Locks page never said the limits: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(net.attributes("back_door").is_empty());
+
+    // A new policy: the lock follows.
+    let policy = json!({"lockout": {"max_attempts": 5, "window_seconds": 60, "lockout_seconds": 120}});
+    f.admin.patch(&format!("/api/v1/homes/{}", f.home), policy).await.expect(200);
+    until(5, 120).await;
+}
+
 on_both_backends!(
+    the_locks_own_wrong_code_limit_follows_the_home,
     a_burst_of_unknown_codes_at_the_lock_is_told,
     codes_follow_users_and_keypad_entries_are_attributed,
     a_user_on_two_locks_and_a_lock_turned_by_hand,

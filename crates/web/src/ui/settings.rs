@@ -57,6 +57,8 @@ struct LockCard {
     locked: Option<bool>,
     /// Slots whose code is not (yet) as keyward wants it: "in step" when none.
     differences: usize,
+    /// The lock's own wrong-code limit, in words, once keyward set it.
+    keypad_limit: Option<String>,
 }
 
 /// A lock tile's headline and colour: what matters first at a glance.
@@ -273,6 +275,16 @@ async fn locks_view_with(
                         look,
                         locked,
                         differences,
+                        keypad_limit: s.app.locks.keypad_limit(&l.id).map(|limit| match limit {
+                            keyward_app::KeypadLimitView::Held(held) => format!(
+                                "Its own keypad: {} wrong codes in a row, then no code for {} s.",
+                                held.attempts, held.seconds
+                            ),
+                            keyward_app::KeypadLimitView::Unsupported => {
+                                "Its keypad keeps its own wrong-code limit: the lock did not take the home's."
+                                    .to_owned()
+                            }
+                        }),
                     }
                 })
                 .collect();

@@ -28,11 +28,20 @@ pub struct LockSpec {
     pub slots: u16,
     /// Zigbee2MQTT's `expose_pin`: the `users` map carries the codes.
     pub expose_pin: bool,
+    /// Its Door Lock cluster has the wrong-code limit attributes
+    /// (`wrongCodeEntryLimit`, `userCodeTemporaryDisableTime`).
+    pub wrong_code_limit: bool,
 }
 
 impl LockSpec {
     pub fn new(name: &'static str, slots: u16) -> Self {
-        Self { name, slots, expose_pin: true }
+        Self { name, slots, expose_pin: true, wrong_code_limit: true }
+    }
+
+    /// A lock whose cluster lacks the wrong-code limit: Zigbee2MQTT's read
+    /// and write of it fail, and it publishes nothing.
+    pub fn without_wrong_code_limit(self) -> Self {
+        Self { wrong_code_limit: false, ..self }
     }
 
     pub fn hiding_codes(self) -> Self {
@@ -61,6 +70,8 @@ struct Memory {
     last_clear: Option<u64>,
     /// `pin_code` sets received that carried a code.
     code_sets: u32,
+    /// Door Lock cluster attributes written (the lock's own wrong-code limit).
+    attributes: BTreeMap<String, u64>,
 }
 
 struct SimulatedLock {
@@ -204,6 +215,13 @@ impl ZigbeeNet {
         self.lock(name).memory.lock().expect("memory")
     }
 
+    const LIMIT_ATTRIBUTES: [&'static str; 2] = ["wrongCodeEntryLimit", "userCodeTemporaryDisableTime"];
+
+    /// The lock's Door Lock cluster attributes as written to it.
+    pub fn attributes(&self, name: &str) -> BTreeMap<String, u64> {
+        self.memory(name).attributes.clone()
+    }
+
     async fn command(&self, topic: &str, body: &Value) {
         let Some(rest) = topic.strip_prefix(&format!("{}/", self.base)) else { return };
         let (topic, get) = match (rest.strip_suffix("/get"), rest.strip_suffix("/set")) {
@@ -218,6 +236,42 @@ impl ZigbeeNet {
         };
         let name = name.as_str();
         if !lock.memory.lock().expect("memory").online {
+            return;
+        }
+        // Zigbee2MQTT's generic `write` and `read` of cluster attributes.
+        if let Some(write) = body.get("write").filter(|_| !get) {
+            if lock.spec.wrong_code_limit && write.get("cluster") == Some(&json!("closuresDoorLock")) {
+                let mut memory = lock.memory.lock().expect("memory");
+                for (attribute, value) in write.get("payload").and_then(Value::as_object).into_iter().flatten() {
+                    if let (true, Some(value)) = (Self::LIMIT_ATTRIBUTES.contains(&attribute.as_str()), value.as_u64())
+                    {
+                        memory.attributes.insert(attribute.clone(), value);
+                    }
+                }
+            }
+            return;
+        }
+        if let Some(read) = body.get("read").filter(|_| !get) {
+            if !lock.spec.wrong_code_limit || read.get("cluster") != Some(&json!("closuresDoorLock")) {
+                return;
+            }
+            let result: serde_json::Map<String, Value> = {
+                let memory = lock.memory.lock().expect("memory");
+                let asked = read.get("attributes").and_then(Value::as_array).cloned().unwrap_or_default();
+                asked
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|a| Self::LIMIT_ATTRIBUTES.contains(a))
+                    .map(|a| {
+                        // The lock's factory values until written.
+                        let factory = if a == "wrongCodeEntryLimit" { 5 } else { 60 };
+                        (a.to_owned(), json!(memory.attributes.get(a).copied().unwrap_or(factory)))
+                    })
+                    .collect()
+            };
+            if let Some(property) = read.get("state_property").and_then(Value::as_str) {
+                self.publish_state(name, json!({ property: result })).await;
+            }
             return;
         }
         if let Some(pin) = body.get("pin_code") {
