@@ -98,7 +98,7 @@
         if (value) element.setAttribute(attribute, value.replace(/^w\d+_/, "w" + index + "_"));
       });
     });
-    row.querySelectorAll("input[type=time], input[type=date]").forEach(function (input) { input.value = ""; });
+    row.querySelectorAll("input.hhmm, input[type=date]").forEach(function (input) { input.value = ""; });
     row.querySelector("select.preset").value = "weekdays";
     row.querySelector("select.every").value = "1";
     row.querySelector(".nextday").hidden = true;
@@ -149,5 +149,25 @@
     document.querySelector("input[name=when][value=windows]").checked = true;
     if (index + 1 >= 60) add.hidden = true;
     row.querySelector("input[type=date]").focus();
+  });
+})();
+
+// 24-hour times as people type them: "9" is 09:00, "930" and "9.30" are
+// 09:30. The hub reads them the same way; this only shows it at once.
+(function () {
+  function tidy(text) {
+    var t = text.trim().replace(".", ":");
+    var m = /^(\d{1,2})(?::?(\d{2}))?$/.exec(t);
+    if (!m) return text;
+    var h = parseInt(m[1], 10), mm = m[2] || "00";
+    if (h > 24 || parseInt(mm, 10) > 59) return text;
+    return (h < 10 ? "0" + h : String(h)) + ":" + mm;
+  }
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (input && input.classList && input.classList.contains("hhmm")) {
+      input.value = tidy(input.value);
+      input.dispatchEvent(new Event("input"));
+    }
   });
 })();

@@ -189,7 +189,7 @@ fn input(form: &AddForm) -> Result<ChannelInput, (&'static str, String)> {
         }
         (_, false) => return Err(("token", "Only an ntfy channel takes a token; leave it empty.".to_owned())),
     };
-    let time = |text: &str| jiff::civil::Time::strptime("%H:%M", text).ok();
+    let time = |text: &str| jiff::civil::Time::strptime("%H:%M", super::user_form::tidy_time(text)).ok();
     let quiet = match (form.quiet_start.trim(), form.quiet_end.trim()) {
         ("", "") => None,
         (start, end) => match (time(start), time(end)) {

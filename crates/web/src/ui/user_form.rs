@@ -254,8 +254,8 @@ impl UserForm {
                     day.2 = days.contains(&day.0);
                 }
             }
-            row.start = value(&format!("w{i}_start"));
-            row.end = value(&format!("w{i}_end"));
+            row.start = tidy_time(&value(&format!("w{i}_start")));
+            row.end = tidy_time(&value(&format!("w{i}_end")));
             // An unknown repeat is every week: the refusal then names the
             // first date if one is missing, never a number not offered.
             row.every =
@@ -271,8 +271,8 @@ impl UserForm {
         let mut visits = empty_visits(visit_rows);
         for (i, row) in visits.iter_mut().enumerate() {
             row.date = value(&format!("v{i}_date"));
-            row.start = value(&format!("v{i}_start"));
-            row.end = value(&format!("v{i}_end"));
+            row.start = tidy_time(&value(&format!("v{i}_start")));
+            row.end = tidy_time(&value(&format!("v{i}_end")));
         }
         Self {
             // Names are kept exactly as typed.
@@ -296,7 +296,7 @@ impl UserForm {
             contact_phone: value("contact_phone"),
             alert_all: value("alert_to") != "some",
             alert_channels: pairs.iter().filter(|(k, _)| k == "alert_channel").map(|(_, v)| v.clone()).collect(),
-            no_show_by: value("no_show_by"),
+            no_show_by: tidy_time(&value("no_show_by")),
             no_show_days: DAYS.iter().map(|(k, l)| (*k, *l, on(&format!("no_show_{k}")))).collect(),
             proposal: None,
         }
@@ -583,6 +583,26 @@ pub fn field_error(e: &AppError) -> Option<(&'static str, String)> {
     })
 }
 
+/// A time typed in a 24-hour field, as the hub writes it: "9" is "09:00",
+/// "930" and "9.30" are "09:30", "0930" is "09:30". Anything else stays as
+/// typed, for the form to refuse beside its field.
+pub(super) fn tidy_time(text: &str) -> String {
+    let t = text.trim().replacen('.', ":", 1);
+    let (hours, minutes) = match t.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if t.len() > 2 => t.split_at(t.len() - 2),
+        None => (t.as_str(), "00"),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(hours) && hours.len() <= 2 && digits(minutes) && minutes.len() == 2) {
+        return text.trim().to_owned();
+    }
+    match (hours.parse::<u32>(), minutes.parse::<u32>()) {
+        (Ok(h), Ok(m)) if h <= 24 && m <= 59 => format!("{h:02}:{m:02}"),
+        _ => text.trim().to_owned(),
+    }
+}
+
 /// What is wrong with one time row, in the owner's words and by its number
 /// ("Time 2") when there are several.
 fn window_problem(i: usize, w: &WindowRow, used: usize) -> Option<String> {
@@ -671,4 +691,30 @@ fn parse_day(text: &str) -> Result<Option<Bound>, ()> {
         return Ok(None);
     }
     keyward_core::instant::parse_day(text).map(|date| Some(Bound::Day(date))).ok_or(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tidy_time;
+
+    #[test]
+    fn times_are_read_as_people_type_them() {
+        for (typed, read) in [
+            ("9", "09:00"),
+            ("930", "09:30"),
+            ("0930", "09:30"),
+            ("9.30", "09:30"),
+            ("9:30", "09:30"),
+            ("21:05", "21:05"),
+            ("24:00", "24:00"),
+            (" 7 ", "07:00"),
+            ("25", "25"),
+            ("9:3", "9:3"),
+            ("noon", "noon"),
+            ("11:00:30", "11:00:30"),
+            ("", ""),
+        ] {
+            assert_eq!(tidy_time(typed), read, "{typed:?}");
+        }
+    }
 }
