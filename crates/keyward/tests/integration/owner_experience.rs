@@ -523,7 +523,7 @@ async fn the_remaining_pages_pass_the_audit(backend: Backend) {
     browser.find("form[action='/settings/invites'] button").await.click().await;
     browser.wait_for_text("Waiting to be accepted").await;
     shoot(&browser, backend, "settings-invited").await;
-    let invite = browser.find("#invite_link").await.text().await;
+    let invite = browser.find("#invite_link").await.value().await;
     browser.goto(&invite).await;
     browser.wait_for_text("partner@example.org").await;
     shoot(&browser, backend, "invite").await;

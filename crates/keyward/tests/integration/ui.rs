@@ -516,7 +516,8 @@ async fn locks_settings_and_tokens_pages(backend: Backend) {
     // API tokens: made here, shown once, revoked at once.
     let made =
         browser.post("/settings/tokens", &[("csrf", &csrf), ("name", "Home Assistant"), ("scope", "read")]).await;
-    let at = made.body.find("id=\"new_token\">").expect("the new token") + 15;
+    let marker = "id=\"new_token\" class=\"copyable\" readonly value=\"";
+    let at = made.body.find(marker).expect("the new token") + marker.len();
     let secret = made.body[at..at + 67].to_owned();
     assert!(secret.starts_with("kw_"), "{secret}");
     assert_eq!(made.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
@@ -573,9 +574,9 @@ async fn owners_invite_further_owners_with_a_one_time_link(backend: Backend) {
     let taken = owner.post("/settings/invites", &[("csrf", &csrf), ("email", "O@example.org")]).await;
     assert!(taken.body.contains("An owner with this email exists already"), "{}", taken.body);
     let invited = owner.post("/settings/invites", &[("csrf", &csrf), ("email", "Partner@example.org")]).await;
-    let marker = "id=\"invite_link\">";
+    let marker = "id=\"invite_link\" class=\"copyable\" readonly value=\"";
     let at = invited.body.find(marker).expect("a link") + marker.len();
-    let link: String = invited.body[at..].chars().take_while(|c| *c != '<').collect();
+    let link: String = invited.body[at..].chars().take_while(|c| *c != '"').collect();
     let path = link.split_once("/invite/").map(|(_, s)| format!("/invite/{s}")).expect("an invite path");
     assert!(link.starts_with(&server.base), "{link}");
 
@@ -796,7 +797,7 @@ async fn invitation_links_never_use_an_injected_host(backend: Backend) {
         .header("Host", "evil.example:8080")
         .form(&[("csrf", csrf.as_str()), ("email", "partner@example.org")]);
     let invited = owner.go(request).await;
-    assert!(invited.body.contains(">https://keys.example.org/invite/kwi_"), "{}", invited.body);
+    assert!(invited.body.contains("value=\"https://keys.example.org/invite/kwi_"), "{}", invited.body);
     assert!(!invited.body.contains("evil.example"));
 }
 
