@@ -128,6 +128,9 @@ impl Access {
                 record.user.uses = counted.uses;
                 record.last_used = Some(counted.last_used);
             }
+            if device == PANEL {
+                state.panel_heard = Some(true);
+            }
             let entries = change.events.into_iter().map(|event| entry(home_id, event)).collect();
             let record = Record {
                 home_id: home_id.to_owned(),

@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 
 use crate::AppError;
 use crate::recorder::Recorder;
-use crate::registry::Registry;
+use crate::registry::{PANEL, Registry};
 
 pub const MAX_PAGE: i64 = 500;
 pub const DEFAULT_PAGE: i64 = 50;
@@ -114,9 +114,19 @@ impl Activity {
     /// Whether an alarm panel has ever asked this home for a decision (an
     /// attempt on the device `"panel"` is in the log): until one has, the
     /// panel rights of a code are a promise with nothing to keep it.
+    ///
+    /// The log is searched once per process (the search reads the whole log
+    /// of a home without a panel); from then on the home's memory answers,
+    /// kept true by the access path.
     pub async fn panel_heard_from(&self, home_id: &str) -> Result<bool, AppError> {
-        let query = ActivityQuery { device: Some("panel".to_owned()), limit: Some(1), ..ActivityQuery::default() };
-        Ok(self.query(home_id, query).await?.is_ok_and(|page| !page.items.is_empty()))
+        let home = self.registry.home(home_id)?;
+        if let Some(known) = home.lock().await.panel_heard {
+            return Ok(known);
+        }
+        let query = ActivityQuery { device: Some(PANEL.to_owned()), limit: Some(1), ..ActivityQuery::default() };
+        let found = self.query(home_id, query).await?.is_ok_and(|page| !page.items.is_empty());
+        // An attempt on the panel meanwhile has set it already: it stands.
+        Ok(*home.lock().await.panel_heard.get_or_insert(found))
     }
 
     /// Every entry of every home, live, once committed. A receiver that

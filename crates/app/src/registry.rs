@@ -38,6 +38,10 @@ pub(crate) struct HomeState {
     pub damaged: HashSet<String>,
     /// Where the home's alerts go.
     pub channels: Vec<keyward_core::channel::Channel>,
+    /// Whether an alarm panel has asked this home for a decision: `None`
+    /// until the log was first searched (once per process), then kept true
+    /// by every attempt on the panel.
+    pub panel_heard: Option<bool>,
 }
 
 impl HomeState {
@@ -52,6 +56,7 @@ impl HomeState {
             stale: false,
             damaged: HashSet::new(),
             channels: Vec::new(),
+            panel_heard: None,
         }
     }
 
