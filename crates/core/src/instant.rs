@@ -146,6 +146,16 @@ pub fn parse_day(text: &str) -> Option<jiff::civil::Date> {
     shape.then(|| text.parse().ok()).flatten()
 }
 
+/// Whether a day is of the years the API takes, 2000 to 2199 (as its instants).
+pub fn day_in_range(day: jiff::civil::Date) -> bool {
+    (2000..=2199).contains(&day.year())
+}
+
+/// A day as [`parse_day`] reads it, of the years the API takes.
+pub fn parse_day_in_range(text: &str) -> Option<jiff::civil::Date> {
+    parse_day(text).filter(|day| day_in_range(*day))
+}
+
 #[cfg(test)]
 mod day_tests {
     use super::parse_day;

@@ -447,8 +447,7 @@ fn monday_number(day: Date) -> i64 {
 
 /// "YYYY-MM-DD", a real calendar day of the years 2000 to 2199 (the API's days).
 fn parse_date(text: &str) -> Result<Date, ScheduleError> {
-    crate::instant::parse_day(text)
-        .filter(|day| (2000..=2199).contains(&day.year()))
+    crate::instant::parse_day_in_range(text)
         .ok_or(ScheduleError::Invalid("dates are YYYY-MM-DD, a real calendar day of the years 2000 to 2199"))
 }
 

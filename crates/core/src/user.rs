@@ -106,7 +106,7 @@ impl Bound {
     fn in_range(self) -> bool {
         match self {
             Self::At(t) => (Validity::EARLIEST..Validity::LATEST).contains(&t),
-            Self::Day(day) => (2000..=2199).contains(&day.year()),
+            Self::Day(day) => crate::instant::day_in_range(day),
         }
     }
 }

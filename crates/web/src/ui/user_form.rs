@@ -616,7 +616,7 @@ fn window_problem(i: usize, w: &WindowRow, used: usize) -> Option<String> {
     if w.every > 1 && w.from.is_empty() {
         return Some(format!("{label}: give the first date it repeats from, such as the next visit."));
     }
-    if !w.from.is_empty() && !is_day(&w.from) {
+    if !w.from.is_empty() && keyward_core::instant::parse_day_in_range(&w.from).is_none() {
         return Some(format!("{label}: the first date is not a date, such as 2026-12-11."));
     }
     None
@@ -628,7 +628,7 @@ fn visit_problem(i: usize, v: &VisitRow, used: usize) -> Option<String> {
     if v.date.is_empty() {
         return Some(format!("{label}: give its date."));
     }
-    if !is_day(&v.date) {
+    if keyward_core::instant::parse_day_in_range(&v.date).is_none() {
         return Some(format!("{label}: the date is not a date, such as 2026-12-24."));
     }
     hours_problem(&v.start, &v.end).map(|problem| format!("{label}: {problem}"))
@@ -639,11 +639,6 @@ fn hours_problem(start: &str, end: &str) -> Option<&'static str> {
         return Some("give a start and an end time, such as 11:00 and 14:00.");
     }
     (start == end).then_some("the end must differ from the start (an end earlier than the start runs past midnight).")
-}
-
-/// A day of the years the hub takes (2000 to 2199).
-fn is_day(text: &str) -> bool {
-    keyward_core::instant::parse_day(text).is_some_and(|d| (2000..=2199).contains(&d.year()))
 }
 
 /// A schedule the hub refused, in the owner's words (the API's sentence
