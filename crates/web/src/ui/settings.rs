@@ -62,9 +62,15 @@ struct LockCard {
 }
 
 /// A lock tile's headline and colour: what matters first at a glance.
-fn tile_look(s: &AppState, lock: &keyward_app::LockView) -> ((&'static str, &'static str), Option<bool>) {
-    let Some(binding) = &lock.device else { return (("No device", "none"), None) };
-    let Some(info) = s.app.locks.device_info(&binding.device) else { return (("Not reachable", "off"), None) };
+/// `info`: what its network reports of its device, if it is bound and reachable.
+fn tile_look(
+    lock: &keyward_app::LockView,
+    info: Option<&keyward_app::devices::DeviceInfo>,
+) -> ((&'static str, &'static str), Option<bool>) {
+    if lock.device.is_none() {
+        return (("No device", "none"), None);
+    }
+    let Some(info) = info else { return (("Not reachable", "off"), None) };
     let look = match (info.online, info.state.jammed, info.state.locked) {
         (false, _, _) => ("Offline", "off"),
         (true, true, _) => ("Jammed", "bad"),
@@ -129,16 +135,20 @@ fn slot_line(view: keyward_app::SlotView, names: &std::collections::HashMap<Stri
 }
 
 /// A bound lock's device and state in plain words.
-fn device_words(s: &AppState, lock: &keyward_app::LockView, used: usize, foreign: usize) -> String {
+fn device_words(
+    lock: &keyward_app::LockView,
+    info: Option<&keyward_app::devices::DeviceInfo>,
+    used: usize,
+    foreign: usize,
+) -> String {
     let Some(binding) = &lock.device else {
         return "No device: keyward decides for it, but holds no codes in it.".into();
     };
-    let device = &binding.device;
-    let Some(info) = s.app.locks.device_info(device) else {
-        return format!("{device}: not reachable now.");
+    let Some(info) = info else {
+        return format!("{}: not reachable now.", binding.device);
     };
-    let state = super::lock_state::describe(&info);
-    let mut text = format!("{} ({} {}) · {state}", shown(&info), info.manufacturer, info.model);
+    let state = super::lock_state::describe(info);
+    let mut text = format!("{} ({} {}) · {state}", shown(info), info.manufacturer, info.model);
     if let Some(count) = binding.slots.map(|r| usize::from(r.last() - r.first()) + 1).or(info.slots.map(usize::from)) {
         text.push_str(&format!(" · {used} of {count} code slots used by keyward"));
     }
@@ -263,11 +273,13 @@ async fn locks_view_with(
                     let used = slots.iter().filter(|v| v.user.is_some()).count();
                     let foreign = slots.iter().filter(|v| v.foreign).count();
                     let differences = slots.iter().filter(|v| v.problem || v.pending).count();
-                    let (look, locked) = tile_look(s, l);
+                    // Asked once: the tile's headline and its line say the same.
+                    let info = l.device.as_ref().and_then(|b| s.app.locks.device_info(&b.device));
+                    let (look, locked) = tile_look(l, info.as_ref());
                     LockCard {
                         id: l.id.clone(),
                         name: l.name.clone(),
-                        state: device_words(s, l, used, foreign),
+                        state: device_words(l, info.as_ref(), used, foreign),
                         removal: removal_words(l, &names),
                         bound: l.device.is_some(),
                         slots,
@@ -550,13 +562,7 @@ async fn command_lock(s: AppState, owner: String, headers: HeaderMap, csrf: Csrf
         Ok(home) => home,
         Err(e) => return failed(e),
     };
-    let name = s
-        .app
-        .homes
-        .list_locks(&home.id)
-        .await
-        .ok()
-        .and_then(|locks| locks.into_iter().find(|l| l.id == id).map(|l| l.name.as_str().to_owned()));
+    let name = s.app.homes.get_lock(&home.id, &id).await.ok().map(|l| l.name);
     match s.app.locks.command(&home.id, &id, lock, keyward_core::Actor::Owner(owner.clone())).await {
         // The network answered only once the lock reported the new state:
         // what the message says is what the lock did.
@@ -593,8 +599,7 @@ pub async fn unlock_page(
 ) -> Response {
     let found = async {
         let home = first_home(&s).await?;
-        let locks = s.app.homes.list_locks(&home.id).await?;
-        locks.into_iter().find(|l| l.id == id && l.device.is_some()).ok_or(AppError::LockNotFound)
+        Some(s.app.homes.get_lock(&home.id, &id).await?).filter(|l| l.device.is_some()).ok_or(AppError::LockNotFound)
     }
     .await;
     match found {
