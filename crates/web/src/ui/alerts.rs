@@ -96,11 +96,12 @@ fn delivery_line(d: Delivery, tz: &jiff::tz::TimeZone) -> DeliveryLine {
     }
 }
 
+/// The Alerts page, with the add form as typed (`Some`, refused) or new.
 async fn view(
     s: &AppState,
     owner: &str,
     csrf: &Csrf,
-    form: AddForm,
+    form: Option<AddForm>,
     error: Option<(&'static str, String)>,
     notice: Option<String>,
     new_secret: Option<String>,
@@ -136,9 +137,17 @@ async fn view(
     match found {
         Ok(channels) => {
             let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            let emergency_channel = channels.iter().any(|c| c.emergency);
+            // A new channel's "also send emergencies here" starts ticked while
+            // no channel of the home receives them: the owner who adds only
+            // their phone hears of a duress code.
+            let form = form.unwrap_or_else(|| AddForm {
+                emergency: (!emergency_channel).then(|| "on".to_owned()),
+                ..AddForm::default()
+            });
             let page_view = AlertsPage {
                 frame: Frame { active: "alerts", csrf: &csrf.token, email: owner },
-                emergency_channel: channels.iter().any(|c| c.emergency),
+                emergency_channel,
                 channels,
                 form,
                 error,
@@ -151,18 +160,8 @@ async fn view(
     }
 }
 
-/// The Alerts page. A new channel's "also send emergencies here" starts
-/// ticked while no channel of the home receives them: the owner who adds
-/// only their phone hears of a duress code.
 pub async fn alerts(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
-    let mut form = AddForm::default();
-    if let Ok(home) = first_home(&s).await
-        && let Ok(channels) = s.app.channels.list(&home.id).await
-        && !channels.iter().any(|c| c.channel.emergency)
-    {
-        form.emergency = Some("on".to_owned());
-    }
-    view(&s, &owner.email, &csrf, form, None, None, None).await
+    view(&s, &owner.email, &csrf, None, None, None, None).await
 }
 
 /// The channel the form describes, or the field at fault and why.
@@ -211,7 +210,7 @@ pub async fn add(
     form.token = String::new();
     let channel = match parsed {
         Ok(channel) => channel,
-        Err(error) => return view(&s, &owner.email, &csrf, form, Some(error), None, None).await,
+        Err(error) => return view(&s, &owner.email, &csrf, Some(form), Some(error), None, None).await,
     };
     let created =
         async { s.app.channels.create(&first_home(&s).await?.id, channel, Actor::Owner(owner.email.clone())).await }
@@ -220,16 +219,16 @@ pub async fn add(
         Ok((channel, secret)) => {
             let secret = secret.map(|bytes| crate::api::webhook_secret_text(&bytes));
             let notice = format!("{} added. Send a test to check it arrives.", channel.name.as_str());
-            view(&s, &owner.email, &csrf, AddForm::default(), None, Some(notice), secret).await
+            view(&s, &owner.email, &csrf, None, None, Some(notice), secret).await
         }
         Err(e @ AppError::Name(_)) => {
-            view(&s, &owner.email, &csrf, form, Some(("name", first_upper(&e.to_string()))), None, None).await
+            view(&s, &owner.email, &csrf, Some(form), Some(("name", first_upper(&e.to_string()))), None, None).await
         }
         Err(e @ AppError::ChannelNameTaken) => {
-            view(&s, &owner.email, &csrf, form, Some(("name", first_upper(&e.to_string()))), None, None).await
+            view(&s, &owner.email, &csrf, Some(form), Some(("name", first_upper(&e.to_string()))), None, None).await
         }
         Err(e @ (AppError::ChannelInvalid(_) | AppError::ChannelUnavailable(_))) => {
-            view(&s, &owner.email, &csrf, form, Some(("address", first_upper(&e.to_string()))), None, None).await
+            view(&s, &owner.email, &csrf, Some(form), Some(("address", first_upper(&e.to_string()))), None, None).await
         }
         Err(e) => failed(e),
     }
@@ -458,5 +457,5 @@ pub async fn save(
 }
 
 async fn view_with_notice(s: &AppState, owner: &str, csrf: &Csrf, notice: String) -> Response {
-    view(s, owner, csrf, AddForm::default(), None, Some(notice), None).await
+    view(s, owner, csrf, None, None, Some(notice), None).await
 }
