@@ -26,24 +26,66 @@
   });
 })();
 
-// The times: a preset ticks its days (the day boxes show only for Custom
-// days); "Add another time" adds a row in place; "(next day)" follows the
-// hours. Without JavaScript the same controls work through the hub.
+// The times and visit days: a preset ticks its days (the day boxes show
+// only for Custom days); "Add another time" and "Add another visit day" add
+// a row in place; "(next day)" follows the hours. Without JavaScript the
+// same controls work through the hub.
 (function () {
   var presets = {
     every: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
     weekdays: ["mon", "tue", "wed", "thu", "fri"],
     weekends: ["sat", "sun"]
   };
+
+  // "(next day)" beside a row whose end is earlier than its start.
+  function followNextDay(row) {
+    var start = row.querySelector("input[name$='_start']");
+    var end = row.querySelector("input[name$='_end']");
+    var nextDay = row.querySelector(".nextday");
+    function showNextDay() {
+      nextDay.hidden = !(start.value && end.value && end.value < start.value);
+    }
+    start.addEventListener("input", showNextDay);
+    end.addEventListener("input", showNextDay);
+  }
+
+  // A copy of a list's last row as row number `index`: its fields renamed
+  // from "w3_…" (or "v3_…") to the new number, emptied, "(next day)" hidden.
+  function copyRow(rows, prefix, index, attributes) {
+    var row = rows[rows.length - 1].cloneNode(true);
+    var numbered = new RegExp("^" + prefix + "\\d+_");
+    row.dataset.index = String(index);
+    row.querySelectorAll("[name], [id], label[for], [aria-labelledby]").forEach(function (element) {
+      attributes.forEach(function (attribute) {
+        var value = element.getAttribute(attribute);
+        if (value) element.setAttribute(attribute, value.replace(numbered, prefix + index + "_"));
+      });
+    });
+    row.querySelectorAll("input.hhmm, input[type=date]").forEach(function (input) { input.value = ""; });
+    row.querySelector(".nextday").hidden = true;
+    return row;
+  }
+
+  // An "Add another …" button that adds a row in place, up to `most`.
+  function addsRows(button, list, selector, most, make) {
+    if (!button) return;
+    button.addEventListener("click", function (event) {
+      var rows = list.querySelectorAll(selector);
+      if (rows.length >= most) return;
+      event.preventDefault();
+      var focus = make(rows, rows.length);
+      document.querySelector("input[name=when][value=windows]").checked = true;
+      if (rows.length + 1 >= most) button.hidden = true;
+      focus.focus();
+    });
+  }
+
   var list = document.getElementById("windows");
   if (!list) return;
 
   function wire(row) {
     var select = row.querySelector("select.preset");
     var days = row.querySelector("[data-custom]");
-    var start = row.querySelector("input[name$='_start']");
-    var end = row.querySelector("input[name$='_end']");
-    var nextDay = row.querySelector(".nextday");
     function showDays() {
       var set = presets[select.value];
       days.hidden = !!set;
@@ -53,12 +95,8 @@
         });
       }
     }
-    function showNextDay() {
-      nextDay.hidden = !(start.value && end.value && end.value < start.value);
-    }
     select.addEventListener("change", showDays);
-    start.addEventListener("input", showNextDay);
-    end.addEventListener("input", showNextDay);
+    followNextDay(row);
     showDays();
   }
 
@@ -80,75 +118,27 @@
   // A page with a refused "At all times" and times keeps showing both.
   if (!document.getElementById("schedule_error")) showTimes();
 
-  var add = document.getElementById("add_window");
-  if (!add) return;
-  add.addEventListener("click", function (event) {
-    var rows = list.querySelectorAll(".window");
-    if (rows.length >= 28) return;
-    event.preventDefault();
-    var index = rows.length;
-    var row = rows[rows.length - 1].cloneNode(true);
-    row.dataset.index = String(index);
+  addsRows(document.getElementById("add_window"), list, ".window", 28, function (rows, index) {
+    var row = copyRow(rows, "w", index, ["name", "id", "for", "aria-labelledby"]);
     row.setAttribute("aria-labelledby", "w" + index + "_title");
     row.querySelector(".window-title").textContent = "Time " + (index + 1);
     row.querySelector("[data-custom]").setAttribute("aria-label", "Custom days of time " + (index + 1));
-    row.querySelectorAll("[name], [id], label[for], [aria-labelledby]").forEach(function (element) {
-      ["name", "id", "for", "aria-labelledby"].forEach(function (attribute) {
-        var value = element.getAttribute(attribute);
-        if (value) element.setAttribute(attribute, value.replace(/^w\d+_/, "w" + index + "_"));
-      });
-    });
-    row.querySelectorAll("input.hhmm, input[type=date]").forEach(function (input) { input.value = ""; });
     row.querySelector("select.preset").value = "weekdays";
     row.querySelector("select.every").value = "1";
-    row.querySelector(".nextday").hidden = true;
     list.appendChild(row);
     wire(row);
-    document.querySelector("input[name=when][value=windows]").checked = true;
-    if (index + 1 >= 28) add.hidden = true;
-    row.querySelector("select.preset").focus();
+    return row.querySelector("select.preset");
   });
-})();
 
-// Visit days: "(next day)" follows the hours, and "Add another visit day"
-// adds a row in place. Without JavaScript the button asks the hub.
-(function () {
-  var list = document.getElementById("visits");
-  if (!list) return;
-  function wire(row) {
-    var start = row.querySelector("input[name$='_start']");
-    var end = row.querySelector("input[name$='_end']");
-    var nextDay = row.querySelector(".nextday");
-    function showNextDay() {
-      nextDay.hidden = !(start.value && end.value && end.value < start.value);
-    }
-    start.addEventListener("input", showNextDay);
-    end.addEventListener("input", showNextDay);
-  }
-  Array.prototype.forEach.call(list.querySelectorAll(".visit"), wire);
-  var add = document.getElementById("add_visit");
-  if (!add) return;
-  add.addEventListener("click", function (event) {
-    var rows = list.querySelectorAll(".visit");
-    if (rows.length >= 60) return;
-    event.preventDefault();
-    var index = rows.length;
-    var row = rows[rows.length - 1].cloneNode(true);
-    row.dataset.index = String(index);
-    row.querySelectorAll("[name], [id], label[for]").forEach(function (element) {
-      ["name", "id", "for"].forEach(function (attribute) {
-        var value = element.getAttribute(attribute);
-        if (value) element.setAttribute(attribute, value.replace(/^v\d+_/, "v" + index + "_"));
-      });
-    });
+  var visits = document.getElementById("visits");
+  if (!visits) return;
+  Array.prototype.forEach.call(visits.querySelectorAll(".visit"), followNextDay);
+  addsRows(document.getElementById("add_visit"), visits, ".visit", 60, function (rows, index) {
+    var row = copyRow(rows, "v", index, ["name", "id", "for"]);
     row.querySelector("label").textContent = "Visit " + (index + 1) + " on";
-    row.querySelectorAll("input").forEach(function (input) { input.value = ""; });
-    row.querySelector(".nextday").hidden = true;
-    list.appendChild(row);
-    wire(row);
-    document.querySelector("input[name=when][value=windows]").checked = true;
-    if (index + 1 >= 60) add.hidden = true;
-    row.querySelector("input[type=date]").focus();
+    visits.appendChild(row);
+    followNextDay(row);
+    return row.querySelector("input[type=date]");
   });
 })();
 

@@ -206,6 +206,12 @@ async fn every_other_week_and_visit_days_from_the_form(backend: Backend) {
     set_time(&browser, "#v0_date", "2026-12-24").await;
     set_time(&browser, "#v0_start", "10:00").await;
     set_time(&browser, "#v0_end", "16:00").await;
+    // Another visit day is added in place, numbered, empty and focused; left
+    // empty, it is ignored.
+    browser.find("#add_visit").await.click().await;
+    assert_eq!(browser.run("return document.activeElement.id;").await, json!("v1_date"));
+    assert_eq!(browser.find("label[for=v1_date]").await.text().await, "Visit 2 on");
+    assert_eq!(browser.find("#v1_start").await.value().await, "");
     shoot(&browser, backend, "add-user-every-other-week").await;
     browser.find("#save").await.click().await;
     browser
