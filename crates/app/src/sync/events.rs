@@ -28,7 +28,12 @@ impl Engine {
                     if online {
                         // Back: try what waited for it now, and look at its memory again.
                         entry.rescan = true;
-                        entry.keypad_limit = super::state::LimitState::Unknown;
+                        // It may have lost the limit it held; one that did not
+                        // take it is not asked again (each try waits out its
+                        // answer time before the codes' work goes on).
+                        if !matches!(entry.keypad_limit, super::state::LimitState::Unsupported(_)) {
+                            entry.keypad_limit = super::state::LimitState::Unknown;
+                        }
                         for record in entry.slots.values_mut() {
                             if record.reason == Some(keyward_core::FailureReason::Offline) {
                                 record.retry_at = None;
