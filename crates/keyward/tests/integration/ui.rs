@@ -811,6 +811,21 @@ async fn refusals_are_pages_in_plain_words(backend: Backend) {
     assert!(kind.starts_with("text/html"), "{kind}");
     assert!(missing.body.contains("Not found"), "{}", missing.body);
     assert!(!missing.body.contains("\"code\""), "no JSON error: {}", missing.body);
+
+    // A form keyward's pages did not send (here, JSON) is a page in words
+    // too, not the framework's plain-text rejection, and changes nothing.
+    let request = owner
+        .client
+        .post(format!("{}/locks", owner.base))
+        .header("Origin", &owner.base)
+        .header("Content-Type", "application/json")
+        .body(r#"{"name":"Back door"}"#);
+    let unreadable = owner.go(request).await;
+    assert_eq!(unreadable.status, 415, "{}", unreadable.body);
+    let kind = unreadable.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(kind.starts_with("text/html"), "{kind}");
+    assert!(unreadable.body.contains("This form could not be read"), "{}", unreadable.body);
+    assert!(!owner.get("/locks").await.body.contains("Back door"), "nothing was added");
 }
 
 /// The owner's "Share access" page: the contact typed on the user's form,

@@ -8,8 +8,8 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
 use jiff::tz::TimeZone;
 use keyward_app::{ActivityQuery, AppError, HomeView};
 use keyward_core::{Action, ActivityEntry, ActivityKind, DenyReason, Outcome};
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::web::{Csrf, SignedIn};
-use super::{Frame, page};
+use super::{Frame, PageResult, page};
 use crate::AppState;
 
 #[derive(Deserialize, Default, Clone)]
@@ -484,8 +484,8 @@ pub async fn page_view(
     SignedIn(owner): SignedIn,
     csrf: Csrf,
     Query(filters): Query<Filters>,
-) -> Response {
-    let result = async {
+) -> PageResult {
+    let view = async {
         let (home, names, devices, users) = context(&s).await?;
         let today = names.tz.to_datetime(s.app.now()).date();
         let mut cursor = (!filters.cursor.is_empty()).then(|| filters.cursor.clone());
@@ -527,20 +527,17 @@ pub async fn page_view(
             live: filters.is_empty(),
         })
     }
-    .await;
-    match result {
-        Ok(view) => csrf.attach(page(&view)),
-        Err(e) => super::failed(e),
-    }
+    .await?;
+    Ok(csrf.attach(page(&view)))
 }
 
 /// Every entry that matches the filters, as CSV (at most 100,000 rows).
-pub async fn csv(State(s): State<AppState>, SignedIn(_): SignedIn, Query(filters): Query<Filters>) -> Response {
+pub async fn csv(State(s): State<AppState>, SignedIn(_): SignedIn, Query(filters): Query<Filters>) -> PageResult {
     export(&s, filters, Export::Csv).await
 }
 
 /// The same as JSON Lines: one object per entry, for scripts and archives.
-pub async fn jsonl(State(s): State<AppState>, SignedIn(_): SignedIn, Query(filters): Query<Filters>) -> Response {
+pub async fn jsonl(State(s): State<AppState>, SignedIn(_): SignedIn, Query(filters): Query<Filters>) -> PageResult {
     export(&s, filters, Export::JsonLines).await
 }
 
@@ -550,8 +547,8 @@ enum Export {
     JsonLines,
 }
 
-async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
-    let result = async {
+async fn export(s: &AppState, filters: Filters, format: Export) -> PageResult {
+    let body = async {
         let (home, names, _, _) = context(s).await?;
         let today = names.tz.to_datetime(s.app.now()).date();
         let mut out = match format {
@@ -623,15 +620,12 @@ async fn export(s: &AppState, filters: Filters, format: Export) -> Response {
         }
         Ok::<_, AppError>(out)
     }
-    .await;
+    .await?;
     let (content_type, disposition) = match format {
         Export::Csv => ("text/csv; charset=utf-8", "attachment; filename=\"keyward-activity.csv\""),
         Export::JsonLines => ("application/jsonl; charset=utf-8", "attachment; filename=\"keyward-activity.jsonl\""),
     };
-    match result {
-        Ok(body) => ([(CONTENT_TYPE, content_type), (CONTENT_DISPOSITION, disposition)], body).into_response(),
-        Err(e) => super::failed(e),
-    }
+    Ok(([(CONTENT_TYPE, content_type), (CONTENT_DISPOSITION, disposition)], body).into_response())
 }
 
 /// Quotes a CSV field, and defuses text a spreadsheet would run as a formula.
@@ -646,11 +640,8 @@ const LIVE_FOR: Duration = Duration::from_secs(15 * 60);
 
 /// New entries as server-sent events, formatted like the page's rows, while
 /// the session lasts (checked before every row) and at most `LIVE_FOR`.
-pub async fn stream(State(s): State<AppState>, SignedIn(_): SignedIn, headers: HeaderMap) -> Response {
-    let (home, names, _, _) = match context(&s).await {
-        Ok(found) => found,
-        Err(e) => return super::failed(e),
-    };
+pub async fn stream(State(s): State<AppState>, SignedIn(_): SignedIn, headers: HeaderMap) -> PageResult {
+    let (home, names, _, _) = context(&s).await?;
     let session = super::web::cookie(&headers, super::web::SESSION_COOKIE).unwrap_or_default().to_owned();
     let live = Live {
         receiver: s.app.activity.subscribe(),
@@ -665,7 +656,7 @@ pub async fn stream(State(s): State<AppState>, SignedIn(_): SignedIn, headers: H
         let data = live.next_line().await?;
         Some((Ok::<_, Infallible>(Event::default().data(data)), live))
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
 
 /// One browser's live view of a home's activity.

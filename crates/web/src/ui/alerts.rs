@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use keyward_app::{AppError, ChannelChange, ChannelInput, Delivery, DeliveryState};
 use keyward_core::Actor;
 use keyward_core::channel::{ChannelTarget, HttpUrl};
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::web::{CheckedForm, Csrf, SignedIn};
-use super::{ConfirmPage, CsrfOnly, Frame, failed, first_home, first_upper, no_store, page};
+use super::{ConfirmPage, CsrfOnly, Frame, PageResult, first_home, first_upper, no_store, page};
 use crate::AppState;
 
 #[derive(Template)]
@@ -105,8 +105,8 @@ async fn view(
     error: Option<(&'static str, String)>,
     notice: Option<String>,
     new_secret: Option<String>,
-) -> Response {
-    let found = async {
+) -> PageResult {
+    let channels = async {
         let home = first_home(s).await?;
         let tz = home.zone.tz().clone();
         let mut cards = Vec::new();
@@ -133,34 +133,27 @@ async fn view(
         }
         Ok::<_, AppError>(cards)
     }
-    .await;
-    match found {
-        Ok(channels) => {
-            let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-            let emergency_channel = channels.iter().any(|c| c.emergency);
-            // A new channel's "also send emergencies here" starts ticked while
-            // no channel of the home receives them: the owner who adds only
-            // their phone hears of a duress code.
-            let form = form.unwrap_or_else(|| AddForm {
-                emergency: (!emergency_channel).then(|| "on".to_owned()),
-                ..AddForm::default()
-            });
-            let page_view = AlertsPage {
-                frame: Frame { active: "alerts", csrf: &csrf.token, email: owner },
-                emergency_channel,
-                channels,
-                form,
-                error,
-                notice,
-                new_secret,
-            };
-            no_store(csrf.attach((status, page(&page_view))))
-        }
-        Err(e) => failed(e),
-    }
+    .await?;
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let emergency_channel = channels.iter().any(|c| c.emergency);
+    // A new channel's "also send emergencies here" starts ticked while
+    // no channel of the home receives them: the owner who adds only
+    // their phone hears of a duress code.
+    let form = form
+        .unwrap_or_else(|| AddForm { emergency: (!emergency_channel).then(|| "on".to_owned()), ..AddForm::default() });
+    let page_view = AlertsPage {
+        frame: Frame { active: "alerts", csrf: &csrf.token, email: owner },
+        emergency_channel,
+        channels,
+        form,
+        error,
+        notice,
+        new_secret,
+    };
+    Ok(no_store(csrf.attach((status, page(&page_view)))))
 }
 
-pub async fn alerts(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
+pub async fn alerts(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> PageResult {
     view(&s, &owner.email, &csrf, None, None, None, None).await
 }
 
@@ -204,7 +197,7 @@ pub async fn add(
     SignedIn(owner): SignedIn,
     csrf: Csrf,
     CheckedForm(mut form): CheckedForm<AddForm>,
-) -> Response {
+) -> PageResult {
     // The token is never sent back to the page.
     let parsed = input(&form);
     form.token = String::new();
@@ -230,7 +223,7 @@ pub async fn add(
         Err(e @ (AppError::ChannelInvalid(_) | AppError::ChannelUnavailable(_))) => {
             view(&s, &owner.email, &csrf, Some(form), Some(("address", first_upper(&e.to_string()))), None, None).await
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -239,11 +232,9 @@ pub async fn test(
     SignedIn(_): SignedIn,
     Path(id): Path<String>,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
-    match async { s.app.channels.test(&first_home(&s).await?.id, &id).await }.await {
-        Ok(()) => Redirect::to("/alerts").into_response(),
-        Err(e) => failed(e),
-    }
+) -> PageResult {
+    s.app.channels.test(&first_home(&s).await?.id, &id).await?;
+    Ok(Redirect::to("/alerts").into_response())
 }
 
 pub async fn remove_page(
@@ -251,25 +242,19 @@ pub async fn remove_page(
     SignedIn(owner): SignedIn,
     csrf: Csrf,
     Path(id): Path<String>,
-) -> Response {
-    let found = async {
-        let home = first_home(&s).await?;
-        let channels = s.app.channels.list(&home.id).await?;
-        channels.into_iter().find(|c| c.channel.id == id).ok_or(AppError::ChannelNotFound)
-    }
-    .await;
-    match found {
-        Ok(view) => csrf.attach(page(&ConfirmPage {
-            frame: Frame { active: "alerts", csrf: &csrf.token, email: &owner.email },
-            title: format!("Remove {}?", view.channel.name.as_str()),
-            question: "Alerts stop going there, and what it had still to deliver is dropped.".to_owned(),
-            action: format!("/alerts/{}/delete", view.channel.id),
-            button: "Remove",
-            button_class: "danger",
-            back: "/alerts".to_owned(),
-        })),
-        Err(e) => failed(e),
-    }
+) -> PageResult {
+    let home = first_home(&s).await?;
+    let channels = s.app.channels.list(&home.id).await?;
+    let view = channels.into_iter().find(|c| c.channel.id == id).ok_or(AppError::ChannelNotFound)?;
+    Ok(csrf.attach(page(&ConfirmPage {
+        frame: Frame { active: "alerts", csrf: &csrf.token, email: &owner.email },
+        title: format!("Remove {}?", view.channel.name.as_str()),
+        question: "Alerts stop going there, and what it had still to deliver is dropped.".to_owned(),
+        action: format!("/alerts/{}/delete", view.channel.id),
+        button: "Remove",
+        button_class: "danger",
+        back: "/alerts".to_owned(),
+    })))
 }
 
 pub async fn remove(
@@ -277,12 +262,10 @@ pub async fn remove(
     SignedIn(owner): SignedIn,
     Path(id): Path<String>,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
+) -> PageResult {
     let actor = Actor::Owner(owner.email);
-    match async { s.app.channels.delete(&first_home(&s).await?.id, &id, actor).await }.await {
-        Ok(()) => Redirect::to("/alerts").into_response(),
-        Err(e) => failed(e),
-    }
+    s.app.channels.delete(&first_home(&s).await?.id, &id, actor).await?;
+    Ok(Redirect::to("/alerts").into_response())
 }
 
 #[derive(Template)]
@@ -328,17 +311,10 @@ async fn edit_view(
     id: &str,
     form: Option<AddForm>,
     error: Option<(&'static str, String)>,
-) -> Response {
-    let found = async {
-        let home = first_home(s).await?;
-        let channels = s.app.channels.list(&home.id).await?;
-        channels.into_iter().find(|c| c.channel.id == id).ok_or(AppError::ChannelNotFound)
-    }
-    .await;
-    let view = match found {
-        Ok(view) => view,
-        Err(e) => return failed(e),
-    };
+) -> PageResult {
+    let home = first_home(s).await?;
+    let channels = s.app.channels.list(&home.id).await?;
+    let view = channels.into_iter().find(|c| c.channel.id == id).ok_or(AppError::ChannelNotFound)?;
     let c = &view.channel;
     let form = form.unwrap_or_else(|| AddForm {
         kind: c.target.kind().as_str().to_owned(),
@@ -369,7 +345,7 @@ async fn edit_view(
         form,
         error,
     };
-    no_store(csrf.attach((status, page(&page_view))))
+    Ok(no_store(csrf.attach((status, page(&page_view)))))
 }
 
 pub async fn edit_page(
@@ -377,7 +353,7 @@ pub async fn edit_page(
     SignedIn(owner): SignedIn,
     csrf: Csrf,
     Path(id): Path<String>,
-) -> Response {
+) -> PageResult {
     edit_view(&s, &owner.email, &csrf, &id, None, None).await
 }
 
@@ -420,18 +396,10 @@ pub async fn save(
     csrf: Csrf,
     Path(id): Path<String>,
     CheckedForm(mut form): CheckedForm<EditForm>,
-) -> Response {
-    let current = async {
-        let home = first_home(&s).await?;
-        let channels = s.app.channels.list(&home.id).await?;
-        let view = channels.into_iter().find(|c| c.channel.id == id).ok_or(AppError::ChannelNotFound)?;
-        Ok::<_, AppError>((home.id, view.channel))
-    }
-    .await;
-    let (home_id, current) = match current {
-        Ok(found) => found,
-        Err(e) => return failed(e),
-    };
+) -> PageResult {
+    let home_id = first_home(&s).await?.id;
+    let channels = s.app.channels.list(&home_id).await?;
+    let current = channels.into_iter().find(|c| c.channel.id == id).ok_or(AppError::ChannelNotFound)?.channel;
     let parsed = change(&form, &current);
     // The token is never sent back to the page.
     form.fields.token = String::new();
@@ -452,10 +420,10 @@ pub async fn save(
             let error = Some(("address", first_upper(&e.to_string())));
             edit_view(&s, &owner.email, &csrf, &id, Some(form.fields), error).await
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
-async fn view_with_notice(s: &AppState, owner: &str, csrf: &Csrf, notice: String) -> Response {
+async fn view_with_notice(s: &AppState, owner: &str, csrf: &Csrf, notice: String) -> PageResult {
     view(s, owner, csrf, None, None, Some(notice), None).await
 }

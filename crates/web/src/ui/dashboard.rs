@@ -5,14 +5,13 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use keyward_app::{LockView, UserView};
 use keyward_core::{LockAccess, Standing};
 
 use super::web::{Csrf, SignedIn};
-use super::{Frame, failed, first_home, flash, page, summary};
+use super::{Frame, PageResult, first_home, flash, page, summary};
 use crate::AppState;
 
 /// One person's row.
@@ -196,8 +195,8 @@ pub async fn page_view(
     headers: HeaderMap,
     csrf: Csrf,
     axum::extract::Query(query): axum::extract::Query<PageQuery>,
-) -> Response {
-    let result = async {
+) -> PageResult {
+    let view = async {
         let home = first_home(&s).await?;
         let locks = s.app.homes.list_locks(&home.id).await?;
         let users = s.app.users.list(&home.id).await?;
@@ -261,11 +260,8 @@ pub async fn page_view(
             pages,
         })
     }
-    .await;
-    match result {
-        Ok(view) => flash::shown(&headers, csrf.attach(page(&view))),
-        Err(e) => failed(e),
-    }
+    .await?;
+    Ok(flash::shown(&headers, csrf.attach(page(&view))))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod alerts;
 mod dashboard;
 mod flash;
 mod lock_state;
+mod page_error;
 mod settings;
 mod share;
 mod sharing;
@@ -29,6 +30,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::edge::EdgeRoutes;
+use page_error::{PageError, PageResult};
 use web::{CSRF_COOKIE, CheckedForm, Csrf, DEVICE_COOKIE, SESSION_COOKIE, cookie, device_cookie, set_cookie};
 
 pub fn routes() -> axum::Router<AppState> {
@@ -152,48 +154,10 @@ pub(crate) struct ConfirmPage<'a> {
     pub back: String,
 }
 
-/// A refusal or failure as a page, in plain words: the status and the
-/// sentence the API would give, never its JSON.
-pub(crate) fn failed(e: keyward_app::AppError) -> Response {
-    use keyward_app::AppError;
-    let gone = match &e {
-        AppError::UserNotFound => Some("This person is no longer in keyward: they were deleted, or the link is wrong."),
-        AppError::LockNotFound => Some("This lock is no longer in keyward: it was removed, or the link is wrong."),
-        AppError::ChannelNotFound => Some("This alert channel no longer exists: it was removed, or the link is wrong."),
-        _ => None,
-    };
-    if let Some(message) = gone {
-        return (StatusCode::NOT_FOUND, page(&Message { title: "Not found", message, link: "/users" })).into_response();
-    }
-    let error = crate::ApiError::from(e);
-    let title = match error.status.as_u16() {
-        404 => "Not found",
-        409 => "This cannot be done",
-        503 => "keyward is busy",
-        500.. => "Something went wrong",
-        _ => "This cannot be done",
-    };
-    let message = if error.status.is_server_error() && error.status.as_u16() != 503 {
-        "keyward could not complete this. Nothing was changed; try again, and if it keeps failing, look at the hub's log.".to_owned()
-    } else {
-        first_upper(&error.message)
-    };
-    let mut response = (error.status, page(&Message { title, message: &message, link: "/users" })).into_response();
-    if error.status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
-}
-
 /// The page for an address that is not one of the UI's (or not for this
 /// method): in words, with the site's frame, never the API's JSON.
 pub(crate) fn not_found_page() -> Response {
-    let body = page(&Message {
-        title: "Page not found",
-        message: "There is no page at this address. The link may be mistyped, or what it showed was deleted.",
-        link: "/users",
-    });
-    (StatusCode::NOT_FOUND, body).into_response()
+    PageError::NotFound.into_response()
 }
 
 /// Every page while the hub cannot serve (`switch::unavailable`).
@@ -208,16 +172,6 @@ pub(crate) fn unavailable_page(reason: &str) -> Response {
 pub(crate) fn no_store(mut response: Response) -> Response {
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     response
-}
-
-/// The answer to a form whose CSRF token is missing or wrong: nothing changed.
-fn csrf_refused(link: &str) -> Response {
-    let body = page(&Message {
-        title: "This form has expired",
-        message: "Nothing was changed. Go back, reload the page and try again.",
-        link,
-    });
-    (StatusCode::FORBIDDEN, body).into_response()
 }
 
 async fn start(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -274,14 +228,11 @@ struct SetupForm {
     password: String,
 }
 
-async fn setup_page(State(s): State<AppState>, csrf: Csrf) -> Response {
+async fn setup_page(State(s): State<AppState>, csrf: Csrf) -> PageResult {
     if !s.app.owners.needs_setup().await.unwrap_or(false) {
-        return Redirect::to("/login").into_response();
+        return Ok(Redirect::to("/login").into_response());
     }
-    let home = match first_home(&s).await {
-        Ok(home) => home,
-        Err(e) => return failed(e),
-    };
+    let home = first_home(&s).await?;
     let view = SetupPage {
         csrf: &csrf.token,
         setup_code: "",
@@ -295,7 +246,7 @@ async fn setup_page(State(s): State<AppState>, csrf: Csrf) -> Response {
         errors: Default::default(),
         focus: "setup_code",
     };
-    csrf.attach(page(&view))
+    Ok(csrf.attach(page(&view)))
 }
 
 async fn setup_submit(
@@ -303,11 +254,8 @@ async fn setup_submit(
     headers: HeaderMap,
     csrf: Csrf,
     CheckedForm(form): CheckedForm<SetupForm>,
-) -> Response {
-    let home = match first_home(&s).await {
-        Ok(home) => home,
-        Err(e) => return failed(e),
-    };
+) -> PageResult {
+    let home = first_home(&s).await?;
     // Left empty (or absent, from an older form): the name the placeholder shows.
     let typed_name = form.home_name.clone().unwrap_or_default();
     let home_name = if typed_name.trim().is_empty() { home.name.clone() } else { typed_name.clone() };
@@ -353,9 +301,9 @@ async fn setup_submit(
                     // The owner exists now: they can fix the home in Settings.
                     tracing::error!(error = %e, "setup could not save the home's name and zone");
                 }
-                return signed_in_redirect(&headers, &session.0);
+                return Ok(signed_in_redirect(&headers, &session.0));
             }
-            Err(SetupError::AlreadySetUp) => return Redirect::to("/login").into_response(),
+            Err(SetupError::AlreadySetUp) => return Ok(Redirect::to("/login").into_response()),
             Err(SetupError::WrongSetupCode) => {
                 errors.insert("setup_code", "This is not the setup code keyward printed: check for a typo.".to_owned());
             }
@@ -383,7 +331,7 @@ async fn setup_submit(
         errors,
         focus,
     };
-    (status, no_store(csrf.attach(page(&view)))).into_response()
+    Ok((status, no_store(csrf.attach(page(&view)))).into_response())
 }
 
 // ---- sign in and out
@@ -504,29 +452,15 @@ struct InvitePage<'a> {
     error: Option<String>,
 }
 
-fn invite_invalid() -> Response {
-    let body = page(&Message {
-        title: "This invitation is not valid",
-        message: "It was used already or has expired. Ask an owner for a new one.",
-        link: "/login",
-    });
-    (StatusCode::NOT_FOUND, body).into_response()
-}
-
 async fn invite_page(
     State(s): State<AppState>,
     csrf: Csrf,
     axum::extract::Path(secret): axum::extract::Path<String>,
-) -> Response {
-    match s.app.owners.invitation(&secret).await {
-        // The link is a credential: kept out of caches (and, by the
-        // Referrer-Policy, out of other sites' logs).
-        Ok(Some(email)) => {
-            no_store(csrf.attach(page(&InvitePage { csrf: &csrf.token, email: &email, secret: &secret, error: None })))
-        }
-        Ok(None) => invite_invalid(),
-        Err(e) => failed(e),
-    }
+) -> PageResult {
+    let email = s.app.owners.invitation(&secret).await?.ok_or(PageError::InviteInvalid)?;
+    // The link is a credential: kept out of caches (and, by the
+    // Referrer-Policy, out of other sites' logs).
+    Ok(no_store(csrf.attach(page(&InvitePage { csrf: &csrf.token, email: &email, secret: &secret, error: None }))))
 }
 
 #[derive(Deserialize)]
@@ -541,19 +475,19 @@ async fn invite_submit(
     csrf: Csrf,
     axum::extract::Path(secret): axum::extract::Path<String>,
     CheckedForm(form): CheckedForm<InviteForm>,
-) -> Response {
+) -> PageResult {
     match s.app.owners.accept_invitation(&secret, &form.password).await {
         Ok((_, session)) => {
             describe_session(&s, &headers, &session.0).await;
-            signed_in_redirect(&headers, &session.0)
+            Ok(signed_in_redirect(&headers, &session.0))
         }
-        Err(SetupError::InviteInvalid) => invite_invalid(),
-        Err(SetupError::App(e)) => failed(e),
+        Err(SetupError::InviteInvalid) => Err(PageError::InviteInvalid),
+        Err(SetupError::App(e)) => Err(e.into()),
         Err(e) => {
             let email = s.app.owners.invitation(&secret).await.ok().flatten().unwrap_or_default();
             let error = Some(first_upper(&e.to_string()));
             let view = InvitePage { csrf: &csrf.token, email: &email, secret: &secret, error };
-            (StatusCode::UNPROCESSABLE_ENTITY, csrf.attach(page(&view))).into_response()
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, csrf.attach(page(&view))).into_response())
         }
     }
 }

@@ -3,13 +3,13 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use keyward_app::{AppError, HomePatch, HomeView};
 use keyward_core::Scope;
 use serde::Deserialize;
 
 use super::web::{CheckedForm, Csrf, SignedIn};
-use super::{ConfirmPage, CsrfOnly, Frame, failed, first_home, first_upper, no_store, page};
+use super::{ConfirmPage, CsrfOnly, Frame, PageError, PageResult, first_home, first_upper, no_store, page};
 use crate::AppState;
 
 fn sentence(e: &impl std::fmt::Display) -> String {
@@ -218,7 +218,7 @@ fn device_sentence(e: &AppError) -> String {
     }
 }
 
-async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String>) -> Response {
+async fn locks_view(s: &AppState, owner: &str, csrf: &Csrf, error: Option<String>) -> PageResult {
     locks_view_with(s, owner, csrf, error, None, None).await
 }
 
@@ -230,7 +230,7 @@ async fn locks_view_with(
     error: Option<String>,
     refused_add: Option<(String, String)>,
     flash: Option<String>,
-) -> Response {
+) -> PageResult {
     let found = async {
         let home = first_home(s).await?;
         let locks = s.app.homes.list_locks(&home.id).await?;
@@ -313,15 +313,15 @@ async fn locks_view_with(
                 new_error,
                 flash,
             };
-            (status, csrf.attach(page(&view))).into_response()
+            Ok((status, csrf.attach(page(&view))).into_response())
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
-pub async fn locks(State(s): State<AppState>, SignedIn(owner): SignedIn, headers: HeaderMap, csrf: Csrf) -> Response {
+pub async fn locks(State(s): State<AppState>, SignedIn(owner): SignedIn, headers: HeaderMap, csrf: Csrf) -> PageResult {
     let flash = super::flash::take(&headers);
-    super::flash::shown(&headers, locks_view_with(&s, &owner.email, &csrf, None, None, flash).await)
+    Ok(super::flash::shown(&headers, locks_view_with(&s, &owner.email, &csrf, None, None, flash).await?))
 }
 
 #[derive(Deserialize)]
@@ -386,14 +386,14 @@ pub async fn add_lock(
     headers: HeaderMap,
     csrf: Csrf,
     CheckedForm(form): CheckedForm<NameForm>,
-) -> Response {
+) -> PageResult {
     let added = async {
         let device = picked_device(&form.device)?;
         s.app.homes.create_lock(&first_home(&s).await?.id, &form.name, device).await
     }
     .await;
     match added {
-        Ok(lock) => super::flash::redirect(&headers, "/locks", &format!("{} added", lock.name)),
+        Ok(lock) => Ok(super::flash::redirect(&headers, "/locks", &format!("{} added", lock.name))),
         Err(AppError::LockNameTaken) => {
             let why = format!(
                 "Another lock is already called this: give each lock its own name, such as {}.",
@@ -408,7 +408,7 @@ pub async fn add_lock(
         Err(e @ (AppError::DeviceUnavailable | AppError::DeviceInUse)) => {
             locks_view(&s, &owner.email, &csrf, Some(device_sentence(&e))).await
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -419,11 +419,11 @@ pub async fn rename_lock(
     csrf: Csrf,
     Path(id): Path<String>,
     CheckedForm(form): CheckedForm<NameForm>,
-) -> Response {
+) -> PageResult {
     let actor = keyward_core::Actor::Owner(owner.email.clone());
     let renamed = async { s.app.homes.rename_lock(&first_home(&s).await?.id, &id, &form.name, actor).await }.await;
     match renamed {
-        Ok(lock) => super::flash::redirect(&headers, "/locks", &format!("Renamed to {}", lock.name)),
+        Ok(lock) => Ok(super::flash::redirect(&headers, "/locks", &format!("Renamed to {}", lock.name))),
         Err(AppError::LockNameTaken) => {
             let why = "Another lock is already called this: nothing was renamed.".to_owned();
             locks_view(&s, &owner.email, &csrf, Some(why)).await
@@ -432,7 +432,7 @@ pub async fn rename_lock(
             let why = "A lock's name has 1 to 64 characters: nothing was renamed.".to_owned();
             locks_view(&s, &owner.email, &csrf, Some(why)).await
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -449,7 +449,7 @@ pub async fn remove_lock_page(
     csrf: Csrf,
     Path(id): Path<String>,
     axum::extract::Query(query): axum::extract::Query<RemoveQuery>,
-) -> Response {
+) -> PageResult {
     let found = async {
         let home = first_home(&s).await?;
         let users = s.app.users.list(&home.id).await?;
@@ -461,7 +461,7 @@ pub async fn remove_lock_page(
     .await;
     let (lock, names, losing) = match found {
         Ok(found) => found,
-        Err(e) => return failed(e),
+        Err(e) => return Err(e.into()),
     };
     let who_loses = match losing.split_last() {
         None => "Nobody has a code for this lock.".to_owned(),
@@ -496,7 +496,7 @@ pub async fn remove_lock_page(
         ),
         _ => who_loses,
     };
-    csrf.attach(page(&ConfirmPage {
+    Ok(csrf.attach(page(&ConfirmPage {
         frame: Frame { active: "locks", csrf: &csrf.token, email: &owner.email },
         title: if force { format!("Remove {} anyway?", lock.name) } else { format!("Remove {}?", lock.name) },
         question,
@@ -504,7 +504,7 @@ pub async fn remove_lock_page(
         button: if force { "Remove anyway" } else { "Remove" },
         button_class: "danger",
         back: "/locks".to_owned(),
-    }))
+    })))
 }
 
 /// How long the Remove button waits for keyward to take a lock's codes off
@@ -518,7 +518,7 @@ pub async fn remove_lock(
     Path(id): Path<String>,
     axum::extract::Query(query): axum::extract::Query<RemoveQuery>,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
+) -> PageResult {
     let actor = keyward_core::Actor::Owner(owner.email.clone());
     let removed = async {
         let home = first_home(&s).await?;
@@ -534,33 +534,32 @@ pub async fn remove_lock(
         Ok::<_, AppError>((name, removed))
     }
     .await;
-    match removed {
-        Ok((name, keyward_app::Removed::Done(_))) => {
-            super::flash::redirect(&headers, "/locks", &format!("{name} removed"))
+    let message = match removed? {
+        (name, keyward_app::Removed::Done(_)) => format!("{name} removed"),
+        (name, keyward_app::Removed::Waiting(_)) => {
+            format!("{name} is being removed: keyward takes its codes off the lock first")
         }
-        Ok((name, keyward_app::Removed::Waiting(_))) => super::flash::redirect(
-            &headers,
-            "/locks",
-            &format!("{name} is being removed: keyward takes its codes off the lock first"),
+        (name, keyward_app::Removed::Forced { device, left, .. }) => format!(
+            "{name} removed. {} Clear them at the lock.",
+            keyward_app::left_words(&s.app.homes.device_label(&device), &left)
         ),
-        Ok((name, keyward_app::Removed::Forced { device, left, .. })) => super::flash::redirect(
-            &headers,
-            "/locks",
-            &format!(
-                "{name} removed. {} Clear them at the lock.",
-                keyward_app::left_words(&s.app.homes.device_label(&device), &left)
-            ),
-        ),
-        Err(e) => failed(e),
-    }
+    };
+    Ok(super::flash::redirect(&headers, "/locks", &message))
 }
 
 /// The owner's Lock and Unlock buttons: the lock carries it out, and the
 /// activity log records it under the owner.
-async fn command_lock(s: AppState, owner: String, headers: HeaderMap, csrf: Csrf, id: String, lock: bool) -> Response {
+async fn command_lock(
+    s: AppState,
+    owner: String,
+    headers: HeaderMap,
+    csrf: Csrf,
+    id: String,
+    lock: bool,
+) -> PageResult {
     let home = match first_home(&s).await {
         Ok(home) => home,
-        Err(e) => return failed(e),
+        Err(e) => return Err(e.into()),
     };
     let name = s.app.homes.get_lock(&home.id, &id).await.ok().map(|l| l.name);
     match s.app.locks.command(&home.id, &id, lock, keyward_core::Actor::Owner(owner.clone())).await {
@@ -569,12 +568,12 @@ async fn command_lock(s: AppState, owner: String, headers: HeaderMap, csrf: Csrf
         Ok(()) => {
             let name = name.unwrap_or_else(|| "The lock".to_owned());
             let message = if lock { format!("{name} locked") } else { format!("{name} unlocked") };
-            super::flash::redirect(&headers, "/locks", &message)
+            Ok(super::flash::redirect(&headers, "/locks", &message))
         }
         Err(e @ (AppError::DeviceUnavailable | AppError::DeviceFailed)) => {
             locks_view(&s, &owner, &csrf, Some(device_sentence(&e))).await
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -585,7 +584,7 @@ pub async fn lock_lock(
     csrf: Csrf,
     Path(id): Path<String>,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
+) -> PageResult {
     command_lock(s, owner.email, headers, csrf, id, true).await
 }
 
@@ -596,14 +595,14 @@ pub async fn unlock_page(
     SignedIn(owner): SignedIn,
     csrf: Csrf,
     Path(id): Path<String>,
-) -> Response {
+) -> PageResult {
     let found = async {
         let home = first_home(&s).await?;
         Some(s.app.homes.get_lock(&home.id, &id).await?).filter(|l| l.device.is_some()).ok_or(AppError::LockNotFound)
     }
     .await;
     match found {
-        Ok(lock) => no_store(csrf.attach(page(&ConfirmPage {
+        Ok(lock) => Ok(no_store(csrf.attach(page(&ConfirmPage {
             frame: Frame { active: "locks", csrf: &csrf.token, email: &owner.email },
             title: format!("Unlock {}?", lock.name.as_str()),
             question: "Anyone at the door can walk in until it is locked again (or locks itself).".to_owned(),
@@ -611,8 +610,8 @@ pub async fn unlock_page(
             button: "Unlock now",
             button_class: "primary",
             back: "/locks".to_owned(),
-        }))),
-        Err(e) => failed(e),
+        })))),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -623,7 +622,7 @@ pub async fn unlock_lock(
     csrf: Csrf,
     Path(id): Path<String>,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
+) -> PageResult {
     command_lock(s, owner.email, headers, csrf, id, false).await
 }
 
@@ -741,7 +740,7 @@ async fn settings_view(
     error: Option<String>,
     notice: Option<&str>,
     new_token: Option<String>,
-) -> Response {
+) -> PageResult {
     settings_view_with(s, owner, headers, csrf, Shown { error, notice, new_token, ..Shown::default() }).await
 }
 
@@ -764,7 +763,7 @@ async fn settings_view_with(
     headers: &HeaderMap,
     csrf: &Csrf,
     shown: Shown<'_>,
-) -> Response {
+) -> PageResult {
     let Shown { error, notice, new_token, invite_link, invite_error, refused } = shown;
     let this_browser = super::web::cookie(headers, super::web::SESSION_COOKIE);
     let loaded = async {
@@ -822,9 +821,9 @@ async fn settings_view_with(
                 field_error,
             };
             // The page may hold a new token's secret or an invitation link.
-            (status, no_store(csrf.attach(page(&view)))).into_response()
+            Ok((status, no_store(csrf.attach(page(&view)))).into_response())
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -833,10 +832,10 @@ pub async fn settings(
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
     csrf: Csrf,
-) -> Response {
+) -> PageResult {
     let flash = super::flash::take(&headers);
     let shown = settings_view(&s, &owner, &headers, &csrf, None, flash.as_deref(), None).await;
-    super::flash::shown(&headers, shown)
+    Ok(super::flash::shown(&headers, shown?))
 }
 
 #[derive(Deserialize)]
@@ -884,7 +883,7 @@ pub async fn save_settings(
     headers: HeaderMap,
     csrf: Csrf,
     CheckedForm(form): CheckedForm<SettingsForm>,
-) -> Response {
+) -> PageResult {
     let number = |text: &str| text.trim().parse::<i64>().ok();
     let numbers = [
         ("min_length", &form.min_length),
@@ -910,13 +909,13 @@ pub async fn save_settings(
     let saved = async { s.app.homes.update(&first_home(&s).await?.id, patch).await }.await;
     match saved {
         // Post, redirect, get: a reload does not send the form again.
-        Ok(_) => super::flash::redirect(&headers, "/settings", "Settings saved."),
+        Ok(_) => Ok(super::flash::redirect(&headers, "/settings", "Settings saved.")),
         Err(e) => match setting_refused(&e) {
             Some((field, why)) => {
                 let refused = Some((SettingsValues::typed(&form), field, why));
                 settings_view_with(&s, &owner, &headers, &csrf, Shown { refused, ..Shown::default() }).await
             }
-            None => failed(e),
+            None => Err(e.into()),
         },
     }
 }
@@ -935,14 +934,14 @@ pub async fn create_token(
     headers: HeaderMap,
     csrf: Csrf,
     CheckedForm(form): CheckedForm<TokenForm>,
-) -> Response {
+) -> PageResult {
     let Some(scope) = Scope::parse(&form.scope) else {
         return settings_view(&s, &owner, &headers, &csrf, Some("Choose a scope.".to_owned()), None, None).await;
     };
     match s.app.tokens.create(&form.name, scope, None).await {
         Ok((_, secret)) => settings_view(&s, &owner, &headers, &csrf, None, None, Some(secret)).await,
         Err(e @ AppError::Name(_)) => settings_view(&s, &owner, &headers, &csrf, Some(sentence(&e)), None, None).await,
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -951,10 +950,10 @@ pub async fn revoke_token(
     SignedIn(_): SignedIn,
     Path(id): Path<String>,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
+) -> PageResult {
     match s.app.tokens.revoke(&id).await {
-        Ok(()) => Redirect::to("/settings").into_response(),
-        Err(e) => failed(e),
+        Ok(()) => Ok(Redirect::to("/settings").into_response()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -964,7 +963,7 @@ pub async fn sign_out_everywhere(
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
+) -> PageResult {
     match s.app.owners.sign_out_everywhere(&owner.id).await {
         Ok(ended) => {
             let sessions = if ended == 1 { "1 session".to_owned() } else { format!("{ended} sessions") };
@@ -975,9 +974,9 @@ pub async fn sign_out_everywhere(
             let mut response = super::flash::redirect(&headers, "/login", &message);
             let expired = super::web::set_cookie(&headers, super::web::SESSION_COOKIE, "", "Lax", Some(0));
             response.headers_mut().append(axum::http::header::SET_COOKIE, expired);
-            response
+            Ok(response)
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -994,7 +993,7 @@ pub async fn invite(
     headers: HeaderMap,
     csrf: Csrf,
     CheckedForm(form): CheckedForm<InviteForm>,
-) -> Response {
+) -> PageResult {
     let Some(base) = link_base(&s, &headers) else {
         let invite_error = Some(format!(
             "keyward cannot tell which address you reach it at, so it will not make a link. Set public_url in the configuration (for example {EXAMPLE_PUBLIC_URL}) and restart keyward."
@@ -1006,7 +1005,7 @@ pub async fn invite(
             let invite_link = Some(format!("{base}/invite/{}", secret.as_str()));
             settings_view_with(&s, &owner, &headers, &csrf, Shown { invite_link, ..Shown::default() }).await
         }
-        Err(keyward_app::owners::SetupError::App(e)) => failed(e),
+        Err(keyward_app::owners::SetupError::App(e)) => Err(e.into()),
         Err(e) => {
             let invite_error = Some(sentence(&e));
             settings_view_with(&s, &owner, &headers, &csrf, Shown { invite_error, ..Shown::default() }).await
@@ -1037,11 +1036,11 @@ pub async fn end_session(
     headers: HeaderMap,
     Path(id): Path<String>,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
+) -> PageResult {
     match s.app.owners.end_session(&owner, &id).await {
-        Ok(true) => super::flash::redirect(&headers, "/settings", "That session was signed out."),
-        Ok(false) => super::not_found_page(),
-        Err(e) => failed(e),
+        Ok(true) => Ok(super::flash::redirect(&headers, "/settings", "That session was signed out.")),
+        Ok(false) => Err(PageError::NotFound),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -1052,10 +1051,12 @@ pub async fn revoke_invite(
     headers: HeaderMap,
     Path(id): Path<String>,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
+) -> PageResult {
     match s.app.owners.revoke_invite(&id).await {
-        Ok(true) => super::flash::redirect(&headers, "/settings", "Invitation withdrawn: its link no longer works."),
-        Ok(false) => super::not_found_page(),
-        Err(e) => failed(e),
+        Ok(true) => {
+            Ok(super::flash::redirect(&headers, "/settings", "Invitation withdrawn: its link no longer works."))
+        }
+        Ok(false) => Err(PageError::NotFound),
+        Err(e) => Err(e.into()),
     }
 }

@@ -12,7 +12,7 @@ use keyward_app::shares::{ShareRefused, VisitorAccess};
 use keyward_core::Bound;
 
 use super::web::{cookie, path_cookie};
-use super::{failed, no_store, page, summary};
+use super::{PageResult, no_store, page, summary};
 use crate::AppState;
 
 #[derive(Template)]
@@ -98,10 +98,10 @@ pub async fn ask(Path(token): Path<String>) -> Response {
     private(page(&SharePage { action: &format!("/share/{token}"), access: None, refused: None }))
 }
 
-pub async fn open(State(s): State<AppState>, headers: HeaderMap, Path(token): Path<String>) -> Response {
+pub async fn open(State(s): State<AppState>, headers: HeaderMap, Path(token): Path<String>) -> PageResult {
     let opened = s.app.shares.open(&token, |share_id| cookie(&headers, &browser_cookie(share_id)).map(str::to_owned));
-    match opened.await {
-        Ok(Ok(opened)) => {
+    Ok(match opened.await? {
+        Ok(opened) => {
             let shown = Some(Shown::of(opened.access));
             let mut response = private(page(&SharePage { action: "", access: shown, refused: None }));
             if let Some(value) = opened.new_browser {
@@ -112,7 +112,7 @@ pub async fn open(State(s): State<AppState>, headers: HeaderMap, Path(token): Pa
             }
             response
         }
-        Ok(Err(refused)) => {
+        Err(refused) => {
             let (status, words) = match refused {
                 ShareRefused::NotValid => (
                     StatusCode::NOT_FOUND,
@@ -131,6 +131,5 @@ pub async fn open(State(s): State<AppState>, headers: HeaderMap, Path(token): Pa
             };
             private((status, page(&SharePage { action: "", access: None, refused: Some(words) })).into_response())
         }
-        Err(e) => failed(e),
-    }
+    })
 }

@@ -4,14 +4,14 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use keyward_app::AppError;
 use keyward_app::shares::{DEFAULT_DAYS, ShareState};
 use keyward_core::Actor;
 use serde::Deserialize;
 
 use super::web::{CheckedForm, Csrf, SignedIn};
-use super::{CsrfOnly, Frame, failed, first_home, no_store, page};
+use super::{CsrfOnly, Frame, PageResult, first_home, no_store, page};
 use crate::AppState;
 
 struct LinkRow {
@@ -50,18 +50,10 @@ struct Shown {
     error: Option<(&'static str, String)>,
 }
 
-async fn view(s: &AppState, owner: &str, csrf: &Csrf, user_id: &str, shown: Shown) -> Response {
-    let loaded = async {
-        let home = first_home(s).await?;
-        let user = s.app.users.get(&home.id, user_id).await?;
-        let links = s.app.shares.list(&home.id, user_id).await?;
-        Ok::<_, AppError>((home, user, links))
-    }
-    .await;
-    let (home, user, links) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => return failed(e),
-    };
+async fn view(s: &AppState, owner: &str, csrf: &Csrf, user_id: &str, shown: Shown) -> PageResult {
+    let home = first_home(s).await?;
+    let user = s.app.users.get(&home.id, user_id).await?;
+    let links = s.app.shares.list(&home.id, user_id).await?;
     let tz = home.zone.tz();
     let when = |t: jiff::Timestamp| tz.to_datetime(t).strftime("%a %-d %b %H:%M").to_string();
     let links = links
@@ -82,7 +74,7 @@ async fn view(s: &AppState, owner: &str, csrf: &Csrf, user_id: &str, shown: Show
     let (new_link, new_until) = shown.new_link.unzip();
     let contact = user.contact.email.as_ref().map(|e| e.as_str().to_owned()).unwrap_or_default();
     let status = if shown.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    no_store(csrf.attach((
+    Ok(no_store(csrf.attach((
         status,
         page(&SharePage {
             frame: Frame { active: "users", csrf: &csrf.token, email: owner },
@@ -97,7 +89,7 @@ async fn view(s: &AppState, owner: &str, csrf: &Csrf, user_id: &str, shown: Show
             emailed_to: shown.emailed_to,
             error: shown.error,
         }),
-    )))
+    ))))
 }
 
 pub async fn page_view(
@@ -105,7 +97,7 @@ pub async fn page_view(
     SignedIn(owner): SignedIn,
     csrf: Csrf,
     Path(user_id): Path<String>,
-) -> Response {
+) -> PageResult {
     view(&s, &owner.email, &csrf, &user_id, Shown::default()).await
 }
 
@@ -124,7 +116,7 @@ pub async fn create(
     csrf: Csrf,
     Path(user_id): Path<String>,
     CheckedForm(form): CheckedForm<ShareForm>,
-) -> Response {
+) -> PageResult {
     let kept = |field: &'static str, error: String| Shown {
         days: Some(form.days.clone()),
         email_to: Some(form.email.clone()),
@@ -174,7 +166,7 @@ pub async fn create(
         Err(e @ (AppError::MailUnavailable | AppError::MailFailed(_))) => {
             view(&s, &owner.email, &csrf, &user_id, kept("email", super::first_upper(&e.to_string()))).await
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -183,15 +175,8 @@ pub async fn revoke(
     SignedIn(owner): SignedIn,
     Path((user_id, share_id)): Path<(String, String)>,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
-    let back = format!("/users/{user_id}/share");
-    let revoked = async {
-        let home = first_home(&s).await?;
-        s.app.shares.revoke(&home.id, &user_id, &share_id, Actor::Owner(owner.email.clone())).await
-    }
-    .await;
-    match revoked {
-        Ok(()) => Redirect::to(&back).into_response(),
-        Err(e) => failed(e),
-    }
+) -> PageResult {
+    let home = first_home(&s).await?;
+    s.app.shares.revoke(&home.id, &user_id, &share_id, Actor::Owner(owner.email.clone())).await?;
+    Ok(Redirect::to(&format!("/users/{user_id}/share")).into_response())
 }

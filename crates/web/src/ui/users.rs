@@ -3,13 +3,13 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use keyward_app::{AppError, HomeView, LockView};
 use keyward_core::{Actor, ZoneName};
 
 use super::user_form::{FieldErrors, UserForm, field_error};
 use super::web::{CheckedForm, Csrf, SignedIn};
-use super::{ConfirmPage, CsrfOnly, Frame, failed, no_store, page};
+use super::{ConfirmPage, CsrfOnly, Frame, PageResult, no_store, page};
 use crate::AppState;
 
 #[derive(Template)]
@@ -108,7 +108,7 @@ fn form_page(
     codes: Vec<keyward_app::LockCodeView>,
     lock_states: &std::collections::HashMap<String, String>,
     person: Person,
-) -> Response {
+) -> PageResult {
     let (heading, action, submit, editing) = match user {
         Some((id, name)) => (format!("Update {name}"), format!("/users/{id}"), "Save changes", true),
         None => ("Add user".to_owned(), "/users/new".to_owned(), "Add user", false),
@@ -166,7 +166,7 @@ fn form_page(
         recent: person.recent,
         flash: person.flash,
     };
-    (status, no_store(csrf.attach(page(&view)))).into_response()
+    Ok((status, no_store(csrf.attach(page(&view)))).into_response())
 }
 
 /// One lock's copy of the user's code, in plain words.
@@ -198,7 +198,7 @@ fn code_words(code: &keyward_app::LockCodeView, locks: &[LockView]) -> String {
     }
 }
 
-pub async fn new_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> Response {
+pub async fn new_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf: Csrf) -> PageResult {
     match home(&s).await {
         Ok((home, locks, _)) => form_page(
             &csrf,
@@ -212,7 +212,7 @@ pub async fn new_page(State(s): State<AppState>, SignedIn(owner): SignedIn, csrf
             &Default::default(),
             Person::default(),
         ),
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -222,7 +222,7 @@ pub async fn edit_page(
     headers: HeaderMap,
     csrf: Csrf,
     Path(user_id): Path<String>,
-) -> Response {
+) -> PageResult {
     let loaded = async {
         let (home, locks, zone) = home(&s).await?;
         let user = s.app.users.get(&home.id, &user_id).await?;
@@ -252,9 +252,9 @@ pub async fn edit_page(
                 &states,
                 person,
             );
-            super::flash::shown(&headers, page)
+            Ok(super::flash::shown(&headers, page?))
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -265,7 +265,7 @@ pub async fn create(
     headers: HeaderMap,
     csrf: Csrf,
     CheckedForm(pairs): CheckedForm<Vec<(String, String)>>,
-) -> Response {
+) -> PageResult {
     submit(s, owner, headers, csrf, pairs, None).await
 }
 
@@ -276,7 +276,7 @@ pub async fn update(
     csrf: Csrf,
     Path(user_id): Path<String>,
     CheckedForm(pairs): CheckedForm<Vec<(String, String)>>,
-) -> Response {
+) -> PageResult {
     submit(s, owner, headers, csrf, pairs, Some(user_id)).await
 }
 
@@ -287,15 +287,15 @@ async fn submit(
     csrf: Csrf,
     pairs: Vec<(String, String)>,
     user_id: Option<String>,
-) -> Response {
+) -> PageResult {
     let (home, locks, zone) = match home(&s).await {
         Ok(found) => found,
-        Err(e) => return failed(e),
+        Err(e) => return Err(e.into()),
     };
     let current = match &user_id {
         Some(id) => match s.app.users.get(&home.id, id).await {
             Ok(user) => Some(user),
-            Err(e) => return failed(e),
+            Err(e) => return Err(e.into()),
         },
         None => None,
     };
@@ -353,13 +353,13 @@ async fn submit(
     match saved {
         Some(Ok(user)) => {
             let message = saved_message(&locks, &user, current.is_none(), zone.tz());
-            return super::flash::redirect(&headers, "/users", &message);
+            return Ok(super::flash::redirect(&headers, "/users", &message));
         }
         Some(Err(e)) => match field_error(&e) {
             Some((field, message)) => {
                 errors.insert(field, message);
             }
-            None => return failed(e),
+            None => return Err(e.into()),
         },
         None => {}
     }
@@ -448,14 +448,14 @@ async fn confirm(
     csrf: &Csrf,
     user_id: &str,
     what: Confirm,
-) -> Response {
+) -> PageResult {
     let user = match home(s).await {
         Ok((home, _, _)) => s.app.users.get(&home.id, user_id).await,
         Err(e) => Err(e),
     };
     let user = match user {
         Ok(user) => user,
-        Err(e) => return failed(e),
+        Err(e) => return Err(e.into()),
     };
     let (title, question, button, button_class, suffix) = match what {
         Confirm::Delete => (
@@ -482,7 +482,7 @@ async fn confirm(
         button_class,
         back: format!("/users/{}", user.id),
     };
-    csrf.attach(page(&view))
+    Ok(csrf.attach(page(&view)))
 }
 
 enum Confirm {
@@ -495,7 +495,7 @@ pub async fn delete_page(
     SignedIn(owner): SignedIn,
     csrf: Csrf,
     Path(id): Path<String>,
-) -> Response {
+) -> PageResult {
     confirm(&s, &owner, &csrf, &id, Confirm::Delete).await
 }
 
@@ -504,7 +504,7 @@ pub async fn reveal_page(
     SignedIn(owner): SignedIn,
     csrf: Csrf,
     Path(id): Path<String>,
-) -> Response {
+) -> PageResult {
     confirm(&s, &owner, &csrf, &id, Confirm::Reveal).await
 }
 
@@ -514,7 +514,7 @@ pub async fn delete(
     headers: HeaderMap,
     Path(id): Path<String>,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
+) -> PageResult {
     let deleted = async {
         let (home, choices, _) = home(&s).await?;
         let user = s.app.users.get(&home.id, &id).await?;
@@ -530,9 +530,9 @@ pub async fn delete(
             } else {
                 format!("{} deleted · code coming off {off}", user.name)
             };
-            super::flash::redirect(&headers, "/users", &message)
+            Ok(super::flash::redirect(&headers, "/users", &message))
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -542,7 +542,7 @@ pub async fn reveal(
     csrf: Csrf,
     Path(id): Path<String>,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
+) -> PageResult {
     let revealed = async {
         let (home, _, _) = home(&s).await?;
         let user = s.app.users.get(&home.id, &id).await?;
@@ -559,9 +559,9 @@ pub async fn reveal(
                 back: format!("/users/{id}"),
             };
             // Never cached: the page holds a code.
-            no_store(csrf.attach(page(&view)))
+            Ok(no_store(csrf.attach(page(&view))))
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -571,7 +571,7 @@ pub async fn retry(
     SignedIn(_owner): SignedIn,
     Path(user_id): Path<String>,
     CheckedForm(_): CheckedForm<CsrfOnly>,
-) -> Response {
+) -> PageResult {
     let found = async {
         let (home, _, _) = home(&s).await?;
         s.app.users.get(&home.id, &user_id).await
@@ -580,9 +580,9 @@ pub async fn retry(
     match found {
         Ok(user) => {
             s.app.locks.retry_user(&user.id).await;
-            Redirect::to(&format!("/users/{}", user.id)).into_response()
+            Ok(Redirect::to(&format!("/users/{}", user.id)).into_response())
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -599,7 +599,7 @@ pub async fn take_over(
     SignedIn(_owner): SignedIn,
     Path((lock_id, slot)): Path<(String, u16)>,
     CheckedForm(form): CheckedForm<TakeOverForm>,
-) -> Response {
+) -> PageResult {
     // Back to the user's page it was chosen on, or else to the Locks page;
     // never anywhere the form names.
     let back = if !form.user.is_empty() && form.user.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -615,9 +615,9 @@ pub async fn take_over(
     match found {
         Ok(lock) => {
             s.app.locks.take_over(&lock.id, slot).await;
-            Redirect::to(&back).into_response()
+            Ok(Redirect::to(&back).into_response())
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -637,7 +637,7 @@ pub async fn set_enabled(
     headers: HeaderMap,
     Path(id): Path<String>,
     CheckedForm(form): CheckedForm<EnabledForm>,
-) -> Response {
+) -> PageResult {
     toggle(&s, &owner, &headers, &id, form.enabled == "true", form.back == "user").await
 }
 
@@ -649,7 +649,7 @@ async fn toggle(
     id: &str,
     enabled: bool,
     back_to_user: bool,
-) -> Response {
+) -> PageResult {
     let patch = keyward_app::UserPatch { enabled: Some(enabled), ..keyward_app::UserPatch::default() };
     let saved = async {
         let (home, choices, _) = home(s).await?;
@@ -667,9 +667,9 @@ async fn toggle(
                 (false, false) => format!("{} disabled · code coming off {locks}", user.name),
             };
             let back = if back_to_user { format!("/users/{}", user.id) } else { "/users".to_owned() };
-            super::flash::redirect(headers, &back, &message)
+            Ok(super::flash::redirect(headers, &back, &message))
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -691,7 +691,7 @@ pub async fn proposal(
     SignedIn(_owner): SignedIn,
     user_id: Option<Path<String>>,
     axum::extract::Query(query): axum::extract::Query<ProposalQuery>,
-) -> Response {
+) -> PageResult {
     let kind = keyward_core::UserKind::parse(&query.kind).unwrap_or(keyward_core::UserKind::Standard);
     let proposed = async {
         let (home, _, _) = home(&s).await?;
@@ -699,8 +699,8 @@ pub async fn proposal(
     }
     .await;
     match proposed {
-        Ok(code) => no_store(axum::Json(Proposal { code: code.to_string() }).into_response()),
-        Err(e) => failed(e),
+        Ok(code) => Ok(no_store(axum::Json(Proposal { code: code.to_string() }).into_response())),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -711,12 +711,12 @@ pub async fn set_enabled_from_list(
     SignedIn(owner): SignedIn,
     headers: HeaderMap,
     CheckedForm(pairs): CheckedForm<Vec<(String, String)>>,
-) -> Response {
+) -> PageResult {
     let pressed = pairs.iter().find_map(|(k, v)| match k.as_str() {
         "disable" => Some((false, v.clone())),
         "enable" => Some((true, v.clone())),
         _ => None,
     });
-    let Some((enabled, id)) = pressed else { return Redirect::to("/users").into_response() };
+    let Some((enabled, id)) = pressed else { return Ok(Redirect::to("/users").into_response()) };
     toggle(&s, &owner, &headers, &id, enabled, false).await
 }

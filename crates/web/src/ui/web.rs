@@ -5,10 +5,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_app::owners::Owner;
 
+use super::PageError;
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "kw_session";
@@ -105,24 +106,25 @@ fn csrf_ok(state: &AppState, headers: &HeaderMap, token: &str) -> bool {
 pub struct CheckedForm<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for CheckedForm<T> {
-    type Rejection = Response;
+    type Rejection = PageError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
         let back = back_link(parts.uri.path());
+        let unreadable = |status: StatusCode| PageError::UnreadableForm { back: back.clone(), status };
         // Read once (within the router's body limit), then read as fields twice.
         let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|e| unreadable(e.status()))?;
         let again = |bytes: &Bytes| Request::from_parts(parts.clone(), Body::from(bytes.clone()));
         let Form(fields) = Form::<Vec<(String, String)>>::from_request(again(&bytes), state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|e| unreadable(e.status()))?;
         let token = fields.iter().find(|(k, _)| k == "csrf").map_or("", |(_, v)| v.as_str());
         if !csrf_ok(state, &parts.headers, token) {
-            return Err(super::csrf_refused(&back));
+            return Err(PageError::FormExpired { back });
         }
-        let Form(form) = Form::<T>::from_request(again(&bytes), state).await.map_err(IntoResponse::into_response)?;
+        let Form(form) = Form::<T>::from_request(again(&bytes), state).await.map_err(|e| unreadable(e.status()))?;
         Ok(Self(form))
     }
 }
