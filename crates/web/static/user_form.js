@@ -17,6 +17,8 @@
       .then(function (reply) { return reply.ok ? reply.json() : Promise.reject(reply.status); })
       .then(function (proposal) {
         field.value = proposal.code;
+        // The preview follows a code put in by script too.
+        field.dispatchEvent(new Event("input", {bubbles: true}));
         field.focus();
       })
       .catch(function () {
@@ -159,5 +161,37 @@
       input.value = tidy(input.value);
       input.dispatchEvent(new Event("input"));
     }
+  });
+})();
+
+// The preview beside the form ("What Dog walker will get"): asked of the
+// hub again a moment after each change, so it is read by the same rules as
+// Save. Without JavaScript it shows the form as loaded or last sent.
+(function () {
+  var preview = document.getElementById("preview");
+  var form = preview && preview.previousElementSibling;
+  if (!preview || !form || form.tagName !== "FORM" || !window.fetch) return;
+  var timer = null;
+  var asked = 0;
+  function refresh() {
+    var mine = ++asked;
+    var body = new URLSearchParams(new FormData(form));
+    fetch(preview.dataset.refresh, {method: "POST", credentials: "same-origin", body: body})
+      .then(function (reply) { return reply.ok ? reply.text() : Promise.reject(reply.status); })
+      .then(function (html) {
+        // An older answer arriving late never replaces a newer one.
+        if (mine === asked) preview.innerHTML = html;
+      })
+      .catch(function () { /* the preview stays as it was; Save still says what is wrong */ });
+  }
+  function soon() {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(refresh, 250);
+  }
+  form.addEventListener("input", soon);
+  form.addEventListener("change", soon);
+  // Rows added or removed in place change what is sent.
+  form.addEventListener("click", function (event) {
+    if (event.target.closest("#add_window, #add_visit")) soon();
   });
 })();

@@ -553,7 +553,116 @@ async fn small_defects_are_mended(backend: Backend) {
     shoot(&browser, backend, "channel-edit").await;
 }
 
+/// The text of the element `css`, its spaces folded ("" when it is missing).
+async fn text_of(browser: &Browser, css: &str) -> String {
+    let script = format!(
+        "const e = document.querySelector({}); return e ? e.textContent.replace(/\\s+/g, ' ').trim() : '';",
+        json!(css)
+    );
+    browser.run(&script).await.as_str().unwrap_or_default().to_owned()
+}
+
+/// Waits until the element `css` reads `expected` (the preview follows the
+/// form a moment after each change).
+async fn wait_for_words(browser: &Browser, css: &str, expected: &str) {
+    for _ in 0..200 {
+        if text_of(browser, css).await == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{css} never read {expected:?}: it reads {:?}", text_of(browser, css).await);
+}
+
+/// The desktop user form beside a live preview of what the person will
+/// get: it follows the form as the owner types, read by the same rules as
+/// Save, says where the form is not clear yet, and after saving it is word
+/// for word the card the visitor sees on a shared link. A phone shows the
+/// form alone.
+async fn the_form_shows_what_the_visitor_will_get(backend: Backend) {
+    let place = Place::new(backend);
+    let server = place.start_with(&["--timezone", "Europe/Berlin"], &[]);
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    let front = admin.create_lock(&home, "Front door").await;
+    admin.create_lock(&home, "Garage").await;
+    let base = server.base.clone();
+    let browser = signed_up_owner(&server).await;
+    browser.resize(1280, 900).await;
+
+    browser.goto(&format!("{base}/users/new")).await;
+    assert!(shown(&browser, "#preview").await, "beside the form on a desktop");
+    assert_eq!(text_of(&browser, "#preview_title").await, "What this person will get");
+    assert_eq!(text_of(&browser, "#preview_code_why").await, "Type a code, or press Generate.");
+    assert_eq!(text_of(&browser, "#preview_doors").await, "No door");
+    assert_eq!(text_of(&browser, "#preview_hours").await, "At all times (Europe/Berlin time)");
+
+    fill(&browser, "#name", "Cleaner").await;
+    wait_for_words(&browser, "#preview_title", "What Cleaner will get").await;
+    fill(&browser, "#code", "4719").await;
+    wait_for_words(&browser, "#preview_code", "4719").await;
+    browser.find(&format!("input[value='{front}']")).await.click().await;
+    wait_for_words(&browser, "#preview_doors", "Front door").await;
+    browser.find("input[name=panel_disarm]").await.click().await;
+    wait_for_words(&browser, "#preview_panel", "Disarm at the keypad").await;
+    browser.find("input[name=when][value=windows]").await.click().await;
+    browser.find("#w0_preset option[value=custom]").await.click().await;
+    for day in ["mon", "tue", "wed", "thu"] {
+        browser.find(&format!("input[name=w0_{day}]")).await.click().await;
+    }
+    set_time(&browser, "#w0_start", "09:00").await;
+    // Half a time is not guessed at: the preview says the form is not clear.
+    wait_for_words(&browser, "#preview_hours", "Not clear yet: see the form (Europe/Berlin time)").await;
+    assert_eq!(text_of(&browser, "#preview_problems").await, "1 thing on the form to fix before it can be saved.");
+    set_time(&browser, "#w0_end", "12:00").await;
+    browser.find("#w0_every option[value='2']").await.click().await;
+    set_time(&browser, "#w0_from", "2026-12-11").await;
+    wait_for_words(
+        &browser,
+        "#preview_hours",
+        "Fri 09:00–12:00 every 2 weeks from Fri 11 Dec 2026 (Europe/Berlin time)",
+    )
+    .await;
+    assert_eq!(text_of(&browser, "#preview_problems").await, "");
+    browser.find("details.more summary").await.click().await;
+    set_time(&browser, "#valid_until", "2027-03-31").await;
+    fill(&browser, "#max_uses", "10").await;
+    wait_for_words(&browser, "#preview_uses", "10 uses left").await;
+    wait_for_words(&browser, "#preview_dates", "Until Wed 31 Mar 2027 (the last day)").await;
+    let card: Vec<String> = {
+        let mut texts = Vec::new();
+        for id in ["code", "doors", "panel", "hours", "dates", "uses"] {
+            texts.push(text_of(&browser, &format!("#preview_{id}")).await);
+        }
+        texts
+    };
+    shoot(&browser, backend, "add-user-preview").await;
+    browser.resize(375, 812).await;
+    assert!(!shown(&browser, "#preview").await, "a phone shows the form alone");
+    browser.resize(1280, 900).await;
+
+    browser.find("#save").await.click().await;
+    browser.wait_for_text("Cleaner added").await;
+    let cleaner = user_named(&admin, &home, "Cleaner").await;
+    let id = cleaner["id"].as_str().expect("id").to_owned();
+    // Editing: an empty code keeps theirs, and the card says so.
+    browser.goto(&format!("{base}/users/{id}")).await;
+    assert_eq!(text_of(&browser, "#preview_code_why").await, "Their current code: it stays as it is.");
+    assert_eq!(text_of(&browser, "#preview_hours").await, card[3], "the saved rule, as previewed");
+
+    // The visitor's own page says word for word what the preview said.
+    let made = admin.post(&format!("/api/v1/homes/{home}/users/{id}/shares"), json!({})).await.expect(201);
+    let path = made["path"].as_str().expect("path");
+    browser.goto(&format!("{base}{path}")).await;
+    browser.find("button[type=submit]").await.click().await;
+    browser.wait_for_text("Hello Cleaner").await;
+    for (id, previewed) in ["code", "doors", "panel", "hours", "dates", "uses"].iter().zip(&card) {
+        assert_eq!(&text_of(&browser, &format!("#{id}")).await, previewed, "#{id}");
+    }
+}
+
 on_both_backends!(
+    the_form_shows_what_the_visitor_will_get,
     small_defects_are_mended,
     sessions_are_named_by_browser_and_device,
     activity_reads_like_a_diary,

@@ -8,6 +8,7 @@ mod dashboard;
 mod flash;
 mod lock_state;
 mod page_error;
+mod preview;
 mod settings;
 mod share;
 mod sharing;
@@ -44,6 +45,8 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/users/new/proposal", get(users::proposal))
         .edge_route("/users/enabled", post(users::set_enabled_from_list))
         .edge_route("/users/{user_id}/proposal", get(users::proposal))
+        .edge_route("/users/new/preview", post(preview::refresh))
+        .edge_route("/users/{user_id}/preview", post(preview::refresh))
         .edge_route("/users/{user_id}/enabled", post(users::set_enabled))
         .edge_route("/users/{user_id}", get(users::edit_page).post(users::update))
         .edge_route("/users/{user_id}/delete", get(users::delete_page).post(users::delete))

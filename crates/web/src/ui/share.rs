@@ -24,62 +24,86 @@ struct SharePage<'a> {
     refused: Option<(&'static str, &'static str)>,
 }
 
-/// The visitor's access, in words.
+/// The visitor's access, in words, and until when their page opens.
 struct Shown {
-    home: String,
-    name: String,
-    code: zeroize::Zeroizing<String>,
-    doors: Vec<String>,
-    panel: Option<&'static str>,
-    hours: Vec<String>,
-    zone: String,
-    dates: Option<String>,
-    uses: Option<String>,
-    enabled: bool,
+    card: VisitorCard,
     link_until: String,
 }
 
 impl Shown {
     fn of(a: VisitorAccess) -> Self {
-        let tz = a.tz.clone();
-        let at = |t: Timestamp| tz.to_datetime(t).strftime("%a %-d %b %Y, %H:%M").to_string();
-        // Days as the owner gave them ("the last day" included); instants
-        // to the minute, the end exclusive.
-        let day = |d: jiff::civil::Date| d.strftime("%a %-d %b %Y").to_string();
-        let start = |b: Bound| match b {
-            Bound::Day(d) => day(d),
-            Bound::At(t) => at(t),
-        };
-        let end = |b: Bound| match b {
-            Bound::Day(d) => format!("{} (the last day)", day(d)),
-            Bound::At(t) => at(t),
-        };
-        let dates = match (a.valid_from, a.valid_until) {
-            (Some(from), Some(until)) => Some(format!("From {} until {}", start(from), end(until))),
-            (Some(from), None) => Some(format!("From {}", start(from))),
-            (None, Some(until)) => Some(format!("Until {}", end(until))),
-            (None, None) => None,
-        };
-        let panel = match (a.panel.disarm, a.panel.arm) {
-            (true, true) => Some("Disarm and arm at the keypad"),
-            (true, false) => Some("Disarm at the keypad"),
-            (false, true) => Some("Arm at the keypad"),
-            (false, false) => None,
-        };
-        Self {
-            home: a.home,
-            name: a.name,
-            code: a.code,
-            doors: a.doors,
-            panel,
+        let link_until = a.tz.to_datetime(a.link_expires_at).strftime("%a %-d %b %Y, %H:%M").to_string();
+        let card = VisitorCard {
+            dates: dates_words(&a.tz, a.valid_from, a.valid_until),
+            panel: panel_words(a.panel),
             hours: summary::schedule(&a.schedule),
             zone: a.tz.iana_name().unwrap_or("the home's").to_owned(),
-            dates,
-            uses: a.uses_left.map(|n| if n == 1 { "1 use left".to_owned() } else { format!("{n} uses left") }),
+            uses: uses_words(a.uses_left),
+            home: a.home,
+            name: a.name,
+            code: CardCode::Shown(a.code),
+            doors: a.doors,
             enabled: a.enabled,
-            link_until: at(a.link_expires_at),
-        }
+        };
+        Self { card, link_until }
     }
+}
+
+/// A person's access as the visitor's page shows it (`visitor_card.html`):
+/// on a shared link, and as the live preview beside the owner's form.
+pub(super) struct VisitorCard {
+    pub home: String,
+    pub name: String,
+    pub code: CardCode,
+    pub doors: Vec<String>,
+    pub panel: Option<&'static str>,
+    pub hours: Vec<String>,
+    pub zone: String,
+    pub dates: Option<String>,
+    pub uses: Option<String>,
+    pub enabled: bool,
+}
+
+/// The code on the card: the visitor's own, or (on the owner's preview)
+/// why there is none to show yet.
+pub(super) enum CardCode {
+    Shown(zeroize::Zeroizing<String>),
+    Missing(&'static str),
+}
+
+/// "From Fri 4 Dec 2026 until Sun 6 Dec 2026 (the last day)": days as the
+/// owner gave them ("the last day" included); instants to the minute, the
+/// end exclusive.
+pub(super) fn dates_words(tz: &jiff::tz::TimeZone, from: Option<Bound>, until: Option<Bound>) -> Option<String> {
+    let at = |t: Timestamp| tz.to_datetime(t).strftime("%a %-d %b %Y, %H:%M").to_string();
+    let day = |d: jiff::civil::Date| d.strftime("%a %-d %b %Y").to_string();
+    let start = |b: Bound| match b {
+        Bound::Day(d) => day(d),
+        Bound::At(t) => at(t),
+    };
+    let end = |b: Bound| match b {
+        Bound::Day(d) => format!("{} (the last day)", day(d)),
+        Bound::At(t) => at(t),
+    };
+    match (from, until) {
+        (Some(from), Some(until)) => Some(format!("From {} until {}", start(from), end(until))),
+        (Some(from), None) => Some(format!("From {}", start(from))),
+        (None, Some(until)) => Some(format!("Until {}", end(until))),
+        (None, None) => None,
+    }
+}
+
+pub(super) fn panel_words(panel: keyward_core::PanelPermissions) -> Option<&'static str> {
+    match (panel.disarm, panel.arm) {
+        (true, true) => Some("Disarm and arm at the keypad"),
+        (true, false) => Some("Disarm at the keypad"),
+        (false, true) => Some("Arm at the keypad"),
+        (false, false) => None,
+    }
+}
+
+pub(super) fn uses_words(left: Option<u32>) -> Option<String> {
+    left.map(|n| if n == 1 { "1 use left".to_owned() } else { format!("{n} uses left") })
 }
 
 /// The cookie that lets the browser that opened a link open it again.

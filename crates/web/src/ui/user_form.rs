@@ -350,6 +350,31 @@ impl UserForm {
         }
     }
 
+    /// The schedule as Save would store it, or `None` while Save would
+    /// refuse the times (the preview then says so rather than guess).
+    pub fn saved_schedule(&self) -> Option<ScheduleSpec> {
+        let spec = self.schedule();
+        (self.schedule_problem().is_none() && Schedule::parse(&spec).is_ok()).then_some(spec)
+    }
+
+    /// The first and last day as Save would store them, or `None` while
+    /// Save would refuse them.
+    pub fn saved_dates(&self, tz: &TimeZone) -> Option<(Option<Bound>, Option<Bound>)> {
+        let (Ok(from), Ok(until)) = (parse_day(&self.valid_from), parse_day(&self.valid_until)) else {
+            return None;
+        };
+        Validity::with_bounds(from, until, None, tz).is_ok().then_some((from, until))
+    }
+
+    /// The limit of uses as Save would store it (`Some(None)`: no limit),
+    /// or `None` while Save would refuse it.
+    pub fn saved_max_uses(&self) -> Option<Option<u32>> {
+        match self.max_uses.as_str() {
+            "" => Some(None),
+            text => text.parse::<u32>().ok().filter(|n| *n >= 1).map(Some),
+        }
+    }
+
     /// What is wrong with the times as the owner filled them in, in their
     /// words and by the row's number ("Time 2"), before the rules of
     /// [`Schedule::parse`] would say it in the API's.
@@ -416,7 +441,7 @@ impl UserForm {
         self.visits.len() < MAX_VISITS
     }
 
-    fn locks(&self) -> LockAccess {
+    pub fn locks(&self) -> LockAccess {
         if self.all_locks { LockAccess::All } else { LockAccess::Only(self.locks.clone()) }
     }
 

@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Redirect};
 use keyward_app::{AppError, HomeView, LockView};
 use keyward_core::{Actor, ZoneName};
 
+// The preview's card (`visitor_card.html`) names the code's two cases.
+use super::share::CardCode;
 use super::user_form::{FieldErrors, UserForm, field_error};
 use super::web::{CheckedForm, Csrf, SignedIn};
 use super::{ConfirmPage, CsrfOnly, Frame, PageResult, no_store, page};
@@ -52,6 +54,8 @@ struct FormPage<'a> {
     standing: Option<(String, &'static str)>,
     recent: Vec<super::activity::Line>,
     flash: Option<String>,
+    /// What the person will get, as the form stands (beside it on a desktop).
+    preview: super::preview::Preview,
 }
 
 #[derive(Template)]
@@ -84,7 +88,7 @@ pub(super) struct Choices {
     pub panel_connected: bool,
 }
 
-async fn home(s: &AppState) -> Result<(HomeView, Choices, ZoneName), AppError> {
+pub(super) async fn home(s: &AppState) -> Result<(HomeView, Choices, ZoneName), AppError> {
     let home = super::first_home(s).await?;
     let mut locks = s.app.homes.list_locks(&home.id).await?;
     // A lock being deleted can no longer be given.
@@ -100,7 +104,7 @@ async fn home(s: &AppState) -> Result<(HomeView, Choices, ZoneName), AppError> {
 fn form_page(
     csrf: &Csrf,
     email: &str,
-    user: Option<(&str, &str)>,
+    user: Option<&keyward_app::UserView>,
     home: &HomeView,
     form: UserForm,
     choices: &Choices,
@@ -109,8 +113,9 @@ fn form_page(
     lock_states: &std::collections::HashMap<String, String>,
     person: Person,
 ) -> PageResult {
+    let preview = super::preview::Preview::of(&form, home, &choices.locks, user);
     let (heading, action, submit, editing) = match user {
-        Some((id, name)) => (format!("Update {name}"), format!("/users/{id}"), "Save changes", true),
+        Some(user) => (format!("Update {}", user.name), format!("/users/{}", user.id), "Save changes", true),
         None => ("Add user".to_owned(), "/users/new".to_owned(), "Add user", false),
     };
     let locks = &choices.locks;
@@ -165,6 +170,7 @@ fn form_page(
         standing: person.standing,
         recent: person.recent,
         flash: person.flash,
+        preview,
     };
     Ok((status, no_store(csrf.attach(page(&view)))).into_response())
 }
@@ -243,7 +249,7 @@ pub async fn edit_page(
             let page = form_page(
                 &csrf,
                 &owner.email,
-                Some((&user.id, &user.name)),
+                Some(&user),
                 &home,
                 form,
                 &locks,
@@ -299,7 +305,6 @@ async fn submit(
         },
         None => None,
     };
-    let who = current.as_ref().map(|u| (u.id.as_str(), u.name.as_str()));
     let mut form = UserForm::from_pairs(&pairs);
     let actor = Actor::Owner(owner.email.clone());
     let mut errors = FieldErrors::new();
@@ -308,7 +313,7 @@ async fn submit(
         form_page(
             &csrf,
             &owner.email,
-            who,
+            current.as_ref(),
             &home,
             form,
             &locks,
