@@ -17,7 +17,14 @@
 //     HTTP control port on 127.0.0.1.
 //
 // Configuration (environment):
-//   KEYWARD_SIM_LOCKS         JSON list of locks: [{"id": 2, "slots": 30, "masked": false}], default one 30-slot lock
+//   KEYWARD_SIM_LOCKS         JSON list of locks: [{"id": 2, "slots": 30, "masked": false,
+//                             "wrong_code_limit": false}], default one 30-slot lock
+//
+// A lock with "wrong_code_limit": true keeps its own wrong-code limit in two
+// Configuration CC (v4) parameters, named as Yale's are ("Wrong Code Limit"
+// 3–10, "Wrong Code Lockout Time" 0–127 s), under a product id no zwave-js
+// device file knows, so the driver learns the names from the lock itself.
+// The others are a Schlage BE469, whose limit is fixed in the lock.
 //   KEYWARD_SIM_CONTROL_PORT  the control port (default 0: none)
 //
 // It also splits what the driver writes into single frames: mock-server
@@ -172,14 +179,32 @@ module.exports.default = function config({ require }) {
 		},
 	};
 
+	const WRONG_CODE_LIMIT = 4;
+	const WRONG_CODE_LOCKOUT_TIME = 7;
+	const settings = (lock) =>
+		lock.wrong_code_limit
+			? [
+					{
+						ccId: CommandClasses.Configuration,
+						version: 4,
+						parameters: [
+							{ "#": WRONG_CODE_LIMIT, valueSize: 1, name: "Wrong Code Limit", minValue: 3, maxValue: 10, defaultValue: 5 },
+							{ "#": WRONG_CODE_LOCKOUT_TIME, valueSize: 1, name: "Wrong Code Lockout Time", minValue: 0, maxValue: 127, defaultValue: 60 },
+						],
+					},
+				]
+			: [];
+	const product = (lock) =>
+		lock.wrong_code_limit
+			? { manufacturerId: 0x0129, productType: 0x7777, productId: 0x0001 } // ASSA ABLOY (Yale), unknown model
+			: { manufacturerId: 0x003b, productType: 0x6341, productId: 0x5044 }; // Allegion (Schlage) BE469
+
 	const nodes = locks.map((lock) => ({
 		id: lock.id,
 		capabilities: {
 			genericDeviceClass: 0x40, // Entry Control
 			specificDeviceClass: 0x03, // Secure Keypad Door Lock
-			manufacturerId: 0x003b, // Allegion (Schlage)
-			productType: 0x6341,
-			productId: 0x5044,
+			...product(lock),
 			commandClasses: [
 				CommandClasses.Version,
 				CommandClasses["Manufacturer Specific"],
@@ -192,6 +217,7 @@ module.exports.default = function config({ require }) {
 					notificationTypesAndEvents: { 6: [1, 2, 3, 4, 5, 6, 9, 11, 12, 13, 14, 15, 16] },
 				},
 				{ ccId: CommandClasses.Battery, version: 1 },
+				...settings(lock),
 			],
 		},
 		behaviors: [offNetwork, refuseDuplicates, answerMasked, answerBattery],
@@ -236,6 +262,12 @@ module.exports.default = function config({ require }) {
 				}
 				return slots;
 			}
+			case "GET settings":
+				// The lock's own wrong-code limit as it holds it.
+				return {
+					wrong_code_limit: node.state.get(`Configuration_value_${WRONG_CODE_LIMIT}`) ?? null,
+					wrong_code_lockout_time: node.state.get(`Configuration_value_${WRONG_CODE_LOCKOUT_TIME}`) ?? null,
+				};
 			case "POST keypad": {
 				// A code typed at the keypad: the lock checks its own memory.
 				for (let slot = 1; slot <= slotsOf(node); slot++) {

@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use keyward_app::devices::{DeviceError, DeviceEvent, DeviceInfo, DeviceRef, LockNetwork, Protocol, SlotReading};
+use keyward_app::devices::{
+    DeviceError, DeviceEvent, DeviceInfo, DeviceRef, KeypadLimit, LockNetwork, Protocol, SlotReading,
+};
 use keyward_store::BoxFuture;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -163,6 +165,31 @@ impl Shared {
         })
     }
 
+    /// Sets the lock's own wrong-code limit through its two Configuration
+    /// CC parameters (found by their labels, `messages::keypad_parameters`),
+    /// each the nearest value the lock takes, then reads both back from the
+    /// lock: its answer is what it holds.
+    async fn keypad_limit(&self, node_id: u32, wanted: KeypadLimit) -> Result<KeypadLimit, DeviceError> {
+        self.known_lock(node_id)?;
+        let parameters = guard(&self.nodes).get(&node_id).and_then(|n| n.keypad_limit);
+        let Some(parameters) = parameters else {
+            return Err(DeviceError::Unsupported);
+        };
+        let settings = [(parameters.attempts, wanted.attempts), (parameters.seconds, wanted.seconds)];
+        for (parameter, value) in settings {
+            self.set_value(node_id, ValueId::parameter(parameter.number), json!(parameter.nearest(value))).await?;
+        }
+        let mut held = [0u8; 2];
+        for (i, (parameter, _)) in settings.iter().enumerate() {
+            let read = self.poll(node_id, ValueId::parameter(parameter.number)).await?;
+            // A lock that does not answer its own setting's Get does not
+            // take it from keyward.
+            let value = read.as_ref().and_then(Value::as_u64).ok_or(DeviceError::Unsupported)?;
+            held[i] = u8::try_from(value).unwrap_or(u8::MAX);
+        }
+        Ok(KeypadLimit { attempts: held[0], seconds: held[1] })
+    }
+
     fn take_refusal(&self, node_id: u32, slot: u16) -> bool {
         guard(&self.refused).remove(&(node_id, slot)).is_some()
     }
@@ -253,5 +280,13 @@ impl LockNetwork for ZwaveJs {
             let mode = if lock { 255 } else { 0 };
             self.shared.set_value(node_id, ValueId::of(DOOR_LOCK, "targetMode", None), json!(mode)).await
         })
+    }
+
+    fn set_keypad_limit<'a>(
+        &'a self,
+        device: &'a DeviceRef,
+        limit: KeypadLimit,
+    ) -> BoxFuture<'a, Result<KeypadLimit, DeviceError>> {
+        Box::pin(async move { self.shared.keypad_limit(node_of(device)?, limit).await })
     }
 }

@@ -3,7 +3,8 @@
 //! Command classes: 98 Door Lock (`currentMode` 255 secured, 0 unsecured),
 //! 99 User Code (`userIdStatus` 0 available / 1 enabled / 2 disabled,
 //! `userCode` per slot, `supportedUsers`), 113 Notification (Access Control
-//! events, type 6), 128 Battery (`level`).
+//! events, type 6), 128 Battery (`level`), 112 Configuration (the lock's own
+//! settings, by their labels).
 
 use keyward_app::devices::{DeviceEvent, DeviceRef, LockState, Operation};
 use serde_json::Value;
@@ -12,6 +13,7 @@ pub const DOOR_LOCK: u64 = 98;
 pub const USER_CODE: u64 = 99;
 pub const NOTIFICATION: u64 = 113;
 pub const BATTERY: u64 = 128;
+pub use crate::wire::CONFIGURATION;
 /// Access Control, the notification type of locks.
 const ACCESS_CONTROL: u64 = 6;
 /// `node.status` of a node the controller gave up on.
@@ -31,6 +33,71 @@ pub struct Node {
     pub online: bool,
     pub slots: Option<u16>,
     pub state: LockState,
+    /// Where the lock keeps its own wrong-code limit, when it has one.
+    pub keypad_limit: Option<KeypadParameters>,
+}
+
+/// The two Configuration CC parameters of a lock's own wrong-code limit:
+/// how many wrong codes in a row, and for how many seconds the keypad then
+/// refuses every code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeypadParameters {
+    pub attempts: Parameter,
+    pub seconds: Parameter,
+}
+
+/// A Configuration CC parameter: its number and the range the lock takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parameter {
+    pub number: u16,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl Parameter {
+    /// `wanted`, or the nearest value the lock takes.
+    pub fn nearest(&self, wanted: u8) -> i64 {
+        i64::from(wanted).clamp(self.min, self.max)
+    }
+}
+
+/// The labels locks give the two settings (zwave-js's device files, and the
+/// names a lock reports itself through Configuration CC v3+), compared
+/// lower-case with everything but letters left out. The Schlage BE469 and
+/// Kwikset 914/916 have none: their limit is fixed in the lock.
+const ATTEMPTS_LABELS: [&str; 2] = ["wrongcodelimit", "wrongcodeentrylimit"];
+const SECONDS_LABELS: [&str; 3] = ["wrongcodelockouttime", "usercodetemporarydisabletime", "shutdowntime"];
+
+/// A Configuration CC value whose label is one of `labels`.
+fn parameter(values: &[Value], labels: &[&str]) -> Option<Parameter> {
+    values.iter().find_map(|value| {
+        if value.get("commandClass").and_then(Value::as_u64) != Some(CONFIGURATION) {
+            return None;
+        }
+        // A partial parameter (a bit field inside one) is not a whole count.
+        if value.get("propertyKey").is_some_and(|k| !k.is_null()) {
+            return None;
+        }
+        let metadata = value.get("metadata")?;
+        let label: String = metadata.get("label")?.as_str()?.chars().filter(char::is_ascii_alphabetic).collect();
+        if !labels.contains(&label.to_ascii_lowercase().as_str())
+            || metadata.get("writeable") == Some(&Value::Bool(false))
+        {
+            return None;
+        }
+        let number = u16::try_from(value.get("property")?.as_u64()?).ok()?;
+        let min = metadata.get("min").and_then(Value::as_i64).unwrap_or(0);
+        let max = metadata.get("max").and_then(Value::as_i64).unwrap_or(255);
+        (min <= max).then_some(Parameter { number, min, max })
+    })
+}
+
+/// Where the node keeps its wrong-code limit: both settings, or none.
+fn keypad_parameters(values: &[Value]) -> Option<KeypadParameters> {
+    Some(KeypadParameters {
+        attempts: parameter(values, &ATTEMPTS_LABELS)?,
+        seconds: parameter(values, &SECONDS_LABELS)?,
+    })
 }
 
 /// The node, when it is a lock (it has the User Code or Door Lock class).
@@ -59,6 +126,7 @@ pub fn lock_node(node: &Value) -> Option<Node> {
         online: node.get("status").and_then(Value::as_u64) != Some(STATUS_DEAD),
         slots: None,
         state,
+        keypad_limit: keypad_parameters(values),
     })
 }
 
@@ -153,6 +221,41 @@ mod tests {
         assert_eq!(lock_node(&switch), None);
         let dead = json!({"nodeId": 4, "status": 3, "values": [{"commandClass": 98, "property": "currentMode"}]});
         assert!(!lock_node(&dead).expect("a lock").online);
+    }
+
+    #[test]
+    fn the_wrong_code_limit_is_found_by_its_labels() {
+        let setting = |number: u64, label: &str, min: i64, max: i64| {
+            json!({"commandClass": 112, "endpoint": 0, "property": number, "value": 5,
+                   "metadata": {"type": "number", "label": label, "min": min, "max": max, "writeable": true}})
+        };
+        let node = |values: Vec<Value>| {
+            let mut all = vec![json!({"commandClass": 98, "property": "currentMode", "value": 255})];
+            all.extend(values);
+            lock_node(&json!({"nodeId": 5, "values": all})).expect("a lock")
+        };
+        // Yale's device files.
+        let yale = node(vec![
+            setting(3, "Volume", 1, 3),
+            setting(4, "Wrong Code Limit", 3, 10),
+            setting(7, "Wrong Code Lockout Time", 0, 127),
+        ]);
+        let found = yale.keypad_limit.expect("both settings");
+        assert_eq!(found.attempts, Parameter { number: 4, min: 3, max: 10 });
+        assert_eq!(found.seconds, Parameter { number: 7, min: 0, max: 127 });
+        assert_eq!((found.attempts.nearest(1), found.seconds.nearest(200)), (3, 127), "clamped to what the lock takes");
+        // Names a lock reports itself, in other words.
+        let named = node(vec![
+            setting(1, "Wrong code entry limit", 1, 10),
+            setting(2, "User Code Temporary Disable Time", 1, 255),
+        ]);
+        assert_eq!(named.keypad_limit.map(|k| (k.attempts.number, k.seconds.number)), Some((1, 2)));
+        // One of the two alone is not the limit; nor is a BE469's setting list.
+        assert_eq!(node(vec![setting(4, "Wrong Code Limit", 3, 10)]).keypad_limit, None);
+        assert_eq!(node(vec![setting(3, "Beeper", 0, 255), setting(4, "Vacation Mode", 0, 255)]).keypad_limit, None);
+        let mut read_only = setting(7, "Wrong Code Lockout Time", 0, 127);
+        read_only["metadata"]["writeable"] = json!(false);
+        assert_eq!(node(vec![setting(4, "Wrong Code Limit", 3, 10), read_only]).keypad_limit, None);
     }
 
     #[test]

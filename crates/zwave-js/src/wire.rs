@@ -114,16 +114,33 @@ pub struct ValueId {
     #[serde(rename = "commandClass")]
     pub command_class: u64,
     pub endpoint: u8,
-    pub property: &'static str,
+    pub property: Property,
     #[serde(rename = "propertyKey", skip_serializing_if = "Option::is_none")]
     pub property_key: Option<u16>,
 }
 
+/// A value's property: named (`userCode`), or a Configuration CC
+/// parameter's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Property {
+    Name(&'static str),
+    Parameter(u16),
+}
+
 impl ValueId {
     pub fn of(command_class: u64, property: &'static str, slot: Option<u16>) -> Self {
-        Self { command_class, endpoint: 0, property, property_key: slot }
+        Self { command_class, endpoint: 0, property: Property::Name(property), property_key: slot }
+    }
+
+    /// A Configuration CC parameter (a whole one: no partial bit mask).
+    pub fn parameter(number: u16) -> Self {
+        Self { command_class: CONFIGURATION, endpoint: 0, property: Property::Parameter(number), property_key: None }
     }
 }
+
+/// Configuration, the command class of a device's own settings.
+pub const CONFIGURATION: u64 = 112;
 
 /// The commands keyward sends.
 #[derive(Debug, Serialize)]
@@ -269,6 +286,9 @@ mod tests {
         let poll = Command::PollValue { node_id: 2, value_id: ValueId::of(99, "supportedUsers", None) };
         let sent = serde_json::to_value(Envelope { message_id: "8".into(), command: &poll }).expect("json");
         assert_eq!(sent["valueId"], json!({"commandClass": 99, "endpoint": 0, "property": "supportedUsers"}));
+        let setting = Command::SetValue { node_id: 5, value_id: ValueId::parameter(4), value: json!(3) };
+        let sent = serde_json::to_value(Envelope { message_id: "9".into(), command: &setting }).expect("json");
+        assert_eq!(sent["valueId"], json!({"commandClass": 112, "endpoint": 0, "property": 4}));
         let hello = Command::SetApiSchema { schema_version: 50 };
         let sent = serde_json::to_value(Envelope { message_id: "1".into(), command: &hello }).expect("json");
         assert_eq!(sent, json!({"messageId": "1", "command": "set_api_schema", "schemaVersion": 50}));

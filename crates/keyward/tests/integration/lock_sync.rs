@@ -157,7 +157,7 @@ async fn a_duplicate_a_foreign_code_and_an_emptied_lock(backend: Backend) {
 /// back, so "on the lock" means the slot reads occupied right after keyward
 /// wrote it, and a code keyward did not write is foreign.
 async fn a_lock_that_hides_its_codes(backend: Backend) {
-    let sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 6, masked: true }]).await;
+    let sim = ZwaveSim::start(&[SimLock { node_id: 2, slots: 6, masked: true, ..SimLock::default() }]).await;
     sim.program_at_lock(2, 6, "8080").await;
     let f = hub(backend, &sim, 1).await;
     let front = bound_lock(&f, "Front door", 2).await;
@@ -495,7 +495,64 @@ async fn the_locks_page_offers_devices_and_shows_their_state(backend: Backend) {
     assert_eq!(forged.status, 403);
 }
 
+/// Issue 22 item 8, the Z-Wave half: a lock that keeps its own wrong-code
+/// limit in Configuration CC parameters (Yale's "Wrong Code Limit" and
+/// "Wrong Code Lockout Time", found by their labels) gets the home's
+/// lockout policy, each setting the nearest the lock takes, read back from
+/// the lock; it follows a change of the policy; a BE469, whose limit is
+/// fixed, is said to keep its own, and nothing is written to it.
+async fn the_locks_own_wrong_code_limit_follows_the_home(backend: Backend) {
+    let sim = ZwaveSim::start(&[
+        SimLock { node_id: 2, slots: 6, wrong_code_limit: true, ..SimLock::default() },
+        SimLock { node_id: 3, slots: 6, ..SimLock::default() },
+    ])
+    .await;
+    let f = hub(backend, &sim, 2).await;
+    bound_lock(&f, "Front door", 2).await;
+    bound_lock(&f, "Back door", 3).await;
+    let until = |attempts: u64, seconds: u64| {
+        let sim = &sim;
+        async move {
+            let deadline = Instant::now() + SOON;
+            while sim.keypad_settings(2).await != (Some(attempts), Some(seconds)) {
+                assert!(Instant::now() < deadline, "never set: {:?}", sim.keypad_settings(2).await);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    // The default policy: 3 wrong codes, then 90 s.
+    until(3, 90).await;
+    let mut owner = crate::ui::owner_browser(&f.server).await;
+    let deadline = Instant::now() + SOON;
+    loop {
+        let page = owner.get("/locks").await.body;
+        if page.contains("Its own keypad: 3 wrong codes in a row, then no code for 90 s.")
+            && page.contains("the lock did not take the home&#39;s")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Locks page never said the limits: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A new policy: the lock follows, as near as it can (it takes at most
+    // 127 s), and the page says what the lock holds.
+    let policy = json!({"lockout": {"max_attempts": 5, "window_seconds": 60, "lockout_seconds": 200}});
+    f.admin.patch(&format!("/api/v1/homes/{}", f.home), policy).await.expect(200);
+    until(5, 127).await;
+    let deadline = Instant::now() + SOON;
+    loop {
+        let page = owner.get("/locks").await.body;
+        if page.contains("5 wrong codes in a row, then no code for 127 s") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Locks page never said the new limit: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 on_both_backends!(
+    the_locks_own_wrong_code_limit_follows_the_home,
     the_locks_page_offers_devices_and_shows_their_state,
     a_lock_that_hides_its_codes,
     a_window_opening_and_closing_moves_the_code,

@@ -33,13 +33,15 @@ pub struct ZwaveSim {
     http: reqwest::Client,
 }
 
-/// One simulated lock: its node id, how many code slots it has, and whether
-/// it hides codes when they are read ("****").
+/// One simulated lock: its node id, how many code slots it has, whether
+/// it hides codes when they are read ("****"), and whether it keeps its own
+/// wrong-code limit in Configuration CC parameters (as Yale locks do).
 #[derive(Default)]
 pub struct SimLock {
     pub node_id: u32,
     pub slots: u16,
     pub masked: bool,
+    pub wrong_code_limit: bool,
 }
 
 impl ZwaveSim {
@@ -47,7 +49,12 @@ impl ZwaveSim {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mock_port, control_port, server_port) = (free_port(), free_port(), free_port());
         let locks_json = Value::Array(
-            locks.iter().map(|l| json!({"id": l.node_id, "slots": l.slots, "masked": l.masked})).collect(),
+            locks
+                .iter()
+                .map(|l| {
+                    json!({"id": l.node_id, "slots": l.slots, "masked": l.masked, "wrong_code_limit": l.wrong_code_limit})
+                })
+                .collect(),
         );
         let mock_log = std::fs::File::create(dir.path().join("mock.log")).expect("log");
         let mock = Command::new(tool("mock-server"))
@@ -150,6 +157,13 @@ impl ZwaveSim {
             .into_iter()
             .map(|(slot, code)| (slot.parse().expect("slot number"), code))
             .collect()
+    }
+
+    /// The lock's own wrong-code limit as it holds it: (attempts, seconds),
+    /// `None` each until set.
+    pub async fn keypad_settings(&self, node_id: u32) -> (Option<u64>, Option<u64>) {
+        let answer = self.control(reqwest::Method::GET, node_id, "settings", json!({})).await;
+        (answer["wrong_code_limit"].as_u64(), answer["wrong_code_lockout_time"].as_u64())
     }
 
     /// Types a code at the keypad; answers the slot the lock matched.
