@@ -9,6 +9,7 @@
 //! values (`Code`, `Name`, `Schedule`, policies); the inside never re-checks.
 
 pub mod activity;
+pub mod alarm;
 pub mod channel;
 pub mod code;
 pub mod contact;
