@@ -5,13 +5,16 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use keyward_core::alarm::{ArmMode, By, Input};
 use keyward_core::{
-    AccessTarget, Action, Attempt, Decision, DenyReason, Device, Movement, consequences, decide, evaluate_user,
+    AccessTarget, Action, Attempt, Decision, DenyReason, Device, Movement, PanelAction, consequences, decide,
+    evaluate_user,
 };
 use keyward_store::{LockoutRecord, Record, Vault};
 
 use crate::AppError;
 use crate::clock::Clock;
+use crate::panel::Panels;
 use crate::recorder::{Recorder, entry};
 use crate::registry::{HomeState, PANEL, Registry};
 use crate::sync::LockSync;
@@ -28,6 +31,17 @@ pub struct AccessOutcome {
     pub duress: bool,
     pub movement: Option<Movement>,
     pub retry_after: Option<u32>,
+    /// For a code granted at the panel: the panel after it, and why it did
+    /// not change when it did not (already armed, open sensors).
+    pub panel: Option<PanelAnswer>,
+}
+
+/// The panel as a code granted at it left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelAnswer {
+    pub state: &'static str,
+    pub delay_until: Option<Timestamp>,
+    pub refused: Option<keyward_core::alarm::Refusal>,
 }
 
 impl AccessOutcome {
@@ -40,6 +54,7 @@ impl AccessOutcome {
                 duress: grant.duress,
                 movement: Some(grant.movement),
                 retry_after: None,
+                panel: None,
             },
             Decision::Denied { reason, user, retry_after } => Self {
                 granted: false,
@@ -48,6 +63,7 @@ impl AccessOutcome {
                 duress: false,
                 movement: None,
                 retry_after: *retry_after,
+                panel: None,
             },
         }
     }
@@ -75,6 +91,8 @@ pub struct Access {
     clock: Arc<dyn Clock>,
     /// Grants unlock bound locks, and spent codes leave the locks.
     locks: Arc<LockSync>,
+    /// Grants at the panel arm and disarm it.
+    panels: Arc<Panels>,
 }
 
 impl Access {
@@ -84,8 +102,9 @@ impl Access {
         recorder: Arc<Recorder>,
         clock: Arc<dyn Clock>,
         locks: Arc<LockSync>,
+        panels: Arc<Panels>,
     ) -> Self {
-        Self { registry, vault, recorder, clock, locks }
+        Self { registry, vault, recorder, clock, locks, panels }
     }
 
     /// A code typed at a device, now. The attempt, granted or refused, is
@@ -98,15 +117,39 @@ impl Access {
         action: Action,
     ) -> Result<AccessOutcome, AppError> {
         let home = self.registry.home(home_id)?;
-        let (committed, outcome, locked_out) = {
+        let (committed, outcome, locked_out, panel_before) = {
             let mut state = self.recorder.lock(&home).await?;
             let at = self.clock.now();
             let target = target(&state, device, action)?;
             let before = state.lockouts_of(device);
             let directory = state.directory(&self.vault);
             let decision = decide(state.home.zone.tz(), &directory, code, target, at, before);
-            let outcome = AccessOutcome::of(&decision);
+            let mut outcome = AccessOutcome::of(&decision);
             let change = consequences(&decision, Attempt { device, action, at }, before, &state.home.lockout_policy);
+            // A code granted at the panel arms or disarms it, in the same
+            // record as the attempt (typed at a device: auto-stay applies).
+            let panel_step = match (&decision, target) {
+                (Decision::Granted(grant), AccessTarget::Panel(panel_action)) => {
+                    let user =
+                        keyward_core::UserRef { id: grant.user.id.clone(), name: grant.user.name.as_str().to_owned() };
+                    let by = By::user(&user);
+                    let input = match panel_action {
+                        PanelAction::Disarm => Input::Disarm { by },
+                        PanelAction::ArmAway => Input::Arm { mode: ArmMode::Away, by, at_keypad: true, force: false },
+                        PanelAction::ArmStay => Input::Arm { mode: ArmMode::Stay, by, at_keypad: true, force: false },
+                        PanelAction::ArmNight => Input::Arm { mode: ArmMode::Night, by, at_keypad: true, force: false },
+                    };
+                    let stepped = crate::panel::step(&mut state, at, input);
+                    let refused = stepped.as_ref().err().cloned();
+                    outcome.panel = Some(PanelAnswer {
+                        state: state.panel.panel.state.name(),
+                        delay_until: state.panel.panel.state.delay_until(),
+                        refused,
+                    });
+                    stepped.ok()
+                }
+                _ => None,
+            };
             let locked_out = (change.locked_out(), change.home_locked_out());
 
             // The home's memory changes while its lock is held, and the record
@@ -131,7 +174,15 @@ impl Access {
             if device == PANEL {
                 state.panel_heard = Some(true);
             }
-            let entries = change.events.into_iter().map(|event| entry(home_id, event)).collect();
+            let mut events = change.events;
+            let (panel_record, panel_before) = match panel_step {
+                Some(step) => {
+                    events.extend(step.events);
+                    (Some(step.record), Some(step.before))
+                }
+                None => (None, None),
+            };
+            let entries = events.into_iter().map(|event| entry(home_id, event)).collect();
             let record = Record {
                 home_id: home_id.to_owned(),
                 applied_ahead: true,
@@ -141,14 +192,22 @@ impl Access {
                 user: None,
                 // Planned by the recorder from the home's channels.
                 notifications: Vec::new(),
+                panel: panel_record,
             };
-            (self.recorder.record(&state, record, at), outcome, locked_out)
+            (self.recorder.record(&state, record, at), outcome, locked_out, panel_before)
         };
         if let Err(e) = committed.await {
             // Memory counted this attempt; the store did not. Read the home's
-            // counts back before it is used again.
-            home.lock().await.stale = true;
+            // counts back before it is used again, and the panel is as it was.
+            let mut state = home.lock().await;
+            state.stale = true;
+            if let Some(before) = panel_before {
+                state.panel = before;
+            }
             return Err(e.into());
+        }
+        if outcome.panel.is_some() {
+            self.panels.woken();
         }
         if locked_out.0 {
             tracing::warn!(home = home_id, device, "device locked out after wrong codes");

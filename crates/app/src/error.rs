@@ -85,6 +85,15 @@ pub enum AppError {
     CodeDamaged,
     #[error("keyward is busy checking other passwords: try again in a moment")]
     Busy,
+    #[error("{0}")]
+    PanelSettings(#[from] keyward_core::alarm::SettingsError),
+    /// Arming refused: sensors the mode watches are open (their names).
+    #[error("the alarm cannot arm: open sensors {}", .0.join(", "))]
+    PanelNotReady(Vec<String>),
+    #[error("the alarm is not disarmed: disarm it first")]
+    PanelNotDisarmed,
+    #[error("the alarm is already disarmed")]
+    PanelAlreadyDisarmed,
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
     #[error("internal state is inconsistent")]

@@ -30,6 +30,7 @@ mod homes;
 pub mod links;
 mod no_show;
 pub mod owners;
+mod panel;
 mod recorder;
 mod registry;
 mod retention;
@@ -56,6 +57,7 @@ pub use keyward_store::StoreError;
 /// A notification on a channel and what became of it, as the outbox keeps it.
 pub use keyward_store::{DeliveryState, OutboxRecord as Delivery};
 pub use owners::Owners;
+pub use panel::{PanelCommand, PanelView, Panels};
 pub use registry::PANEL;
 pub use sync::{KeypadLimitView, LeftCode, LockCodeView, LockOptions, LockSync, SlotView, SyncSignal};
 pub use tokens::{TokenInfo, TokenView, Tokens};
@@ -75,6 +77,8 @@ pub struct App {
     pub locks: Arc<LockSync>,
     pub channels: Channels,
     pub shares: shares::Shares,
+    /// The homes' alarm panels.
+    pub panels: Arc<panel::Panels>,
     /// Connections outside the lock networks (an MQTT broker), for their state.
     pub links: Vec<Arc<dyn links::Link>>,
     /// Wakes the delivery worker.
@@ -119,6 +123,8 @@ impl App {
             tasks.clone(),
         ));
         locks.start();
+        let panels = panel::Panels::new(registry.clone(), recorder.clone(), clock.clone());
+        panels.start(&tasks);
         no_show::NoShows::start(registry.clone(), store.clone(), recorder.clone(), clock.clone(), &tasks);
         let channels = Channels::new(
             registry.clone(),
@@ -139,7 +145,15 @@ impl App {
                 recorder.clone(),
             ),
             users: Users::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), signal),
-            access: Access::new(registry.clone(), vault.clone(), recorder.clone(), clock.clone(), locks.clone()),
+            access: Access::new(
+                registry.clone(),
+                vault.clone(),
+                recorder.clone(),
+                clock.clone(),
+                locks.clone(),
+                panels.clone(),
+            ),
+            panels,
             channels,
             shares: shares::Shares::new(
                 registry.clone(),

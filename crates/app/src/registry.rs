@@ -42,10 +42,15 @@ pub(crate) struct HomeState {
     /// until the log was first searched (once per process), then kept true
     /// by every attempt on the panel.
     pub panel_heard: Option<bool>,
+    /// The home's alarm panel: settings and state machine.
+    pub panel: crate::panel::PanelHold,
+    /// The sensors the panel watches, by id.
+    pub sensors: std::collections::BTreeMap<String, keyward_core::alarm::SensorSetup>,
 }
 
 impl HomeState {
     pub fn new(home: HomeRecord) -> Self {
+        let panel = crate::panel::PanelHold::new(home.created_at);
         Self {
             home,
             locks: HashMap::new(),
@@ -57,6 +62,8 @@ impl HomeState {
             damaged: HashSet::new(),
             channels: Vec::new(),
             panel_heard: None,
+            panel,
+            sensors: std::collections::BTreeMap::new(),
         }
     }
 
@@ -198,6 +205,11 @@ impl Registry {
                 } else {
                     home.lockouts.insert(lockout.device, lockout.state);
                 }
+            }
+        }
+        for stored in snapshot.panels {
+            if let Some(home) = homes.get_mut(&stored.home_id) {
+                home.panel = crate::panel::PanelHold { settings: stored.settings, panel: stored.panel };
             }
         }
         let devices = homes

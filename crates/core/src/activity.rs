@@ -70,6 +70,22 @@ pub enum ActivityKind {
     /// A notification could not be delivered for 24 hours and was given up
     /// (`detail`: the channel's name and the last error).
     DeliveryFailed,
+    /// The alarm panel changed: armed, disarmed, a delay began, a sensor
+    /// was bypassed or shut down, its settings changed (`detail` in words;
+    /// `user` or `actor`: who, when someone did it).
+    Panel,
+    /// The alarm is told to the emergency channels (`detail`: what and
+    /// where): at once for fire, CO, water and panic, after the abort window
+    /// for a burglary.
+    Alarm,
+    /// An alarm disarmed within its abort window: nothing was told, and the
+    /// emergency channels hear it was cancelled.
+    AlarmCancelled,
+    /// Something is wrong that is not an alarm (a sensor offline, tampered,
+    /// its battery low; a siren that did not answer; a network down).
+    Trouble,
+    /// A trouble cleared.
+    TroubleCleared,
 }
 
 string_form!(ActivityKind {
@@ -99,6 +115,11 @@ string_form!(ActivityKind {
     ShareOpened => "share_opened",
     ShareRevoked => "share_revoked",
     DeliveryFailed => "delivery_failed",
+    Panel => "panel",
+    Alarm => "alarm",
+    AlarmCancelled => "alarm_cancelled",
+    Trouble => "trouble",
+    TroubleCleared => "trouble_cleared",
 });
 
 /// How an access attempt ended.

@@ -27,6 +27,7 @@ pub enum Action {
     Disarm,
     ArmAway,
     ArmStay,
+    ArmNight,
 }
 
 string_form!(Action {
@@ -34,6 +35,7 @@ string_form!(Action {
     Disarm => "disarm",
     ArmAway => "arm_away",
     ArmStay => "arm_stay",
+    ArmNight => "arm_night",
 });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +43,7 @@ pub enum PanelAction {
     Disarm,
     ArmAway,
     ArmStay,
+    ArmNight,
 }
 
 /// A device and an action that make sense together: locks unlock, the
@@ -58,6 +61,7 @@ impl<'a> AccessTarget<'a> {
             (Device::Panel, Action::Disarm) => Some(Self::Panel(PanelAction::Disarm)),
             (Device::Panel, Action::ArmAway) => Some(Self::Panel(PanelAction::ArmAway)),
             (Device::Panel, Action::ArmStay) => Some(Self::Panel(PanelAction::ArmStay)),
+            (Device::Panel, Action::ArmNight) => Some(Self::Panel(PanelAction::ArmNight)),
             _ => None,
         }
     }
@@ -66,7 +70,7 @@ impl<'a> AccessTarget<'a> {
     pub fn movement(self) -> Movement {
         match self {
             Self::Lock(_) | Self::Panel(PanelAction::Disarm) => Movement::Arrival,
-            Self::Panel(PanelAction::ArmAway | PanelAction::ArmStay) => Movement::Departure,
+            Self::Panel(PanelAction::ArmAway | PanelAction::ArmStay | PanelAction::ArmNight) => Movement::Departure,
         }
     }
 }
@@ -176,7 +180,7 @@ pub fn evaluate_user<'u>(
     let permitted = match target {
         AccessTarget::Lock(lock_id) => user.locks.allows(lock_id),
         AccessTarget::Panel(PanelAction::Disarm) => user.panel.disarm,
-        AccessTarget::Panel(PanelAction::ArmAway | PanelAction::ArmStay) => user.panel.arm,
+        AccessTarget::Panel(PanelAction::ArmAway | PanelAction::ArmStay | PanelAction::ArmNight) => user.panel.arm,
     };
     if !permitted {
         return refuse(DenyReason::NotPermitted);

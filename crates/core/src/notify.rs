@@ -38,6 +38,12 @@ pub enum AlertKind {
     /// A lock jammed, or a code did not reach it.
     LockProblem,
     DeviceOffline,
+    /// The alarm went off (told after the abort window for a burglary).
+    Alarm,
+    /// An alarm disarmed within its abort window.
+    AlarmCancelled,
+    /// The panel has a trouble (a sensor offline, a siren silent, …).
+    PanelTrouble,
     Test,
 }
 
@@ -51,13 +57,16 @@ string_form!(AlertKind {
     NoShow => "user.no_show",
     LockProblem => "lock.problem",
     DeviceOffline => "device.offline",
+    Alarm => "alarm.triggered",
+    AlarmCancelled => "alarm.cancelled",
+    PanelTrouble => "panel.trouble",
     Test => "test",
 });
 
 impl AlertKind {
     /// Sent through quiet hours, with the highest priority a channel has.
     pub fn urgent(self) -> bool {
-        matches!(self, Self::Duress | Self::Lockout | Self::KeypadGuessing)
+        matches!(self, Self::Duress | Self::Lockout | Self::KeypadGuessing | Self::Alarm)
     }
 
     /// Goes to the home's emergency channels rather than a user's.
@@ -70,6 +79,9 @@ impl AlertKind {
                 | Self::KeypadGuessing
                 | Self::LockProblem
                 | Self::DeviceOffline
+                | Self::Alarm
+                | Self::AlarmCancelled
+                | Self::PanelTrouble
         )
     }
 }
@@ -160,6 +172,9 @@ pub fn alerts_for(event: &Event, alerts: Option<&UserAlerts>, tz: &TimeZone) -> 
         ActivityKind::Offline => kinds.push(AlertKind::DeviceOffline),
         ActivityKind::BatteryLow => kinds.push(AlertKind::LockProblem),
         ActivityKind::CodesLeft => kinds.push(AlertKind::LockProblem),
+        ActivityKind::Alarm => kinds.push(AlertKind::Alarm),
+        ActivityKind::AlarmCancelled => kinds.push(AlertKind::AlarmCancelled),
+        ActivityKind::Trouble => kinds.push(AlertKind::PanelTrouble),
         _ => {}
     }
     kinds
@@ -450,6 +465,21 @@ pub fn message(kind: AlertKind, names: Names<'_>, wall: DateTime) -> Message {
                 format!("{device} at {} stopped answering · {time}. Its codes wait until it is back.", names.home),
             )
         }
+        AlertKind::Alarm => {
+            let what = names.detail.unwrap_or("The alarm went off");
+            (format!("ALARM at {}", names.home), format!("{what} · {time}."))
+        }
+        AlertKind::AlarmCancelled => (
+            format!("Alarm cancelled at {}", names.home),
+            format!(
+                "{} disarmed within the abort window · {time}. Nothing was sent to the emergency channels before.",
+                names.user.unwrap_or("Someone")
+            ),
+        ),
+        AlertKind::PanelTrouble => (
+            format!("The alarm needs attention at {}", names.home),
+            format!("{} · {time}.", names.detail.unwrap_or("A trouble")),
+        ),
         AlertKind::Test => {
             (format!("Test from keyward ({})", names.home), format!("This channel works. Sent at {time}."))
         }

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_stay_days.sql"),
     include_str!("migrations/0011_slot_history.sql"),
     include_str!("migrations/0012_session_device.sql"),
+    include_str!("migrations/0013_panel.sql"),
 ];
 /// Taken only for the migrating transaction.
 const MIGRATION_LOCK: i64 = i64::from_be_bytes(*b"kwmigrat");

@@ -174,7 +174,20 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
         .into_record()
     })
     .collect::<StoreResult<_>>()?;
-    Ok(Snapshot { homes, locks, users, lockouts, slots })
+    let panels = rows(client, "SELECT home_id, settings, state, updated_at FROM panels", &[])
+        .await?
+        .iter()
+        .map(|r| {
+            keyward_store::columns::PanelColumns {
+                home_id: col(r, 0)?,
+                settings: col(r, 1)?,
+                state: col(r, 2)?,
+                updated_at: col(r, 3)?,
+            }
+            .into_record()
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok(Snapshot { homes, locks, users, lockouts, slots, panels })
 }
 
 pub async fn home_exists(client: &Client, id: &str) -> StoreResult<bool> {

@@ -646,7 +646,12 @@ async fn write_bulk<'a>(
     let mut uses: HashMap<&str, &UseCount> = HashMap::new();
     let mut lockouts: HashMap<(&str, &str), &LockoutRecord> = HashMap::new();
     let mut notifications = Vec::new();
+    // A home's panel: the last state of the batch is the one that counts.
+    let mut panels: HashMap<&str, &keyward_store::PanelRecord> = HashMap::new();
     for record in records {
+        if let Some(panel) = &record.panel {
+            panels.insert(&panel.home_id, panel);
+        }
         for entry in &record.entries {
             activity.push(ActivityColumns::of(entry));
         }
@@ -693,6 +698,17 @@ async fn write_bulk<'a>(
     futures_util::future::try_join_all(sent).await.map_err(pg_error)?;
     for notification in &notifications {
         crate::notify::insert_notification(client, notification).await?;
+    }
+    for panel in panels.into_values() {
+        let p = keyward_store::columns::PanelColumns::of(panel)?;
+        client
+            .execute(
+                "INSERT INTO panels (home_id, settings, state, updated_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (home_id) DO UPDATE SET settings = $2, state = $3, updated_at = $4",
+                &[&p.home_id, &p.settings, &p.state, &p.updated_at],
+            )
+            .await
+            .map_err(pg_error)?;
     }
     Ok(())
 }

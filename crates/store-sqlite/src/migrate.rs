@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013_stay_days.sql"),
     include_str!("migrations/0014_slot_history.sql"),
     include_str!("migrations/0015_session_device.sql"),
+    include_str!("migrations/0016_panel.sql"),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

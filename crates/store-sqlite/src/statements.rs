@@ -128,7 +128,21 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
         .sql()?
         .map(|r| r.sql().and_then(SlotColumns::into_record))
         .collect::<StoreResult<_>>()?;
-    Ok(Snapshot { homes, locks, users, lockouts, slots })
+    let panels = conn
+        .prepare("SELECT home_id, settings, state, updated_at FROM panels")
+        .sql()?
+        .query_map([], |r| {
+            Ok(keyward_store::columns::PanelColumns {
+                home_id: r.get(0)?,
+                settings: r.get(1)?,
+                state: r.get(2)?,
+                updated_at: r.get(3)?,
+            })
+        })
+        .sql()?
+        .map(|r| r.sql().and_then(keyward_store::columns::PanelColumns::into_record))
+        .collect::<StoreResult<_>>()?;
+    Ok(Snapshot { homes, locks, users, lockouts, slots, panels })
 }
 
 /// A home's stored counts (see `HomeStore::resync_home`).
@@ -343,6 +357,22 @@ pub fn record(conn: &Connection, record: &Record) -> StoreResult<()> {
     for notification in &record.notifications {
         crate::notify::insert_notification(conn, notification)?;
     }
+    if let Some(panel) = &record.panel {
+        put_panel(conn, panel)?;
+    }
+    Ok(())
+}
+
+/// Inserts or replaces a home's alarm panel.
+fn put_panel(conn: &Connection, record: &keyward_store::PanelRecord) -> StoreResult<()> {
+    let p = keyward_store::columns::PanelColumns::of(record)?;
+    conn.prepare_cached(
+        "INSERT INTO panels (home_id, settings, state, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (home_id) DO UPDATE SET settings = ?2, state = ?3, updated_at = ?4",
+    )
+    .sql()?
+    .execute(params![p.home_id, p.settings, p.state, p.updated_at])
+    .sql()?;
     Ok(())
 }
 

@@ -18,6 +18,37 @@ use crate::records::{
 };
 use crate::{StoreError, StoreResult};
 
+/// A panel as its row holds it: settings and state as JSON.
+pub struct PanelColumns {
+    pub home_id: String,
+    pub settings: String,
+    pub state: String,
+    pub updated_at: i64,
+}
+
+impl PanelColumns {
+    pub fn of(record: &crate::PanelRecord) -> StoreResult<Self> {
+        let json = |e: serde_json::Error| StoreError::Database(Box::new(e));
+        Ok(Self {
+            home_id: record.home_id.clone(),
+            settings: serde_json::to_string(&record.settings).map_err(json)?,
+            state: serde_json::to_string(&record.panel).map_err(json)?,
+            updated_at: micros(record.updated_at),
+        })
+    }
+
+    pub fn into_record(self) -> StoreResult<crate::PanelRecord> {
+        Ok(crate::PanelRecord {
+            settings: serde_json::from_str(&self.settings)
+                .map_err(|_| StoreError::Corrupt("a stored panel's settings cannot be read"))?,
+            panel: serde_json::from_str(&self.state)
+                .map_err(|_| StoreError::Corrupt("a stored panel's state cannot be read"))?,
+            home_id: self.home_id,
+            updated_at: instant(self.updated_at)?,
+        })
+    }
+}
+
 /// How every instant is stored.
 pub fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()

@@ -128,6 +128,18 @@ pub struct Record {
     /// The notifications the event causes, delivered from the outbox once
     /// committed: written with the event or not at all.
     pub notifications: Vec<OutboxRecord>,
+    /// The home's alarm panel after the event: a transition is committed
+    /// with its entries and notifications, before it is announced.
+    pub panel: Option<PanelRecord>,
+}
+
+/// A home's alarm panel: its settings and its state machine, as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelRecord {
+    pub home_id: String,
+    pub settings: keyward_core::alarm::PanelSettings,
+    pub panel: keyward_core::alarm::Panel,
+    pub updated_at: Timestamp,
 }
 
 /// A channel of a home, with its webhook signing secret sealed by the vault.
@@ -208,6 +220,8 @@ pub struct Snapshot {
     pub users: Vec<UserRecord>,
     pub lockouts: Vec<LockoutRecord>,
     pub slots: Vec<SlotRecord>,
+    /// The homes' alarm panels (a home without a row has a new one).
+    pub panels: Vec<PanelRecord>,
 }
 
 /// Keyward's knowledge of one slot of a bound lock, kept so a restart resumes.

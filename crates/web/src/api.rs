@@ -35,6 +35,9 @@ pub fn routes() -> Router {
         .edge_route("/api/v1/homes/{home_id}/users/{user_id}/retry", post(retry_user_codes))
         .edge_route("/api/v1/homes/{home_id}/users/{user_id}/shares", get(list_shares).post(create_share))
         .edge_route("/api/v1/homes/{home_id}/users/{user_id}/shares/{share_id}", axum::routing::delete(revoke_share))
+        .edge_route("/api/v1/homes/{home_id}/panel", get(get_panel).patch(update_panel))
+        .edge_route("/api/v1/homes/{home_id}/panel/arm", post(arm_panel))
+        .edge_route("/api/v1/homes/{home_id}/panel/disarm", post(disarm_panel))
         .edge_route("/api/v1/homes/{home_id}/access", post(access))
         .edge_route("/api/v1/homes/{home_id}/access/preview", post(preview))
         .edge_route("/api/v1/homes/{home_id}/activity", get(activity))
@@ -580,6 +583,61 @@ async fn reveal_code(
     caller.require(Need::Admin, Some(&home_id))?;
     let code = s.app.users.reveal_code(&home_id, &user_id, caller.actor()).await?;
     Ok(Json(RevealedCode { code: code.to_string() }))
+}
+
+// ---- the alarm panel
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/panel", tag = "panel", security(("bearer" = [])),
+    responses((status = 200, body = AlarmPanel)))]
+async fn get_panel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+) -> ApiResult<Json<AlarmPanel>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    Ok(Json(s.app.panels.view(&home_id).await?.into()))
+}
+
+#[utoipa::path(patch, path = "/api/v1/homes/{home_id}/panel", tag = "panel", security(("bearer" = [])), request_body = PatchAlarmPanel,
+    responses((status = 200, body = AlarmPanel),
+        (status = 422, description = "`panel_settings_invalid`: a value out of its range (CP-01's, unless `cp01` is false); nothing changed", body = crate::error::ErrorBody)))]
+async fn update_panel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Json<AlarmPanel>> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    let body: PatchAlarmPanel = body.parse()?;
+    let spec = body.settings.into();
+    Ok(Json(s.app.panels.configure(&home_id, &spec, caller.actor()).await?.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/panel/arm", tag = "panel", security(("bearer" = [])), request_body = ArmRequest,
+    responses((status = 200, description = "arming (the exit delay runs) or armed; logged under the caller", body = AlarmPanel),
+        (status = 409, description = "`not_ready`: sensors the mode watches are open (named; `force` bypasses them); `panel_not_disarmed`", body = crate::error::ErrorBody)))]
+async fn arm_panel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Json<AlarmPanel>> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    let body: ArmRequest = body.parse()?;
+    let command = keyward_app::PanelCommand::Arm { mode: body.mode.into(), force: body.force.unwrap_or(false) };
+    Ok(Json(s.app.panels.command(&home_id, command, caller.actor()).await?.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/panel/disarm", tag = "panel", security(("bearer" = [])),
+    responses((status = 200, description = "disarmed; logged under the caller", body = AlarmPanel),
+        (status = 409, description = "`panel_already_disarmed`", body = crate::error::ErrorBody)))]
+async fn disarm_panel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+) -> ApiResult<Json<AlarmPanel>> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    Ok(Json(s.app.panels.command(&home_id, keyward_app::PanelCommand::Disarm, caller.actor()).await?.into()))
 }
 
 // ---- access

@@ -964,6 +964,7 @@ pub enum ActionDto {
     Disarm,
     ArmAway,
     ArmStay,
+    ArmNight,
 }
 
 impl From<ActionDto> for Action {
@@ -973,6 +974,7 @@ impl From<ActionDto> for Action {
             ActionDto::Disarm => Self::Disarm,
             ActionDto::ArmAway => Self::ArmAway,
             ActionDto::ArmStay => Self::ArmStay,
+            ActionDto::ArmNight => Self::ArmNight,
         }
     }
 }
@@ -1006,6 +1008,9 @@ pub struct AccessResponse {
     /// Only for an admin token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a code granted at the panel: the panel after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub panel: Option<PanelAnswerDto>,
 }
 
 impl AccessResponse {
@@ -1015,6 +1020,10 @@ impl AccessResponse {
             user: outcome.user.filter(|_| outcome.granted).map(|(id, name)| UserRef { id, name }),
             retry_after_seconds: outcome.retry_after,
             reason: outcome.reason.filter(|_| show_reason).map(|r| DenyReason::as_str(r).to_owned()),
+            panel: outcome
+                .panel
+                .filter(|_| outcome.granted)
+                .map(|p| PanelAnswerDto { state: p.state.to_owned(), delay_until: p.delay_until.map(time) }),
         }
     }
 }
@@ -1336,4 +1345,192 @@ pub struct NewShareDto {
 #[derive(Serialize, ToSchema)]
 pub struct ShareList {
     pub items: Vec<ShareDto>,
+}
+
+// ---- the alarm panel
+
+/// Who last changed the panel: a user by their code (`user_id`), or an
+/// owner or token (`user_id` null, `name` theirs).
+#[derive(Serialize, ToSchema)]
+pub struct ChangedBy {
+    pub user_id: Option<String>,
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PanelReady {
+    pub away: bool,
+    pub stay: bool,
+    pub night: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PanelTrouble {
+    /// `offline`, `tamper`, `low_battery`, `siren_no_answer`, `network_down`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensor_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub siren_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    pub since: String,
+}
+
+/// The panel's timings in seconds, and its rules.
+#[derive(Serialize, ToSchema)]
+pub struct PanelSettingsDto {
+    pub exit_delay: u16,
+    pub entry_delay: u16,
+    pub siren_time: u16,
+    pub abort_window: u16,
+    pub swinger_limit: u8,
+    pub arm_without_code: bool,
+    /// Whether the ANSI/SIA CP-01 ranges are enforced; `false` allows any
+    /// delay of 0–255 s, and the panel is then not CP-01 compliant.
+    pub cp01: bool,
+}
+
+/// The home's alarm panel.
+#[derive(Serialize, ToSchema)]
+pub struct AlarmPanel {
+    /// `disarmed`, `arming`, `armed_away`, `armed_stay`, `armed_night`, `pending`, `triggered`.
+    pub state: String,
+    /// `away`, `stay` or `night` while armed, arming or triggered from an armed state.
+    pub mode: Option<String>,
+    /// When the running exit or entry delay ends.
+    pub delay_until: Option<String>,
+    pub changed_by: Option<ChangedBy>,
+    pub changed_at: String,
+    pub ready: PanelReady,
+    pub open_sensors: Vec<String>,
+    pub bypassed_sensors: Vec<String>,
+    pub troubles: Vec<PanelTrouble>,
+    pub settings: PanelSettingsDto,
+}
+
+impl From<keyward_app::PanelView> for AlarmPanel {
+    fn from(v: keyward_app::PanelView) -> Self {
+        use keyward_core::alarm::{ArmMode, By, TroubleKind};
+        let ready = |mode: ArmMode| v.ready.iter().any(|(m, r)| *m == mode && *r);
+        let changed_by = v.changed_by.as_ref().map(|by| match by {
+            By::User { id, name } => ChangedBy { user_id: Some(id.clone()), name: name.clone() },
+            By::Actor { .. } => {
+                ChangedBy { user_id: None, name: by.as_actor().map(|a| a.name().to_owned()).unwrap_or_default() }
+            }
+        });
+        let s = v.settings;
+        Self {
+            state: v.state.to_owned(),
+            mode: v.mode.map(|m| m.as_str().to_owned()),
+            delay_until: v.delay_until.map(time),
+            changed_by,
+            changed_at: time(v.changed_at),
+            ready: PanelReady { away: ready(ArmMode::Away), stay: ready(ArmMode::Stay), night: ready(ArmMode::Night) },
+            open_sensors: v.open_sensors,
+            bypassed_sensors: v.bypassed_sensors,
+            troubles: v
+                .troubles
+                .into_iter()
+                .map(|(t, since)| {
+                    let subject = Some(t.subject.clone());
+                    let (sensor_id, siren_id, network) = match t.kind {
+                        TroubleKind::SirenNoAnswer => (None, subject, None),
+                        TroubleKind::NetworkDown => (None, None, subject),
+                        _ => (subject, None, None),
+                    };
+                    PanelTrouble { kind: t.kind.as_str().to_owned(), sensor_id, siren_id, network, since: time(since) }
+                })
+                .collect(),
+            settings: PanelSettingsDto {
+                exit_delay: s.exit_delay(),
+                entry_delay: s.entry_delay(),
+                siren_time: s.siren_time(),
+                abort_window: s.abort_window(),
+                swinger_limit: s.swinger_limit(),
+                arm_without_code: s.arm_without_code(),
+                cp01: s.cp01(),
+            },
+        }
+    }
+}
+
+/// A change of the panel's settings: what is absent stays.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAlarmPanel {
+    pub settings: PatchPanelSettings,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchPanelSettings {
+    #[serde(default, deserialize_with = "integers")]
+    #[schema(value_type = Option<i64>)]
+    pub exit_delay: Option<i64>,
+    #[serde(default, deserialize_with = "integers")]
+    #[schema(value_type = Option<i64>)]
+    pub entry_delay: Option<i64>,
+    #[serde(default, deserialize_with = "integers")]
+    #[schema(value_type = Option<i64>)]
+    pub siren_time: Option<i64>,
+    #[serde(default, deserialize_with = "integers")]
+    #[schema(value_type = Option<i64>)]
+    pub abort_window: Option<i64>,
+    #[serde(default, deserialize_with = "integers")]
+    #[schema(value_type = Option<i64>)]
+    pub swinger_limit: Option<i64>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub arm_without_code: Option<bool>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub cp01: Option<bool>,
+}
+
+impl From<PatchPanelSettings> for keyward_core::alarm::SettingsSpec {
+    fn from(p: PatchPanelSettings) -> Self {
+        Self {
+            exit_delay: p.exit_delay,
+            entry_delay: p.entry_delay,
+            siren_time: p.siren_time,
+            abort_window: p.abort_window,
+            swinger_limit: p.swinger_limit,
+            arm_without_code: p.arm_without_code,
+            cp01: p.cp01,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum ArmModeDto {
+    Away,
+    Stay,
+    Night,
+}
+
+/// Arms without a code, as the owner or an admin token.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArmRequest {
+    pub mode: ArmModeDto,
+    /// Bypass the open sensors (named in a `not_ready` refusal) until disarmed.
+    #[serde(default, deserialize_with = "not_null")]
+    pub force: Option<bool>,
+}
+
+impl From<ArmModeDto> for keyward_core::alarm::ArmMode {
+    fn from(m: ArmModeDto) -> Self {
+        match m {
+            ArmModeDto::Away => Self::Away,
+            ArmModeDto::Stay => Self::Stay,
+            ArmModeDto::Night => Self::Night,
+        }
+    }
+}
+
+/// The panel after a code granted at it.
+#[derive(Serialize, ToSchema)]
+pub struct PanelAnswerDto {
+    pub state: String,
+    pub delay_until: Option<String>,
 }

@@ -116,6 +116,10 @@ impl From<AppError> for ApiError {
             AppError::Validity(ValidityError::OutOfRange) => unprocessable("validity_invalid"),
             AppError::Validity(ValidityError::MaxUses) => unprocessable("max_uses_invalid"),
             AppError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+            AppError::PanelSettings(_) => unprocessable("panel_settings_invalid"),
+            AppError::PanelNotReady(_) => conflict("not_ready"),
+            AppError::PanelNotDisarmed => conflict("panel_not_disarmed"),
+            AppError::PanelAlreadyDisarmed => conflict("panel_already_disarmed"),
             AppError::Store(keyward_app::StoreError::Fenced) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "instance_lock_lost", e.to_string())
             }

@@ -13,6 +13,7 @@ mod notifications;
 mod operations;
 mod owner_experience;
 mod owner_second_round;
+mod panel;
 mod sign_in;
 mod storage;
 mod ui;

@@ -353,6 +353,13 @@ async fn concurrent_records_commit_in_the_order_they_were_queued(backend: Backen
                 lockouts: vec![LockoutRecord { home_id: "h1".into(), device: "front".into(), state: lockout }],
                 user: None,
                 notifications: Vec::new(),
+                // The alarm panel moves with each record (its state changed at i).
+                panel: Some(keyward_store::PanelRecord {
+                    home_id: "h1".into(),
+                    settings: keyward_core::alarm::PanelSettings::default(),
+                    panel: keyward_core::alarm::Panel::new(at(i64::from(i))),
+                    updated_at: at(i64::from(i)),
+                }),
             })
         })
         .collect();
@@ -366,6 +373,8 @@ async fn concurrent_records_commit_in_the_order_they_were_queued(backend: Backen
     let snapshot = store.load().await.expect("load");
     assert_eq!(snapshot.users[0].user.uses, 300, "the last count queued wins");
     assert_eq!(snapshot.lockouts[0].state.failures, vec![at(299)]);
+    assert_eq!(snapshot.panels.len(), 1);
+    assert_eq!(snapshot.panels[0].panel.changed_at, at(299), "the last panel queued wins");
     s.close().await;
 }
 

@@ -170,10 +170,10 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
         {"not": {"required": ["valid_until", "last_day"]}},
     ]);
     let device_and_action = json!({"oneOf": [
-        {"properties": {"device": {"const": "panel"}, "action": {"enum": ["disarm", "arm_away", "arm_stay"]}}},
+        {"properties": {"device": {"const": "panel"}, "action": {"enum": ["disarm", "arm_away", "arm_stay", "arm_night"]}}},
         {"properties": {"device": {"not": {"const": "panel"}}, "action": {"const": "unlock"}}},
     ]});
-    let action = json!({"type": "string", "enum": ["unlock", "disarm", "arm_away", "arm_stay"]});
+    let action = json!({"type": "string", "enum": ["unlock", "disarm", "arm_away", "arm_stay", "arm_night"]});
     let max_uses = nullable(integer(1, i64::from(u32::MAX)));
     vec![
         (

@@ -19,6 +19,7 @@ mod contract;
         api::list_devices, api::retry_user_codes, api::lock_lock, api::unlock_lock, api::take_over_slot, api::list_locks, api::create_lock, api::get_lock, api::rename_lock, api::delete_lock,
         api::list_users, api::create_user, api::get_user, api::update_user, api::delete_user, api::reveal_code,
         api::create_share, api::list_shares, api::revoke_share,
+        api::get_panel, api::update_panel, api::arm_panel, api::disarm_panel,
         api::access, api::preview, api::activity,
         api::list_channels, api::create_channel, api::patch_channel, api::delete_channel, api::test_channel, api::channel_deliveries,
     ),

@@ -62,6 +62,8 @@ fn kind_group(kind: ActivityKind) -> &'static str {
         | K::ShareOpened
         | K::ShareRevoked
         | K::DeliveryFailed => "changes",
+        // The alarm is a device of the home's, and what it reports.
+        K::Panel | K::Alarm | K::AlarmCancelled | K::Trouble | K::TroubleCleared => "devices",
     }
 }
 
@@ -76,6 +78,7 @@ fn icon(kind: ActivityKind) -> &'static str {
             "lock"
         }
         K::ChannelAdded | K::ChannelChanged | K::ChannelDeleted | K::DeliveryFailed => "bell",
+        K::Panel | K::Alarm | K::AlarmCancelled | K::Trouble | K::TroubleCleared => "bell",
         K::CodeRevealed
         | K::UserCreated
         | K::UserUpdated
@@ -99,8 +102,10 @@ fn chip(kind: ActivityKind) -> &'static str {
         | K::Jammed
         | K::CodeFailed
         | K::DeliveryFailed
-        | K::CodesLeft => "bad",
-        K::Offline | K::BatteryLow | K::NoShow => "wait",
+        | K::CodesLeft
+        | K::Alarm => "bad",
+        K::Offline | K::BatteryLow | K::NoShow | K::Trouble => "wait",
+        K::AlarmCancelled | K::TroubleCleared => "ok",
         _ => "",
     }
 }
@@ -227,6 +232,11 @@ fn event_words(kind: ActivityKind, duress: bool) -> &'static str {
         ActivityKind::ShareOpened => "Shared link opened",
         ActivityKind::ShareRevoked => "Shared link revoked",
         ActivityKind::DeliveryFailed => "Alert could not be delivered",
+        ActivityKind::Panel => "Alarm panel",
+        ActivityKind::Alarm => "ALARM",
+        ActivityKind::AlarmCancelled => "Alarm cancelled within the abort window",
+        ActivityKind::Trouble => "Alarm trouble",
+        ActivityKind::TroubleCleared => "Alarm trouble cleared",
     }
 }
 
@@ -287,6 +297,7 @@ fn action_words(action: Action) -> &'static str {
         Action::Disarm => "disarm",
         Action::ArmAway => "arm away",
         Action::ArmStay => "arm stay",
+        Action::ArmNight => "arm night",
     }
 }
 
