@@ -600,7 +600,8 @@ async fn get_panel(
 
 #[utoipa::path(patch, path = "/api/v1/homes/{home_id}/panel", tag = "panel", security(("bearer" = [])), request_body = PatchAlarmPanel,
     responses((status = 200, body = AlarmPanel),
-        (status = 422, description = "`panel_settings_invalid`: a value out of its range (CP-01's, unless `cp01` is false); nothing changed", body = crate::error::ErrorBody)))]
+        (status = 409, description = "`panel_settings_not_cp01`: a value CP-01 does not allow while `cp01` is on; nothing changed", body = crate::error::ErrorBody),
+        (status = 422, description = "`panel_settings_invalid`: a value no panel takes; nothing changed", body = crate::error::ErrorBody)))]
 async fn update_panel(
     State(s): State<AppState>,
     caller: Caller,

@@ -1068,7 +1068,8 @@ pub struct ActivityDto {
     pub at: String,
     /// arrival, departure, access_denied, lockout, home_lockout, keypad_guessing, code_revealed, user_created, user_updated,
     /// user_deleted, unlocked, locked, jammed, code_failed, offline, online, battery_low, no_show, channel_added,
-    /// channel_changed, channel_deleted, code_shared, share_opened, share_revoked, delivery_failed
+    /// channel_changed, channel_deleted, code_shared, share_opened, share_revoked, delivery_failed, panel, alarm,
+    /// alarm_cancelled, trouble, trouble_cleared
     pub kind: String,
     pub device: Option<String>,
     pub action: Option<String>,
@@ -1465,21 +1466,21 @@ pub struct PatchAlarmPanel {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchPanelSettings {
-    #[serde(default, deserialize_with = "integers")]
+    #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = Option<i64>)]
-    pub exit_delay: Option<i64>,
-    #[serde(default, deserialize_with = "integers")]
+    pub exit_delay: Option<Integer>,
+    #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = Option<i64>)]
-    pub entry_delay: Option<i64>,
-    #[serde(default, deserialize_with = "integers")]
+    pub entry_delay: Option<Integer>,
+    #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = Option<i64>)]
-    pub siren_time: Option<i64>,
-    #[serde(default, deserialize_with = "integers")]
+    pub siren_time: Option<Integer>,
+    #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = Option<i64>)]
-    pub abort_window: Option<i64>,
-    #[serde(default, deserialize_with = "integers")]
+    pub abort_window: Option<Integer>,
+    #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = Option<i64>)]
-    pub swinger_limit: Option<i64>,
+    pub swinger_limit: Option<Integer>,
     #[serde(default, deserialize_with = "not_null")]
     pub arm_without_code: Option<bool>,
     #[serde(default, deserialize_with = "not_null")]
@@ -1489,11 +1490,11 @@ pub struct PatchPanelSettings {
 impl From<PatchPanelSettings> for keyward_core::alarm::SettingsSpec {
     fn from(p: PatchPanelSettings) -> Self {
         Self {
-            exit_delay: p.exit_delay,
-            entry_delay: p.entry_delay,
-            siren_time: p.siren_time,
-            abort_window: p.abort_window,
-            swinger_limit: p.swinger_limit,
+            exit_delay: p.exit_delay.map(|n| n.0),
+            entry_delay: p.entry_delay.map(|n| n.0),
+            siren_time: p.siren_time.map(|n| n.0),
+            abort_window: p.abort_window.map(|n| n.0),
+            swinger_limit: p.swinger_limit.map(|n| n.0),
             arm_without_code: p.arm_without_code,
             cp01: p.cp01,
         }

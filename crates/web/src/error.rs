@@ -116,6 +116,9 @@ impl From<AppError> for ApiError {
             AppError::Validity(ValidityError::OutOfRange) => unprocessable("validity_invalid"),
             AppError::Validity(ValidityError::MaxUses) => unprocessable("max_uses_invalid"),
             AppError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+            AppError::PanelSettings(s) if keyward_core::alarm::PanelSettings::is_cp01_rule(s) => {
+                conflict("panel_settings_not_cp01")
+            }
             AppError::PanelSettings(_) => unprocessable("panel_settings_invalid"),
             AppError::PanelNotReady(_) => conflict("not_ready"),
             AppError::PanelNotDisarmed => conflict("panel_not_disarmed"),

@@ -38,10 +38,14 @@ pub struct SettingsSpec {
 }
 
 /// Why settings were refused, in words that name the field and its range.
+/// `OutOfRange` is a value no panel takes; the others are values CP-01
+/// does not allow while `cp01` is on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
-    #[error("{field} must be from {min} to {max} seconds{why}")]
-    OutOfRange { field: &'static str, min: i64, max: i64, why: &'static str },
+    #[error("{field} must be from {min} to {max} seconds")]
+    OutOfRange { field: &'static str, min: i64, max: i64 },
+    #[error("under CP-01 {field} must be from {min} to {max} seconds; turn cp01 off for other values")]
+    NotCp01 { field: &'static str, min: i64, max: i64 },
     #[error("swinger_limit must be from 1 to 6 trips")]
     SwingerLimit,
     #[error(
@@ -102,21 +106,22 @@ impl PanelSettings {
     /// changes nothing.
     pub fn apply(&self, spec: &SettingsSpec) -> Result<Self, SettingsError> {
         let cp01 = spec.cp01.unwrap_or(self.cp01);
-        let (exit_range, entry_range, abort_range) =
-            if cp01 { (CP01_EXIT, CP01_ENTRY, CP01_ABORT) } else { (ANY_DELAY, ANY_DELAY, ANY_DELAY) };
-        let why = if cp01 { " (CP-01; turn cp01 off for other values)" } else { "" };
-        let seconds = |field: &'static str, value: Option<i64>, current: u16, (min, max): (i64, i64)| {
+        // Any panel's range first, then CP-01's while it is on.
+        let seconds = |field: &'static str, value: Option<i64>, current: u16, any: (i64, i64), cp: (i64, i64)| {
             let value = value.unwrap_or(i64::from(current));
-            if (min..=max).contains(&value) {
-                u16::try_from(value).map_err(|_| SettingsError::OutOfRange { field, min, max, why })
-            } else {
-                Err(SettingsError::OutOfRange { field, min, max, why })
+            let ((min, max), (cp_min, cp_max)) = (any, cp);
+            let Some(seconds) = u16::try_from(value).ok().filter(|_| (min..=max).contains(&value)) else {
+                return Err(SettingsError::OutOfRange { field, min, max });
+            };
+            if cp01 && !(cp_min..=cp_max).contains(&value) {
+                return Err(SettingsError::NotCp01 { field, min: cp_min, max: cp_max });
             }
+            Ok(seconds)
         };
-        let exit_delay = seconds("exit_delay", spec.exit_delay, self.exit_delay, exit_range)?;
-        let entry_delay = seconds("entry_delay", spec.entry_delay, self.entry_delay, entry_range)?;
-        let abort_window = seconds("abort_window", spec.abort_window, self.abort_window, abort_range)?;
-        let siren_time = seconds("siren_time", spec.siren_time, self.siren_time, SIREN_TIME)?;
+        let exit_delay = seconds("exit_delay", spec.exit_delay, self.exit_delay, ANY_DELAY, CP01_EXIT)?;
+        let entry_delay = seconds("entry_delay", spec.entry_delay, self.entry_delay, ANY_DELAY, CP01_ENTRY)?;
+        let abort_window = seconds("abort_window", spec.abort_window, self.abort_window, ANY_DELAY, CP01_ABORT)?;
+        let siren_time = seconds("siren_time", spec.siren_time, self.siren_time, SIREN_TIME, SIREN_TIME)?;
         let swinger_limit = match spec.swinger_limit {
             None => self.swinger_limit,
             Some(n @ 1..=6) => n as u8,
@@ -139,16 +144,25 @@ impl PanelSettings {
 
     /// Whether a sensor's own entry delay is allowed under these settings.
     pub fn check_entry_delay(&self, seconds: i64) -> Result<u16, SettingsError> {
-        let (min, max) = if self.cp01 { CP01_ENTRY } else { ANY_DELAY };
-        let why = if self.cp01 { " (CP-01; turn cp01 off for other values)" } else { "" };
-        if !(min..=max).contains(&seconds) {
-            return Err(SettingsError::OutOfRange { field: "entry_delay", min, max, why });
+        let (min, max) = ANY_DELAY;
+        let Some(value) = u16::try_from(seconds).ok().filter(|_| (min..=max).contains(&seconds)) else {
+            return Err(SettingsError::OutOfRange { field: "entry_delay", min, max });
+        };
+        let (cp_min, cp_max) = CP01_ENTRY;
+        if self.cp01 && !(cp_min..=cp_max).contains(&seconds) {
+            return Err(SettingsError::NotCp01 { field: "entry_delay", min: cp_min, max: cp_max });
         }
         let total = seconds + i64::from(self.abort_window);
         if self.cp01 && total > CP01_ENTRY_AND_ABORT {
             return Err(SettingsError::EntryAndAbort { total });
         }
-        u16::try_from(seconds).map_err(|_| SettingsError::OutOfRange { field: "entry_delay", min, max, why })
+        Ok(value)
+    }
+
+    /// Whether refusing `error` is the panel's range (a schema matter) or
+    /// CP-01's rule while it is on (a conflict with `cp01`).
+    pub fn is_cp01_rule(error: &SettingsError) -> bool {
+        matches!(error, SettingsError::NotCp01 { .. } | SettingsError::EntryAndAbort { .. })
     }
 }
 

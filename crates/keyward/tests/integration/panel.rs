@@ -42,6 +42,11 @@ async fn the_panel_arms_and_disarms_by_code_and_by_the_owner(backend: Backend) {
         json!({"settings": {"exit_delay": 44}}),
         json!({"settings": {"entry_delay": 45}}),
         json!({"settings": {"abort_window": 46}}),
+    ] {
+        f.admin.patch(&panel, bad).await.expect_error(409, "panel_settings_not_cp01");
+    }
+    for bad in [
+        json!({"settings": {"exit_delay": 256}}),
         json!({"settings": {"swinger_limit": 0}}),
         json!({"settings": {"siren_time": 30}}),
     ] {

@@ -420,6 +420,32 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
+            "PatchAlarmPanel",
+            json!({
+                "type": "object", "required": ["settings"],
+                "description": "Absent fields stay as they are. A value within these ranges that CP-01 does not allow while `cp01` is on (exit 45–255 s, entry 30–240 s, abort window 15–45 s, entry and abort together at most 60 s) is refused with 409 panel_settings_not_cp01; nothing changes.",
+                "properties": {"settings": {"type": "object", "properties": {
+                    "exit_delay": integer(0, 255),
+                    "entry_delay": integer(0, 255),
+                    "abort_window": integer(0, 255),
+                    "siren_time": integer(60, 1800),
+                    "swinger_limit": integer(1, 6),
+                    "arm_without_code": boolean,
+                    "cp01": boolean,
+                }}},
+            }),
+        ),
+        (
+            "ArmRequest",
+            json!({
+                "type": "object", "required": ["mode"],
+                "properties": {
+                    "mode": {"type": "string", "enum": ["away", "stay", "night"]},
+                    "force": {"type": "boolean", "description": "Bypass the open sensors a `not_ready` refusal named, until disarmed."},
+                },
+            }),
+        ),
+        (
             "PreviewRequest",
             json!({
                 "type": "object", "required": ["device", "action"],
