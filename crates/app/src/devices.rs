@@ -191,3 +191,41 @@ pub trait LockNetwork: Send + Sync {
         Box::pin(async { Err(DeviceError::Unsupported) })
     }
 }
+
+/// A sensor's report, as its network read it: the alarm condition of its
+/// kind (`open`: a door open, motion, smoke, CO, water), whether it is
+/// online, its cover, its battery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SensorReport {
+    pub device: DeviceRef,
+    pub reading: keyward_core::alarm::Reading,
+}
+
+/// A sensor a network offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SensorInfo {
+    pub device: DeviceRef,
+    /// Its name on its network (a Zigbee2MQTT friendly name).
+    pub name: Option<String>,
+    pub label: String,
+    pub manufacturer: String,
+    pub model: String,
+    /// What it senses (`contact`, `occupancy`, `smoke`, `water_leak`,
+    /// `carbon_monoxide`, `vibration`), as its network describes it.
+    pub senses: Vec<&'static str>,
+    /// Its last report, when one came.
+    pub reading: Option<keyward_core::alarm::Reading>,
+}
+
+/// The port every sensor protocol adapter implements: the sensors it
+/// offers and their reports, nothing of how they are reached. The panel
+/// (`crate::Panels`) is the one engine that reads them.
+pub trait SensorNetwork: Send + Sync {
+    fn protocol(&self) -> Protocol;
+    /// Whether the network can be reached now.
+    fn connected(&self) -> bool;
+    fn sensors(&self) -> Vec<SensorInfo>;
+    /// Every report from now on, each time a sensor says anything (its
+    /// state, or going offline): the panel acts on changes.
+    fn reports(&self) -> broadcast::Receiver<SensorReport>;
+}

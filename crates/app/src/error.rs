@@ -94,6 +94,16 @@ pub enum AppError {
     PanelNotDisarmed,
     #[error("the alarm is already disarmed")]
     PanelAlreadyDisarmed,
+    #[error("no sensor with this id in this home")]
+    SensorNotFound,
+    #[error("another sensor of this home has this name")]
+    SensorNameTaken,
+    #[error("{0}")]
+    SensorInvalid(&'static str),
+    /// Valid fields that do not go together (an entry delay on a sensor
+    /// that is not an entry/exit door, a 24-hour sensor bypassable).
+    #[error("{0}")]
+    SensorConflict(&'static str),
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
     #[error("internal state is inconsistent")]

@@ -35,6 +35,7 @@ mod recorder;
 mod registry;
 mod retention;
 pub mod secrets;
+mod sensors;
 pub mod shares;
 mod sync;
 mod tasks;
@@ -59,6 +60,7 @@ pub use keyward_store::{DeliveryState, OutboxRecord as Delivery};
 pub use owners::Owners;
 pub use panel::{PanelCommand, PanelView, Panels};
 pub use registry::PANEL;
+pub use sensors::{SensorInput, SensorView};
 pub use sync::{KeypadLimitView, LeftCode, LockCodeView, LockOptions, LockSync, SlotView, SyncSignal};
 pub use tokens::{TokenInfo, TokenView, Tokens};
 pub use users::{UserInput, UserPatch, UserView, Users};
@@ -123,7 +125,7 @@ impl App {
             tasks.clone(),
         ));
         locks.start();
-        let panels = panel::Panels::new(registry.clone(), recorder.clone(), clock.clone());
+        let panels = panel::Panels::new(registry.clone(), recorder.clone(), clock.clone(), store.clone());
         panels.start(&tasks);
         no_show::NoShows::start(registry.clone(), store.clone(), recorder.clone(), clock.clone(), &tasks);
         let channels = Channels::new(
@@ -170,6 +172,11 @@ impl App {
             locks,
             tasks,
         })
+    }
+
+    /// Reads the sensors of these networks into the homes' panels.
+    pub fn follow_sensors(&self, networks: &[Arc<dyn devices::SensorNetwork>]) {
+        self.panels.follow(networks, &self.tasks);
     }
 
     /// Stops every background task of this `App` (lock workers, deliveries,

@@ -108,7 +108,8 @@ pub(crate) fn step(state: &mut HomeState, now: Timestamp, input: Input) -> Resul
     let effects = panel.step(&setup, now, input)?;
     let tz = state.home.zone.tz().clone();
     state.panel.panel = panel;
-    let events = effects.iter().filter_map(|effect| event(effect, &state.panel.panel, &tz, now)).collect();
+    let names = Names(&state.sensor_records);
+    let events = effects.iter().filter_map(|effect| event(effect, &state.panel.panel, &tz, &names, now)).collect();
     let record = PanelRecord {
         home_id: state.id().to_owned(),
         settings: state.panel.settings,
@@ -131,6 +132,30 @@ impl PanelStep {
     }
 }
 
+/// Sensors by the names the owner gave them (a sensor since removed: its id).
+struct Names<'a>(&'a std::collections::BTreeMap<String, keyward_store::SensorRecord>);
+
+impl Names<'_> {
+    fn of(&self, id: &str) -> String {
+        self.0.get(id).map_or_else(|| id.to_owned(), |s| s.name.as_str().to_owned())
+    }
+
+    fn all(&self, ids: &[String]) -> String {
+        ids.iter().map(|id| self.of(id)).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// An arming refused for open sensors, naming them as the owner does.
+pub(crate) fn refusal(state: &HomeState, refusal: Refusal) -> AppError {
+    match refusal {
+        Refusal::NotReady { open } => {
+            let names = Names(&state.sensor_records);
+            AppError::PanelNotReady(open.iter().map(|id| names.of(id)).collect())
+        }
+        other => other.into(),
+    }
+}
+
 /// Who did it, as an entry names them.
 fn who(by: &Option<By>) -> (Option<keyward_core::UserRef>, Option<Actor>) {
     match by {
@@ -145,7 +170,7 @@ fn panel_event(detail: String, by: &Option<By>, at: Timestamp) -> Event {
 }
 
 /// A transition in words, as the activity log keeps it.
-fn event(effect: &Effect, panel: &Panel, tz: &jiff::tz::TimeZone, at: Timestamp) -> Option<Event> {
+fn event(effect: &Effect, panel: &Panel, tz: &jiff::tz::TimeZone, names: &Names<'_>, at: Timestamp) -> Option<Event> {
     let clock = |t: Timestamp| tz.to_datetime(t).strftime("%H:%M:%S").to_string();
     let alarm_words = |kind: keyward_core::alarm::AlarmKind| match kind {
         keyward_core::alarm::AlarmKind::Burglary => "Burglary",
@@ -167,26 +192,26 @@ fn event(effect: &Effect, panel: &Panel, tz: &jiff::tz::TimeZone, at: Timestamp)
             panel_event("armed stay instead of away: nobody left during the exit delay".into(), &None, at)
         }
         Effect::ExitDelayRestarted { sensor } => {
-            panel_event(format!("exit delay restarted: {sensor} opened again"), &None, at)
+            panel_event(format!("exit delay restarted: {} opened again", names.of(sensor)), &None, at)
         }
         Effect::Bypassed { sensors } => {
-            panel_event(format!("bypassed until disarmed: {}", sensors.join(", ")), &panel.changed_by, at)
+            panel_event(format!("bypassed until disarmed: {}", names.all(sensors)), &panel.changed_by, at)
         }
         Effect::SensorShutDown { sensor, why } => {
             let why = match why {
                 ShutDown::Swinger => "it tripped again and again",
                 ShutDown::SirenTime => "it had tripped when the siren time ran out",
             };
-            panel_event(format!("{sensor} shut down until disarmed: {why}"), &None, at)
+            panel_event(format!("{} shut down until disarmed: {why}", names.of(sensor)), &None, at)
         }
         Effect::IncidentOpened { kind, sensor } => {
-            let place = sensor.as_ref().map(|s| format!(" · {s}")).unwrap_or_default();
+            let place = sensor.as_ref().map(|s| format!(" · {}", names.of(s))).unwrap_or_default();
             panel_event(format!("alarm: {}{place}", alarm_words(*kind).to_lowercase()), &None, at)
         }
-        Effect::IncidentSensor { sensor } => panel_event(format!("also tripped: {sensor}"), &None, at),
+        Effect::IncidentSensor { sensor } => panel_event(format!("also tripped: {}", names.of(sensor)), &None, at),
         Effect::SirenStopped => panel_event("siren stopped after the siren time; still armed".into(), &None, at),
         Effect::Tell { kind, sensors } => {
-            let place = if sensors.is_empty() { String::new() } else { format!(": {}", sensors.join(", ")) };
+            let place = if sensors.is_empty() { String::new() } else { format!(": {}", names.all(sensors)) };
             Event {
                 device: Some(PANEL.to_owned()),
                 detail: Some(format!("{}{place}", alarm_words(*kind))),
@@ -213,7 +238,7 @@ fn event(effect: &Effect, panel: &Panel, tz: &jiff::tz::TimeZone, at: Timestamp)
             };
             Event {
                 device: Some(PANEL.to_owned()),
-                detail: Some(format!("{}: {what}", trouble.subject)),
+                detail: Some(format!("{}: {what}", names.of(&trouble.subject))),
                 ..Event::bare(kind, at)
             }
         }
@@ -227,16 +252,30 @@ fn event(effect: &Effect, panel: &Panel, tz: &jiff::tz::TimeZone, at: Timestamp)
 const LOOK_EVERY: SignedDuration = SignedDuration::from_secs(60);
 
 pub struct Panels {
-    registry: Arc<Registry>,
-    recorder: Arc<Recorder>,
-    clock: Arc<dyn Clock>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) recorder: Arc<Recorder>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) store: Arc<dyn keyward_store::HomeStore>,
+    /// The sensor networks whose reports the panels read.
+    pub(crate) networks: std::sync::RwLock<Vec<Arc<dyn crate::devices::SensorNetwork>>>,
     /// Wakes the timer after a step that may have set a nearer deadline.
     wake: Arc<tokio::sync::Notify>,
 }
 
 impl Panels {
-    pub(crate) fn new(registry: Arc<Registry>, recorder: Arc<Recorder>, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(Self { registry, recorder, clock, wake: Arc::new(tokio::sync::Notify::new()) })
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        recorder: Arc<Recorder>,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn keyward_store::HomeStore>,
+    ) -> Arc<Self> {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        Arc::new(Self { registry, recorder, clock, store, networks: std::sync::RwLock::new(Vec::new()), wake })
+    }
+
+    /// The sensor networks attached so far.
+    pub fn sensor_networks(&self) -> Vec<Arc<dyn crate::devices::SensorNetwork>> {
+        self.networks.read().map(|n| n.clone()).unwrap_or_default()
     }
 
     /// Starts the timer: every deadline of every home falls when due, and
@@ -290,13 +329,16 @@ impl Panels {
 
     /// Steps the panel and commits the transition while the home is held;
     /// on a failed commit the panel is put back as it was.
-    async fn commit(
+    pub(crate) async fn commit(
         &self,
         state: &mut tokio::sync::MutexGuard<'_, HomeState>,
         now: Timestamp,
         input: Input,
     ) -> Result<(), AppError> {
-        let step = step(state, now, input)?;
+        let step = match step(state, now, input) {
+            Ok(step) => step,
+            Err(e) => return Err(refusal(state, e)),
+        };
         if !step.changed() && step.events.is_empty() {
             return Ok(());
         }

@@ -44,8 +44,10 @@ pub(crate) struct HomeState {
     pub panel_heard: Option<bool>,
     /// The home's alarm panel: settings and state machine.
     pub panel: crate::panel::PanelHold,
-    /// The sensors the panel watches, by id.
+    /// The sensors the panel watches, by id (what the machine reads)…
     pub sensors: std::collections::BTreeMap<String, keyward_core::alarm::SensorSetup>,
+    /// …and as the owner set them up (names, devices).
+    pub sensor_records: std::collections::BTreeMap<String, keyward_store::SensorRecord>,
 }
 
 impl HomeState {
@@ -64,6 +66,7 @@ impl HomeState {
             panel_heard: None,
             panel,
             sensors: std::collections::BTreeMap::new(),
+            sensor_records: std::collections::BTreeMap::new(),
         }
     }
 
@@ -80,6 +83,17 @@ impl HomeState {
 
     pub fn id(&self) -> &str {
         &self.home.id
+    }
+
+    /// Adds or replaces a sensor, for the panel and for the pages alike.
+    pub fn put_sensor(&mut self, record: keyward_store::SensorRecord) {
+        self.sensors.insert(record.id.clone(), record.setup.clone());
+        self.sensor_records.insert(record.id.clone(), record);
+    }
+
+    /// The sensor a device reports for, if one of this home's is bound to it.
+    pub fn sensor_of(&self, device: &keyward_core::DeviceRef) -> Option<&str> {
+        self.sensor_records.values().find(|s| s.device.as_ref() == Some(device)).map(|s| s.id.as_str())
     }
 
     pub fn put_user(&mut self, record: UserRecord) {
@@ -205,6 +219,11 @@ impl Registry {
                 } else {
                     home.lockouts.insert(lockout.device, lockout.state);
                 }
+            }
+        }
+        for sensor in snapshot.sensors {
+            if let Some(home) = homes.get_mut(&sensor.home_id) {
+                home.put_sensor(sensor);
             }
         }
         for stored in snapshot.panels {

@@ -125,6 +125,7 @@ fn input(rng: &mut Rng, ids: &[String]) -> Input {
                 online: rng.chance(90),
                 tamper: rng.chance(6),
                 battery_low: rng.chance(5),
+                battery: None,
             };
             Input::Sensor { id, reading }
         }

@@ -23,8 +23,8 @@ fn walker() -> By {
     By::User { id: "u_walker".into(), name: "Dog walker".into() }
 }
 
-const OPEN: Reading = Reading { open: true, online: true, tamper: false, battery_low: false };
-const CLOSED: Reading = Reading { open: false, online: true, tamper: false, battery_low: false };
+const OPEN: Reading = Reading { open: true, online: true, tamper: false, battery_low: false, battery: None };
+const CLOSED: Reading = Reading { open: false, online: true, tamper: false, battery_low: false, battery: None };
 
 impl House {
     fn new() -> Self {

@@ -255,6 +255,44 @@ impl HomeStore for PostgresStore {
         }))
     }
 
+    fn put_sensor(&self, sensor: keyward_store::SensorRecord) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move {
+            let s = keyward_store::columns::SensorColumns::of(&sensor);
+            let entry_delay = s.entry_delay.map(|n| n as i32);
+            execute(
+                &c,
+                "INSERT INTO sensors (id, home_id, name, kind, modes, entry_delay, bypassable, device_protocol,
+                                      device_address, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (id) DO UPDATE SET name = $3, kind = $4, modes = $5, entry_delay = $6, bypassable = $7,
+                     device_protocol = $8, device_address = $9, updated_at = $11",
+                &[
+                    &s.id,
+                    &s.home_id,
+                    &s.name,
+                    &s.kind,
+                    &s.modes,
+                    &entry_delay,
+                    &s.bypassable,
+                    &s.device_protocol,
+                    &s.device_address,
+                    &s.created_at,
+                    &s.updated_at,
+                ],
+            )
+            .await
+            .map(drop)
+        }))
+    }
+
+    fn delete_sensor(&self, home_id: String, sensor_id: String) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(self.writer.write(move |c| async move {
+            let deleted =
+                execute(&c, "DELETE FROM sensors WHERE id = $1 AND home_id = $2", &[&sensor_id, &home_id]).await?;
+            Ok(deleted > 0)
+        }))
+    }
+
     fn resync_home(&self, home_id: String) -> BoxFuture<'_, StoreResult<HomeCounts>> {
         let quarantine = self.writer.quarantine.clone();
         Box::pin(self.writer.write(move |c| async move {

@@ -187,7 +187,34 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
             .into_record()
         })
         .collect::<StoreResult<_>>()?;
-    Ok(Snapshot { homes, locks, users, lockouts, slots, panels })
+    let sensors = rows(
+        client,
+        "SELECT id, home_id, name, kind, modes, entry_delay, bypassable, device_protocol, device_address, created_at,
+                updated_at
+         FROM sensors ORDER BY created_at, id",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let entry_delay: Option<i32> = col(r, 5)?;
+        keyward_store::columns::SensorColumns {
+            id: col(r, 0)?,
+            home_id: col(r, 1)?,
+            name: col(r, 2)?,
+            kind: col(r, 3)?,
+            modes: col(r, 4)?,
+            entry_delay: entry_delay.map(i64::from),
+            bypassable: col(r, 6)?,
+            device_protocol: col(r, 7)?,
+            device_address: col(r, 8)?,
+            created_at: col(r, 9)?,
+            updated_at: col(r, 10)?,
+        }
+        .into_record()
+    })
+    .collect::<StoreResult<_>>()?;
+    Ok(Snapshot { homes, locks, users, lockouts, slots, panels, sensors })
 }
 
 pub async fn home_exists(client: &Client, id: &str) -> StoreResult<bool> {

@@ -29,7 +29,8 @@ fn key_of(message: &str) -> Key {
         "channels.home_id, channels.name" => Key::ChannelName,
         "locks.device_protocol, locks.device_node"
         | "locks.device_protocol, locks.device_name"
-        | "locks.device_protocol, locks.device_ieee" => Key::DeviceBinding,
+        | "locks.device_protocol, locks.device_ieee"
+        | "sensors.device_protocol, sensors.device_address" => Key::DeviceBinding,
         "owners.email" => Key::OwnerEmail,
         other => Key::Other(other.to_owned()),
     }

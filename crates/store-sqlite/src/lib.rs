@@ -118,6 +118,14 @@ impl HomeStore for SqliteStore {
         self.write(move |conn| statements::delete_lock(conn, &home_id, &lock_id))
     }
 
+    fn put_sensor(&self, sensor: keyward_store::SensorRecord) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| statements::put_sensor(conn, &sensor))
+    }
+
+    fn delete_sensor(&self, home_id: String, sensor_id: String) -> BoxFuture<'_, StoreResult<bool>> {
+        self.write(move |conn| statements::delete_sensor(conn, &home_id, &sensor_id))
+    }
+
     fn record(&self, record: Record) -> Pending<Vec<ActivityEntry>> {
         // What the failure hook needs, taken only when it can matter.
         let ahead = record.applied_ahead.then(|| Record {

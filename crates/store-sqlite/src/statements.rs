@@ -142,7 +142,32 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
         .sql()?
         .map(|r| r.sql().and_then(keyward_store::columns::PanelColumns::into_record))
         .collect::<StoreResult<_>>()?;
-    Ok(Snapshot { homes, locks, users, lockouts, slots, panels })
+    let sensors = conn
+        .prepare(
+            "SELECT id, home_id, name, kind, modes, entry_delay, bypassable, device_protocol, device_address,
+                    created_at, updated_at
+             FROM sensors ORDER BY created_at, id",
+        )
+        .sql()?
+        .query_map([], |r| {
+            Ok(keyward_store::columns::SensorColumns {
+                id: r.get(0)?,
+                home_id: r.get(1)?,
+                name: r.get(2)?,
+                kind: r.get(3)?,
+                modes: r.get(4)?,
+                entry_delay: r.get(5)?,
+                bypassable: r.get(6)?,
+                device_protocol: r.get(7)?,
+                device_address: r.get(8)?,
+                created_at: r.get(9)?,
+                updated_at: r.get(10)?,
+            })
+        })
+        .sql()?
+        .map(|r| r.sql().and_then(keyward_store::columns::SensorColumns::into_record))
+        .collect::<StoreResult<_>>()?;
+    Ok(Snapshot { homes, locks, users, lockouts, slots, panels, sensors })
 }
 
 /// A home's stored counts (see `HomeStore::resync_home`).
@@ -640,4 +665,40 @@ pub fn prune(conn: &Connection, before: i64, batch: u32) -> StoreResult<u64> {
         .execute(params![before, i64::from(batch)])
         .sql()?;
     Ok((entries + notifications) as u64)
+}
+
+pub fn put_sensor(conn: &Connection, sensor: &keyward_store::SensorRecord) -> StoreResult<()> {
+    let s = keyward_store::columns::SensorColumns::of(sensor);
+    conn.prepare_cached(
+        "INSERT INTO sensors (id, home_id, name, kind, modes, entry_delay, bypassable, device_protocol, device_address,
+                              created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (id) DO UPDATE SET name = ?3, kind = ?4, modes = ?5, entry_delay = ?6, bypassable = ?7,
+             device_protocol = ?8, device_address = ?9, updated_at = ?11",
+    )
+    .sql()?
+    .execute(params![
+        s.id,
+        s.home_id,
+        s.name,
+        s.kind,
+        s.modes,
+        s.entry_delay,
+        s.bypassable,
+        s.device_protocol,
+        s.device_address,
+        s.created_at,
+        s.updated_at
+    ])
+    .sql()?;
+    Ok(())
+}
+
+pub fn delete_sensor(conn: &Connection, home_id: &str, sensor_id: &str) -> StoreResult<bool> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM sensors WHERE id = ?1 AND home_id = ?2")
+        .sql()?
+        .execute([sensor_id, home_id])
+        .sql()?;
+    Ok(deleted > 0)
 }

@@ -49,6 +49,100 @@ impl PanelColumns {
     }
 }
 
+/// A sensor as its row holds it.
+pub struct SensorColumns {
+    pub id: String,
+    pub home_id: String,
+    pub name: String,
+    pub kind: String,
+    /// A comma-separated subset of `away,stay,night`.
+    pub modes: String,
+    pub entry_delay: Option<i64>,
+    pub bypassable: bool,
+    pub device_protocol: Option<String>,
+    /// A Z-Wave node's number, or a Zigbee device's IEEE address.
+    pub device_address: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl SensorColumns {
+    pub fn of(r: &crate::SensorRecord) -> Self {
+        use keyward_core::DeviceRef;
+        let modes = keyward_core::alarm::ArmMode::ALL
+            .iter()
+            .filter(|m| r.setup.modes.watches(**m))
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let (protocol, address) = match &r.device {
+            Some(d @ DeviceRef::ZwaveJs { node_id }) => (Some(d.protocol()), Some(node_id.to_string())),
+            Some(d @ DeviceRef::Zigbee2Mqtt { ieee_address }) => {
+                (Some(d.protocol()), Some(ieee_address.as_str().to_owned()))
+            }
+            Some(d @ DeviceRef::Zigbee2MqttNamed { friendly_name }) => {
+                (Some(d.protocol()), Some(friendly_name.as_str().to_owned()))
+            }
+            None => (None, None),
+        };
+        Self {
+            id: r.id.clone(),
+            home_id: r.home_id.clone(),
+            name: r.name.as_str().to_owned(),
+            kind: r.setup.kind.as_str().to_owned(),
+            modes,
+            entry_delay: r.setup.entry_delay.map(i64::from),
+            bypassable: r.setup.bypassable,
+            device_protocol: protocol.map(|p| p.as_str().to_owned()),
+            device_address: address,
+            created_at: micros(r.created_at),
+            updated_at: micros(r.updated_at),
+        }
+    }
+
+    pub fn into_record(self) -> StoreResult<crate::SensorRecord> {
+        use keyward_core::alarm::{ArmMode, Modes, SensorKind, SensorSetup};
+        use keyward_core::{DeviceRef, FriendlyName, IeeeAddress, Protocol};
+        const BAD: StoreError = StoreError::Corrupt("a stored sensor cannot be read");
+        let kind = SensorKind::parse(&self.kind).ok_or(BAD)?;
+        let mut modes = Modes::default();
+        for mode in self.modes.split(',').filter(|m| !m.is_empty()) {
+            match ArmMode::parse(mode).ok_or(BAD)? {
+                ArmMode::Away => modes.away = true,
+                ArmMode::Stay => modes.stay = true,
+                ArmMode::Night => modes.night = true,
+            }
+        }
+        let device = match (self.device_protocol.as_deref(), self.device_address) {
+            (None, _) => None,
+            (Some(protocol), Some(address)) => Some(match Protocol::parse(protocol).ok_or(BAD)? {
+                Protocol::ZwaveJs => DeviceRef::ZwaveJs { node_id: address.parse().map_err(|_| BAD)? },
+                Protocol::Zigbee2Mqtt => match IeeeAddress::parse(&address) {
+                    Ok(ieee_address) => DeviceRef::Zigbee2Mqtt { ieee_address },
+                    Err(_) => {
+                        DeviceRef::Zigbee2MqttNamed { friendly_name: FriendlyName::parse(&address).map_err(|_| BAD)? }
+                    }
+                },
+            }),
+            (Some(_), None) => return Err(BAD),
+        };
+        Ok(crate::SensorRecord {
+            id: self.id,
+            home_id: self.home_id,
+            name: keyward_core::Name::parse(self.name).map_err(|_| BAD)?,
+            setup: SensorSetup {
+                kind,
+                modes,
+                entry_delay: self.entry_delay.map(u16::try_from).transpose().map_err(|_| BAD)?,
+                bypassable: self.bypassable,
+            },
+            device,
+            created_at: instant(self.created_at)?,
+            updated_at: instant(self.updated_at)?,
+        })
+    }
+}
+
 /// How every instant is stored.
 pub fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()

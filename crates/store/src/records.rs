@@ -133,6 +133,18 @@ pub struct Record {
     pub panel: Option<PanelRecord>,
 }
 
+/// A sensor of a home's alarm panel, and the device that reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SensorRecord {
+    pub id: String,
+    pub home_id: String,
+    pub name: Name,
+    pub setup: keyward_core::alarm::SensorSetup,
+    pub device: Option<keyward_core::DeviceRef>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// A home's alarm panel: its settings and its state machine, as they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PanelRecord {
@@ -222,6 +234,7 @@ pub struct Snapshot {
     pub slots: Vec<SlotRecord>,
     /// The homes' alarm panels (a home without a row has a new one).
     pub panels: Vec<PanelRecord>,
+    pub sensors: Vec<SensorRecord>,
 }
 
 /// Keyward's knowledge of one slot of a bound lock, kept so a restart resumes.

@@ -12,8 +12,8 @@ use crate::StoreResult;
 use crate::pending::{BoxFuture, Pending};
 use crate::records::{
     ActivityFilter, ActivityPage, ChannelRecord, DeliveryUpdate, Digest, HomeCounts, HomeRecord, InviteRecord,
-    LockRecord, OutboxRecord, OwnerRecord, Record, SessionLine, SessionRecord, ShareRecord, SignInFailures, SlotRecord,
-    Snapshot, TokenRecord,
+    LockRecord, OutboxRecord, OwnerRecord, Record, SensorRecord, SessionLine, SessionRecord, ShareRecord,
+    SignInFailures, SlotRecord, Snapshot, TokenRecord,
 };
 
 /// Homes, their locks and users, and the one recording path.
@@ -41,6 +41,13 @@ pub trait HomeStore: Send + Sync {
 
     /// Deletes a lock, its place in every user's list, and its lockout count.
     fn delete_lock(&self, home_id: String, lock_id: String) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Inserts or replaces a sensor of a home's panel. A device another
+    /// sensor reports through fails with `Conflict(DeviceBinding)`.
+    fn put_sensor(&self, sensor: SensorRecord) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Deletes a sensor; false when there was none.
+    fn delete_sensor(&self, home_id: String, sensor_id: String) -> BoxFuture<'_, StoreResult<bool>>;
 
     /// Writes everything one event changes, in one transaction. The record
     /// is queued before this returns, in order with every write queued

@@ -38,6 +38,11 @@ pub fn routes() -> Router {
         .edge_route("/api/v1/homes/{home_id}/panel", get(get_panel).patch(update_panel))
         .edge_route("/api/v1/homes/{home_id}/panel/arm", post(arm_panel))
         .edge_route("/api/v1/homes/{home_id}/panel/disarm", post(disarm_panel))
+        .edge_route("/api/v1/homes/{home_id}/sensors", get(list_sensors).post(create_sensor))
+        .edge_route(
+            "/api/v1/homes/{home_id}/sensors/{sensor_id}",
+            get(get_sensor).patch(update_sensor).delete(delete_sensor),
+        )
         .edge_route("/api/v1/homes/{home_id}/access", post(access))
         .edge_route("/api/v1/homes/{home_id}/access/preview", post(preview))
         .edge_route("/api/v1/homes/{home_id}/activity", get(activity))
@@ -411,7 +416,18 @@ async fn list_devices(State(s): State<AppState>, caller: Caller) -> ApiResult<Js
             }
         }
     }
-    let items = s
+    let mut sensors = std::collections::HashMap::new();
+    for home in s.app.homes.list().await? {
+        if caller.home().is_some_and(|own| own != home.id) {
+            continue;
+        }
+        for sensor in s.app.panels.sensors(&home.id).await? {
+            if let Some(device) = sensor.record.device {
+                sensors.insert(device, sensor.record.id);
+            }
+        }
+    }
+    let mut items: Vec<DeviceInfoDto> = s
         .app
         .locks
         .networks()
@@ -421,6 +437,8 @@ async fn list_devices(State(s): State<AppState>, caller: Caller) -> ApiResult<Js
         .map(|d| {
             let named = DeviceDto::of(&d.device, d.name.clone());
             DeviceInfoDto {
+                kind: "lock".to_owned(),
+                senses: None,
                 protocol: named.protocol,
                 node_id: named.node_id,
                 ieee_address: named.ieee_address,
@@ -434,6 +452,30 @@ async fn list_devices(State(s): State<AppState>, caller: Caller) -> ApiResult<Js
             }
         })
         .collect();
+    let offered = s.app.panels.sensor_networks();
+    items.extend(
+        offered
+            .iter()
+            .flat_map(|n| n.sensors())
+            .filter(|d| caller.home().is_none() || sensors.contains_key(&d.device))
+            .map(|d| {
+                let named = DeviceDto::of(&d.device, d.name.clone());
+                DeviceInfoDto {
+                    kind: "sensor".to_owned(),
+                    protocol: named.protocol,
+                    node_id: named.node_id,
+                    ieee_address: named.ieee_address,
+                    friendly_name: named.friendly_name,
+                    bound_to: sensors.get(&d.device).cloned(),
+                    label: d.label,
+                    manufacturer: d.manufacturer,
+                    model: d.model,
+                    slots: None,
+                    online: d.reading.is_some_and(|r| r.online),
+                    senses: Some(d.senses.iter().map(|s| (*s).to_owned()).collect()),
+                }
+            }),
+    );
     Ok(Json(DeviceList { items }))
 }
 
@@ -639,6 +681,74 @@ async fn disarm_panel(
 ) -> ApiResult<Json<AlarmPanel>> {
     caller.require(Need::Admin, Some(&home_id))?;
     Ok(Json(s.app.panels.command(&home_id, keyward_app::PanelCommand::Disarm, caller.actor()).await?.into()))
+}
+
+// ---- the panel's sensors
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/sensors", tag = "panel", security(("bearer" = [])),
+    responses((status = 200, body = List<SensorDto>)))]
+async fn list_sensors(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+) -> ApiResult<Json<List<SensorDto>>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    let items = s.app.panels.sensors(&home_id).await?.into_iter().map(SensorDto::from).collect();
+    Ok(Json(List { items }))
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/sensors", tag = "panel", security(("bearer" = [])), request_body = CreateSensor,
+    responses((status = 201, body = SensorDto),
+        (status = 409, description = "`sensor_name_taken`, `sensor_conflict` (an entry delay on a sensor that is not entry_exit, a 24-hour sensor bypassable), `device_in_use` (another sensor reports through it), `device_unavailable` (no network of its protocol), `panel_settings_not_cp01` (its entry delay)", body = crate::error::ErrorBody),
+        (status = 422, description = "`name_invalid`, `sensor_invalid`, `device_invalid`, `panel_settings_invalid`", body = crate::error::ErrorBody)))]
+async fn create_sensor(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<(StatusCode, Json<SensorDto>)> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    let body: CreateSensor = body.parse()?;
+    let view = s.app.panels.put_sensor(&home_id, None, body.input()?, caller.actor()).await?;
+    Ok((StatusCode::CREATED, Json(view.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/sensors/{sensor_id}", tag = "panel", security(("bearer" = [])),
+    responses((status = 200, body = SensorDto)))]
+async fn get_sensor(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, sensor_id)): Path<(String, String)>,
+) -> ApiResult<Json<SensorDto>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    Ok(Json(s.app.panels.sensor(&home_id, &sensor_id).await?.into()))
+}
+
+#[utoipa::path(patch, path = "/api/v1/homes/{home_id}/sensors/{sensor_id}", tag = "panel", security(("bearer" = [])), request_body = PatchSensor,
+    responses((status = 200, body = SensorDto),
+        (status = 409, description = "`sensor_name_taken`, `sensor_conflict`, `device_in_use`, `device_unavailable`, `panel_settings_not_cp01`", body = crate::error::ErrorBody),
+        (status = 422, description = "`name_invalid`, `sensor_invalid`, `device_invalid`, `panel_settings_invalid`", body = crate::error::ErrorBody)))]
+async fn update_sensor(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, sensor_id)): Path<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<SensorDto>> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    let body: PatchSensor = body.parse()?;
+    Ok(Json(s.app.panels.put_sensor(&home_id, Some(&sensor_id), body.input()?, caller.actor()).await?.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/homes/{home_id}/sensors/{sensor_id}", tag = "panel", security(("bearer" = [])),
+    responses((status = 204, description = "removed; the panel forgets it")))]
+async fn delete_sensor(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, sensor_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    s.app.panels.remove_sensor(&home_id, &sensor_id, caller.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- access

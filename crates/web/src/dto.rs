@@ -526,6 +526,8 @@ pub struct DeviceList {
 /// A lock a connected network offers.
 #[derive(Serialize, ToSchema)]
 pub struct DeviceInfoDto {
+    /// `lock` or `sensor`.
+    pub kind: String,
     pub protocol: String,
     /// A Z-Wave node (zwave_js).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -539,11 +541,14 @@ pub struct DeviceInfoDto {
     pub label: String,
     pub manufacturer: String,
     pub model: String,
-    /// How many code slots it has (null: not known yet).
+    /// How many code slots it has (null: not known yet; sensors: null).
     pub slots: Option<u16>,
     pub online: bool,
-    /// The lock it is bound to, if any.
+    /// The lock (or sensor) it is bound to, if any.
     pub bound_to: Option<String>,
+    /// What a sensor senses (`contact`, `occupancy`, `smoke`, `water_leak`, `carbon_monoxide`, `vibration`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub senses: Option<Vec<String>>,
 }
 
 // ---- users
@@ -1534,4 +1539,135 @@ impl From<ArmModeDto> for keyward_core::alarm::ArmMode {
 pub struct PanelAnswerDto {
     pub state: String,
     pub delay_until: Option<String>,
+}
+
+// ---- the panel's sensors
+
+/// What a sensor last reported.
+#[derive(Serialize, ToSchema)]
+pub struct SensorStateDto {
+    /// The alarm condition of its kind: a door open, motion, smoke, CO, water.
+    pub open: bool,
+    pub online: bool,
+    pub tamper: bool,
+    /// Percent, when the sensor says.
+    pub battery: Option<u8>,
+    pub battery_low: bool,
+    /// When it last reported (null: never yet).
+    pub last_seen: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SensorDto {
+    pub id: String,
+    pub name: String,
+    /// `entry_exit`, `perimeter`, `interior_follower`, `interior`, `fire`, `carbon_monoxide`, `water`, `panic`.
+    pub kind: String,
+    /// The arming modes that watch it (24-hour kinds: every state, whatever this says).
+    pub modes: Vec<String>,
+    /// Its own entry delay in seconds (entry_exit only; null: the panel's).
+    pub entry_delay: Option<u16>,
+    pub bypassable: bool,
+    pub device: Option<DeviceDto>,
+    pub state: SensorStateDto,
+    /// Bypassed by a forced arming, until the disarm.
+    pub bypassed: bool,
+    /// Shut down (swinger, or tripped when the siren time ran out), until the disarm.
+    pub shut_down: bool,
+}
+
+impl From<keyward_app::SensorView> for SensorDto {
+    fn from(v: keyward_app::SensorView) -> Self {
+        let r = v.record;
+        let reading = v.heard.map(|h| h.reading).unwrap_or_default();
+        Self {
+            modes: keyward_core::alarm::ArmMode::ALL
+                .iter()
+                .filter(|m| r.setup.modes.watches(**m))
+                .map(|m| m.as_str().to_owned())
+                .collect(),
+            kind: r.setup.kind.as_str().to_owned(),
+            entry_delay: r.setup.entry_delay,
+            bypassable: r.setup.bypassable,
+            device: r.device.as_ref().map(|d| DeviceDto::of(d, None)),
+            state: SensorStateDto {
+                open: reading.open,
+                online: reading.online,
+                tamper: reading.tamper,
+                battery: reading.battery,
+                battery_low: reading.battery_low,
+                last_seen: v.heard.map(|h| time(h.at)),
+            },
+            bypassed: v.bypassed,
+            shut_down: v.shut_down,
+            id: r.id,
+            name: r.name.as_str().to_owned(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSensor {
+    pub name: String,
+    pub kind: String,
+    #[serde(default, deserialize_with = "not_null")]
+    pub modes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Option<i64>)]
+    pub entry_delay: Option<Integer>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub bypassable: Option<bool>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub device: Option<DeviceDto>,
+}
+
+/// Absent fields stay; `entry_delay` and `device` null clear them.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchSensor {
+    #[serde(default, deserialize_with = "not_null")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub modes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub entry_delay: Option<Option<Integer>>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub bypassable: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub device: Option<Option<DeviceDto>>,
+}
+
+impl CreateSensor {
+    pub fn input(self) -> Result<keyward_app::SensorInput, AppError> {
+        Ok(keyward_app::SensorInput {
+            name: Some(self.name),
+            kind: Some(self.kind),
+            modes: self.modes,
+            entry_delay: self.entry_delay.map(|n| Some(n.0)),
+            bypassable: self.bypassable,
+            device: self.device.map(|d| d.request(None).map(|r| Some(r.device))).transpose()?,
+        })
+    }
+}
+
+impl PatchSensor {
+    pub fn input(self) -> Result<keyward_app::SensorInput, AppError> {
+        let device = match self.device {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(d)) => Some(Some(d.request(None)?.device)),
+        };
+        Ok(keyward_app::SensorInput {
+            name: self.name,
+            kind: self.kind,
+            modes: self.modes,
+            entry_delay: self.entry_delay.map(|n| n.map(|n| n.0)),
+            bypassable: self.bypassable,
+            device,
+        })
+    }
 }

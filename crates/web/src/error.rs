@@ -116,6 +116,10 @@ impl From<AppError> for ApiError {
             AppError::Validity(ValidityError::OutOfRange) => unprocessable("validity_invalid"),
             AppError::Validity(ValidityError::MaxUses) => unprocessable("max_uses_invalid"),
             AppError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+            AppError::SensorNotFound => Self::new(StatusCode::NOT_FOUND, "sensor_not_found", e.to_string()),
+            AppError::SensorNameTaken => conflict("sensor_name_taken"),
+            AppError::SensorInvalid(_) => unprocessable("sensor_invalid"),
+            AppError::SensorConflict(_) => conflict("sensor_conflict"),
             AppError::PanelSettings(s) if keyward_core::alarm::PanelSettings::is_cp01_rule(s) => {
                 conflict("panel_settings_not_cp01")
             }

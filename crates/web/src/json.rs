@@ -52,7 +52,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// The fields whose value is a list; every other value that is a list is
 /// refused. (serde would read a list as the fields of a struct in order,
 /// which the schema does not allow, and unknown fields are refused anyway.)
-const LIST_FIELDS: &[&str] = &["locks", "windows", "visits", "days", "channels"];
+const LIST_FIELDS: &[&str] = &["locks", "windows", "visits", "days", "channels", "modes"];
 
 /// Checks that lists stand only where the schema has them, and that the
 /// body is an object, without keeping any value (a code stays only in the
@@ -171,6 +171,18 @@ fn known_field(key: &str) -> Option<&'static str> {
         "arm",
         "disarm",
         "schedule",
+        "modes",
+        "entry_delay",
+        "bypassable",
+        "exit_delay",
+        "siren_time",
+        "abort_window",
+        "swinger_limit",
+        "arm_without_code",
+        "cp01",
+        "settings",
+        "mode",
+        "force",
         "always",
         "start",
         "end",

@@ -24,6 +24,9 @@
 //! event: a keypad action in it was told before, when it happened.
 
 mod messages;
+mod sensors;
+
+pub use sensors::Zigbee2MqttSensors;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};

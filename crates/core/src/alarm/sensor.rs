@@ -158,6 +158,9 @@ pub struct Reading {
     pub online: bool,
     pub tamper: bool,
     pub battery_low: bool,
+    /// The battery's charge in percent, when the sensor says.
+    #[serde(default)]
+    pub battery: Option<u8>,
 }
 
 impl Reading {

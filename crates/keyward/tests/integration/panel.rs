@@ -147,7 +147,113 @@ async fn a_restart_never_disarms_and_resumes_the_exit_delay(backend: Backend) {
     assert_eq!(at, due, "armed at the recorded deadline, to the second");
 }
 
+/// Sensors on Zigbee2MQTT over the real Mosquitto: offered as devices,
+/// set up with kinds and modes, their reports read into the panel —
+/// readiness names an open sensor; armed away, the front door starts the
+/// entry delay (the hall's motion waits for it), which runs out into a
+/// burglary told after the abort window; the dog walker's code ends it;
+/// smoke fires with the panel disarmed and is told at once.
+async fn zigbee_sensors_drive_the_panel(backend: Backend) {
+    use crate::support::zigbee_sensors::{SensorNet, sensor_ieee};
+    let net =
+        SensorNet::start(&[("front_contact", "contact"), ("hall_motion", "occupancy"), ("kitchen_smoke", "smoke")])
+            .await;
+    let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", net.base.as_str())];
+    let f = Fixture::with_env(backend, &["--mqtt-url", "mqtt://127.0.0.1:1883"], &env).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let devices = f.admin.get("/api/v1/devices").await.expect(200);
+        let sensors: Vec<&Value> =
+            devices["items"].as_array().expect("items").iter().filter(|d| d["kind"] == "sensor").collect();
+        if sensors.len() == 3 {
+            assert_eq!(sensors.iter().filter(|d| d["senses"] == json!(["contact"])).count(), 1, "{devices}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sensors were never offered: {devices}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let device = |n: usize| json!({"protocol": "zigbee2mqtt", "ieee_address": sensor_ieee(n)});
+    let sensors = f.path("/sensors");
+    let front = f
+        .admin
+        .post(&sensors, json!({"name": "Front door", "kind": "entry_exit", "device": device(0)}))
+        .await
+        .expect(201);
+    assert_eq!(front["modes"], json!(["away", "stay", "night"]));
+    let hall = f
+        .admin
+        .post(&sensors, json!({"name": "Hall", "kind": "interior_follower", "device": device(1)}))
+        .await
+        .expect(201);
+    assert_eq!(hall["modes"], json!(["away"]), "the inside is watched when away");
+    f.admin.post(&sensors, json!({"name": "Kitchen smoke", "kind": "fire", "device": device(2)})).await.expect(201);
+    // Refusals change nothing.
+    let again = json!({"name": "Again", "kind": "perimeter", "device": device(0)});
+    f.admin.post(&sensors, again).await.expect_error(409, "device_in_use");
+    f.admin.post(&sensors, json!({"name": "Hall", "kind": "perimeter"})).await.expect_error(409, "sensor_name_taken");
+    f.admin.post(&sensors, json!({"name": "Odd", "kind": "window"})).await.expect_error(422, "sensor_invalid");
+    let bypassed_fire = json!({"name": "Smoke 2", "kind": "fire", "bypassable": true});
+    f.admin.post(&sensors, bypassed_fire).await.expect_error(409, "sensor_conflict");
+    assert_eq!(f.admin.get(&sensors).await.expect(200)["items"].as_array().map(Vec::len), Some(3));
+
+    let quick =
+        json!({"settings": {"cp01": false, "exit_delay": 1, "entry_delay": 2, "abort_window": 1, "siren_time": 60}});
+    f.admin.patch(&f.path("/panel"), quick).await.expect(200);
+    net.report("front_contact", json!({"contact": true, "battery": 91})).await;
+    net.report("hall_motion", json!({"occupancy": true})).await;
+    net.report("kitchen_smoke", json!({"smoke": false})).await;
+    let front_id = front["id"].as_str().expect("id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let panel = f.admin.get(&f.path("/panel")).await.expect(200);
+        if panel["open_sensors"] == json!([hall["id"]]) {
+            assert_eq!(panel["ready"]["away"], false, "{panel}");
+            assert_eq!(panel["ready"]["stay"], true, "the hall is not watched in stay: {panel}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the hall's motion never reached the panel: {panel}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let read = f.admin.get(&f.path(&format!("/sensors/{front_id}"))).await.expect(200);
+    assert_eq!((read["state"]["open"].as_bool(), read["state"]["battery"].as_u64()), (Some(false), Some(91)), "{read}");
+    let refused = f.admin.post(&f.path("/panel/arm"), json!({"mode": "away"})).await.expect_error(409, "not_ready");
+    assert!(refused.to_string().contains("Hall"), "the open sensor is named: {refused}");
+    net.report("hall_motion", json!({"occupancy": false})).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.admin.get(&f.path("/panel")).await.expect(200)["ready"]["away"] != true {
+        assert!(Instant::now() < deadline, "the hall never cleared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Armed away; the front door opens: the entry delay, then the alarm.
+    f.admin.post(&f.path("/panel/arm"), json!({"mode": "away"})).await.expect(200);
+    until_state(&f.admin, &f.home, "armed_away", Duration::from_secs(10)).await;
+    net.report("front_contact", json!({"contact": false})).await;
+    until_state(&f.admin, &f.home, "pending", Duration::from_secs(5)).await;
+    net.report("hall_motion", json!({"occupancy": true})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waiting = f.admin.get(&f.path("/panel")).await.expect(200);
+    assert_eq!(waiting["state"], "pending", "the follower waits for the entry delay: {waiting}");
+    until_state(&f.admin, &f.home, "triggered", Duration::from_secs(5)).await;
+    let told = wait_for_entry(&f, "the alarm told", |e| e["kind"] == "alarm").await;
+    assert_eq!(told["detail"], "Burglary: Front door", "{told}");
+    f.admin
+        .create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "panel": {"arm": true, "disarm": true}}))
+        .await;
+    let device_token = f.token("device", Some(&f.home));
+    let disarmed = device_token.access(&f.home, "4719", "panel", "disarm").await.expect(200);
+    assert_eq!(disarmed["panel"]["state"], "disarmed");
+    wait_for_entry(&f, "the incident closed", |e| e["kind"] == "panel" && e["detail"] == "alarm ended: disarmed").await;
+
+    // Smoke, disarmed: the alarm sounds and is told at once.
+    net.report("kitchen_smoke", json!({"smoke": true})).await;
+    until_state(&f.admin, &f.home, "triggered", Duration::from_secs(5)).await;
+    wait_for_entry(&f, "fire told", |e| e["kind"] == "alarm" && e["detail"] == "Fire: Kitchen smoke").await;
+    net.remove().await;
+}
+
 on_both_backends!(
     the_panel_arms_and_disarms_by_code_and_by_the_owner,
-    a_restart_never_disarms_and_resumes_the_exit_delay
+    a_restart_never_disarms_and_resumes_the_exit_delay,
+    zigbee_sensors_drive_the_panel
 );

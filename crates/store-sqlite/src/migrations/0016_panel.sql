@@ -10,3 +10,22 @@ CREATE TABLE panels (
     state TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 );
+
+-- The sensors the panel watches: what each is for (`kind`), which arming
+-- modes watch it (`modes`: a comma-separated subset of away, stay, night),
+-- its own entry delay, whether arming may bypass it, and the device that
+-- reports it (a network's protocol and the device's address there).
+CREATE TABLE sensors (
+    id TEXT PRIMARY KEY,
+    home_id TEXT NOT NULL REFERENCES homes(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    modes TEXT NOT NULL,
+    entry_delay INTEGER,
+    bypassable INTEGER NOT NULL,
+    device_protocol TEXT,
+    device_address TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX sensors_device ON sensors (device_protocol, device_address) WHERE device_protocol IS NOT NULL;

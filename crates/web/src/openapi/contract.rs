@@ -175,6 +175,9 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
     ]});
     let action = json!({"type": "string", "enum": ["unlock", "disarm", "arm_away", "arm_stay", "arm_night"]});
     let max_uses = nullable(integer(1, i64::from(u32::MAX)));
+    let sensor_kind = json!({"type": "string", "enum": keyward_core::alarm::SensorKind::ALL.map(keyward_core::alarm::SensorKind::as_str)});
+    let modes =
+        json!({"type": "array", "uniqueItems": true, "items": {"type": "string", "enum": ["away", "stay", "night"]}});
     vec![
         (
             "Name",
@@ -433,6 +436,36 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                     "arm_without_code": boolean,
                     "cp01": boolean,
                 }}},
+            }),
+        ),
+        (
+            "CreateSensor",
+            json!({
+                "type": "object", "required": ["name", "kind"],
+                "description": "A sensor of the home's panel. `modes` defaults by kind (doors and windows: every mode; the inside: away); `entry_delay` only for entry_exit (409 sensor_conflict otherwise; 409 panel_settings_not_cp01 outside CP-01's 30–240 s while cp01 is on); 24-hour kinds cannot be bypassable (409 sensor_conflict); `device` a sensor a network offers (GET /api/v1/devices, kind sensor).",
+                "properties": {
+                    "name": reference("Name"),
+                    "kind": sensor_kind.clone(),
+                    "modes": modes.clone(),
+                    "entry_delay": integer(0, 255),
+                    "bypassable": boolean,
+                    "device": reference("Device"),
+                },
+            }),
+        ),
+        (
+            "PatchSensor",
+            json!({
+                "type": "object",
+                "description": "Absent fields stay as they are; `entry_delay: null` takes the panel's again, `device: null` unbinds the sensor.",
+                "properties": {
+                    "name": reference("Name"),
+                    "kind": sensor_kind,
+                    "modes": modes,
+                    "entry_delay": nullable(integer(0, 255)),
+                    "bypassable": boolean,
+                    "device": nullable(reference("Device")),
+                },
             }),
         ),
         (

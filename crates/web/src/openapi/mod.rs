@@ -20,6 +20,7 @@ mod contract;
         api::list_users, api::create_user, api::get_user, api::update_user, api::delete_user, api::reveal_code,
         api::create_share, api::list_shares, api::revoke_share,
         api::get_panel, api::update_panel, api::arm_panel, api::disarm_panel,
+        api::list_sensors, api::create_sensor, api::get_sensor, api::update_sensor, api::delete_sensor,
         api::access, api::preview, api::activity,
         api::list_channels, api::create_channel, api::patch_channel, api::delete_channel, api::test_channel, api::channel_deliveries,
     ),

@@ -11,6 +11,7 @@ pub mod proxy;
 pub mod receiver;
 pub mod webdriver;
 pub mod zigbee;
+pub mod zigbee_sensors;
 pub mod zwave;
 
 use std::io::{BufRead, BufReader, Read};
