@@ -42,6 +42,8 @@ pub struct PanelAnswer {
     pub state: &'static str,
     pub delay_until: Option<Timestamp>,
     pub refused: Option<keyward_core::alarm::Refusal>,
+    /// For a `not_ready` refusal: the open sensors, by name.
+    pub open_sensors: Vec<String>,
 }
 
 impl AccessOutcome {
@@ -121,34 +123,66 @@ impl Access {
             let mut state = self.recorder.lock(&home).await?;
             let at = self.clock.now();
             let target = target(&state, device, action)?;
-            let before = state.lockouts_of(device);
+            // The counts are copied: the panel below changes the home's memory.
+            let (device_count, home_count) = {
+                let before = state.lockouts_of(device);
+                (before.device.clone(), before.home.clone())
+            };
+            let before = keyward_core::Lockouts { device: &device_count, home: &home_count };
+            let policy = state.home.lockout_policy;
+            let attempt = Attempt { device, action, at };
             let directory = state.directory(&self.vault);
             let decision = decide(state.home.zone.tz(), &directory, code, target, at, before);
-            let mut outcome = AccessOutcome::of(&decision);
-            let change = consequences(&decision, Attempt { device, action, at }, before, &state.home.lockout_policy);
-            // A code granted at the panel arms or disarms it, in the same
-            // record as the attempt (typed at a device: auto-stay applies).
-            let panel_step = match (&decision, target) {
+            let panel_grant = match (&decision, target) {
                 (Decision::Granted(grant), AccessTarget::Panel(panel_action)) => {
-                    let user =
-                        keyward_core::UserRef { id: grant.user.id.clone(), name: grant.user.name.as_str().to_owned() };
-                    let by = By::user(&user);
+                    Some((grant.user.id.clone(), grant.user.name.as_str().to_owned(), grant.duress, panel_action))
+                }
+                _ => None,
+            };
+            let (change, outcome, panel_step) = match panel_grant {
+                None => (consequences(&decision, attempt, before, &policy), AccessOutcome::of(&decision), None),
+                // A code granted at the panel arms or disarms it, in the same
+                // record as the attempt (typed at a device: auto-stay
+                // applies). A valid arming code the panel refuses for open
+                // sensors is refused as `not_ready`: no use counted.
+                Some((user_id, name, duress, panel_action)) => {
+                    let by = By::user(&keyward_core::UserRef { id: user_id.clone(), name });
+                    let arm = |mode| Input::Arm { mode, by: by.clone(), at_keypad: true, force: false };
                     let input = match panel_action {
-                        PanelAction::Disarm => Input::Disarm { by },
-                        PanelAction::ArmAway => Input::Arm { mode: ArmMode::Away, by, at_keypad: true, force: false },
-                        PanelAction::ArmStay => Input::Arm { mode: ArmMode::Stay, by, at_keypad: true, force: false },
-                        PanelAction::ArmNight => Input::Arm { mode: ArmMode::Night, by, at_keypad: true, force: false },
+                        PanelAction::Disarm => Input::Disarm { by: by.clone() },
+                        PanelAction::ArmAway => arm(ArmMode::Away),
+                        PanelAction::ArmStay => arm(ArmMode::Stay),
+                        PanelAction::ArmNight => arm(ArmMode::Night),
                     };
                     let stepped = crate::panel::step(&mut state, at, input);
+                    let user = &state.users.get(&user_id).ok_or(AppError::UnknownUser)?.user;
+                    let decision = match &stepped {
+                        Err(keyward_core::alarm::Refusal::NotReady { .. }) => {
+                            Decision::Denied { reason: DenyReason::NotReady, user: Some(user), retry_after: None }
+                        }
+                        _ => Decision::Granted(keyward_core::Grant { user, duress, movement: target.movement() }),
+                    };
+                    let mut outcome = AccessOutcome::of(&decision);
+                    let change = consequences(&decision, attempt, before, &policy);
                     let refused = stepped.as_ref().err().cloned();
+                    let names = |ids: &[String]| -> Vec<String> {
+                        ids.iter()
+                            .map(|id| {
+                                state.sensor_records.get(id).map_or_else(|| id.clone(), |s| s.name.as_str().to_owned())
+                            })
+                            .collect()
+                    };
                     outcome.panel = Some(PanelAnswer {
                         state: state.panel.panel.state.name(),
                         delay_until: state.panel.panel.state.delay_until(),
+                        open_sensors: match &refused {
+                            Some(keyward_core::alarm::Refusal::NotReady { open }) => names(open),
+                            _ => Vec::new(),
+                        },
                         refused,
                     });
-                    stepped.ok()
+                    (change, outcome, stepped.ok())
                 }
-                _ => None,
             };
             let locked_out = (change.locked_out(), change.home_locked_out());
 

@@ -92,6 +92,9 @@ pub enum DenyReason {
     UsesExhausted,
     NotPermitted,
     OutsideSchedule,
+    /// A valid code that may arm, refused by the panel: sensors the mode
+    /// watches are open. Not a wrong code: it counts for no lockout.
+    NotReady,
 }
 
 string_form!(DenyReason {
@@ -103,6 +106,7 @@ string_form!(DenyReason {
     UsesExhausted => "uses_exhausted",
     NotPermitted => "not_permitted",
     OutsideSchedule => "outside_schedule",
+    NotReady => "not_ready",
 });
 
 #[derive(Debug, Clone, Copy)]

@@ -158,7 +158,10 @@ pub fn alerts_for(event: &Event, alerts: Option<&UserAlerts>, tz: &TimeZone) -> 
             // not (the lockout says when wrong codes add up).
             let known = event.user.is_some()
                 && event.outcome == Some(Outcome::Denied)
-                && !matches!(event.reason, Some(DenyReason::UnknownCode | DenyReason::LockedOut) | None);
+                && !matches!(
+                    event.reason,
+                    Some(DenyReason::UnknownCode | DenyReason::LockedOut | DenyReason::NotReady) | None
+                );
             if known {
                 kinds.push(AlertKind::Denied);
             }

@@ -79,6 +79,12 @@ pub fn consequences(
             };
             (kind, Outcome::Granted, None, Some(grant.user), grant.duress)
         }
+        // A valid code the panel could not act on (open sensors) proves the
+        // code, like a grant: it is no guess.
+        Decision::Denied { reason: DenyReason::NotReady, user, .. } => {
+            device.record_success();
+            (ActivityKind::AccessDenied, Outcome::Denied, Some(DenyReason::NotReady), *user, false)
+        }
         Decision::Denied { reason, user, .. } => {
             if *reason != DenyReason::LockedOut {
                 device_locked = device.record_failure(policy, attempt.at);

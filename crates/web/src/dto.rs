@@ -1016,15 +1016,23 @@ pub struct AccessResponse {
     /// For a code granted at the panel: the panel after it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub panel: Option<PanelAnswerDto>,
+    /// With `reason` `not_ready` (to every caller: it comes only after a
+    /// valid code): the open sensors that kept the panel from arming.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_sensors: Option<Vec<String>>,
 }
 
 impl AccessResponse {
     pub fn new(outcome: AccessOutcome, show_reason: bool) -> Self {
+        // Open sensors are told only after a valid code; every other
+        // refusal looks the same to a device.
+        let not_ready = outcome.reason == Some(DenyReason::NotReady);
         Self {
             granted: outcome.granted,
-            user: outcome.user.filter(|_| outcome.granted).map(|(id, name)| UserRef { id, name }),
+            user: outcome.user.clone().filter(|_| outcome.granted).map(|(id, name)| UserRef { id, name }),
             retry_after_seconds: outcome.retry_after,
-            reason: outcome.reason.filter(|_| show_reason).map(|r| DenyReason::as_str(r).to_owned()),
+            reason: outcome.reason.filter(|_| show_reason || not_ready).map(|r| DenyReason::as_str(r).to_owned()),
+            open_sensors: outcome.panel.as_ref().filter(|_| not_ready).map(|p| p.open_sensors.clone()),
             panel: outcome
                 .panel
                 .filter(|_| outcome.granted)

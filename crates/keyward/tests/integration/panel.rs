@@ -218,6 +218,26 @@ async fn zigbee_sensors_drive_the_panel(backend: Backend) {
     assert_eq!((read["state"]["open"].as_bool(), read["state"]["battery"].as_u64()), (Some(false), Some(91)), "{read}");
     let refused = f.admin.post(&f.path("/panel/arm"), json!({"mode": "away"})).await.expect_error(409, "not_ready");
     assert!(refused.to_string().contains("Hall"), "the open sensor is named: {refused}");
+    // At a keypad: a valid code is told which sensors are open, and nothing
+    // else is (a wrong code is a plain no); no use is counted, no lockout.
+    let walker = f
+        .admin
+        .create_user(
+            &f.home,
+            json!({"name": "Dog walker", "code": "4719", "panel": {"arm": true, "disarm": true}, "max_uses": 50}),
+        )
+        .await;
+    let device_token = f.token("device", Some(&f.home));
+    for _ in 0..4 {
+        let not_ready = device_token.access(&f.home, "4719", "panel", "arm_away").await.expect(200);
+        assert_eq!(not_ready, json!({"granted": false, "reason": "not_ready", "open_sensors": ["Hall"]}));
+    }
+    assert_eq!(device_token.access(&f.home, "0000", "panel", "arm_away").await.expect(200), json!({"granted": false}));
+    assert_eq!(f.admin.get(&f.path("/panel")).await.expect(200)["state"], "disarmed");
+    let user = f.admin.get(&f.path(&format!("/users/{walker}"))).await.expect(200);
+    assert_eq!(user["uses"], 0, "a refusal uses nothing: {user}");
+    let denied = wait_for_entry(&f, "the refusal", |e| e["reason"] == "not_ready").await;
+    assert_eq!((denied["kind"].as_str(), denied["user"]["name"].as_str()), (Some("access_denied"), Some("Dog walker")));
     net.report("hall_motion", json!({"occupancy": false})).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while f.admin.get(&f.path("/panel")).await.expect(200)["ready"]["away"] != true {
@@ -237,10 +257,6 @@ async fn zigbee_sensors_drive_the_panel(backend: Backend) {
     until_state(&f.admin, &f.home, "triggered", Duration::from_secs(5)).await;
     let told = wait_for_entry(&f, "the alarm told", |e| e["kind"] == "alarm").await;
     assert_eq!(told["detail"], "Burglary: Front door", "{told}");
-    f.admin
-        .create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "panel": {"arm": true, "disarm": true}}))
-        .await;
-    let device_token = f.token("device", Some(&f.home));
     let disarmed = device_token.access(&f.home, "4719", "panel", "disarm").await.expect(200);
     assert_eq!(disarmed["panel"]["state"], "disarmed");
     wait_for_entry(&f, "the incident closed", |e| e["kind"] == "panel" && e["detail"] == "alarm ended: disarmed").await;

@@ -288,6 +288,7 @@ fn reason_words(reason: DenyReason) -> &'static str {
         DenyReason::UsesExhausted => "no uses left",
         DenyReason::NotPermitted => "no access to this",
         DenyReason::OutsideSchedule => "outside their times",
+        DenyReason::NotReady => "sensors open: the alarm could not arm",
     }
 }
 
