@@ -119,7 +119,7 @@ impl Access {
         action: Action,
     ) -> Result<AccessOutcome, AppError> {
         let home = self.registry.home(home_id)?;
-        let (committed, outcome, locked_out, panel_before) = {
+        let (committed, outcome, locked_out, panel_before, panel_effects) = {
             let mut state = self.recorder.lock(&home).await?;
             let at = self.clock.now();
             let target = target(&state, device, action)?;
@@ -209,12 +209,12 @@ impl Access {
                 state.panel_heard = Some(true);
             }
             let mut events = change.events;
-            let (panel_record, panel_before) = match panel_step {
+            let (panel_record, panel_before, panel_effects) = match panel_step {
                 Some(step) => {
                     events.extend(step.events);
-                    (Some(step.record), Some(step.before))
+                    (Some(step.record), Some(step.before), step.effects)
                 }
-                None => (None, None),
+                None => (None, None, Vec::new()),
             };
             let entries = events.into_iter().map(|event| entry(home_id, event)).collect();
             let record = Record {
@@ -228,7 +228,7 @@ impl Access {
                 notifications: Vec::new(),
                 panel: panel_record,
             };
-            (self.recorder.record(&state, record, at), outcome, locked_out, panel_before)
+            (self.recorder.record(&state, record, at), outcome, locked_out, panel_before, panel_effects)
         };
         if let Err(e) = committed.await {
             // Memory counted this attempt; the store did not. Read the home's
@@ -242,6 +242,10 @@ impl Access {
         }
         if outcome.panel.is_some() {
             self.panels.woken();
+            if !panel_effects.is_empty() {
+                let state = home.lock().await;
+                self.panels.carry_out(&state, &panel_effects);
+            }
         }
         if locked_out.0 {
             tracing::warn!(home = home_id, device, "device locked out after wrong codes");

@@ -229,3 +229,32 @@ pub trait SensorNetwork: Send + Sync {
     /// state, or going offline): the panel acts on changes.
     fn reports(&self) -> broadcast::Receiver<SensorReport>;
 }
+
+/// A siren a network offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SirenInfo {
+    pub device: DeviceRef,
+    pub name: Option<String>,
+    pub label: String,
+    pub manufacturer: String,
+    pub model: String,
+    pub online: bool,
+}
+
+/// The port every siren protocol adapter implements. The panel owns the
+/// sirens: it sounds them for as long as its siren time (which the adapter
+/// also gives the device as its own limit, should the stop be lost) and
+/// stops them on the disarm.
+pub trait SirenNetwork: Send + Sync {
+    fn protocol(&self) -> Protocol;
+    fn sirens(&self) -> Vec<SirenInfo>;
+    /// Sounds the siren in the pattern of `alarm` for at most `seconds`.
+    /// Answers once the network took the command for a siren that is online.
+    fn sound<'a>(
+        &'a self,
+        device: &'a DeviceRef,
+        alarm: keyward_core::alarm::AlarmKind,
+        seconds: u16,
+    ) -> BoxFuture<'a, Result<(), DeviceError>>;
+    fn stop<'a>(&'a self, device: &'a DeviceRef) -> BoxFuture<'a, Result<(), DeviceError>>;
+}

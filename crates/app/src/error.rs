@@ -96,6 +96,10 @@ pub enum AppError {
     PanelAlreadyDisarmed,
     #[error("no sensor with this id in this home")]
     SensorNotFound,
+    #[error("no siren with this id in this home")]
+    SirenNotFound,
+    #[error("another siren of this home has this name")]
+    SirenNameTaken,
     #[error("another sensor of this home has this name")]
     SensorNameTaken,
     #[error("{0}")]

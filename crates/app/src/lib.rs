@@ -37,6 +37,7 @@ mod retention;
 pub mod secrets;
 mod sensors;
 pub mod shares;
+mod sirens;
 mod sync;
 mod tasks;
 mod tokens;
@@ -61,6 +62,7 @@ pub use owners::Owners;
 pub use panel::{PanelCommand, PanelView, Panels};
 pub use registry::PANEL;
 pub use sensors::{SensorInput, SensorView};
+pub use sirens::SirenView;
 pub use sync::{KeypadLimitView, LeftCode, LockCodeView, LockOptions, LockSync, SlotView, SyncSignal};
 pub use tokens::{TokenInfo, TokenView, Tokens};
 pub use users::{UserInput, UserPatch, UserView, Users};
@@ -177,6 +179,11 @@ impl App {
     /// Reads the sensors of these networks into the homes' panels.
     pub fn follow_sensors(&self, networks: &[Arc<dyn devices::SensorNetwork>]) {
         self.panels.follow(networks, &self.tasks);
+    }
+
+    /// The panels sound their sirens on these networks.
+    pub fn attach_sirens(&self, networks: &[Arc<dyn devices::SirenNetwork>]) {
+        self.panels.attach_sirens(networks);
     }
 
     /// Stops every background task of this `App` (lock workers, deliveries,

@@ -108,7 +108,7 @@ pub(crate) fn step(state: &mut HomeState, now: Timestamp, input: Input) -> Resul
     let effects = panel.step(&setup, now, input)?;
     let tz = state.home.zone.tz().clone();
     state.panel.panel = panel;
-    let names = Names(&state.sensor_records);
+    let names = Names(&state.sensor_records, &state.sirens);
     let events = effects.iter().filter_map(|effect| event(effect, &state.panel.panel, &tz, &names, now)).collect();
     let record = PanelRecord {
         home_id: state.id().to_owned(),
@@ -116,13 +116,15 @@ pub(crate) fn step(state: &mut HomeState, now: Timestamp, input: Input) -> Resul
         panel: state.panel.panel.clone(),
         updated_at: now,
     };
-    Ok(PanelStep { before, events, record })
+    Ok(PanelStep { before, events, record, effects })
 }
 
 pub(crate) struct PanelStep {
     pub before: PanelHold,
     pub events: Vec<Event>,
     pub record: PanelRecord,
+    /// What the devices are to do once it is committed (the sirens).
+    pub effects: Vec<Effect>,
 }
 
 impl PanelStep {
@@ -132,12 +134,20 @@ impl PanelStep {
     }
 }
 
-/// Sensors by the names the owner gave them (a sensor since removed: its id).
-struct Names<'a>(&'a std::collections::BTreeMap<String, keyward_store::SensorRecord>);
+/// Sensors and sirens by the names the owner gave them (one since
+/// removed: its id).
+struct Names<'a>(
+    &'a std::collections::BTreeMap<String, keyward_store::SensorRecord>,
+    &'a std::collections::BTreeMap<String, keyward_store::SirenRecord>,
+);
 
 impl Names<'_> {
     fn of(&self, id: &str) -> String {
-        self.0.get(id).map_or_else(|| id.to_owned(), |s| s.name.as_str().to_owned())
+        match (self.0.get(id), self.1.get(id)) {
+            (Some(sensor), _) => sensor.name.as_str().to_owned(),
+            (None, Some(siren)) => siren.name.as_str().to_owned(),
+            (None, None) => id.to_owned(),
+        }
     }
 
     fn all(&self, ids: &[String]) -> String {
@@ -149,7 +159,7 @@ impl Names<'_> {
 pub(crate) fn refusal(state: &HomeState, refusal: Refusal) -> AppError {
     match refusal {
         Refusal::NotReady { open } => {
-            let names = Names(&state.sensor_records);
+            let names = Names(&state.sensor_records, &state.sirens);
             AppError::PanelNotReady(open.iter().map(|id| names.of(id)).collect())
         }
         other => other.into(),
@@ -258,8 +268,15 @@ pub struct Panels {
     pub(crate) store: Arc<dyn keyward_store::HomeStore>,
     /// The sensor networks whose reports the panels read.
     pub(crate) networks: std::sync::RwLock<Vec<Arc<dyn crate::devices::SensorNetwork>>>,
+    /// The siren networks the panels sound sirens on.
+    pub(crate) siren_networks: std::sync::RwLock<Vec<Arc<dyn crate::devices::SirenNetwork>>>,
+    /// Each home's siren orders, numbered: a retry of an older one stops
+    /// once a newer one was given.
+    pub(crate) siren_orders: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// Wakes the timer after a step that may have set a nearer deadline.
     wake: Arc<tokio::sync::Notify>,
+    /// Itself, for the siren work it hands to a task of its own.
+    me: std::sync::Weak<Panels>,
 }
 
 impl Panels {
@@ -270,7 +287,17 @@ impl Panels {
         store: Arc<dyn keyward_store::HomeStore>,
     ) -> Arc<Self> {
         let wake = Arc::new(tokio::sync::Notify::new());
-        Arc::new(Self { registry, recorder, clock, store, networks: std::sync::RwLock::new(Vec::new()), wake })
+        Arc::new_cyclic(|me| Self {
+            registry,
+            recorder,
+            clock,
+            store,
+            networks: std::sync::RwLock::new(Vec::new()),
+            siren_networks: std::sync::RwLock::new(Vec::new()),
+            siren_orders: std::sync::Mutex::new(std::collections::HashMap::new()),
+            wake,
+            me: me.clone(),
+        })
     }
 
     /// The sensor networks attached so far.
@@ -354,6 +381,7 @@ impl Panels {
             return Err(e.into());
         }
         self.wake.notify_one();
+        self.carry_out(state, &step.effects);
         Ok(())
     }
 
@@ -438,4 +466,106 @@ fn changed_fields(spec: &SettingsSpec) -> String {
         ("cp01", spec.cp01.is_some()),
     ];
     names.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+}
+
+/// How often a siren command is tried before the siren counts as not
+/// answering (a trouble), and the pause between tries.
+const SIREN_TRIES: u32 = 3;
+const SIREN_PAUSE: SignedDuration = SignedDuration::from_secs(1);
+
+impl Panels {
+    /// The siren networks attached so far.
+    pub fn siren_networks(&self) -> Vec<Arc<dyn crate::devices::SirenNetwork>> {
+        self.siren_networks.read().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn attach_sirens(&self, networks: &[Arc<dyn crate::devices::SirenNetwork>]) {
+        if let Ok(mut known) = self.siren_networks.write() {
+            known.extend(networks.iter().cloned());
+        }
+    }
+
+    /// Carries out a committed step's siren orders on the home's sirens, in
+    /// a task of its own (the home is not held while sirens answer): the
+    /// last order counts, tried a few times, and a siren that takes none is
+    /// a trouble until it takes one.
+    pub(crate) fn carry_out(&self, state: &HomeState, effects: &[Effect]) {
+        let order = effects.iter().rev().find_map(|effect| match effect {
+            Effect::SirenOn { alarm, seconds } => Some(Some((*alarm, *seconds))),
+            Effect::SirenOff => Some(None),
+            _ => None,
+        });
+        let Some(order) = order else { return };
+        let sirens: Vec<(String, keyward_core::DeviceRef)> =
+            state.sirens.values().map(|s| (s.id.clone(), s.device.clone())).collect();
+        let Some(me) = self.me.upgrade() else { return };
+        if sirens.is_empty() {
+            return;
+        }
+        let home_id = state.id().to_owned();
+        let number = {
+            let mut orders = self.siren_orders.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let n = orders.entry(home_id.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        tokio::spawn(async move { me.order_sirens(home_id, number, order, sirens).await });
+    }
+
+    fn current_order(&self, home_id: &str) -> u64 {
+        let orders = self.siren_orders.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        orders.get(home_id).copied().unwrap_or(0)
+    }
+
+    async fn order_sirens(
+        self: Arc<Self>,
+        home_id: String,
+        number: u64,
+        order: Option<(keyward_core::alarm::AlarmKind, u16)>,
+        sirens: Vec<(String, keyward_core::DeviceRef)>,
+    ) {
+        let networks = self.siren_networks();
+        for (siren_id, device) in sirens {
+            let network = networks.iter().find(|n| n.protocol() == device.protocol());
+            let mut done = false;
+            for attempt in 0..SIREN_TRIES {
+                if self.current_order(&home_id) != number {
+                    return;
+                }
+                let result = match (network, order) {
+                    (None, _) => Err(crate::devices::DeviceError::Disconnected),
+                    (Some(n), Some((alarm, seconds))) => n.sound(&device, alarm, seconds).await,
+                    (Some(n), None) => n.stop(&device).await,
+                };
+                match result {
+                    Ok(()) => {
+                        done = true;
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::warn!(home = home_id.as_str(), siren = siren_id.as_str(), attempt, %error, "a siren did not take the panel's order");
+                        let again = self.clock.now() + SIREN_PAUSE;
+                        self.clock.sleep_until(again).await;
+                    }
+                }
+            }
+            if self.current_order(&home_id) == number {
+                self.siren_trouble(&home_id, &siren_id, !done).await;
+            }
+        }
+    }
+
+    /// Raises or clears a siren's trouble, when that changes anything.
+    async fn siren_trouble(&self, home_id: &str, siren_id: &str, active: bool) {
+        let Ok(home) = self.registry.home(home_id) else { return };
+        let Ok(mut state) = self.recorder.lock(&home).await else { return };
+        let trouble = Trouble { kind: TroubleKind::SirenNoAnswer, subject: siren_id.to_owned() };
+        if state.panel.panel.troubles.contains_key(&trouble) == active {
+            return;
+        }
+        let now = self.clock.now();
+        if let Err(error) = self.commit(&mut state, now, Input::Trouble { trouble, active }).await {
+            tracing::error!(%error, "a siren's trouble could not be stored");
+        }
+    }
 }

@@ -48,6 +48,8 @@ pub(crate) struct HomeState {
     pub sensors: std::collections::BTreeMap<String, keyward_core::alarm::SensorSetup>,
     /// …and as the owner set them up (names, devices).
     pub sensor_records: std::collections::BTreeMap<String, keyward_store::SensorRecord>,
+    /// The sirens the panel sounds, by id.
+    pub sirens: std::collections::BTreeMap<String, keyward_store::SirenRecord>,
 }
 
 impl HomeState {
@@ -67,6 +69,7 @@ impl HomeState {
             panel,
             sensors: std::collections::BTreeMap::new(),
             sensor_records: std::collections::BTreeMap::new(),
+            sirens: std::collections::BTreeMap::new(),
         }
     }
 
@@ -224,6 +227,11 @@ impl Registry {
         for sensor in snapshot.sensors {
             if let Some(home) = homes.get_mut(&sensor.home_id) {
                 home.put_sensor(sensor);
+            }
+        }
+        for siren in snapshot.sirens {
+            if let Some(home) = homes.get_mut(&siren.home_id) {
+                home.sirens.insert(siren.id.clone(), siren);
             }
         }
         for stored in snapshot.panels {

@@ -50,8 +50,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// a lost instance lock uses the same connections.
 struct Devices {
     networks: Vec<Arc<dyn keyward_app::devices::LockNetwork>>,
-    /// The alarm sensors' networks (Zigbee2MQTT's, over the broker).
+    /// The alarm sensors' and sirens' networks (Zigbee2MQTT's, over the broker).
     sensors: Vec<Arc<dyn keyward_app::devices::SensorNetwork>>,
+    sirens: Vec<Arc<dyn keyward_app::devices::SirenNetwork>>,
     links: Vec<Arc<dyn keyward_app::links::Link>>,
     broker: Option<keyward_mqtt::Mqtt>,
 }
@@ -62,6 +63,7 @@ impl Devices {
         let mut links: Vec<Arc<dyn keyward_app::links::Link>> = Vec::new();
         let mut broker = None;
         let mut sensors: Vec<Arc<dyn keyward_app::devices::SensorNetwork>> = Vec::new();
+        let mut sirens: Vec<Arc<dyn keyward_app::devices::SirenNetwork>> = Vec::new();
         if let Some(zwave_js) = &config.zwave_js {
             tracing::info!(url = zwave_js.url.as_str(), "reaching Z-Wave locks through Z-Wave JS");
             networks.push(Arc::new(keyward_zwave_js::ZwaveJs::start(&zwave_js.url)));
@@ -83,14 +85,16 @@ impl Devices {
             let z2m = &config.zigbee2mqtt;
             tracing::info!(broker = %mqtt.address, base_topic = z2m.base_topic.as_str(), "reaching Zigbee locks through Zigbee2MQTT");
             broker = Some(connection.clone());
-            sensors.push(Arc::new(keyward_zigbee2mqtt::Zigbee2MqttSensors::start(connection.clone(), &z2m.base_topic)));
+            let alarm_devices = keyward_zigbee2mqtt::Zigbee2MqttSensors::start(connection.clone(), &z2m.base_topic);
+            sensors.push(Arc::new(alarm_devices.clone()));
+            sirens.push(Arc::new(alarm_devices));
             networks.push(Arc::new(keyward_zigbee2mqtt::Zigbee2Mqtt::start(
                 connection,
                 &z2m.base_topic,
                 z2m.answer_timeout,
             )));
         }
-        Ok(Self { networks, sensors, links, broker })
+        Ok(Self { networks, sensors, sirens, links, broker })
     }
 }
 
@@ -134,6 +138,7 @@ async fn start(
     let mut app = App::start(storage.store.clone(), storage.vault.clone(), clock, &config.timezone, locks).await?;
     app.links = devices.links.clone();
     app.follow_sensors(&devices.sensors);
+    app.attach_sirens(&devices.sirens);
     let (senders, mailer) = senders(config, devices.broker.clone())?;
     if let Some(mailer) = mailer {
         app.shares.set_mailer(mailer);

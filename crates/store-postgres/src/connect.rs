@@ -34,7 +34,9 @@ fn key_of(constraint: &str) -> Key {
     match constraint {
         "users_by_code" => Key::UserCode,
         "channels_by_name" => Key::ChannelName,
-        "locks_by_device" | "locks_by_device_name" | "locks_by_device_ieee" | "sensors_device" => Key::DeviceBinding,
+        "locks_by_device" | "locks_by_device_name" | "locks_by_device_ieee" | "sensors_device" | "sirens_device" => {
+            Key::DeviceBinding
+        }
         "owners_email_key" => Key::OwnerEmail,
         other => Key::Other(other.to_owned()),
     }

@@ -293,6 +293,29 @@ impl HomeStore for PostgresStore {
         }))
     }
 
+    fn put_siren(&self, siren: keyward_store::SirenRecord) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.writer.write(move |c| async move {
+            let s = keyward_store::columns::SirenColumns::of(&siren);
+            execute(
+                &c,
+                "INSERT INTO sirens (id, home_id, name, device_protocol, device_address, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (id) DO UPDATE SET name = $3, device_protocol = $4, device_address = $5, updated_at = $7",
+                &[&s.id, &s.home_id, &s.name, &s.device_protocol, &s.device_address, &s.created_at, &s.updated_at],
+            )
+            .await
+            .map(drop)
+        }))
+    }
+
+    fn delete_siren(&self, home_id: String, siren_id: String) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(self.writer.write(move |c| async move {
+            let deleted =
+                execute(&c, "DELETE FROM sirens WHERE id = $1 AND home_id = $2", &[&siren_id, &home_id]).await?;
+            Ok(deleted > 0)
+        }))
+    }
+
     fn resync_home(&self, home_id: String) -> BoxFuture<'_, StoreResult<HomeCounts>> {
         let quarantine = self.writer.quarantine.clone();
         Box::pin(self.writer.write(move |c| async move {

@@ -214,7 +214,28 @@ pub async fn snapshot(client: &Client) -> StoreResult<Snapshot> {
         .into_record()
     })
     .collect::<StoreResult<_>>()?;
-    Ok(Snapshot { homes, locks, users, lockouts, slots, panels, sensors })
+    let sirens = rows(
+        client,
+        "SELECT id, home_id, name, device_protocol, device_address, created_at, updated_at
+         FROM sirens ORDER BY created_at, id",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        keyward_store::columns::SirenColumns {
+            id: col(r, 0)?,
+            home_id: col(r, 1)?,
+            name: col(r, 2)?,
+            device_protocol: col(r, 3)?,
+            device_address: col(r, 4)?,
+            created_at: col(r, 5)?,
+            updated_at: col(r, 6)?,
+        }
+        .into_record()
+    })
+    .collect::<StoreResult<_>>()?;
+    Ok(Snapshot { homes, locks, users, lockouts, slots, panels, sensors, sirens })
 }
 
 pub async fn home_exists(client: &Client, id: &str) -> StoreResult<bool> {

@@ -30,7 +30,8 @@ fn key_of(message: &str) -> Key {
         "locks.device_protocol, locks.device_node"
         | "locks.device_protocol, locks.device_name"
         | "locks.device_protocol, locks.device_ieee"
-        | "sensors.device_protocol, sensors.device_address" => Key::DeviceBinding,
+        | "sensors.device_protocol, sensors.device_address"
+        | "sirens.device_protocol, sirens.device_address" => Key::DeviceBinding,
         "owners.email" => Key::OwnerEmail,
         other => Key::Other(other.to_owned()),
     }

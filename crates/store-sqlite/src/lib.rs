@@ -126,6 +126,14 @@ impl HomeStore for SqliteStore {
         self.write(move |conn| statements::delete_sensor(conn, &home_id, &sensor_id))
     }
 
+    fn put_siren(&self, siren: keyward_store::SirenRecord) -> BoxFuture<'_, StoreResult<()>> {
+        self.write(move |conn| statements::put_siren(conn, &siren))
+    }
+
+    fn delete_siren(&self, home_id: String, siren_id: String) -> BoxFuture<'_, StoreResult<bool>> {
+        self.write(move |conn| statements::delete_siren(conn, &home_id, &siren_id))
+    }
+
     fn record(&self, record: Record) -> Pending<Vec<ActivityEntry>> {
         // What the failure hook needs, taken only when it can matter.
         let ahead = record.applied_ahead.then(|| Record {

@@ -167,7 +167,27 @@ pub fn load_snapshot(conn: &Connection) -> StoreResult<Snapshot> {
         .sql()?
         .map(|r| r.sql().and_then(keyward_store::columns::SensorColumns::into_record))
         .collect::<StoreResult<_>>()?;
-    Ok(Snapshot { homes, locks, users, lockouts, slots, panels, sensors })
+    let sirens = conn
+        .prepare(
+            "SELECT id, home_id, name, device_protocol, device_address, created_at, updated_at
+             FROM sirens ORDER BY created_at, id",
+        )
+        .sql()?
+        .query_map([], |r| {
+            Ok(keyward_store::columns::SirenColumns {
+                id: r.get(0)?,
+                home_id: r.get(1)?,
+                name: r.get(2)?,
+                device_protocol: r.get(3)?,
+                device_address: r.get(4)?,
+                created_at: r.get(5)?,
+                updated_at: r.get(6)?,
+            })
+        })
+        .sql()?
+        .map(|r| r.sql().and_then(keyward_store::columns::SirenColumns::into_record))
+        .collect::<StoreResult<_>>()?;
+    Ok(Snapshot { homes, locks, users, lockouts, slots, panels, sensors, sirens })
 }
 
 /// A home's stored counts (see `HomeStore::resync_home`).
@@ -699,6 +719,28 @@ pub fn delete_sensor(conn: &Connection, home_id: &str, sensor_id: &str) -> Store
         .prepare_cached("DELETE FROM sensors WHERE id = ?1 AND home_id = ?2")
         .sql()?
         .execute([sensor_id, home_id])
+        .sql()?;
+    Ok(deleted > 0)
+}
+
+pub fn put_siren(conn: &Connection, siren: &keyward_store::SirenRecord) -> StoreResult<()> {
+    let s = keyward_store::columns::SirenColumns::of(siren);
+    conn.prepare_cached(
+        "INSERT INTO sirens (id, home_id, name, device_protocol, device_address, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET name = ?3, device_protocol = ?4, device_address = ?5, updated_at = ?7",
+    )
+    .sql()?
+    .execute(params![s.id, s.home_id, s.name, s.device_protocol, s.device_address, s.created_at, s.updated_at])
+    .sql()?;
+    Ok(())
+}
+
+pub fn delete_siren(conn: &Connection, home_id: &str, siren_id: &str) -> StoreResult<bool> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM sirens WHERE id = ?1 AND home_id = ?2")
+        .sql()?
+        .execute([siren_id, home_id])
         .sql()?;
     Ok(deleted > 0)
 }

@@ -143,6 +143,70 @@ impl SensorColumns {
     }
 }
 
+/// A device as two columns: its protocol, and its address on that
+/// network (a Z-Wave node's number, a Zigbee device's IEEE address or, for
+/// a device bound by name, its friendly name).
+pub fn device_columns(device: &keyward_core::DeviceRef) -> (String, String) {
+    use keyward_core::DeviceRef;
+    let address = match device {
+        DeviceRef::ZwaveJs { node_id } => node_id.to_string(),
+        DeviceRef::Zigbee2Mqtt { ieee_address } => ieee_address.as_str().to_owned(),
+        DeviceRef::Zigbee2MqttNamed { friendly_name } => friendly_name.as_str().to_owned(),
+    };
+    (device.protocol().as_str().to_owned(), address)
+}
+
+/// The device [`device_columns`] wrote.
+pub fn device_of(protocol: &str, address: &str) -> StoreResult<keyward_core::DeviceRef> {
+    use keyward_core::{DeviceRef, FriendlyName, IeeeAddress, Protocol};
+    const BAD: StoreError = StoreError::Corrupt("a stored device cannot be read");
+    Ok(match Protocol::parse(protocol).ok_or(BAD)? {
+        Protocol::ZwaveJs => DeviceRef::ZwaveJs { node_id: address.parse().map_err(|_| BAD)? },
+        Protocol::Zigbee2Mqtt => match IeeeAddress::parse(address) {
+            Ok(ieee_address) => DeviceRef::Zigbee2Mqtt { ieee_address },
+            Err(_) => DeviceRef::Zigbee2MqttNamed { friendly_name: FriendlyName::parse(address).map_err(|_| BAD)? },
+        },
+    })
+}
+
+/// A siren as its row holds it.
+pub struct SirenColumns {
+    pub id: String,
+    pub home_id: String,
+    pub name: String,
+    pub device_protocol: String,
+    pub device_address: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl SirenColumns {
+    pub fn of(r: &crate::SirenRecord) -> Self {
+        let (device_protocol, device_address) = device_columns(&r.device);
+        Self {
+            id: r.id.clone(),
+            home_id: r.home_id.clone(),
+            name: r.name.as_str().to_owned(),
+            device_protocol,
+            device_address,
+            created_at: micros(r.created_at),
+            updated_at: micros(r.updated_at),
+        }
+    }
+
+    pub fn into_record(self) -> StoreResult<crate::SirenRecord> {
+        Ok(crate::SirenRecord {
+            device: device_of(&self.device_protocol, &self.device_address)?,
+            name: keyward_core::Name::parse(self.name)
+                .map_err(|_| StoreError::Corrupt("a stored siren cannot be read"))?,
+            id: self.id,
+            home_id: self.home_id,
+            created_at: instant(self.created_at)?,
+            updated_at: instant(self.updated_at)?,
+        })
+    }
+}
+
 /// How every instant is stored.
 pub fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()

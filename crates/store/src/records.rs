@@ -145,6 +145,17 @@ pub struct SensorRecord {
     pub updated_at: Timestamp,
 }
 
+/// A siren of a home's alarm panel: the device it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SirenRecord {
+    pub id: String,
+    pub home_id: String,
+    pub name: Name,
+    pub device: keyward_core::DeviceRef,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// A home's alarm panel: its settings and its state machine, as they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PanelRecord {
@@ -235,6 +246,7 @@ pub struct Snapshot {
     /// The homes' alarm panels (a home without a row has a new one).
     pub panels: Vec<PanelRecord>,
     pub sensors: Vec<SensorRecord>,
+    pub sirens: Vec<SirenRecord>,
 }
 
 /// Keyward's knowledge of one slot of a bound lock, kept so a restart resumes.

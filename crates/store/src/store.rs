@@ -13,7 +13,7 @@ use crate::pending::{BoxFuture, Pending};
 use crate::records::{
     ActivityFilter, ActivityPage, ChannelRecord, DeliveryUpdate, Digest, HomeCounts, HomeRecord, InviteRecord,
     LockRecord, OutboxRecord, OwnerRecord, Record, SensorRecord, SessionLine, SessionRecord, ShareRecord,
-    SignInFailures, SlotRecord, Snapshot, TokenRecord,
+    SignInFailures, SirenRecord, SlotRecord, Snapshot, TokenRecord,
 };
 
 /// Homes, their locks and users, and the one recording path.
@@ -48,6 +48,13 @@ pub trait HomeStore: Send + Sync {
 
     /// Deletes a sensor; false when there was none.
     fn delete_sensor(&self, home_id: String, sensor_id: String) -> BoxFuture<'_, StoreResult<bool>>;
+
+    /// Inserts or replaces a siren; a device another siren is fails with
+    /// `Conflict(DeviceBinding)`.
+    fn put_siren(&self, siren: SirenRecord) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Deletes a siren; false when there was none.
+    fn delete_siren(&self, home_id: String, siren_id: String) -> BoxFuture<'_, StoreResult<bool>>;
 
     /// Writes everything one event changes, in one transaction. The record
     /// is queued before this returns, in order with every write queued

@@ -39,6 +39,11 @@ pub fn routes() -> Router {
         .edge_route("/api/v1/homes/{home_id}/panel/arm", post(arm_panel))
         .edge_route("/api/v1/homes/{home_id}/panel/disarm", post(disarm_panel))
         .edge_route("/api/v1/homes/{home_id}/sensors", get(list_sensors).post(create_sensor))
+        .edge_route("/api/v1/homes/{home_id}/sirens", get(list_sirens).post(create_siren))
+        .edge_route(
+            "/api/v1/homes/{home_id}/sirens/{siren_id}",
+            get(get_siren).patch(update_siren).delete(delete_siren),
+        )
         .edge_route(
             "/api/v1/homes/{home_id}/sensors/{sensor_id}",
             get(get_sensor).patch(update_sensor).delete(delete_sensor),
@@ -452,6 +457,40 @@ async fn list_devices(State(s): State<AppState>, caller: Caller) -> ApiResult<Js
             }
         })
         .collect();
+    let mut sirens = std::collections::HashMap::new();
+    for home in s.app.homes.list().await? {
+        if caller.home().is_some_and(|own| own != home.id) {
+            continue;
+        }
+        for siren in s.app.panels.sirens(&home.id).await? {
+            sirens.insert(siren.record.device, siren.record.id);
+        }
+    }
+    items.extend(
+        s.app
+            .panels
+            .siren_networks()
+            .iter()
+            .flat_map(|n| n.sirens())
+            .filter(|d| caller.home().is_none() || sirens.contains_key(&d.device))
+            .map(|d| {
+                let named = DeviceDto::of(&d.device, d.name.clone());
+                DeviceInfoDto {
+                    kind: "siren".to_owned(),
+                    protocol: named.protocol,
+                    node_id: named.node_id,
+                    ieee_address: named.ieee_address,
+                    friendly_name: named.friendly_name,
+                    bound_to: sirens.get(&d.device).cloned(),
+                    label: d.label,
+                    manufacturer: d.manufacturer,
+                    model: d.model,
+                    slots: None,
+                    online: d.online,
+                    senses: None,
+                }
+            }),
+    );
     let offered = s.app.panels.sensor_networks();
     items.extend(
         offered
@@ -748,6 +787,76 @@ async fn delete_sensor(
 ) -> ApiResult<StatusCode> {
     caller.require(Need::Admin, Some(&home_id))?;
     s.app.panels.remove_sensor(&home_id, &sensor_id, caller.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- the panel's sirens
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/sirens", tag = "panel", security(("bearer" = [])),
+    responses((status = 200, body = List<SirenDto>)))]
+async fn list_sirens(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+) -> ApiResult<Json<List<SirenDto>>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    let items = s.app.panels.sirens(&home_id).await?.into_iter().map(SirenDto::from).collect();
+    Ok(Json(List { items }))
+}
+
+#[utoipa::path(post, path = "/api/v1/homes/{home_id}/sirens", tag = "panel", security(("bearer" = [])), request_body = CreateSiren,
+    responses((status = 201, body = SirenDto),
+        (status = 409, description = "`siren_name_taken`, `device_in_use` (another siren is this device), `device_unavailable` (no network of its protocol)", body = crate::error::ErrorBody),
+        (status = 422, description = "`name_invalid`, `device_invalid`", body = crate::error::ErrorBody)))]
+async fn create_siren(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(home_id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<(StatusCode, Json<SirenDto>)> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    let body: CreateSiren = body.parse()?;
+    let device = body.device.request(None)?.device;
+    let view = s.app.panels.put_siren(&home_id, None, Some(body.name), Some(device), caller.actor()).await?;
+    Ok((StatusCode::CREATED, Json(view.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/homes/{home_id}/sirens/{siren_id}", tag = "panel", security(("bearer" = [])),
+    responses((status = 200, body = SirenDto)))]
+async fn get_siren(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, siren_id)): Path<(String, String)>,
+) -> ApiResult<Json<SirenDto>> {
+    caller.require(Need::Read, Some(&home_id))?;
+    Ok(Json(s.app.panels.siren(&home_id, &siren_id).await?.into()))
+}
+
+#[utoipa::path(patch, path = "/api/v1/homes/{home_id}/sirens/{siren_id}", tag = "panel", security(("bearer" = [])), request_body = PatchSiren,
+    responses((status = 200, body = SirenDto),
+        (status = 409, description = "`siren_name_taken`, `device_in_use`, `device_unavailable`", body = crate::error::ErrorBody),
+        (status = 422, description = "`name_invalid`, `device_invalid`", body = crate::error::ErrorBody)))]
+async fn update_siren(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, siren_id)): Path<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<SirenDto>> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    let body: PatchSiren = body.parse()?;
+    let device = body.device.map(|d| d.request(None)).transpose()?.map(|r| r.device);
+    Ok(Json(s.app.panels.put_siren(&home_id, Some(&siren_id), body.name, device, caller.actor()).await?.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/homes/{home_id}/sirens/{siren_id}", tag = "panel", security(("bearer" = [])),
+    responses((status = 204, description = "removed; the panel no longer sounds it")))]
+async fn delete_siren(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((home_id, siren_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Need::Admin, Some(&home_id))?;
+    s.app.panels.remove_siren(&home_id, &siren_id, caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -526,7 +526,7 @@ pub struct DeviceList {
 /// A lock a connected network offers.
 #[derive(Serialize, ToSchema)]
 pub struct DeviceInfoDto {
-    /// `lock` or `sensor`.
+    /// `lock`, `sensor` or `siren`.
     pub kind: String,
     pub protocol: String,
     /// A Z-Wave node (zwave_js).
@@ -1678,4 +1678,49 @@ impl PatchSensor {
             device,
         })
     }
+}
+
+// ---- the panel's sirens
+
+#[derive(Serialize, ToSchema)]
+pub struct SirenStateDto {
+    /// The panel is triggered and the siren took its order.
+    pub sounding: bool,
+    pub online: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SirenDto {
+    pub id: String,
+    pub name: String,
+    pub device: DeviceDto,
+    pub state: SirenStateDto,
+}
+
+impl From<keyward_app::SirenView> for SirenDto {
+    fn from(v: keyward_app::SirenView) -> Self {
+        Self {
+            device: DeviceDto::of(&v.record.device, None),
+            state: SirenStateDto { sounding: v.sounding, online: v.online },
+            id: v.record.id,
+            name: v.record.name.as_str().to_owned(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSiren {
+    pub name: String,
+    pub device: DeviceDto,
+}
+
+/// Absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchSiren {
+    #[serde(default, deserialize_with = "not_null")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub device: Option<DeviceDto>,
 }

@@ -118,6 +118,8 @@ impl From<AppError> for ApiError {
             AppError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
             AppError::SensorNotFound => Self::new(StatusCode::NOT_FOUND, "sensor_not_found", e.to_string()),
             AppError::SensorNameTaken => conflict("sensor_name_taken"),
+            AppError::SirenNameTaken => conflict("siren_name_taken"),
+            AppError::SirenNotFound => Self::new(StatusCode::NOT_FOUND, "siren_not_found", e.to_string()),
             AppError::SensorInvalid(_) => unprocessable("sensor_invalid"),
             AppError::SensorConflict(_) => conflict("sensor_conflict"),
             AppError::PanelSettings(s) if keyward_core::alarm::PanelSettings::is_cp01_rule(s) => {

@@ -1,4 +1,4 @@
-//! Zigbee alarm sensors through Zigbee2MQTT: door and window contacts,
+//! Zigbee alarm sensors and sirens through Zigbee2MQTT. Sensors: door and window contacts,
 //! motion, smoke, water and CO detectors, vibration (zigbee-herdsman-
 //! converters' exposes). `bridge/devices` offers them (a device exposing
 //! one of those properties and no `pin_code`); each one's state topic and
@@ -11,14 +11,25 @@
 //! `<name>/availability` `{"state": "online" | "offline"}` (or the bare
 //! word). A retained state is the sensor's last state: read as a report
 //! like any other, and the panel acts only on a change from what it holds.
+//!
+//! Sirens are the devices exposing `warning`: sounded with `<name>/set`
+//! `{"warning": {"mode": "burglar" | "fire" | "emergency", "level": "high",
+//! "strobe": true, "duration": <the panel's siren time>}}` (the duration is
+//! the device's own limit, should the stop be lost) and stopped with
+//! `{"warning": {"mode": "stop"}}`. Zigbee2MQTT answers nothing for a
+//! warning: a command counts as carried out when the broker took it for a
+//! siren whose availability is online.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use keyward_app::devices::{DeviceRef, Protocol, SensorInfo, SensorNetwork, SensorReport};
-use keyward_core::alarm::Reading;
+use keyward_app::devices::{
+    DeviceError, DeviceRef, Protocol, SensorInfo, SensorNetwork, SensorReport, SirenInfo, SirenNetwork,
+};
+use keyward_core::alarm::{AlarmKind, Reading};
 use keyward_core::{FriendlyName, IeeeAddress};
 use keyward_mqtt::{Message, Mqtt};
+use keyward_store::BoxFuture;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -35,6 +46,53 @@ pub struct OfferedSensor {
     pub manufacturer: String,
     pub model: String,
     pub senses: Vec<&'static str>,
+}
+
+/// A siren as `bridge/devices` describes it (a device exposing `warning`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferedSiren {
+    pub address: IeeeAddress,
+    pub name: FriendlyName,
+    pub label: String,
+    pub manufacturer: String,
+    pub model: String,
+}
+
+/// The sirens in a `bridge/devices` payload.
+pub fn offered_sirens(devices: &Value) -> Vec<OfferedSiren> {
+    let Some(devices) = devices.as_array() else { return Vec::new() };
+    devices
+        .iter()
+        .filter_map(|device| {
+            let definition = device.get("definition")?;
+            let mut properties = BTreeSet::new();
+            collect_properties(definition.get("exposes")?, &mut properties);
+            if !properties.contains("warning") {
+                return None;
+            }
+            let name = FriendlyName::parse(device.get("friendly_name")?.as_str()?).ok()?;
+            let address = IeeeAddress::parse(device.get("ieee_address")?.as_str()?).ok()?;
+            let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
+            let description = text(definition.get("description"));
+            Some(OfferedSiren {
+                label: if description.is_empty() { name.as_str().to_owned() } else { description },
+                manufacturer: text(definition.get("vendor")),
+                model: text(definition.get("model")),
+                address,
+                name,
+            })
+        })
+        .collect()
+}
+
+/// The `warning` command for an alarm of this kind, for `seconds`.
+pub fn warning(alarm: AlarmKind, seconds: u16) -> Value {
+    let mode = match alarm {
+        AlarmKind::Fire | AlarmKind::CarbonMonoxide => "fire",
+        AlarmKind::Burglary => "burglar",
+        AlarmKind::Panic | AlarmKind::Water => "emergency",
+    };
+    serde_json::json!({"warning": {"mode": mode, "level": "high", "strobe": true, "duration": seconds}})
 }
 
 /// The sensors in a `bridge/devices` payload.
@@ -128,6 +186,8 @@ struct Shared {
     mqtt: Mqtt,
     base: String,
     sensors: Mutex<BTreeMap<IeeeAddress, Entry>>,
+    /// The sirens offered, and whether each is online (availability).
+    sirens: Mutex<BTreeMap<IeeeAddress, (OfferedSiren, bool)>>,
     subscribed: Mutex<BTreeSet<FriendlyName>>,
     reports: broadcast::Sender<SensorReport>,
 }
@@ -142,6 +202,7 @@ impl Zigbee2MqttSensors {
             mqtt,
             base: base.to_owned(),
             sensors: Mutex::new(BTreeMap::new()),
+            sirens: Mutex::new(BTreeMap::new()),
             subscribed: Mutex::new(BTreeSet::new()),
             reports: broadcast::channel(1024).0,
         });
@@ -174,6 +235,7 @@ impl Shared {
     async fn take(&self, devices_topic: &str, message: Message) {
         if message.topic == devices_topic {
             let Ok(devices) = serde_json::from_slice::<Value>(&message.payload) else { return };
+            self.offer_sirens(offered_sirens(&devices)).await;
             self.offer(offered_sensors(&devices)).await;
             return;
         }
@@ -183,6 +245,14 @@ impl Shared {
             None => (rest, false),
         };
         let Ok(name) = FriendlyName::parse(name) else { return };
+        if availability {
+            let online = crate::messages::availability(&message.payload);
+            let mut sirens = guard(&self.sirens);
+            if let (Some(online), Some((_, known))) = (online, sirens.values_mut().find(|(o, _)| o.name == name)) {
+                *known = online;
+                return;
+            }
+        }
         let report = {
             let mut sensors = guard(&self.sensors);
             let Some((address, entry)) = sensors.iter_mut().find(|(_, e)| e.offered.name == name) else { return };
@@ -201,6 +271,44 @@ impl Shared {
         };
         // Nobody listening yet is fine: the panel reads `sensors()` too.
         let _ = self.reports.send(report);
+    }
+
+    async fn offer_sirens(&self, offered: Vec<OfferedSiren>) {
+        let fresh: Vec<FriendlyName> = {
+            let mut sirens = guard(&self.sirens);
+            let addresses: BTreeSet<&IeeeAddress> = offered.iter().map(|o| &o.address).collect();
+            sirens.retain(|address, _| addresses.contains(address));
+            for o in &offered {
+                let online = sirens.get(&o.address).is_none_or(|(_, online)| *online);
+                sirens.insert(o.address.clone(), (o.clone(), online));
+            }
+            let mut subscribed = guard(&self.subscribed);
+            offered.iter().map(|o| o.name.clone()).filter(|name| subscribed.insert(name.clone())).collect()
+        };
+        for name in fresh {
+            let topic = format!("{}/{}/availability", self.base, name.as_str());
+            if self.mqtt.subscribe(&topic).await.is_err() {
+                guard(&self.subscribed).remove(&name);
+            }
+        }
+    }
+
+    /// Publishes a command to a siren that is offered and online.
+    async fn command_siren(&self, device: &DeviceRef, body: Value) -> Result<(), DeviceError> {
+        let DeviceRef::Zigbee2Mqtt { ieee_address } = device else { return Err(DeviceError::NoSuchDevice) };
+        let (name, online) = {
+            let sirens = guard(&self.sirens);
+            let (offered, online) = sirens.get(ieee_address).ok_or(DeviceError::NoSuchDevice)?;
+            (offered.name.clone(), *online)
+        };
+        if !self.mqtt.connected() {
+            return Err(DeviceError::Disconnected);
+        }
+        if !online {
+            return Err(DeviceError::Offline);
+        }
+        let topic = format!("{}/{}/set", self.base, name.as_str());
+        self.mqtt.publish(&topic, body.to_string().into_bytes()).await.map_err(|_| DeviceError::Disconnected)
     }
 
     async fn offer(&self, offered: Vec<OfferedSensor>) {
@@ -260,6 +368,41 @@ impl SensorNetwork for Zigbee2MqttSensors {
     }
 }
 
+impl SirenNetwork for Zigbee2MqttSensors {
+    fn protocol(&self) -> Protocol {
+        Protocol::Zigbee2Mqtt
+    }
+
+    fn sirens(&self) -> Vec<SirenInfo> {
+        guard(&self.shared.sirens)
+            .iter()
+            .map(|(address, (offered, online))| SirenInfo {
+                device: DeviceRef::Zigbee2Mqtt { ieee_address: address.clone() },
+                name: Some(offered.name.as_str().to_owned()),
+                label: offered.label.clone(),
+                manufacturer: offered.manufacturer.clone(),
+                model: offered.model.clone(),
+                online: *online && self.shared.mqtt.connected(),
+            })
+            .collect()
+    }
+
+    fn sound<'a>(
+        &'a self,
+        device: &'a DeviceRef,
+        alarm: AlarmKind,
+        seconds: u16,
+    ) -> BoxFuture<'a, Result<(), DeviceError>> {
+        Box::pin(async move { self.shared.command_siren(device, warning(alarm, seconds)).await })
+    }
+
+    fn stop<'a>(&'a self, device: &'a DeviceRef) -> BoxFuture<'a, Result<(), DeviceError>> {
+        Box::pin(
+            async move { self.shared.command_siren(device, serde_json::json!({"warning": {"mode": "stop"}})).await },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -287,6 +430,26 @@ mod tests {
         assert_eq!(names, ["front_contact", "hall_motion"], "a lock with a door contact is a lock");
         assert_eq!(offered[0].senses, ["contact"]);
         assert_eq!(offered[1].label, "Motion sensor");
+    }
+
+    #[test]
+    fn sirens_are_the_devices_that_take_a_warning() {
+        let devices = json!([
+            {"friendly_name": "hall_siren", "ieee_address": "0x00158d0001a2b3d0",
+             "definition": {"vendor": "Heiman", "model": "HS2WD-E", "description": "Smart siren",
+                "exposes": [{"type": "composite", "name": "warning", "property": "warning", "features": [
+                    {"type": "enum", "name": "mode", "property": "mode"},
+                    {"type": "numeric", "name": "duration", "property": "duration"}]}]}}
+        ]);
+        let sirens = offered_sirens(&devices);
+        assert_eq!(sirens.len(), 1);
+        assert_eq!(sirens[0].label, "Smart siren");
+        assert!(offered_sensors(&devices).is_empty());
+        assert_eq!(
+            warning(AlarmKind::Burglary, 240)["warning"],
+            json!({"mode": "burglar", "level": "high", "strobe": true, "duration": 240})
+        );
+        assert_eq!(warning(AlarmKind::Fire, 60)["warning"]["mode"], "fire");
     }
 
     #[test]

@@ -155,9 +155,13 @@ async fn a_restart_never_disarms_and_resumes_the_exit_delay(backend: Backend) {
 /// smoke fires with the panel disarmed and is told at once.
 async fn zigbee_sensors_drive_the_panel(backend: Backend) {
     use crate::support::zigbee_sensors::{SensorNet, sensor_ieee};
-    let net =
-        SensorNet::start(&[("front_contact", "contact"), ("hall_motion", "occupancy"), ("kitchen_smoke", "smoke")])
-            .await;
+    let net = SensorNet::start(&[
+        ("front_contact", "contact"),
+        ("hall_motion", "occupancy"),
+        ("kitchen_smoke", "smoke"),
+        ("hall_siren", "warning"),
+    ])
+    .await;
     let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", net.base.as_str())];
     let f = Fixture::with_env(backend, &["--mqtt-url", "mqtt://127.0.0.1:1883"], &env).await;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -165,7 +169,8 @@ async fn zigbee_sensors_drive_the_panel(backend: Backend) {
         let devices = f.admin.get("/api/v1/devices").await.expect(200);
         let sensors: Vec<&Value> =
             devices["items"].as_array().expect("items").iter().filter(|d| d["kind"] == "sensor").collect();
-        if sensors.len() == 3 {
+        let sirens = devices["items"].as_array().expect("items").iter().filter(|d| d["kind"] == "siren").count();
+        if sensors.len() == 3 && sirens == 1 {
             assert_eq!(sensors.iter().filter(|d| d["senses"] == json!(["contact"])).count(), 1, "{devices}");
             break;
         }
@@ -187,6 +192,10 @@ async fn zigbee_sensors_drive_the_panel(backend: Backend) {
         .expect(201);
     assert_eq!(hall["modes"], json!(["away"]), "the inside is watched when away");
     f.admin.post(&sensors, json!({"name": "Kitchen smoke", "kind": "fire", "device": device(2)})).await.expect(201);
+    let siren = f.admin.post(&f.path("/sirens"), json!({"name": "Hall siren", "device": device(3)})).await.expect(201);
+    assert_eq!(siren["state"], json!({"sounding": false, "online": true}), "{siren}");
+    let twice = json!({"name": "Again", "device": device(3)});
+    f.admin.post(&f.path("/sirens"), twice).await.expect_error(409, "device_in_use");
     // Refusals change nothing.
     let again = json!({"name": "Again", "kind": "perimeter", "device": device(0)});
     f.admin.post(&sensors, again).await.expect_error(409, "device_in_use");
@@ -257,14 +266,54 @@ async fn zigbee_sensors_drive_the_panel(backend: Backend) {
     until_state(&f.admin, &f.home, "triggered", Duration::from_secs(5)).await;
     let told = wait_for_entry(&f, "the alarm told", |e| e["kind"] == "alarm").await;
     assert_eq!(told["detail"], "Burglary: Front door", "{told}");
+    // The siren sounds for the siren time, which it also holds as its own limit.
+    let until_commands = |n: usize| {
+        let net = &net;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let commands = net.commands("hall_siren");
+                if commands.len() >= n {
+                    return commands;
+                }
+                assert!(Instant::now() < deadline, "the siren was sent {commands:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let sounded = until_commands(1).await;
+    assert_eq!(sounded[0], json!({"warning": {"mode": "burglar", "level": "high", "strobe": true, "duration": 60}}));
+    let siren_path = f.path(&format!("/sirens/{}", siren["id"].as_str().expect("id")));
+    let sounding = f.admin.get(&siren_path).await.expect(200);
+    assert_eq!(sounding["state"]["sounding"], true, "{sounding}");
     let disarmed = device_token.access(&f.home, "4719", "panel", "disarm").await.expect(200);
     assert_eq!(disarmed["panel"]["state"], "disarmed");
     wait_for_entry(&f, "the incident closed", |e| e["kind"] == "panel" && e["detail"] == "alarm ended: disarmed").await;
+    let stopped = until_commands(2).await;
+    assert_eq!(stopped[1], json!({"warning": {"mode": "stop"}}), "stopped on the disarm");
 
     // Smoke, disarmed: the alarm sounds and is told at once.
     net.report("kitchen_smoke", json!({"smoke": true})).await;
     until_state(&f.admin, &f.home, "triggered", Duration::from_secs(5)).await;
     wait_for_entry(&f, "fire told", |e| e["kind"] == "alarm" && e["detail"] == "Fire: Kitchen smoke").await;
+    assert_eq!(until_commands(3).await[2]["warning"]["mode"], "fire", "fire's own pattern");
+
+    // A siren that does not take the order (offline) is a trouble, named.
+    net.set_online("hall_siren", false).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    device_token.access(&f.home, "4719", "panel", "disarm").await.expect(200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let panel = f.admin.get(&f.path("/panel")).await.expect(200);
+        if panel["troubles"].as_array().is_some_and(|t| t.iter().any(|t| t["kind"] == "siren_no_answer")) {
+            assert_eq!(panel["troubles"][0]["siren_id"], siren["id"], "{panel}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the silent siren was never a trouble: {panel}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let trouble = wait_for_entry(&f, "the trouble", |e| e["kind"] == "trouble").await;
+    assert_eq!(trouble["detail"], "Hall siren: siren did not answer", "{trouble}");
     net.remove().await;
 }
 

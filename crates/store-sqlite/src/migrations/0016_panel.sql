@@ -29,3 +29,15 @@ CREATE TABLE sensors (
     updated_at INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX sensors_device ON sensors (device_protocol, device_address) WHERE device_protocol IS NOT NULL;
+
+-- The sirens the panel sounds, and the device each is.
+CREATE TABLE sirens (
+    id TEXT PRIMARY KEY,
+    home_id TEXT NOT NULL REFERENCES homes(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    device_protocol TEXT NOT NULL,
+    device_address TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX sirens_device ON sirens (device_protocol, device_address);

@@ -469,6 +469,20 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
+            "CreateSiren",
+            json!({"type": "object", "required": ["name", "device"], "properties": {
+                "name": reference("Name"),
+                "device": reference("Device"),
+            }, "description": "A siren the panel sounds: a device a network offers (GET /api/v1/devices, kind siren)."}),
+        ),
+        (
+            "PatchSiren",
+            json!({"type": "object", "properties": {
+                "name": reference("Name"),
+                "device": reference("Device"),
+            }, "description": "Absent fields stay as they are."}),
+        ),
+        (
             "ArmRequest",
             json!({
                 "type": "object", "required": ["mode"],

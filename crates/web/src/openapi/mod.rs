@@ -21,6 +21,7 @@ mod contract;
         api::create_share, api::list_shares, api::revoke_share,
         api::get_panel, api::update_panel, api::arm_panel, api::disarm_panel,
         api::list_sensors, api::create_sensor, api::get_sensor, api::update_sensor, api::delete_sensor,
+        api::list_sirens, api::create_siren, api::get_siren, api::update_siren, api::delete_siren,
         api::access, api::preview, api::activity,
         api::list_channels, api::create_channel, api::patch_channel, api::delete_channel, api::test_channel, api::channel_deliveries,
     ),

@@ -3,8 +3,11 @@
 //! converters' exposes), sharing no code with keyward's adapter: the
 //! retained `bridge/devices` list with each sensor's exposes, and each
 //! sensor's retained state (`{"contact": false}` is open) and availability
-//! on the machine's Mosquitto, under a base topic of the test's own.
+//! on the machine's Mosquitto, under a base topic of the test's own. A
+//! device that exposes `warning` is a siren: the commands it is sent on
+//! `<name>/set` are kept for the test to read.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -14,6 +17,8 @@ pub struct SensorNet {
     pub base: String,
     client: AsyncClient,
     sensors: Vec<(String, &'static str)>,
+    /// The commands sent to the sirens: (name, payload).
+    commands: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
 /// The IEEE address of the `n`-th sensor.
@@ -30,16 +35,27 @@ impl SensorNet {
         let mut options = MqttOptions::new(format!("{base}-z2m"), "127.0.0.1", 1883);
         options.set_keep_alive(Duration::from_secs(10));
         let (client, mut events) = AsyncClient::new(options, 64);
+        let commands: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let heard = commands.clone();
+        let prefix = format!("{base}/");
         tokio::spawn(async move {
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::Disconnect)) => return,
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let name = p.topic.strip_prefix(&prefix).and_then(|t| t.strip_suffix("/set"));
+                        if let Some(name) = name {
+                            let body = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
+                            heard.lock().expect("commands").push((name.to_owned(), body));
+                        }
+                    }
                     Ok(_) => {}
                     Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                 }
             }
         });
-        let net = Self { base, client, sensors: sensors.iter().map(|(n, s)| ((*n).to_owned(), *s)).collect() };
+        let net =
+            Self { base, client, sensors: sensors.iter().map(|(n, s)| ((*n).to_owned(), *s)).collect(), commands };
         net.announce().await;
         net
     }
@@ -53,6 +69,19 @@ impl SensorNet {
         let mut devices =
             vec![json!({"friendly_name": "Coordinator", "type": "Coordinator", "ieee_address": "0x00124b0000000001"})];
         for (n, (name, sense)) in self.sensors.iter().enumerate() {
+            if *sense == "warning" {
+                self.client.subscribe(format!("{}/{name}/set", self.base), QoS::AtLeastOnce).await.expect("subscribed");
+                devices.push(json!({"friendly_name": name, "type": "Router", "ieee_address": sensor_ieee(n),
+                    "definition": {"vendor": "Heiman", "model": "HS2WD-E", "description": "Smart siren",
+                        "exposes": [{"type": "composite", "name": "warning", "property": "warning", "access": 2, "features": [
+                            {"type": "enum", "name": "mode", "property": "mode", "access": 2,
+                             "values": ["stop", "burglar", "fire", "emergency", "police_panic", "fire_panic", "emergency_panic"]},
+                            {"type": "enum", "name": "level", "property": "level", "access": 2, "values": ["low", "medium", "high", "very_high"]},
+                            {"type": "binary", "name": "strobe", "property": "strobe", "access": 2},
+                            {"type": "numeric", "name": "duration", "property": "duration", "access": 2, "unit": "s"}]}]}}));
+                self.publish(format!("{}/{name}/availability", self.base), json!({"state": "online"})).await;
+                continue;
+            }
             devices.push(json!({"friendly_name": name, "type": "EndDevice", "ieee_address": sensor_ieee(n),
                 "definition": {"vendor": "Aqara", "model": "MCCGQ11LM", "description": format!("{sense} sensor"),
                     "exposes": [
@@ -68,6 +97,11 @@ impl SensorNet {
     /// A sensor's state, as Zigbee2MQTT publishes it (merged, retained).
     pub async fn report(&self, name: &str, state: Value) {
         self.publish(format!("{}/{name}", self.base), state).await;
+    }
+
+    /// The commands a siren was sent, in order.
+    pub fn commands(&self, name: &str) -> Vec<Value> {
+        self.commands.lock().expect("commands").iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone()).collect()
     }
 
     pub async fn set_online(&self, name: &str, online: bool) {
