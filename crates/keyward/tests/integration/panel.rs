@@ -317,7 +317,39 @@ async fn zigbee_sensors_drive_the_panel(backend: Backend) {
     net.remove().await;
 }
 
+/// The alarm on the Users screen: its state in words, who armed it, the
+/// owner's Disarm and Arm buttons, each saying what it did; axe-clean at
+/// both widths.
+async fn the_owner_sees_and_works_the_alarm_on_the_users_screen(backend: Backend) {
+    use crate::browser::{shoot, signed_up_owner};
+    let place = Place::new(backend);
+    let server = place.start_with(&["--timezone", "Europe/Berlin"], &[]);
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    admin.create_user(&home, json!({"name": "Dog walker", "code": "4719", "locks": "all"})).await;
+    let panel = format!("/api/v1/homes/{home}/panel");
+    admin.patch(&panel, json!({"settings": {"cp01": false, "exit_delay": 0}})).await.expect(200);
+    let base = server.base.clone();
+    let browser = signed_up_owner(&server).await;
+    browser.goto(&format!("{base}/users")).await;
+    assert!(
+        browser.run("return document.getElementById('alarm') === null;").await == Value::Bool(true),
+        "no alarm yet, no card"
+    );
+
+    admin.post(&format!("{panel}/arm"), json!({"mode": "away"})).await.expect(200);
+    browser.goto(&format!("{base}/users")).await;
+    assert_eq!(browser.find("#alarm_state").await.text().await, "Armed away");
+    shoot(&browser, backend, "users-alarm-armed").await;
+    browser.find("#disarm").await.click().await;
+    browser.wait_for_text("Disarmed").await;
+    assert_eq!(admin.get(&panel).await.expect(200)["state"], "disarmed");
+    let entry = admin.get(&format!("/api/v1/homes/{home}/activity?device=panel")).await.expect(200);
+    assert_eq!(entry["items"][0]["actor"], "owner:anna@example.org", "logged under the owner: {entry}");
+}
+
 on_both_backends!(
+    the_owner_sees_and_works_the_alarm_on_the_users_screen,
     the_panel_arms_and_disarms_by_code_and_by_the_owner,
     a_restart_never_disarms_and_resumes_the_exit_delay,
     zigbee_sensors_drive_the_panel

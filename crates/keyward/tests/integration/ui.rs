@@ -1031,6 +1031,8 @@ async fn every_form_needs_its_token(backend: Backend) {
         "/setup".to_owned(),
         "/login".to_owned(),
         "/logout".to_owned(),
+        "/panel/arm".to_owned(),
+        "/panel/disarm".to_owned(),
         "/users/new".to_owned(),
         "/users/enabled".to_owned(),
         format!("/users/{x}/enabled"),

@@ -61,6 +61,8 @@ struct UsersPage<'a> {
     /// Which page of people this is (from 1), of how many.
     page: usize,
     pages: usize,
+    /// The alarm, when the home has one to show.
+    panel: Option<super::panel_card::PanelCard>,
 }
 
 /// People per page: a household fits on one; a holiday let's or an
@@ -258,6 +260,7 @@ pub async fn page_view(
             flash: flash::take(&headers),
             page,
             pages,
+            panel: super::panel_card::PanelCard::of(&s, &home).await?,
         })
     }
     .await?;

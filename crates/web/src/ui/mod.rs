@@ -8,6 +8,7 @@ mod dashboard;
 mod flash;
 mod lock_state;
 mod page_error;
+mod panel_card;
 mod preview;
 mod settings;
 mod share;
@@ -41,6 +42,8 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/login", get(login_page).post(login_submit))
         .edge_route("/logout", post(logout))
         .edge_route("/users", get(dashboard::page_view))
+        .edge_route("/panel/arm", post(panel_card::arm))
+        .edge_route("/panel/disarm", post(panel_card::disarm))
         .edge_route("/users/new", get(users::new_page).post(users::create))
         .edge_route("/users/new/proposal", get(users::proposal))
         .edge_route("/users/enabled", post(users::set_enabled_from_list))
