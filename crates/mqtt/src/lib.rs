@@ -137,7 +137,12 @@ impl Mqtt {
             let config = tls::client_config(options.ca_file.as_deref())?;
             mqtt.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config)));
         }
-        let (client, events) = AsyncClient::new(mqtt, 64);
+        let (client, mut events) = AsyncClient::new(mqtt, 64);
+        // Small messages that must go out now (a siren's warning, a
+        // keypad's answer): no Nagle delay waiting for more to send.
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        events.set_network_options(network);
         let shared = Arc::new(Shared {
             connected: AtomicBool::new(false),
             problem: Mutex::new(None),

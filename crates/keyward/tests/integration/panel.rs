@@ -354,3 +354,100 @@ on_both_backends!(
     a_restart_never_disarms_and_resumes_the_exit_delay,
     zigbee_sensors_drive_the_panel
 );
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[index.min(samples.len() - 1)]
+}
+
+/// The figures of docs/benchmarks.md for the alarm, printed, not asserted
+/// (targets are measured, not timed in tests):
+/// `cargo test --release --test integration alarm_figures -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a measurement, run by hand for docs/benchmarks.md"]
+async fn alarm_figures() {
+    println!("== on the machine's Mosquitto (its defaults)");
+    alarm_figures_on(1883).await;
+    println!("== on a Mosquitto with set_tcp_nodelay true");
+    let broker = crate::support::broker::OwnBroker::without_nagle();
+    alarm_figures_on(broker.port).await;
+}
+
+async fn alarm_figures_on(port: u16) {
+    use crate::support::zigbee_sensors::{SensorNet, sensor_ieee};
+    let net = SensorNet::start_on(port, &[("window", "contact"), ("siren", "warning")]).await;
+    let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", net.base.as_str())];
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let f = Fixture::with_env(Backend::Sqlite, &["--mqtt-url", &url], &env).await;
+    let device = |n: usize| json!({"protocol": "zigbee2mqtt", "ieee_address": sensor_ieee(n)});
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while f.admin.get("/api/v1/devices").await.expect(200)["items"].as_array().map_or(0, Vec::len) < 2 {
+        assert!(Instant::now() < deadline, "never offered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    f.admin
+        .post(&f.path("/sensors"), json!({"name": "Window", "kind": "perimeter", "device": device(0)}))
+        .await
+        .expect(201);
+    f.admin.post(&f.path("/sirens"), json!({"name": "Siren", "device": device(1)})).await.expect(201);
+    let quick = json!({"settings": {"cp01": false, "exit_delay": 0, "abort_window": 0}});
+    f.admin.patch(&f.path("/panel"), quick).await.expect(200);
+    f.admin
+        .create_user(&f.home, json!({"name": "Dog walker", "code": "4719", "panel": {"arm": true, "disarm": true}}))
+        .await;
+    let device_token = f.token("device", Some(&f.home));
+    net.report("window", json!({"contact": true})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A code at the panel -> its answer (arm, then disarm), over loopback.
+    let mut answered = Vec::new();
+    for n in 0..400 {
+        let action = if n % 2 == 0 { "arm_away" } else { "disarm" };
+        let started = Instant::now();
+        let reply = device_token.access(&f.home, "4719", "panel", action).await.expect(200);
+        answered.push(started.elapsed());
+        assert_eq!(reply["granted"], true);
+    }
+    println!(
+        "code -> panel state answered: median {:?}, p99 {:?} (n = {})",
+        percentile(&mut answered, 0.5),
+        percentile(&mut answered, 0.99),
+        answered.len()
+    );
+
+    // A sensor's report -> the siren's command, both over Mosquitto.
+    let mut sounded = Vec::new();
+    for _ in 0..100 {
+        // The window's "closed" is in before the next arming.
+        while f.admin.get(&f.path("/panel")).await.expect(200)["ready"]["away"] != true {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let armed = device_token.access(&f.home, "4719", "panel", "arm_away").await.expect(200);
+        assert_eq!(armed["granted"], true, "{armed}");
+        let before = net.commands("siren").len();
+        let started = Instant::now();
+        net.report("window", json!({"contact": false})).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while net.commands("siren").len() == before {
+            assert!(Instant::now() < deadline, "never sounded: {:?}", f.admin.get(&f.path("/panel")).await.expect(200));
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        sounded.push(started.elapsed());
+        device_token.access(&f.home, "4719", "panel", "disarm").await.expect(200);
+        net.report("window", json!({"contact": true})).await;
+        let stopped = before + 2;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while net.commands("siren").len() < stopped {
+            assert!(Instant::now() < deadline, "never stopped: {:?}", net.commands("siren"));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    println!(
+        "sensor report -> siren command published: median {:?}, p99 {:?} (n = {})",
+        percentile(&mut sounded, 0.5),
+        percentile(&mut sounded, 0.99),
+        sounded.len()
+    );
+    net.remove().await;
+}

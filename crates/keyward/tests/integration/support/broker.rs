@@ -15,6 +15,12 @@ impl OwnBroker {
         Self::configured(tempfile::tempdir().expect("tempdir"), "allow_anonymous true\n")
     }
 
+    /// A broker that sends small messages at once (`set_tcp_nodelay`),
+    /// as an installer tuning Mosquitto for alarm latency would set it.
+    pub fn without_nagle() -> Self {
+        Self::configured(tempfile::tempdir().expect("tempdir"), "allow_anonymous true\nset_tcp_nodelay true\n")
+    }
+
     /// A broker that takes only this user with this password.
     pub fn with_password(user: &str, password: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -30,11 +30,19 @@ impl SensorNet {
     /// Sensors by friendly name and what they expose (`contact`,
     /// `occupancy`, `smoke`, …).
     pub async fn start(sensors: &[(&str, &'static str)]) -> Self {
+        Self::start_on(1883, sensors).await
+    }
+
+    /// On the broker at 127.0.0.1:`port`.
+    pub async fn start_on(port: u16, sensors: &[(&str, &'static str)]) -> Self {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
         let base = format!("kwsensors-{}-{nanos}", std::process::id());
-        let mut options = MqttOptions::new(format!("{base}-z2m"), "127.0.0.1", 1883);
+        let mut options = MqttOptions::new(format!("{base}-z2m"), "127.0.0.1", port);
         options.set_keep_alive(Duration::from_secs(10));
         let (client, mut events) = AsyncClient::new(options, 64);
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        events.set_network_options(network);
         let commands: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
         let heard = commands.clone();
         let prefix = format!("{base}/");
