@@ -277,6 +277,8 @@ pub struct Panels {
     wake: Arc<tokio::sync::Notify>,
     /// Itself, for the siren work it hands to a task of its own.
     me: std::sync::Weak<Panels>,
+    /// Where that work runs: the App's tasks, stopped with it.
+    tasks: std::sync::OnceLock<crate::tasks::Tasks>,
 }
 
 impl Panels {
@@ -297,6 +299,7 @@ impl Panels {
             siren_orders: std::sync::Mutex::new(std::collections::HashMap::new()),
             wake,
             me: me.clone(),
+            tasks: std::sync::OnceLock::new(),
         })
     }
 
@@ -308,6 +311,7 @@ impl Panels {
     /// Starts the timer: every deadline of every home falls when due, and
     /// those that fell while keyward was down fall at once, in order.
     pub(crate) fn start(self: &Arc<Self>, tasks: &crate::tasks::Tasks) {
+        let _ = self.tasks.set(tasks.clone());
         let panels = self.clone();
         tasks.spawn(async move { panels.run().await });
     }
@@ -509,7 +513,10 @@ impl Panels {
             *n += 1;
             *n
         };
-        tokio::spawn(async move { me.order_sirens(home_id, number, order, sirens).await });
+        // `start` gave the tasks before any transition could be committed.
+        if let Some(tasks) = self.tasks.get() {
+            tasks.spawn(async move { me.order_sirens(home_id, number, order, sirens).await });
+        }
     }
 
     fn current_order(&self, home_id: &str) -> u64 {
