@@ -257,9 +257,9 @@ fn event(effect: &Effect, panel: &Panel, tz: &jiff::tz::TimeZone, names: &Names<
     })
 }
 
-/// How often the timer looks even without a deadline (a sensor's
-/// supervision is the longest wait it knows).
-const LOOK_EVERY: SignedDuration = SignedDuration::from_secs(60);
+/// How often the timer looks even without a deadline: whether each sensor
+/// network is up (a network down is a trouble) is seen within this time.
+const LOOK_EVERY: SignedDuration = SignedDuration::from_secs(5);
 
 pub struct Panels {
     pub(crate) registry: Arc<Registry>,
@@ -317,8 +317,10 @@ impl Panels {
     }
 
     async fn run(self: Arc<Self>) {
+        self.supervise_from(self.clock.now()).await;
         loop {
             let now = self.clock.now();
+            self.check_networks(now).await;
             let next = match self.fall_due(now).await {
                 Ok(next) => next,
                 Err(error) => {
@@ -330,6 +332,47 @@ impl Panels {
             tokio::select! {
                 () = self.clock.sleep_until(until) => {}
                 () = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// After a start, the sensors' supervision counts from now: a report
+    /// that changed nothing refreshed only memory, so what is stored is no
+    /// proof of silence (CP-01 likewise has a panel disregard its sensors
+    /// for a while after power returns rather than judge them).
+    async fn supervise_from(&self, now: Timestamp) {
+        let Ok(homes) = self.registry.all() else { return };
+        for home in homes {
+            let Ok(mut state) = self.recorder.lock(&home).await else { continue };
+            for heard in state.panel.panel.readings.values_mut() {
+                heard.at = heard.at.max(now);
+            }
+        }
+    }
+
+    /// A sensor network that is down is a trouble of every home with a
+    /// sensor on it (its sensors' silence is not an opening), cleared when
+    /// it is back.
+    async fn check_networks(&self, now: Timestamp) {
+        let networks = self.sensor_networks();
+        if networks.is_empty() {
+            return;
+        }
+        let Ok(homes) = self.registry.all() else { return };
+        for home in homes {
+            let Ok(mut state) = self.recorder.lock(&home).await else { continue };
+            for network in &networks {
+                let protocol = network.protocol();
+                let uses =
+                    state.sensor_records.values().any(|s| s.device.as_ref().is_some_and(|d| d.protocol() == protocol));
+                let trouble = Trouble { kind: TroubleKind::NetworkDown, subject: protocol.as_str().to_owned() };
+                let down = uses && !network.connected();
+                if state.panel.panel.troubles.contains_key(&trouble) == down {
+                    continue;
+                }
+                if let Err(error) = self.commit(&mut state, now, Input::Trouble { trouble, active: down }).await {
+                    tracing::error!(%error, "a network's trouble could not be stored");
+                }
             }
         }
     }

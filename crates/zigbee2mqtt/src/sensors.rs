@@ -185,6 +185,9 @@ pub struct Zigbee2MqttSensors {
 struct Shared {
     mqtt: Mqtt,
     base: String,
+    /// Zigbee2MQTT's bridge said it is online (`bridge/state`, retained,
+    /// with a last will of offline).
+    bridge_online: std::sync::atomic::AtomicBool,
     sensors: Mutex<BTreeMap<IeeeAddress, Entry>>,
     /// The sirens offered, and whether each is online (availability).
     sirens: Mutex<BTreeMap<IeeeAddress, (OfferedSiren, bool)>>,
@@ -201,6 +204,7 @@ impl Zigbee2MqttSensors {
         let shared = Arc::new(Shared {
             mqtt,
             base: base.to_owned(),
+            bridge_online: std::sync::atomic::AtomicBool::new(false),
             sensors: Mutex::new(BTreeMap::new()),
             sirens: Mutex::new(BTreeMap::new()),
             subscribed: Mutex::new(BTreeSet::new()),
@@ -214,7 +218,8 @@ impl Zigbee2MqttSensors {
 async fn follow(shared: Arc<Shared>) {
     let mut messages = shared.mqtt.messages();
     let devices_topic = format!("{}/bridge/devices", shared.base);
-    if shared.mqtt.subscribe(&devices_topic).await.is_err() {
+    let bridge_topic = format!("{}/bridge/state", shared.base);
+    if shared.mqtt.subscribe(&devices_topic).await.is_err() || shared.mqtt.subscribe(&bridge_topic).await.is_err() {
         return;
     }
     loop {
@@ -233,6 +238,12 @@ async fn follow(shared: Arc<Shared>) {
 
 impl Shared {
     async fn take(&self, devices_topic: &str, message: Message) {
+        if message.topic.strip_prefix(&self.base) == Some("/bridge/state") {
+            if let Some(online) = crate::messages::availability(&message.payload) {
+                self.bridge_online.store(online, std::sync::atomic::Ordering::Release);
+            }
+            return;
+        }
         if message.topic == devices_topic {
             let Ok(devices) = serde_json::from_slice::<Value>(&message.payload) else { return };
             self.offer_sirens(offered_sirens(&devices)).await;
@@ -344,8 +355,9 @@ impl SensorNetwork for Zigbee2MqttSensors {
         Protocol::Zigbee2Mqtt
     }
 
+    /// The broker reached, and Zigbee2MQTT's bridge online on it.
     fn connected(&self) -> bool {
-        self.shared.mqtt.connected()
+        self.shared.mqtt.connected() && self.shared.bridge_online.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn sensors(&self) -> Vec<SensorInfo> {

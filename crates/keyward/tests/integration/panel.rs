@@ -349,11 +349,59 @@ async fn the_owner_sees_and_works_the_alarm_on_the_users_screen(backend: Backend
 }
 
 on_both_backends!(
+    a_sensor_network_down_is_a_trouble,
     the_owner_sees_and_works_the_alarm_on_the_users_screen,
     the_panel_arms_and_disarms_by_code_and_by_the_owner,
     a_restart_never_disarms_and_resumes_the_exit_delay,
     zigbee_sensors_drive_the_panel
 );
+
+/// Zigbee2MQTT's network down is a trouble of the homes with sensors on
+/// it, never an opening; it clears when the broker and the bridge are back.
+async fn a_sensor_network_down_is_a_trouble(backend: Backend) {
+    use crate::support::broker::OwnBroker;
+    use crate::support::zigbee_sensors::{SensorNet, sensor_ieee};
+    let mut broker = OwnBroker::start();
+    let net = SensorNet::start_on(broker.port, &[("window", "contact")]).await;
+    let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", net.base.as_str())];
+    let url = broker.url();
+    let f = Fixture::with_env(backend, &["--mqtt-url", &url], &env).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while f.admin.get("/api/v1/devices").await.expect(200)["items"].as_array().map_or(0, Vec::len) < 1 {
+        assert!(Instant::now() < deadline, "never offered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let window = json!({"name": "Window", "kind": "perimeter", "device": {"protocol": "zigbee2mqtt", "ieee_address": sensor_ieee(0)}});
+    f.admin.post(&f.path("/sensors"), window).await.expect(201);
+    net.report("window", json!({"contact": true})).await;
+    let troubles = |panel: &Value| panel["troubles"].as_array().cloned().unwrap_or_default();
+    let until = |down: bool| {
+        let f = &f;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let panel = f.admin.get(&f.path("/panel")).await.expect(200);
+                let is_down = troubles(&panel).iter().any(|t| t["kind"] == "network_down");
+                if is_down == down {
+                    return panel;
+                }
+                assert!(Instant::now() < deadline, "the network trouble never became {down}: {panel}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    until(false).await;
+    broker.stop();
+    let panel = until(true).await;
+    assert_eq!(
+        troubles(&panel).iter().find(|t| t["kind"] == "network_down").map(|t| t["network"].clone()),
+        Some(json!("zigbee2mqtt"))
+    );
+    assert_eq!(panel["state"], "disarmed", "a network down is no alarm");
+    broker.run();
+    until(false).await;
+    wait_for_entry(&f, "the trouble cleared", |e| e["kind"] == "trouble_cleared").await;
+}
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();

@@ -29,12 +29,13 @@ pub fn sensor_ieee(n: usize) -> String {
 impl SensorNet {
     /// Sensors by friendly name and what they expose (`contact`,
     /// `occupancy`, `smoke`, …).
-    pub async fn start(sensors: &[(&str, &'static str)]) -> Self {
+    pub async fn start(sensors: &[(&str, &'static str)]) -> Arc<Self> {
         Self::start_on(1883, sensors).await
     }
 
-    /// On the broker at 127.0.0.1:`port`.
-    pub async fn start_on(port: u16, sensors: &[(&str, &'static str)]) -> Self {
+    /// On the broker at 127.0.0.1:`port`. Like Zigbee2MQTT, it publishes
+    /// its bridge state and device list again whenever it (re)connects.
+    pub async fn start_on(port: u16, sensors: &[(&str, &'static str)]) -> Arc<Self> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
         let base = format!("kwsensors-{}-{nanos}", std::process::id());
         let mut options = MqttOptions::new(format!("{base}-z2m"), "127.0.0.1", port);
@@ -46,10 +47,14 @@ impl SensorNet {
         let commands: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
         let heard = commands.clone();
         let prefix = format!("{base}/");
+        let (connected, mut connections) = tokio::sync::mpsc::unbounded_channel::<()>();
         tokio::spawn(async move {
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::Disconnect)) => return,
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        let _ = connected.send(());
+                    }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let name = p.topic.strip_prefix(&prefix).and_then(|t| t.strip_suffix("/set"));
                         if let Some(name) = name {
@@ -62,9 +67,24 @@ impl SensorNet {
                 }
             }
         });
-        let net =
-            Self { base, client, sensors: sensors.iter().map(|(n, s)| ((*n).to_owned(), *s)).collect(), commands };
-        net.announce().await;
+        let net = Arc::new(Self {
+            base,
+            client,
+            sensors: sensors.iter().map(|(n, s)| ((*n).to_owned(), *s)).collect(),
+            commands,
+        });
+        let announcer = net.clone();
+        let (first, announced) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let mut first = Some(first);
+            while connections.recv().await.is_some() {
+                announcer.announce().await;
+                if let Some(first) = first.take() {
+                    let _ = first.send(());
+                }
+            }
+        });
+        let _ = tokio::time::timeout(Duration::from_secs(10), announced).await;
         net
     }
 
