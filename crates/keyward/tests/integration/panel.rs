@@ -349,6 +349,7 @@ async fn the_owner_sees_and_works_the_alarm_on_the_users_screen(backend: Backend
 }
 
 on_both_backends!(
+    the_owner_adds_sensors_and_sirens_on_their_page,
     a_sensor_network_down_is_a_trouble,
     the_owner_sees_and_works_the_alarm_on_the_users_screen,
     the_panel_arms_and_disarms_by_code_and_by_the_owner,
@@ -401,6 +402,61 @@ async fn a_sensor_network_down_is_a_trouble(backend: Backend) {
     broker.run();
     until(false).await;
     wait_for_entry(&f, "the trouble cleared", |e| e["kind"] == "trouble_cleared").await;
+}
+
+/// The Sensors page: the owner adds a door from the devices the network
+/// offers and a siren, sees what the door reports, and removes it after
+/// being asked; axe-clean at both widths.
+async fn the_owner_adds_sensors_and_sirens_on_their_page(backend: Backend) {
+    use crate::browser::{fill, shoot, signed_up_owner};
+    use crate::support::zigbee_sensors::SensorNet;
+    let net = SensorNet::start(&[("front_contact", "contact"), ("hall_siren", "warning")]).await;
+    let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", net.base.as_str())];
+    let place = Place::new(backend);
+    let server = place.start_with(&["--mqtt-url", "mqtt://127.0.0.1:1883"], &env);
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while admin.get("/api/v1/devices").await.expect(200)["items"].as_array().map_or(0, Vec::len) < 2 {
+        assert!(Instant::now() < deadline, "never offered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let base = server.base.clone();
+    let browser = signed_up_owner(&server).await;
+    browser.goto(&format!("{base}/locks")).await;
+    browser.find("a[href='/sensors']").await.click().await;
+    browser.wait_for_text("Sensors and sirens").await;
+    fill(&browser, "#sensor_name", "Front door").await;
+    browser.find("#sensor_kind option[value=entry_exit]").await.click().await;
+    browser.find("#add_sensor").await.click().await;
+    browser.wait_for_text("Front door added").await;
+    assert!(browser.page_text().await.contains("Entry door (starts the entry delay)"));
+    fill(&browser, "#siren_name", "Hall siren").await;
+    browser.find("#add_siren").await.click().await;
+    browser.wait_for_text("Hall siren added").await;
+    let sensors = admin.get(&format!("/api/v1/homes/{home}/sensors")).await.expect(200);
+    assert_eq!(sensors["items"][0]["kind"], "entry_exit", "{sensors}");
+    let id = sensors["items"][0]["id"].as_str().expect("id").to_owned();
+
+    net.report("front_contact", json!({"contact": false, "battery": 80})).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        browser.goto(&format!("{base}/sensors")).await;
+        if browser.find(&format!("#state_{id}")).await.text().await == "Open" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the door never showed open");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(browser.page_text().await.contains("battery 80 %"));
+    shoot(&browser, backend, "sensors").await;
+
+    browser.find(&format!("a[href='/sensors/{id}/delete']")).await.click().await;
+    browser.wait_for_text("Remove Front door?").await;
+    browser.find("button.danger").await.click().await;
+    browser.wait_for_text("Front door removed").await;
+    assert_eq!(admin.get(&format!("/api/v1/homes/{home}/sensors")).await.expect(200)["items"], json!([]));
+    net.remove().await;
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {

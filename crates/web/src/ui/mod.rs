@@ -10,6 +10,7 @@ mod lock_state;
 mod page_error;
 mod panel_card;
 mod preview;
+mod sensors_page;
 mod settings;
 mod share;
 mod sharing;
@@ -43,6 +44,9 @@ pub fn routes() -> axum::Router<AppState> {
         .edge_route("/logout", post(logout))
         .edge_route("/users", get(dashboard::page_view))
         .edge_route("/panel/arm", post(panel_card::arm))
+        .edge_route("/sensors", get(sensors_page::page_view).post(sensors_page::add_sensor))
+        .edge_route("/sirens", post(sensors_page::add_siren))
+        .edge_route("/sensors/{id}/delete", get(sensors_page::remove_page).post(sensors_page::remove))
         .edge_route("/panel/disarm", post(panel_card::disarm))
         .edge_route("/users/new", get(users::new_page).post(users::create))
         .edge_route("/users/new/proposal", get(users::proposal))
