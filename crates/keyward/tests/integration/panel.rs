@@ -349,6 +349,7 @@ async fn the_owner_sees_and_works_the_alarm_on_the_users_screen(backend: Backend
 }
 
 on_both_backends!(
+    cp01_behaviours_through_the_binary,
     the_owner_adds_sensors_and_sirens_on_their_page,
     a_sensor_network_down_is_a_trouble,
     the_owner_sees_and_works_the_alarm_on_the_users_screen,
@@ -457,6 +458,142 @@ async fn the_owner_adds_sensors_and_sirens_on_their_page(backend: Backend) {
     browser.wait_for_text("Front door removed").await;
     assert_eq!(admin.get(&format!("/api/v1/homes/{home}/sensors")).await.expect(200)["items"], json!([]));
     net.remove().await;
+}
+
+/// CP-01's behaviours through the binary with sensors on Zigbee2MQTT:
+/// the exit delay restarted once by the exit door opened again (and no
+/// auto-stay then), a burglary disarmed within the abort window (cancelled,
+/// never told), a swinger shut down, and keyward killed during the entry
+/// delay (it resumes the delay, and the alarm falls when it was due).
+async fn cp01_behaviours_through_the_binary(backend: Backend) {
+    use crate::support::zigbee_sensors::{SensorNet, sensor_ieee};
+    let net = SensorNet::start(&[("front_contact", "contact"), ("window_contact", "contact")]).await;
+    let env = [("KEYWARD_ZIGBEE2MQTT_BASE_TOPIC", net.base.as_str())];
+    let place = Place::new(backend);
+    let args = ["--mqtt-url", "mqtt://127.0.0.1:1883"];
+    let server = place.start_with(&args, &env);
+    let admin = server.api(&place.token("admin", None));
+    let home = admin.home_id().await;
+    let path = |rest: &str| format!("/api/v1/homes/{home}{rest}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while admin.get("/api/v1/devices").await.expect(200)["items"].as_array().map_or(0, Vec::len) < 2 {
+        assert!(Instant::now() < deadline, "never offered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let device = |n: usize| json!({"protocol": "zigbee2mqtt", "ieee_address": sensor_ieee(n)});
+    admin
+        .post(&path("/sensors"), json!({"name": "Front door", "kind": "entry_exit", "device": device(0)}))
+        .await
+        .expect(201);
+    admin
+        .post(&path("/sensors"), json!({"name": "Window", "kind": "perimeter", "device": device(1)}))
+        .await
+        .expect(201);
+    let settings =
+        json!({"settings": {"cp01": false, "exit_delay": 3, "entry_delay": 4, "abort_window": 3, "siren_time": 60}});
+    admin.patch(&path("/panel"), settings).await.expect(200);
+    admin
+        .create_user(&home, json!({"name": "Dog walker", "code": "4719", "panel": {"arm": true, "disarm": true}}))
+        .await;
+    let keypad = server.api(&place.token("device", Some(&home)));
+    net.report("front_contact", json!({"contact": true})).await;
+    net.report("window_contact", json!({"contact": true})).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while admin.get(&path("/sensors")).await.expect(200)["items"][1]["state"]["online"] != true {
+        assert!(Instant::now() < deadline, "never heard");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let entries = |kind: &'static str| {
+        let admin = &admin;
+        let path = path("/activity?limit=500");
+        async move {
+            let items = admin.get(&path).await.expect(200)["items"].as_array().cloned().unwrap_or_default();
+            items.into_iter().filter(|e| e["kind"] == kind).collect::<Vec<_>>()
+        }
+    };
+
+    // The exit door opened again during the exit delay restarts it, once.
+    let armed = keypad.access(&home, "4719", "panel", "arm_away").await.expect(200);
+    let first_due = armed["panel"]["delay_until"].clone();
+    net.report("front_contact", json!({"contact": false})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    net.report("front_contact", json!({"contact": true})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    net.report("front_contact", json!({"contact": false})).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let panel = admin.get(&path("/panel")).await.expect(200);
+        if panel["delay_until"] != first_due {
+            assert_eq!(panel["state"], "arming", "{panel}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the exit delay was never restarted: {panel}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    net.report("front_contact", json!({"contact": true})).await;
+    until_state(&admin, &home, "armed_away", Duration::from_secs(10)).await;
+    let restarted = entries("panel").await;
+    assert!(restarted.iter().any(|e| e["detail"] == "exit delay restarted: Front door opened again"), "{restarted:?}");
+    assert!(!restarted.iter().any(|e| e["detail"].as_str().is_some_and(|d| d.contains("nobody left"))), "someone left");
+
+    // A window: the alarm at once; disarmed within the abort window: cancelled, not told.
+    net.report("window_contact", json!({"contact": false})).await;
+    until_state(&admin, &home, "triggered", Duration::from_secs(5)).await;
+    keypad.access(&home, "4719", "panel", "disarm").await.expect(200);
+    let cancelled = wait_for_entry_in(&admin, &home, "the cancel", |e| e["kind"] == "alarm_cancelled").await;
+    assert_eq!(cancelled["user"]["name"], "Dog walker");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(entries("alarm").await.is_empty(), "never told");
+
+    // A swinger: the window trips twice in one armed period, then is shut down.
+    net.report("window_contact", json!({"contact": true})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    admin.patch(&path("/panel"), json!({"settings": {"exit_delay": 0}})).await.expect(200);
+    admin.post(&path("/panel/arm"), json!({"mode": "away"})).await.expect(200);
+    for _ in 0..2 {
+        net.report("window_contact", json!({"contact": false})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        net.report("window_contact", json!({"contact": true})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_for_entry_in(&admin, &home, "the shutdown", |e| {
+        e["detail"].as_str().is_some_and(|d| d.starts_with("Window shut down until disarmed"))
+    })
+    .await;
+    admin.post(&path("/panel/disarm"), json!({})).await.expect(200);
+
+    // Killed during the entry delay: it resumes, and the alarm falls when due.
+    admin.post(&path("/panel/arm"), json!({"mode": "away"})).await.expect(200);
+    until_state(&admin, &home, "armed_away", Duration::from_secs(5)).await;
+    net.report("front_contact", json!({"contact": false})).await;
+    let pending = until_state(&admin, &home, "pending", Duration::from_secs(5)).await;
+    let due: jiff::Timestamp = pending["delay_until"].as_str().expect("a deadline").parse().expect("an instant");
+    server.kill_9();
+    let server = place.start_with(&args, &env);
+    let admin = server.api(admin.token().expect("token"));
+    let resumed = admin.get(&path("/panel")).await.expect(200);
+    assert_eq!(
+        (resumed["state"].as_str(), &resumed["delay_until"]),
+        (Some("pending"), &pending["delay_until"]),
+        "{resumed}"
+    );
+    let triggered = until_state(&admin, &home, "triggered", Duration::from_secs(10)).await;
+    let at: jiff::Timestamp = triggered["changed_at"].as_str().expect("an instant").parse().expect("an instant");
+    assert_eq!(at, due, "the alarm at the recorded deadline");
+    net.remove().await;
+}
+
+/// `wait_for_entry` for a server of the test's own.
+async fn wait_for_entry_in(admin: &Api, home: &str, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = admin.get(&format!("/api/v1/homes/{home}/activity")).await.expect(200);
+        if let Some(entry) = log["items"].as_array().and_then(|items| items.iter().find(|e| wanted(e))) {
+            return entry.clone();
+        }
+        assert!(Instant::now() < deadline, "{what} never logged: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
