@@ -68,23 +68,13 @@ pub struct SensorColumns {
 
 impl SensorColumns {
     pub fn of(r: &crate::SensorRecord) -> Self {
-        use keyward_core::DeviceRef;
         let modes = keyward_core::alarm::ArmMode::ALL
             .iter()
             .filter(|m| r.setup.modes.watches(**m))
             .map(|m| m.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        let (protocol, address) = match &r.device {
-            Some(d @ DeviceRef::ZwaveJs { node_id }) => (Some(d.protocol()), Some(node_id.to_string())),
-            Some(d @ DeviceRef::Zigbee2Mqtt { ieee_address }) => {
-                (Some(d.protocol()), Some(ieee_address.as_str().to_owned()))
-            }
-            Some(d @ DeviceRef::Zigbee2MqttNamed { friendly_name }) => {
-                (Some(d.protocol()), Some(friendly_name.as_str().to_owned()))
-            }
-            None => (None, None),
-        };
+        let (protocol, address) = r.device.as_ref().map(device_columns).unzip();
         Self {
             id: r.id.clone(),
             home_id: r.home_id.clone(),
@@ -93,7 +83,7 @@ impl SensorColumns {
             modes,
             entry_delay: r.setup.entry_delay.map(i64::from),
             bypassable: r.setup.bypassable,
-            device_protocol: protocol.map(|p| p.as_str().to_owned()),
+            device_protocol: protocol,
             device_address: address,
             created_at: micros(r.created_at),
             updated_at: micros(r.updated_at),
@@ -102,7 +92,6 @@ impl SensorColumns {
 
     pub fn into_record(self) -> StoreResult<crate::SensorRecord> {
         use keyward_core::alarm::{ArmMode, Modes, SensorKind, SensorSetup};
-        use keyward_core::{DeviceRef, FriendlyName, IeeeAddress, Protocol};
         const BAD: StoreError = StoreError::Corrupt("a stored sensor cannot be read");
         let kind = SensorKind::parse(&self.kind).ok_or(BAD)?;
         let mut modes = Modes::default();
@@ -113,17 +102,9 @@ impl SensorColumns {
                 ArmMode::Night => modes.night = true,
             }
         }
-        let device = match (self.device_protocol.as_deref(), self.device_address) {
+        let device = match (self.device_protocol.as_deref(), self.device_address.as_deref()) {
             (None, _) => None,
-            (Some(protocol), Some(address)) => Some(match Protocol::parse(protocol).ok_or(BAD)? {
-                Protocol::ZwaveJs => DeviceRef::ZwaveJs { node_id: address.parse().map_err(|_| BAD)? },
-                Protocol::Zigbee2Mqtt => match IeeeAddress::parse(&address) {
-                    Ok(ieee_address) => DeviceRef::Zigbee2Mqtt { ieee_address },
-                    Err(_) => {
-                        DeviceRef::Zigbee2MqttNamed { friendly_name: FriendlyName::parse(&address).map_err(|_| BAD)? }
-                    }
-                },
-            }),
+            (Some(protocol), Some(address)) => Some(device_of(protocol, address)?),
             (Some(_), None) => return Err(BAD),
         };
         Ok(crate::SensorRecord {
