@@ -165,18 +165,13 @@ impl Access {
                     let mut outcome = AccessOutcome::of(&decision);
                     let change = consequences(&decision, attempt, before, &policy);
                     let refused = stepped.as_ref().err().cloned();
-                    let names = |ids: &[String]| -> Vec<String> {
-                        ids.iter()
-                            .map(|id| {
-                                state.sensor_records.get(id).map_or_else(|| id.clone(), |s| s.name.as_str().to_owned())
-                            })
-                            .collect()
-                    };
                     outcome.panel = Some(PanelAnswer {
                         state: state.panel.panel.state.name(),
                         delay_until: state.panel.panel.state.delay_until(),
                         open_sensors: match &refused {
-                            Some(keyward_core::alarm::Refusal::NotReady { open }) => names(open),
+                            Some(keyward_core::alarm::Refusal::NotReady { open }) => {
+                                crate::panel::names_of(&state, open)
+                            }
                             _ => Vec::new(),
                         },
                         refused,

@@ -155,13 +155,16 @@ impl Names<'_> {
     }
 }
 
+/// Sensors (or sirens) by the names the owner gave them.
+pub(crate) fn names_of(state: &HomeState, ids: &[String]) -> Vec<String> {
+    let names = Names(&state.sensor_records, &state.sirens);
+    ids.iter().map(|id| names.of(id)).collect()
+}
+
 /// An arming refused for open sensors, naming them as the owner does.
 pub(crate) fn refusal(state: &HomeState, refusal: Refusal) -> AppError {
     match refusal {
-        Refusal::NotReady { open } => {
-            let names = Names(&state.sensor_records, &state.sirens);
-            AppError::PanelNotReady(open.iter().map(|id| names.of(id)).collect())
-        }
+        Refusal::NotReady { open } => AppError::PanelNotReady(names_of(state, &open)),
         other => other.into(),
     }
 }
