@@ -409,111 +409,66 @@ fn names_device(s: &AppState, requested: &keyward_core::DeviceRef, device: &keyw
 async fn list_devices(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<DeviceList>> {
     caller.require(Need::Admin, None)?;
     // Devices belong to the installation: a token bound to a home sees only
-    // the devices of its own locks, and no other home's lock ids.
-    let mut bound = std::collections::HashMap::new();
+    // the devices of its own locks, sensors and sirens, and no other home's ids.
+    type Bound = std::collections::HashMap<keyward_core::DeviceRef, String>;
+    let (mut locks, mut sensors, mut sirens) = (Bound::new(), Bound::new(), Bound::new());
     for home in s.app.homes.list().await? {
         if caller.home().is_some_and(|own| own != home.id) {
             continue;
         }
         for lock in s.app.homes.list_locks(&home.id).await? {
             if let Some(binding) = lock.device {
-                bound.insert(binding.device, lock.id);
+                locks.insert(binding.device, lock.id);
             }
-        }
-    }
-    let mut sensors = std::collections::HashMap::new();
-    for home in s.app.homes.list().await? {
-        if caller.home().is_some_and(|own| own != home.id) {
-            continue;
         }
         for sensor in s.app.panels.sensors(&home.id).await? {
             if let Some(device) = sensor.record.device {
                 sensors.insert(device, sensor.record.id);
             }
         }
+        for siren in s.app.panels.sirens(&home.id).await? {
+            sirens.insert(siren.record.device, siren.record.id);
+        }
     }
+    let shown = |bound: &Bound, device: &keyward_core::DeviceRef| caller.home().is_none() || bound.contains_key(device);
     let mut items: Vec<DeviceInfoDto> = s
         .app
         .locks
         .networks()
         .iter()
         .flat_map(|n| n.devices())
-        .filter(|d| caller.home().is_none() || bound.contains_key(&d.device))
-        .map(|d| {
-            let named = DeviceDto::of(&d.device, d.name.clone());
+        .filter(|d| shown(&locks, &d.device))
+        .map(|d| DeviceInfoDto {
+            label: d.label,
+            manufacturer: d.manufacturer,
+            model: d.model,
+            slots: d.slots,
+            online: d.online,
+            ..DeviceInfoDto::of("lock", &d.device, d.name, locks.get(&d.device).cloned())
+        })
+        .collect();
+    items.extend(
+        s.app.panels.siren_networks().iter().flat_map(|n| n.sirens()).filter(|d| shown(&sirens, &d.device)).map(|d| {
             DeviceInfoDto {
-                kind: "lock".to_owned(),
-                senses: None,
-                protocol: named.protocol,
-                node_id: named.node_id,
-                ieee_address: named.ieee_address,
-                friendly_name: named.friendly_name,
-                bound_to: bound.get(&d.device).cloned(),
                 label: d.label,
                 manufacturer: d.manufacturer,
                 model: d.model,
-                slots: d.slots,
                 online: d.online,
+                ..DeviceInfoDto::of("siren", &d.device, d.name, sirens.get(&d.device).cloned())
             }
-        })
-        .collect();
-    let mut sirens = std::collections::HashMap::new();
-    for home in s.app.homes.list().await? {
-        if caller.home().is_some_and(|own| own != home.id) {
-            continue;
-        }
-        for siren in s.app.panels.sirens(&home.id).await? {
-            sirens.insert(siren.record.device, siren.record.id);
-        }
-    }
-    items.extend(
-        s.app
-            .panels
-            .siren_networks()
-            .iter()
-            .flat_map(|n| n.sirens())
-            .filter(|d| caller.home().is_none() || sirens.contains_key(&d.device))
-            .map(|d| {
-                let named = DeviceDto::of(&d.device, d.name.clone());
-                DeviceInfoDto {
-                    kind: "siren".to_owned(),
-                    protocol: named.protocol,
-                    node_id: named.node_id,
-                    ieee_address: named.ieee_address,
-                    friendly_name: named.friendly_name,
-                    bound_to: sirens.get(&d.device).cloned(),
-                    label: d.label,
-                    manufacturer: d.manufacturer,
-                    model: d.model,
-                    slots: None,
-                    online: d.online,
-                    senses: None,
-                }
-            }),
+        }),
     );
-    let offered = s.app.panels.sensor_networks();
     items.extend(
-        offered
-            .iter()
-            .flat_map(|n| n.sensors())
-            .filter(|d| caller.home().is_none() || sensors.contains_key(&d.device))
-            .map(|d| {
-                let named = DeviceDto::of(&d.device, d.name.clone());
-                DeviceInfoDto {
-                    kind: "sensor".to_owned(),
-                    protocol: named.protocol,
-                    node_id: named.node_id,
-                    ieee_address: named.ieee_address,
-                    friendly_name: named.friendly_name,
-                    bound_to: sensors.get(&d.device).cloned(),
-                    label: d.label,
-                    manufacturer: d.manufacturer,
-                    model: d.model,
-                    slots: None,
-                    online: d.reading.is_some_and(|r| r.online),
-                    senses: Some(d.senses.iter().map(|s| (*s).to_owned()).collect()),
-                }
-            }),
+        s.app.panels.sensor_networks().iter().flat_map(|n| n.sensors()).filter(|d| shown(&sensors, &d.device)).map(
+            |d| DeviceInfoDto {
+                label: d.label,
+                manufacturer: d.manufacturer,
+                model: d.model,
+                online: d.reading.is_some_and(|r| r.online),
+                senses: Some(d.senses.iter().map(|s| (*s).to_owned()).collect()),
+                ..DeviceInfoDto::of("sensor", &d.device, d.name, sensors.get(&d.device).cloned())
+            },
+        ),
     );
     Ok(Json(DeviceList { items }))
 }

@@ -551,6 +551,28 @@ pub struct DeviceInfoDto {
     pub senses: Option<Vec<String>>,
 }
 
+impl DeviceInfoDto {
+    /// A device of `kind` by its address and the name its network gives it,
+    /// bound to `bound_to`; what its network says of it is filled in after.
+    pub fn of(kind: &str, device: &keyward_core::DeviceRef, name: Option<String>, bound_to: Option<String>) -> Self {
+        let named = DeviceDto::of(device, name);
+        Self {
+            kind: kind.to_owned(),
+            protocol: named.protocol,
+            node_id: named.node_id,
+            ieee_address: named.ieee_address,
+            friendly_name: named.friendly_name,
+            label: String::new(),
+            manufacturer: String::new(),
+            model: String::new(),
+            slots: None,
+            online: false,
+            bound_to,
+            senses: None,
+        }
+    }
+}
+
 // ---- users
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq, Debug)]
