@@ -58,31 +58,32 @@ pub struct OfferedSiren {
     pub model: String,
 }
 
+/// Each device of a `bridge/devices` payload that has a definition: what
+/// it is (as a siren's facts: address, name, label, vendor, model) and the
+/// properties it exposes.
+fn described(devices: &Value) -> impl Iterator<Item = (OfferedSiren, BTreeSet<String>)> + '_ {
+    devices.as_array().into_iter().flatten().filter_map(|device| {
+        let definition = device.get("definition")?;
+        let mut properties = BTreeSet::new();
+        collect_properties(definition.get("exposes")?, &mut properties);
+        let name = FriendlyName::parse(device.get("friendly_name")?.as_str()?).ok()?;
+        let address = IeeeAddress::parse(device.get("ieee_address")?.as_str()?).ok()?;
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
+        let description = text(definition.get("description"));
+        let facts = OfferedSiren {
+            label: if description.is_empty() { name.as_str().to_owned() } else { description },
+            manufacturer: text(definition.get("vendor")),
+            model: text(definition.get("model")),
+            address,
+            name,
+        };
+        Some((facts, properties))
+    })
+}
+
 /// The sirens in a `bridge/devices` payload.
 pub fn offered_sirens(devices: &Value) -> Vec<OfferedSiren> {
-    let Some(devices) = devices.as_array() else { return Vec::new() };
-    devices
-        .iter()
-        .filter_map(|device| {
-            let definition = device.get("definition")?;
-            let mut properties = BTreeSet::new();
-            collect_properties(definition.get("exposes")?, &mut properties);
-            if !properties.contains("warning") {
-                return None;
-            }
-            let name = FriendlyName::parse(device.get("friendly_name")?.as_str()?).ok()?;
-            let address = IeeeAddress::parse(device.get("ieee_address")?.as_str()?).ok()?;
-            let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
-            let description = text(definition.get("description"));
-            Some(OfferedSiren {
-                label: if description.is_empty() { name.as_str().to_owned() } else { description },
-                manufacturer: text(definition.get("vendor")),
-                model: text(definition.get("model")),
-                address,
-                name,
-            })
-        })
-        .collect()
+    described(devices).filter(|(_, properties)| properties.contains("warning")).map(|(facts, _)| facts).collect()
 }
 
 /// The `warning` command for an alarm of this kind, for `seconds`.
@@ -95,34 +96,20 @@ pub fn warning(alarm: AlarmKind, seconds: u16) -> Value {
     serde_json::json!({"warning": {"mode": mode, "level": "high", "strobe": true, "duration": seconds}})
 }
 
-/// The sensors in a `bridge/devices` payload.
+/// The sensors in a `bridge/devices` payload (a lock with a door contact
+/// is a lock).
 pub fn offered_sensors(devices: &Value) -> Vec<OfferedSensor> {
-    let Some(devices) = devices.as_array() else { return Vec::new() };
-    devices
-        .iter()
-        .filter_map(|device| {
-            let definition = device.get("definition")?;
-            let exposes = definition.get("exposes")?;
-            let mut properties = BTreeSet::new();
-            collect_properties(exposes, &mut properties);
-            if properties.contains("pin_code") {
-                return None;
-            }
+    described(devices)
+        .filter(|(_, properties)| !properties.contains("pin_code"))
+        .filter_map(|(facts, properties)| {
             let senses: Vec<&'static str> = SENSES.iter().copied().filter(|s| properties.contains(*s)).collect();
-            if senses.is_empty() {
-                return None;
-            }
-            let name = FriendlyName::parse(device.get("friendly_name")?.as_str()?).ok()?;
-            let address = IeeeAddress::parse(device.get("ieee_address")?.as_str()?).ok()?;
-            let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
-            let description = text(definition.get("description"));
-            Some(OfferedSensor {
-                label: if description.is_empty() { name.as_str().to_owned() } else { description },
-                manufacturer: text(definition.get("vendor")),
-                model: text(definition.get("model")),
+            (!senses.is_empty()).then_some(OfferedSensor {
+                address: facts.address,
+                name: facts.name,
+                label: facts.label,
+                manufacturer: facts.manufacturer,
+                model: facts.model,
                 senses,
-                address,
-                name,
             })
         })
         .collect()
