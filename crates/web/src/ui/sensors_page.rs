@@ -206,6 +206,24 @@ fn refusal_words(e: &AppError) -> Option<String> {
     }
 }
 
+/// After Add: back to the page saying what was added, or the page again
+/// with what to change, in words.
+async fn answered(
+    s: &AppState,
+    headers: &HeaderMap,
+    csrf: &Csrf,
+    owner: &str,
+    added: Result<keyward_core::Name, AppError>,
+) -> PageResult {
+    match added {
+        Ok(name) => Ok(super::flash::redirect(headers, "/sensors", &format!("{name} added"))),
+        Err(e) => match refusal_words(&e) {
+            Some(words) => view(s, csrf, owner, Some(words), None).await,
+            None => Err(e.into()),
+        },
+    }
+}
+
 pub async fn add_sensor(
     State(s): State<AppState>,
     SignedIn(owner): SignedIn,
@@ -224,14 +242,9 @@ pub async fn add_sensor(
         };
         s.app.panels.put_sensor(&home.id, None, input, actor).await
     }
-    .await;
-    match added {
-        Ok(v) => Ok(super::flash::redirect(&headers, "/sensors", &format!("{} added", v.record.name))),
-        Err(e) => match refusal_words(&e) {
-            Some(words) => view(&s, &csrf, &owner.email, Some(words), None).await,
-            None => Err(e.into()),
-        },
-    }
+    .await
+    .map(|v| v.record.name);
+    answered(&s, &headers, &csrf, &owner.email, added).await
 }
 
 pub async fn add_siren(
@@ -247,14 +260,9 @@ pub async fn add_siren(
         let device = picked(&form.device)?;
         s.app.panels.put_siren(&home.id, None, Some(form.name.clone()), Some(device), actor).await
     }
-    .await;
-    match added {
-        Ok(v) => Ok(super::flash::redirect(&headers, "/sensors", &format!("{} added", v.record.name))),
-        Err(e) => match refusal_words(&e) {
-            Some(words) => view(&s, &csrf, &owner.email, Some(words), None).await,
-            None => Err(e.into()),
-        },
-    }
+    .await
+    .map(|v| v.record.name);
+    answered(&s, &headers, &csrf, &owner.email, added).await
 }
 
 /// "Remove Front door?": the panel stops watching it.
