@@ -18,6 +18,7 @@ use keyward_store::{PanelRecord, Record};
 
 use crate::AppError;
 use crate::clock::Clock;
+use crate::devices::Protocol;
 use crate::recorder::{Recorder, entry};
 use crate::registry::{HomeState, PANEL, Registry, SharedHome};
 
@@ -323,7 +324,6 @@ impl Panels {
         self.supervise_from(self.clock.now()).await;
         loop {
             let now = self.clock.now();
-            self.check_networks(now).await;
             let next = match self.fall_due(now).await {
                 Ok(next) => next,
                 Err(error) => {
@@ -353,38 +353,38 @@ impl Panels {
         }
     }
 
-    /// A sensor network that is down is a trouble of every home with a
-    /// sensor on it (its sensors' silence is not an opening), cleared when
-    /// it is back.
-    async fn check_networks(&self, now: Timestamp) {
-        let networks = self.sensor_networks();
-        if networks.is_empty() {
-            return;
-        }
-        let Ok(homes) = self.registry.all() else { return };
-        for home in homes {
-            let Ok(mut state) = self.recorder.lock(&home).await else { continue };
-            for network in &networks {
-                let protocol = network.protocol();
-                let uses =
-                    state.sensor_records.values().any(|s| s.device.as_ref().is_some_and(|d| d.protocol() == protocol));
-                let trouble = Trouble { kind: TroubleKind::NetworkDown, subject: protocol.as_str().to_owned() };
-                let down = uses && !network.connected();
-                if state.panel.panel.troubles.contains_key(&trouble) == down {
-                    continue;
-                }
-                if let Err(error) = self.commit(&mut state, now, Input::Trouble { trouble, active: down }).await {
-                    tracing::error!(%error, "a network's trouble could not be stored");
-                }
+    /// A sensor network that is down is a trouble of a home with a sensor
+    /// on it (its sensors' silence is not an opening), cleared when it is back.
+    async fn check_networks(
+        &self,
+        state: &mut tokio::sync::MutexGuard<'_, HomeState>,
+        networks: &[(Protocol, bool)],
+        now: Timestamp,
+    ) {
+        for (protocol, connected) in networks {
+            let uses =
+                state.sensor_records.values().any(|s| s.device.as_ref().is_some_and(|d| d.protocol() == *protocol));
+            let trouble = Trouble { kind: TroubleKind::NetworkDown, subject: protocol.as_str().to_owned() };
+            let down = uses && !connected;
+            if state.panel.panel.troubles.contains_key(&trouble) == down {
+                continue;
+            }
+            if let Err(error) = self.commit(state, now, Input::Trouble { trouble, active: down }).await {
+                tracing::error!(%error, "a network's trouble could not be stored");
             }
         }
     }
 
-    /// Ticks every home whose deadline is due; answers the nearest one left.
+    /// One pass over the homes: each one's network troubles, then its
+    /// deadlines that are due; answers the nearest deadline left.
     async fn fall_due(&self, now: Timestamp) -> Result<Option<Timestamp>, AppError> {
+        // Each network asked once per pass, not once per home.
+        let networks: Vec<(Protocol, bool)> =
+            self.sensor_networks().iter().map(|n| (n.protocol(), n.connected())).collect();
         let mut nearest: Option<Timestamp> = None;
         for home in self.registry.all()? {
             let mut state = self.recorder.lock(&home).await?;
+            self.check_networks(&mut state, &networks, now).await;
             let due = {
                 let setup = Setup { settings: &state.panel.settings, sensors: &state.sensors };
                 state.panel.panel.next_deadline(&setup)
